@@ -41,7 +41,7 @@ class SMTPTLSError(SMTPError):
 
 class SMTPReplyError(SMTPError):
     def __init__(self, code, text="", enhanced=None, command=None):
-        SMTPError.__init__(self, code, text)
+        super().__init__(code, text)
         self.code = code
         self.text = text
         self.enhanced = enhanced
@@ -69,7 +69,7 @@ class SMTPPermanentError(SMTPReplyError):
 
 class SMTPSenderRefused(SMTPReplyError):
     def __init__(self, code, text="", enhanced=None, sender=None):
-        SMTPReplyError.__init__(self, code, text, enhanced, "MAIL")
+        super().__init__(code, text, enhanced, "MAIL")
         self.sender = sender
 
 
@@ -83,7 +83,7 @@ class SMTPDataError(SMTPReplyError):
 
 class SMTPRecipientsRefused(SMTPError):
     def __init__(self, recipients):
-        SMTPError.__init__(self, "every recipient refused")
+        super().__init__("every recipient refused")
         self.recipients = recipients
         # all 4xx means the whole message may be retried later
         t = True
