@@ -1,0 +1,3 @@
+# lane: micropython
+# Fixture: a lane file that defines no test.
+X = 1
