@@ -1,0 +1,219 @@
+# Alert record v1: the one JSON object that carries an alert from board to gateway to inbox
+# (DESIGN.md "Contracts").  Used on both sides, so it runs on MicroPython: json module only.
+#
+# encode(dict) -> compact one-line UTF-8 JSON, known keys in a fixed order (same bytes on both
+# runtimes, whatever the dict order).  decode(bytes|str) -> dict of the known keys.  Unknown
+# keys are ignored (dropped); a missing or malformed known key raises RecordError naming it.
+# A change to this format is a VERSION bump plus a test.
+import json
+
+VERSION = 1
+MAX_BYTES = 32768           # the whole encoded record
+MAX_ID = 128
+MAX_DEVICE = 64
+MAX_KIND = 32
+MAX_SUBJECT = 200
+MAX_BODY = 16384            # UTF-8 bytes
+MAX_READING_NAME = 64
+MAX_UNIT = 16
+MAX_TO = 32
+SEVERITIES = ("info", "warning", "critical")
+KEYS = ("v", "id", "device", "severity", "kind", "subject", "ts", "body", "readings", "to")
+REQUIRED = ("v", "id", "device", "severity", "kind", "subject")
+
+_NAME_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-"
+
+
+class RecordError(ValueError):
+    def __init__(self, key, problem):
+        super().__init__("alert record: " + repr(key) + " " + problem)
+        self.key = key
+        self.problem = problem
+
+
+def _is_int(v):
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v):
+    if _is_int(v):
+        return True
+    # NaN and infinities have no JSON form
+    return isinstance(v, float) and v == v and v - v == 0.0
+
+
+def _check_name(key, v, limit):
+    if not isinstance(v, str):
+        raise RecordError(key, "must be a string")
+    if not 0 < len(v) <= limit:
+        raise RecordError(key, "must be 1 to " + str(limit) + " characters")
+    for c in v:
+        if c not in _NAME_CHARS:
+            raise RecordError(key, "may only hold A-Z a-z 0-9 . _ - (found " + repr(c) + ")")
+
+
+def _check_line(key, v, limit):
+    if not isinstance(v, str):
+        raise RecordError(key, "must be a string")
+    if len(v) > limit:
+        raise RecordError(key, "must be at most " + str(limit) + " characters")
+    if "\r" in v or "\n" in v or "\0" in v:
+        raise RecordError(key, "must be one line (no CR, LF or NUL)")
+
+
+def _check_address(key, a):
+    if not isinstance(a, str):
+        raise RecordError(key, "addresses must be strings")
+    local, at, domain = a.partition("@")
+    if not at or not local or not domain or "@" in domain or len(a) > 254:
+        raise RecordError(key, "holds an invalid address " + repr(a))
+    for bad in " \t\r\n\0<>,;\"":
+        if bad in a:
+            raise RecordError(key, "holds an invalid address " + repr(a))
+
+
+def validate(rec):
+    # raises RecordError naming the first bad key; returns a new dict of the known keys
+    if not isinstance(rec, dict):
+        raise RecordError("record", "must be a JSON object")
+    for k in REQUIRED:
+        if k not in rec:
+            raise RecordError(k, "is required")
+    v = rec["v"]
+    if not _is_int(v) or v != VERSION:
+        raise RecordError("v", "must be " + str(VERSION) + " (got " + repr(v) + ")")
+    _check_name("id", rec["id"], MAX_ID)
+    _check_name("device", rec["device"], MAX_DEVICE)
+    if rec["severity"] not in SEVERITIES:
+        raise RecordError("severity", "must be one of " + ", ".join(SEVERITIES))
+    kind = rec["kind"]
+    _check_line("kind", kind, MAX_KIND)
+    if not kind:
+        raise RecordError("kind", "must not be empty")
+    _check_line("subject", rec["subject"], MAX_SUBJECT)
+    out = {}
+    for k in REQUIRED:
+        out[k] = rec[k]
+    ts = rec.get("ts")
+    if ts is not None:
+        if not _is_int(ts) or ts < 0:
+            raise RecordError("ts", "must be a whole number of UTC seconds >= 0")
+        out["ts"] = ts
+    body = rec.get("body")
+    if body is not None:
+        if not isinstance(body, str):
+            raise RecordError("body", "must be a string")
+        if len(body) > MAX_BODY or len(body.encode()) > MAX_BODY:
+            raise RecordError("body", "must be at most " + str(MAX_BODY) + " bytes")
+        out["body"] = body
+    readings = rec.get("readings")
+    if readings is not None:
+        out["readings"] = _check_readings(readings)
+    to = rec.get("to")
+    if to is not None:
+        if not isinstance(to, list) or len(to) > MAX_TO:
+            raise RecordError("to", "must be a list of at most " + str(MAX_TO) + " addresses")
+        for a in to:
+            _check_address("to", a)
+        out["to"] = list(to)
+    return out
+
+
+def _check_readings(readings):
+    if not isinstance(readings, dict):
+        raise RecordError("readings", "must be an object {name: {\"value\": number, \"unit\": text}}")
+    out = {}
+    for name in readings:
+        if not isinstance(name, str) or not 0 < len(name) <= MAX_READING_NAME:
+            raise RecordError("readings", "names must be 1 to " + str(MAX_READING_NAME) + " characters")
+        r = readings[name]
+        where = "readings." + name
+        if not isinstance(r, dict) or "value" not in r:
+            raise RecordError(where, "must be an object with a \"value\"")
+        if not _is_number(r["value"]):
+            raise RecordError(where + ".value", "must be a finite number")
+        one = {"value": r["value"]}
+        if "unit" in r:
+            _check_line(where + ".unit", r["unit"], MAX_UNIT)
+            one["unit"] = r["unit"]
+        out[name] = one
+    return out
+
+
+_dumps = None
+
+
+def _dump_str(v):
+    # non-ASCII written as UTF-8 on both runtimes (CPython's default escapes it, MicroPython's
+    # json has no ensure_ascii and never escapes it), so one record is the same bytes everywhere
+    global _dumps
+    if _dumps is None:
+        try:
+            json.dumps("", ensure_ascii=False)
+            _dumps = _dumps_utf8
+        except TypeError:
+            _dumps = json.dumps
+    return _dumps(v)
+
+
+def _dumps_utf8(v):
+    return json.dumps(v, ensure_ascii=False)
+
+
+def _dump(v):
+    if isinstance(v, dict):
+        # sorted so both runtimes write the same bytes (MicroPython dicts are unordered)
+        parts = []
+        for k in sorted(v):
+            parts.append(_dump_str(k) + ":" + _dump(v[k]))
+        return "{" + ",".join(parts) + "}"
+    if isinstance(v, list):
+        return "[" + ",".join([_dump(x) for x in v]) + "]"
+    if isinstance(v, str):
+        return _dump_str(v)
+    return json.dumps(v)
+
+
+def encode(rec):
+    rec = validate(rec)
+    parts = []
+    for k in KEYS:
+        if k in rec:
+            parts.append(json.dumps(k) + ":" + _dump(rec[k]))
+    data = ("{" + ",".join(parts) + "}").encode()
+    if len(data) > MAX_BYTES:
+        raise RecordError("record", "encodes to " + str(len(data)) + " bytes, over " + str(MAX_BYTES))
+    return data
+
+
+def decode(data):
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        if len(data) > MAX_BYTES:
+            raise RecordError("record", "is " + str(len(data)) + " bytes, over " + str(MAX_BYTES))
+        try:
+            data = str(bytes(data), "utf-8")
+        except (UnicodeError, ValueError):
+            raise RecordError("record", "is not valid UTF-8")
+    elif isinstance(data, str):
+        if len(data) > MAX_BYTES or len(data.encode()) > MAX_BYTES:
+            raise RecordError("record", "is over " + str(MAX_BYTES) + " bytes")
+    else:
+        raise RecordError("record", "must be bytes or str, not " + type(data).__name__)
+    try:
+        rec = json.loads(data)
+    except ValueError as e:
+        raise RecordError("record", "is not valid JSON (" + str(e) + ")")
+    return validate(rec)
+
+
+def make_id(device, boot, seq):
+    # "<device>-<boot>-<seq>": the boot counter lives on flash, seq counts within the boot
+    _check_name("device", device, MAX_DEVICE)
+    if not _is_int(boot) or boot < 0:
+        raise RecordError("boot", "must be a whole number >= 0")
+    if not _is_int(seq) or seq < 0:
+        raise RecordError("seq", "must be a whole number >= 0")
+    rid = device + "-" + str(boot) + "-" + str(seq)
+    if len(rid) > MAX_ID:
+        raise RecordError("id", "would be over " + str(MAX_ID) + " characters")
+    return rid
