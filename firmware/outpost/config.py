@@ -1,0 +1,370 @@
+# Board configuration: documented defaults, overridden by the local file `config_local.py`
+# (made from config_example.py, git-ignored because it holds Wi-Fi and mail secrets).
+# validate() refuses bad input with an error naming the key; redacted() is the only form
+# of the config that may be printed.
+
+# Every key the firmware reads, with its default. A key not listed here is refused as a typo.
+DEFAULTS = {
+    # device name: part of every alert id and MQTT topic, [A-Za-z0-9._-]{1,64}
+    "device": "outpost",
+    "wifi": {
+        "ssid": "",            # empty: no Wi-Fi (serial gateway and outbox only)
+        "password": "",
+        "timeout": 20,         # seconds to wait for one association
+        "backoff_max": 600,    # longest pause between failed attempts, seconds
+    },
+    "ntp": {"host": "pool.ntp.org", "every": 86400},  # resync period, seconds
+    "smtp": {
+        "host": "",            # empty: direct SMTP path disabled
+        "port": 0,             # 0: the mode's default (465 tls, 587 starttls, 25 opportunistic)
+        "mode": "tls",         # tls | starttls | opportunistic | plain
+        "user": "",
+        "password": "",
+        "oauth_token": "",     # XOAUTH2 instead of password when set
+        "ca": "",              # PEM of the CA that signed the server certificate
+        "verify": True,        # False only for a lab server; never in production
+        "server_hostname": "",  # SNI / certificate name when it differs from host
+        "allow_plaintext_auth": False,
+        "timeout": 20,
+    },
+    "mail": {
+        "sender": "",          # From address; its domain makes the Message-ID
+        "to": [],              # recipients
+        "subject_prefix": "[outpost] ",
+    },
+    "mqtt": {
+        "host": "",            # gateway broker; empty: MQTT path disabled
+        "port": 1883,
+        "user": "",
+        "password": "",
+        "keepalive": 60,
+        "timeout": 10,
+    },
+    "serial": {
+        "uart": -1,            # UART id wired to the gateway; -1: serial path disabled
+        "baud": 115200,
+        "tx": -1,              # -1: the port's default pins
+        "rx": -1,
+        "timeout": 5,          # seconds to wait for ACK
+    },
+    "transport": {
+        "order": ["smtp", "mqtt", "serial"],
+        "budget": 60,          # seconds all paths together may take for one alert
+        "retry_min": 30,       # outbox retry backoff, seconds
+        "retry_max": 1800,
+    },
+    "outbox": {
+        "file": "outbox.log",
+        "max_bytes": 24576,    # pending records above this: drop oldest info first
+        "compact_at": 49152,   # journal size that triggers compaction
+    },
+    "sensors": None,           # None: the sensors the board folder says are fitted
+    "rules": [],
+    "sample_every": 30,        # seconds between samples
+    "report": {
+        "at": "07:00",         # daily report time (HH:MM, local = UTC + tz_offset_min); "" = none
+        "every": 0,            # >0: periodic report every N seconds instead of daily
+        "tz_offset_min": 0,
+        "csv_every": 300,      # seconds between CSV rows
+        "max_rows": 288,       # CSV rows kept; when full, every other row is dropped
+    },
+    "deep_sleep": False,       # sleep between samples in deep sleep (state in RTC memory)
+    "watchdog": 120,           # seconds; 0 disables the hardware watchdog
+    "log": True,
+}
+
+SECRET_KEYS = ("password", "oauth_token")
+
+MODES = ("tls", "starttls", "opportunistic", "plain")
+SEVERITIES = ("info", "warning", "critical")
+PATHS = ("smtp", "mqtt", "serial")
+SENSOR_TYPES = ("internal_temp", "adc", "dht22", "bme280", "digital")
+RULE_TYPES = ("threshold", "missing", "stuck")
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def _err(key, what, value=None, show=True):
+    msg = key + ": " + what
+    if show and value is not None:
+        msg += " (got " + repr(value) + ")"
+    return ConfigError(msg)
+
+
+def merge(defaults, override, prefix=""):
+    # deep merge of dicts; a key missing from defaults is a typo and refused by name
+    if not isinstance(override, dict):
+        raise _err(prefix or "config", "must be a dict", override)
+    out = {}
+    for k in defaults:
+        out[k] = defaults[k]
+    for k in override:
+        key = prefix + k
+        if k not in defaults:
+            raise _err(key, "unknown key")
+        d = defaults[k]
+        if isinstance(d, dict):
+            out[k] = merge(d, override[k], key + ".")
+        else:
+            out[k] = override[k]
+    return out
+
+
+def _is_int(v):
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_num(v):
+    return (isinstance(v, int) or isinstance(v, float)) and not isinstance(v, bool)
+
+
+def _int(cfg, key, lo, hi):
+    v = _get(cfg, key)
+    if not _is_int(v) or v < lo or v > hi:
+        raise _err(key, "must be an integer from " + str(lo) + " to " + str(hi), v)
+    return v
+
+
+def _str(cfg, key, secret=False):
+    v = _get(cfg, key)
+    if not isinstance(v, str):
+        raise _err(key, "must be a string", v, not secret)
+    if "\r" in v or "\n" in v:
+        if key != "smtp.ca":
+            raise _err(key, "must not contain CR or LF", v, not secret)
+    return v
+
+
+def _bool(cfg, key):
+    v = _get(cfg, key)
+    if not isinstance(v, bool):
+        raise _err(key, "must be True or False", v)
+    return v
+
+
+def _get(cfg, key):
+    d = cfg
+    for part in key.split("."):
+        d = d[part]
+    return d
+
+
+def valid_name(s):
+    if not isinstance(s, str) or not 1 <= len(s) <= 64:
+        return False
+    for c in s:
+        if not (c.isalpha() or c.isdigit() or c in "._-") or ord(c) > 127:
+            return False
+    return True
+
+
+def valid_addr(s):
+    if not isinstance(s, str) or len(s) > 254:
+        return False
+    local, at, domain = s.rpartition("@")
+    if not at or not local or not domain or "." not in domain:
+        return False
+    for c in s:
+        if c in " <>\r\n\t,;" or ord(c) < 33:
+            return False
+    return True
+
+
+def parse_hhmm(s):
+    # "07:30" -> minutes after midnight; raises ValueError
+    h, colon, m = s.partition(":")
+    if not colon or len(m) != 2 or not h.isdigit() or not m.isdigit():
+        raise ValueError("not HH:MM")
+    h = int(h)
+    m = int(m)
+    if h > 23 or m > 59:
+        raise ValueError("not HH:MM")
+    return h * 60 + m
+
+
+def _check_sensor(i, s):
+    key = "sensors[" + str(i) + "]"
+    if not isinstance(s, dict):
+        raise _err(key, "must be a dict", s)
+    if not valid_name(s.get("name")):
+        raise _err(key + ".name", "must be 1-64 of [A-Za-z0-9._-]", s.get("name"))
+    t = s.get("type")
+    if t not in SENSOR_TYPES:
+        raise _err(key + ".type", "must be one of " + ", ".join(SENSOR_TYPES), t)
+    if t in ("adc", "dht22", "digital"):
+        if not _is_int(s.get("pin")) or s.get("pin") < 0:
+            raise _err(key + ".pin", "must be a pin number", s.get("pin"))
+    if t == "adc":
+        for k in ("r1", "r2", "vref"):
+            v = s.get(k, 1)
+            if not _is_num(v) or v <= 0:
+                raise _err(key + "." + k, "must be a positive number", v)
+    if t == "bme280":
+        for k in ("scl", "sda"):
+            if not _is_int(s.get(k)) or s.get(k) < 0:
+                raise _err(key + "." + k, "must be a pin number", s.get(k))
+        a = s.get("addr", 0x76)
+        if a not in (0x76, 0x77):
+            raise _err(key + ".addr", "must be 0x76 or 0x77", a)
+    for k in s:
+        if k not in ("name", "type", "pin", "r1", "r2", "vref", "atten", "scl", "sda", "bus",
+                     "addr", "invert", "pull", "unit"):
+            raise _err(key + "." + k, "unknown key")
+
+
+def _check_rule(i, r):
+    key = "rules[" + str(i) + "]"
+    if not isinstance(r, dict):
+        raise _err(key, "must be a dict", r)
+    t = r.get("type", "threshold")
+    if t not in RULE_TYPES:
+        raise _err(key + ".type", "must be one of " + ", ".join(RULE_TYPES), t)
+    if not isinstance(r.get("sensor"), str) or not r.get("sensor"):
+        raise _err(key + ".sensor", "must name a reading, e.g. 'freezer.temperature'", r.get("sensor"))
+    if r.get("severity", "warning") not in SEVERITIES:
+        raise _err(key + ".severity", "must be info, warning or critical", r.get("severity"))
+    for k in ("cooldown", "after", "hysteresis", "tolerance"):
+        if k in r and (not _is_num(r[k]) or r[k] < 0):
+            raise _err(key + "." + k, "must be a number >= 0", r[k])
+    if t == "threshold":
+        if ("above" in r) == ("below" in r):
+            raise _err(key, "a threshold rule needs exactly one of 'above' or 'below'")
+        lim = r.get("above", r.get("below"))
+        if not _is_num(lim):
+            raise _err(key + ("." + "above" if "above" in r else ".below"), "must be a number", lim)
+    else:
+        if not _is_num(r.get("after")) or r.get("after") <= 0:
+            raise _err(key + ".after", "must be seconds > 0", r.get("after"))
+    for k in r:
+        if k not in ("type", "sensor", "above", "below", "hysteresis", "cooldown", "severity",
+                     "after", "tolerance", "name"):
+            raise _err(key + "." + k, "unknown key")
+
+
+def validate(cfg):
+    # raises ConfigError naming the first bad key; returns cfg
+    if not valid_name(cfg["device"]):
+        raise _err("device", "must be 1-64 of [A-Za-z0-9._-]", cfg["device"])
+    _str(cfg, "wifi.ssid")
+    _str(cfg, "wifi.password", True)
+    _int(cfg, "wifi.timeout", 1, 300)
+    _int(cfg, "wifi.backoff_max", 1, 86400)
+    _str(cfg, "ntp.host")
+    _int(cfg, "ntp.every", 60, 30 * 86400)
+    if cfg["smtp"]["mode"] not in MODES:
+        raise _err("smtp.mode", "must be one of " + ", ".join(MODES), cfg["smtp"]["mode"])
+    _str(cfg, "smtp.host")
+    _int(cfg, "smtp.port", 0, 65535)
+    _str(cfg, "smtp.user")
+    _str(cfg, "smtp.password", True)
+    _str(cfg, "smtp.oauth_token", True)
+    ca = cfg["smtp"]["ca"]
+    if not isinstance(ca, (str, bytes)):
+        raise _err("smtp.ca", "must be PEM text", type(ca).__name__)
+    if ca and "-----BEGIN CERTIFICATE-----" not in (ca if isinstance(ca, str) else ca.decode()):
+        raise _err("smtp.ca", "must be PEM text starting -----BEGIN CERTIFICATE-----")
+    _bool(cfg, "smtp.verify")
+    _str(cfg, "smtp.server_hostname")
+    _bool(cfg, "smtp.allow_plaintext_auth")
+    _int(cfg, "smtp.timeout", 1, 300)
+    if cfg["smtp"]["host"]:
+        if cfg["smtp"]["mode"] in ("tls", "starttls") and cfg["smtp"]["verify"] and not ca:
+            raise _err("smtp.ca", "needed to verify the server (or set smtp.verify False for a lab server)")
+        if not valid_addr(cfg["mail"]["sender"]):
+            raise _err("mail.sender", "must be an address like board@example.org", cfg["mail"]["sender"])
+        if not cfg["mail"]["to"]:
+            raise _err("mail.to", "needs at least one recipient")
+    if cfg["mail"]["sender"] and not valid_addr(cfg["mail"]["sender"]):
+        raise _err("mail.sender", "must be an address like board@example.org", cfg["mail"]["sender"])
+    to = cfg["mail"]["to"]
+    if not isinstance(to, list):
+        raise _err("mail.to", "must be a list of addresses", to)
+    for i, a in enumerate(to):
+        if not valid_addr(a):
+            raise _err("mail.to[" + str(i) + "]", "is not an address", a)
+    _str(cfg, "mail.subject_prefix")
+    _str(cfg, "mqtt.host")
+    _int(cfg, "mqtt.port", 1, 65535)
+    _str(cfg, "mqtt.user")
+    _str(cfg, "mqtt.password", True)
+    _int(cfg, "mqtt.keepalive", 0, 65535)
+    _int(cfg, "mqtt.timeout", 1, 120)
+    _int(cfg, "serial.uart", -1, 9)
+    _int(cfg, "serial.baud", 300, 4000000)
+    _int(cfg, "serial.tx", -1, 99)
+    _int(cfg, "serial.rx", -1, 99)
+    _int(cfg, "serial.timeout", 1, 120)
+    order = cfg["transport"]["order"]
+    if not isinstance(order, list) or not order:
+        raise _err("transport.order", "must be a non-empty list of smtp, mqtt, serial", order)
+    for p in order:
+        if p not in PATHS or order.count(p) > 1:
+            raise _err("transport.order", "entries must be distinct ones of smtp, mqtt, serial", p)
+    _int(cfg, "transport.budget", 1, 600)
+    _int(cfg, "transport.retry_min", 1, 86400)
+    _int(cfg, "transport.retry_max", cfg["transport"]["retry_min"], 7 * 86400)
+    if not valid_name(cfg["outbox"]["file"]):
+        raise _err("outbox.file", "must be a plain file name", cfg["outbox"]["file"])
+    _int(cfg, "outbox.max_bytes", 1024, 1 << 20)
+    _int(cfg, "outbox.compact_at", cfg["outbox"]["max_bytes"] * 2, 1 << 22)
+    sensors = cfg["sensors"]
+    if sensors is not None:
+        if not isinstance(sensors, list):
+            raise _err("sensors", "must be a list (or None for the board's fitted sensors)", sensors)
+        names = []
+        for i, s in enumerate(sensors):
+            _check_sensor(i, s)
+            if s["name"] in names:
+                raise _err("sensors[" + str(i) + "].name", "is used twice", s["name"])
+            names.append(s["name"])
+    if not isinstance(cfg["rules"], list):
+        raise _err("rules", "must be a list", cfg["rules"])
+    for i, r in enumerate(cfg["rules"]):
+        _check_rule(i, r)
+    _int(cfg, "sample_every", 1, 86400)
+    at = _str(cfg, "report.at")
+    if at:
+        try:
+            parse_hhmm(at)
+        except ValueError:
+            raise _err("report.at", "must be HH:MM (24 h) or empty", at)
+    _int(cfg, "report.every", 0, 30 * 86400)
+    _int(cfg, "report.tz_offset_min", -14 * 60, 14 * 60)
+    _int(cfg, "report.csv_every", 1, 86400)
+    _int(cfg, "report.max_rows", 2, 5000)
+    _bool(cfg, "deep_sleep")
+    _int(cfg, "watchdog", 0, 3600)
+    if cfg["watchdog"] and cfg["watchdog"] < cfg["transport"]["budget"] + 10:
+        raise _err("watchdog", "must be 0 or at least transport.budget + 10 seconds", cfg["watchdog"])
+    _bool(cfg, "log")
+    return cfg
+
+
+def redacted(cfg):
+    # a copy safe to print: secrets replaced, CA shortened
+    out = {}
+    for k in cfg:
+        v = cfg[k]
+        if isinstance(v, dict):
+            v = redacted(v)
+        elif k in SECRET_KEYS and v:
+            v = "***"
+        elif k == "ca" and v:
+            v = "<PEM " + str(len(v)) + " bytes>"
+        out[k] = v
+    return out
+
+
+def load(override=None):
+    # override: a dict, or None to read config_local.CONFIG; returns the validated config
+    if override is None:
+        try:
+            import config_local
+        except ImportError:
+            raise ConfigError("config_local.py: missing; copy config_example.py and edit it")
+        override = getattr(config_local, "CONFIG", None)
+        if override is None:
+            raise ConfigError("config_local.py: must define CONFIG = {...}")
+    return validate(merge(DEFAULTS, override))

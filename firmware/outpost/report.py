@@ -1,0 +1,135 @@
+# The periodic report: min/mean/max per reading since the last report, plus a CSV of samples.
+# Pure functions over readings and `now` (UTC Unix seconds); nothing here reads a clock.
+#
+# A report state is a plain dict, so it can be kept in RAM or serialised to RTC memory:
+#   start  when this report period began
+#   stats  {name: [n, sum, min, max, missing, unit]}
+#   cols   CSV column names, in order of first appearance
+#   rows   [[t, v0, v1, ...], ...]; v is None when the reading was missing
+#   every  seconds between CSV rows (doubles each time the row buffer fills)
+#   next   time the next CSV row is due
+
+
+def new(start, csv_every):
+    return {"start": start, "stats": {}, "cols": [], "rows": [], "every": csv_every, "next": start}
+
+
+def add(rep, readings, now, max_rows):
+    """Fold one sample {name: (value, unit)} taken at `now` into the report; returns rep."""
+    stats = rep["stats"]
+    for name in readings:
+        value, unit = readings[name]
+        s = stats.get(name)
+        if s is None:
+            s = [0, 0.0, None, None, 0, unit]
+            stats[name] = s
+            rep["cols"].append(name)
+        if value is None:
+            s[4] += 1
+            continue
+        s[0] += 1
+        s[1] += value
+        if s[2] is None or value < s[2]:
+            s[2] = value
+        if s[3] is None or value > s[3]:
+            s[3] = value
+    if now >= rep["next"]:
+        row = [now]
+        for name in rep["cols"]:
+            r = readings.get(name)
+            row.append(None if r is None else r[0])
+        rows = rep["rows"]
+        rows.append(row)
+        if len(rows) > max_rows:
+            # keep the whole period at half the resolution rather than only its end
+            rep["rows"] = rows[::2]
+            rep["every"] = rep["every"] * 2
+        rep["next"] = now + rep["every"]
+    return rep
+
+
+def civil(t):
+    # UTC seconds -> (year, month, day, hour, minute, second), without the port's epoch
+    days = t // 86400
+    rem = t - days * 86400
+    # days since 1970-01-01 -> civil date (Howard Hinnant's algorithm)
+    z = days + 719468
+    era = (z if z >= 0 else z - 146096) // 146097
+    doe = z - era * 146097
+    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+    y = yoe + era * 400
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    d = doy - (153 * mp + 2) // 5 + 1
+    m = mp + 3 if mp < 10 else mp - 9
+    if m <= 2:
+        y += 1
+    return (y, m, d, rem // 3600, (rem // 60) % 60, rem % 60)
+
+
+def iso(t):
+    c = civil(int(t))
+    return "%04d-%02d-%02dT%02d:%02d:%02dZ" % c
+
+
+def _num(v):
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        return "%.2f" % v
+    return str(v)
+
+
+def csv_chunks(rep):
+    """The CSV attachment as a generator of small str chunks (one per row)."""
+    yield "time_utc," + ",".join(rep["cols"]) + "\r\n"
+    n = len(rep["cols"])
+    for row in rep["rows"]:
+        cells = [iso(row[0])]
+        for i in range(n):
+            cells.append(_num(row[i + 1]) if i + 1 < len(row) else "")
+        yield ",".join(cells) + "\r\n"
+
+
+def csv_text(rep):
+    return "".join(csv_chunks(rep))
+
+
+def summary(rep, device, now, extra=None):
+    """(subject, body) of the report for the period rep["start"]..now."""
+    subj = device + " report " + iso(now)[:10]
+    lines = [device + " report from " + iso(rep["start"]) + " to " + iso(now), ""]
+    for name in rep["cols"]:
+        n, total, lo, hi, missing, unit = rep["stats"][name]
+        u = (" " + unit) if unit else ""
+        if n:
+            lines.append(name + ": min " + _num(lo) + " mean " + _num(total / n) + " max " +
+                         _num(hi) + u + " (" + str(n) + " samples, " + str(missing) + " missing)")
+        else:
+            lines.append(name + ": no reading (" + str(missing) + " missing)")
+    if not rep["cols"]:
+        lines.append("no samples")
+    if extra:
+        lines.append("")
+        for k in extra:
+            lines.append(k + ": " + str(extra[k]))
+    return subj, "\n".join(lines) + "\n"
+
+
+def next_due(now, at_min, tz_offset_min, every, last):
+    """When the next report is due (UTC seconds).
+    every > 0: periodic, `every` seconds after the last one (or after now when none yet).
+    otherwise daily at `at_min` minutes after local midnight (local = UTC + tz_offset_min);
+    at_min None: never (returns None)."""
+    if every > 0:
+        base = last if last is not None else now
+        t = base + every
+        return t if t > now else now
+    if at_min is None:
+        return None
+    off = tz_offset_min * 60
+    local = now + off
+    target = local - local % 86400 + at_min * 60
+    if target <= local:
+        target += 86400
+    return target - off
