@@ -1,0 +1,39 @@
+# Copy to config_local.py (git-ignored: it holds secrets) and edit. Only the keys you set here
+# override the defaults documented in outpost/config.py; a misspelt key is refused by name.
+CONFIG = {
+    "device": "freezer-shed",
+    "wifi": {"ssid": "my-wifi", "password": "wifi-password"},
+    "smtp": {
+        "host": "smtp.example.org",
+        "port": 465,
+        "mode": "tls",                   # tls (465) | starttls (587) | opportunistic | plain
+        "user": "freezer-shed@example.org",
+        "password": "app-password",
+        # the CA that signed the mail server's certificate, as PEM text
+        "ca": """-----BEGIN CERTIFICATE-----
+...paste the PEM here...
+-----END CERTIFICATE-----
+""",
+    },
+    "mail": {"sender": "freezer-shed@example.org", "to": ["me@example.org"]},
+    # the gateway (Raspberry Pi) for when the mail server cannot be reached
+    "mqtt": {"host": "192.168.1.20", "port": 1883},
+    "serial": {"uart": 1, "tx": 17, "rx": 16},
+    "transport": {"order": ["smtp", "mqtt", "serial"]},
+    # None: the sensors the board folder says are fitted; or a list like this one
+    "sensors": [
+        {"name": "freezer", "type": "bme280", "scl": 22, "sda": 21, "addr": 0x76},
+        {"name": "door", "type": "digital", "pin": 27, "pull": "up", "invert": True},
+        {"name": "battery", "type": "adc", "pin": 34, "r1": 100000, "r2": 100000},
+    ],
+    "rules": [
+        {"sensor": "freezer.temperature", "above": -12, "hysteresis": 1.0, "cooldown": 1800,
+         "severity": "critical"},
+        {"sensor": "door", "above": 0.5, "cooldown": 600, "severity": "warning"},
+        {"sensor": "battery", "below": 3.4, "hysteresis": 0.1, "cooldown": 86400, "severity": "info"},
+        {"type": "missing", "sensor": "freezer.temperature", "after": 300, "severity": "warning"},
+        {"type": "stuck", "sensor": "freezer.temperature", "after": 21600, "tolerance": 0.01},
+    ],
+    "sample_every": 30,
+    "report": {"at": "07:00", "tz_offset_min": 60},
+}

@@ -1,0 +1,99 @@
+# Config: defaults merged with the local file, validation errors that name the key, redaction.
+import pytest
+
+from outpost import config
+from outpost.config import ConfigError
+
+PEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+
+
+def good(**over):
+    c = {"device": "shed", "smtp": {"host": "mail.example.org", "ca": PEM, "password": "hunter2"},
+         "mail": {"sender": "shed@example.org", "to": ["me@example.org"]}}
+    c.update(over)
+    return c
+
+
+def test_defaults_alone_validate():
+    cfg = config.load({})
+    assert cfg["sample_every"] == 30 and cfg["transport"]["order"] == ["smtp", "mqtt", "serial"]
+
+
+def test_example_config_validates():
+    import config_example
+    cfg = config.load(config_example.CONFIG)
+    assert cfg["smtp"]["port"] == 465 and len(cfg["rules"]) == 5
+
+
+def test_merge_keeps_unset_defaults():
+    cfg = config.load(good())
+    assert cfg["smtp"]["mode"] == "tls" and cfg["smtp"]["timeout"] == 20
+    assert cfg["smtp"]["host"] == "mail.example.org"
+
+
+@pytest.mark.parametrize("over, key", [
+    ({"devcie": "x"}, "devcie: unknown key"),
+    ({"smtp": {"prot": 25}}, "smtp.prot: unknown key"),
+    ({"device": "bad name!"}, "device:"),
+    ({"smtp": {"host": "h", "port": "465", "ca": PEM}}, "smtp.port: must be an integer"),
+    ({"smtp": {"host": "h", "mode": "ssl", "ca": PEM}}, "smtp.mode: must be one of"),
+    ({"smtp": {"host": "h"}}, "smtp.ca: needed to verify"),
+    ({"smtp": {"host": "h", "ca": "not a pem"}}, "smtp.ca: must be PEM"),
+    ({"mail": {"sender": "nobody", "to": ["me@example.org"]}}, "mail.sender:"),
+    ({"mail": {"sender": "a@b.org", "to": ["me@example.org", "x y@z"]}}, "mail.to[1]: is not an address"),
+    ({"mail": {"sender": "a@b.org", "to": []}}, "mail.to: needs at least one"),
+    ({"mail": {"sender": "a@b.org", "to": ["me@example.org"], "subject_prefix": "a\r\nBcc: x"}},
+     "mail.subject_prefix: must not contain CR or LF"),
+    ({"transport": {"order": ["smtp", "pigeon"]}}, "transport.order:"),
+    ({"transport": {"order": ["smtp", "smtp"]}}, "transport.order:"),
+    ({"sensors": [{"name": "t", "type": "thermistor"}]}, "sensors[0].type:"),
+    ({"sensors": [{"name": "v", "type": "adc"}]}, "sensors[0].pin:"),
+    ({"sensors": [{"name": "v", "type": "adc", "pin": 3, "r1": -1}]}, "sensors[0].r1:"),
+    ({"sensors": [{"name": "b", "type": "bme280", "scl": 1, "sda": 2, "addr": 0x10}]}, "sensors[0].addr:"),
+    ({"sensors": [{"name": "a", "type": "digital", "pin": 1}, {"name": "a", "type": "digital", "pin": 2}]},
+     "sensors[1].name: is used twice"),
+    ({"rules": [{"sensor": "t"}]}, "rules[0]: a threshold rule needs exactly one"),
+    ({"rules": [{"sensor": "t", "above": "hot"}]}, "rules[0].above: must be a number"),
+    ({"rules": [{"sensor": "t", "above": 1, "severity": "panic"}]}, "rules[0].severity:"),
+    ({"rules": [{"type": "missing", "sensor": "t"}]}, "rules[0].after:"),
+    ({"rules": [{"sensor": "t", "above": 1, "cooldwn": 5}]}, "rules[0].cooldwn: unknown key"),
+    ({"report": {"at": "7am"}}, "report.at: must be HH:MM"),
+    ({"report": {"at": "24:00"}}, "report.at: must be HH:MM"),
+    ({"watchdog": 30}, "watchdog: must be 0 or at least"),
+    ({"deep_sleep": "yes"}, "deep_sleep: must be True or False"),
+])
+def test_errors_name_the_key(over, key):
+    with pytest.raises(ConfigError) as ei:
+        config.load(good(**over))
+    assert str(ei.value).startswith(key), str(ei.value)
+
+
+def test_secret_never_in_error_text():
+    with pytest.raises(ConfigError) as ei:
+        config.load(good(wifi={"password": 12345678}))
+    assert "12345678" not in str(ei.value)
+    assert str(ei.value).startswith("wifi.password: must be a string")
+
+
+def test_redacted_hides_secrets():
+    cfg = config.load(good(mqtt={"host": "gw", "password": "mqttpw"}, wifi={"ssid": "n", "password": "wifipw"}))
+    text = repr(config.redacted(cfg))
+    for secret in ("hunter2", "mqttpw", "wifipw", "MIIB"):
+        assert secret not in text
+    assert "'password': '***'" in text
+
+
+def test_missing_local_file_says_what_to_do(monkeypatch):
+    import sys
+    monkeypatch.setitem(sys.modules, "config_local", None)
+    with pytest.raises(ConfigError) as ei:
+        config.load()
+    assert "config_example.py" in str(ei.value)
+
+
+def test_parse_hhmm():
+    assert config.parse_hhmm("07:30") == 450
+    assert config.parse_hhmm("23:59") == 1439
+    for bad in ("7:3", "ab:cd", "12", "12:60"):
+        with pytest.raises(ValueError):
+            config.parse_hhmm(bad)
