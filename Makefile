@@ -1,0 +1,61 @@
+# Outpost: `make test` runs every test lane, `make demo` the main job on embedded defaults.
+# Works on a fresh Debian 12 (Python 3.11, Node 20); .ci/run installs the system packages first.
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+NODE   ?= node
+NPM    ?= npm
+MPVM   := tests/mpvm
+
+# stamps record what was installed from which file, so a change to it reinstalls
+PY_STAMP   := $(VENV)/.outpost-installed
+NODE_STAMP := $(MPVM)/node_modules/.outpost-installed
+PYPROJECT  := $(wildcard pyproject.toml)
+
+# extra arguments for one lane, e.g. make test-py ARGS="tests/usmtp -k starttls"
+ARGS ?=
+
+export PIP_DISABLE_PIP_VERSION_CHECK = 1
+
+.PHONY: test test-py test-mp test-mpy demo setup setup-py setup-node clean-env
+
+## every lane (pytest, the MicroPython VM, the mpy-cross check); fails if any lane fails or runs no test
+test: setup
+	$(PY) tools/run_lanes.py
+
+test-py: setup-py
+	$(PY) tools/run_lanes.py pytest $(if $(ARGS),-- $(ARGS))
+
+test-mp: setup
+	$(PY) tools/run_lanes.py micropython $(if $(ARGS),-- $(ARGS))
+
+test-mpy: setup-py
+	$(PY) tools/run_lanes.py mpy $(if $(ARGS),-- $(ARGS))
+
+demo: setup-py
+	$(PY) demo/run.py
+
+setup: setup-py setup-node
+setup-py: $(PY_STAMP)
+setup-node: $(NODE_STAMP)
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(PY_STAMP): requirements-test.txt $(PYPROJECT) | $(PY)
+	$(PIP) install -r requirements-test.txt
+	$(if $(PYPROJECT),$(PIP) install -e .)
+	touch $@
+
+$(NODE_STAMP): $(MPVM)/package.json $(MPVM)/package-lock.json
+	cd $(MPVM) && $(NPM) ci --no-audit --no-fund
+	touch $@
+
+## remove the virtual environment and the npm packages (the next make reinstalls them)
+clean-env:
+	rm -rf $(VENV) $(MPVM)/node_modules
+
+# other parts of the project add their targets here (mk/board.mk, mk/gateway.mk, ...)
+-include mk/*.mk
