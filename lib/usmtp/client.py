@@ -1,0 +1,259 @@
+# usmtp.SMTP: the blocking client with smtplib's names, driving the sans-I/O core over a socket.
+
+from usmtp import netio
+from usmtp.core import ClientCore, DONE, NEED_DATA
+from usmtp.errors import (SMTPConnectError, SMTPError, SMTPTimeout, SMTPUsageError)
+
+DEFAULT_MODES = {465: "tls", 587: "starttls", 25: "opportunistic"}
+DEFAULT_PORTS = {"tls": 465, "starttls": 587, "opportunistic": 25, "plain": 25}
+
+
+def _size_and_8bit(msg):
+    # known only for a message given whole; a stream is sent without SIZE or BODY=8BITMIME
+    if isinstance(msg, str):
+        msg = msg.encode("utf-8")
+    if isinstance(msg, (bytes, bytearray)):
+        eight = False
+        for c in msg:
+            if c > 127:
+                eight = True
+                break
+        return len(msg), eight, msg
+    return None, False, msg
+
+
+class _Trace:
+    def __init__(self, sink):
+        self.sink = sink
+
+    def __call__(self, line):
+        if callable(self.sink):
+            self.sink(line)
+        else:
+            self.sink.write(line + "\n")
+
+
+class SMTP:
+    """An SMTP client connection.
+
+    mode: "tls" (implicit TLS, default for port 465), "starttls" (STARTTLS required, default
+    for 587 and any other port), "opportunistic" (STARTTLS when offered, default for 25) or
+    "plain" (never TLS). Certificates are always verified (cadata: PEM or DER CA data; None uses
+    the system store on CPython) unless insecure_skip_verify=True.
+    Timeouts in seconds: `timeout` for connect and each command, `data_timeout` for the reply
+    to the end of a message (servers scan it then), `connect_timeout` overrides for connecting.
+    """
+
+    def __init__(self, host=None, port=0, mode=None, cadata=None, server_hostname=None,
+                 timeout=10, local_hostname=None, insecure_skip_verify=False,
+                 allow_plaintext_auth=False, trace=None, connect_timeout=None,
+                 data_timeout=None, pipelining=True, chunking=True, source_address=None):
+        self.mode = mode
+        self.cadata = cadata
+        self.server_hostname = server_hostname
+        self.timeout = timeout
+        self.connect_timeout = connect_timeout or timeout
+        self.data_timeout = data_timeout or max(timeout, 60)
+        self.local_hostname = local_hostname
+        self.insecure_skip_verify = insecure_skip_verify
+        self.allow_plaintext_auth = allow_plaintext_auth
+        self.trace = _Trace(trace) if trace is not None else None
+        self.pipelining = pipelining
+        self.chunking = chunking
+        self.source_address = source_address
+        self._stream = None
+        self._core = None
+        self.greeting = None
+        if host:
+            self.connect(host, port)
+
+    # ---- connection -------------------------------------------------------------------
+
+    def connect(self, host, port=0):
+        """Connect, read the greeting, EHLO, and STARTTLS as the mode asks.
+        Returns the greeting (code, text)."""
+        if self._stream is not None:
+            raise SMTPUsageError("already connected")
+        mode = self.mode
+        if not port:
+            port = DEFAULT_PORTS.get(mode, 587) if mode else 587
+        if mode is None:
+            mode = DEFAULT_MODES.get(port, "starttls")
+        self.mode = mode
+        self.host = host
+        self.port = port
+        hostname = self.server_hostname or host
+        core = ClientCore(mode, "[127.0.0.1]", self.allow_plaintext_auth, self.trace,
+                          pipelining=self.pipelining, chunking=self.chunking)
+        ctx = None
+        if mode in ("tls", "starttls", "opportunistic"):
+            # build (and check) the TLS context before touching the network
+            ctx = netio.client_context(self.cadata, self.insecure_skip_verify)
+        sock = netio.connect(host, port, self.connect_timeout, self.source_address)
+        raw = sock
+        try:
+            core.local_hostname = self.local_hostname or netio.local_literal(sock)
+            if mode == "tls":
+                sock = netio.wrap(sock, ctx, hostname)
+            self._stream = netio.Stream(sock, raw)
+            self._core = core
+            res = self._run(core.op_open(), self.connect_timeout)
+            g = core.greeting_reply
+            if res == "starttls":
+                self._wrap_starttls(ctx, hostname)
+        except BaseException:
+            self.close()
+            raise
+        self.greeting = (g.code, g.text)
+        return self.greeting
+
+    def _wrap_starttls(self, ctx, hostname):
+        if ctx is None:
+            ctx = netio.client_context(self.cadata, self.insecure_skip_verify)
+        s = netio.wrap(self._stream.sock, ctx, hostname or self.host)
+        self._stream = netio.Stream(s, self._stream.raw)
+        self._core.tls_established()
+        self._run(self._core.op_hello())
+
+    def _run(self, op, timeout=None):
+        core = self._core
+        if core is None or self._stream is None:
+            raise SMTPUsageError("not connected")
+        stream = self._stream
+        core.start(op)
+        try:
+            while True:
+                out = core.data_to_send()
+                if out:
+                    stream.write(out, self.timeout)
+                step = core.poll()
+                if step == DONE:
+                    return core.result
+                if step == NEED_DATA:
+                    w = core.waiting_for()
+                    t = timeout or (self.data_timeout if w in ("EOD", "BDAT-LAST")
+                                    else self.timeout)
+                    core.receive_data(stream.read(t))
+        except SMTPError as e:
+            if core.state == "closed" or isinstance(e, SMTPTimeout):
+                # after a timeout, replies and commands are out of step: the connection is spent
+                core.state = "closed"
+                self.close()
+            raise
+        except BaseException:
+            core.state = "closed"
+            self.close()
+            raise
+
+    def _reply(self):
+        r = self._core.last_reply if self._core else None
+        if r is None:
+            return (0, "")
+        return (r.code, r.text)
+
+    # ---- smtplib-shaped API -----------------------------------------------------------
+
+    @property
+    def esmtp_features(self):
+        return dict(self._core.ext) if self._core else {}
+
+    def has_extn(self, name):
+        return name.upper() in self.esmtp_features
+
+    @property
+    def is_tls(self):
+        return bool(self._core and self._core.secure)
+
+    def ehlo(self, name=None):
+        if name:
+            self._core.local_hostname = name
+        self._run(self._core.op_hello())
+        return self._reply()
+
+    helo = ehlo
+
+    def starttls(self):
+        """Upgrade to TLS now (for mode "plain"/"opportunistic" connections). Already encrypted
+        connections are left as they are."""
+        if self._core is None:
+            raise SMTPUsageError("not connected")
+        if self._core.secure:
+            return self._reply()
+        res = self._run(self._core.op_starttls(True))
+        if res == "starttls":
+            self._wrap_starttls(None, self.server_hostname or self.host)
+        return self._reply()
+
+    def login(self, user, password, mechanism=None):
+        """AUTH with the best mechanism the server offers (PLAIN, then LOGIN)."""
+        self._run(self._core.op_auth(user, password, False, mechanism))
+        return self._reply()
+
+    def login_oauth2(self, user, token):
+        """AUTH XOAUTH2 with an OAuth 2 bearer token (Gmail, Microsoft 365)."""
+        self._run(self._core.op_auth(user, token, True, "XOAUTH2"))
+        return self._reply()
+
+    def sendmail(self, from_addr, to_addrs, msg):
+        """Send one message. msg: bytes, str, an iterable of chunks, or a writer Message.
+        Returns {recipient: (code, text)} for refused recipients; raises only when the
+        message was not accepted for anyone."""
+        size, eight, msg = _size_and_8bit(msg)
+        tx = self._core.make_tx(from_addr, to_addrs, msg, size, eight)
+        return self._run(self._core.op_send(tx))
+
+    def send_message(self, message):
+        """Send a usmtp.writer.Message to its own recipients (Bcc included, never shown)."""
+        sender = message.sender
+        if isinstance(sender, tuple):
+            sender = sender[1]
+        return self.sendmail(sender, message.recipients(), message)
+
+    def send_many(self, items):
+        """Several messages in one pipelined batch: items of (from_addr, to_addrs, msg).
+        Returns, per message, its refused dict or the SMTPError that refused it. When the
+        connection fails midway the error carries .partial_results (None = unknown)."""
+        txs = []
+        for it in items:
+            size, eight, msg = _size_and_8bit(it[2])
+            txs.append(self._core.make_tx(it[0], it[1], msg, size, eight))
+        return self._run(self._core.op_send_many(txs))
+
+    def noop(self):
+        self._run(self._core.op_simple("NOOP"))
+        return self._reply()
+
+    def rset(self):
+        self._run(self._core.op_simple("RSET"))
+        return self._reply()
+
+    def quit(self):
+        res = (221, "")
+        if self._core is not None and self._stream is not None and self._core.state != "closed":
+            try:
+                self._run(self._core.op_simple("QUIT"))
+                res = self._reply()
+            except (SMTPConnectError, SMTPTimeout):
+                pass        # a server that hangs up instead of answering QUIT has said goodbye
+        self.close()
+        return res
+
+    def close(self):
+        if self._stream is not None:
+            self._stream.close()
+            self._stream = None
+        if self._core is not None:
+            self._core.state = "closed"
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        try:
+            if self._stream is not None:
+                self.quit()
+        except SMTPError:
+            pass
+        finally:
+            self.close()
+        return False

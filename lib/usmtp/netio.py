@@ -1,0 +1,193 @@
+# Sockets and TLS for the blocking driver, on CPython and on MicroPython (>= 1.22, ssl/tls).
+# This is the only usmtp module that imports socket or ssl; it decides the runtime once.
+
+import sys
+
+from usmtp.errors import SMTPConnectError, SMTPTimeout, SMTPTLSError, SMTPUsageError
+
+MICROPYTHON = sys.implementation.name == "micropython"
+READ_SIZE = 1024 if MICROPYTHON else 16384
+ETIMEDOUT = (110, 116, 60)   # Linux/lwIP, MicroPython unix, BSD
+
+# A certificate is only checkable with a set clock: before this (2024-01-01) it is not set.
+MIN_CLOCK = 1704067200
+
+
+def _is_timeout(e):
+    if not MICROPYTHON:
+        import socket
+        if isinstance(e, socket.timeout):
+            return True
+    return isinstance(e, OSError) and e.args and e.args[0] in ETIMEDOUT
+
+
+def _unix_now():
+    import time
+    t = time.time()
+    if time.gmtime(0)[0] == 2000:       # ports with the 2000 epoch
+        t += 946684800
+    return t
+
+
+def connect(host, port, timeout, source_address=None):
+    """A connected TCP socket with `timeout` set, or SMTPConnectError/SMTPTimeout."""
+    import socket
+    try:
+        if MICROPYTHON:
+            addr = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)[0][-1]
+            s = socket.socket()
+            s.settimeout(timeout)
+            try:
+                s.connect(addr)
+            except BaseException:
+                s.close()
+                raise
+            return s
+        return socket.create_connection((host, port), timeout, source_address)
+    except OSError as e:
+        if _is_timeout(e):
+            raise SMTPTimeout("timed out connecting to %s:%d" % (host, port))
+        raise SMTPConnectError("cannot connect to %s:%d: %s" % (host, port, e))
+
+
+def _pem_to_der_list(cadata):
+    out = []
+    rest = cadata
+    while True:
+        a = rest.find(b"-----BEGIN CERTIFICATE-----")
+        if a < 0:
+            return out
+        b = rest.find(b"-----END CERTIFICATE-----", a)
+        if b < 0:
+            raise SMTPUsageError("cadata: unterminated PEM certificate")
+        import binascii
+        body = rest[a + 27:b].replace(b"\r", b"").replace(b"\n", b"")
+        out.append(binascii.a2b_base64(body))
+        rest = rest[b + 25:]
+
+
+def client_context(cadata=None, insecure_skip_verify=False):
+    """An ssl context that verifies the server against `cadata` (PEM str/bytes or DER bytes).
+    With cadata None, CPython uses the system CAs; MicroPython has none and refuses."""
+    import ssl
+    if isinstance(cadata, str):
+        cadata = cadata.encode()
+    if MICROPYTHON:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        if insecure_skip_verify:
+            ctx.verify_mode = ssl.CERT_NONE
+            return ctx
+        # MicroPython's default is CERT_NONE: verification must be asked for explicitly
+        ctx.verify_mode = ssl.CERT_REQUIRED
+        if not cadata:
+            raise SMTPUsageError("cadata is required on MicroPython: there is no system CA store "
+                                 "(or pass insecure_skip_verify=True, not recommended)")
+        if _unix_now() < MIN_CLOCK:
+            raise SMTPTLSError("the clock is not set, so the server's certificate cannot be "
+                               "checked: set the time (ntptime.settime()) before connecting")
+        try:
+            ctx.load_verify_locations(cadata=cadata)
+        except (ValueError, OSError) as e:
+            raise SMTPUsageError("cadata is not a usable CA certificate: %s" % (e,))
+        return ctx
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    if insecure_skip_verify:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        return ctx
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    ctx.check_hostname = True
+    try:
+        if cadata:
+            if b"-----BEGIN" in cadata:
+                ctx.load_verify_locations(cadata=cadata.decode("ascii"))
+            else:
+                ctx.load_verify_locations(cadata=cadata)
+        else:
+            ctx.load_default_certs()
+    except (ValueError, ssl.SSLError) as e:
+        raise SMTPUsageError("cadata is not a usable CA certificate: %s" % (e,))
+    return ctx
+
+
+def wrap(sock, ctx, server_hostname):
+    """TLS handshake on a connected socket; any failure is SMTPTLSError (or SMTPTimeout)."""
+    if MICROPYTHON:
+        import gc
+        gc.collect()    # the handshake needs a large contiguous block of heap
+    try:
+        return ctx.wrap_socket(sock, server_hostname=server_hostname)
+    except Exception as e:
+        if _is_timeout(e):
+            raise SMTPTimeout("timed out in the TLS handshake with " + server_hostname)
+        # MicroPython reports a failed certificate check as ValueError, CPython as SSLError
+        raise SMTPTLSError("TLS handshake with %s failed: %s" % (server_hostname, e))
+
+
+class Stream:
+    """Read/write with a per-call timeout over a plain or TLS socket of either runtime."""
+
+    def __init__(self, sock, raw=None):
+        self.sock = sock
+        self.raw = raw or sock     # timeouts are set on the plain socket under TLS
+        self._timeout = None
+
+    def _settimeout(self, t):
+        if t != self._timeout:
+            # CPython's SSLSocket owns the file descriptor; MicroPython's TLS object has no
+            # settimeout, but the plain socket under it does
+            (self.raw if MICROPYTHON else self.sock).settimeout(t)
+            self._timeout = t
+
+    def write(self, data, timeout):
+        self._settimeout(timeout)
+        try:
+            if MICROPYTHON:
+                mv = memoryview(data)
+                while mv:
+                    n = self.sock.write(mv)
+                    if n is None:
+                        continue
+                    mv = mv[n:]
+            else:
+                self.sock.sendall(data)
+        except OSError as e:
+            if _is_timeout(e):
+                raise SMTPTimeout("timed out sending to the server")
+            raise SMTPConnectError("connection lost while sending: %s" % (e,))
+
+    def read(self, timeout):
+        self._settimeout(timeout)
+        try:
+            if MICROPYTHON:
+                d = self.sock.read(READ_SIZE) if not hasattr(self.sock, "recv") \
+                    else self.sock.recv(READ_SIZE)
+            else:
+                d = self.sock.recv(READ_SIZE)
+        except OSError as e:
+            if _is_timeout(e):
+                raise SMTPTimeout("timed out waiting for the server's reply")
+            raise SMTPConnectError("connection lost while reading: %s" % (e,))
+        return d or b""
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+def local_literal(sock):
+    """The EHLO name: our address as a literal ([192.0.2.1] or [IPv6:...]), as RFC 5321 asks
+    of a client without a meaningful host name."""
+    try:
+        a = sock.getsockname()
+        ip = a[0] if isinstance(a, tuple) else None
+    except Exception:
+        ip = None
+    if not ip or not isinstance(ip, str):
+        return "[127.0.0.1]"
+    if ":" in ip:
+        return "[IPv6:" + ip + "]"
+    return "[" + ip + "]"
