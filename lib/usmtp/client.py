@@ -219,6 +219,27 @@ class SMTP:
             txs.append(self._core.make_tx(it[0], it[1], msg, size, eight))
         return self._run(self._core.op_send_many(txs))
 
+    def data_begin(self, from_addr, to_addrs):
+        """Start a message whose body the caller writes piece by piece with data_write() and
+        ends with data_end(). Returns the refused-recipients dict."""
+        tx = self._core.make_tx(from_addr, to_addrs, None)
+        return self._run(self._core.op_begin_data(tx))
+
+    def data_write(self, chunk):
+        self._core.write_data(chunk)
+        out = self._core.data_to_send()
+        if out:
+            try:
+                self._stream.write(out, self.timeout)
+            except SMTPError:
+                self.close()
+                raise
+
+    def data_end(self):
+        """Finish the message; returns the server's (code, text) for it."""
+        self._run(self._core.op_end_data())
+        return self._reply()
+
     def noop(self):
         self._run(self._core.op_simple("NOOP"))
         return self._reply()

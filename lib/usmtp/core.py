@@ -201,6 +201,8 @@ class ClientCore:
         self._wait = None
         self._eof = False
         self._batch = None
+        self._open_tx = None
+        self._stuffer = None
 
     # ---- driver interface -------------------------------------------------------------
 
@@ -573,7 +575,59 @@ class ClientCore:
         if not _is_ascii(tx.sender + "".join(tx.rcpts)) and "SMTPUTF8" not in self.ext:
             tx.error = SMTPUsageError("non-ASCII address but the server does not offer SMTPUTF8")
 
-    def _transaction(self, tx):
+    def op_begin_data(self, tx):
+        """MAIL, RCPT and DATA, stopping at the 354: the caller then streams the body with
+        write_data() and finishes with op_end_data(). (The shape uMail scripts expect.)"""
+        self._need("ready")
+        self._precheck(tx)
+        if tx.error is None:
+            yield from self._transaction(tx, False)
+            yield 0
+        if tx.data is not None and tx.data.code == 354 and tx.accepted():
+            refused = {}
+            for a in tx.rcpts:
+                if tx.rcpt[a].code not in RCPT_OK:
+                    refused[a] = (tx.rcpt[a].code, tx.rcpt[a].text)
+            from usmtp.stuffing import DataStuffer
+            self._open_tx = tx
+            self._stuffer = DataStuffer()
+            return refused
+        err = None
+        try:
+            tx.outcome()
+            err = SMTPDataError(0, "the server did not accept DATA", None, "DATA")
+        except SMTPError as e:
+            err = e
+        if tx.data is not None and tx.data.code == 354:
+            self._raw(b".\r\n")
+            self._pending.append(("EOD", None, tx))
+            yield 0
+        if self.state != "closed" and tx.error is None:
+            yield from self._rset()
+        raise err
+
+    def write_data(self, chunk):
+        """Queue body bytes (dot-stuffed, CRLF-normalised) inside an op_begin_data transaction."""
+        if self.state != "data" or self._open_tx is None:
+            raise SMTPUsageError("write_data() outside a DATA transaction")
+        out = self._stuffer.feed(chunk)
+        if out:
+            self._raw(out)
+
+    def op_end_data(self):
+        if self.state != "data" or self._open_tx is None:
+            raise SMTPUsageError("end of data outside a DATA transaction")
+        tx = self._open_tx
+        self._open_tx = None
+        self._raw(self._stuffer.end())
+        self._stuffer = None
+        self._pending.append(("EOD", None, tx))
+        if self.trace:
+            self.trace("C: .")
+        yield 0
+        return tx.outcome()
+
+    def _transaction(self, tx, stream=True):
         pipe = self.pipelining
         params = ""
         if tx.size and "SIZE" in self.ext:
@@ -592,12 +646,12 @@ class ClientCore:
             yield 0 if not pipe else MAX_OUTSTANDING
         if not pipe and not tx.accepted():
             return
-        if self.chunking:
+        if self.chunking and stream:
             yield from self._bdat(tx, pipe)
             return
         self._send("DATA", None, tx)
         yield 0                     # DATA ends a pipelined group (RFC 2920)
-        if tx.data.code != 354:
+        if tx.data.code != 354 or not stream:
             return
         if tx.mail.code != 250 or not tx.accepted():
             # nothing can be delivered but the server wants data: end it at once (RFC 2920)
