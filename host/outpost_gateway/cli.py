@@ -1,0 +1,211 @@
+# outpost-gateway: run the gateway, inspect and steer its spool, test the upstream.
+# main(argv) -> exit code, so tests call it with a list. Exit 0 ok, 1 failure, 2 bad config/usage.
+import argparse
+import json
+import os
+import signal
+import sys
+import time
+
+from . import __version__, config
+
+DEFAULT_CONFIG = "/etc/outpost-gateway/gateway.toml"
+
+
+def _parser():
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-c", "--config", default=os.environ.get("OUTPOST_GATEWAY_CONFIG", DEFAULT_CONFIG),
+                        help="TOML config file (default: $OUTPOST_GATEWAY_CONFIG or %s)" % DEFAULT_CONFIG)
+    p = argparse.ArgumentParser(prog="outpost-gateway", description="Outpost alert gateway")
+    p.add_argument("--version", action="version", version="%(prog)s " + __version__)
+    sub = p.add_subparsers(dest="cmd", metavar="command")
+    sub.required = True
+    sub.add_parser("run", parents=[common], help="run the gateway in the foreground")
+    st = sub.add_parser("status", parents=[common], help="ingress, spool counts, relay, silent boards")
+    st.add_argument("--json", action="store_true", help="print JSON")
+    sub.add_parser("check-config", parents=[common], help="validate the config and exit")
+    t = sub.add_parser("send-test", parents=[common], help="send a test message upstream, print the trace")
+    t.add_argument("--to", help="recipient (default: routing.owner or routing.default)")
+    q = sub.add_parser("queue", help="inspect and steer the spool")
+    qs = q.add_subparsers(dest="qcmd", metavar="action")
+    qs.required = True
+    ql = qs.add_parser("list", parents=[common], help="list deliveries")
+    ql.add_argument("--status", choices=("ready", "sending", "done", "dead"))
+    ql.add_argument("--limit", type=int, default=100)
+    qh = qs.add_parser("show", parents=[common], help="show one alert and its deliveries")
+    qh.add_argument("id")
+    qr = qs.add_parser("retry", parents=[common], help="send an alert now, or every dead one (--dead)")
+    g = qr.add_mutually_exclusive_group(required=True)
+    g.add_argument("id", nargs="?")
+    g.add_argument("--dead", action="store_true")
+    qp = qs.add_parser("purge", parents=[common], help="delete an alert, or finished ones older than N days")
+    g = qp.add_mutually_exclusive_group(required=True)
+    g.add_argument("id", nargs="?")
+    g.add_argument("--done-older-than", type=float, metavar="DAYS")
+    qd = qs.add_parser("dead", parents=[common], help="list the dead-letter table")
+    qd.add_argument("--limit", type=int, default=100)
+    return p
+
+
+def _when(t):
+    return "-" if not t else time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(t))
+
+
+def main(argv=None, out=None):
+    out = out or sys.stdout
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as e:
+        return int(e.code or 0)
+    try:
+        cfg = config.load(args.config)
+    except config.ConfigError as e:
+        print("outpost-gateway: config error: %s" % e, file=sys.stderr)
+        return 2
+    cmd = args.cmd
+    if cmd == "check-config":
+        print("config OK: %s" % args.config, file=out)
+        print("spool: %s" % config.spool_path(cfg), file=out)
+        return 0
+    if cmd == "run":
+        return _run(cfg)
+    if cmd == "send-test":
+        return _send_test(cfg, args.to, out)
+    from .clock import SystemClock
+    from .service import open_spool
+    spool = open_spool(cfg, SystemClock())
+    try:
+        if cmd == "status":
+            return _status(cfg, spool, args.json, out)
+        return _queue(spool, args, out)
+    finally:
+        spool.close()
+
+
+def _run(cfg):
+    from .service import Gateway, setup_logging
+    setup_logging(cfg)
+    gw = Gateway(cfg)
+
+    def on_signal(signum, frame):
+        gw.stopping.set()       # only a flag: the main loop does the stopping
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    gw.run()
+    return 0
+
+
+def _status(cfg, spool, as_json, out):
+    c = spool.counts()
+    st = spool.get_state("status")
+    last = spool.get_state("relay_last_result")
+    paused = spool.get_state("relay_paused")
+    silent = [b["device"] for b in spool.boards() if b["silent"]]
+    oldest = spool.oldest_pending()
+    data = {"running": st, "spool": c, "oldest_pending": oldest, "relay_last_result": last,
+            "relay_paused": paused, "silent_boards": silent}
+    if as_json:
+        print(json.dumps(data, indent=2), file=out)
+        return 0
+    if st:
+        print("gateway: running (pid %s, updated %s)" % (st["pid"], _when(st["updated"])), file=out)
+        if st.get("mqtt") is not None:
+            print("  mqtt: %s" % ("connected" if st["mqtt"]["connected"] else
+                                  "disconnected (%s)" % (st["mqtt"]["error"] or "-")), file=out)
+        for s in st.get("serial") or []:
+            print("  serial %s: %s" % (s["port"], "open" if s["open"] else "closed (%s)" % (s["error"] or "-")),
+                  file=out)
+        if st.get("smtp_ingress"):
+            print("  smtp ingress: port %s" % st["smtp_ingress"]["port"], file=out)
+    else:
+        print("gateway: not running", file=out)
+    print("spool: %d alerts; deliveries ready %d, sending %d, done %d, dead %d"
+          % (c["alerts"], c["ready"], c["sending"], c["done"], c["dead"]), file=out)
+    print("oldest undelivered: %s" % _when(oldest), file=out)
+    print("last relay result: %s" % ("-" if not last else "%s at %s" % (last["result"], _when(last["at"]))),
+          file=out)
+    if paused:
+        print("relay PAUSED since %s: %s" % (_when(paused["since"]), paused["reason"]), file=out)
+    print("silent boards: %s" % (", ".join(silent) or "none"), file=out)
+    return 0
+
+
+def _queue(spool, args, out):
+    q = args.qcmd
+    if q == "list":
+        rows = spool.list(args.status, args.limit)
+        for r in rows:
+            print("%-40s %-30s %-7s attempts=%d next=%s %s" % (r["id"], r["rcpt"], r["status"], r["attempts"],
+                                                              _when(r["next_at"]), r["last_error"] or ""), file=out)
+        print("%d deliveries" % len(rows), file=out)
+        return 0
+    if q == "show":
+        a = spool.show(args.id)
+        if a is None:
+            print("no alert %r in the spool" % args.id, file=sys.stderr)
+            return 1
+        a["payload"] = bytes(a["payload"]).decode("utf-8", "replace")
+        print(json.dumps(a, indent=2), file=out)
+        return 0
+    if q == "retry":
+        n = spool.retry(None if args.dead else args.id)
+        if n == 0 and not args.dead:
+            print("no waiting or dead delivery for %r" % args.id, file=sys.stderr)
+            return 1
+        print("%d deliveries will be sent on the next pass" % n, file=out)
+        return 0
+    if q == "purge":
+        if args.id:
+            n = spool.purge(alert_id=args.id)
+            if n == 0:
+                print("no alert %r in the spool" % args.id, file=sys.stderr)
+                return 1
+        else:
+            n = spool.purge(older_than=time.time() - args.done_older_than * 86400)
+        print("purged %d alerts" % n, file=out)
+        return 0
+    if q == "dead":
+        rows = spool.dead(args.limit)
+        for r in rows:
+            print("%-40s %-30s %s %s  %s" % (r["id"], r["rcpt"], r["code"] or "-", _when(r["at"]), r["reply"]),
+                  file=out)
+        print("%d dead letters" % len(rows), file=out)
+        return 0
+    return 2
+
+
+def _send_test(cfg, to, out):
+    from usmtp.errors import SMTPError
+    from usmtp.writer import Message, make_message_id
+
+    from .relay import open_upstream
+    r = cfg["relay"]
+    ro = cfg["routing"]
+    rcpt = to or ro["owner"] or (ro["default"][0] if ro["default"] else None)
+    if not rcpt:
+        print("send-test: no recipient (give --to or set routing.owner)", file=sys.stderr)
+        return 2
+
+    def trace(line):
+        print(line.rstrip("\r\n"), file=out)
+
+    now = int(time.time())
+    m = Message(r["sender"], [rcpt], "Outpost gateway test message",
+                body="This is a test message from the Outpost gateway.\n", date=now,
+                message_id=make_message_id("gateway-test-%d" % now, r["sender"]))
+    try:
+        s = open_upstream(r, trace)
+        try:
+            refused = s.sendmail(r["sender"], [rcpt], m.chunks())
+            s.quit()
+        finally:
+            s.close()
+    except (SMTPError, OSError) as e:
+        print("send-test: FAILED: %s" % e, file=out)
+        return 1
+    if refused:
+        print("send-test: refused: %s" % refused, file=out)
+        return 1
+    print("send-test: sent to %s" % rcpt, file=out)
+    return 0

@@ -1,0 +1,89 @@
+# Turning spooled alerts into mail: one message per alert and recipient, a digest for a
+# backlog, and the gateway's own alert records (notices to the owner, board silent/back).
+# The same alert id always gives the same Message-ID (usmtp.writer.make_message_id).
+import hashlib
+import json
+import time
+
+import alert_record
+from usmtp.writer import Message, make_message_id
+
+from .spool import Alert
+
+
+def _when(t):
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(t)) if t else "unknown time"
+
+
+def alert_text(rec):
+    lines = []
+    if rec.get("body"):
+        lines.append(rec["body"].rstrip("\n"))
+        lines.append("")
+    readings = rec.get("readings") or {}
+    if readings:
+        lines.append("Readings:")
+        for name in sorted(readings):
+            r = readings[name]
+            if isinstance(r, dict):
+                lines.append("  %s: %s %s" % (name, r.get("value"), r.get("unit", "")))
+        lines.append("")
+    lines.append("Device: %s" % rec["device"])
+    lines.append("Severity: %s" % rec["severity"])
+    lines.append("Kind: %s" % rec["kind"])
+    lines.append("Made: %s" % _when(rec.get("ts")))
+    lines.append("Alert id: %s" % rec["id"])
+    return "\n".join(lines) + "\n"
+
+
+def message_for(row, sender):
+    # -> (envelope from, message: bytes or iterable of chunks, Message-ID)
+    if row["raw"]:
+        return row["mail_from"] or sender, bytes(row["payload"]), "<" + row["alert_id"] + ">"
+    rec = json.loads(bytes(row["payload"]))
+    mid = make_message_id(rec["id"], sender)
+    m = Message(sender, [row["rcpt"]], rec["subject"], body=alert_text(rec),
+                date=int(rec.get("ts") or row["received"]), message_id=mid,
+                headers={"X-Outpost-Device": rec["device"], "X-Outpost-Severity": rec["severity"],
+                         "X-Outpost-Kind": rec["kind"]})
+    return sender, m.chunks(), mid
+
+
+def digest_for(rcpt, rows, sender, now):
+    # one message standing for a backlog: counts, first and last, every alert listed
+    ids = sorted(r["alert_id"] for r in rows)
+    key = hashlib.sha1("\n".join([rcpt] + ids).encode()).hexdigest()[:20]
+    mid = make_message_id("digest-" + key, sender)
+    rows = sorted(rows, key=lambda r: r["received"])
+    sev = {}
+    devs = {}
+    for r in rows:
+        sev[r["severity"]] = sev.get(r["severity"], 0) + 1
+        devs[r["device"]] = devs.get(r["device"], 0) + 1
+    lines = ["%d alerts were held back while mail could not go out, or came too fast;"
+             % len(rows), "here they are in one message.", "",
+             "By severity: " + ", ".join("%s %d" % kv for kv in sorted(sev.items())),
+             "By device: " + ", ".join("%s %d" % kv for kv in sorted(devs.items())),
+             "First: " + _when(rows[0]["received"]),
+             "Last: " + _when(rows[-1]["received"]), ""]
+    for r in rows:
+        lines.append("%s  %-8s %s  %s  [%s]" % (_when(r["received"]), r["severity"], r["device"],
+                                                  r["subject"], r["alert_id"]))
+    subject = "Outpost digest: %d alerts from %s to %s" % (len(rows), _when(rows[0]["received"]),
+                                                           _when(rows[-1]["received"]))
+    m = Message(sender, [rcpt], subject, body="\n".join(lines) + "\n", date=int(now), message_id=mid,
+                headers={"X-Outpost-Kind": "digest"})
+    return sender, m.chunks(), mid
+
+
+def gateway_alert(alert_id, kind, severity, subject, body, rcpts, now, device="gateway"):
+    # an alert the gateway makes itself, stored in the spool like any other
+    rec = {"v": 1, "id": alert_id, "device": device, "severity": severity, "kind": kind,
+           "subject": subject, "ts": int(now), "body": body}
+    payload = alert_record.encode(rec)
+    return Alert(alert_id, device, severity, kind, subject, "gateway", payload, rcpts)
+
+
+def safe_id(text):
+    # alert ids allow [A-Za-z0-9._-]; anything else becomes "-"
+    return "".join(c if (c.isalnum() and c.isascii()) or c in "._-" else "-" for c in text)[:128]

@@ -1,0 +1,391 @@
+# Gateway configuration: one TOML file over documented defaults, validated with errors that
+# name the key. Secrets (any key ending in "password" or "token") may instead come from
+# "<key>_file" (first line of a file) or "<key>_env" (an environment variable).
+import copy
+import fnmatch
+import ipaddress
+import os
+import sys
+
+if sys.version_info >= (3, 11):
+    import tomllib as _toml
+else:  # pragma: no cover - Python 3.9/3.10 on older Pi OS
+    import tomli as _toml
+
+
+class ConfigError(ValueError):
+    pass
+
+
+DEFAULTS = {
+    "gateway": {
+        "state_dir": "/var/lib/outpost-gateway",
+        "spool_path": "",
+        "log_level": "info",
+        "log_format": "text",
+        "allowed_devices": [],
+    },
+    "spool": {
+        "max_pending": 100000,
+        "min_free_mb": 64,
+        "keep_done_days": 7,
+        "commit_batch": 1000,
+    },
+    "mqtt": {
+        "enabled": True,
+        "host": "localhost",
+        "port": 1883,
+        "client_id": "outpost-gateway",
+        "topic_prefix": "outpost",
+        "username": "",
+        "password": "",
+        "tls": False,
+        "ca_file": "",
+        "keepalive": 60,
+        "session_expiry": 7 * 86400,
+        "shared_group": "",
+    },
+    "serial": {
+        "ports": [],
+        "baudrate": 115200,
+        "reopen_interval": 2.0,
+    },
+    "smtp_ingress": {
+        "enabled": False,
+        "listen": "127.0.0.1",
+        "port": 2525,
+        "hostname": "outpost-gateway",
+        "tls_cert": "",
+        "tls_key": "",
+        "require_tls": True,
+        "accounts": [],
+        "allow_networks": [],
+        "max_size": 65536,
+        "allowed_domains": [],
+    },
+    "relay": {
+        "enabled": True,
+        "mode": "smarthost",
+        "host": "",
+        "port": 0,
+        "security": "tls",
+        "ca_file": "",
+        "insecure_skip_verify": False,
+        "allow_plaintext_auth": False,
+        "username": "",
+        "password": "",
+        "oauth2_token": "",
+        "sender": "",
+        "timeout": 30.0,
+        "batch": 50,
+        "idle_close": 30.0,
+        "backoff_base": 30.0,
+        "backoff_factor": 2.0,
+        "backoff_max": 3600.0,
+        "jitter": 0.2,
+        "lifetime": 5 * 86400.0,
+        "pause_retry": 300.0,
+        "dkim_key_file": "",
+        "dkim_selector": "",
+        "dkim_domain": "",
+    },
+    "routing": {
+        "owner": "",
+        "default": [],
+        "honour_alert_to": False,
+        "alert_to_domains": [],
+        "routes": [],
+    },
+    "digest": {
+        "threshold": 10,
+        "rate_per_hour": 60,
+    },
+    "watchdog": {
+        "enabled": True,
+        "factor": 3.0,
+        "min_interval": 60.0,
+        "flap_guard": 600.0,
+        "intervals": {},
+    },
+    "http": {
+        "enabled": True,
+        "listen": "127.0.0.1",
+        "port": 9108,
+    },
+}
+
+SECURITIES = ("tls", "starttls", "opportunistic", "plain")
+MODES = ("smarthost", "mx")
+SEVERITIES = ("info", "warning", "critical")
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+def _is_secret(key):
+    return key.endswith("password") or key.endswith("token")
+
+
+def _resolve_secret(sect, key, where, env):
+    # "<key>_file" and "<key>_env" are alternatives to writing the secret into the file
+    fkey, ekey = key + "_file", key + "_env"
+    val = sect.get(key, "")
+    if fkey in sect:
+        path = sect.pop(fkey)
+        if not isinstance(path, str):
+            raise ConfigError(where + fkey + ": must be a file path")
+        try:
+            with open(path, encoding="utf-8") as f:
+                val = f.readline().rstrip("\r\n")
+        except OSError as e:
+            raise ConfigError(where + fkey + ": cannot read secret file: " + e.strerror)
+    if ekey in sect:
+        name = sect.pop(ekey)
+        if not isinstance(name, str) or name not in env:
+            raise ConfigError(where + ekey + ": environment variable " + repr(name) + " is not set")
+        val = env[name]
+    if val != "" or key in sect:
+        sect[key] = val
+
+
+def _check_type(name, value, default):
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ConfigError(name + ": must be true or false")
+    elif isinstance(default, int):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(name + ": must be an integer")
+    elif isinstance(default, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(name + ": must be a number")
+        return float(value)
+    elif isinstance(default, str):
+        if not isinstance(value, str):
+            raise ConfigError(name + ": must be a string")
+    elif isinstance(default, list):
+        if not isinstance(value, list):
+            raise ConfigError(name + ": must be a list")
+    elif isinstance(default, dict):
+        if not isinstance(value, dict):
+            raise ConfigError(name + ": must be a table")
+    return value
+
+
+def _str_list(name, value):
+    for i, v in enumerate(value):
+        if not isinstance(v, str) or not v:
+            raise ConfigError("%s[%d]: must be a non-empty string" % (name, i))
+
+
+def _address(name, value):
+    if "\r" in value or "\n" in value or "@" not in value or " " in value or "<" in value:
+        raise ConfigError(name + ": not a mail address: " + repr(value))
+
+
+def merge(data, env=None):
+    # data: parsed TOML (dict). Returns the full config dict or raises ConfigError naming the key.
+    env = os.environ if env is None else env
+    cfg = copy.deepcopy(DEFAULTS)
+    if not isinstance(data, dict):
+        raise ConfigError("config: must be a table")
+    for sname, sval in data.items():
+        if sname not in DEFAULTS:
+            raise ConfigError(sname + ": unknown section (known: " + ", ".join(DEFAULTS) + ")")
+        if not isinstance(sval, dict):
+            raise ConfigError(sname + ": must be a table")
+        sval = dict(sval)
+        for key in list(sval):
+            if _is_secret(key) or key.endswith("_file") or key.endswith("_env"):
+                base = key[:-5] if key.endswith("_file") else key[:-4] if key.endswith("_env") else key
+                if _is_secret(base) and base in DEFAULTS[sname]:
+                    _resolve_secret(sval, base, sname + ".", env)
+        for key, value in sval.items():
+            name = sname + "." + key
+            if key not in DEFAULTS[sname]:
+                raise ConfigError(name + ": unknown key")
+            cfg[sname][key] = _check_type(name, value, DEFAULTS[sname][key])
+    _validate(cfg, env)
+    return cfg
+
+
+def _positive(cfg, sect, key, allow_zero=False):
+    v = cfg[sect][key]
+    if v < 0 or (v == 0 and not allow_zero):
+        raise ConfigError(sect + "." + key + ": must be " + ("zero or more" if allow_zero else "more than zero"))
+
+
+def _port(cfg, sect, key, allow_zero=True):
+    v = cfg[sect][key]
+    if not (0 <= v <= 65535) or (v == 0 and not allow_zero):
+        raise ConfigError(sect + "." + key + ": must be a port number 0-65535")
+
+
+def _validate(cfg, env):
+    g = cfg["gateway"]
+    if g["log_level"] not in LOG_LEVELS:
+        raise ConfigError("gateway.log_level: must be one of " + ", ".join(LOG_LEVELS))
+    if g["log_format"] not in ("text", "json"):
+        raise ConfigError("gateway.log_format: must be text or json")
+    _str_list("gateway.allowed_devices", g["allowed_devices"])
+    if not g["state_dir"] and not g["spool_path"]:
+        raise ConfigError("gateway.state_dir: must be set (or gateway.spool_path)")
+    for k in ("max_pending", "commit_batch"):
+        _positive(cfg, "spool", k)
+    for k in ("min_free_mb", "keep_done_days"):
+        _positive(cfg, "spool", k, True)
+
+    m = cfg["mqtt"]
+    _port(cfg, "mqtt", "port", False)
+    if m["enabled"] and not m["host"]:
+        raise ConfigError("mqtt.host: must be set when mqtt.enabled")
+    if not m["client_id"] or len(m["client_id"]) > 128:
+        raise ConfigError("mqtt.client_id: must be 1-128 characters (a fixed id keeps the session)")
+    if not m["topic_prefix"] or "+" in m["topic_prefix"] or "#" in m["topic_prefix"]:
+        raise ConfigError("mqtt.topic_prefix: must be a plain topic prefix without wildcards")
+    if m["password"] and not m["username"]:
+        raise ConfigError("mqtt.password: set without mqtt.username")
+    _positive(cfg, "mqtt", "keepalive")
+    _positive(cfg, "mqtt", "session_expiry")
+
+    s = cfg["serial"]
+    _str_list("serial.ports", s["ports"])
+    _positive(cfg, "serial", "baudrate")
+    _positive(cfg, "serial", "reopen_interval")
+
+    si = cfg["smtp_ingress"]
+    _port(cfg, "smtp_ingress", "port")
+    _positive(cfg, "smtp_ingress", "max_size")
+    _str_list("smtp_ingress.allowed_domains", si["allowed_domains"])
+    if si["enabled"] and not si["allowed_domains"]:
+        raise ConfigError("smtp_ingress.allowed_domains: must list the recipient domains "
+                          "the gateway accepts (it is never an open relay)")
+    if bool(si["tls_cert"]) != bool(si["tls_key"]):
+        raise ConfigError("smtp_ingress.tls_key: tls_cert and tls_key go together")
+    nets = []
+    for i, n in enumerate(si["allow_networks"]):
+        try:
+            nets.append(ipaddress.ip_network(n, strict=False))
+        except (ValueError, TypeError):
+            raise ConfigError("smtp_ingress.allow_networks[%d]: not an IP network: %r" % (i, n))
+    si["allow_networks"] = nets
+    accounts = {}
+    for i, a in enumerate(si["accounts"]):
+        name = "smtp_ingress.accounts[%d]" % i
+        if not isinstance(a, dict):
+            raise ConfigError(name + ": must be a table with user and password")
+        a = dict(a)
+        _resolve_secret(a, "password", name + ".", env)
+        for k in a:
+            if k not in ("user", "password"):
+                raise ConfigError(name + "." + k + ": unknown key")
+        if not isinstance(a.get("user"), str) or not a.get("user"):
+            raise ConfigError(name + ".user: must be set")
+        if not isinstance(a.get("password"), str) or not a.get("password"):
+            raise ConfigError(name + ".password: must be set")
+        accounts[a["user"]] = a["password"]
+    si["accounts"] = accounts
+    if si["enabled"] and not accounts and not nets:
+        raise ConfigError("smtp_ingress.accounts: set accounts or allow_networks "
+                          "(the gateway never accepts mail from anyone)")
+
+    r = cfg["relay"]
+    if r["mode"] not in MODES:
+        raise ConfigError("relay.mode: must be one of " + ", ".join(MODES))
+    if r["security"] not in SECURITIES:
+        raise ConfigError("relay.security: must be one of " + ", ".join(SECURITIES))
+    _port(cfg, "relay", "port")
+    if r["enabled"] and r["mode"] == "smarthost" and not r["host"]:
+        raise ConfigError("relay.host: must be set (the upstream smarthost)")
+    if r["enabled"] and not r["sender"]:
+        raise ConfigError("relay.sender: must be set (the From address of relayed alerts)")
+    if r["sender"]:
+        _address("relay.sender", r["sender"])
+    if r["password"] and r["oauth2_token"]:
+        raise ConfigError("relay.oauth2_token: set either password or oauth2_token, not both")
+    if (r["password"] or r["oauth2_token"]) and not r["username"]:
+        raise ConfigError("relay.username: must be set with a password or token")
+    if r["ca_file"]:
+        try:
+            with open(r["ca_file"], "rb") as f:
+                r["ca_data"] = f.read()
+        except OSError as e:
+            raise ConfigError("relay.ca_file: cannot read: " + e.strerror)
+    else:
+        r["ca_data"] = None
+    for k in ("timeout", "batch", "backoff_base", "backoff_max", "lifetime", "pause_retry"):
+        _positive(cfg, "relay", k)
+    _positive(cfg, "relay", "idle_close", True)
+    if r["backoff_factor"] < 1:
+        raise ConfigError("relay.backoff_factor: must be 1 or more")
+    if not (0 <= r["jitter"] < 1):
+        raise ConfigError("relay.jitter: must be from 0 up to (not including) 1")
+
+    ro = cfg["routing"]
+    _str_list("routing.default", ro["default"])
+    for i, a in enumerate(ro["default"]):
+        _address("routing.default[%d]" % i, a)
+    if ro["owner"]:
+        _address("routing.owner", ro["owner"])
+    _str_list("routing.alert_to_domains", ro["alert_to_domains"])
+    routes = []
+    for i, rt in enumerate(ro["routes"]):
+        name = "routing.routes[%d]" % i
+        if not isinstance(rt, dict):
+            raise ConfigError(name + ": must be a table")
+        for k in rt:
+            if k not in ("devices", "severities", "to"):
+                raise ConfigError(name + "." + k + ": unknown key")
+        devs = rt.get("devices", ["*"])
+        sevs = rt.get("severities", list(SEVERITIES))
+        to = rt.get("to")
+        for k, v in (("devices", devs), ("severities", sevs), ("to", to)):
+            if not isinstance(v, list) or not v:
+                raise ConfigError(name + "." + k + ": must be a non-empty list")
+            _str_list(name + "." + k, v)
+        for j, sv in enumerate(sevs):
+            if sv not in SEVERITIES:
+                raise ConfigError("%s.severities[%d]: must be one of %s" % (name, j, ", ".join(SEVERITIES)))
+        for j, a in enumerate(to):
+            _address("%s.to[%d]" % (name, j), a)
+        routes.append({"devices": devs, "severities": sevs, "to": to})
+    ro["routes"] = routes
+    if r["enabled"] and not ro["default"] and not routes and not ro["owner"]:
+        raise ConfigError("routing.default: must list at least one recipient (or routing.owner)")
+
+    _positive(cfg, "digest", "threshold")
+    _positive(cfg, "digest", "rate_per_hour", True)
+
+    w = cfg["watchdog"]
+    _positive(cfg, "watchdog", "factor")
+    _positive(cfg, "watchdog", "min_interval")
+    _positive(cfg, "watchdog", "flap_guard", True)
+    for dev, iv in w["intervals"].items():
+        if isinstance(iv, bool) or not isinstance(iv, (int, float)) or iv <= 0:
+            raise ConfigError("watchdog.intervals." + dev + ": must be a number of seconds > 0")
+        w["intervals"][dev] = float(iv)
+
+    _port(cfg, "http", "port")
+
+
+def load(path, env=None):
+    try:
+        with open(path, "rb") as f:
+            data = _toml.load(f)
+    except OSError as e:
+        raise ConfigError(str(path) + ": cannot read config: " + (e.strerror or str(e)))
+    except _toml.TOMLDecodeError as e:
+        raise ConfigError(str(path) + ": not valid TOML: " + str(e))
+    return merge(data, env)
+
+
+def spool_path(cfg):
+    g = cfg["gateway"]
+    return g["spool_path"] or os.path.join(g["state_dir"], "spool.db")
+
+
+def device_allowed(cfg, device):
+    allowed = cfg["gateway"]["allowed_devices"]
+    if not allowed:
+        return True
+    for pat in allowed:
+        if fnmatch.fnmatchcase(device, pat):
+            return True
+    return False

@@ -1,0 +1,54 @@
+# One small HTTP listener: GET /health (JSON, 200 when ingress and relay are working, else 503)
+# and GET /metrics (Prometheus text format).
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class HttpStatus:
+    def __init__(self, host, port, gateway):
+        gw = gateway
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                if self.path == "/metrics":
+                    body = gw.metrics.render(gw.gauges()).encode()
+                    self._reply(200, "text/plain; version=0.0.4", body)
+                elif self.path == "/health":
+                    st = gw.status()
+                    problems = []
+                    if st["mqtt"] is not None and not st["mqtt"]["connected"]:
+                        problems.append("mqtt disconnected")
+                    if st["relay_paused"]:
+                        problems.append("relay paused")
+                    if gw.spool.is_full():
+                        problems.append("spool full")
+                    st["ok"] = not problems
+                    st["problems"] = problems
+                    self._reply(200 if not problems else 503, "application/json",
+                                json.dumps(st).encode())
+                else:
+                    self._reply(404, "text/plain", b"not found\n")
+
+            def _reply(self, code, ctype, body):
+                self.send_response(code)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, fmt, *args):
+                pass     # scrapes every few seconds would drown the log
+
+        self.server = ThreadingHTTPServer((host, port), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self._t = None
+
+    def start(self):
+        self._t = threading.Thread(target=self.server.serve_forever, name="http", daemon=True)
+        self._t.start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()

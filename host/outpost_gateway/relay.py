@@ -1,0 +1,322 @@
+# The relay: takes due deliveries from the spool and sends them upstream through usmtp, a
+# pipelined batch per connection, and keeps the connection for the next batch.
+#
+# Outcomes are decided in one place, classify():
+#   2xx                          -> done
+#   4xx, timeouts, network errors -> retry later, per-message exponential backoff with jitter,
+#                                   dead once older than relay.lifetime
+#   5xx                          -> dead letter with the server's reply; the owner is told
+#   AUTH or TLS failure          -> pause the whole relay, tell the owner once, probe again
+#                                   after relay.pause_retry; messages are not charged an attempt
+# A destination that failed to connect is left alone until its own backoff has passed.
+#
+# Time comes from the injected clock: run_once() does one pass and returns how long to wait.
+import hashlib
+import logging
+import random
+
+import usmtp
+from usmtp.errors import SMTPAuthError, SMTPError, SMTPRecipientsRefused, SMTPTLSError, is_transient
+
+from . import compose, routing
+
+log = logging.getLogger("outpost.relay")
+
+
+def classify(result):
+    # result: the refused-recipients dict of one message, or the SMTPError it raised
+    # -> (outcome, code, text), outcome in done | retry | dead | pause
+    if isinstance(result, dict):
+        if not result:
+            return "done", 250, ""
+        code, text = next(iter(result.values()))
+        return ("retry" if 400 <= code < 500 else "dead"), code, str(code) + " " + str(text)
+    if isinstance(result, (SMTPAuthError, SMTPTLSError)):
+        return "pause", getattr(result, "code", None), str(result)
+    code = getattr(result, "code", None)
+    if isinstance(result, SMTPRecipientsRefused) and result.recipients:
+        code = next(iter(result.recipients.values()))[0]
+    return ("retry" if is_transient(result) else "dead"), code, str(result)
+
+
+def backoff(attempts, base, factor, cap, jitter, rand):
+    # delay before attempt number attempts+1; jitter spreads retries of one backlog apart
+    d = min(cap, base * (factor ** max(0, attempts - 1)))
+    return d * (1.0 + jitter * (2.0 * rand() - 1.0))
+
+
+def open_upstream(r, trace=None):
+    # one logged-in connection to the smarthost, per the [relay] config section
+    s = usmtp.SMTP(r["host"], r["port"], mode=r["security"], cadata=r["ca_data"],
+                   timeout=r["timeout"], insecure_skip_verify=r["insecure_skip_verify"],
+                   allow_plaintext_auth=r["allow_plaintext_auth"], trace=trace)
+    try:
+        if r["username"] and r["oauth2_token"]:
+            s.login_oauth2(r["username"], r["oauth2_token"])
+        elif r["username"]:
+            s.login(r["username"], r["password"])
+    except BaseException:
+        s.close()
+        raise
+    return s
+
+
+class Relay:
+    def __init__(self, cfg, spool, metrics, clock, rand=random.random, trace=None):
+        self.cfg = cfg
+        self.r = cfg["relay"]
+        self.spool = spool
+        self.metrics = metrics
+        self.clock = clock
+        self.rand = rand
+        self.trace = trace
+        self.conn = None
+        self.conn_used = 0.0
+        self.down_until = 0.0
+        self.down_count = 0
+        self.paused = spool.get_state("relay_paused")     # survives a restart: notify once
+        self.pause_until = 0.0
+        self.last_result = spool.get_state("relay_last_result")
+        self.sent = {}       # rcpt -> send times within the last hour (rate limit)
+        self.on_notice = None
+
+    # -- connections -----------------------------------------------------------------------
+    def connect(self):
+        return open_upstream(self.r, self.trace)
+
+    def close(self):
+        if self.conn is not None:
+            try:
+                self.conn.quit()
+            except (SMTPError, OSError):
+                pass
+            try:
+                self.conn.close()
+            except (SMTPError, OSError):
+                pass
+            self.conn = None
+
+    def _drop(self):
+        if self.conn is not None:
+            try:
+                self.conn.close()
+            except (SMTPError, OSError):
+                pass
+            self.conn = None
+
+    def _send(self, batch, now):
+        # -> list of results; a stale kept-open connection gets one fresh retry
+        reused = self.conn is not None
+        try:
+            if self.conn is None:
+                self.conn = self.connect()
+            res = self.conn.send_many(batch)
+        except (SMTPError, OSError) as e:
+            self._drop()
+            if not reused or isinstance(e, (SMTPAuthError, SMTPTLSError)):
+                raise
+            self.conn = self.connect()
+            res = self.conn.send_many(batch)
+        self.conn_used = now
+        return res
+
+    # -- one pass --------------------------------------------------------------------------
+    def run_once(self):
+        now = self.clock.time()
+        if self.paused and now < self.pause_until:
+            return self.pause_until - now
+        if now < self.down_until:
+            return self.down_until - now
+        units = self._plan(now)
+        if not units:
+            if self.conn is not None and now - self.conn_used >= self.r["idle_close"]:
+                self.close()
+            nd = self.spool.next_due()
+            wait = 60.0 if nd is None else max(0.0, nd - now)
+            if self.conn is not None:
+                wait = min(wait, max(0.0, self.conn_used + self.r["idle_close"] - now))
+            return wait
+        keys = [(row["alert_id"], row["rcpt"]) for u in units for row in u[1]]
+        self.spool.set_status(keys, "sending", now)
+        batch = [(u[2][0], [u[1][0]["rcpt"]], u[2][1]) for u in units]
+        try:
+            results = self._send(batch, now)
+            failed_connect = None
+        except (SMTPError, OSError) as e:
+            results = [e] * len(units)
+            failed_connect = e
+        if failed_connect is None:
+            self.down_count = 0
+        self._settle(units, results, now, failed_connect)
+        return 0.0
+
+    def _plan(self, now):
+        # -> list of (kind, rows, (from, msg, message_id)); digests first, then single alerts
+        batch = self.r["batch"]
+        sender = self.r["sender"]
+        threshold = self.cfg["digest"]["threshold"]
+        units = []
+        digested = set()
+        expired = []
+        for rcpt, n in self.spool.ready_count_by_rcpt(now).items():
+            if n >= threshold and len(units) < batch:
+                rows = self.spool.due_for(rcpt, now, 1000)
+                rows, old = self._split_expired(rows, now)
+                expired.extend(old)
+                if rows:
+                    f, msg, mid = compose.digest_for(rcpt, rows, sender, now)
+                    units.append(("digest", rows, (f, msg, mid)))
+                digested.add(rcpt)
+        held = []
+        for row in self.spool.due(now, batch * 2):
+            if len(units) >= batch:
+                break
+            if row["rcpt"] in digested and not row["critical"]:
+                continue
+            if now - row["received"] > self.r["lifetime"]:
+                expired.append(row)
+                continue
+            if not row["critical"] and not self._rate_ok(row["rcpt"], now):
+                held.append(row)
+                continue
+            f, msg, mid = compose.message_for(row, sender)
+            units.append(("single", [row], (f, msg, mid)))
+            self._count_send(row["rcpt"], now)
+        for u in units:
+            if u[0] == "digest":
+                self._count_send(u[1][0]["rcpt"], now)
+        out = []
+        for row in expired:
+            out.append((row["alert_id"], row["rcpt"], "dead", row["attempts"], now,
+                        "lifetime of %ds exceeded" % self.r["lifetime"], None, None))
+        for row in held:
+            # over the recipient's rate: wait for the window; a growing pile becomes a digest
+            out.append((row["alert_id"], row["rcpt"], "ready", row["attempts"], self._rate_free(row["rcpt"], now),
+                        "held by rate limit", None, None))
+        if out:
+            self.spool.finish(out, now)
+            self.metrics.inc("dead", len(expired))
+        return units
+
+    def _split_expired(self, rows, now):
+        keep, old = [], []
+        for r in rows:
+            (old if now - r["received"] > self.r["lifetime"] else keep).append(r)
+        return keep, old
+
+    def _window(self, rcpt, now):
+        w = [t for t in self.sent.get(rcpt, ()) if now - t < 3600.0]
+        self.sent[rcpt] = w
+        return w
+
+    def _rate_ok(self, rcpt, now):
+        lim = self.cfg["digest"]["rate_per_hour"]
+        return lim == 0 or len(self._window(rcpt, now)) < lim
+
+    def _rate_free(self, rcpt, now):
+        w = self._window(rcpt, now)
+        return (w[0] + 3600.0) if w else now
+
+    def _count_send(self, rcpt, now):
+        self._window(rcpt, now).append(now)
+
+    def _settle(self, units, results, now, failed_connect):
+        out = []
+        pause = None
+        dead_rows = []
+        sent = 0
+        for (kind, rows, (f, msg, mid)), res in zip(units, results):
+            outcome, code, text = classify(res)
+            for row in rows:
+                if outcome == "done":
+                    out.append((row["alert_id"], row["rcpt"], "done", row["attempts"] + 1, now, None, code,
+                                mid if kind == "digest" else None))
+                    sent += 1
+                elif outcome == "pause":
+                    pause = text
+                    out.append((row["alert_id"], row["rcpt"], "ready", row["attempts"], now, text, code, None))
+                elif outcome == "retry":
+                    att = row["attempts"] + 1
+                    nxt = now + backoff(att, self.r["backoff_base"], self.r["backoff_factor"],
+                                        self.r["backoff_max"], self.r["jitter"], self.rand)
+                    if nxt - row["received"] > self.r["lifetime"]:
+                        out.append((row["alert_id"], row["rcpt"], "dead", att, now,
+                                    "lifetime exceeded; last error: " + text, code, None))
+                        dead_rows.append((row, code, text))
+                    else:
+                        out.append((row["alert_id"], row["rcpt"], "ready", att, nxt, text, code, None))
+                        self.metrics.inc("retried")
+                else:
+                    out.append((row["alert_id"], row["rcpt"], "dead", row["attempts"] + 1, now, text, code, None))
+                    dead_rows.append((row, code, text))
+            if outcome == "done" and kind == "digest":
+                self.metrics.inc("digests")
+        self.spool.finish(out, now)
+        self.metrics.inc("relayed", sent)
+        if dead_rows:
+            self.metrics.inc("dead", len(dead_rows))
+        if failed_connect is not None and pause is None:
+            # the destination itself is down: back off as a whole, not message by message
+            self.down_count += 1
+            self.down_until = now + backoff(self.down_count, min(self.r["backoff_base"], 10.0), 2.0,
+                                            self.r["backoff_max"], self.r["jitter"], self.rand)
+            self._result(now, "upstream unreachable: %s" % failed_connect)
+        elif pause is not None:
+            self._pause(now, pause)
+        else:
+            if self.paused:
+                self._resume(now)
+            self._result(now, "sent %d, deferred or dead %d" % (sent, len(out) - sent))
+        for row, code, text in dead_rows:
+            self._dead_notice(row, code, text, now)
+
+    def _result(self, now, text):
+        self.last_result = {"at": now, "result": text}
+        self.spool.set_state("relay_last_result", self.last_result)
+
+    # -- pause, notices --------------------------------------------------------------------
+    def _pause(self, now, text):
+        self._drop()
+        self.pause_until = now + self.r["pause_retry"]
+        self._result(now, "paused: " + text)
+        if not self.paused:
+            self.paused = {"since": now, "reason": text}
+            self.spool.set_state("relay_paused", self.paused)
+            log.error("relay paused (authentication or TLS failure): %s", text)
+            self.notify(compose.safe_id("gateway-paused-%d" % now), "critical",
+                        "Outpost gateway cannot send mail: " + text[:120],
+                        "The gateway's upstream refused authentication or TLS:\n\n  %s\n\n"
+                        "Alerts are kept in the spool and will go out once this is fixed.\n"
+                        "The gateway probes again every %d seconds.\n" % (text, self.r["pause_retry"]), now)
+
+    def _resume(self, now):
+        since = self.paused["since"]
+        self.paused = None
+        self.spool.set_state("relay_paused", None)
+        log.info("relay resumed")
+        self.notify(compose.safe_id("gateway-resumed-%d" % now), "warning",
+                    "Outpost gateway sends mail again",
+                    "Mail had been paused since %s (%s); the held alerts are going out now.\n"
+                    % (compose._when(since), "authentication or TLS failure"), now)
+
+    def _dead_notice(self, row, code, text, now):
+        if row["kind"] in ("dead-letter", "relay-paused"):
+            return     # never notify about a failed notice: no loops
+        key = hashlib.sha1((row["alert_id"] + "\n" + row["rcpt"]).encode()).hexdigest()[:12]
+        self.notify(compose.safe_id("gateway-dead-" + key), "warning",
+                    "Outpost could not deliver an alert to " + row["rcpt"],
+                    "The upstream refused alert %s for %s for good:\n\n  %s\n\n"
+                    "Subject: %s\nDevice: %s\n\nIt is in the dead-letter table: "
+                    "outpost-gateway queue dead / queue retry %s\n"
+                    % (row["alert_id"], row["rcpt"], text, row["subject"], row["device"], row["alert_id"]),
+                    now, kind="dead-letter", exclude=row["rcpt"])
+
+    def notify(self, alert_id, severity, subject, body, now, kind="relay-paused", exclude=None):
+        ro = self.cfg["routing"]
+        rcpts = [ro["owner"]] if ro["owner"] else routing.recipients(self.cfg, "gateway", severity)
+        rcpts = [a for a in rcpts if a != exclude]
+        if not rcpts:
+            return
+        self.spool.write([compose.gateway_alert(alert_id, kind, severity, subject, body, rcpts, now)])
+        if self.on_notice is not None:
+            self.on_notice()

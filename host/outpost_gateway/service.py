@@ -1,0 +1,183 @@
+# The running gateway: spool writer, ingress adapters, relay, watchdog and the HTTP listener,
+# each on its own thread. Signal handlers only set a flag; the main loop waits on an event.
+# Graceful stop: ingress closes first, queued commits are answered, the relay finishes its
+# batch (rows still "sending" after a crash go back to "ready" on the next start).
+import json
+import logging
+import os
+import threading
+
+from . import config
+from .clock import SystemClock
+from .http_status import HttpStatus
+from .ingest import Ingest
+from .metrics import Metrics
+from .relay import Relay
+from .spool import Spool
+from .watchdog import Watchdog
+
+log = logging.getLogger("outpost.service")
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, rec):
+        d = {"ts": round(rec.created, 3), "level": rec.levelname.lower(), "logger": rec.name,
+             "msg": rec.getMessage()}
+        if rec.exc_info:
+            d["exc"] = self.formatException(rec.exc_info)
+        return json.dumps(d)
+
+
+def setup_logging(cfg):
+    h = logging.StreamHandler()
+    if cfg["gateway"]["log_format"] == "json":
+        h.setFormatter(JsonFormatter())
+    else:
+        h.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [h]
+    root.setLevel(cfg["gateway"]["log_level"].upper())
+
+
+def open_spool(cfg, clock):
+    path = config.spool_path(cfg)
+    d = os.path.dirname(path)
+    if d:
+        os.makedirs(d, exist_ok=True)
+    s = cfg["spool"]
+    return Spool(path, clock, s["max_pending"], s["min_free_mb"], s["commit_batch"]).open()
+
+
+class Gateway:
+    def __init__(self, cfg, clock=None):
+        self.cfg = cfg
+        self.clock = clock or SystemClock()
+        self.metrics = Metrics()
+        self.spool = open_spool(cfg, self.clock)
+        self.ingest = Ingest(cfg, self.spool, self.metrics, self.clock)
+        self.stopping = threading.Event()
+        self.wake = threading.Event()
+        self.ingest.on_new = self.wake.set
+        self.relay = None
+        self.watchdog = Watchdog(cfg, self.spool, self.clock)
+        self.watchdog.on_alert = self.wake.set
+        self.mqtt = None
+        self.serial = []
+        self.smtp = None
+        self.http = None
+        self.threads = []
+
+    def start(self):
+        self.spool.start_writer()
+        if self.cfg["relay"]["enabled"]:
+            self._thread("relay", self._relay_loop)
+        if self.cfg["watchdog"]["enabled"]:
+            self._thread("watchdog", self._watchdog_loop)
+        if self.cfg["http"]["enabled"]:
+            self.http = HttpStatus(self.cfg["http"]["listen"], self.cfg["http"]["port"], self)
+            self.http.start()
+            log.info("HTTP health/metrics on %s:%d", self.cfg["http"]["listen"], self.http.port)
+        if self.cfg["mqtt"]["enabled"]:
+            from .mqtt_ingress import MqttIngress
+            self.mqtt = MqttIngress(self.cfg, self.ingest)
+            self.mqtt.start()
+        for port in self.cfg["serial"]["ports"]:
+            from .serial_ingress import SerialIngress
+            s = SerialIngress(port, self.cfg["serial"], self.ingest)
+            s.start()
+            self.serial.append(s)
+        if self.cfg["smtp_ingress"]["enabled"]:
+            from .smtp_ingress import SmtpIngress
+            self.smtp = SmtpIngress(self.cfg, self.ingest)
+            self.smtp.start()
+            log.info("SMTP ingress on %s:%d", self.cfg["smtp_ingress"]["listen"], self.smtp.port)
+        self._thread("status", self._status_loop)
+        log.info("gateway started (spool %s)", config.spool_path(self.cfg))
+
+    def _thread(self, name, fn):
+        t = threading.Thread(target=self._guard, args=(name, fn), name=name, daemon=True)
+        t.start()
+        self.threads.append(t)
+
+    def _guard(self, name, fn):
+        # a bug in one loop is logged and the loop restarted, never a silent dead thread
+        while not self.stopping.is_set():
+            try:
+                fn()
+                return
+            except Exception:
+                log.exception("%s loop failed; restarting it in 5 s", name)
+                self.stopping.wait(5.0)
+
+    def _relay_loop(self):
+        if self.relay is None:
+            self.relay = Relay(self.cfg, self.spool, self.metrics, self.clock)
+            self.relay.on_notice = self.wake.set
+        try:
+            while not self.stopping.is_set():
+                delay = self.relay.run_once()
+                if delay > 0:
+                    self.wake.wait(min(delay, 5.0))
+                    self.wake.clear()
+        finally:
+            self.relay.close()
+
+    def _watchdog_loop(self):
+        while not self.stopping.wait(5.0):
+            self.watchdog.check()
+
+    def _status_loop(self):
+        # what `outpost-gateway status` shows about the running process
+        while True:
+            self.spool.set_state("status", self.status())
+            if self.stopping.wait(5.0):
+                return
+
+    def status(self):
+        return {
+            "pid": os.getpid(),
+            "updated": self.clock.time(),
+            "mqtt": None if self.mqtt is None else {"connected": self.mqtt.connected,
+                                                    "error": self.mqtt.last_error},
+            "serial": [{"port": s.port, "open": s.is_open, "error": s.last_error} for s in self.serial],
+            "smtp_ingress": None if self.smtp is None else {"port": self.smtp.port},
+            "relay_paused": None if self.relay is None else self.relay.paused,
+        }
+
+    def gauges(self):
+        now = self.clock.time()
+        oldest = self.spool.oldest_pending()
+        paused = 1 if (self.relay is not None and self.relay.paused) else 0
+        return [
+            ("spool_depth", "alerts waiting for delivery", self.spool.pending()),
+            ("oldest_alert_age_seconds", "age of the oldest undelivered alert",
+             0 if oldest is None else max(0.0, now - oldest)),
+            ("relay_paused", "1 while the relay is paused by an AUTH/TLS failure", paused),
+            ("mqtt_connected", "1 while connected to the broker",
+             1 if (self.mqtt is not None and self.mqtt.connected) else 0),
+        ]
+
+    def run(self):
+        self.start()
+        while not self.stopping.wait(1.0):
+            pass
+        self.stop()
+
+    def stop(self):
+        self.stopping.set()
+        self.wake.set()
+        log.info("stopping")
+        if self.mqtt is not None:
+            self.mqtt.stop()
+        for s in self.serial:
+            s.stop()
+        if self.smtp is not None:
+            self.smtp.stop()
+        self.spool.stop_writer()
+        for t in self.threads:
+            t.join(timeout=self.cfg["relay"]["timeout"] + 5)
+        if self.http is not None:
+            self.http.stop()
+        self.spool.set_state("status", None)
+        log.info("stopped")
+

@@ -1,0 +1,438 @@
+# The spool: every accepted alert is in this SQLite file, flushed to disk, before any ingress
+# acknowledges it. WAL + synchronous=FULL, and one writer thread that commits whatever has
+# queued up while the previous commit was flushing (group commit), so a burst costs one fsync
+# per batch instead of one per alert.
+#
+# An alert (table alerts, deduplicated by its id) fans out to one delivery row per recipient
+# (table deliveries): ready -> sending -> done | dead, with attempts and the next attempt time.
+# Rows left "sending" by a crash go back to "ready" on open.
+#
+# Policy when full (more than spool.max_pending undelivered alerts, or less than
+# spool.min_free_mb free on the disk): new alerts are refused with a transient error
+# ("full"), so the sender keeps them and tries again; nothing already accepted is dropped.
+import json
+import queue
+import shutil
+import sqlite3
+import threading
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS alerts(
+  id TEXT PRIMARY KEY,
+  device TEXT NOT NULL,
+  severity TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  subject TEXT NOT NULL,
+  source TEXT NOT NULL,
+  received REAL NOT NULL,
+  payload BLOB NOT NULL,          -- alert record JSON, or a whole RFC 5322 message if raw = 1
+  raw INTEGER NOT NULL DEFAULT 0,
+  mail_from TEXT
+);
+CREATE TABLE IF NOT EXISTS deliveries(
+  alert_id TEXT NOT NULL,
+  rcpt TEXT NOT NULL,
+  status TEXT NOT NULL,           -- ready | sending | done | dead
+  critical INTEGER NOT NULL DEFAULT 0,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  next_at REAL NOT NULL,
+  last_error TEXT,
+  updated REAL NOT NULL,
+  via TEXT,                       -- Message-ID of the digest that carried it, if any
+  PRIMARY KEY(alert_id, rcpt)
+);
+CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries(status, next_at);
+CREATE TABLE IF NOT EXISTS dead_letter(
+  alert_id TEXT NOT NULL,
+  rcpt TEXT NOT NULL,
+  code INTEGER,
+  reply TEXT,
+  at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS boards(
+  device TEXT PRIMARY KEY,
+  last_seen REAL NOT NULL,
+  gap REAL,                       -- learned typical gap between messages
+  status TEXT,                    -- last retained status / Last Will (online/offline)
+  silent INTEGER NOT NULL DEFAULT 0,
+  changed REAL,                   -- when silent last changed
+  notices INTEGER NOT NULL DEFAULT 0,
+  muted INTEGER NOT NULL DEFAULT 0 -- a transition inside the flap guard: no notice sent
+);
+CREATE TABLE IF NOT EXISTS state(key TEXT PRIMARY KEY, value TEXT);
+"""
+
+PENDING = ("ready", "sending")
+
+
+class Alert:
+    # one accepted alert, ready for the spool
+    __slots__ = ("id", "device", "severity", "kind", "subject", "source", "payload", "raw",
+                 "mail_from", "rcpts")
+
+    def __init__(self, id, device, severity, kind, subject, source, payload, rcpts,
+                 raw=False, mail_from=None):
+        self.id = id
+        self.device = device
+        self.severity = severity
+        self.kind = kind
+        self.subject = subject
+        self.source = source
+        self.payload = payload
+        self.rcpts = list(rcpts)
+        self.raw = raw
+        self.mail_from = mail_from
+
+
+class Seen:
+    # a sign of life from a board (any message, heartbeat, retained status, Last Will)
+    __slots__ = ("device", "at", "status")
+
+    def __init__(self, device, at, status=None):
+        self.device = device
+        self.at = at
+        self.status = status
+
+
+class Spool:
+    def __init__(self, path, clock, max_pending=100000, min_free_mb=64, commit_batch=1000):
+        self.path = path
+        self.clock = clock
+        self.max_pending = max_pending
+        self.min_free = min_free_mb * 1024 * 1024
+        self.commit_batch = commit_batch
+        self._local = threading.local()
+        self._q = queue.Queue()
+        self._writer = None
+        self._pending = 0
+        self._checked = -1e18
+        self._lock = threading.Lock()
+        self.commits = 0        # transactions committed by the writer (for metrics/bench)
+        self.on_seen = None     # watchdog hook, called in the writer thread after commit
+
+    # -- connections -------------------------------------------------------------------------
+    def _db(self):
+        c = getattr(self._local, "db", None)
+        if c is None:
+            c = sqlite3.connect(self.path, isolation_level=None, timeout=30, check_same_thread=False)
+            c.execute("PRAGMA journal_mode=WAL")
+            c.execute("PRAGMA synchronous=FULL")
+            c.execute("PRAGMA busy_timeout=30000")
+            self._local.db = c
+        return c
+
+    def open(self):
+        db = self._db()
+        db.executescript(SCHEMA)
+        # rows a crash left in flight were never confirmed upstream: send them again
+        with self._tx(db):
+            db.execute("UPDATE deliveries SET status='ready' WHERE status='sending'")
+        self._refresh_pending(db, force=True)
+        return self
+
+    def close(self):
+        self.stop_writer()
+        c = getattr(self._local, "db", None)
+        if c is not None:
+            c.close()
+            self._local.db = None
+
+    class _tx:
+        def __init__(self, db):
+            self.db = db
+
+        def __enter__(self):
+            self.db.execute("BEGIN IMMEDIATE")
+            return self.db
+
+        def __exit__(self, et, ev, tb):
+            if et is None:
+                self.db.execute("COMMIT")
+            else:
+                self.db.execute("ROLLBACK")
+            return False
+
+    # -- writing accepted alerts -------------------------------------------------------------
+    def start_writer(self):
+        if self._writer is None:
+            self._writer = threading.Thread(target=self._run, name="spool-writer", daemon=True)
+            self._writer.start()
+
+    def stop_writer(self):
+        # everything queued before the stop is still committed and answered
+        if self._writer is not None:
+            self._q.put(None)
+            self._writer.join()
+            self._writer = None
+
+    def submit(self, op, callback):
+        # callback(result) runs in the writer thread after the commit; result is "new", "dup",
+        # "seen", "full" or "error"
+        self._q.put((op, callback))
+
+    def write(self, ops):
+        # synchronous write on the caller's own connection (gateway-made alerts, tests)
+        return self._apply(self._db(), ops)
+
+    def _run(self):
+        while True:
+            item = self._q.get()
+            if item is None:
+                return
+            batch = [item]
+            stop = False
+            while len(batch) < self.commit_batch:
+                try:
+                    nxt = self._q.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    stop = True
+                    break
+                batch.append(nxt)
+            try:
+                results = self._apply(self._db(), [b[0] for b in batch])
+            except sqlite3.Error:
+                results = ["error"] * len(batch)
+            for (op, cb), res in zip(batch, results):
+                try:
+                    cb(res)
+                except Exception:  # a failing ingress callback must not stop the writer
+                    pass
+            if stop:
+                return
+
+    def _refresh_pending(self, db, force=False):
+        now = self.clock.time()
+        if not force and now - self._checked < 1.0:
+            return
+        self._checked = now
+        n = db.execute("SELECT count(DISTINCT alert_id) FROM deliveries WHERE status IN ('ready','sending')"
+                       ).fetchone()[0]
+        with self._lock:
+            self._pending = n
+        try:
+            self._disk_free = shutil.disk_usage(self.path).free
+        except OSError:
+            self._disk_free = None
+
+    def is_full(self):
+        free = getattr(self, "_disk_free", None)
+        return self._pending >= self.max_pending or (free is not None and free < self.min_free)
+
+    def _apply(self, db, ops):
+        self._refresh_pending(db)
+        results = []
+        seen = []
+        now = self.clock.time()
+        with self._tx(db):
+            for op in ops:
+                if isinstance(op, Seen):
+                    self._seen(db, op)
+                    seen.append(op)
+                    results.append("seen")
+                    continue
+                # a duplicate is answered "dup" (and acknowledged by the ingress) even when full
+                if db.execute("SELECT 1 FROM alerts WHERE id=?", (op.id,)).fetchone():
+                    results.append("dup")
+                    continue
+                if self.is_full():
+                    results.append("full")
+                    continue
+                db.execute("INSERT INTO alerts(id,device,severity,kind,subject,source,received,payload,raw,"
+                           "mail_from) VALUES(?,?,?,?,?,?,?,?,?,?)",
+                           (op.id, op.device, op.severity, op.kind, op.subject, op.source, now,
+                            op.payload, 1 if op.raw else 0, op.mail_from))
+                crit = 1 if op.severity == "critical" else 0
+                db.executemany("INSERT OR IGNORE INTO deliveries(alert_id,rcpt,status,critical,attempts,next_at,"
+                               "updated) VALUES(?,?,'ready',?,0,?,?)",
+                               [(op.id, r, crit, now, now) for r in op.rcpts])
+                if op.rcpts:
+                    with self._lock:
+                        self._pending += 1
+                results.append("new")
+        self.commits += 1
+        if seen and self.on_seen is not None:
+            self.on_seen(seen)
+        return results
+
+    def _seen(self, db, op):
+        row = db.execute("SELECT last_seen, gap FROM boards WHERE device=?", (op.device,)).fetchone()
+        if row is None:
+            db.execute("INSERT INTO boards(device,last_seen,status,changed) VALUES(?,?,?,?)",
+                       (op.device, op.at, op.status, op.at))
+            return
+        last, gap = row
+        if op.status == "offline":
+            # a Last Will is not a sign of life
+            db.execute("UPDATE boards SET status='offline' WHERE device=?", (op.device,))
+            return
+        d = op.at - last
+        if d > 0:
+            # learn the board's rhythm: a slow moving average of the gaps between messages
+            gap = d if gap is None else 0.8 * gap + 0.2 * d
+        db.execute("UPDATE boards SET last_seen=max(last_seen,?), gap=?, status=coalesce(?,status) "
+                   "WHERE device=?", (op.at, gap, op.status, op.device))
+
+    # -- the relay's side --------------------------------------------------------------------
+    def due(self, now, limit):
+        rows = self._db().execute(
+            "SELECT d.alert_id, d.rcpt, d.attempts, d.critical, a.received, a.device, a.severity, a.kind,"
+            " a.subject, a.payload, a.raw, a.mail_from FROM deliveries d JOIN alerts a ON a.id = d.alert_id"
+            " WHERE d.status='ready' AND d.next_at <= ? ORDER BY d.critical DESC, d.next_at LIMIT ?",
+            (now, limit)).fetchall()
+        keys = ("alert_id", "rcpt", "attempts", "critical", "received", "device", "severity", "kind",
+                "subject", "payload", "raw", "mail_from")
+        return [dict(zip(keys, r)) for r in rows]
+
+    def ready_count_by_rcpt(self, now):
+        return dict(self._db().execute(
+            "SELECT rcpt, count(*) FROM deliveries WHERE status='ready' AND next_at <= ? AND critical=0"
+            " GROUP BY rcpt", (now,)).fetchall())
+
+    def due_for(self, rcpt, now, limit):
+        keys = ("alert_id", "rcpt", "attempts", "critical", "received", "device", "severity", "kind",
+                "subject", "payload", "raw", "mail_from")
+        rows = self._db().execute(
+            "SELECT d.alert_id, d.rcpt, d.attempts, d.critical, a.received, a.device, a.severity, a.kind,"
+            " a.subject, a.payload, a.raw, a.mail_from FROM deliveries d JOIN alerts a ON a.id = d.alert_id"
+            " WHERE d.status='ready' AND d.next_at <= ? AND d.rcpt=? AND d.critical=0"
+            " ORDER BY a.received LIMIT ?", (now, rcpt, limit)).fetchall()
+        return [dict(zip(keys, r)) for r in rows]
+
+    def next_due(self):
+        r = self._db().execute("SELECT min(next_at) FROM deliveries WHERE status='ready'").fetchone()
+        return r[0]
+
+    def set_status(self, keys, status, now):
+        db = self._db()
+        with self._tx(db):
+            db.executemany("UPDATE deliveries SET status=?, updated=? WHERE alert_id=? AND rcpt=?",
+                           [(status, now, a, r) for a, r in keys])
+
+    def finish(self, outcomes, now):
+        # outcomes: list of (alert_id, rcpt, status, attempts, next_at, error, code, via)
+        db = self._db()
+        gone = set()
+        with self._tx(db):
+            for a, r, st, att, nxt, err, code, via in outcomes:
+                db.execute("UPDATE deliveries SET status=?, attempts=?, next_at=?, last_error=?, updated=?,"
+                           " via=coalesce(?, via) WHERE alert_id=? AND rcpt=?",
+                           (st, att, nxt, err, now, via, a, r))
+                if st == "dead":
+                    db.execute("INSERT INTO dead_letter(alert_id,rcpt,code,reply,at) VALUES(?,?,?,?,?)",
+                               (a, r, code, err, now))
+                if st in ("done", "dead"):
+                    gone.add(a)
+            left = 0
+            for a in gone:
+                if not db.execute("SELECT 1 FROM deliveries WHERE alert_id=? AND status IN ('ready','sending')",
+                                  (a,)).fetchone():
+                    left += 1
+        with self._lock:
+            self._pending = max(0, self._pending - left)
+
+    # -- state, inspection and the operator's commands -------------------------------------
+    def get_state(self, key, default=None):
+        r = self._db().execute("SELECT value FROM state WHERE key=?", (key,)).fetchone()
+        return json.loads(r[0]) if r else default
+
+    def set_state(self, key, value):
+        db = self._db()
+        with self._tx(db):
+            db.execute("INSERT OR REPLACE INTO state(key,value) VALUES(?,?)", (key, json.dumps(value)))
+
+    def counts(self):
+        c = {"ready": 0, "sending": 0, "done": 0, "dead": 0}
+        for st, n in self._db().execute("SELECT status, count(*) FROM deliveries GROUP BY status"):
+            c[st] = n
+        c["alerts"] = self._db().execute("SELECT count(*) FROM alerts").fetchone()[0]
+        return c
+
+    def pending(self):
+        return self._pending
+
+    def oldest_pending(self):
+        r = self._db().execute("SELECT min(a.received) FROM deliveries d JOIN alerts a ON a.id=d.alert_id"
+                               " WHERE d.status IN ('ready','sending')").fetchone()
+        return r[0]
+
+    def list(self, status=None, limit=100):
+        q = ("SELECT d.alert_id, d.rcpt, d.status, d.attempts, d.next_at, d.last_error, a.device, a.severity,"
+             " a.subject, a.received FROM deliveries d JOIN alerts a ON a.id=d.alert_id")
+        args = ()
+        if status:
+            q += " WHERE d.status=?"
+            args = (status,)
+        q += " ORDER BY a.received LIMIT ?"
+        keys = ("id", "rcpt", "status", "attempts", "next_at", "last_error", "device", "severity",
+                "subject", "received")
+        return [dict(zip(keys, r)) for r in self._db().execute(q, args + (limit,))]
+
+    def show(self, alert_id):
+        db = self._db()
+        r = db.execute("SELECT id, device, severity, kind, subject, source, received, payload, raw, mail_from"
+                       " FROM alerts WHERE id=?", (alert_id,)).fetchone()
+        if r is None:
+            return None
+        keys = ("id", "device", "severity", "kind", "subject", "source", "received", "payload", "raw",
+                "mail_from")
+        out = dict(zip(keys, r))
+        out["deliveries"] = [dict(zip(("rcpt", "status", "attempts", "next_at", "last_error", "via"), d))
+                             for d in db.execute("SELECT rcpt, status, attempts, next_at, last_error, via"
+                                                 " FROM deliveries WHERE alert_id=?", (alert_id,))]
+        out["dead_letter"] = [dict(zip(("rcpt", "code", "reply", "at"), d))
+                              for d in db.execute("SELECT rcpt, code, reply, at FROM dead_letter"
+                                                  " WHERE alert_id=?", (alert_id,))]
+        return out
+
+    def dead(self, limit=100):
+        keys = ("id", "rcpt", "code", "reply", "at")
+        return [dict(zip(keys, r)) for r in self._db().execute(
+            "SELECT alert_id, rcpt, code, reply, at FROM dead_letter ORDER BY at LIMIT ?", (limit,))]
+
+    def retry(self, alert_id=None, now=None):
+        # dead or waiting deliveries of one alert (or every dead one) go out on the next pass
+        now = self.clock.time() if now is None else now
+        db = self._db()
+        with self._tx(db):
+            if alert_id is None:
+                cur = db.execute("UPDATE deliveries SET status='ready', next_at=?, attempts=0 WHERE status='dead'",
+                                 (now,))
+            else:
+                cur = db.execute("UPDATE deliveries SET status='ready', next_at=? WHERE alert_id=?"
+                                 " AND status IN ('ready','dead')", (now, alert_id))
+            n = cur.rowcount
+        self._refresh_pending(db, force=True)
+        return n
+
+    def purge(self, alert_id=None, older_than=None):
+        # alert_id: remove that alert entirely; otherwise remove finished alerts older than
+        # older_than (their ids then stop deduplicating)
+        db = self._db()
+        with self._tx(db):
+            if alert_id is not None:
+                db.execute("DELETE FROM deliveries WHERE alert_id=?", (alert_id,))
+                db.execute("DELETE FROM dead_letter WHERE alert_id=?", (alert_id,))
+                n = db.execute("DELETE FROM alerts WHERE id=?", (alert_id,)).rowcount
+            else:
+                ids = [r[0] for r in db.execute(
+                    "SELECT id FROM alerts a WHERE received < ? AND NOT EXISTS (SELECT 1 FROM deliveries d"
+                    " WHERE d.alert_id=a.id AND d.status IN ('ready','sending'))", (older_than,))]
+                for i in ids:
+                    db.execute("DELETE FROM deliveries WHERE alert_id=?", (i,))
+                    db.execute("DELETE FROM alerts WHERE id=?", (i,))
+                n = len(ids)
+        self._refresh_pending(db, force=True)
+        return n
+
+    def boards(self):
+        keys = ("device", "last_seen", "gap", "status", "silent", "changed", "notices", "muted")
+        return [dict(zip(keys, r)) for r in self._db().execute(
+            "SELECT device, last_seen, gap, status, silent, changed, notices, muted FROM boards ORDER BY device")]
+
+    def set_board(self, device, silent, changed, notices, muted):
+        db = self._db()
+        with self._tx(db):
+            db.execute("UPDATE boards SET silent=?, changed=?, notices=?, muted=? WHERE device=?",
+                       (silent, changed, notices, muted, device))

@@ -1,0 +1,75 @@
+# The watchdog: a board whose messages are overdue (its interval from watchdog.intervals, or
+# learned from its own traffic times watchdog.factor), or whose Last Will said "offline", gets
+# one "board silent" alert; its return gets one "board back". A change within
+# watchdog.flap_guard seconds of the previous one is recorded but not mailed, so a flapping
+# board cannot cause a storm.
+import logging
+
+from . import compose, routing
+
+log = logging.getLogger("outpost.watchdog")
+
+
+class Watchdog:
+    def __init__(self, cfg, spool, clock):
+        self.cfg = cfg
+        self.w = cfg["watchdog"]
+        self.spool = spool
+        self.clock = clock
+        self.on_alert = None
+
+    def interval(self, board):
+        iv = self.w["intervals"].get(board["device"])
+        if iv is None:
+            if not board["gap"]:
+                return None      # not learned yet: needs two messages
+            iv = board["gap"] * self.w["factor"]
+        return max(iv, self.w["min_interval"])
+
+    def silent_boards(self):
+        return [b["device"] for b in self.spool.boards() if b["silent"]]
+
+    def check(self, now=None):
+        # one pass; returns the alerts made (for tests and logs)
+        now = self.clock.time() if now is None else now
+        made = []
+        for b in self.spool.boards():
+            if b["device"] == "gateway":
+                continue
+            iv = self.interval(b)
+            overdue = iv is not None and now - b["last_seen"] > iv
+            silent = overdue or b["status"] == "offline"
+            if silent == bool(b["silent"]):
+                continue
+            guard = b["notices"] > 0 and b["changed"] is not None and now - b["changed"] < self.w["flap_guard"]
+            if silent:
+                muted = 1 if guard else 0
+                notices = b["notices"]
+                if not muted:
+                    notices += 1
+                    why = "its Last Will says offline" if b["status"] == "offline" else \
+                        "nothing heard for %d s (expected every %d s)" % (now - b["last_seen"], iv)
+                    made.append(self._alert(b["device"], "device-silent", notices,
+                                            "Board %s is silent" % b["device"],
+                                            "Board %s has gone silent: %s.\nLast heard: %s.\n"
+                                            % (b["device"], why, compose._when(b["last_seen"])), now))
+                self.spool.set_board(b["device"], 1, now, notices, muted)
+            else:
+                if not b["muted"]:
+                    made.append(self._alert(b["device"], "device-back", b["notices"],
+                                            "Board %s is back" % b["device"],
+                                            "Board %s is sending again (silent since %s).\n"
+                                            % (b["device"], compose._when(b["changed"])), now))
+                self.spool.set_board(b["device"], 0, now, b["notices"], 0)
+        if made:
+            self.spool.write(made)
+            for a in made:
+                log.warning("%s", a.subject)
+            if self.on_alert is not None:
+                self.on_alert()
+        return made
+
+    def _alert(self, device, kind, n, subject, body, now):
+        rcpts = routing.recipients(self.cfg, device, "warning")
+        aid = compose.safe_id("gateway-%s-%s-%d" % (kind.split("-")[1], device, n))
+        return compose.gateway_alert(aid, kind, "warning", subject, body, rcpts, now, device=device)

@@ -1,0 +1,86 @@
+# Shared bits for the gateway tests: configs, alert records, polling with a timeout.
+import json
+import os
+import socket
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+HOST = os.path.join(ROOT, "host")
+if HOST not in sys.path:
+    sys.path.insert(0, HOST)
+
+from outpost_gateway import config  # noqa: E402
+
+
+def base_data(tmp_path, **sections):
+    # a minimal valid config as TOML-shaped data; sections override whole keys
+    data = {
+        "gateway": {"state_dir": str(tmp_path / "state"), "log_level": "debug"},
+        "mqtt": {"enabled": False},
+        "relay": {"host": "127.0.0.1", "port": 2525, "security": "plain", "sender": "outpost@example.org",
+                  "backoff_base": 10.0, "jitter": 0.0},
+        "routing": {"owner": "owner@example.org", "default": ["ops@example.org"]},
+        "http": {"enabled": False},
+    }
+    for name, sect in sections.items():
+        data.setdefault(name, {}).update(sect)
+    return data
+
+
+def make_cfg(tmp_path, **sections):
+    return config.merge(base_data(tmp_path, **sections), env={})
+
+
+def toml_value(v):
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, str):
+        return json.dumps(v)
+    if isinstance(v, list):
+        return "[" + ", ".join(toml_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{" + ", ".join("%s = %s" % (json.dumps(k), toml_value(x)) for k, x in v.items()) + "}"
+    raise TypeError(v)
+
+
+def write_toml(path, data):
+    lines = []
+    for sect, keys in data.items():
+        lines.append("[%s]" % sect)
+        for k, v in keys.items():
+            lines.append("%s = %s" % (k, toml_value(v)))
+        lines.append("")
+    path.write_text("\n".join(lines))
+    return str(path)
+
+
+def record(device="dev1", seq=1, severity="warning", boot=1, **extra):
+    r = {"v": 1, "id": "%s-%d-%d" % (device, boot, seq), "device": device, "severity": severity,
+         "kind": "threshold", "subject": "temperature high on %s #%d" % (device, seq), "ts": 1700000000 + seq}
+    r.update(extra)
+    return r
+
+
+def record_bytes(**kw):
+    return json.dumps(record(**kw)).encode()
+
+
+def wait_for(pred, timeout=20.0, step=0.02):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        v = pred()
+        if v:
+            return v
+        time.sleep(step)
+    return pred()
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
