@@ -1,0 +1,63 @@
+"""A local mail catcher for the demo: aiosmtpd on 127.0.0.1 with STARTTLS (a throw-away CA made
+by trustme) and AUTH, keeping every message it accepts in memory."""
+import socket
+import ssl
+import threading
+
+import warnings
+
+import trustme
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+
+# aiosmtpd 1.4 warns about its own deprecated attribute on every AUTH
+warnings.filterwarnings("ignore", message="Session.login_data")
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class Catcher:
+    def __init__(self, user="demo", password="demo-password"):
+        self.ca = trustme.CA()
+        cert = self.ca.issue_cert("localhost", "127.0.0.1")
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        cert.configure_cert(ctx)
+        self.user, self.password = user, password
+        self.messages = []
+        self._cond = threading.Condition()
+        self.port = free_port()
+        self._ctl = Controller(self, hostname="127.0.0.1", port=self.port, tls_context=ctx,
+                               require_starttls=True, authenticator=self._auth,
+                               auth_require_tls=True, server_hostname="localhost")
+
+    @property
+    def ca_pem(self):
+        return self.ca.cert_pem.bytes()
+
+    def _auth(self, server, session, envelope, mechanism, data):
+        ok = (isinstance(data, LoginPassword) and data.login == self.user.encode()
+              and data.password == self.password.encode())
+        return AuthResult(success=ok)
+
+    async def handle_DATA(self, server, session, envelope):
+        with self._cond:
+            self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
+            self._cond.notify_all()
+        return "250 2.0.0 caught"
+
+    def wait_for(self, n, timeout=10):
+        with self._cond:
+            return self._cond.wait_for(lambda: len(self.messages) >= n, timeout)
+
+    def __enter__(self):
+        self._ctl.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._ctl.stop()
