@@ -264,10 +264,10 @@ class ClientCore:
 
     @property
     def max_size(self):
-        v = self.ext.get("SIZE", "")
-        if v and v.isdigit():
-            return int(v)
-        return 0
+        try:
+            return int(self.ext.get("SIZE", "0") or "0")
+        except ValueError:
+            return 0        # a SIZE we cannot read is no limit we can honour
 
     # ---- machinery --------------------------------------------------------------------
 
