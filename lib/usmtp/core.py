@@ -108,9 +108,12 @@ class Tx:
         self.end = None
         self.bdat_err = None
         self.error = None       # set when refused before sending (e.g. SIZE)
+        self.auth = None        # reply to a deferred AUTH that led this transaction
 
     def on_reply(self, cmd, key, r):
-        if cmd == "MAIL":
+        if cmd == "AUTH":
+            self.auth = r
+        elif cmd == "MAIL":
             self.mail = r
         elif cmd == "RCPT":
             self.rcpt[key] = r
@@ -134,6 +137,9 @@ class Tx:
         """The refused-recipients dict, or raise the error that sank the message."""
         if self.error is not None:
             raise self.error
+        a = self.auth
+        if a is not None and a.code != 235:
+            raise SMTPAuthError(a.code, a.text, a.enhanced, "AUTH")
         m = self.mail
         if m is None:
             raise SMTPConnectError("no reply to MAIL FROM")
@@ -203,6 +209,7 @@ class ClientCore:
         self._batch = None
         self._open_tx = None
         self._stuffer = None
+        self._deferred_auth = None
 
     # ---- driver interface -------------------------------------------------------------
 
@@ -329,6 +336,8 @@ class ClientCore:
         else:
             raise SMTPProtocolError("unexpected reply %d to %s in state %s: %s"
                                     % (r.code, cmd, self.state, r.text))
+        if cmd == "AUTH" and r.code == 235:
+            self.authenticated = True
         if ctx is not None:
             ctx.on_reply(cmd, key, r)
 
@@ -433,7 +442,10 @@ class ClientCore:
         self.esmtp = False
         return "ready"
 
-    def op_auth(self, user, secret, oauth=False, mechanism=None):
+    def op_auth(self, user, secret, oauth=False, mechanism=None, defer=False):
+        """AUTH. With defer=True and a server that pipelines, a mechanism with an initial
+        response (PLAIN, XOAUTH2) is not sent now but leads the next transaction's group
+        (RFC 4954 section 4): one round trip less; a refusal is then raised by that send."""
         self._need("ready")
         if not self.secure and not self.allow_plaintext_auth:
             raise SMTPUsageError("refusing to send credentials over an unencrypted connection "
@@ -444,6 +456,9 @@ class ClientCore:
         name = _auth.choose(offered, oauth, mechanism)
         mech = _auth.MECHANISMS[name](user, secret)
         init = mech.initial()
+        if defer and init and self.pipelining:
+            self._deferred_auth = name + " " + init.decode()
+            return name
         self._send("AUTH", name + (" " + init.decode() if init else ""), redact=True)
         rounds = 0
         while True:
@@ -629,6 +644,9 @@ class ClientCore:
 
     def _transaction(self, tx, stream=True):
         pipe = self.pipelining
+        if self._deferred_auth is not None:
+            self._send("AUTH", self._deferred_auth, tx, "auth", redact=True)
+            self._deferred_auth = None
         params = ""
         if tx.size and "SIZE" in self.ext:
             params += " SIZE=" + str(tx.size)

@@ -359,3 +359,46 @@ def test_operation_before_greeting_is_misuse():
     from transcript import new_core
     c = new_core()
     raises(SMTPUsageError, run, c, c.op_send(tx(c)), "")
+
+
+def test_deferred_auth_leads_the_first_pipelined_group():
+    c = opened("PIPELINING,CHUNKING,AUTH PLAIN", mode="tls")
+    run(c, c.op_auth("user", "pass", defer=True), "")
+    assert not c.authenticated
+    run(c, c.op_send(tx(c, body=b"x")), """
+C: AUTH PLAIN AHVzZXIAcGFzcw==
+C: MAIL FROM:<a@x>
+C: RCPT TO:<b@y>
+C: BDAT 3 LAST
+C: x
+S: 235 ok
+S: 250 ok
+S: 250 ok
+S: 250 ok
+""")
+    assert c.authenticated
+
+
+def test_deferred_auth_refused_raises_auth_error_from_the_send():
+    from usmtp.errors import SMTPAuthError
+    c = opened("PIPELINING,AUTH PLAIN", mode="tls")
+    run(c, c.op_auth("user", "pass", defer=True), "")
+    e = raises(SMTPAuthError, run, c, c.op_send(tx(c, body=b"x")), """
+C: AUTH PLAIN AHVzZXIAcGFzcw==
+C: MAIL FROM:<a@x>
+C: RCPT TO:<b@y>
+C: DATA
+S: 535 5.7.8 bad credentials
+S: 530 5.7.0 authentication required
+S: 503 5.5.1 need MAIL
+S: 503 5.5.1 need MAIL
+C: RSET
+S: 250 ok
+""")
+    assert e.code == 535 and not c.authenticated
+
+
+def test_deferred_auth_without_pipelining_is_immediate():
+    c = opened("AUTH PLAIN", mode="tls")
+    run(c, c.op_auth("user", "pass", defer=True), "C: AUTH PLAIN AHVzZXIAcGFzcw==\nS: 235 ok")
+    assert c.authenticated
