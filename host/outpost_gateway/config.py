@@ -282,6 +282,9 @@ def _validate(cfg, env):
             raise ConfigError(name + ".password: must be set")
         accounts[a["user"]] = a["password"]
     si["accounts"] = accounts
+    if si["enabled"] and si["require_tls"] and not si["tls_cert"]:
+        raise ConfigError("smtp_ingress.tls_cert: must be set while smtp_ingress.require_tls is true "
+                          "(or set require_tls = false to allow AUTH without TLS on a trusted LAN)")
     if si["enabled"] and not accounts and not nets:
         raise ConfigError("smtp_ingress.accounts: set accounts or allow_networks "
                           "(the gateway never accepts mail from anyone)")
@@ -289,6 +292,8 @@ def _validate(cfg, env):
     r = cfg["relay"]
     if r["mode"] not in MODES:
         raise ConfigError("relay.mode: must be one of " + ", ".join(MODES))
+    if r["mode"] == "mx":
+        raise ConfigError("relay.mode: direct MX delivery is not implemented in this version; use smarthost")
     if r["security"] not in SECURITIES:
         raise ConfigError("relay.security: must be one of " + ", ".join(SECURITIES))
     _port(cfg, "relay", "port")

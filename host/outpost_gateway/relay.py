@@ -105,7 +105,8 @@ class Relay:
             self.conn = None
 
     def _send(self, batch, now):
-        # -> list of results; a stale kept-open connection gets one fresh retry
+        # -> list of results; a stale kept-open connection gets one fresh try, but only when
+        # nothing of the batch can have been accepted on it
         reused = self.conn is not None
         try:
             if self.conn is None:
@@ -113,7 +114,8 @@ class Relay:
             res = self.conn.send_many(batch)
         except (SMTPError, OSError) as e:
             self._drop()
-            if not reused or isinstance(e, (SMTPAuthError, SMTPTLSError)):
+            if not reused or isinstance(e, (SMTPAuthError, SMTPTLSError)) or \
+                    any(r is not None for r in (getattr(e, "partial_results", None) or ())):
                 raise
             self.conn = self.connect()
             res = self.conn.send_many(batch)
@@ -143,8 +145,10 @@ class Relay:
             results = self._send(batch, now)
             failed_connect = None
         except (SMTPError, OSError) as e:
-            results = [e] * len(units)
-            failed_connect = e
+            # the connection failed: what the server confirmed before that still counts
+            partial = getattr(e, "partial_results", None) or [None] * len(units)
+            results = [e if r is None else r for r in partial]
+            failed_connect = None if any(r is not None for r in partial) else e
         if failed_connect is None:
             self.down_count = 0
         self._settle(units, results, now, failed_connect)

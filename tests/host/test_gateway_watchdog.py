@@ -1,0 +1,86 @@
+# Watchdog with an injected clock: a silent board gives exactly one alert, its return one
+# more; Last Will offline counts as silent; flapping inside the guard is not mailed.
+import json
+
+from gateway_helpers import make_cfg
+from outpost_gateway.clock import ManualClock
+from outpost_gateway.spool import Seen, Spool
+from outpost_gateway.watchdog import Watchdog
+
+
+def setup(tmp_path, **wd):
+    clock = ManualClock()
+    cfg = make_cfg(tmp_path, watchdog=dict({"min_interval": 60.0, "factor": 3.0, "flap_guard": 600.0}, **wd))
+    spool = Spool(str(tmp_path / "s.db"), clock).open()
+    return clock, spool, Watchdog(cfg, spool, clock)
+
+
+def kinds(spool):
+    out = []
+    for r in spool.list(limit=1000):
+        a = spool.show(r["id"])
+        out.append((json.loads(bytes(a["payload"]))["kind"], a["device"]))
+    return out
+
+
+def test_silent_board_one_alert_then_back_one_more(tmp_path):
+    clock, spool, wd = setup(tmp_path)
+    t = clock.time()
+    for i in range(5):                      # a board reporting every 100 s
+        spool.write([Seen("b1", t + 100 * i)])
+    clock.now = t + 400 + 250               # within 3 x 100 s: fine
+    assert wd.check() == []
+    clock.now = t + 400 + 301               # overdue
+    made = wd.check()
+    assert [a.kind for a in made] == ["device-silent"]
+    assert made[0].rcpts == ["ops@example.org"]
+    for step in range(10):                  # still silent: no more alerts
+        clock.advance(1000)
+        assert wd.check() == []
+    assert wd.silent_boards() == ["b1"]
+    spool.write([Seen("b1", clock.advance(5))])
+    made = wd.check()
+    assert [a.kind for a in made] == ["device-back"]
+    assert wd.check() == []
+    assert wd.silent_boards() == []
+    assert kinds(spool) == [("device-silent", "b1"), ("device-back", "b1")]
+
+
+def test_configured_interval_and_last_will(tmp_path):
+    clock, spool, wd = setup(tmp_path, intervals={"b2": 120.0})
+    t = clock.time()
+    spool.write([Seen("b2", t)])            # one message: interval comes from config
+    clock.now = t + 119
+    assert wd.check() == []
+    clock.now = t + 121
+    assert [a.kind for a in wd.check()] == ["device-silent"]
+    # Last Will of another board: silent at once, no interval needed
+    spool.write([Seen("b3", t + 121, "online")])
+    spool.write([Seen("b3", t + 122, "offline")])
+    made = wd.check(t + 122)
+    assert [(a.kind, a.device) for a in made] == [("device-silent", "b3")]
+    spool.write([Seen("b3", t + 130, "online")])
+    assert [(a.kind, a.device) for a in wd.check(t + 130)] == [("device-back", "b3")]
+
+
+def test_flapping_board_is_not_a_storm(tmp_path):
+    clock, spool, wd = setup(tmp_path, flap_guard=600.0)
+    t = clock.time()
+    spool.write([Seen("b4", t, "online")])
+    mailed = []
+    # offline/online every 30 s for 10 minutes
+    for i in range(20):
+        now = t + 30 * i + 1
+        spool.write([Seen("b4", now, "offline" if i % 2 == 0 else "online")])
+        mailed += [a.kind for a in wd.check(now)]
+    assert mailed == ["device-silent", "device-back"]
+    # once the guard has passed, a new silence is mailed again
+    now = t + 30 * 20 + 700
+    spool.write([Seen("b4", now, "offline")])
+    assert [a.kind for a in wd.check(now)] == ["device-silent"]
+
+
+def test_unknown_rhythm_is_not_judged(tmp_path):
+    clock, spool, wd = setup(tmp_path)
+    spool.write([Seen("b5", clock.time())])
+    assert wd.check(clock.time() + 100000) == []
