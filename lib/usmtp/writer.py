@@ -74,7 +74,7 @@ def parse_mailbox(header, item):
 def _mailbox_list(header, items):
     if items is None:
         return []
-    if isinstance(items, (str, tuple)):
+    if not isinstance(items, list):
         items = [items]
     return [parse_mailbox(header, x) for x in items]
 
