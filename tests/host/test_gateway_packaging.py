@@ -1,0 +1,64 @@
+# Packaging and deployment files: the systemd unit comments every directive and is hardened;
+# pyproject packages the gateway with the shared lib/ code; the Makefile fragment has the target.
+import os
+import sys
+
+from gateway_helpers import HOST, ROOT
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:
+    import tomli as tomllib
+
+
+def test_unit_every_directive_commented_and_hardened():
+    lines = open(os.path.join(HOST, "outpost-gateway.service")).read().splitlines()
+    directives = {}
+    for i, line in enumerate(lines):
+        if "=" in line and not line.startswith("#") and not line.startswith("["):
+            prev = lines[i - 1]
+            # a comment right above, or the same directive repeated right below its commented twin
+            ok = prev.startswith("#") or prev.split("=")[0] == line.split("=")[0] or \
+                (prev and not prev.startswith("[") and lines[i - 2].startswith("#"))
+            assert ok, "uncommented directive: " + line
+            directives.setdefault(line.split("=")[0], []).append(line.split("=", 1)[1])
+    assert directives["NoNewPrivileges"] == ["true"]
+    assert directives["User"] == ["outpost"]
+    assert directives["StateDirectory"] == ["outpost-gateway"]
+    assert directives["ProtectSystem"] == ["strict"]
+    assert "python -m outpost_gateway run" in directives["ExecStart"][0]
+
+
+def test_pyproject_packages_gateway_and_shared_code():
+    with open(os.path.join(ROOT, "pyproject.toml"), "rb") as f:
+        p = tomllib.load(f)
+    st = p["tool"]["setuptools"]
+    assert st["package-dir"]["outpost_gateway"] == "host/outpost_gateway"
+    assert st["package-dir"]["usmtp"] == "lib/usmtp"
+    assert set(st["py-modules"]) == {"alert_record", "serial_frame"}
+    for m in st["py-modules"]:
+        assert os.path.exists(os.path.join(ROOT, "lib", m + ".py"))
+    assert p["project"]["scripts"]["outpost-gateway"] == "outpost_gateway.cli:main"
+    assert p["project"]["requires-python"] == ">=3.9"
+    deps = " ".join(p["project"]["dependencies"])
+    for d in ("paho-mqtt>=2", "pyserial", "aiosmtpd", "tomli"):
+        assert d in deps
+
+
+def test_each_third_party_dependency_in_one_adapter():
+    pkg = os.path.join(HOST, "outpost_gateway")
+    owners = {"paho": set(), "serial": set(), "aiosmtpd": set(), "tomllib": set()}
+    for name in os.listdir(pkg):
+        if name.endswith(".py"):
+            for line in open(os.path.join(pkg, name)):
+                for dep in owners:
+                    if line.startswith("import " + dep) or line.startswith("from " + dep) or \
+                            line.strip().startswith("import " + dep):
+                        owners[dep].add(name)
+    assert owners == {"paho": {"mqtt_ingress.py"}, "serial": {"serial_ingress.py"},
+                      "aiosmtpd": {"smtp_ingress.py"}, "tomllib": {"config.py"}}
+
+
+def test_make_fragment_has_install_target():
+    text = open(os.path.join(ROOT, "mk", "gateway.mk")).read()
+    assert "install-gateway:" in text and "host/outpost-gateway.service" in text
