@@ -16,11 +16,11 @@ def test_unit_every_directive_commented_and_hardened():
     directives = {}
     for i, line in enumerate(lines):
         if "=" in line and not line.startswith("#") and not line.startswith("["):
-            prev = lines[i - 1]
-            # a comment right above, or the same directive repeated right below its commented twin
-            ok = prev.startswith("#") or prev.split("=")[0] == line.split("=")[0] or \
-                (prev and not prev.startswith("[") and lines[i - 2].startswith("#"))
-            assert ok, "uncommented directive: " + line
+            # the block of directives it belongs to starts right under a comment
+            j = i - 1
+            while j >= 0 and "=" in lines[j] and not lines[j].startswith("#"):
+                j -= 1
+            assert j >= 0 and lines[j].startswith("#"), "uncommented directive: " + line
             directives.setdefault(line.split("=")[0], []).append(line.split("=", 1)[1])
     assert directives["NoNewPrivileges"] == ["true"]
     assert directives["User"] == ["outpost"]
