@@ -1,0 +1,117 @@
+# The CLI through main(argv): check-config, status, queue list|show|retry|purge|dead, run
+# (stopped by a real SIGTERM), and a bad config that names the key.
+import io
+import json
+import os
+import signal
+import threading
+import urllib.request
+
+import pytest
+
+from gateway_helpers import base_data, free_port, record, wait_for, write_toml
+from outpost_gateway import cli
+from outpost_gateway.clock import SystemClock
+from outpost_gateway.compose import gateway_alert
+from outpost_gateway.service import open_spool
+from outpost_gateway import config
+
+
+def run(argv):
+    out = io.StringIO()
+    rc = cli.main(argv, out=out)
+    return rc, out.getvalue()
+
+
+@pytest.fixture
+def conf(tmp_path):
+    return write_toml(tmp_path / "gw.toml", base_data(tmp_path))
+
+
+def seed(path):
+    cfg = config.load(path)
+    sp = open_spool(cfg, SystemClock())
+    now = SystemClock().time()
+    sp.write([gateway_alert("a-1-1", "threshold", "warning", "one", "b", ["x@example.org"], now),
+              gateway_alert("a-1-2", "threshold", "warning", "two", "b", ["y@example.org"], now)])
+    sp.finish([("a-1-2", "y@example.org", "dead", 1, now, "550 5.1.1 no such user", 550, None)], now)
+    sp.close()
+
+
+def test_check_config_ok_and_bad_key(tmp_path, conf, capsys):
+    rc, out = run(["check-config", "--config", conf])
+    assert rc == 0 and "config OK" in out
+    bad = write_toml(tmp_path / "bad.toml", base_data(tmp_path, relay={"security": "ssl"}))
+    rc, out = run(["check-config", "--config", bad])
+    assert rc == 2
+    assert "relay.security" in capsys.readouterr().err
+
+
+def test_usage_errors(conf):
+    assert run([])[0] == 2
+    assert run(["queue", "--config", conf])[0] == 2
+    assert run(["frobnicate"])[0] == 2
+
+
+def test_status_and_queue_commands(conf, capsys):
+    seed(conf)
+    rc, out = run(["status", "--config", conf])
+    assert rc == 0
+    assert "not running" in out and "ready 1" in out and "dead 1" in out
+    rc, out = run(["status", "--json", "--config", conf])
+    assert json.loads(out)["spool"]["alerts"] == 2
+    rc, out = run(["queue", "list", "--config", conf])
+    assert rc == 0 and "a-1-1" in out and "2 deliveries" in out
+    rc, out = run(["queue", "list", "--status", "dead", "--config", conf])
+    assert "a-1-2" in out and "a-1-1" not in out
+    rc, out = run(["queue", "show", "a-1-1", "--config", conf])
+    assert rc == 0 and json.loads(out)["deliveries"][0]["rcpt"] == "x@example.org"
+    assert run(["queue", "show", "nope", "--config", conf])[0] == 1
+    rc, out = run(["queue", "dead", "--config", conf])
+    assert "550 5.1.1 no such user" in out and "1 dead letters" in out
+    rc, out = run(["queue", "retry", "--dead", "--config", conf])
+    assert rc == 0 and out.startswith("1 deliveries")
+    rc, out = run(["queue", "list", "--status", "ready", "--config", conf])
+    assert "2 deliveries" in out
+    assert run(["queue", "retry", "a-1-1", "--config", conf])[0] == 0
+    assert run(["queue", "retry", "nope", "--config", conf])[0] == 1
+    rc, out = run(["queue", "purge", "a-1-1", "--config", conf])
+    assert rc == 0 and "purged 1" in out
+    assert run(["queue", "purge", "a-1-1", "--config", conf])[0] == 1
+    rc, out = run(["queue", "purge", "--done-older-than", "0", "--config", conf])
+    assert rc == 0 and "purged 0" in out       # a-1-2 is ready again, not finished
+
+
+def test_run_serves_health_and_stops_on_sigterm(tmp_path):
+    port = free_port()
+    path = write_toml(tmp_path / "gw.toml", base_data(tmp_path, http={"enabled": True, "port": port},
+                                                      relay={"enabled": False}))
+    seen = {}
+
+    def probe():
+        def health():
+            try:
+                with urllib.request.urlopen("http://127.0.0.1:%d/health" % port, timeout=5) as r:
+                    return json.loads(r.read())
+            except OSError:
+                return None
+        seen["health"] = wait_for(health, 30)
+        with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=5) as r:
+            seen["metrics"] = r.read().decode()
+        os.kill(os.getpid(), signal.SIGTERM)     # the handler only sets the stop flag
+
+    t = threading.Thread(target=probe)
+    t.start()
+    old = signal.getsignal(signal.SIGTERM)
+    try:
+        rc = cli.main(["run", "--config", path])
+    finally:
+        signal.signal(signal.SIGTERM, old)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    t.join()
+    assert rc == 0
+    assert seen["health"]["ok"] is True
+    assert "outpost_received_total 0" in seen["metrics"]
+    assert "outpost_spool_depth 0.0" in seen["metrics"]
+    rc, out = run(["status", "--config", path])
+    assert "not running" in out        # a clean stop clears the running state
