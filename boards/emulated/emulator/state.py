@@ -1,0 +1,2 @@
+# The one emulated board running in this process; the stand-in modules read it.
+board = None

@@ -1,0 +1,104 @@
+# Alerts: life-long ids (device, boot counter on flash, sequence), alert records (lib/alert_record)
+# and the email a record becomes (usmtp's writer, Message-ID from the alert id).
+import json
+import os
+
+import alert_record
+
+
+def read_counter(path):
+    try:
+        with open(path) as f:
+            return int(f.read().strip() or "0")
+    except (OSError, ValueError):
+        return 0
+
+
+def bump_boot_counter(path):
+    # one small flash write per cold boot; write-then-rename so a cut never loses the count
+    n = read_counter(path) + 1
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(str(n))
+    try:
+        os.rename(tmp, path)
+    except OSError:
+        os.remove(path)
+        os.rename(tmp, path)
+    return n
+
+
+class Ids:
+    def __init__(self, device, boot, seq=0):
+        self.device = device
+        self.boot = boot
+        self.seq = seq
+
+    def next(self):
+        self.seq += 1
+        return alert_record.make_id(self.device, self.boot, self.seq)
+
+
+def make_record(device, rid, event, ts, to=None):
+    rec = {"v": alert_record.VERSION, "id": rid, "device": device,
+           "severity": event["severity"], "kind": event["kind"], "subject": event["subject"][:200]}
+    if ts:
+        rec["ts"] = ts
+    if event.get("body"):
+        rec["body"] = event["body"]
+    if event.get("readings"):
+        rec["readings"] = event["readings"]
+    if to:
+        rec["to"] = list(to)
+    return rec
+
+
+def to_payload(rec, csv=None):
+    # the outbox entry: the encoded record, plus the report's CSV when there is one
+    data = alert_record.encode(rec)
+    if csv:
+        data = data[:-1] + b',"x_csv":' + json.dumps(csv).encode() + b"}"
+    return data
+
+
+def from_payload(payload):
+    # -> (record dict, record bytes as sent to the gateway, csv text or None)
+    obj = json.loads(payload)
+    csv = obj.get("x_csv")
+    rec = alert_record.decode(payload)
+    return rec, alert_record.encode(rec), csv
+
+
+def gateway_record(rec, csv):
+    # the gateway gets the record only: a report's CSV travels in its body when it fits
+    if not csv:
+        return alert_record.encode(rec)
+    r = dict(rec)
+    body = (r.get("body") or "") + "\n--- samples (CSV) ---\n" + csv
+    if len(body.encode()) <= alert_record.MAX_BODY:
+        r["body"] = body
+    return alert_record.encode(r)
+
+
+def to_message(rec, csv, mail_cfg):
+    from usmtp.writer import Message, make_message_id
+    sender = mail_cfg["sender"]
+    sev = rec["severity"]
+    subject = mail_cfg.get("subject_prefix", "")
+    if sev != "info":
+        subject += sev.upper() + ": "
+    subject += rec["subject"]
+    body = rec.get("body") or ""
+    body += "\n-- \n" + rec["device"] + ", alert " + rec["id"] + " (" + sev + ", " + rec["kind"] + ")\n"
+    to = rec.get("to") or mail_cfg["to"]
+    m = Message(sender, to, subject, body, date=rec.get("ts") or None,
+                message_id=make_message_id(rec["id"], sender),
+                headers=[("X-Outpost-Alert-Id", rec["id"]), ("X-Outpost-Severity", sev)])
+    if csv:
+        m.attach(rec["device"] + "-" + _day(rec) + ".csv", csv, "text/csv")
+    return m
+
+
+def _day(rec):
+    from outpost.report import iso
+    return iso(rec.get("ts") or 0)[:10]

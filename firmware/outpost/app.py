@@ -1,0 +1,227 @@
+# The imperative shell: wires hardware, clock, network and flash to the pure parts
+# (rules, report, outbox, transport chain) and runs the sample loop.
+#
+# One step: read the sensors, apply the rules, journal any alert, fold the sample into the
+# report (sending it when due), then try the outbox: critical first, each record at most once
+# per step, a record that found every path down waits with exponential backoff.
+import gc
+import json
+import time
+
+import machine
+
+from outpost import alerts, clock, config, outbox, report, rules, sensors, transport
+from outpost.net import Net
+
+RTC_MAGIC = "op1"
+
+
+class App:
+    def __init__(self, cfg, board):
+        self.cfg = cfg
+        self.board = board
+        self.root = getattr(board, "FS_ROOT", "")
+        self.wdt = None
+        self.led = None
+        self.retry = {}       # id -> [attempts, next try (mono)]; RAM only (flash wears)
+        self.sent = 0
+        self.stopped = False
+
+    # --- plumbing ---------------------------------------------------------------------
+
+    def path(self, name):
+        return self.root + "/" + name if self.root else name
+
+    def log(self, msg):
+        if self.cfg["log"]:
+            print("[" + report.iso(clock.now()) + "] " + msg)
+
+    def feed(self):
+        if self.wdt is not None:
+            self.wdt.feed()
+
+    def set_led(self, on):
+        if self.led is not None:
+            self.led.value((not on) if self.board.BOARD.get("led_invert") else on)
+
+    # --- boot -------------------------------------------------------------------------
+
+    def boot(self):
+        cfg = self.cfg
+        b = self.board.BOARD
+        if cfg["watchdog"]:
+            self.wdt = machine.WDT(timeout=cfg["watchdog"] * 1000)
+        if b.get("led") is not None:
+            self.led = machine.Pin(b["led"], machine.Pin.OUT)
+        self.log("outpost on " + b.get("name", "?") + " as " + cfg["device"])
+        saved = self.load_rtc()
+        if saved is not None:
+            boot, seq, mono = saved["boot"], saved["seq"], saved["mono"]
+        else:
+            boot, seq, mono = alerts.bump_boot_counter(self.path("boot.count")), 0, 0.0
+        self.ids = alerts.Ids(cfg["device"], boot, seq)
+        self.mono = clock.Mono(mono)
+        self.ob = outbox.Outbox(self.path(cfg["outbox"]["file"]), cfg["outbox"]["max_bytes"],
+                                cfg["outbox"]["compact_at"], self.log)
+        self.ob.open()
+        if len(self.ob):
+            self.log("outbox: " + str(len(self.ob)) + " alert(s) waiting from before the reset")
+        fitted = cfg["sensors"] if cfg["sensors"] is not None else b.get("sensors", [])
+        self.drivers = sensors.build(fitted, machine)
+        self.rules = cfg["rules"]
+        self.states = saved["states"] if saved else [None] * len(self.rules)
+        self.rep = saved["rep"] if saved else None
+        self.next_report = saved["next_report"] if saved else None
+        self.last_report = saved["last_report"] if saved else None
+        self.net = Net(cfg["wifi"], cfg["ntp"], self.log, self.feed, self.mono)
+        paths = {"smtp": transport.SmtpPath(cfg, self.net, self.log),
+                 "mqtt": transport.MqttPath(cfg, self.net, self.log),
+                 "serial": transport.SerialPath(cfg, self.log)}
+        self.chain = transport.Chain([paths[n] for n in cfg["transport"]["order"]],
+                                     cfg["transport"]["budget"], self.log, self.feed)
+        self.timeouts = {"smtp": cfg["smtp"]["timeout"], "mqtt": cfg["mqtt"]["timeout"],
+                         "serial": cfg["serial"]["timeout"]}
+        self.next_sample = self.mono()
+        if saved is None:
+            self.log("boot " + str(boot) + "; " + str(len(self.drivers)) + " sensor(s), " +
+                     str(len(self.rules)) + " rule(s)")
+
+    # --- state across deep sleep (RTC memory survives it, RAM does not) -----------------
+
+    def load_rtc(self):
+        if machine.reset_cause() != machine.DEEPSLEEP_RESET:
+            return None
+        try:
+            d = json.loads(machine.RTC().memory())
+            if d.get("m") == RTC_MAGIC:
+                return d
+        except (ValueError, OSError, AttributeError):
+            pass
+        return None
+
+    def save_rtc(self, sleep_s):
+        d = {"m": RTC_MAGIC, "boot": self.ids.boot, "seq": self.ids.seq,
+             "mono": self.mono() + sleep_s, "states": self.states, "rep": self.rep,
+             "next_report": self.next_report, "last_report": self.last_report}
+        data = json.dumps(d)
+        while len(data) > 2000 and self.rep and self.rep["rows"]:
+            # RTC memory is small: the CSV keeps the newer half
+            self.rep["rows"] = self.rep["rows"][len(self.rep["rows"]) // 2 + 1:]
+            d["rep"] = self.rep
+            data = json.dumps(d)
+        machine.RTC().memory(data.encode())
+
+    # --- the loop ---------------------------------------------------------------------
+
+    def new_alert(self, event, csv=None):
+        rid = self.ids.next()
+        now = clock.now()
+        rec = alerts.make_record(self.cfg["device"], rid, event, now if clock.is_set(now) else 0)
+        dropped = self.ob.add(alerts.to_payload(rec, csv))   # journalled before any attempt
+        self.log("alert " + rid + " [" + rec["severity"] + "] " + rec["subject"])
+        for d in dropped:
+            self.retry.pop(d, None)
+
+    def step(self):
+        self.feed()
+        mono = self.mono()
+        now = clock.now()
+        self.net.up()
+        readings, errors = sensors.sample(self.drivers)
+        for name in errors:
+            self.log("sensor " + name + ": " + errors[name])
+        if self.cfg["log"]:
+            self.log("sample " + " ".join([k + "=" + ("-" if readings[k][0] is None else str(readings[k][0]))
+                                             for k in readings]))
+        self.states, events = rules.evaluate(self.rules, self.states, readings, mono)
+        for ev in events:
+            self.new_alert(ev)
+        self.do_report(readings)
+        self.flush()
+        gc.collect()
+        return self.cfg["sample_every"]
+
+    def do_report(self, readings):
+        rc = self.cfg["report"]
+        now = clock.now()
+        if not clock.is_set(now):
+            return  # a report needs dates; samples wait until NTP has set the clock
+        if self.rep is None:
+            self.rep = report.new(now, rc["csv_every"])
+        at = config.parse_hhmm(rc["at"]) if rc["at"] else None
+        if self.next_report is None:
+            self.next_report = report.next_due(now, at, rc["tz_offset_min"], rc["every"], self.last_report)
+        report.add(self.rep, readings, now, rc["max_rows"])
+        if self.next_report is not None and now >= self.next_report:
+            extra = {"alerts queued": len(self.ob), "alerts dropped (outbox full)": self.ob.dropped,
+                     "alerts refused (5xx)": self.ob.dead, "boot": self.ids.boot}
+            subj, body = report.summary(self.rep, self.cfg["device"], now, extra)
+            self.new_alert({"kind": "report", "severity": "info", "subject": subj, "body": body},
+                           report.csv_text(self.rep))
+            self.last_report = now
+            self.rep = report.new(now, rc["csv_every"])
+            self.next_report = report.next_due(now, at, rc["tz_offset_min"], rc["every"], now)
+
+    def flush(self):
+        tc = self.cfg["transport"]
+        mono = self.mono()
+        for rid, sev, payload in self.ob.pending():
+            r = self.retry.get(rid)
+            if r is not None and mono < r[1]:
+                continue
+            try:
+                rec, _, csv = alerts.from_payload(payload)
+            except ValueError as e:
+                self.ob.fail(rid, "unreadable record: " + str(e))
+                continue
+            self.set_led(True)
+            result = self.chain.send(rec, csv, self.timeouts)
+            self.set_led(False)
+            self.feed()
+            if result[0] == "sent":
+                self.ob.done(rid)
+                self.retry.pop(rid, None)
+                self.sent += 1
+                self.log("sent " + rid + " via " + result[1])
+            elif result[0] == "dead":
+                self.ob.fail(rid, result[1])
+                self.retry.pop(rid, None)
+                self.log("REFUSED " + rid + " for good: " + result[1])
+            else:
+                n = (r[0] if r else 0) + 1
+                wait = transport.backoff(n, tc["retry_min"], tc["retry_max"])
+                self.retry[rid] = [n, self.mono() + wait]
+                self.log("kept " + rid + " in the outbox (" + "; ".join(result[1]) +
+                         "); next try in " + str(wait) + " s")
+                # every path is down: the rest would only spend the budget again
+                break
+
+    def idle(self, seconds):
+        if self.cfg["deep_sleep"]:
+            self.save_rtc(seconds)
+            self.log("deep sleep " + str(seconds) + " s")
+            machine.deepsleep(int(seconds * 1000))
+        end = time.ticks_add(time.ticks_ms(), int(seconds * 1000))
+        while True:
+            left = time.ticks_diff(end, time.ticks_ms())
+            if left <= 0:
+                return
+            self.feed()
+            time.sleep_ms(min(left, 10000))
+
+
+def main():
+    import board
+    try:
+        cfg = config.load()
+    except config.ConfigError as e:
+        # nothing sensible to do without a valid config: say why, forever, without resetting
+        while True:
+            print("CONFIG ERROR: " + str(e))
+            time.sleep(60)
+    app = App(cfg, board)
+    app.boot()
+    while True:
+        t0 = app.mono()
+        delay = app.step()
+        app.idle(max(0, delay - (app.mono() - t0)))
