@@ -34,9 +34,12 @@ def classify(result):
     if isinstance(result, (SMTPAuthError, SMTPTLSError)):
         return "pause", getattr(result, "code", None), str(result)
     code = getattr(result, "code", None)
+    text = str(result)
     if isinstance(result, SMTPRecipientsRefused) and result.recipients:
-        code = next(iter(result.recipients.values()))[0]
-    return ("retry" if is_transient(result) else "dead"), code, str(result)
+        # one recipient per message: its own reply is the server's words
+        code, t = next(iter(result.recipients.values()))
+        text = str(code) + " " + str(t)
+    return ("retry" if is_transient(result) else "dead"), code, text
 
 
 def backoff(attempts, base, factor, cap, jitter, rand):

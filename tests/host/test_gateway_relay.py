@@ -1,0 +1,202 @@
+# The relay against a real upstream (MailServer on loopback, verified implicit TLS + AUTH),
+# with an injected clock: outage sequence with backoff and digest, 5xx dead letters, AUTH/TLS
+# pause with one notice, connection reuse, and stable Message-IDs.
+import json
+
+import pytest
+
+from gateway_helpers import make_cfg, record
+from outpost_gateway.clock import ManualClock
+from outpost_gateway.metrics import Metrics
+from outpost_gateway.relay import Relay
+from outpost_gateway.spool import Alert, Spool
+from peers.certs import TestCA
+from peers.smtpd import MailServer
+from usmtp.writer import make_message_id
+
+SENDER = "outpost@example.org"
+
+
+@pytest.fixture(scope="module")
+def ca():
+    return TestCA()
+
+
+@pytest.fixture
+def upstream(ca):
+    with MailServer(tls="implicit", auth_users={"gw": "right-pw"}, ca=ca, hostname="127.0.0.1",
+                    pipelining=True) as srv:
+        yield srv
+
+
+def relay_for(tmp_path, srv, ca, clock, **relay):
+    cafile = tmp_path / "ca.pem"
+    cafile.write_bytes(ca.ca_pem)
+    r = {"host": "127.0.0.1", "port": srv.port, "security": "tls", "ca_file": str(cafile),
+         "username": "gw", "password": "right-pw", "timeout": 5.0, "sender": SENDER,
+         "backoff_base": 10.0, "backoff_factor": 2.0, "jitter": 0.0, "pause_retry": 300.0}
+    r.update(relay)
+    digest = relay.pop("digest", None) if "digest" in relay else None
+    cfg = make_cfg(tmp_path, relay=r)
+    spool = Spool(str(tmp_path / "s.db"), clock).open()
+    return cfg, spool, Relay(cfg, spool, Metrics(), clock)
+
+
+def add(spool, n, device="dev", severity="warning", rcpts=("ops@example.org",), start=1):
+    ids = []
+    for i in range(start, start + n):
+        rec = record(device=device, seq=i, severity=severity)
+        spool.write([Alert(rec["id"], device, severity, rec["kind"], rec["subject"], "test",
+                           json.dumps(rec).encode(), list(rcpts))])
+        ids.append(rec["id"])
+    return ids
+
+
+def mid_of(msg):
+    return msg.parsed()["Message-ID"]
+
+
+def next_ats(spool):
+    return sorted(set(round(r["next_at"] - spool.clock.time(), 3) for r in spool.list("ready", 1000)))
+
+
+def test_outage_backoff_then_digest_and_critical_alone(tmp_path, upstream, ca):
+    clock = ManualClock()
+    cfg, spool, relay = relay_for(tmp_path, upstream, ca, clock, timeout=1.0)
+    warn = add(spool, 12)
+    crit = add(spool, 1, severity="critical", start=100)
+
+    upstream.down()                                   # 1. nobody listening
+    assert relay.run_once() == 0.0
+    assert next_ats(spool) == [10.0]                  # first retry after backoff_base
+    assert all(r["attempts"] == 1 for r in spool.list("ready"))
+    assert relay.run_once() == pytest.approx(10.0)    # destination down: not hammered
+    assert all(r["attempts"] == 1 for r in spool.list("ready"))
+
+    clock.advance(10)
+    upstream.greeting = "421 4.3.2 Service not available, try later"   # 2. up, but 421
+    upstream.up()
+    relay.run_once()
+    assert next_ats(spool) == [20.0]                  # doubled
+    clock.advance(20)
+    upstream.greeting = None
+    upstream.delay = 3.0                              # 3. tarpit: replies slower than the timeout
+    relay.run_once()
+    assert next_ats(spool) == [40.0]                  # doubled again
+    assert upstream.messages == []
+
+    clock.advance(40)
+    upstream.delay = 0                                # 4. back
+    relay.run_once()
+    assert relay.run_once() > 0                       # nothing left due
+    msgs = upstream.wait_for(2)
+    assert len(msgs) == 2
+    by_kind = dict((m.parsed()["X-Outpost-Kind"], m) for m in msgs)
+    # the critical alert went out on its own, with its own stable Message-ID
+    assert mid_of(by_kind["threshold"]) == make_message_id(crit[0], SENDER)
+    # the backlog went out as one digest listing every alert
+    body = by_kind["digest"].parsed().get_content()
+    for aid in warn:
+        assert aid in body
+    assert "12 alerts" in by_kind["digest"].parsed()["Subject"]
+    c = spool.counts()
+    assert (c["done"], c["ready"], c["dead"]) == (13, 0, 0)
+    assert relay.metrics.c["digests"] == 1 and relay.metrics.c["relayed"] == 13
+
+
+def test_rate_limit_holds_warnings_never_critical(tmp_path, upstream, ca):
+    clock = ManualClock()
+    cfg, spool, relay = relay_for(tmp_path, upstream, ca, clock)
+    cfg["digest"].update(rate_per_hour=2, threshold=3)
+    for i in range(5):                                 # warnings trickling in, one per minute
+        add(spool, 1, start=i + 1)
+        relay.run_once()
+        clock.advance(60)
+    assert len(upstream.wait_for(2)) == 2             # the first 2 within the rate...
+    assert spool.counts()["ready"] == 3                # ...the other 3 held
+    crit = add(spool, 1, severity="critical", start=50)
+    relay.run_once()                                   # a critical alert is never held
+    msgs = upstream.wait_for(3)
+    assert mid_of(msgs[2]) == make_message_id(crit[0], SENDER)
+    assert next_ats(spool) == [3300.0]                 # held until the hour since the first send
+    crit2 = add(spool, 1, severity="critical", start=51)
+    relay.run_once()                                   # nor is the next one
+    assert mid_of(upstream.wait_for(4)[3]) == make_message_id(crit2[0], SENDER)
+    clock.advance(3600)
+    relay.run_once()                                   # the 3 held ones: one digest
+    m = upstream.wait_for(5)[4]
+    assert m.parsed()["X-Outpost-Kind"] == "digest"
+    assert spool.counts()["ready"] == 0
+
+
+def test_5xx_for_one_recipient_dead_lettered_owner_told(tmp_path, upstream, ca):
+    clock = ManualClock()
+    cfg, spool, relay = relay_for(tmp_path, upstream, ca, clock)
+    upstream.rcpt_reply["bad@example.org"] = "550 5.1.1 no such user"
+    ids = add(spool, 1, rcpts=("ok@example.org", "bad@example.org"))
+    relay.run_once()
+    dead = spool.dead()
+    assert [(d["id"], d["rcpt"], d["code"]) for d in dead] == [(ids[0], "bad@example.org", 550)]
+    assert dead[0]["reply"].startswith("550 ") and "no such user" in dead[0]["reply"]
+    relay.run_once()                                   # the owner's notice goes out next
+    msgs = upstream.wait_for(2)
+    assert msgs[0].rcpt_tos == ["ok@example.org"]
+    assert mid_of(msgs[0]) == make_message_id(ids[0], SENDER)
+    notice = msgs[1]
+    assert notice.rcpt_tos == ["owner@example.org"]
+    text = notice.parsed().get_content()
+    assert "550 " in text and "no such user" in text and ids[0] in text
+    assert relay.metrics.c["dead"] == 1
+
+
+def test_auth_failure_pauses_and_notifies_once(tmp_path, upstream, ca):
+    clock = ManualClock()
+    cfg, spool, relay = relay_for(tmp_path, upstream, ca, clock, password="wrong-pw")
+    add(spool, 3)
+    relay.run_once()
+    assert relay.paused and "535" in relay.paused["reason"]
+    assert "wrong-pw" not in relay.paused["reason"]
+    assert all(r["attempts"] == 0 for r in spool.list("ready"))   # not the messages' fault
+    assert relay.run_once() == pytest.approx(300.0)
+    for _ in range(3):                                 # still failing: no second notice
+        clock.advance(300)
+        relay.run_once()
+    notices = [r for r in spool.list(limit=100) if r["id"].startswith("gateway-paused")]
+    assert len(notices) == 1
+    relay.r["password"] = "right-pw"                   # the owner fixes it
+    clock.advance(300)
+    relay.run_once()
+    relay.run_once()
+    assert relay.paused is None
+    msgs = upstream.wait_for(5)                       # 3 alerts, the paused notice, the resumed notice
+    subjects = [m.parsed()["Subject"] for m in msgs]
+    assert sum("cannot send mail" in s for s in subjects) == 1
+    assert sum("sends mail again" in s for s in subjects) == 1
+    assert spool.counts()["ready"] == 0
+
+
+def test_tls_failure_pauses(tmp_path, upstream, ca):
+    clock = ManualClock()
+    other = TestCA()
+    cafile = tmp_path / "other.pem"
+    cafile.write_bytes(other.ca_pem)
+    cfg, spool, relay = relay_for(tmp_path, upstream, ca, clock)
+    cfg["relay"]["ca_data"] = other.ca_pem            # a CA that did not sign the server
+    add(spool, 1)
+    relay.run_once()
+    assert relay.paused is not None
+    assert upstream.messages == []
+    assert spool.counts()["ready"] == 2                # the alert and the paused notice
+
+
+def test_backlog_pipelined_on_one_reused_connection(tmp_path, upstream, ca):
+    clock = ManualClock()
+    cfg, spool, relay = relay_for(tmp_path, upstream, ca, clock, batch=50)
+    cfg["digest"].update(threshold=1000, rate_per_hour=0)
+    ids = add(spool, 120)
+    while spool.counts()["ready"]:
+        assert relay.run_once() == 0.0
+    msgs = upstream.wait_for(120)
+    assert len(upstream.connections) == 1
+    assert sorted(mid_of(m) for m in msgs) == sorted(make_message_id(i, SENDER) for i in ids)
+    relay.close()
