@@ -69,7 +69,10 @@ def _pem_to_der_list(cadata):
 def client_context(cadata=None, insecure_skip_verify=False):
     """An ssl context that verifies the server against `cadata` (PEM str/bytes or DER bytes).
     With cadata None, CPython uses the system CAs; MicroPython has none and refuses."""
-    import ssl
+    try:
+        import ssl
+    except ImportError:         # MicroPython builds with the tls module only
+        import tls as ssl
     if isinstance(cadata, str):
         cadata = cadata.encode()
     if MICROPYTHON:
@@ -161,8 +164,8 @@ class Stream:
         self._settimeout(timeout)
         try:
             if MICROPYTHON:
-                d = self.sock.read(READ_SIZE) if not hasattr(self.sock, "recv") \
-                    else self.sock.recv(READ_SIZE)
+                # MicroPython's read(n) waits for all n bytes; replies are lines, so read lines
+                d = self.sock.readline(READ_SIZE)
             else:
                 d = self.sock.recv(READ_SIZE)
         except OSError as e:
