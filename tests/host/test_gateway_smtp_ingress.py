@@ -1,0 +1,146 @@
+# LAN SMTP ingress with a real client (smtplib) over STARTTLS with a trustme certificate:
+# never an open relay, AUTH required as configured, size limit, 250 only after commit,
+# duplicates by Message-ID, and the message relayed upstream unchanged.
+import smtplib
+import ssl
+
+import pytest
+
+from gateway_helpers import make_cfg
+from outpost_gateway.clock import ManualClock
+from outpost_gateway.ingest import Ingest
+from outpost_gateway.metrics import Metrics
+from outpost_gateway.relay import Relay
+from outpost_gateway.smtp_ingress import SmtpIngress
+from outpost_gateway.spool import Spool
+from peers.certs import TestCA
+from peers.smtpd import MailServer
+
+MSG = (b"From: board@lan.example\r\nTo: me@example.org\r\nSubject: frost warning\r\n"
+       b"Message-ID: <greenhouse-3-7@lan.example>\r\nX-Outpost-Device: greenhouse\r\n\r\n"
+       b"It is -2 C in the greenhouse.\r\n")
+
+
+@pytest.fixture(scope="module")
+def ca():
+    return TestCA()
+
+
+@pytest.fixture
+def gw(tmp_path, ca):
+    files = ca.write_files(str(tmp_path), "127.0.0.1")
+    cfg = make_cfg(tmp_path, smtp_ingress={
+        "enabled": True, "port": 0, "tls_cert": files["cert"], "tls_key": files["key"],
+        "accounts": [{"user": "board", "password": "board-pw"}], "allowed_domains": ["example.org"],
+        "max_size": 4096})
+    spool = Spool(str(tmp_path / "s.db"), ManualClock()).open()
+    spool.start_writer()
+    m = Metrics()
+    si = SmtpIngress(cfg, Ingest(cfg, spool, m, ManualClock()))
+    si.start()
+    yield si, spool, m, cfg
+    si.stop()
+    spool.close()
+
+
+def client(si, ca, tls=True, login=True):
+    c = smtplib.SMTP("127.0.0.1", si.port, timeout=20)
+    c.ehlo()
+    if tls:
+        ctx = ca.client_context()
+        c.starttls(context=ctx)
+        c.ehlo()
+    if login:
+        c.login("board", "board-pw")
+    return c
+
+
+def test_accepted_only_after_commit(gw, ca):
+    si, spool, m, cfg = gw
+    c = client(si, ca)
+    assert c.sendmail("board@lan.example", ["me@example.org"], MSG) == {}
+    # the 250 has been received: the message must already be in the spool
+    a = spool.show("greenhouse-3-7@lan.example")
+    assert a is not None and a["raw"] == 1 and a["device"] == "greenhouse"
+    assert bytes(a["payload"]).endswith(b"It is -2 C in the greenhouse.\r\n")
+    # the same message again: acknowledged, not stored twice
+    assert c.sendmail("board@lan.example", ["me@example.org"], MSG) == {}
+    assert spool.counts()["alerts"] == 1 and m.c["duplicates"] == 1
+    c.quit()
+
+
+def test_relay_to_outside_domain_refused(gw, ca):
+    si, spool, m, cfg = gw
+    c = client(si, ca)
+    with pytest.raises(smtplib.SMTPRecipientsRefused) as ei:
+        c.sendmail("board@lan.example", ["victim@elsewhere.example"], MSG)
+    code, text = ei.value.recipients["victim@elsewhere.example"]
+    assert code == 550 and b"Relaying denied" in text
+    # a mixed envelope: only the served domain is accepted
+    refused = c.sendmail("board@lan.example", ["me@example.org", "x@evil.example"], MSG)
+    assert list(refused) == ["x@evil.example"]
+    a = spool.show("greenhouse-3-7@lan.example")
+    assert [d["rcpt"] for d in a["deliveries"]] == ["me@example.org"]
+    c.quit()
+
+
+def test_auth_required(gw, ca):
+    si, spool, m, cfg = gw
+    c = client(si, ca, login=False)
+    with pytest.raises(smtplib.SMTPSenderRefused) as ei:
+        c.sendmail("board@lan.example", ["me@example.org"], MSG)
+    assert ei.value.smtp_code == 530
+    with pytest.raises(smtplib.SMTPAuthenticationError):
+        c.login("board", "wrong")
+    c.close()
+    assert spool.counts()["alerts"] == 0
+
+
+def test_starttls_required_before_anything(gw, ca):
+    si, spool, m, cfg = gw
+    c = client(si, ca, tls=False, login=False)
+    code, text = c.mail("board@lan.example")
+    assert code == 530 and b"STARTTLS" in text
+    c.close()
+
+
+def test_size_limit(gw, ca):
+    si, spool, m, cfg = gw
+    c = client(si, ca)
+    big = MSG + b"x" * 5000 + b"\r\n"
+    with pytest.raises((smtplib.SMTPDataError, smtplib.SMTPSenderRefused)) as ei:
+        c.sendmail("board@lan.example", ["me@example.org"], big)
+    assert ei.value.smtp_code == 552
+    c.close()
+
+
+def test_allow_listed_network_needs_no_auth(tmp_path, ca):
+    cfg = make_cfg(tmp_path, smtp_ingress={"enabled": True, "port": 0, "require_tls": False,
+                                           "allow_networks": ["127.0.0.0/8"], "allowed_domains": ["example.org"]})
+    spool = Spool(str(tmp_path / "s.db"), ManualClock()).open()
+    spool.start_writer()
+    si = SmtpIngress(cfg, Ingest(cfg, spool, Metrics(), ManualClock()))
+    si.start()
+    try:
+        c = smtplib.SMTP("127.0.0.1", si.port, timeout=20)
+        assert c.sendmail("board@lan.example", ["me@example.org"], MSG) == {}
+        c.quit()
+        assert spool.counts()["alerts"] == 1
+    finally:
+        si.stop()
+        spool.close()
+
+
+def test_submitted_message_relayed_unchanged(gw, ca, tmp_path):
+    si, spool, m, cfg = gw
+    c = client(si, ca)
+    c.sendmail("board@lan.example", ["me@example.org"], MSG)
+    c.quit()
+    with MailServer() as up:
+        cfg["relay"].update(port=up.port, security="plain")
+        relay = Relay(cfg, spool, Metrics(), ManualClock())
+        relay.run_once()
+        got = up.wait_for(1)[0]
+        relay.close()
+    assert got.mail_from == "board@lan.example" and got.rcpt_tos == ["me@example.org"]
+    assert got.data == MSG
