@@ -311,6 +311,7 @@ def base64_chunks(reader, bufsize):
             outmv[p + k:p + k + 2] = b"\r\n"
             p += k + 2
             i += k
+        encmv = enc = None      # not held across the yield: only the two fixed buffers are
         yield bytes(outmv[:p])
         if n < len(inbuf):
             return
