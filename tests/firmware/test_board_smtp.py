@@ -1,0 +1,126 @@
+"""The unchanged firmware on the emulated board, sending straight to a real SMTP server
+(aiosmtpd with implicit TLS from the test CA; the board's config carries the CA PEM).
+Time is the emulated clock: hours of board time run in well under a second of real time."""
+import csv
+import io
+import os
+
+from emu_fixtures import RISE, T_START, base_config, emu  # noqa: F401 (fixture)
+from peers.smtpd import MailServer
+from serial_gateway import SerialGateway
+
+
+def test_temperature_rise_gives_exactly_one_alert(emu):
+    with MailServer(tls="implicit") as srv:
+        board = emu(base_config(mail=srv), RISE)
+        board.run(2 * 3600)
+        msgs = srv.wait_for(1)
+        board.run(600)
+        assert len(srv.messages) == 1, board.lines[-20:]
+        m = msgs[0]
+        assert m.tls
+        assert m.mail_from == "shed@example.org" and m.rcpt_tos == ["me@example.org"]
+        p = m.parsed()
+        assert p["Message-ID"] == "<shed-1-1@example.org>"
+        assert p["Subject"].startswith("[outpost] CRITICAL: freezer.temperature is ")
+        assert "above -12 C" in p["Subject"]
+        assert p["X-Outpost-Severity"] == "critical"
+        assert "alert shed-1-1" in p.get_body().get_content()
+        # the alert went out at the first sample above -12 C (about 12.5 min in), dated then
+        date = p["Date"].datetime.timestamp()
+        assert T_START + 690 <= date <= T_START + 780
+        assert any("sent shed-1-1 via smtp" in line for line in board.lines)
+
+
+def test_hovering_value_makes_no_storm(emu):
+    # wobbles across -12 C every sample, never below the 1 C hysteresis band: one episode
+    def hover(name, t):
+        if name == "freezer.temperature":
+            return -11.8 if int(t // 30) % 2 else -12.4
+        return None
+    with MailServer(tls="implicit") as srv:
+        board = emu(base_config(mail=srv), hover)
+        board.run(3 * 3600)
+        srv.wait_for(1)
+        assert len(srv.messages) == 1
+
+
+def test_swinging_value_is_held_to_the_cooldown(emu):
+    # swings well past the hysteresis band every 5 minutes: a new episode each time, but at
+    # most one alert per 30-minute cooldown (an episode inside the cooldown is told when it ends)
+    def swing(name, t):
+        if name == "freezer.temperature":
+            return -8.0 if int(t // 150) % 2 else -16.0
+        return None
+    with MailServer(tls="implicit") as srv:
+        board = emu(base_config(mail=srv), swing)
+        board.run(3 * 3600)
+        n = len(srv.messages)
+        crossings = 3 * 3600 // 300
+        assert 3 <= n <= 3 * 3600 // 1800 + 1, n
+        assert crossings > 5 * n
+        ids = [m.parsed()["Message-ID"] for m in srv.messages]
+        assert len(set(ids)) == n
+
+
+def test_morning_report_with_csv_attachment(emu):
+    script = {"freezer.temperature": [[0, -18.0], [3600, -17.0], [7200, -18.0]],
+              "freezer.humidity": 40.0, "freezer.pressure": 1000.0}
+    cfg = base_config(report={"at": "07:00", "csv_every": 300})
+    with MailServer(tls="implicit") as srv:
+        cfg = base_config(mail=srv, report={"at": "07:00", "csv_every": 300})
+        board = emu(cfg, script)
+        board.run(2 * 3600 + 600)   # 05:00 -> 07:10 UTC
+        msgs = srv.wait_for(1)
+        assert len(msgs) == 1
+        p = msgs[0].parsed()
+        assert p["Subject"] == "[outpost] shed report 2026-11-28"
+        assert p["Message-ID"] == "<shed-1-1@example.org>"
+        body = p.get_body(("plain",)).get_content()
+        assert "freezer.temperature: min -18.00 mean -17.5" in body
+        assert "max -17.00 C" in body
+        atts = list(p.iter_attachments())
+        assert len(atts) == 1
+        att = atts[0]
+        assert att.get_content_type() == "text/csv"
+        assert att.get_filename() == "shed-2026-11-28.csv"
+        rows = list(csv.reader(io.StringIO(att.get_content())))
+        assert rows[0] == ["time_utc", "freezer.temperature", "freezer.pressure", "freezer.humidity"]
+        data = rows[1:]
+        assert 20 <= len(data) <= 26
+        assert data[0][0] == "2026-11-28T05:00:00Z"
+        temps = [float(r[1]) for r in data]
+        assert min(temps) == -18.0 and max(temps) <= -17.0
+        assert all(float(r[3]) == 40.0 for r in data)
+        assert all(abs(float(r[2]) - 1000.0) < 0.2 for r in data)
+
+
+def test_permanent_refusal_is_not_retried_on_another_path(emu):
+    with MailServer(tls="implicit") as srv, SerialGateway() as gw:
+        srv.rcpt_reply["me@example.org"] = "550 5.1.1 no such user"
+        board = emu(base_config(mail=srv, serial=gw, order=("smtp", "serial")), RISE,
+                    uart_urls={1: gw.url})
+        board.run(3600)
+        assert srv.messages == []
+        assert gw.frames == 0
+        assert any("REFUSED shed-1-1" in line and "550" in line for line in board.lines)
+        # the refusal is journalled: after a reset the record is not tried again
+        board = emu(base_config(mail=srv, serial=gw, order=("smtp", "serial")),
+                    {"freezer.temperature": -18.0}, uart_urls={1: gw.url})
+        srv.rcpt_reply.clear()
+        board.run(600)
+        assert srv.messages == [] and gw.frames == 0
+
+
+def test_clock_never_set_means_no_tls_attempt(emu):
+    # Wi-Fi up but NTP unreachable is not modelled apart from Wi-Fi; with Wi-Fi down the board
+    # cannot set its clock, so direct SMTP (which verifies certificates) is not tried and the
+    # serial gateway takes the alert
+    with MailServer(tls="implicit") as srv, SerialGateway() as gw:
+        board = emu(base_config(mail=srv, serial=gw), RISE, uart_urls={1: gw.url}, wifi=False)
+        board.run(1800)
+        gw.wait_frames(1)
+        assert [r["id"] for r in gw.records] == ["shed-1-1"]
+        assert gw.records[0]["severity"] == "critical"
+        assert "ts" not in gw.records[0]   # the clock was never set
+        assert srv.connections == []
