@@ -52,9 +52,17 @@ def _check_name(key, v, limit):
             raise RecordError(key, "may only hold A-Z a-z 0-9 . _ - (found " + repr(c) + ")")
 
 
+def _utf8_len(key, v):
+    try:
+        return len(v.encode())
+    except UnicodeError:    # a lone surrogate from a "\ud800" escape
+        raise RecordError(key, "is not valid Unicode text")
+
+
 def _check_line(key, v, limit):
     if not isinstance(v, str):
         raise RecordError(key, "must be a string")
+    _utf8_len(key, v)
     if len(v) > limit:
         raise RecordError(key, "must be at most " + str(limit) + " characters")
     if "\r" in v or "\n" in v or "\0" in v:
@@ -103,7 +111,7 @@ def validate(rec):
     if body is not None:
         if not isinstance(body, str):
             raise RecordError("body", "must be a string")
-        if len(body) > MAX_BODY or len(body.encode()) > MAX_BODY:
+        if len(body) > MAX_BODY or _utf8_len("body", body) > MAX_BODY:
             raise RecordError("body", "must be at most " + str(MAX_BODY) + " bytes")
         out["body"] = body
     readings = rec.get("readings")
@@ -195,7 +203,7 @@ def decode(data):
         except (UnicodeError, ValueError):
             raise RecordError("record", "is not valid UTF-8")
     elif isinstance(data, str):
-        if len(data) > MAX_BYTES or len(data.encode()) > MAX_BYTES:
+        if len(data) > MAX_BYTES or _utf8_len("record", data) > MAX_BYTES:
             raise RecordError("record", "is over " + str(MAX_BYTES) + " bytes")
     else:
         raise RecordError("record", "must be bytes or str, not " + type(data).__name__)

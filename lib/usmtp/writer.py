@@ -74,6 +74,11 @@ def parse_mailbox(header, item):
 def _mailbox_list(header, items):
     if items is None:
         return []
+    if isinstance(items, tuple) and len(items) == 2 and isinstance(items[0], str) and \
+            "@" in items[0] and " " not in items[0].strip() and "<" not in items[0]:
+        # ("a@x", "b@y") is almost surely two addresses, not (name, address): say so
+        raise SMTPUsageError("header " + header + ": a tuple is one (name, address) mailbox;"
+                             " pass several addresses as a list")
     if not isinstance(items, list):
         items = [items]
     return [parse_mailbox(header, x) for x in items]

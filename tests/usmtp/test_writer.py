@@ -98,6 +98,13 @@ def test_only_bcc_gives_undisclosed_recipients():
     raises(SMTPUsageError, msg, to=[])
 
 
+def test_tuple_of_two_addresses_is_not_a_mailbox():
+    e = raises(SMTPUsageError, msg, to=("a@example.com", "b@example.com"))
+    assert "list" in str(e) and "To" in str(e)
+    m = msg(to=["a@example.com", "b@example.com"])
+    assert m.recipients() == ["a@example.com", "b@example.com"]
+
+
 def test_address_forms():
     forms = [
         ("a@example.com", "a@example.com"),
