@@ -162,15 +162,18 @@ def param(key, value):
 
 # ---- bodies ----------------------------------------------------------------------------------
 
-def qp_line(line, out):
-    # append one text line (bytes, no line break) quoted-printable to bytearray `out`, with soft
-    # breaks so no encoded line passes 76 chars, and its CRLF
+def qp_line(line, out, col=0, final=True):
+    # append text (bytes, no line break) quoted-printable to bytearray `out`, with soft breaks
+    # so no encoded line passes 76 chars. A long line may come in segments: pass the returned
+    # column back in, and final=True with the last segment (which gets the CRLF).
     n = len(line)
     if n == 0:
-        out += b"\r\n"
-        return
+        if final:
+            out += b"\r\n"
+        return 0
     last = line[n - 1]
-    if min(line) >= 32 and max(line) <= 126 and b"=" not in line and last != 32:
+    if col == 0 and final and min(line) >= 32 and max(line) <= 126 and b"=" not in line \
+            and last != 32:
         # plain printable ASCII (the common case): C-level checks, cut every 75 chars
         i = 0
         while n - i > 76:
@@ -179,11 +182,11 @@ def qp_line(line, out):
             i += 75
         out += line[i:]
         out += b"\r\n"
-        return
-    col = 0
+        return 0
+    end = n - 1 if final else n     # only the line's real last byte must not be bare whitespace
     for i in range(n):
         c = line[i]
-        if (33 <= c <= 126 and c != 61) or ((c == 32 or c == 9) and i != n - 1):
+        if (33 <= c <= 126 and c != 61) or ((c == 32 or c == 9) and i != end):
             w = 1
         else:
             w = 3
@@ -197,12 +200,15 @@ def qp_line(line, out):
             out.append(ord(_HEXU[c >> 4]))
             out.append(ord(_HEXU[c & 15]))
         col += w
-    out += b"\r\n"
+    if final:
+        out += b"\r\n"
+        return 0
+    return col
 
 
-def text_lines(data):
-    # yield the lines of bytes `data` without their breaks; CRLF, CR and LF each end a line;
-    # a final line without a break is yielded too, an empty tail is not
+def line_spans(data):
+    # (start, end) of each line of bytes `data`, without its break; CRLF, CR and LF each end a
+    # line; a final line without a break counts, an empty tail does not
     n = len(data)
     k = data.find(b"\r")       # next CR, searched again only once passed (no quadratic scans)
     i = 0
@@ -212,21 +218,37 @@ def text_lines(data):
             if k < i:
                 k = data.find(b"\r", i)
             if k >= 0 and (j < 0 or k < j):
-                yield data[i:k]
+                yield i, k
                 i = k + 2 if k + 1 < n and data[k + 1] == 10 else k + 1
                 continue
         if j < 0:
-            yield data[i:]
+            yield i, n
             return
-        yield data[i:j]
+        yield i, j
         i = j + 1
 
 
+def text_lines(data):
+    for i, j in line_spans(data):
+        yield data[i:j]
+
+
 def qp_chunks(data, bufsize):
-    # quoted-printable body from bytes, yielded in chunks of about bufsize
+    # quoted-printable body from bytes, yielded in chunks of about bufsize (under 5 x bufsize
+    # even for one long line: a line longer than bufsize is encoded a segment at a time)
     out = bytearray()
-    for line in text_lines(data):
-        qp_line(line, out)
+    for i, j in line_spans(data):
+        if j - i <= bufsize:
+            qp_line(data[i:j], out)
+        else:
+            col = 0
+            while i < j:
+                k = min(i + bufsize, j)
+                col = qp_line(data[i:k], out, col, k == j)
+                i = k
+                if len(out) >= bufsize:
+                    yield bytes(out)
+                    out = bytearray()
         if len(out) >= bufsize:
             yield bytes(out)
             out = bytearray()

@@ -189,6 +189,21 @@ def test_qp_chunks_round_trip():
         assert qp_decode(data) == text.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n") + b"\r\n"
 
 
+def test_qp_long_line_streams_in_bounded_chunks():
+    # one 20 KB line (no line break at all) must not become one 60 KB chunk
+    for unit in (b"a", "é".encode(), b"a =", b"\t"):
+        line = unit * (20000 // len(unit))
+        for bufsize in (78, 1000):
+            chunks = list(me.qp_chunks(line + b" ", bufsize))
+            for c in chunks:
+                assert len(c) <= 5 * bufsize, (unit, bufsize, len(c))
+            data = b"".join(chunks)
+            assert qp_decode(data) == line + b" \r\n"
+            whole = bytearray()
+            me.qp_line(line + b" ", whole)
+            assert data == whole        # segmenting never changes the encoding
+
+
 class ShortReads:
     # a file-like object giving at most 7 bytes per readinto, like a slow stream
     def __init__(self, data):
