@@ -22,6 +22,7 @@ class MqttIngress:
         self.ingest = ingest
         self.prefix = m["topic_prefix"].rstrip("/")
         self.connected = False
+        self.subscribed = False
         self.last_error = None
         self._gen = 0           # connection generation: an ack must not cross a reconnect
         self._bouncing = False
@@ -35,6 +36,7 @@ class MqttIngress:
         c.on_connect = self._on_connect
         c.on_disconnect = self._on_disconnect
         c.on_message = self._on_message
+        c.on_subscribe = self._on_subscribe
         self.client = c
 
     def topics(self):
@@ -71,8 +73,17 @@ class MqttIngress:
                  flags.session_present)
         client.subscribe(self.topics())
 
+    def _on_subscribe(self, client, userdata, mid, reason_codes, properties):
+        bad = [str(rc) for rc in reason_codes if rc.is_failure]
+        if bad:
+            self.last_error = "subscribe refused: " + ", ".join(bad)
+            log.error("MQTT broker refused a subscription: %s", ", ".join(bad))
+        else:
+            self.subscribed = True
+
     def _on_disconnect(self, client, userdata, flags, reason_code, properties):
         self.connected = False
+        self.subscribed = False
         if reason_code.is_failure:
             self.last_error = "disconnected: " + str(reason_code)
             log.warning("MQTT disconnected: %s", reason_code)

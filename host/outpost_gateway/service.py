@@ -138,6 +138,7 @@ class Gateway:
             "pid": os.getpid(),
             "updated": self.clock.time(),
             "mqtt": None if self.mqtt is None else {"connected": self.mqtt.connected,
+                                                    "subscribed": self.mqtt.subscribed,
                                                     "error": self.mqtt.last_error},
             "serial": [{"port": s.port, "open": s.is_open, "error": s.last_error} for s in self.serial],
             "smtp_ingress": None if self.smtp is None else {"port": self.smtp.port},
