@@ -1,0 +1,118 @@
+"""The fall-through: mail server down -> MQTT to a real Mosquitto; MQTT down too -> serial to a
+test-side gateway on a pty; everything down -> the outbox, and out exactly once when a path
+returns. The unchanged firmware on the emulated board; time is the emulated clock."""
+import os
+
+import alert_record
+import pytest
+
+from emu_fixtures import RISE, base_config, emu  # noqa: F401 (fixture)
+from mqtt_reader import MqttReader
+from peers.mosquitto import Mosquitto
+from peers.smtpd import MailServer
+from serial_gateway import SerialGateway
+
+ALERT = "outpost/shed/alert"
+
+
+@pytest.fixture
+def broker():
+    with Mosquitto() as b:
+        yield b
+
+
+@pytest.fixture
+def reader(broker):
+    r = MqttReader(broker.host, broker.port)
+    yield r
+    r.close()
+
+
+def journal(board):
+    # what the board's outbox holds now, read from its flash the way the firmware reads it
+    from outpost import outbox
+    ob = outbox.Outbox(os.path.join(board.flash_dir, "outbox.log"))
+    ob.open()
+    return [x[0] for x in ob.pending()]
+
+
+def test_mail_server_down_alert_goes_via_mqtt(emu, broker, reader):
+    with MailServer(tls="implicit") as srv:
+        srv.down()
+        board = emu(base_config(mail=srv, mqtt=broker), RISE)
+        board.run(3600)
+        msgs = reader.wait_for(ALERT, 1)
+        board.run(600)
+        assert len(reader.on(ALERT)) == 1
+        rec = alert_record.decode(msgs[0][1])
+        assert rec["id"] == "shed-1-1" and rec["severity"] == "critical" and rec["kind"] == "threshold"
+        assert rec["readings"]["freezer.temperature"]["unit"] == "C"
+        assert rec["readings"]["freezer.temperature"]["value"] > -12
+        assert rec["ts"] > 1795842000
+        assert srv.messages == []
+        assert journal(board) == []
+        assert any("sent shed-1-1 via mqtt" in line for line in board.lines)
+
+
+def test_mail_and_mqtt_down_alert_goes_via_serial(emu, broker, reader):
+    with MailServer(tls="implicit") as srv, SerialGateway() as gw:
+        srv.down()
+        broker.stop()
+        board = emu(base_config(mail=srv, mqtt=broker, serial=gw), RISE, uart_urls={1: gw.url})
+        board.run(3600)
+        gw.wait_frames(1)
+        board.run(600)
+        assert [r["id"] for r in gw.records] == ["shed-1-1"]
+        assert gw.frames == 1
+        assert gw.records[0]["subject"].startswith("freezer.temperature is ")
+        assert journal(board) == []
+        assert any("sent shed-1-1 via serial" in line for line in board.lines)
+
+
+def test_everything_down_waits_in_outbox_then_goes_out_once(emu, broker):
+    with MailServer(tls="implicit") as srv, SerialGateway() as gw:
+        srv.down()
+        broker.stop()
+        gw.answer = False          # the gateway's serial side hears but never acknowledges
+        cfg = base_config(mail=srv, mqtt=broker, serial=gw)
+        cfg["serial"]["timeout"] = 1      # each silent try costs this much real time
+        cfg["transport"]["retry_max"] = 1800
+        board = emu(cfg, RISE, uart_urls={1: gw.url})
+        board.run(3600)
+        assert journal(board) == ["shed-1-1"]
+        assert srv.messages == [] and gw.records == []
+        # retried with backoff (30 s doubling up to 1800 s), not at each of ~95 samples
+        assert 4 <= gw.frames <= 9, gw.frames
+        broker.start()
+        reader = MqttReader(broker.host, broker.port)
+        try:
+            board.run(1900)                # the next retry falls in this span
+            msgs = reader.wait_for(ALERT, 1)
+            srv.up()
+            gw.answer = True
+            board.run(3600)
+            assert len(reader.on(ALERT)) == 1
+            assert alert_record.decode(msgs[0][1])["id"] == "shed-1-1"
+        finally:
+            reader.close()
+        assert srv.messages == [] and gw.records == []
+        assert journal(board) == []
+
+
+def test_reset_during_outage_resends_the_same_id(emu, broker, reader):
+    with MailServer(tls="implicit") as srv:
+        srv.down()
+        broker.stop()
+        board = emu(base_config(mail=srv, mqtt=broker), RISE)
+        board.run(1800)
+        assert journal(board) == ["shed-1-1"]
+        # power lost: a fresh board on the same flash, paths back; the freezer is cold again
+        srv.up()
+        board = emu(base_config(mail=srv, mqtt=broker), {"freezer.temperature": -18.0})
+        board.run(300)
+        msgs = srv.wait_for(1)
+        assert len(msgs) == 1
+        assert msgs[0].parsed()["Message-ID"] == "<shed-1-1@example.org>"
+        assert board.boots == 1 and journal(board) == []
+        with open(os.path.join(board.flash_dir, "boot.count")) as f:
+            assert f.read() == "2"   # the new boot's own alerts will be shed-2-<n>
