@@ -96,7 +96,9 @@ def fold(name, tokens):
 
 def unstructured(name, value):
     # Subject and other free-text headers: raw when plain ASCII, else RFC 2047 encoded words
-    if is_ascii(value) and "=?" not in value:
+    # raw only when a reader gets it back unchanged: parsers drop leading whitespace
+    if is_ascii(value) and "=?" not in value and not value.startswith(" ") and \
+            not value.startswith("\t"):
         tokens = value.split(" ")
         ok = True
         for t in tokens:
@@ -254,6 +256,30 @@ def qp_chunks(data, bufsize):
             out = bytearray()
     if out:
         yield bytes(out)
+
+
+class CanonicalText:
+    # a read(n) view of text bytes in canonical form (RFC 2046 4.1.1: CRLF line breaks, last
+    # line closed), made piecewise, so base64 of a text body needs no second copy of it
+    def __init__(self, data):
+        from usmtp.stuffing import CRLFNormalizer
+        self._data = data
+        self._pos = 0
+        self._norm = CRLFNormalizer()
+
+    def read(self, n):
+        # b"" only at the end (a piece that was just the LF of a split CRLF gives nothing)
+        while self._norm is not None:
+            if self._pos >= len(self._data):
+                tail = self._norm.end()
+                self._norm = None
+                return tail
+            piece = self._data[self._pos:self._pos + n]
+            self._pos += n
+            out = self._norm.feed(piece)    # may be longer than n: Reader keeps the rest
+            if out:
+                return out
+        return b""
 
 
 class Reader:

@@ -278,7 +278,7 @@ class Message:
     def _body_chunks(self, bufsize):
         data = self.body.encode()       # the one copy of the body; encoded piecewise from here
         if self.body_encoding == "base64":
-            return mimeenc.base64_chunks(mimeenc.Reader(data), bufsize)
+            return mimeenc.base64_chunks(mimeenc.Reader(mimeenc.CanonicalText(data)), bufsize)
         return mimeenc.qp_chunks(data, bufsize)
 
     def _attachment_head(self, filename, content_type):
