@@ -112,7 +112,8 @@ class EmulatedBoard:
         self.script = _script.load(sensors)
         self.flash_dir = os.path.abspath(flash_dir or "emulated-flash")
         os.makedirs(self.flash_dir, exist_ok=True)
-        self.wifi_up = wifi
+        self._wifi = wifi
+        self.wifi_off = []     # [(from, to)] world seconds since start when the AP is down
         self.uart_urls = dict(uart_urls or {})
         self._uarts = {}
         self.rtc_memory = b""
@@ -146,6 +147,18 @@ class EmulatedBoard:
                     self.out(line)
 
     # --- hardware plumbing ------------------------------------------------------------
+
+    @property
+    def wifi_up(self):
+        t = self.clock.elapsed()
+        for a, b in self.wifi_off:
+            if a <= t < b:
+                return False
+        return self._wifi
+
+    @wifi_up.setter
+    def wifi_up(self, on):
+        self._wifi = bool(on)
 
     def open_uart(self, uid, url, baud):
         port = self._uarts.get(uid)

@@ -1,0 +1,73 @@
+"""The emulated board itself: the one-command runner, scripted sensors, Wi-Fi switching,
+deep sleep with state in RTC memory, and the stand-ins' MicroPython shapes."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+from emu_fixtures import EMU, ROOT, RISE, base_config, emu  # noqa: F401 (fixture)
+from serial_gateway import SerialGateway
+
+
+def test_run_py_shows_what_the_board_does(tmp_path):
+    flash = tmp_path / "flash"
+    p = subprocess.run(
+        [sys.executable, os.path.join(EMU, "run.py"),
+         "--config", os.path.join(EMU, "examples", "freezer_config.py"),
+         "--sensors", os.path.join(EMU, "examples", "freezer_rise.json"),
+         "--flash", str(flash), "--speed", "0", "--for", "2400"],
+        capture_output=True, text=True, timeout=120, cwd=str(tmp_path))
+    assert p.returncode == 0, p.stderr
+    out = p.stdout
+    assert "wifi: connected" in out and "ntp: clock set" in out
+    assert "alert demo-freezer-1-1 [warning] door is 1" in out
+    assert "alert demo-freezer-1-2 [critical] freezer.temperature is" in out
+    assert "sample freezer.temperature=-18.5" in out
+    assert (flash / "boot.count").read_text() == "1"
+    assert (flash / "outbox.log").stat().st_size > 0
+
+
+def test_run_py_refuses_bad_arguments(tmp_path):
+    p = subprocess.run([sys.executable, os.path.join(EMU, "run.py"), "--config", str(tmp_path / "nope.py")],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode != 0 and "--config: no such file" in p.stderr
+
+
+def test_config_error_is_printed_not_a_reset_loop(emu):
+    board = emu({"device": "shed", "smtp": {"prot": 25}})
+    board.run(300)
+    assert any("CONFIG ERROR: smtp.prot: unknown key" in line for line in board.lines)
+    assert board.boots == 1
+
+
+def test_wifi_down_then_back_uses_backoff_and_reconnects(emu):
+    with SerialGateway() as gw:
+        cfg = base_config(serial=gw, order=("mqtt", "serial"))
+        board = emu(cfg, {"freezer.temperature": -18.0}, uart_urls={1: gw.url}, wifi=False)
+        board.run(1800)
+        attempts = [l for l in board.lines if "wifi: connecting" in l]
+        # 5 s doubling: far fewer association attempts than the 60 samples
+        assert 3 <= len(attempts) <= 10
+        assert not any("wifi: connected" in l for l in board.lines)
+        board.wifi_up = True
+        board.run(1200)
+        assert any("wifi: connected" in l for l in board.lines)
+        assert any("ntp: clock set" in l for l in board.lines)
+
+
+def test_deep_sleep_keeps_ids_and_rule_state_in_rtc_memory(emu):
+    with SerialGateway() as gw:
+        cfg = base_config(serial=gw, order=("serial",), deep_sleep=True, sample_every=60)
+        # two separate warm episodes an hour apart: two alerts, ids continue across wakes
+        script = {"freezer.temperature": [[0, -18.0], [600, -18.0], [660, -5.0], [1200, -5.0],
+                                          [1260, -18.0], [4800, -18.0], [4860, -5.0]]}
+        board = emu(cfg, script, uart_urls={1: gw.url})
+        board.run(2 * 3600)
+        gw.wait_frames(2)
+        ids = [r["id"] for r in gw.records]
+        assert ids == ["shed-1-1", "shed-1-2"]
+        assert board.boots > 100          # woke from deep sleep for every sample
+        with open(os.path.join(board.flash_dir, "boot.count")) as f:
+            assert f.read() == "1"       # no flash write per wake
+        assert sum("deep sleep" in l for l in board.lines) > 100
