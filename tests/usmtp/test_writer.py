@@ -259,7 +259,11 @@ def test_base64_body():
     text = split(data)[1]
     for line in text.split(b"\r\n")[:-1]:
         assert len(line) <= 76
-    assert binascii.a2b_base64(text.replace(b"\r\n", b"")) == body.encode()
+    # text in canonical form before base64 (RFC 2046 4.1.1): CRLF breaks, last line closed
+    assert binascii.a2b_base64(text.replace(b"\r\n", b"")) == body.replace("\n", "\r\n").encode()
+    for raw, want in [("a\rb\r", b"a\r\nb\r\n"), ("x", b"x\r\n"), ("", b""), ("\r\n\n", b"\r\n\r\n")]:
+        text = split(msg(body=raw, body_encoding="base64").as_bytes())[1]
+        assert binascii.a2b_base64(text.replace(b"\r\n", b"")) == want, raw
     raises(SMTPUsageError, msg, body_encoding="8bit")
 
 
