@@ -13,7 +13,10 @@ from usmtp.client import SMTP
 
 def __getattr__(name):
     # the writer loads on first use, so a board that only sends prepared bytes never pays for it
-    if name in ("Message", "make_message_id"):
-        from usmtp import writer
-        return getattr(writer, name)
+    if name == "Message":
+        from usmtp.writer import Message
+        return Message
+    if name == "make_message_id":
+        from usmtp.writer import make_message_id
+        return make_message_id
     raise AttributeError(name)
