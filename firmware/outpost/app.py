@@ -41,7 +41,13 @@ class App:
             self.wdt.feed()
 
     def set_led(self, on):
-        if self.led is not None:
+        # lit while an alert is being sent
+        if self.led is None:
+            return
+        if hasattr(self.led, "write"):  # a WS2812: dim blue
+            self.led[0] = (0, 0, 24) if on else (0, 0, 0)
+            self.led.write()
+        else:
             self.led.value((not on) if self.board.BOARD.get("led_invert") else on)
 
     # --- boot -------------------------------------------------------------------------
@@ -52,7 +58,11 @@ class App:
         if cfg["watchdog"]:
             self.wdt = machine.WDT(timeout=cfg["watchdog"] * 1000)
         if b.get("led") is not None:
-            self.led = machine.Pin(b["led"], machine.Pin.OUT)
+            if b.get("led_type") == "neopixel":
+                import neopixel
+                self.led = neopixel.NeoPixel(machine.Pin(b["led"]), 1)
+            else:
+                self.led = machine.Pin(b["led"], machine.Pin.OUT)
         self.log("outpost on " + b.get("name", "?") + " as " + cfg["device"])
         saved = self.load_rtc()
         if saved is not None:

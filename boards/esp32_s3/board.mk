@@ -1,0 +1,3 @@
+BOARD_FLASH := esptool
+BOARD_CHIP := esp32s3
+BOARD_OFFSET := 0

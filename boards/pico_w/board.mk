@@ -1,0 +1,1 @@
+BOARD_FLASH := uf2

@@ -1,0 +1,24 @@
+# Raspberry Pi Pico W (RP2040 + CYW43439 Wi-Fi). MicroPython: RPI_PICO_W (UF2).
+# The LED hangs off the Wi-Fi chip: Pin("LED"). GP23-25 and GP29 are used by the Wi-Fi chip,
+# so the battery divider goes on GP26 (ADC0). The MCU temperature is ADC channel 4.
+BOARD = {
+    "name": "pico_w",
+    "mcu": "RP2040 (dual Cortex-M0+, 264 KB SRAM) with CYW43439",
+    "port": "rp2",
+    "pins": {
+        "i2c_sda": 4, "i2c_scl": 5,
+        "dht22": 16,
+        "door": 15,
+        "battery_adc": 26,
+        "gateway_uart": 0, "gateway_tx": 0, "gateway_rx": 1,
+        "led": "LED",
+    },
+    "led": "LED",
+    "sensors": [
+        {"name": "mcu", "type": "internal_temp"},
+        {"name": "freezer", "type": "bme280", "scl": 5, "sda": 4, "addr": 0x76},
+        {"name": "door", "type": "digital", "pin": 15, "pull": "up", "invert": True},
+    ],
+    "serial": {"uart": 0, "tx": 0, "rx": 1},
+}
+FS_ROOT = ""
