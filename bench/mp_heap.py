@@ -5,7 +5,7 @@
 import gc
 import sys
 
-from usmtp.stuffing import DataStuffer
+from usmtp.core import ClientCore, DONE, NEED_DATA
 from usmtp.writer import Message
 
 PATTERN = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ+/"
@@ -30,27 +30,56 @@ class Sensor:
 state = {}
 
 
-def start(size, bufsize):
+def _core(ext):
+    # a core that has been greeted and EHLOed by a scripted server (no socket on the VM)
+    c = ClientCore("plain", "[127.0.0.1]")
+    c.start(c.op_open())
+    c.receive_data(b"220 mx ESMTP\r\n250-mx\r\n" + ext + b"\r\n")
+    while c.poll() != DONE:
+        c.data_to_send()
+    return c
+
+
+def start(size, bufsize, chunking=False):
+    # the message goes writer -> core (MAIL/RCPT/DATA pipelined, body dot-stuffed) -> "socket"
     m = Message("Board <board@example.com>", "ops@example.org", "Heap bench",
                 "Attachment follows.\n", date=1795870110, message_id="<bench-1-1@example.com>")
     m.attach("data.bin", Sensor(size), "application/octet-stream")
-    state["m"] = m
-    state["it"] = m.chunks(bufsize)
-    state["s"] = DataStuffer()
+    c = _core(b"250-PIPELINING\r\n250 CHUNKING" if chunking else b"250 PIPELINING")
+    tx = c.make_tx("board@example.com", ["ops@example.org"], _Chunks(m, bufsize))
+    c.start(c.op_send(tx))
+    state["c"] = c
+    state["replies"] = [b"250 ok\r\n250 ok\r\n" + (b"250 ok\r\n" if chunking else b"354 go\r\n"),
+                        b"250 queued\r\n"]
     state["wire"] = 0
     state["chunks"] = 0
 
 
+class _Chunks:
+    def __init__(self, m, bufsize):
+        self.m = m
+        self.bufsize = bufsize
+
+    def __iter__(self):
+        for c in self.m.chunks(self.bufsize):
+            state["chunks"] += 1
+            yield c
+
+
 def step():
-    # one chunk from the writer through the stuffer; False when the message is done
-    c = next(state["it"], None)
-    if c is None:
-        state["wire"] += len(state["s"].end())
-        return False
-    out = state["s"].feed(c)
-    state["wire"] += len(out)     # a socket write would go here
-    state["chunks"] += 1
-    return True
+    # advance the core to its next write (one body chunk); False when the message is done
+    c = state["c"]
+    while True:
+        step = c.poll()
+        out = c.data_to_send()
+        state["wire"] += len(out)       # a socket write would go here
+        if step == DONE:
+            return False
+        if step == NEED_DATA:
+            c.receive_data(state["replies"].pop(0))
+            continue
+        if out:
+            return True
 
 
 def finish():
