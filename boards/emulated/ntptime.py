@@ -9,7 +9,7 @@ timeout = 1
 
 
 def time():
-    if not state.board.wifi_up:
+    if not state.board.wifi_up or not state.board.ntp_up:
         raise OSError(errno.ETIMEDOUT, "ETIMEDOUT")
     return int(state.board.clock.world())
 

@@ -204,6 +204,7 @@ class Chain:
                 return ("dead", p.name + ": " + str(e))
             except Down as e:
                 reasons.append(p.name + ": " + str(e))
+                self.log("path " + reasons[-1])
         if not reasons:
             reasons.append("no path configured")
         return ("down", reasons)

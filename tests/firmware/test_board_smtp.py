@@ -113,14 +113,16 @@ def test_permanent_refusal_is_not_retried_on_another_path(emu):
 
 
 def test_clock_never_set_means_no_tls_attempt(emu):
-    # Wi-Fi up but NTP unreachable is not modelled apart from Wi-Fi; with Wi-Fi down the board
-    # cannot set its clock, so direct SMTP (which verifies certificates) is not tried and the
-    # serial gateway takes the alert
+    # Wi-Fi is up but NTP never answers: certificates cannot be checked, so direct SMTP is not
+    # tried (the log says why) and the serial gateway takes the alert
     with MailServer(tls="implicit") as srv, SerialGateway() as gw:
-        board = emu(base_config(mail=srv, serial=gw), RISE, uart_urls={1: gw.url}, wifi=False)
+        board = emu(base_config(mail=srv, serial=gw), RISE, uart_urls={1: gw.url}, ntp=False)
         board.run(1800)
         gw.wait_frames(1)
         assert [r["id"] for r in gw.records] == ["shed-1-1"]
         assert gw.records[0]["severity"] == "critical"
         assert "ts" not in gw.records[0]   # the clock was never set
         assert srv.connections == []
+        assert any("ntp: failed" in line for line in board.lines)
+        assert any("smtp: clock not set" in line and "cannot verify" in line for line in board.lines)
+        assert any("sent shed-1-1 via serial" in line for line in board.lines)

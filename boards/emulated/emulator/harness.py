@@ -96,7 +96,7 @@ class BoardError(RuntimeError):
 
 class EmulatedBoard:
     def __init__(self, config, sensors=None, flash_dir=None, start=None, speed=1.0, instant=True,
-                 wifi=True, uart_urls=None, out=None):
+                 wifi=True, uart_urls=None, out=None, ntp=True):
         if state.board is not None:
             raise BoardError("one emulated board per process; close the other first")
         if isinstance(config, dict):
@@ -113,6 +113,7 @@ class EmulatedBoard:
         self.flash_dir = os.path.abspath(flash_dir or "emulated-flash")
         os.makedirs(self.flash_dir, exist_ok=True)
         self._wifi = wifi
+        self.ntp_up = ntp      # False: NTP servers unreachable even with Wi-Fi
         self.wifi_off = []     # [(from, to)] world seconds since start when the AP is down
         self.uart_urls = dict(uart_urls or {})
         self._uarts = {}
