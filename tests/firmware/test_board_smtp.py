@@ -126,3 +126,40 @@ def test_clock_never_set_means_no_tls_attempt(emu):
         assert any("ntp: failed" in line for line in board.lines)
         assert any("smtp: clock not set" in line and "cannot verify" in line for line in board.lines)
         assert any("sent shed-1-1 via serial" in line for line in board.lines)
+
+
+def test_tarpit_mail_server_falls_through_within_the_budget(emu):
+    # the mail server answers too slowly: the SMTP attempt ends at its timeout and the serial
+    # gateway gets the alert in the same round, not after a retry
+    with MailServer(tls="implicit") as srv, SerialGateway() as gw:
+        srv.delay = 8
+        cfg = base_config(mail=srv, serial=gw, order=("smtp", "serial"))
+        cfg["smtp"]["timeout"] = 2
+        board = emu(cfg, RISE, uart_urls={1: gw.url})
+        board.run(800)
+        gw.wait_frames(1)
+        assert [r["id"] for r in gw.records] == ["shed-1-1"]
+        failed = [l for l in board.lines if "path smtp:" in l]
+        assert len(failed) == 1
+        assert not any("kept shed-1-1" in l for l in board.lines)
+        srv.delay = 0
+
+
+def test_budget_bounds_one_round_and_the_alert_waits(emu):
+    # budget 3 s, SMTP timeout 10 s: the slow SMTP attempt is cut at the budget, the serial path
+    # gets no time in this round, and the alert waits in the outbox for the next one
+    with MailServer(tls="implicit") as srv, SerialGateway() as gw:
+        srv.delay = 8
+        cfg = base_config(mail=srv, serial=gw, order=("smtp", "serial"))
+        cfg["transport"]["budget"] = 3
+        cfg["smtp"]["timeout"] = 10
+        board = emu(cfg, RISE, uart_urls={1: gw.url})
+        board.run(760)
+        assert any("kept shed-1-1" in l and "serial: no time left in the budget" in l for l in board.lines)
+        assert gw.frames == 0
+        srv.delay = 0
+        board.run(120)
+        msgs = srv.wait_for(1)
+        assert msgs[0].parsed()["Message-ID"] == "<shed-1-1@example.org>"
+        board.run(600)
+        assert len(srv.messages) == 1 and gw.frames == 0
