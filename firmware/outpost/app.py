@@ -88,7 +88,7 @@ class App:
                  "mqtt": transport.MqttPath(cfg, self.net, self.log),
                  "serial": transport.SerialPath(cfg, self.log)}
         self.chain = transport.Chain([paths[n] for n in cfg["transport"]["order"]],
-                                     cfg["transport"]["budget"], self.log, self.feed)
+                                     cfg["transport"]["budget"], self.log, self.mono, self.feed)
         self.timeouts = {"smtp": cfg["smtp"]["timeout"], "mqtt": cfg["mqtt"]["timeout"],
                          "serial": cfg["serial"]["timeout"]}
         self.next_sample = self.mono()

@@ -178,21 +178,23 @@ class SerialPath:
 
 
 class Chain:
-    def __init__(self, paths, budget, log, feed=None):
+    # mono: a callable giving monotonic seconds (the app's clock.Mono)
+    def __init__(self, paths, budget, log, mono, feed=None):
         self.paths = paths
         self.budget = budget
         self.log = log
+        self.mono = mono
         self.feed = feed or (lambda: None)
 
     def send(self, rec, csv, timeouts):
         """Try each enabled path in order within the budget.
         Returns ("sent", path) | ("dead", reason) | ("down", reasons)."""
-        start = time.ticks_ms()
+        start = self.mono()
         reasons = []
         for p in self.paths:
             if not p.enabled():
                 continue
-            left = self.budget - time.ticks_diff(time.ticks_ms(), start) / 1000
+            left = self.budget - (self.mono() - start)
             if left < 1:
                 reasons.append(p.name + ": no time left in the budget")
                 break

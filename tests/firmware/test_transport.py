@@ -23,37 +23,72 @@ class Path:
 REC = {"id": "d-1-1"}
 
 
+class Clock:
+    def __init__(self):
+        self.t = 100.0
+
+    def __call__(self):
+        return self.t
+
+    def advance(self, s):
+        self.t += s
+
+
 def test_first_path_that_works_wins():
     a, b, c = Path("smtp", Down("refused")), Path("mqtt"), Path("serial")
     logs = []
-    assert Chain([a, b, c], 60, logs.append).send(REC, None, {"smtp": 20, "mqtt": 5}) == ("sent", "mqtt")
+    assert Chain([a, b, c], 60, logs.append, Clock()).send(REC, None, {"smtp": 20, "mqtt": 5}) == ("sent", "mqtt")
     assert a.calls == [20] and b.calls == [5] and c.calls == []
     assert logs == ["path smtp: refused"]
 
 
 def test_permanent_refusal_stops_the_chain():
     a, b = Path("smtp", Refused("550 5.1.1 no such user")), Path("mqtt")
-    r = Chain([a, b], 60, lambda m: None).send(REC, None, {})
+    r = Chain([a, b], 60, lambda m: None, Clock()).send(REC, None, {})
     assert r == ("dead", "smtp: 550 5.1.1 no such user")
     assert b.calls == []
 
 
 def test_all_down_lists_reasons_and_skips_disabled():
     a, b, c = Path("smtp", Down("x")), Path("mqtt", enabled=False), Path("serial", Down("no ACK"))
-    r = Chain([a, b, c], 60, lambda m: None).send(REC, None, {})
+    r = Chain([a, b, c], 60, lambda m: None, Clock()).send(REC, None, {})
     assert r == ("down", ["smtp: x", "serial: no ACK"])
     assert b.calls == []
 
 
 def test_no_path_configured():
-    assert Chain([Path("smtp", enabled=False)], 60, lambda m: None).send(REC, None, {}) == \
+    assert Chain([Path("smtp", enabled=False)], 60, lambda m: None, Clock()).send(REC, None, {}) == \
         ("down", ["no path configured"])
 
 
-def test_timeouts_never_exceed_the_budget():
-    a, b = Path("smtp", Down("x")), Path("serial", Down("y"))
-    Chain([a, b], 7, lambda m: None).send(REC, None, {"smtp": 20, "serial": 30})
-    assert a.calls[0] <= 7 and b.calls[0] <= 7
+class SlowPath(Path):
+    # fails after spending `spend` seconds (or its whole timeout) of the injected clock
+    def __init__(self, name, clock, spend=None):
+        Path.__init__(self, name)
+        self.clock = clock
+        self.spend = spend
+
+    def send(self, rec, csv, timeout):
+        self.calls.append(timeout)
+        self.clock.advance(timeout if self.spend is None else self.spend)
+        raise Down("timeout")
+
+
+def test_each_path_gets_what_is_left_of_the_budget():
+    clock = Clock()
+    a, b, c = SlowPath("smtp", clock), Path("mqtt", Down("refused")), Path("serial")
+    r = Chain([a, b, c], 25, lambda m: None, clock).send(REC, None, {"smtp": 20, "mqtt": 10, "serial": 30})
+    # smtp spent 20 of 25 s; mqtt and serial each get the 5 left
+    assert a.calls == [20] and b.calls == [5] and c.calls == [5]
+    assert r == ("sent", "serial")
+
+
+def test_a_spent_budget_ends_the_round():
+    clock = Clock()
+    a, d = SlowPath("smtp", clock, spend=24.5), Path("serial")
+    r = Chain([a, d], 25, lambda m: None, clock).send(REC, None, {"smtp": 30, "serial": 30})
+    assert a.calls == [25] and d.calls == []
+    assert r == ("down", ["smtp: timeout", "serial: no time left in the budget"])
 
 
 def test_backoff_doubles_to_the_cap():
