@@ -127,9 +127,18 @@ class Gateway:
             self.watchdog.check()
 
     def _status_loop(self):
-        # what `outpost-gateway status` shows about the running process
+        # what `outpost-gateway status` shows about the running process; and once an hour,
+        # finished alerts older than spool.keep_done_days are dropped (their ids stop deduping)
+        last_purge = 0.0
         while True:
             self.spool.set_state("status", self.status())
+            now = self.clock.time()
+            keep = self.cfg["spool"]["keep_done_days"]
+            if keep and now - last_purge >= 3600.0:
+                n = self.spool.purge(older_than=now - keep * 86400.0)
+                if n:
+                    log.info("purged %d finished alerts older than %s days", n, keep)
+                last_purge = now
             if self.stopping.wait(5.0):
                 return
 

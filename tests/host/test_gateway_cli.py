@@ -115,3 +115,29 @@ def test_run_serves_health_and_stops_on_sigterm(tmp_path):
     assert "outpost_spool_depth 0.0" in seen["metrics"]
     rc, out = run(["status", "--config", path])
     assert "not running" in out        # a clean stop clears the running state
+
+
+def test_send_test_prints_trace_without_secrets(tmp_path, capsys):
+    from peers.certs import TestCA
+    from peers.smtpd import MailServer
+    ca = TestCA()
+    with MailServer(tls="starttls", ca=ca, hostname="127.0.0.1", auth_users={"gw": "hunter2-secret"}) as up:
+        cafile = tmp_path / "ca.pem"
+        cafile.write_bytes(ca.ca_pem)
+        pw = tmp_path / "pw"
+        pw.write_text("hunter2-secret\n")
+        path = write_toml(tmp_path / "gw.toml", base_data(tmp_path, relay={
+            "port": up.port, "security": "starttls", "ca_file": str(cafile), "username": "gw",
+            "password_file": str(pw)}))
+        rc, out = run(["send-test", "--config", path, "--to", "me@example.org"])
+        assert rc == 0, out
+        msg = up.wait_for(1)[0]
+        assert msg.rcpt_tos == ["me@example.org"] and msg.tls and msg.auth_user == "gw"
+        assert "STARTTLS" in out and "AUTH" in out and "send-test: sent to me@example.org" in out
+        assert "hunter2" not in out
+        import base64
+        assert base64.b64encode(b"\0gw\0hunter2-secret").decode() not in out
+        # a wrong password: failure reported, exit 1, still no secret
+        pw.write_text("wrong-secret\n")
+        rc, out = run(["send-test", "--config", path, "--to", "me@example.org"])
+        assert rc == 1 and "FAILED" in out and "wrong-secret" not in out

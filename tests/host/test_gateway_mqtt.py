@@ -131,6 +131,45 @@ def test_unacked_alerts_redelivered_after_restart(tmp_path, broker):
         spool.close()
 
 
+def test_tls_and_login_to_the_broker(tmp_path):
+    with Mosquitto(users={"gw": "gw-broker-pw", "board": "board-pw"}, tls=True, hostname="127.0.0.1") as b:
+        cafile = tmp_path / "broker-ca.pem"
+        cafile.write_bytes(b.ca_pem)
+        cfg = make_cfg(tmp_path, mqtt={"enabled": True, "host": "127.0.0.1", "port": b.tls_port, "tls": True,
+                                       "ca_file": str(cafile), "username": "gw", "password": "gw-broker-pw",
+                                       "client_id": "gw-tls"})
+        spool = Spool(str(tmp_path / "s.db"), SystemClock()).open()
+        spool.start_writer()
+        ing = MqttIngress(cfg, Ingest(cfg, spool, Metrics(), SystemClock()))
+        ing.start()
+        try:
+            assert wait_for(lambda: ing.subscribed, 30), ing.last_error
+            pub = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id="board-tls",
+                              protocol=mqtt.MQTTv5)
+            pub.username_pw_set("board", "board-pw")
+            pub.connect(b.host, b.port)
+            pub.loop_start()
+            rec = record(device="b9", seq=1)
+            pub.publish(alert_topic(rec), json.dumps(rec), qos=1).wait_for_publish(20)
+            assert wait_for(lambda: spool.show(rec["id"]) is not None, 30)
+            pub.disconnect()
+            pub.loop_stop()
+        finally:
+            ing.stop()
+            spool.close()
+        # a wrong password is refused and reported, not retried silently
+        cfg["mqtt"]["password"] = "wrong"
+        cfg["mqtt"]["client_id"] = "gw-tls-2"
+        ing = MqttIngress(cfg, Ingest(cfg, None, Metrics(), SystemClock()))
+        ing.start()
+        try:
+            assert wait_for(lambda: ing.last_error is not None, 30)
+            assert not ing.subscribed
+            assert "wrong" not in ing.last_error
+        finally:
+            ing.stop()
+
+
 # ---- the required end-to-end test: a real gateway process, SIGKILL mid-stream ---------------
 
 def gateway_config(tmp_path, broker, up, ca, http_port, batch=50):
