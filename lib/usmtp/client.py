@@ -145,6 +145,11 @@ class SMTP:
             self.close()
             raise
 
+    def _live(self):
+        if self._core is None or self._stream is None:
+            raise SMTPUsageError("not connected (call connect() first, or give SMTP a host)")
+        return self._core
+
     def _reply(self):
         r = self._core.last_reply if self._core else None
         if r is None:
@@ -165,9 +170,10 @@ class SMTP:
         return bool(self._core and self._core.secure)
 
     def ehlo(self, name=None):
+        core = self._live()
         if name:
-            self._core.local_hostname = name
-        self._run(self._core.op_hello())
+            core.local_hostname = name
+        self._run(core.op_hello())
         return self._reply()
 
     helo = ehlo
@@ -175,9 +181,7 @@ class SMTP:
     def starttls(self):
         """Upgrade to TLS now (for mode "plain"/"opportunistic" connections). Already encrypted
         connections are left as they are."""
-        if self._core is None:
-            raise SMTPUsageError("not connected")
-        if self._core.secure:
+        if self._live().secure:
             return self._reply()
         res = self._run(self._core.op_starttls(True))
         if res == "starttls":
@@ -188,12 +192,12 @@ class SMTP:
         """AUTH with the best mechanism the server offers (PLAIN, then LOGIN).
         defer=True lets AUTH PLAIN ride in the first message's pipelined group (one round
         trip less); a refused login then raises SMTPAuthError from that send."""
-        self._run(self._core.op_auth(user, password, False, mechanism, defer))
+        self._run(self._live().op_auth(user, password, False, mechanism, defer))
         return self._reply()
 
     def login_oauth2(self, user, token, defer=False):
         """AUTH XOAUTH2 with an OAuth 2 bearer token (Gmail, Microsoft 365)."""
-        self._run(self._core.op_auth(user, token, True, "XOAUTH2", defer))
+        self._run(self._live().op_auth(user, token, True, "XOAUTH2", defer))
         return self._reply()
 
     def sendmail(self, from_addr, to_addrs, msg):
@@ -201,7 +205,7 @@ class SMTP:
         Returns {recipient: (code, text)} for refused recipients; raises only when the
         message was not accepted for anyone."""
         size, eight, msg = _size_and_8bit(msg)
-        tx = self._core.make_tx(from_addr, to_addrs, msg, size, eight)
+        tx = self._live().make_tx(from_addr, to_addrs, msg, size, eight)
         return self._run(self._core.op_send(tx))
 
     def send_message(self, message):
@@ -215,20 +219,21 @@ class SMTP:
         """Several messages in one pipelined batch: items of (from_addr, to_addrs, msg).
         Returns, per message, its refused dict or the SMTPError that refused it. When the
         connection fails midway the error carries .partial_results (None = unknown)."""
+        core = self._live()
         txs = []
         for it in items:
             size, eight, msg = _size_and_8bit(it[2])
-            txs.append(self._core.make_tx(it[0], it[1], msg, size, eight))
+            txs.append(core.make_tx(it[0], it[1], msg, size, eight))
         return self._run(self._core.op_send_many(txs))
 
     def data_begin(self, from_addr, to_addrs):
         """Start a message whose body the caller writes piece by piece with data_write() and
         ends with data_end(). Returns the refused-recipients dict."""
-        tx = self._core.make_tx(from_addr, to_addrs, None)
+        tx = self._live().make_tx(from_addr, to_addrs, None)
         return self._run(self._core.op_begin_data(tx))
 
     def data_write(self, chunk):
-        self._core.write_data(chunk)
+        self._live().write_data(chunk)
         out = self._core.data_to_send()
         if out:
             try:
@@ -243,11 +248,11 @@ class SMTP:
         return self._reply()
 
     def noop(self):
-        self._run(self._core.op_simple("NOOP"))
+        self._run(self._live().op_simple("NOOP"))
         return self._reply()
 
     def rset(self):
-        self._run(self._core.op_simple("RSET"))
+        self._run(self._live().op_simple("RSET"))
         return self._reply()
 
     def quit(self):

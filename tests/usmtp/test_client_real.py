@@ -230,3 +230,24 @@ def test_umail_script_runs_unchanged(ca, tmp_path, monkeypatch):
         assert srv.wait_for(1)
         assert srv.messages[0].data == b"Subject: hi\r\n\r\n.\r\nchunk one\r\nchunk two\r\n"
         assert srv.messages[0].mail_from == "me@example.com"
+
+
+def test_use_before_connect_and_after_quit_is_a_clear_error():
+    s = usmtp.SMTP()
+    for call in (lambda: s.sendmail("a@x", ["b@y"], b"x"), s.noop, lambda: s.login("u", "p")):
+        with pytest.raises(SMTPUsageError) as ei:
+            call()
+        assert "not connected" in str(ei.value)
+    with MailServer() as srv:
+        s = usmtp.SMTP("127.0.0.1", srv.port, mode="plain")
+        assert s.quit()[0] == 221
+        with pytest.raises(SMTPUsageError):
+            s.noop()
+
+
+def test_connection_refused_and_server_hanging_up():
+    from usmtp.errors import SMTPConnectError
+    from peers.mosquitto import free_port
+    with pytest.raises(SMTPConnectError) as ei:
+        usmtp.SMTP("127.0.0.1", free_port(), mode="plain", timeout=2)
+    assert "cannot connect" in str(ei.value)
