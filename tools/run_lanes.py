@@ -23,7 +23,8 @@ COUNT = re.compile(r"(\d+) (passed|failed|errors?|skipped|xfailed|xpassed)\b")
 
 def command(lane, extra):
     if lane == "pytest":
-        return [sys.executable, "-m", "pytest", "tests"] + extra
+        # no path given: pytest.ini's testpaths (tests/) applies
+        return [sys.executable, "-m", "pytest"] + extra
     if lane == "micropython":
         node = shutil.which("node")
         if node is None:
