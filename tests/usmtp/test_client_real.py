@@ -251,3 +251,15 @@ def test_connection_refused_and_server_hanging_up():
     with pytest.raises(SMTPConnectError) as ei:
         usmtp.SMTP("127.0.0.1", free_port(), mode="plain", timeout=2)
     assert "cannot connect" in str(ei.value)
+
+
+def test_server_dropping_the_connection_is_a_transient_connect_error():
+    from usmtp.errors import SMTPConnectError, is_transient
+    with MailServer() as srv:
+        s = usmtp.SMTP("127.0.0.1", srv.port, mode="plain", timeout=5)
+        srv.down()
+        with pytest.raises((SMTPConnectError, SMTPTimeout)) as ei:
+            s.sendmail("a@example.com", ["b@example.com"], BODY)
+        assert is_transient(ei.value)
+        with pytest.raises(SMTPUsageError):
+            s.noop()        # the dead connection was closed, not left half-open
