@@ -225,24 +225,30 @@ class Spool:
         results = []
         seen = []
         now = self.clock.time()
+        plain = {}       # device -> latest plain sign of life in this batch (one row write each)
         with self._tx(db):
             for op in ops:
                 if isinstance(op, Seen):
-                    self._seen(db, op)
+                    if op.status is None:
+                        if op.at >= plain.get(op.device, op).at:
+                            plain[op.device] = op
+                    else:
+                        self._seen(db, op)
                     seen.append(op)
                     results.append("seen")
                     continue
-                # a duplicate is answered "dup" (and acknowledged by the ingress) even when full
-                if db.execute("SELECT 1 FROM alerts WHERE id=?", (op.id,)).fetchone():
-                    results.append("dup")
-                    continue
-                if self.is_full():
+                full = self.is_full()
+                if full and db.execute("SELECT 1 FROM alerts WHERE id=?", (op.id,)).fetchone() is None:
                     results.append("full")
                     continue
-                db.execute("INSERT INTO alerts(id,device,severity,kind,subject,source,received,payload,raw,"
-                           "mail_from) VALUES(?,?,?,?,?,?,?,?,?,?)",
-                           (op.id, op.device, op.severity, op.kind, op.subject, op.source, now,
-                            op.payload, 1 if op.raw else 0, op.mail_from))
+                # a duplicate is answered "dup" (and acknowledged by the ingress) even when full
+                cur = db.execute("INSERT OR IGNORE INTO alerts(id,device,severity,kind,subject,source,received,"
+                                 "payload,raw,mail_from) VALUES(?,?,?,?,?,?,?,?,?,?)",
+                                 (op.id, op.device, op.severity, op.kind, op.subject, op.source, now,
+                                  op.payload, 1 if op.raw else 0, op.mail_from))
+                if cur.rowcount != 1:
+                    results.append("dup")
+                    continue
                 crit = 1 if op.severity == "critical" else 0
                 db.executemany("INSERT OR IGNORE INTO deliveries(alert_id,rcpt,status,critical,attempts,next_at,"
                                "updated) VALUES(?,?,'ready',?,0,?,?)",
@@ -251,6 +257,8 @@ class Spool:
                     with self._lock:
                         self._pending += 1
                 results.append("new")
+            for op in plain.values():
+                self._seen(db, op)
         self.commits += 1
         if seen and self.on_seen is not None:
             self.on_seen(seen)

@@ -135,12 +135,24 @@ def test_boards_learn_gap_and_last_will(tmp_path):
     clock = ManualClock()
     sp = Spool(str(tmp_path / "s.db"), clock).open()
     t = clock.time()
-    sp.write([Seen("b1", t), Seen("b1", t + 60), Seen("b1", t + 120)])
+    for k in range(3):
+        sp.write([Seen("b1", t + 60 * k)])
     b = sp.boards()[0]
     assert b["last_seen"] == t + 120 and abs(b["gap"] - 60) < 1e-6
     sp.write([Seen("b1", t + 130, "offline")])
     b = sp.boards()[0]
     assert b["status"] == "offline" and b["last_seen"] == t + 120
+    sp.close()
+
+
+def test_signs_of_life_in_one_commit_collapse_per_board(tmp_path):
+    clock = ManualClock()
+    sp = Spool(str(tmp_path / "s.db"), clock).open()
+    t = clock.time()
+    sp.write([Seen("b1", t)])
+    assert sp.write([Seen("b1", t + 5), Seen("b1", t + 9), Seen("b2", t + 7)]) == ["seen"] * 3
+    got = dict((b["device"], b["last_seen"]) for b in sp.boards())
+    assert got == {"b1": t + 9, "b2": t + 7}
     sp.close()
 
 
