@@ -23,7 +23,9 @@ class App:
         self.root = getattr(board, "FS_ROOT", "")
         self.wdt = None
         self.led = None
-        self.retry = {}       # id -> [attempts, next try (mono)]; RAM only (flash wears)
+        self.tried = {}       # ids tried at least once since boot
+        self.down_rounds = 0  # consecutive rounds that found every path down
+        self.hold_until = 0   # mono time before which the outbox waits (RAM only: flash wears)
         self.sent = 0
         self.stopped = False
 
@@ -130,7 +132,7 @@ class App:
         dropped = self.ob.add(alerts.to_payload(rec, csv))   # journalled before any attempt
         self.log("alert " + rid + " [" + rec["severity"] + "] " + rec["subject"])
         for d in dropped:
-            self.retry.pop(d, None)
+            self.tried.pop(d, None)
 
     def step(self):
         self.feed()
@@ -173,12 +175,15 @@ class App:
             self.next_report = report.next_due(now, at, rc["tz_offset_min"], rc["every"], now)
 
     def flush(self):
+        # Outages belong to the network, not to a record: when a round finds every path down,
+        # the whole outbox holds off (backoff doubling per failed round). A critical alert is
+        # still tried once at once, so it is not held behind an old outage.
         tc = self.cfg["transport"]
-        mono = self.mono()
         for rid, sev, payload in self.ob.pending():
-            r = self.retry.get(rid)
-            if r is not None and mono < r[1]:
+            fresh = rid not in self.tried
+            if self.mono() < self.hold_until and not (fresh and sev == "critical"):
                 continue
+            self.tried[rid] = True
             try:
                 rec, _, csv = alerts.from_payload(payload)
             except ValueError as e:
@@ -190,20 +195,21 @@ class App:
             self.feed()
             if result[0] == "sent":
                 self.ob.done(rid)
-                self.retry.pop(rid, None)
+                self.tried.pop(rid, None)
+                self.down_rounds = 0
+                self.hold_until = 0
                 self.sent += 1
                 self.log("sent " + rid + " via " + result[1])
             elif result[0] == "dead":
                 self.ob.fail(rid, result[1])
-                self.retry.pop(rid, None)
+                self.tried.pop(rid, None)
                 self.log("REFUSED " + rid + " for good: " + result[1])
             else:
-                n = (r[0] if r else 0) + 1
-                wait = transport.backoff(n, tc["retry_min"], tc["retry_max"])
-                self.retry[rid] = [n, self.mono() + wait]
+                self.down_rounds += 1
+                wait = transport.backoff(self.down_rounds, tc["retry_min"], tc["retry_max"])
+                self.hold_until = self.mono() + wait
                 self.log("kept " + rid + " in the outbox (" + "; ".join(result[1]) +
                          "); next try in " + str(wait) + " s")
-                # every path is down: the rest would only spend the budget again
                 break
 
     def idle(self, seconds):

@@ -66,7 +66,7 @@ class SmtpPath:
                 self.auth_warned = True
             raise Down("AUTH refused")
         except SMTPUsageError as e:
-            raise Refused("smtp: " + str(e))
+            raise Refused(str(e))
         except SMTPRecipientsRefused as e:
             if e.transient:
                 raise Down(str(e))
@@ -116,7 +116,7 @@ class MqttPath:
                 c.sock.close()
             except Exception:
                 pass
-            raise Down("mqtt: " + e.__class__.__name__ + " " + str(e))
+            raise Down(e.__class__.__name__ + " " + str(e))
         try:
             c.disconnect()
         except Exception:
@@ -154,7 +154,7 @@ class SerialPath:
                 u.read()  # drop stale replies from an earlier attempt
             u.write(serial_frame.encode(alerts.gateway_record(rec, csv)))
         except OSError as e:
-            raise Down("serial: " + str(e))
+            raise Down(str(e))
         rid = rec["id"]
         deadline = time.ticks_add(time.ticks_ms(), int(timeout * 1000))
         buf = b""
@@ -173,8 +173,8 @@ class SerialPath:
             if r[0] == "ACK" and r[1] == rid:
                 return
             if r[0] == "NAK" and r[1] in (rid, None):
-                raise Down("serial: gateway NAK " + r[-1])
-        raise Down("serial: no ACK within " + str(timeout) + " s")
+                raise Down("gateway NAK " + r[-1])
+        raise Down("no ACK within " + str(timeout) + " s")
 
 
 class Chain:

@@ -116,3 +116,41 @@ def test_reset_during_outage_resends_the_same_id(emu, broker, reader):
         assert board.boots == 1 and journal(board) == []
         with open(os.path.join(board.flash_dir, "boot.count")) as f:
             assert f.read() == "2"   # the new boot's own alerts will be shed-2-<n>
+
+
+def test_full_outbox_drops_info_first_and_the_report_says_so(emu):
+    # the door opens and shuts every 2 minutes (an info alert each time) and the freezer warms
+    # once (critical) while no path works; the small outbox drops info alerts, never the
+    # critical one, and the morning report (via the serial gateway, CSV in its body) counts them
+    def script(name, t):
+        if name == "door":
+            return 1 if int(t // 60) % 2 else 0
+        if name == "freezer.temperature":
+            return -18.0 if t < 1800 else -5.0
+        return None
+    with SerialGateway() as gw:
+        gw.answer = False
+        cfg = base_config(serial=gw, order=("serial",), outbox={"max_bytes": 2048, "compact_at": 8192},
+                          report={"at": "07:00", "csv_every": 600})
+        cfg["sensors"].append({"name": "door", "type": "digital", "pin": 27})
+        cfg["rules"].append({"sensor": "door", "above": 0.5, "cooldown": 0, "severity": "info"})
+        cfg["serial"]["timeout"] = 1
+        cfg["transport"]["retry_max"] = 3600
+        board = emu(cfg, script, uart_urls={1: gw.url})
+        board.run(7000)                   # 05:00 -> 06:56: every path down
+        dropped = [l for l in board.lines if "outbox: full, DROPPED" in l]
+        assert len(dropped) >= 10
+        pending = journal(board)
+        assert "shed-1-" in pending[0]
+        critical = [l.split()[2] for l in board.lines if "[critical]" in l]
+        assert len(critical) == 1 and critical[0] in pending
+        gw.answer = True
+        board.run(3700)                   # the report at 07:00; the hold ends within retry_max
+        reports = [r for r in gw.records if r["kind"] == "report"]
+        assert len(reports) == 1
+        body = reports[0]["body"]
+        told = int(body.split("alerts dropped (outbox full): ")[1].split()[0])
+        assert len(dropped) <= told <= len(dropped) + 3   # door alerts keep coming until 07:00
+        assert "--- samples (CSV) ---\ntime_utc,freezer.temperature" in body
+        assert critical[0] in [r["id"] for r in gw.records]
+        assert journal(board) == []
