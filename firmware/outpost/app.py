@@ -86,8 +86,10 @@ class App:
         self.next_report = saved["next_report"] if saved else None
         self.last_report = saved["last_report"] if saved else None
         self.net = Net(cfg["wifi"], cfg["ntp"], self.log, self.feed, self.mono)
+        self.mqtt = transport.MqttPath(cfg, self.net, self.log)
+        self.next_beat = saved.get("next_beat", 0) if saved else 0
         paths = {"smtp": transport.SmtpPath(cfg, self.net, self.log),
-                 "mqtt": transport.MqttPath(cfg, self.net, self.log),
+                 "mqtt": self.mqtt,
                  "serial": transport.SerialPath(cfg, self.log)}
         self.chain = transport.Chain([paths[n] for n in cfg["transport"]["order"]],
                                      cfg["transport"]["budget"], self.log, self.mono, self.feed)
@@ -114,7 +116,8 @@ class App:
     def save_rtc(self, sleep_s):
         d = {"m": RTC_MAGIC, "boot": self.ids.boot, "seq": self.ids.seq,
              "mono": self.mono() + sleep_s, "states": self.states, "rep": self.rep,
-             "next_report": self.next_report, "last_report": self.last_report}
+             "next_report": self.next_report, "last_report": self.last_report,
+             "next_beat": self.next_beat}
         data = json.dumps(d)
         while len(data) > 2000 and self.rep and self.rep["rows"]:
             # RTC memory is small: the CSV keeps the newer half
@@ -150,6 +153,7 @@ class App:
             self.new_alert(ev)
         self.do_report(readings)
         self.flush()
+        self.heartbeat()
         gc.collect()
         return self.cfg["sample_every"]
 
@@ -211,6 +215,18 @@ class App:
                 self.log("kept " + rid + " in the outbox (" + "; ".join(result[1]) +
                          "); next try in " + str(wait) + " s")
                 break
+
+    def heartbeat(self):
+        every = self.cfg["mqtt"]["heartbeat"]
+        if not every or not self.mqtt.enabled() or self.mono() < self.next_beat:
+            return
+        self.next_beat = self.mono() + every
+        if not self.net.connected():
+            return
+        try:
+            self.mqtt.beat(self.mono(), self.cfg["mqtt"]["timeout"])
+        except transport.Down as e:
+            self.log("heartbeat: " + str(e))
 
     def idle(self, seconds):
         if self.cfg["deep_sleep"]:

@@ -39,6 +39,7 @@ DEFAULTS = {
         "password": "",
         "keepalive": 60,
         "timeout": 10,
+        "heartbeat": 900,      # seconds between "I am alive" messages to the gateway; 0: none
     },
     "serial": {
         "uart": -1,            # UART id wired to the gateway; -1: serial path disabled
@@ -291,6 +292,7 @@ def validate(cfg):
     _str(cfg, "mqtt.password", True)
     _int(cfg, "mqtt.keepalive", 0, 65535)
     _int(cfg, "mqtt.timeout", 1, 120)
+    _int(cfg, "mqtt.heartbeat", 0, 7 * 86400)
     _int(cfg, "serial.uart", -1, 9)
     _int(cfg, "serial.baud", 300, 4000000)
     _int(cfg, "serial.tx", -1, 99)

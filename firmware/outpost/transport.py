@@ -95,12 +95,20 @@ class MqttPath:
 
     def send(self, rec, csv, timeout):
         from outpost import alerts
+        topic = "outpost/" + self.device + ("/report" if rec["kind"] == "report" else "/alert")
+        self._publish([(topic, alerts.gateway_record(rec, csv), False)], timeout)
+
+    def beat(self, uptime, timeout):
+        # a sign of life for the gateway's watchdog: retained status and the uptime
+        base = "outpost/" + self.device
+        self._publish([(base + "/status", b"online", True),
+                       (base + "/heartbeat", str(int(uptime)).encode(), False)], timeout)
+
+    def _publish(self, messages, timeout):
         from umqtt.simple import MQTTClient
         if not self.net.connected():
             raise Down("no Wi-Fi")
         m = self.m
-        data = alerts.gateway_record(rec, csv)
-        topic = "outpost/" + self.device + ("/report" if rec["kind"] == "report" else "/alert")
         c = MQTTClient(self.device, m["host"], m["port"], m["user"] or None, m["password"] or None,
                        m["keepalive"])
         c.set_last_will("outpost/" + self.device + "/status", b"offline", True, 1)
@@ -110,7 +118,8 @@ class MqttPath:
             except TypeError:  # an umqtt.simple without the timeout argument
                 c.connect()
             c.sock.settimeout(timeout)
-            c.publish(topic, data, False, 1)  # QoS 1: returns only after the PUBACK
+            for topic, data, retain in messages:
+                c.publish(topic, data, retain, 1)  # QoS 1: returns only after the PUBACK
         except Exception as e:  # OSError, MQTTException: an outage of this path
             try:
                 c.sock.close()

@@ -154,3 +154,18 @@ def test_full_outbox_drops_info_first_and_the_report_says_so(emu):
         assert "--- samples (CSV) ---\ntime_utc,freezer.temperature" in body
         assert critical[0] in [r["id"] for r in gw.records]
         assert journal(board) == []
+
+
+def test_heartbeat_and_retained_status_for_the_gateway(emu, broker, reader):
+    cfg = base_config(mqtt=broker, order=("mqtt",))
+    cfg["mqtt"]["heartbeat"] = 600
+    board = emu(cfg, {"freezer.temperature": -18.0})
+    board.run(3600)
+    beats = reader.wait_for("outpost/shed/heartbeat", 6)
+    uptimes = [int(m[1]) for m in beats]
+    assert uptimes[0] < 60 and uptimes == sorted(uptimes)
+    assert all(590 <= b - a <= 640 for a, b in zip(uptimes, uptimes[1:]))
+    assert len(beats) <= 7
+    status = reader.on("outpost/shed/status")
+    assert status and status[-1][1] == b"online"
+    assert reader.on(ALERT) == []
