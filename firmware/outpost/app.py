@@ -86,6 +86,8 @@ class App:
         self.next_report = saved["next_report"] if saved else None
         self.last_report = saved["last_report"] if saved else None
         self.net = Net(cfg["wifi"], cfg["ntp"], self.log, self.feed, self.mono)
+        if saved:
+            self.net.ntp_at = saved.get("ntp_at")  # the RTC kept the time through deep sleep
         self.mqtt = transport.MqttPath(cfg, self.net, self.log)
         self.next_beat = saved.get("next_beat", 0) if saved else 0
         paths = {"smtp": transport.SmtpPath(cfg, self.net, self.log),
@@ -117,7 +119,7 @@ class App:
         d = {"m": RTC_MAGIC, "boot": self.ids.boot, "seq": self.ids.seq,
              "mono": self.mono() + sleep_s, "states": self.states, "rep": self.rep,
              "next_report": self.next_report, "last_report": self.last_report,
-             "next_beat": self.next_beat}
+             "next_beat": self.next_beat, "ntp_at": self.net.ntp_at}
         data = json.dumps(d)
         while len(data) > 2000 and self.rep and self.rep["rows"]:
             # RTC memory is small: the CSV keeps the newer half

@@ -71,3 +71,34 @@ def test_deep_sleep_keeps_ids_and_rule_state_in_rtc_memory(emu):
         with open(os.path.join(board.flash_dir, "boot.count")) as f:
             assert f.read() == "1"       # no flash write per wake
         assert sum("deep sleep" in l for l in board.lines) > 100
+        assert sum("ntp: clock set" in l for l in board.lines) == 1   # the RTC keeps time in deep sleep
+
+
+def test_every_sensor_type_reads_its_script_through_the_hardware_model(emu):
+    cfg = base_config(order=("serial",))
+    cfg["sensors"] = [
+        {"name": "mcu", "type": "internal_temp"},
+        {"name": "battery", "type": "adc", "pin": 34, "r1": 200000, "r2": 100000},
+        {"name": "shed", "type": "dht22", "pin": 4},
+        {"name": "freezer", "type": "bme280", "scl": 22, "sda": 21, "addr": 0x77},
+        {"name": "door", "type": "digital", "pin": 27, "pull": "up", "invert": True},
+        {"name": "float", "type": "dht22", "pin": 5},   # nothing answers on this pin
+    ]
+    cfg["rules"] = [{"type": "missing", "sensor": "float.temperature", "after": 90}]
+    script = {"mcu": 41.5, "battery": 3.71, "shed.temperature": -3.4, "shed.humidity": 61.0,
+              "freezer.temperature": -18.25, "freezer.pressure": 1003.5, "freezer.humidity": 35.0,
+              "door": 1}
+    board = emu(cfg, script)
+    board.run(120)
+    line = [l for l in board.lines if "] sample " in l][-1]
+    vals = dict(kv.split("=") for kv in line.split("] sample ")[1].split())
+    assert float(vals["mcu"]) == 41.5
+    assert abs(float(vals["battery"]) - 3.71) < 0.005
+    assert (float(vals["shed.temperature"]), float(vals["shed.humidity"])) == (-3.4, 61.0)
+    assert abs(float(vals["freezer.temperature"]) + 18.25) < 0.02
+    assert abs(float(vals["freezer.pressure"]) - 1003.5) < 0.2
+    assert abs(float(vals["freezer.humidity"]) - 35.0) < 0.2
+    assert vals["door"] == "1"
+    assert vals["float.temperature"] == "-" and vals["float.humidity"] == "-"
+    assert any("sensor float: " in l and "ETIMEDOUT" in l for l in board.lines)
+    assert any("[warning] float.temperature gives no reading for 90 s" in l for l in board.lines)
