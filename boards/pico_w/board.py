@@ -20,5 +20,7 @@ BOARD = {
         {"name": "door", "type": "digital", "pin": 15, "pull": "up", "invert": True},
     ],
     "serial": {"uart": 0, "tx": 0, "rx": 1},
+    # the RP2040 watchdog cannot wait longer; keep smtp/mqtt/serial timeouts below it
+    "wdt_max_ms": 8300,
 }
 FS_ROOT = ""

@@ -57,8 +57,16 @@ class App:
     def boot(self):
         cfg = self.cfg
         b = self.board.BOARD
+        self.feed_ms = 10000
         if cfg["watchdog"]:
-            self.wdt = machine.WDT(timeout=cfg["watchdog"] * 1000)
+            ms = cfg["watchdog"] * 1000
+            cap = b.get("wdt_max_ms")
+            if cap and ms > cap:
+                # e.g. the RP2040's watchdog stops at 8.3 s: path timeouts must stay below it
+                self.log("watchdog: " + str(ms) + " ms is over this board's " + str(cap) + " ms; using " + str(cap))
+                ms = cap
+            self.wdt = machine.WDT(timeout=ms)
+            self.feed_ms = min(self.feed_ms, ms // 2)
         if b.get("led") is not None:
             if b.get("led_type") == "neopixel":
                 import neopixel
@@ -241,7 +249,7 @@ class App:
             if left <= 0:
                 return
             self.feed()
-            time.sleep_ms(min(left, 10000))
+            time.sleep_ms(min(left, self.feed_ms))
 
 
 def main():

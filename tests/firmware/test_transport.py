@@ -1,3 +1,4 @@
+# lane: micropython
 # The transport chain's order, budget and outcome rules, over path objects with the path
 # interface (enabled(), send(rec, csv, timeout)); the real paths are covered end to end.
 from outpost import transport
