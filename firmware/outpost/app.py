@@ -134,6 +134,11 @@ class App:
             self.rep["rows"] = self.rep["rows"][len(self.rep["rows"]) // 2 + 1:]
             d["rep"] = self.rep
             data = json.dumps(d)
+        if len(data) > 2000:
+            self.log("rtc: state too large for RTC memory; the report restarts after this sleep")
+            d["rep"] = None
+            d["next_report"] = None
+            data = json.dumps(d)
         machine.RTC().memory(data.encode())
 
     # --- the loop ---------------------------------------------------------------------
