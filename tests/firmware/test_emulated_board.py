@@ -102,3 +102,25 @@ def test_every_sensor_type_reads_its_script_through_the_hardware_model(emu):
     assert vals["float.temperature"] == "-" and vals["float.humidity"] == "-"
     assert any("sensor float: " in l and "ETIMEDOUT" in l for l in board.lines)
     assert any("[warning] float.temperature gives no reading for 90 s" in l for l in board.lines)
+
+
+def test_watchdog_is_fed_through_long_idle_periods(emu):
+    # 10-minute samples with a 60 s watchdog: the idle wait feeds it (the emulated WDT resets
+    # the board when a feed comes later than its timeout)
+    cfg = base_config(order=("serial",), sample_every=600, watchdog=60)
+    board = emu(cfg, {"freezer.temperature": -18.0})
+    board.run(2 * 3600)
+    assert board.boots == 1
+    assert not any("WATCHDOG" in l for l in board.lines)
+    assert sum("] sample " in l for l in board.lines) >= 12
+
+
+def test_emulated_watchdog_resets_a_board_that_stops_feeding(emu):
+    # the stand-in itself: a feed later than the timeout resets the board, like the hardware
+    board = emu(base_config(order=("serial",)), {"freezer.temperature": -18.0})
+    import machine
+    from emulator.errors import BoardReset
+    w = machine.WDT(timeout=1000)
+    board.clock.advance(2)
+    with pytest.raises(BoardReset):
+        w.feed()
