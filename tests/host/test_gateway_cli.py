@@ -98,6 +98,8 @@ def test_run_serves_health_and_stops_on_sigterm(tmp_path):
         seen["health"] = wait_for(health, 30)
         with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=5) as r:
             seen["metrics"] = r.read().decode()
+        seen["status"] = wait_for(lambda: "gateway: running" in run(["status", "--config", path])[1] and
+                                  run(["status", "--config", path])[1], 30)
         os.kill(os.getpid(), signal.SIGTERM)     # the handler only sets the stop flag
 
     t = threading.Thread(target=probe)
@@ -113,6 +115,7 @@ def test_run_serves_health_and_stops_on_sigterm(tmp_path):
     assert seen["health"]["ok"] is True
     assert "outpost_received_total 0" in seen["metrics"]
     assert "outpost_spool_depth 0.0" in seen["metrics"]
+    assert "gateway: running (pid %d" % os.getpid() in seen["status"]
     rc, out = run(["status", "--config", path])
     assert "not running" in out        # a clean stop clears the running state
 

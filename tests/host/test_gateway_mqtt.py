@@ -292,6 +292,9 @@ def run_kill_test(tmp_path, upstream_down_during_kill):
             gw.cleanup()
             if gw2 is not None:
                 gw2.cleanup()
+        logs = (tmp_path / "gateway.log").read_bytes()
+        assert b"gw-pw" not in logs                  # the upstream password never reaches the log
+        assert b"Traceback" not in logs
         got = collections.Counter(m.parsed()["Message-ID"] for m in up.messages)
         want = set(make_message_id(r["id"], SENDER) for r in recs)
         return got, want

@@ -1,0 +1,109 @@
+# The assembled gateway in-process: an alert in through LAN SMTP, out through the relay to a
+# real upstream, every counter and gauge of /metrics moving, /health turning 503 when the relay
+# pauses, graceful stop returning in-flight rows to ready, and JSON logs without secrets.
+import io
+import json
+import logging
+import smtplib
+import urllib.error
+import urllib.request
+
+from gateway_helpers import free_port, make_cfg, wait_for
+from outpost_gateway.service import Gateway, JsonFormatter, setup_logging
+from peers.smtpd import MailServer
+
+MSG = (b"From: board@lan.example\r\nTo: me@example.org\r\nSubject: %s\r\n"
+       b"Message-ID: <%s@lan.example>\r\n\r\nbody\r\n")
+
+
+def metrics(port):
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=10) as r:
+        text = r.read().decode()
+    out = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            k, v = line.rsplit(" ", 1)
+            out[k] = float(v)
+    return out
+
+
+def health(port):
+    try:
+        with urllib.request.urlopen("http://127.0.0.1:%d/health" % port, timeout=10) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def submit(port, n, start=0):
+    c = smtplib.SMTP("127.0.0.1", port, timeout=30)
+    for i in range(start, start + n):
+        c.sendmail("board@lan.example", ["me@example.org"], MSG % (b"s%d" % i, b"svc-%d" % i))
+    c.quit()
+
+
+def test_end_to_end_metrics_health_and_graceful_stop(tmp_path):
+    with MailServer(auth_users={"gw": "svc-secret-pw"}, auth_require_tls=False) as up:
+        http = free_port()
+        cfg = make_cfg(tmp_path, smtp_ingress={"enabled": True, "port": 0, "require_tls": False,
+                                               "allow_networks": ["127.0.0.0/8"], "allowed_domains": ["example.org"]},
+                       relay={"port": up.port, "security": "plain", "username": "gw", "password": "svc-secret-pw",
+                              "allow_plaintext_auth": True, "backoff_base": 0.2, "backoff_max": 0.5,
+                              "timeout": 2.0, "pause_retry": 3600.0},
+                       digest={"threshold": 1000, "rate_per_hour": 0},
+                       http={"enabled": True, "port": http})
+        gw = Gateway(cfg)
+        gw.start()
+        try:
+            port = gw.smtp.port
+            submit(port, 3)
+            submit(port, 1, start=0)                       # a duplicate
+            up.wait_for(3)
+            assert wait_for(lambda: metrics(http)["outpost_relayed_total"] == 3)
+            m = metrics(http)
+            assert m["outpost_received_total"] == 4 and m["outpost_acknowledged_total"] == 4
+            assert m["outpost_duplicates_total"] == 1 and m["outpost_spool_depth"] == 0
+            assert health(http)[0] == 200
+            # a 4xx for the next one: retried
+            up.data_reply = ["451 4.3.0 try again", None]
+            submit(port, 1, start=10)
+            up.wait_for(4, timeout=30)
+            assert wait_for(lambda: metrics(http)["outpost_retried_total"] >= 1)
+            # a 5xx: dead (and the owner is told)
+            up.rcpt_reply["me@example.org"] = ["550 5.1.1 gone", None]
+            submit(port, 1, start=20)
+            assert wait_for(lambda: metrics(http)["outpost_dead_total"] == 1)
+            # AUTH now fails: the relay pauses, health says so
+            up.auth_users["gw"] = "changed"
+            up.down()                                      # drop the kept-open, logged-in connection
+            up.up()
+            submit(port, 1, start=30)
+            assert wait_for(lambda: health(http)[0] == 503, 30)
+            code, h = health(http)
+            assert h["problems"] == ["relay paused"]
+            m = metrics(http)
+            assert m["outpost_relay_paused"] == 1 and m["outpost_spool_depth"] >= 1
+            assert m["outpost_oldest_alert_age_seconds"] >= 0
+        finally:
+            gw.stop()
+        c = gw.spool.counts()
+        assert c["sending"] == 0 and c["ready"] >= 1     # nothing left in flight after the stop
+        gw.spool.close()
+
+
+def test_json_logs_have_no_secrets(tmp_path):
+    cfg = make_cfg(tmp_path, gateway={"log_format": "json"}, relay={"username": "u", "password": "very-secret"})
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    try:
+        setup_logging(cfg)
+        buf = io.StringIO()
+        root.handlers[0].stream = buf
+        assert isinstance(root.handlers[0].formatter, JsonFormatter)
+        logging.getLogger("outpost.test").warning("relay paused: %s", "535 5.7.8 bad credentials")
+        line = json.loads(buf.getvalue().splitlines()[0])
+        assert line["level"] == "warning" and line["logger"] == "outpost.test"
+        assert "very-secret" not in buf.getvalue()
+    finally:
+        root.handlers[:], lvl = saved[0], saved[1]
+        root.setLevel(lvl)
