@@ -18,7 +18,7 @@ CONFIG = {
     "mail": {"sender": "freezer-shed@example.org", "to": ["me@example.org"]},
     # the gateway (Raspberry Pi) for when the mail server cannot be reached
     "mqtt": {"host": "192.168.1.20", "port": 1883},
-    "serial": {"uart": 1, "tx": 17, "rx": 16},
+    "serial": {"uart": 2, "tx": 17, "rx": 16},   # ESP32-DevKitC: see boards/esp32_devkitc/board.py
     "transport": {"order": ["smtp", "mqtt", "serial"]},
     # None: the sensors the board folder says are fitted; or a list like this one
     "sensors": [
