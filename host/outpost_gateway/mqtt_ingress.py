@@ -16,6 +16,7 @@ KINDS = ("alert", "report", "status", "heartbeat")
 
 
 class MqttIngress:
+    BOUNCE_DELAY = 5.0      # seconds before reconnecting after the spool refused a message
     def __init__(self, cfg, ingest):
         m = cfg["mqtt"]
         self.cfg = m
@@ -123,7 +124,7 @@ class MqttIngress:
         if self._bouncing:
             return
         self._bouncing = True
-        log.error("MQTT: spool answered %s; reconnecting in 5 s so the broker resends", res)
+        log.error("MQTT: spool answered %s; reconnecting in %.0f s so the broker resends", res, self.BOUNCE_DELAY)
 
         def later():
             try:
@@ -137,6 +138,6 @@ class MqttIngress:
             finally:
                 self._bouncing = False
 
-        t = threading.Timer(5.0, later)
+        t = threading.Timer(self.BOUNCE_DELAY, later)
         t.daemon = True
         t.start()

@@ -192,7 +192,7 @@ class Relay:
         for row in self.spool.due(now, batch * 2):
             if len(units) >= batch:
                 break
-            if row["rcpt"] in digested and not row["critical"]:
+            if row["rcpt"] in digested and not row["critical"] and not row["raw"]:
                 continue
             if now - row["received"] > self.r["lifetime"]:
                 expired.append(row)

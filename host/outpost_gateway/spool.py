@@ -294,9 +294,11 @@ class Spool:
         return [dict(zip(keys, r)) for r in rows]
 
     def ready_count_by_rcpt(self, now):
+        # messages submitted whole (raw) are relayed as they are, never folded into a digest
         return dict(self._db().execute(
-            "SELECT rcpt, count(*) FROM deliveries WHERE status='ready' AND next_at <= ? AND critical=0"
-            " GROUP BY rcpt", (now,)).fetchall())
+            "SELECT d.rcpt, count(*) FROM deliveries d JOIN alerts a ON a.id = d.alert_id"
+            " WHERE d.status='ready' AND d.next_at <= ? AND d.critical=0 AND a.raw=0"
+            " GROUP BY d.rcpt", (now,)).fetchall())
 
     def due_for(self, rcpt, now, limit):
         keys = ("alert_id", "rcpt", "attempts", "critical", "received", "device", "severity", "kind",
@@ -304,7 +306,7 @@ class Spool:
         rows = self._db().execute(
             "SELECT d.alert_id, d.rcpt, d.attempts, d.critical, a.received, a.device, a.severity, a.kind,"
             " a.subject, a.payload, a.raw, a.mail_from FROM deliveries d JOIN alerts a ON a.id = d.alert_id"
-            " WHERE d.status='ready' AND d.next_at <= ? AND d.rcpt=? AND d.critical=0"
+            " WHERE d.status='ready' AND d.next_at <= ? AND d.rcpt=? AND d.critical=0 AND a.raw=0"
             " ORDER BY a.received LIMIT ?", (now, rcpt, limit)).fetchall()
         return [dict(zip(keys, r)) for r in rows]
 

@@ -170,6 +170,35 @@ def test_tls_and_login_to_the_broker(tmp_path):
             ing.stop()
 
 
+def test_full_spool_leaves_alerts_with_the_broker(tmp_path, broker):
+    # the stated policy: a full spool refuses new alerts without acknowledging them, so the
+    # broker keeps them and delivers them again once there is room; nothing is lost
+    cfg = make_cfg(tmp_path, mqtt={"enabled": True, "host": broker.host, "port": broker.port,
+                                   "client_id": "gw-full"})
+    spool = Spool(str(tmp_path / "s.db"), SystemClock(), max_pending=5).open()
+    spool.start_writer()
+    m = Metrics()
+    ing = MqttIngress(cfg, Ingest(cfg, spool, m, SystemClock()))
+    ing.BOUNCE_DELAY = 0.3
+    ing.start()
+    pub = Publisher(broker)
+    try:
+        assert wait_for(lambda: ing.subscribed, 30)
+        recs = [record(device="full", seq=i) for i in range(8)]
+        for r in recs:
+            pub.publish(alert_topic(r), json.dumps(r)).wait_for_publish(20)
+        assert wait_for(lambda: m.c["spool_full"] >= 3, 30)
+        assert spool.counts()["alerts"] == 5
+        now = SystemClock().time()
+        spool.finish([(r["id"], "ops@example.org", "done", 1, now, None, 250, None) for r in recs[:5]], now)
+        assert wait_for(lambda: spool.counts()["alerts"] == 8, 60)
+        assert sorted(a["id"] for a in spool.list(limit=100)) == sorted(r["id"] for r in recs)
+    finally:
+        pub.close()
+        ing.stop()
+        spool.close()
+
+
 # ---- the required end-to-end test: a real gateway process, SIGKILL mid-stream ---------------
 
 def gateway_config(tmp_path, broker, up, ca, http_port, batch=50):

@@ -200,3 +200,16 @@ def test_backlog_pipelined_on_one_reused_connection(tmp_path, upstream, ca):
     assert len(upstream.connections) == 1
     assert sorted(mid_of(m) for m in msgs) == sorted(make_message_id(i, SENDER) for i in ids)
     relay.close()
+
+
+def test_whole_messages_are_never_folded_into_a_digest(tmp_path, upstream, ca):
+    clock = ManualClock()
+    cfg, spool, relay = relay_for(tmp_path, upstream, ca, clock)
+    for i in range(12):           # a backlog of LAN-submitted messages, over the digest threshold
+        data = b"Subject: m%d\r\nMessage-ID: <lan-%d@lan.example>\r\n\r\nbody\r\n" % (i, i)
+        spool.write([Alert("lan-%d@lan.example" % i, "board", "warning", "mail", "m%d" % i, "smtp", data,
+                           ["ops@example.org"], raw=True, mail_from="board@lan.example")])
+    relay.run_once()
+    msgs = upstream.wait_for(12)
+    assert sorted(m.data for m in msgs) == sorted(
+        b"Subject: m%d\r\nMessage-ID: <lan-%d@lan.example>\r\n\r\nbody\r\n" % (i, i) for i in range(12))
