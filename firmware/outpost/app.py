@@ -22,6 +22,7 @@ class App:
         self.board = board
         self.root = getattr(board, "FS_ROOT", "")
         self.wdt = None
+        self.feed_ms = 10000
         self.led = None
         self.tried = {}       # ids tried at least once since boot
         self.down_rounds = 0  # consecutive rounds that found every path down
@@ -57,16 +58,6 @@ class App:
     def boot(self):
         cfg = self.cfg
         b = self.board.BOARD
-        self.feed_ms = 10000
-        if cfg["watchdog"]:
-            ms = cfg["watchdog"] * 1000
-            cap = b.get("wdt_max_ms")
-            if cap and ms > cap:
-                # e.g. the RP2040's watchdog stops at 8.3 s: path timeouts must stay below it
-                self.log("watchdog: " + str(ms) + " ms is over this board's " + str(cap) + " ms; using " + str(cap))
-                ms = cap
-            self.wdt = machine.WDT(timeout=ms)
-            self.feed_ms = min(self.feed_ms, ms // 2)
         if b.get("led") is not None:
             if b.get("led_type") == "neopixel":
                 import neopixel
@@ -89,6 +80,15 @@ class App:
         fitted = cfg["sensors"] if cfg["sensors"] is not None else b.get("sensors", [])
         self.drivers = sensors.build(fitted, machine)
         self.rules = cfg["rules"]
+        known = []
+        for d in self.drivers:
+            known += list(d.units)
+        for i in range(len(self.rules)):
+            if self.rules[i]["sensor"] not in known:
+                # a misspelt reading name would make a rule that can never fire
+                raise config.ConfigError("rules[" + str(i) + "].sensor: no sensor gives " +
+                                         repr(self.rules[i]["sensor"]) + " (readings: " +
+                                         ", ".join(known) + ")")
         self.states = saved["states"] if saved else [None] * len(self.rules)
         self.rep = saved["rep"] if saved else None
         self.next_report = saved["next_report"] if saved else None
@@ -106,6 +106,16 @@ class App:
         self.timeouts = {"smtp": cfg["smtp"]["timeout"], "mqtt": cfg["mqtt"]["timeout"],
                          "serial": cfg["serial"]["timeout"]}
         self.next_sample = self.mono()
+        # the watchdog starts last: a config error found above must not become a reset loop
+        if cfg["watchdog"]:
+            ms = cfg["watchdog"] * 1000
+            cap = b.get("wdt_max_ms")
+            if cap and ms > cap:
+                # e.g. the RP2040's watchdog stops at 8.3 s: path timeouts must stay below it
+                self.log("watchdog: " + str(ms) + " ms is over this board's " + str(cap) + " ms; using " + str(cap))
+                ms = cap
+            self.wdt = machine.WDT(timeout=ms)
+            self.feed_ms = min(self.feed_ms, ms // 2)
         if saved is None:
             self.log("boot " + str(boot) + "; " + str(len(self.drivers)) + " sensor(s), " +
                      str(len(self.rules)) + " rule(s)")
@@ -261,13 +271,14 @@ def main():
     import board
     try:
         cfg = config.load()
+        app = App(cfg, board)
+        app.boot()
     except config.ConfigError as e:
         # nothing sensible to do without a valid config: say why, forever, without resetting
+        # (the watchdog is not started before the config is known to be good)
         while True:
             print("CONFIG ERROR: " + str(e))
             time.sleep(60)
-    app = App(cfg, board)
-    app.boot()
     while True:
         t0 = app.mono()
         delay = app.step()

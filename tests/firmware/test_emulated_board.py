@@ -124,3 +124,13 @@ def test_emulated_watchdog_resets_a_board_that_stops_feeding(emu):
     board.clock.advance(2)
     with pytest.raises(BoardReset):
         w.feed()
+
+
+def test_rule_on_a_reading_no_sensor_gives_is_a_config_error(emu):
+    cfg = base_config(order=("serial",))
+    cfg["rules"] = [{"sensor": "freezer.temp", "above": -12}]
+    board = emu(cfg, {"freezer.temperature": -18.0})
+    board.run(600)
+    errors = [l for l in board.lines if "CONFIG ERROR: rules[0].sensor: no sensor gives 'freezer.temp'" in l]
+    assert errors and "freezer.temperature" in errors[0]
+    assert board.boots == 1      # no watchdog reset loop (no flash write per boot)
