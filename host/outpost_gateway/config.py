@@ -85,6 +85,7 @@ DEFAULTS = {
         "jitter": 0.2,
         "lifetime": 5 * 86400.0,
         "pause_retry": 300.0,
+        "mx_resolver": "",
         "dkim_key_file": "",
         "dkim_selector": "",
         "dkim_domain": "",
@@ -292,8 +293,16 @@ def _validate(cfg, env):
     r = cfg["relay"]
     if r["mode"] not in MODES:
         raise ConfigError("relay.mode: must be one of " + ", ".join(MODES))
-    if r["mode"] == "mx":
-        raise ConfigError("relay.mode: direct MX delivery is not implemented in this version; use smarthost")
+    if r["dkim_key_file"] or r["dkim_selector"] or r["dkim_domain"]:
+        for k in ("dkim_key_file", "dkim_selector", "dkim_domain"):
+            if not r[k]:
+                raise ConfigError("relay." + k + ": must be set for DKIM signing (with the other dkim_ keys)")
+        try:
+            with open(r["dkim_key_file"], "rb") as f:
+                if b"PRIVATE KEY" not in f.read():
+                    raise ConfigError("relay.dkim_key_file: not a PEM private key")
+        except OSError as e:
+            raise ConfigError("relay.dkim_key_file: cannot read: " + e.strerror)
     if r["security"] not in SECURITIES:
         raise ConfigError("relay.security: must be one of " + ", ".join(SECURITIES))
     _port(cfg, "relay", "port")

@@ -17,7 +17,8 @@ import random
 import socket
 
 import usmtp
-from usmtp.errors import SMTPAuthError, SMTPError, SMTPRecipientsRefused, SMTPTLSError, is_transient
+from usmtp.errors import (SMTPAuthError, SMTPConnectError, SMTPError, SMTPPermanentError,
+                          SMTPRecipientsRefused, SMTPTLSError, is_transient)
 
 from . import compose, routing
 
@@ -96,6 +97,14 @@ class Relay:
         self.last_result = spool.get_state("relay_last_result")
         self.sent = {}       # rcpt -> send times within the last hour (rate limit)
         self.on_notice = None
+        self.signer = None
+        if self.r["dkim_key_file"]:
+            from .dkim_sign import Signer
+            self.signer = Signer(self.r["dkim_selector"], self.r["dkim_domain"], self.r["dkim_key_file"])
+        self.resolver = None
+        if self.r["mode"] == "mx":
+            from . import mx
+            self.resolver = mx.resolver(self.r["mx_resolver"])
 
     # -- connections -----------------------------------------------------------------------
     def connect(self):
@@ -139,6 +148,57 @@ class Relay:
         self.conn_used = now
         return res
 
+    def _sign(self, msg):
+        if self.signer is None:
+            return msg
+        data = msg if isinstance(msg, bytes) else b"".join(msg)
+        return self.signer.sign(data)
+
+    def _send_mx(self, batch):
+        # direct delivery: per recipient domain, its mail exchangers in preference order; a
+        # domain that cannot be reached only delays its own messages
+        from . import mx
+        results = [None] * len(batch)
+        by_domain = {}
+        for i, item in enumerate(batch):
+            by_domain.setdefault(item[1][0].rpartition("@")[2].lower(), []).append(i)
+        for domain, idx in by_domain.items():
+            sub = [batch[i] for i in idx]
+            try:
+                res = self._deliver_domain(domain, sub, mx)
+            except mx.NoMailDomain as e:
+                res = [SMTPPermanentError(550, str(e))] * len(sub)
+            except mx.LookupFailed as e:
+                res = [SMTPConnectError(str(e))] * len(sub)
+            except (SMTPError, OSError) as e:
+                partial = getattr(e, "partial_results", None) or [None] * len(sub)
+                res = [e if p is None else p for p in partial]
+            for i, r in zip(idx, res):
+                results[i] = r
+        return results
+
+    def _deliver_domain(self, domain, sub, mx):
+        r = self.r
+        last = None
+        for host in mx.mail_hosts(domain, self.resolver):
+            try:
+                ip = mx.address(host, self.resolver)
+                s = usmtp.SMTP(ip, r["port"] or 25, mode=r["security"], cadata=r["ca_data"],
+                               server_hostname=host, timeout=r["timeout"],
+                               insecure_skip_verify=r["insecure_skip_verify"], trace=self.trace)
+            except (SMTPConnectError, mx.LookupFailed) as e:
+                last = e          # that exchanger is unreachable: try the next one
+                continue
+            _nodelay(s)
+            try:
+                return s.send_many(sub)
+            finally:
+                try:
+                    s.quit()
+                except (SMTPError, OSError):
+                    s.close()
+        raise last if last is not None else mx.LookupFailed("no mail host for " + domain)
+
     # -- one pass --------------------------------------------------------------------------
     def run_once(self):
         now = self.clock.time()
@@ -157,7 +217,10 @@ class Relay:
             return wait
         keys = [(row["alert_id"], row["rcpt"]) for u in units for row in u[1]]
         self.spool.set_status(keys, "sending", now)
-        batch = [(u[2][0], [u[1][0]["rcpt"]], u[2][1]) for u in units]
+        batch = [(u[2][0], [u[1][0]["rcpt"]], self._sign(u[2][1])) for u in units]
+        if self.resolver is not None:
+            self._settle(units, self._send_mx(batch), now, None)
+            return 0.0
         try:
             results = self._send(batch, now)
             failed_connect = None

@@ -40,6 +40,8 @@ def test_defaults_fill_in(tmp_path):
      "routing.routes[0].severities[0]"),
     ("routing", "routes", [{"to": ["ok@example.org"], "color": "red"}], "routing.routes[0].color"),
     ("watchdog", "intervals", {"b1": -5}, "watchdog.intervals.b1"),
+    ("relay", "dkim_key_file", "/nonexistent.pem", "relay.dkim_selector"),
+    ("relay", "mode", "carrier-pigeon", "relay.mode"),
     ("smtp_ingress", "allow_networks", ["10.0.0.0/99"], "smtp_ingress.allow_networks[0]"),
 ])
 def test_bad_value_names_the_key(tmp_path, section, key, value, named):
