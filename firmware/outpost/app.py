@@ -96,6 +96,11 @@ class App:
         self.net = Net(cfg["wifi"], cfg["ntp"], self.log, self.feed, self.mono)
         if saved:
             self.net.ntp_at = saved.get("ntp_at")  # the RTC kept the time through deep sleep
+            # an outage outlives a deep sleep: keep its backoff rather than retry at every wake
+            self.down_rounds = saved.get("down", 0)
+            self.hold_until = saved.get("hold", 0)
+            for rid in saved.get("tried", []):
+                self.tried[rid] = True
         self.mqtt = transport.MqttPath(cfg, self.net, self.log)
         self.next_beat = saved.get("next_beat", 0) if saved else 0
         paths = {"smtp": transport.SmtpPath(cfg, self.net, self.log),
@@ -137,7 +142,8 @@ class App:
         d = {"m": RTC_MAGIC, "boot": self.ids.boot, "seq": self.ids.seq,
              "mono": self.mono() + sleep_s, "states": self.states, "rep": self.rep,
              "next_report": self.next_report, "last_report": self.last_report,
-             "next_beat": self.next_beat, "ntp_at": self.net.ntp_at}
+             "next_beat": self.next_beat, "ntp_at": self.net.ntp_at,
+             "down": self.down_rounds, "hold": self.hold_until, "tried": list(self.tried)}
         data = json.dumps(d)
         while len(data) > 2000 and self.rep and self.rep["rows"]:
             # RTC memory is small: the CSV keeps the newer half

@@ -134,3 +134,18 @@ def test_rule_on_a_reading_no_sensor_gives_is_a_config_error(emu):
     errors = [l for l in board.lines if "CONFIG ERROR: rules[0].sensor: no sensor gives 'freezer.temp'" in l]
     assert errors and "freezer.temperature" in errors[0]
     assert board.boots == 1      # no watchdog reset loop (no flash write per boot)
+
+
+def test_outage_backoff_survives_deep_sleep(emu):
+    with SerialGateway() as gw:
+        gw.answer = False
+        cfg = base_config(serial=gw, order=("serial",), deep_sleep=True, sample_every=60)
+        cfg["serial"]["timeout"] = 1
+        cfg["transport"]["retry_max"] = 960
+        board = emu(cfg, RISE, uart_urls={1: gw.url})
+        board.run(2400)
+        # 30 s doubling to 960 s over the ~27 minutes after the alert, not one try per wake
+        assert 4 <= gw.frames <= 7, gw.frames
+        gw.answer = True
+        board.run(1200)
+        assert [r["id"] for r in gw.records] == ["shed-1-1"]
