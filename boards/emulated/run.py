@@ -5,7 +5,8 @@
 
 --config   a Python file defining CONFIG = {...}, like firmware/config_local.py
 --sensors  a .json table or a .py file with value(name, t) (see emulator/script.py)
---flash    the board's flash directory (boot counter, outbox journal); kept between runs
+--flash    the board's flash directory (boot counter, outbox journal), kept between runs;
+           default build/emulated-flash (git-ignored)
 --speed    world seconds per real second (60: an hour in a minute); 0: as fast as possible
 --for      stop after this many world seconds (default: run until Ctrl-C)
 --start    world start time, UTC "YYYY-MM-DDTHH:MM:SSZ" (default 2026-11-28T05:00:00Z)
@@ -53,7 +54,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description="Run the Outpost firmware on the emulated board.")
     ap.add_argument("--config", required=True)
     ap.add_argument("--sensors")
-    ap.add_argument("--flash", default="emulated-flash")
+    ap.add_argument("--flash", default=os.path.join("build", "emulated-flash"))
     ap.add_argument("--speed", type=float, default=60.0)
     ap.add_argument("--for", dest="duration", type=float)
     ap.add_argument("--start", default="2026-11-28T05:00:00Z")

@@ -110,7 +110,7 @@ class EmulatedBoard:
             self.config = ns["CONFIG"]
         self.clock = _clock.Clock(DEFAULT_START if start is None else start, speed, instant)
         self.script = _script.load(sensors)
-        self.flash_dir = os.path.abspath(flash_dir or "emulated-flash")
+        self.flash_dir = os.path.abspath(flash_dir or os.path.join("build", "emulated-flash"))
         os.makedirs(self.flash_dir, exist_ok=True)
         self._wifi = wifi
         self.ntp_up = ntp      # False: NTP servers unreachable even with Wi-Fi
