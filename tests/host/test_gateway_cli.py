@@ -9,7 +9,7 @@ import urllib.request
 
 import pytest
 
-from gateway_helpers import base_data, free_port, record, wait_for, write_toml
+from gateway_helpers import base_data, free_port, wait_for, write_toml
 from outpost_gateway import cli
 from outpost_gateway.clock import SystemClock
 from outpost_gateway.compose import gateway_alert

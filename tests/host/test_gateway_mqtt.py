@@ -45,12 +45,9 @@ class Publisher:
     def publish(self, topic, payload, retain=False):
         return self.c.publish(topic, payload, qos=1, retain=retain)
 
-    def close(self, clean=True):
-        if clean:
-            self.c.disconnect()
+    def close(self):
+        self.c.disconnect()
         self.c.loop_stop()
-        if not clean:
-            self.c.socket().close() if self.c.socket() else None
 
 
 def alert_topic(rec):

@@ -2,7 +2,6 @@
 # never an open relay, AUTH required as configured, size limit, 250 only after commit,
 # duplicates by Message-ID, and the message relayed upstream unchanged.
 import smtplib
-import ssl
 
 import pytest
 
