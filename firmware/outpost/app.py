@@ -2,8 +2,8 @@
 # (rules, report, outbox, transport chain) and runs the sample loop.
 #
 # One step: read the sensors, apply the rules, journal any alert, fold the sample into the
-# report (sending it when due), then try the outbox: critical first, each record at most once
-# per step, a record that found every path down waits with exponential backoff.
+# report (sending it when due), then try the outbox, critical first. A round that finds every
+# path down holds the whole outbox off with exponential backoff (see flush()).
 import gc
 import json
 import time
@@ -28,7 +28,6 @@ class App:
         self.down_rounds = 0  # consecutive rounds that found every path down
         self.hold_until = 0   # mono time before which the outbox waits (RAM only: flash wears)
         self.sent = 0
-        self.stopped = False
 
     # --- plumbing ---------------------------------------------------------------------
 
@@ -163,15 +162,14 @@ class App:
         rid = self.ids.next()
         now = clock.now()
         rec = alerts.make_record(self.cfg["device"], rid, event, now if clock.is_set(now) else 0)
-        dropped = self.ob.add(alerts.to_payload(rec, csv))   # journalled before any attempt
         self.log("alert " + rid + " [" + rec["severity"] + "] " + rec["subject"])
+        dropped = self.ob.add(alerts.to_payload(rec, csv))   # journalled before any attempt
         for d in dropped:
             self.tried.pop(d, None)
 
     def step(self):
         self.feed()
         mono = self.mono()
-        now = clock.now()
         self.net.up()
         readings, errors = sensors.sample(self.drivers)
         for name in errors:
