@@ -196,6 +196,37 @@ def test_full_spool_leaves_alerts_with_the_broker(tmp_path, broker):
         spool.close()
 
 
+def test_shared_subscription_splits_work_between_gateways(tmp_path, broker):
+    # a fleet: two gateways in one $share group, each with its own spool; every alert lands
+    # in exactly one of them
+    gws = []
+    for k in range(2):
+        d = tmp_path / ("gw%d" % k)
+        d.mkdir()
+        cfg = make_cfg(d, mqtt={"enabled": True, "host": broker.host, "port": broker.port,
+                                "client_id": "gw-fleet-%d" % k, "shared_group": "outpost-gw"})
+        spool = Spool(str(d / "s.db"), SystemClock()).open()
+        spool.start_writer()
+        ing = MqttIngress(cfg, Ingest(cfg, spool, Metrics(), SystemClock()))
+        ing.start()
+        gws.append((ing, spool))
+    pub = Publisher(broker)
+    try:
+        assert wait_for(lambda: all(g[0].subscribed for g in gws), 30)
+        recs = [record(device="fleet", seq=i) for i in range(100)]
+        for r in recs:
+            pub.publish(alert_topic(r), json.dumps(r))
+        assert wait_for(lambda: sum(g[1].counts()["alerts"] for g in gws) == 100, 30)
+        ids = [a["id"] for g in gws for a in g[1].list(limit=1000)]
+        assert sorted(ids) == sorted(r["id"] for r in recs)
+        assert all(g[1].counts()["alerts"] > 0 for g in gws)
+    finally:
+        pub.close()
+        for ing, spool in gws:
+            ing.stop()
+            spool.close()
+
+
 # ---- the required end-to-end test: a real gateway process, SIGKILL mid-stream ---------------
 
 def gateway_config(tmp_path, broker, up, ca, http_port, batch=50):
