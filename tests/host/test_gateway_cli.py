@@ -2,6 +2,7 @@
 # (stopped by a real SIGTERM), and a bad config that names the key.
 import io
 import json
+import logging
 import os
 import signal
 import threading
@@ -105,11 +106,15 @@ def test_run_serves_health_and_stops_on_sigterm(tmp_path):
     t = threading.Thread(target=probe)
     t.start()
     old = signal.getsignal(signal.SIGTERM)
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level      # `run` sets up the process's logging
     try:
         rc = cli.main(["run", "--config", path])
     finally:
         signal.signal(signal.SIGTERM, old)
         signal.signal(signal.SIGINT, signal.default_int_handler)
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
     t.join()
     assert rc == 0
     assert seen["health"]["ok"] is True

@@ -105,5 +105,5 @@ def test_json_logs_have_no_secrets(tmp_path):
         assert line["level"] == "warning" and line["logger"] == "outpost.test"
         assert "very-secret" not in buf.getvalue()
     finally:
-        root.handlers[:], lvl = saved[0], saved[1]
-        root.setLevel(lvl)
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
