@@ -213,3 +213,21 @@ def test_whole_messages_are_never_folded_into_a_digest(tmp_path, upstream, ca):
     msgs = upstream.wait_for(12)
     assert sorted(m.data for m in msgs) == sorted(
         b"Subject: m%d\r\nMessage-ID: <lan-%d@lan.example>\r\n\r\nbody\r\n" % (i, i) for i in range(12))
+
+
+def test_lifetime_exceeded_is_dead_and_owner_told(tmp_path, upstream, ca):
+    clock = ManualClock()
+    cfg, spool, relay = relay_for(tmp_path, upstream, ca, clock, lifetime=100.0)
+    ids = add(spool, 1)
+    upstream.down()
+    relay.run_once()                        # attempt 1 fails, retry in 10 s
+    clock.advance(95)
+    relay.run_once()                        # attempt 2 fails; the next would be past the lifetime
+    dead = spool.dead()
+    assert [(d["id"], d["rcpt"]) for d in dead] == [(ids[0], "ops@example.org")]
+    assert "lifetime exceeded" in dead[0]["reply"]
+    upstream.up()
+    clock.advance(60)
+    relay.run_once()
+    notice = upstream.wait_for(1)[0]
+    assert notice.rcpt_tos == ["owner@example.org"] and ids[0] in notice.parsed().get_content()

@@ -84,3 +84,48 @@ def test_unknown_rhythm_is_not_judged(tmp_path):
     clock, spool, wd = setup(tmp_path)
     spool.write([Seen("b5", clock.time())])
     assert wd.check(clock.time() + 100000) == []
+
+
+def test_silent_and_back_mailed_end_to_end(tmp_path):
+    # heartbeats over a real broker into the running gateway, the watchdog on an injected
+    # clock, and the two notices relayed to a real upstream: exactly one each
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+    from gateway_helpers import wait_for
+    from outpost_gateway.service import Gateway
+    from peers.mosquitto import Mosquitto
+    from peers.smtpd import MailServer
+
+    clock = ManualClock()
+    with Mosquitto() as broker, MailServer() as up:
+        cfg = make_cfg(tmp_path, mqtt={"enabled": True, "host": broker.host, "port": broker.port,
+                                       "client_id": "gw-wd"},
+                       relay={"port": up.port, "security": "plain"},
+                       watchdog={"intervals": {"wd1": 60.0}})
+        gw = Gateway(cfg, clock=clock)
+        gw.start()
+        board = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id="wd1",
+                            protocol=mqtt.MQTTv5)
+        board.connect(broker.host, broker.port)
+        board.loop_start()
+        try:
+            assert wait_for(lambda: gw.mqtt.subscribed, 30)
+            board.publish("outpost/wd1/heartbeat", b"10", qos=1).wait_for_publish(20)
+            assert wait_for(lambda: [b["device"] for b in gw.spool.boards()] == ["wd1"], 30)
+            clock.advance(61)
+            gw.watchdog.check()
+            gw.watchdog.check()
+            msg = up.wait_for(1, timeout=30)[0]
+            assert msg.parsed()["Subject"] == "Board wd1 is silent"
+            board.publish("outpost/wd1/heartbeat", b"80", qos=1).wait_for_publish(20)
+            assert wait_for(lambda: gw.spool.boards()[0]["last_seen"] == clock.time(), 30)
+            gw.watchdog.check()
+            msgs = up.wait_for(2, timeout=30)
+            assert msgs[1].parsed()["Subject"] == "Board wd1 is back"
+            assert wait_for(lambda: gw.spool.counts()["done"] == 2, 30)
+            assert len(up.messages) == 2
+        finally:
+            board.disconnect()
+            board.loop_stop()
+            gw.stop()
+            gw.spool.close()
