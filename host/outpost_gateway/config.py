@@ -361,8 +361,9 @@ def _validate(cfg, env):
             _address("%s.to[%d]" % (name, j), a)
         routes.append({"devices": devs, "severities": sevs, "to": to})
     ro["routes"] = routes
-    if r["enabled"] and not ro["default"] and not routes and not ro["owner"]:
-        raise ConfigError("routing.default: must list at least one recipient (or routing.owner)")
+    if r["enabled"] and not ro["default"] and not ro["owner"]:
+        # an alert no route matches must still reach someone
+        raise ConfigError("routing.default: must list at least one recipient (or set routing.owner)")
 
     _positive(cfg, "digest", "threshold")
     _positive(cfg, "digest", "rate_per_hour", True)

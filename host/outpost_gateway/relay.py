@@ -18,7 +18,7 @@ import socket
 
 import usmtp
 from usmtp.errors import (SMTPAuthError, SMTPConnectError, SMTPError, SMTPPermanentError,
-                          SMTPRecipientsRefused, SMTPTLSError, is_transient)
+                          SMTPRecipientsRefused, SMTPTLSError, SMTPUsageError, is_transient)
 
 from . import compose, routing
 
@@ -134,10 +134,21 @@ class Relay:
         # -> list of results; a stale kept-open connection gets one fresh try, but only when
         # nothing of the batch can have been accepted on it
         reused = self.conn is not None
+        if self.conn is None:
+            self.conn = self.connect()
         try:
-            if self.conn is None:
-                self.conn = self.connect()
             res = self.conn.send_many(batch)
+        except SMTPUsageError:
+            # a message of the batch is unusable (refused locally, before anything was sent):
+            # send them one by one so only that one fails
+            if len(batch) == 1:
+                raise
+            res = []
+            for item in batch:
+                try:
+                    res.extend(self._send([item], now))
+                except SMTPUsageError as e:
+                    res.append(e)
         except (SMTPError, OSError) as e:
             self._drop()
             if not reused or isinstance(e, (SMTPAuthError, SMTPTLSError)) or \
@@ -252,6 +263,7 @@ class Relay:
                     units.append(("digest", rows, (f, msg, mid)))
                 digested.add(rcpt)
         held = []
+        unwritable = []
         for row in self.spool.due(now, batch * 2):
             if len(units) >= batch:
                 break
@@ -263,7 +275,12 @@ class Relay:
             if not row["critical"] and not self._rate_ok(row["rcpt"], now):
                 held.append(row)
                 continue
-            f, msg, mid = compose.message_for(row, sender)
+            try:
+                f, msg, mid = compose.message_for(row, sender)
+            except (SMTPError, ValueError) as e:
+                # a message that cannot be written will never go out: dead now, not a loop
+                unwritable.append((row, str(e)))
+                continue
             units.append(("single", [row], (f, msg, mid)))
             self._count_send(row["rcpt"], now)
         for u in units:
@@ -273,13 +290,18 @@ class Relay:
         for row in expired:
             out.append((row["alert_id"], row["rcpt"], "dead", row["attempts"], now,
                         "lifetime of %ds exceeded" % self.r["lifetime"], None, None))
+        for row, err in unwritable:
+            out.append((row["alert_id"], row["rcpt"], "dead", row["attempts"], now,
+                        "cannot write the message: " + err, None, None))
         for row in held:
             # over the recipient's rate: wait for the window; a growing pile becomes a digest
             out.append((row["alert_id"], row["rcpt"], "ready", row["attempts"], self._rate_free(row["rcpt"], now),
                         "held by rate limit", None, None))
         if out:
             self.spool.finish(out, now)
-            self.metrics.inc("dead", len(expired))
+            self.metrics.inc("dead", len(expired) + len(unwritable))
+        for row, err in unwritable:
+            self._dead_notice(row, None, "cannot write the message: " + err, now)
         return units
 
     def _split_expired(self, rows, now):

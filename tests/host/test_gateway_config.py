@@ -51,6 +51,13 @@ def test_bad_value_names_the_key(tmp_path, section, key, value, named):
     assert str(ei.value).startswith(named + ":"), str(ei.value)
 
 
+def test_alerts_always_have_a_recipient(tmp_path):
+    data = base_data(tmp_path, routing={"owner": "", "default": [],
+                                        "routes": [{"devices": ["a*"], "to": ["a@example.org"]}]})
+    with pytest.raises(config.ConfigError, match="^routing.default:"):
+        config.merge(data, env={})
+
+
 def test_unknown_section_named(tmp_path):
     data = base_data(tmp_path)
     data["relais"] = {}

@@ -231,3 +231,21 @@ def test_lifetime_exceeded_is_dead_and_owner_told(tmp_path, upstream, ca):
     relay.run_once()
     notice = upstream.wait_for(1)[0]
     assert notice.rcpt_tos == ["owner@example.org"] and ids[0] in notice.parsed().get_content()
+
+
+def test_one_unusable_message_does_not_sink_its_batch(tmp_path, upstream, ca):
+    clock = ManualClock()
+    cfg, spool, relay = relay_for(tmp_path, upstream, ca, clock)
+    cfg["digest"].update(threshold=1000)
+    ids = add(spool, 3)
+    # a raw message whose envelope sender usmtp must refuse (CR/LF injection)
+    spool.write([Alert("raw-bad@lan.example", "board", "warning", "mail", "x", "smtp",
+                       b"Subject: x\r\n\r\nx\r\n", ["ops@example.org"], raw=True,
+                       mail_from="a@b.example\r\nRCPT TO:<evil@x.example>")])
+    relay.run_once()
+    msgs = upstream.wait_for(3)
+    assert sorted(mid_of(m) for m in msgs) == sorted(make_message_id(i, SENDER) for i in ids)
+    dead = spool.dead()
+    assert [d["id"] for d in dead] == ["raw-bad@lan.example"]
+    assert "CR, LF" in dead[0]["reply"]
+    assert all("evil" not in (m.rcpt_tos[0]) for m in upstream.messages)
