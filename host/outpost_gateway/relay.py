@@ -302,6 +302,8 @@ class Relay:
             self.metrics.inc("dead", len(expired) + len(unwritable))
         for row, err in unwritable:
             self._dead_notice(row, None, "cannot write the message: " + err, now)
+        for row in expired:
+            self._dead_notice(row, None, "lifetime of %ds exceeded" % self.r["lifetime"], now)
         return units
 
     def _split_expired(self, rows, now):
