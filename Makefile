@@ -19,7 +19,7 @@ ARGS ?=
 
 export PIP_DISABLE_PIP_VERSION_CHECK = 1
 
-.PHONY: test test-py test-mp test-mpy demo setup setup-py setup-node clean-env
+.PHONY: test test-py test-mp test-mpy demo demo-deps setup setup-py setup-node clean-env
 
 ## every lane (pytest, the MicroPython VM, the mpy-cross check); fails if any lane fails or runs no test
 test: setup
@@ -34,8 +34,15 @@ test-mp: setup
 test-mpy: setup-py
 	$(PY) tools/run_lanes.py mpy $(if $(ARGS),-- $(ARGS))
 
-demo: setup-py
+demo: setup-py demo-deps
 	$(PY) demo/run.py
+
+# the demo runs a real MQTT broker: install Mosquitto when it is missing (as root), else say how
+demo-deps:
+	@test -x /usr/sbin/mosquitto || { \
+	  if [ "$$(id -u)" = 0 ]; then DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends mosquitto \
+	    || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends mosquitto; }; \
+	  else echo "make demo needs Mosquitto: sudo apt-get install mosquitto"; exit 1; fi; }
 
 setup: setup-py setup-node
 setup-py: $(PY_STAMP)

@@ -10,10 +10,10 @@ import asyncio
 import os
 import smtplib
 import sys
+import logging
 import time
-import warnings
 
-warnings.filterwarnings("ignore", message="Session.login_data")   # aiosmtpd's own deprecation
+logging.getLogger("mail.log").setLevel(logging.ERROR)   # aiosmtpd logs its own deprecations
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[:0] = [os.path.join(ROOT, "lib"), os.path.join(ROOT, "tests")]
 

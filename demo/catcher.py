@@ -1,17 +1,16 @@
 """A local mail catcher for the demo: aiosmtpd on 127.0.0.1 with STARTTLS (a throw-away CA made
 by trustme) and AUTH, keeping every message it accepts in memory."""
+import logging
 import socket
 import ssl
 import threading
-
-import warnings
 
 import trustme
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-# aiosmtpd 1.4 warns about its own deprecated attribute on every AUTH
-warnings.filterwarnings("ignore", message="Session.login_data")
+# aiosmtpd 1.4 logs a warning about its own deprecated attribute on every AUTH
+logging.getLogger("mail.log").setLevel(logging.ERROR)
 
 
 def free_port():
@@ -23,13 +22,17 @@ def free_port():
 
 
 class Catcher:
-    def __init__(self, user="demo", password="demo-password"):
+    def __init__(self, user="demo", password="demo-password", accounts=None):
         self.ca = trustme.CA()
         cert = self.ca.issue_cert("localhost", "127.0.0.1")
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         cert.configure_cert(ctx)
         self.user, self.password = user, password
+        # login -> password; every message records which login sent it
+        self.accounts = dict(accounts or {})
+        self.accounts[user] = password
         self.messages = []
+        self.logins = []
         self._cond = threading.Condition()
         self.port = free_port()
         self._ctl = Controller(self, hostname="127.0.0.1", port=self.port, tls_context=ctx,
@@ -41,13 +44,15 @@ class Catcher:
         return self.ca.cert_pem.bytes()
 
     def _auth(self, server, session, envelope, mechanism, data):
-        ok = (isinstance(data, LoginPassword) and data.login == self.user.encode()
-              and data.password == self.password.encode())
-        return AuthResult(success=ok)
+        ok = (isinstance(data, LoginPassword) and
+              self.accounts.get(data.login.decode(errors="replace")) == data.password.decode(
+                  errors="replace"))
+        return AuthResult(success=ok, auth_data=data.login.decode() if ok else None)
 
     async def handle_DATA(self, server, session, envelope):
         with self._cond:
             self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
+            self.logins.append(session.auth_data)
             self._cond.notify_all()
         return "250 2.0.0 caught"
 

@@ -1,63 +1,26 @@
-"""make demo: a report with a CSV attachment goes from usmtp, over STARTTLS with AUTH and a
-verified certificate, to a local mail catcher; the protocol trace (credentials redacted) and
-the message as received are printed."""
-import email
-import email.policy
-import io
+"""make demo: Outpost on embedded defaults, on this machine.
+
+1. usmtp on its own: one report over STARTTLS + AUTH, with the protocol trace.
+2. The system: two emulated boards (the unchanged firmware), the gateway, Mosquitto and a
+   mail catcher standing in for your mail provider.
+"""
 import os
 import sys
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:0] = [os.path.join(HERE, "..", "lib"), HERE]
+sys.path[:0] = [os.path.join(os.path.dirname(HERE), "lib"), HERE]
 
-import usmtp                                  # noqa: E402
-from usmtp.writer import Message, make_message_id   # noqa: E402
-from catcher import Catcher                   # noqa: E402
-
-
-def readings_csv(n=24):
-    out = io.StringIO()
-    out.write("time_utc,greenhouse_C,humidity_pct\n")
-    t0 = int(time.time()) - n * 3600
-    for i in range(n):
-        out.write("%d,%.1f,%d\n" % (t0 + i * 3600, 18 + (i % 12) * 0.7, 60 + i % 7))
-    return io.BytesIO(out.getvalue().encode())
+import system        # noqa: E402
+import usmtp_trace   # noqa: E402
 
 
 def main():
-    with Catcher() as catcher:
-        print("== mail catcher on 127.0.0.1:%d (STARTTLS required, AUTH required)" % catcher.port)
-        msg = Message("Greenhouse <greenhouse@outpost.example>", ["owner@example.com"],
-                      "Daily report: greenhouse 18.0\u201325.7 \u00b0C",
-                      body="Min 18.0 \u00b0C, mean 21.9 \u00b0C, max 25.7 \u00b0C over 24 h.\n"
-                           "Samples attached.\n",
-                      date=int(time.time()),
-                      message_id=make_message_id("greenhouse-7-42", "greenhouse@outpost.example"))
-        msg.attach("readings.csv", readings_csv(), "text/csv")
-        print("== protocol trace")
-        with usmtp.SMTP("localhost", catcher.port, mode="starttls", cadata=catcher.ca_pem,
-                        trace=lambda line: print("   " + line)) as s:
-            s.login(catcher.user, catcher.password)
-            refused = s.send_message(msg)
-        print("== refused recipients: %r" % (refused,))
-        if not catcher.wait_for(1):
-            print("the catcher received nothing")
-            return 1
-        mail_from, rcpts, data = catcher.messages[0]
-        print("== received from %s for %s (%d bytes)" % (mail_from, ", ".join(rcpts), len(data)))
-        parsed = email.message_from_bytes(data, policy=email.policy.default)
-        for k in ("From", "To", "Subject", "Date", "Message-ID"):
-            print("   %s: %s" % (k, parsed[k]))
-        print("   body: %s" % parsed.get_body(("plain",)).get_content().strip().replace("\n", " / "))
-        for part in parsed.iter_attachments():
-            content = part.get_content()
-            if isinstance(content, bytes):
-                content = content.decode()
-            lines = content.splitlines()
-            print("   attachment %s (%s): %d rows, first: %s" % (
-                part.get_filename(), part.get_content_type(), len(lines) - 1, lines[1]))
-    return 0
+    print("######## 1. usmtp: one report, the whole SMTP dialogue\n")
+    rc = usmtp_trace.main()
+    if rc:
+        return rc
+    print("\n######## 2. boards, gateway and inbox\n")
+    return system.main()
 
 
 if __name__ == "__main__":
