@@ -62,7 +62,8 @@ class Ingest:
         rcpts = routing.recipients(self.cfg, rec["device"], rec["severity"], rec.get("to"))
         op = Alert(rec["id"], rec["device"], rec["severity"], rec["kind"], rec["subject"], source,
                    bytes(payload), rcpts)
-        self.spool.submit(Seen(rec["device"], self.clock.time()), _ignore)
+        self.spool.submit(Seen(rec["device"], self.clock.time(), None, rec["kind"] in ("heartbeat", "report")),
+                          _ignore)
         self.spool.submit(op, lambda res: self._answered(res, source, op.id, done))
 
     def _answered(self, res, source, alert_id, done):
@@ -87,8 +88,8 @@ class Ingest:
                    raw=True, mail_from=mail_from)
         self.spool.submit(op, lambda res: self._answered(res, source, alert_id, done))
 
-    def seen(self, device, status=None, done=None):
-        self.spool.submit(Seen(device, self.clock.time(), status), done or _ignore)
+    def seen(self, device, status=None, done=None, learn=False):
+        self.spool.submit(Seen(device, self.clock.time(), status, learn), done or _ignore)
 
 
 def _ignore(res):

@@ -113,7 +113,7 @@ class MqttIngress:
             else:
                 self.ingest.seen(device, st, answer)
         elif kind == "heartbeat":
-            self.ingest.seen(device, None, answer)
+            self.ingest.seen(device, None, answer, learn=True)
         else:
             self.ingest.refuse("mqtt", "bad-topic", "unexpected topic %r" % msg.topic)
             answer("bad")

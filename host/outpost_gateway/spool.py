@@ -52,7 +52,8 @@ CREATE TABLE IF NOT EXISTS dead_letter(
 CREATE TABLE IF NOT EXISTS boards(
   device TEXT PRIMARY KEY,
   last_seen REAL NOT NULL,
-  gap REAL,                       -- learned typical gap between messages
+  beat REAL,                      -- last periodic message (heartbeat, report)
+  gap REAL,                       -- learned typical gap between periodic messages
   status TEXT,                    -- last retained status / Last Will (online/offline)
   silent INTEGER NOT NULL DEFAULT 0,
   changed REAL,                   -- when silent last changed
@@ -85,13 +86,16 @@ class Alert:
 
 
 class Seen:
-    # a sign of life from a board (any message, heartbeat, retained status, Last Will)
-    __slots__ = ("device", "at", "status")
+    # a sign of life from a board (any message, heartbeat, retained status, Last Will).
+    # learn: a periodic message (heartbeat, report) that teaches the board's rhythm; alerts
+    # come in bursts and would teach the watchdog a rhythm the board does not keep
+    __slots__ = ("device", "at", "status", "learn")
 
-    def __init__(self, device, at, status=None):
+    def __init__(self, device, at, status=None, learn=True):
         self.device = device
         self.at = at
         self.status = status
+        self.learn = learn
 
 
 class Spool:
@@ -230,7 +234,10 @@ class Spool:
             for op in ops:
                 if isinstance(op, Seen):
                     if op.status is None:
-                        if op.at >= plain.get(op.device, op).at:
+                        prev = plain.get(op.device)
+                        if prev is None or op.at >= prev.at:
+                            if prev is not None and prev.learn and not op.learn:
+                                op = Seen(op.device, op.at, None, True)
                             plain[op.device] = op
                     else:
                         self._seen(db, op)
@@ -265,22 +272,24 @@ class Spool:
         return results
 
     def _seen(self, db, op):
-        row = db.execute("SELECT last_seen, gap FROM boards WHERE device=?", (op.device,)).fetchone()
+        row = db.execute("SELECT beat, gap FROM boards WHERE device=?", (op.device,)).fetchone()
         if row is None:
-            db.execute("INSERT INTO boards(device,last_seen,status,changed) VALUES(?,?,?,?)",
-                       (op.device, op.at, op.status, op.at))
+            db.execute("INSERT INTO boards(device,last_seen,beat,status,changed) VALUES(?,?,?,?,?)",
+                       (op.device, op.at, op.at if op.learn else None, op.status, op.at))
             return
-        last, gap = row
         if op.status == "offline":
             # a Last Will is not a sign of life
             db.execute("UPDATE boards SET status='offline' WHERE device=?", (op.device,))
             return
-        d = op.at - last
-        if d > 0:
-            # learn the board's rhythm: a slow moving average of the gaps between messages
-            gap = d if gap is None else 0.8 * gap + 0.2 * d
-        db.execute("UPDATE boards SET last_seen=max(last_seen,?), gap=?, status=coalesce(?,status) "
-                   "WHERE device=?", (op.at, gap, op.status, op.device))
+        beat, gap = row
+        if op.learn:
+            d = op.at - beat if beat is not None else 0
+            if d > 0:
+                # the board's rhythm: a slow moving average of the gaps between periodic messages
+                gap = d if gap is None else 0.8 * gap + 0.2 * d
+            beat = op.at if beat is None else max(beat, op.at)
+        db.execute("UPDATE boards SET last_seen=max(last_seen,?), beat=?, gap=?, status=coalesce(?,status)"
+                   " WHERE device=?", (op.at, beat, gap, op.status, op.device))
 
     # -- the relay's side --------------------------------------------------------------------
     def due(self, now, limit):

@@ -80,6 +80,21 @@ def test_flapping_board_is_not_a_storm(tmp_path):
     assert [a.kind for a in wd.check(now)] == ["device-silent"]
 
 
+def test_alert_bursts_do_not_teach_a_faster_rhythm(tmp_path):
+    clock, spool, wd = setup(tmp_path)
+    t = clock.time()
+    for i in range(4):                              # heartbeats every 10 minutes
+        spool.write([Seen("b6", t + 600 * i)])
+    t = t + 1800
+    for i in range(50):                             # then a burst of alerts, a second apart
+        spool.write([Seen("b6", t + 1 + i, None, learn=False)])
+    b = spool.boards()[0]
+    assert abs(b["gap"] - 600) < 1e-6 and b["last_seen"] == t + 50
+    # the next heartbeat is due 600 s after the last one: no false "silent" before 3 x 600 s
+    assert wd.check(t + 1700) == []
+    assert [a.kind for a in wd.check(t + 1851)] == ["device-silent"]
+
+
 def test_unknown_rhythm_is_not_judged(tmp_path):
     clock, spool, wd = setup(tmp_path)
     spool.write([Seen("b5", clock.time())])
