@@ -1,5 +1,5 @@
 # The watchdog: a board whose messages are overdue (its interval from watchdog.intervals, or
-# learned from its own traffic times watchdog.factor), or whose Last Will said "offline", gets
+# learned from its heartbeats and reports, times watchdog.factor), or whose Last Will said "offline", gets
 # one "board silent" alert; its return gets one "board back". A change within
 # watchdog.flap_guard seconds of the previous one is recorded but not mailed, so a flapping
 # board cannot cause a storm.
