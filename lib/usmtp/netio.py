@@ -148,7 +148,7 @@ class Stream:
         try:
             if MICROPYTHON:
                 mv = memoryview(data)
-                while mv:
+                while len(mv) > 0:
                     n = self.sock.write(mv)
                     if n is None:
                         continue
