@@ -89,7 +89,7 @@ class SerialIngress:
                 self._line(line)
             if len(buf) > serial_frame.MAX_LINE:
                 if buf.startswith(serial_frame.PREFIX) and not skipping:
-                    self.ingest.refuse("serial", "oversize", "frame longer than %d bytes" % serial_frame.MAX_LINE)
+                    self.ingest.refuse("serial", "too-long", "frame longer than %d bytes" % serial_frame.MAX_LINE)
                     self._write(serial_frame.nak(None, "too-long"))
                 del buf[:]
                 skipping = True

@@ -130,3 +130,13 @@ def test_survives_unplug_and_replug(gw):
     board.send(frame(rec))
     assert board.reply() == ("ACK", rec["id"])
     assert spool.show(rec["id"]) is not None
+
+
+def test_over_long_frame_nacked_and_reader_recovers(gw):
+    board, ser, spool, metrics = gw
+    board.send(b"A1 00000000 {" + b"x" * (serial_frame.MAX_LINE + 100) + b"}\n")
+    assert board.reply() == ("NAK", None, "too-long")
+    rec = record(device="b1", seq=6)
+    board.send(frame(rec))
+    assert board.reply() == ("ACK", rec["id"])
+    assert metrics.refusals.get(("serial", "too-long")) == 1
