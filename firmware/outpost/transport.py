@@ -49,9 +49,9 @@ class SmtpPath:
                            allow_plaintext_auth=c["allow_plaintext_auth"])
             try:
                 if c["oauth_token"]:
-                    s.login_oauth2(c["user"], c["oauth_token"])
+                    s.login_oauth2(c["user"], c["oauth_token"], defer=True)
                 elif c["user"]:
-                    s.login(c["user"], c["password"])
+                    s.login(c["user"], c["password"], defer=True)  # rides with MAIL: one round trip less
                 refused = s.sendmail(self.mail["sender"], msg.recipients(), msg.chunks())
                 try:
                     s.quit()
