@@ -81,19 +81,10 @@ def gateway_record(rec, csv):
 
 
 def to_message(rec, csv, mail_cfg):
-    from usmtp.writer import Message, make_message_id
-    sender = mail_cfg["sender"]
-    sev = rec["severity"]
-    subject = mail_cfg.get("subject_prefix", "")
-    if sev != "info":
-        subject += sev.upper() + ": "
-    subject += rec["subject"]
-    body = rec.get("body") or ""
-    body += "\n-- \n" + rec["device"] + ", alert " + rec["id"] + " (" + sev + ", " + rec["kind"] + ")\n"
+    # the same email the gateway would make of this record (lib/alert_mail), plus the CSV
+    import alert_mail
     to = rec.get("to") or mail_cfg["to"]
-    m = Message(sender, to, subject, body, date=rec.get("ts") or None,
-                message_id=make_message_id(rec["id"], sender),
-                headers=[("X-Outpost-Alert-Id", rec["id"]), ("X-Outpost-Severity", sev)])
+    m = alert_mail.message(rec, mail_cfg["sender"], to, mail_cfg.get("subject_prefix", ""))
     if csv:
         m.attach(rec["device"] + "-" + _day(rec) + ".csv", csv, "text/csv")
     return m

@@ -25,7 +25,7 @@ def test_temperature_rise_gives_exactly_one_alert(emu):
         assert p["Subject"].startswith("[outpost] CRITICAL: freezer.temperature is ")
         assert "above -12 C" in p["Subject"]
         assert p["X-Outpost-Severity"] == "critical"
-        assert "alert shed-1-1" in p.get_body().get_content()
+        assert "Alert id: shed-1-1" in p.get_body().get_content()
         # the alert went out at the first sample above -12 C (about 12.5 min in), dated then
         date = p["Date"].datetime.timestamp()
         assert T_START + 690 <= date <= T_START + 780

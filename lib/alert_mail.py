@@ -1,0 +1,65 @@
+# Alert record -> email, the same on every path: the board sending directly and the gateway
+# relaying build the message here, so one alert reads the same (subject, body, headers,
+# Message-ID) whichever way it travelled, and a duplicate is recognisable by its Message-ID.
+
+PREFIX = "[outpost] "
+
+
+def subject(rec, prefix=PREFIX):
+    s = prefix or ""
+    if rec["severity"] != "info":
+        s += rec["severity"].upper() + ": "
+    return s + rec["subject"]
+
+
+def _num(v):
+    if isinstance(v, float):
+        s = "%.2f" % v
+        # 21.50 -> 21.5, 3.00 -> 3
+        s = s.rstrip("0").rstrip(".") if "." in s else s
+        return s
+    return str(v)
+
+
+def _when(ts):
+    if not ts:
+        return "unknown time (clock not set)"
+    from usmtp.mimeenc import format_date
+    return format_date(int(ts))
+
+
+def body(rec):
+    lines = []
+    text = rec.get("body") or ""
+    if text:
+        lines.append(text.rstrip("\n"))
+        lines.append("")
+    readings = rec.get("readings") or {}
+    if readings:
+        lines.append("Readings:")
+        for name in sorted(readings):
+            r = readings[name]
+            if isinstance(r, dict):
+                unit = r.get("unit") or ""
+                lines.append("  " + name + ": " + _num(r.get("value")) + (" " + unit if unit else ""))
+        lines.append("")
+    lines.append("-- ")
+    lines.append("Device:   " + rec["device"])
+    lines.append("Severity: " + rec["severity"] + " (" + rec["kind"] + ")")
+    lines.append("Made:     " + _when(rec.get("ts")))
+    lines.append("Alert id: " + rec["id"])
+    return "\n".join(lines) + "\n"
+
+
+def headers(rec):
+    return [("X-Outpost-Alert-Id", rec["id"]), ("X-Outpost-Device", rec["device"]),
+            ("X-Outpost-Severity", rec["severity"]), ("X-Outpost-Kind", rec["kind"])]
+
+
+def message(rec, sender, to, prefix=PREFIX, date=None):
+    """The email for an alert record (a dict as lib/alert_record decodes it). date: UTC
+    seconds for the Date header when the record has no ts (its clock was never set)."""
+    from usmtp.writer import Message, make_message_id
+    return Message(sender, to, subject(rec, prefix), body(rec),
+                   date=int(rec.get("ts") or date or 0) or None,
+                   message_id=make_message_id(rec["id"], sender), headers=headers(rec))
