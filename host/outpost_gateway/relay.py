@@ -14,7 +14,6 @@
 import hashlib
 import logging
 import random
-import socket
 
 import usmtp
 from usmtp.errors import (SMTPAuthError, SMTPConnectError, SMTPError, SMTPPermanentError,
@@ -50,24 +49,11 @@ def backoff(attempts, base, factor, cap, jitter, rand):
     return d * (1.0 + jitter * (2.0 * rand() - 1.0))
 
 
-def _nodelay(s):
-    # A pipelined batch is written in several small pieces; with Nagle's algorithm each piece
-    # waits for the server's delayed ACK (~40 ms a message). usmtp does not set TCP_NODELAY
-    # yet, so set it on its socket here; harmless if the attribute is not there.
-    raw = getattr(getattr(s, "_stream", None), "sock", None)
-    if raw is not None:
-        try:
-            raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        except OSError:
-            pass
-
-
 def open_upstream(r, trace=None):
     # one logged-in connection to the smarthost, per the [relay] config section
     s = usmtp.SMTP(r["host"], r["port"], mode=r["security"], cadata=r["ca_data"],
                    timeout=r["timeout"], insecure_skip_verify=r["insecure_skip_verify"],
                    allow_plaintext_auth=r["allow_plaintext_auth"], trace=trace)
-    _nodelay(s)
     try:
         if r["username"] and r["oauth2_token"]:
             s.login_oauth2(r["username"], r["oauth2_token"])
@@ -200,7 +186,6 @@ class Relay:
             except (SMTPConnectError, mx.LookupFailed) as e:
                 last = e          # that exchanger is unreachable: try the next one
                 continue
-            _nodelay(s)
             try:
                 return s.send_many(sub)
             finally:

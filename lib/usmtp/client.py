@@ -84,7 +84,8 @@ class SMTP:
         self.port = port
         hostname = self.server_hostname or host
         core = ClientCore(mode, "[127.0.0.1]", self.allow_plaintext_auth, self.trace,
-                          pipelining=self.pipelining, chunking=self.chunking)
+                          pipelining=self.pipelining, chunking=self.chunking,
+                          flush_at=netio.WRITE_SIZE)
         ctx = None
         if mode in ("tls", "starttls", "opportunistic"):
             # build (and check) the TLS context before touching the network

@@ -31,6 +31,7 @@ FLUSH = -1
 MAX_OUTSTANDING = 100      # pipelined commands in flight before we stop and read replies
 MAX_AUTH_CHALLENGES = 5
 BDAT_SIZE = 4096           # body bytes per BDAT chunk when the size is not known up front
+FLUSH_AT = 2048            # queued bytes that make a body write worth doing
 
 # (state, command) -> (success codes, state after success, state after a 4xx/5xx)
 # None as a target state means "unchanged".
@@ -181,7 +182,7 @@ def _chunks(source):
 class ClientCore:
     def __init__(self, mode="plain", local_hostname="[127.0.0.1]", allow_plaintext_auth=False,
                  trace=None, secure=False, pipelining=True, chunking=True,
-                 bdat_size=BDAT_SIZE):
+                 bdat_size=BDAT_SIZE, flush_at=FLUSH_AT):
         if mode not in ("tls", "starttls", "opportunistic", "plain"):
             raise SMTPUsageError("mode must be 'tls', 'starttls', 'opportunistic' or 'plain', not "
                                  + repr(mode))
@@ -193,6 +194,7 @@ class ClientCore:
         self.use_pipelining = pipelining
         self.use_chunking = chunking
         self.bdat_size = bdat_size
+        self.flush_at = flush_at
         self.state = "greeting"
         self.ext = {}              # EHLO keywords -> params; emptied after STARTTLS
         self.esmtp = False
@@ -304,7 +306,9 @@ class ClientCore:
                 self.result = e.value
                 return DONE
             if y == FLUSH:
-                if self._out:
+                # let small body pieces gather into one write (fewer segments and syscalls);
+                # whatever is queued is always written before we wait for a reply
+                if len(self._out) >= self.flush_at:
                     return SEND
             else:
                 self._wait = y
