@@ -5,6 +5,7 @@ import hashlib
 import json
 import time
 
+import alert_mail
 import alert_record
 from usmtp.writer import Message, make_message_id
 
@@ -15,38 +16,14 @@ def _when(t):
     return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(t)) if t else "unknown time"
 
 
-def alert_text(rec):
-    lines = []
-    if rec.get("body"):
-        lines.append(rec["body"].rstrip("\n"))
-        lines.append("")
-    readings = rec.get("readings") or {}
-    if readings:
-        lines.append("Readings:")
-        for name in sorted(readings):
-            r = readings[name]
-            if isinstance(r, dict):
-                lines.append("  %s: %s %s" % (name, r.get("value"), r.get("unit", "")))
-        lines.append("")
-    lines.append("Device: %s" % rec["device"])
-    lines.append("Severity: %s" % rec["severity"])
-    lines.append("Kind: %s" % rec["kind"])
-    lines.append("Made: %s" % _when(rec.get("ts")))
-    lines.append("Alert id: %s" % rec["id"])
-    return "\n".join(lines) + "\n"
-
-
 def message_for(row, sender):
     # -> (envelope from, message: bytes or iterable of chunks, Message-ID)
     if row["raw"]:
         return row["mail_from"] or sender, bytes(row["payload"]), "<" + row["alert_id"] + ">"
     rec = json.loads(bytes(row["payload"]))
-    mid = make_message_id(rec["id"], sender)
-    m = Message(sender, [row["rcpt"]], rec["subject"], body=alert_text(rec),
-                date=int(rec.get("ts") or row["received"]), message_id=mid,
-                headers={"X-Outpost-Device": rec["device"], "X-Outpost-Severity": rec["severity"],
-                         "X-Outpost-Kind": rec["kind"]})
-    return sender, m.chunks(), mid
+    # the same email the board would have sent itself (lib/alert_mail)
+    m = alert_mail.message(rec, sender, [row["rcpt"]], date=row["received"])
+    return sender, m.chunks(), m.message_id
 
 
 def digest_for(rcpt, rows, sender, now):

@@ -57,7 +57,8 @@ def test_direct_delivery_with_dkim(tmp_path):
         assert m.data.startswith(b"DKIM-Signature:")
         assert dkim.verify(m.data, dnsfunc=lambda name, timeout=5: txt if name == b"sel1._domainkey.example.org." else None)
     # tampering breaks the signature: the check above is real
-    bad = msgs[0].data.replace(b"Subject: temperature", b"Subject: temperatura")
+    bad = msgs[0].data.replace(b"\r\nSubject: ", b"\r\nSubject: re: ", 1)
+    assert bad != msgs[0].data
     assert not dkim.verify(bad, dnsfunc=lambda name, timeout=5: txt)
     dead = spool.dead()
     assert [d["rcpt"] for d in dead] == ["c@nomail.example"] and "null MX" in dead[0]["reply"]

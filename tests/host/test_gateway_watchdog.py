@@ -131,12 +131,12 @@ def test_silent_and_back_mailed_end_to_end(tmp_path):
             gw.watchdog.check()
             gw.watchdog.check()
             msg = up.wait_for(1, timeout=30)[0]
-            assert msg.parsed()["Subject"] == "Board wd1 is silent"
+            assert msg.parsed()["Subject"].endswith("Board wd1 is silent")
             board.publish("outpost/wd1/heartbeat", b"80", qos=1).wait_for_publish(20)
             assert wait_for(lambda: gw.spool.boards()[0]["last_seen"] == clock.time(), 30)
             gw.watchdog.check()
             msgs = up.wait_for(2, timeout=30)
-            assert msgs[1].parsed()["Subject"] == "Board wd1 is back"
+            assert msgs[1].parsed()["Subject"].endswith("Board wd1 is back")
             assert wait_for(lambda: gw.spool.counts()["done"] == 2, 30)
             assert len(up.messages) == 2
         finally:
