@@ -198,7 +198,7 @@ def main():
             m = email.message_from_bytes(data, policy=email.policy.default)
             via = "direct from the board" if login != "gateway" else "relayed by the gateway"
             atts = [a.get_filename() for a in m.iter_attachments()]
-            print("   %-45s %s" % (m["Subject"], via))
+            print("   %-58s %s" % (m["Subject"], via))
             print("      Message-ID %s%s" % (m["Message-ID"],
                                             ("   attachments: " + ", ".join(atts)) if atts else ""))
         ok = silent and back and len(catcher.messages) >= 5
