@@ -100,7 +100,8 @@ class App:
             self.hold_until = saved.get("hold", 0)
             for rid in saved.get("tried", []):
                 self.tried[rid] = True
-        self.mqtt = transport.MqttPath(cfg, self.net, self.log)
+        # one kept connection; with deep sleep one per wake-up (closed before sleeping)
+        self.mqtt = transport.MqttPath(cfg, self.net, self.log, self.mono, keep=not cfg["deep_sleep"])
         self.next_beat = saved.get("next_beat", 0) if saved else 0
         paths = {"smtp": transport.SmtpPath(cfg, self.net, self.log),
                  "mqtt": self.mqtt,
@@ -171,6 +172,7 @@ class App:
         self.feed()
         mono = self.mono()
         self.net.up()
+        self.keep_mqtt()
         readings, errors = sensors.sample(self.drivers)
         for name in errors:
             self.log("sensor " + name + ": " + errors[name])
@@ -257,8 +259,24 @@ class App:
         except transport.Down as e:
             self.log("heartbeat: " + str(e))
 
+    def keep_mqtt(self):
+        # pings the kept MQTT connection within its keepalive, notices a drop, reconnects with
+        # backoff; a path that came back ends the outbox's hold so it goes out at the next flush
+        if self.mqtt.service(self.cfg["mqtt"]["timeout"]):
+            self.hold_until = 0
+        self.feed()
+
+    def shutdown(self):
+        # the app stops on purpose (Ctrl-C): the gateway should know at once, not by a timeout
+        self.log("stopping: status offline")
+        self.mqtt.close(offline=True)
+
     def idle(self, seconds):
         if self.cfg["deep_sleep"]:
+            # a clean DISCONNECT leaves the retained `online`: a board asleep on its schedule is
+            # in service (`offline` would make the gateway mail "silent" at every sleep); a board
+            # that does not wake up is caught by its overdue heartbeat
+            self.mqtt.close()
             self.save_rtc(seconds)
             self.log("deep sleep " + str(seconds) + " s")
             machine.deepsleep(int(seconds * 1000))
@@ -268,7 +286,8 @@ class App:
             if left <= 0:
                 return
             self.feed()
-            time.sleep_ms(min(left, self.feed_ms))
+            time.sleep_ms(min(left, self.feed_ms, self.mqtt.poll_ms()))
+            self.keep_mqtt()
 
 
 def main():
@@ -283,7 +302,11 @@ def main():
         while True:
             print("CONFIG ERROR: " + str(e))
             time.sleep(60)
-    while True:
-        t0 = app.mono()
-        delay = app.step()
-        app.idle(max(0, delay - (app.mono() - t0)))
+    try:
+        while True:
+            t0 = app.mono()
+            delay = app.step()
+            app.idle(max(0, delay - (app.mono() - t0)))
+    except KeyboardInterrupt:
+        app.shutdown()
+        raise

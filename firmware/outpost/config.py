@@ -34,12 +34,15 @@ DEFAULTS = {
     },
     "mqtt": {
         "host": "",            # gateway broker; empty: MQTT path disabled
-        "port": 1883,
+        "port": 0,             # 0: 1883, or 8883 with tls
         "user": "",
         "password": "",
-        "keepalive": 60,
+        "keepalive": 60,       # seconds; the broker publishes the Last Will after 1.5 x this
         "timeout": 10,
         "heartbeat": 900,      # seconds between "I am alive" messages to the gateway; 0: none
+        "tls": False,          # MQTT over TLS, the broker certificate verified against ca
+        "ca": "",              # PEM of the CA that signed the broker certificate (needed with tls)
+        "server_hostname": "",  # SNI / certificate name when it differs from host (an IP, say)
     },
     "serial": {
         "uart": -1,            # UART id wired to the gateway; -1: serial path disabled
@@ -133,7 +136,7 @@ def _str(cfg, key, secret=False):
     if not isinstance(v, str):
         raise _err(key, "must be a string", v, not secret)
     if "\r" in v or "\n" in v:
-        if key != "smtp.ca":
+        if key not in ("smtp.ca", "mqtt.ca"):
             raise _err(key, "must not contain CR or LF", v, not secret)
     return v
 
@@ -142,6 +145,15 @@ def _bool(cfg, key):
     v = _get(cfg, key)
     if not isinstance(v, bool):
         raise _err(key, "must be True or False", v)
+    return v
+
+
+def _pem(cfg, key):
+    v = _get(cfg, key)
+    if not isinstance(v, (str, bytes)):
+        raise _err(key, "must be PEM text", type(v).__name__)
+    if v and "-----BEGIN CERTIFICATE-----" not in (v if isinstance(v, str) else v.decode()):
+        raise _err(key, "must be PEM text starting -----BEGIN CERTIFICATE-----")
     return v
 
 
@@ -261,11 +273,7 @@ def validate(cfg):
     _str(cfg, "smtp.user")
     _str(cfg, "smtp.password", True)
     _str(cfg, "smtp.oauth_token", True)
-    ca = cfg["smtp"]["ca"]
-    if not isinstance(ca, (str, bytes)):
-        raise _err("smtp.ca", "must be PEM text", type(ca).__name__)
-    if ca and "-----BEGIN CERTIFICATE-----" not in (ca if isinstance(ca, str) else ca.decode()):
-        raise _err("smtp.ca", "must be PEM text starting -----BEGIN CERTIFICATE-----")
+    ca = _pem(cfg, "smtp.ca")
     _bool(cfg, "smtp.verify")
     _str(cfg, "smtp.server_hostname")
     _bool(cfg, "smtp.allow_plaintext_auth")
@@ -287,12 +295,19 @@ def validate(cfg):
             raise _err("mail.to[" + str(i) + "]", "is not an address", a)
     _str(cfg, "mail.subject_prefix")
     _str(cfg, "mqtt.host")
-    _int(cfg, "mqtt.port", 1, 65535)
+    _int(cfg, "mqtt.port", 0, 65535)
     _str(cfg, "mqtt.user")
     _str(cfg, "mqtt.password", True)
     _int(cfg, "mqtt.keepalive", 0, 65535)
     _int(cfg, "mqtt.timeout", 1, 120)
     _int(cfg, "mqtt.heartbeat", 0, 7 * 86400)
+    _bool(cfg, "mqtt.tls")
+    mca = _pem(cfg, "mqtt.ca")
+    _str(cfg, "mqtt.server_hostname")
+    if cfg["mqtt"]["tls"] and cfg["mqtt"]["host"] and not mca:
+        raise _err("mqtt.ca", "needed to verify the broker with mqtt.tls (PEM of the CA that signed it)")
+    if cfg["mqtt"]["tls"] and cfg["mqtt"]["port"] == 1883:
+        raise _err("mqtt.port", "1883 is the plain MQTT port; with mqtt.tls use the broker's TLS port (8883, or 0)")
     _int(cfg, "serial.uart", -1, 9)
     _int(cfg, "serial.baud", 300, 4000000)
     _int(cfg, "serial.tx", -1, 99)

@@ -81,17 +81,207 @@ class SmtpPath:
             self.log("smtp: " + rcpt + " refused: " + str(refused[rcpt][0]) + " " + refused[rcpt][1])
 
 
+# The broker is reached over one long-lived connection, like a mature MicroPython app does it:
+# its Last Will (retained `offline` on outpost/<device>/status) is what tells the gateway within
+# 1.5 keepalives that the board died, which only works while a connection is open. The main loop
+# calls service() to ping it within the keepalive and to reconnect with backoff after a drop.
+# With deep sleep (keep=False) there is one connection per wake-up, closed before sleeping.
+RECONNECT_MIN = 5      # seconds before the first reconnect attempt; doubles up to:
+RECONNECT_MAX = 300
+PID_LIMIT = 60000      # umqtt.simple's packet id is not wrapped at 65535: reconnect before
+
+
+class _Tls:
+    # Given to umqtt.simple as its `ssl` (umqtt.simple >= 1.4 calls ssl.wrap_socket(sock,
+    # server_hostname=<the host it connected to>)). It wraps with our verifying context and our
+    # certificate name instead: on a LAN the broker is usually an IP address, which is not the
+    # name in its certificate. It keeps the plain socket, where MicroPython sets timeouts.
+    def __init__(self, ctx, hostname):
+        self.ctx = ctx
+        self.hostname = hostname
+        self.raw = None
+
+    def wrap_socket(self, sock, server_hostname=None, **kw):
+        self.raw = sock
+        gc.collect()  # the handshake needs the largest free block we can give it
+        return self.ctx.wrap_socket(sock, server_hostname=self.hostname)
+
+
 class MqttPath:
     name = "mqtt"
 
-    def __init__(self, cfg, net, log):
+    def __init__(self, cfg, net, log, mono, keep=True):
         self.m = cfg["mqtt"]
         self.device = cfg["device"]
         self.net = net
         self.log = log
+        self.mono = mono
+        self.keep = keep          # hold the connection between sends (False with deep sleep)
+        self.status = "outpost/" + self.device + "/status"
+        self.client = None
+        self.tls = None
+        self.fails = 0            # failed connects in a row (reconnect backoff)
+        self.next_try = 0
+        self.last_tx = 0          # mono time of the last packet sent (pings keep it within keepalive)
+        self.connects = 0
 
     def enabled(self):
         return bool(self.m["host"])
+
+    def port(self):
+        return self.m["port"] or (8883 if self.m["tls"] else 1883)
+
+    # --- the connection ---------------------------------------------------------------
+
+    def _settimeout(self, c, timeout):
+        # umqtt.simple leaves its socket blocking without a timeout after check_msg/wait_msg:
+        # set one before every blocking call. MicroPython's TLS socket has no settimeout.
+        try:
+            c.sock.settimeout(timeout)
+        except AttributeError:
+            if self.tls is not None and self.tls.raw is not None:
+                self.tls.raw.settimeout(timeout)
+
+    def _context(self):
+        from outpost import clock
+        from usmtp import netio
+        from usmtp.errors import SMTPError
+        m = self.m
+        if not clock.is_set():
+            raise Down("clock not set (NTP has not succeeded): cannot verify the broker certificate")
+        try:
+            ctx = netio.client_context(m["ca"])   # CERT_REQUIRED against mqtt.ca, hostname checked
+        except SMTPError as e:
+            raise Down("mqtt.ca: " + str(e))
+        return _Tls(ctx, m["server_hostname"] or m["host"])
+
+    def _new_client(self):
+        from umqtt.simple import MQTTClient
+        m = self.m
+        args = (self.device, m["host"], self.port(), m["user"] or None, m["password"] or None,
+                m["keepalive"])
+        self.tls = None
+        if not m["tls"]:
+            return MQTTClient(*args)
+        self.tls = self._context()
+        try:
+            # umqtt.simple before 1.4 takes ssl=True and hands ssl_params to ssl.wrap_socket;
+            # asked first because it would take a context as ssl=<truthy> and not verify anything
+            return MQTTClient(*args, ssl=True, ssl_params={
+                "server_hostname": self.tls.hostname, "cert_reqs": 2,   # ssl.CERT_REQUIRED
+                "cadata": m["ca"].encode() if isinstance(m["ca"], str) else m["ca"]})
+        except TypeError:
+            return MQTTClient(*args, ssl=self.tls)   # 1.4 and later: an SSLContext-like object
+
+    def _connect(self, timeout):
+        if not self.net.connected():
+            raise Down("no Wi-Fi")
+        try:
+            c = self._new_client()
+        except Down as e:
+            self._failed()
+            raise e
+        c.set_last_will(self.status, b"offline", True, 1)
+        gc.collect()
+        try:
+            try:
+                c.connect(timeout=timeout)
+            except TypeError:  # an umqtt.simple without the timeout argument
+                c.connect()
+            self._settimeout(c, timeout)
+            # the gateway reads this as "in service"; the Last Will replaces it if we vanish
+            c.publish(self.status, b"online", True, 1)
+        except Exception as e:  # OSError, MQTTException, a TLS failure: an outage of this path
+            self._abort(c)
+            self._failed()
+            raise Down(self._what(e))
+        self.client = c
+        self.fails = 0
+        self.next_try = 0
+        self.last_tx = self.mono()
+        self.connects += 1
+        self.log("mqtt: connected to " + self.m["host"] + ":" + str(self.port()) +
+                 (" (TLS)" if self.tls else ""))
+
+    def _what(self, e):
+        return (e.__class__.__name__ + " " + str(e)).strip()
+
+    def _failed(self):
+        self.fails += 1
+        self.next_try = self.mono() + backoff(self.fails, RECONNECT_MIN, RECONNECT_MAX)
+
+    def _abort(self, c):
+        # no DISCONNECT: the broker publishes the Last Will (`offline`), which is the truth
+        try:
+            c.sock.close()
+        except Exception:
+            pass
+
+    def _drop(self, why):
+        c = self.client
+        self.client = None
+        if c is not None:
+            self._abort(c)
+            self._failed()
+            self.log("mqtt: connection lost (" + why + "); reconnecting in " +
+                     str(int(self.next_try - self.mono())) + " s")
+
+    def close(self, offline=False, timeout=5):
+        """A deliberate disconnect. offline=True (the app stops) publishes retained `offline`
+        first; offline=False (deep sleep) leaves `online`: see boards/README.md."""
+        c = self.client
+        self.client = None
+        if c is None:
+            return
+        try:
+            self._settimeout(c, timeout)
+            if offline:
+                c.publish(self.status, b"offline", True, 1)
+            c.disconnect()
+        except Exception:
+            self._abort(c)
+
+    def service(self, timeout):
+        """From the main loop: a ping when half the keepalive has passed without sending (and
+        its answer, so a dead connection shows), and a reconnect with backoff after a drop.
+        Returns True when it (re)connected."""
+        if not self.enabled():
+            return False
+        c = self.client
+        if c is None:
+            if not self.keep or self.mono() < self.next_try or not self.net.connected():
+                return False
+            try:
+                self._connect(timeout)
+                return True
+            except Down as e:
+                self.log("mqtt: " + str(e) + "; next try in " + str(int(self.next_try - self.mono())) + " s")
+                return False
+        if not self.net.connected():
+            self._drop("no Wi-Fi")
+            return False
+        try:
+            ka = self.m["keepalive"]
+            if ka and self.mono() - self.last_tx >= ka / 2:
+                c.ping()
+                self.last_tx = self.mono()
+                self._settimeout(c, timeout)
+                if c.wait_msg() is not None:   # PINGRESP reads as None; we subscribe to nothing
+                    raise OSError("unexpected packet from the broker")
+            else:
+                c.check_msg()   # returns at once; raises when the broker closed the connection
+        except Exception as e:
+            self._drop(self._what(e))
+        return False
+
+    def poll_ms(self):
+        # longest the main loop may sleep before calling service() again
+        ka = self.m["keepalive"]
+        if self.client is None or not ka:
+            return 60000
+        return max(1000, ka * 250)
+
+    # --- sending ----------------------------------------------------------------------
 
     def send(self, rec, csv, timeout):
         from outpost import alerts
@@ -99,37 +289,37 @@ class MqttPath:
         self._publish([(topic, alerts.gateway_record(rec, csv), False)], timeout)
 
     def beat(self, uptime, timeout):
-        # a sign of life for the gateway's watchdog: retained status and the uptime
-        base = "outpost/" + self.device
-        self._publish([(base + "/status", b"online", True),
-                       (base + "/heartbeat", str(int(uptime)).encode(), False)], timeout)
+        # a sign of life for the gateway's watchdog (the retained status goes at each connect)
+        self._publish([("outpost/" + self.device + "/heartbeat", str(int(uptime)).encode(), False)],
+                      timeout)
 
     def _publish(self, messages, timeout):
-        from umqtt.simple import MQTTClient
         if not self.net.connected():
+            if self.client is not None:
+                self._drop("no Wi-Fi")
             raise Down("no Wi-Fi")
-        m = self.m
-        c = MQTTClient(self.device, m["host"], m["port"], m["user"] or None, m["password"] or None,
-                       m["keepalive"])
-        c.set_last_will("outpost/" + self.device + "/status", b"offline", True, 1)
-        try:
+        if self.client is not None and self.client.pid >= PID_LIMIT:
+            self.close()
+        t0 = time.ticks_ms()
+        fresh = self.client is None
+        while True:
+            if self.client is None:
+                self._connect(timeout)   # raises Down
+            c = self.client
             try:
-                c.connect(timeout=timeout)
-            except TypeError:  # an umqtt.simple without the timeout argument
-                c.connect()
-            c.sock.settimeout(timeout)
-            for topic, data, retain in messages:
-                c.publish(topic, data, retain, 1)  # QoS 1: returns only after the PUBACK
-        except Exception as e:  # OSError, MQTTException: an outage of this path
-            try:
-                c.sock.close()
-            except Exception:
-                pass
-            raise Down(e.__class__.__name__ + " " + str(e))
-        try:
-            c.disconnect()
-        except Exception:
-            pass
+                self._settimeout(c, timeout)
+                for topic, data, retain in messages:
+                    c.publish(topic, data, retain, 1)  # QoS 1: returns only after the PUBACK
+                self.last_tx = self.mono()
+                return
+            except Exception as e:
+                self._drop(self._what(e))
+                left = timeout - time.ticks_diff(time.ticks_ms(), t0) / 1000
+                if fresh or left < 1:
+                    raise Down(self._what(e))
+                # a kept connection may have died since it was last used: one fresh try
+                fresh = True
+                timeout = left
 
 
 class SerialPath:

@@ -31,6 +31,7 @@ class Clock:
         self.closed = False
         self.cond = threading.Condition()
         self.parked = False
+        self.interrupt = False      # Ctrl-C on the console: KeyboardInterrupt in the firmware
 
     def world(self):
         return self.start + self._jump + (_real.monotonic() - self._r0) * self.speed
@@ -70,6 +71,7 @@ class Clock:
             with self.cond:
                 if self.closed:
                     raise Stopped()
+                self._ctrl_c()
                 if self.stop_at is not None and target > self.stop_at:
                     # park until the harness allows more world time
                     if self.world() < self.stop_at:
@@ -96,3 +98,9 @@ class Clock:
         # a place where a busy firmware loop may be parked (called from ticks_ms)
         if self.closed:
             raise Stopped()
+        self._ctrl_c()
+
+    def _ctrl_c(self):
+        if self.interrupt:
+            self.interrupt = False
+            raise KeyboardInterrupt()

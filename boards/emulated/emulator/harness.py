@@ -251,6 +251,13 @@ class EmulatedBoard:
     def __exit__(self, *exc):
         self.close()
 
+    def interrupt(self):
+        """Ctrl-C on the board's console: KeyboardInterrupt in the firmware at its next sleep or
+        ticks_ms() call, which stops the app (main.py lets it through) and leaves the REPL."""
+        with self.clock.cond:
+            self.clock.interrupt = True
+            self.clock.cond.notify_all()
+
     def power_cycle(self):
         # for tests: a cold start loses RAM, RTC time and RTC memory (flash stays)
         self.rtc_memory = b""
@@ -291,6 +298,13 @@ class EmulatedBoard:
                 self.log("main.py returned: the board sits at the REPL")
                 while True:
                     self.clock.sleep(3600)
+            except KeyboardInterrupt:
+                self.log("KeyboardInterrupt: the board sits at the REPL")
+                try:
+                    while True:
+                        self.clock.sleep(3600)
+                except _clock.Stopped:
+                    return
             except BoardReset as r:
                 self.reset_cause = r.cause
                 self.log("reset")

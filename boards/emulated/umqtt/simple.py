@@ -2,9 +2,18 @@
 # (MQTTClient(client_id, server, port, user, password, keepalive, ssl), set_last_will, connect,
 # publish, subscribe, wait_msg, check_msg, ping, disconnect), speaking MQTT 3.1.1 over a real
 # socket to a real broker. QoS 0 and 1, like the original (a QoS 1 publish waits for PUBACK).
+#
+# TLS as umqtt.simple 1.4+ does it: `ssl` is an SSLContext (anything with wrap_socket), called
+# as ssl.wrap_socket(sock, server_hostname=server). With LEGACY = True it behaves like the older
+# releases instead: MQTTClient(..., ssl=True, ssl_params={...}) and MicroPython's
+# ssl.wrap_socket(sock, **ssl_params) (cert_reqs defaults to CERT_NONE there, as on the board).
+# Like the original, wait_msg()/check_msg() leave the socket blocking with no timeout.
 import errno
 import socket
+import ssl as _ssl
 import struct
+
+LEGACY = False   # True: the pre-1.4 constructor (ssl=True, ssl_params=...)
 
 
 class MQTTException(Exception):
@@ -29,7 +38,9 @@ def _str(s):
 
 class MQTTClient:
     def __init__(self, client_id, server, port=0, user=None, password=None, keepalive=0,
-                 ssl=None, ssl_params={}):
+                 ssl=None, ssl_params=None):
+        if ssl_params is not None and not LEGACY:
+            raise TypeError("__init__() got an unexpected keyword argument 'ssl_params'")
         if port == 0:
             port = 8883 if ssl else 1883
         self.client_id = client_id
@@ -37,7 +48,7 @@ class MQTTClient:
         self.server = server
         self.port = port
         self.ssl = ssl
-        self.ssl_params = ssl_params
+        self.ssl_params = ssl_params or {}
         self.pid = 0
         self.cb = None
         self.user = user
@@ -58,6 +69,9 @@ class MQTTClient:
         return data
 
     def _write(self, data):
+        from emulator import state
+        if state.board is not None and not state.board.wifi_up:
+            raise OSError(errno.EHOSTUNREACH, "EHOSTUNREACH")   # the radio link is gone
         self.sock.sendall(data)
 
     def _recv_len(self):
@@ -89,10 +103,10 @@ class MQTTClient:
         sock.settimeout(timeout)
         try:
             sock.connect(socket.getaddrinfo(self.server, self.port)[0][-1])
-            if self.ssl:
-                import ssl as _ssl
-                ctx = self.ssl if isinstance(self.ssl, _ssl.SSLContext) else _ssl.create_default_context()
-                sock = ctx.wrap_socket(sock, server_hostname=self.ssl_params.get("server_hostname", self.server))
+            if self.ssl is True and LEGACY:
+                sock = _mp_wrap_socket(sock, **self.ssl_params)
+            elif self.ssl:
+                sock = self.ssl.wrap_socket(sock, server_hostname=self.server)
         except BaseException:
             sock.close()
             raise
@@ -174,7 +188,13 @@ class MQTTClient:
                 return
 
     def wait_msg(self):
-        res = self.sock.recv(1)
+        try:
+            res = self.sock.recv(1)
+        except (BlockingIOError, _ssl.SSLWantReadError):
+            res = None      # check_msg(): nothing waiting
+        self.sock.setblocking(True)
+        if res is None:
+            return None
         if res == b"":
             raise OSError(-1, "connection closed by the broker")
         op = res[0]
@@ -204,15 +224,25 @@ class MQTTClient:
         return None
 
     def check_msg(self):
-        old = self.sock.gettimeout()
         self.sock.setblocking(False)
-        try:
-            try:
-                first = self.sock.recv(1, socket.MSG_PEEK)
-            except (BlockingIOError, socket.timeout):
-                return None
-            if not first:
-                raise OSError(-1, "connection closed by the broker")
-        finally:
-            self.sock.settimeout(old)
         return self.wait_msg()
+
+
+def _mp_wrap_socket(sock, server_side=False, key=None, cert=None, cert_reqs=0, cadata=None,
+                    server_hostname=None, do_handshake=True):
+    # MicroPython's ssl.wrap_socket, which the pre-1.4 umqtt.simple calls with its ssl_params
+    if server_side or key or cert:
+        raise ValueError("the stand-in does client TLS only")
+    ctx = _ssl.SSLContext(_ssl.PROTOCOL_TLS_CLIENT)
+    if cert_reqs == _ssl.CERT_NONE:
+        ctx.check_hostname = False
+        ctx.verify_mode = _ssl.CERT_NONE
+    else:
+        ctx.verify_mode = _ssl.CERT_REQUIRED
+        ctx.check_hostname = server_hostname is not None
+        if cadata is not None:
+            if isinstance(cadata, str):
+                cadata = cadata.encode()
+            ctx.load_verify_locations(cadata=cadata.decode("ascii") if b"-----BEGIN" in cadata else cadata)
+    return ctx.wrap_socket(sock, server_hostname=server_hostname,
+                           do_handshake_on_connect=do_handshake)
