@@ -23,6 +23,8 @@ from . import compose, routing
 
 log = logging.getLogger("outpost.relay")
 
+RATE_WINDOW = 3600.0
+
 
 def classify(result):
     # result: the refused-recipients dict of one message, or the SMTPError it raised
@@ -81,7 +83,11 @@ class Relay:
         self.paused = spool.get_state("relay_paused")     # survives a restart: notify once
         self.pause_until = 0.0
         self.last_result = spool.get_state("relay_last_result")
-        self.sent = {}       # rcpt -> send times within the last hour (rate limit)
+        # rcpt -> send times within the last hour (rate limit); kept in the spool too, so a
+        # restart (or a crash loop) does not start the window afresh
+        self.sent = spool.recent_sends(clock.time() - RATE_WINDOW)
+        self._new_sends = []     # send times of this pass, committed with the "sending" mark
+        self._new_digests = []   # digests composed in this pass, recorded in that same commit
         self.on_notice = None
         self.signer = None
         if self.r["dkim_key_file"]:
@@ -202,6 +208,8 @@ class Relay:
             return self.pause_until - now
         if now < self.down_until:
             return self.down_until - now
+        self._new_sends = []
+        self._new_digests = []
         units = self._plan(now)
         if not units:
             if self.conn is not None and now - self.conn_used >= self.r["idle_close"]:
@@ -212,7 +220,8 @@ class Relay:
                 wait = min(wait, max(0.0, self.conn_used + self.r["idle_close"] - now))
             return wait
         keys = [(row["alert_id"], row["rcpt"]) for u in units for row in u[1]]
-        self.spool.set_status(keys, "sending", now)
+        self.spool.set_status(keys, "sending", now, sends=self._new_sends, digests=self._new_digests,
+                              window=RATE_WINDOW)
         batch = [(u[2][0], [u[1][0]["rcpt"]], self._sign(u[2][1])) for u in units]
         if self.resolver is not None:
             self._settle(units, self._send_mx(batch), now, None)
@@ -238,13 +247,24 @@ class Relay:
         units = []
         digested = set()
         expired = []
+        # a digest already attempted is sent again as it was recorded: same Message-ID, same
+        # content, the same members (alerts that came since are not folded into it)
+        for mid, rcpt, msg, rows in self.spool.pending_digests(now):
+            if len(units) >= batch:
+                break
+            rows, old = self._split_expired(rows, now)
+            expired.extend(old)
+            if rows:
+                units.append(("digest", rows, (sender, msg, mid)))
         for rcpt, n in self.spool.ready_count_by_rcpt(now).items():
             if n >= threshold and len(units) < batch:
                 rows = self.spool.due_for(rcpt, now, 1000)
                 rows, old = self._split_expired(rows, now)
                 expired.extend(old)
                 if rows:
-                    f, msg, mid = compose.digest_for(rcpt, rows, sender, now)
+                    f, chunks, mid = compose.digest_for(rcpt, rows, sender, now)
+                    msg = b"".join(chunks)
+                    self._new_digests.append((mid, rcpt, msg, [(r["alert_id"], r["rcpt"]) for r in rows]))
                     units.append(("digest", rows, (f, msg, mid)))
                 digested.add(rcpt)
         held = []
@@ -298,7 +318,7 @@ class Relay:
         return keep, old
 
     def _window(self, rcpt, now):
-        w = [t for t in self.sent.get(rcpt, ()) if now - t < 3600.0]
+        w = [t for t in self.sent.get(rcpt, ()) if now - t < RATE_WINDOW]
         self.sent[rcpt] = w
         return w
 
@@ -308,10 +328,12 @@ class Relay:
 
     def _rate_free(self, rcpt, now):
         w = self._window(rcpt, now)
-        return (w[0] + 3600.0) if w else now
+        return (w[0] + RATE_WINDOW) if w else now
 
     def _count_send(self, rcpt, now):
         self._window(rcpt, now).append(now)
+        if self.cfg["digest"]["rate_per_hour"]:
+            self._new_sends.append((rcpt, now))     # no limit, nothing to remember
 
     def _settle(self, units, results, now, failed_connect):
         out = []

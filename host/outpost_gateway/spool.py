@@ -11,6 +11,7 @@
 # spool.min_free_mb free on the disk): new alerts are refused with a transient error
 # ("full"), so the sender keeps them and tries again; nothing already accepted is dropped.
 import json
+import logging
 import queue
 import shutil
 import sqlite3
@@ -38,10 +39,25 @@ CREATE TABLE IF NOT EXISTS deliveries(
   next_at REAL NOT NULL,
   last_error TEXT,
   updated REAL NOT NULL,
-  via TEXT,                       -- Message-ID of the digest that carried it, if any
+  via TEXT,                       -- Message-ID of the digest that carries it, set when folded
   PRIMARY KEY(alert_id, rcpt)
 );
 CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries(status, next_at);
+CREATE INDEX IF NOT EXISTS deliveries_via ON deliveries(via) WHERE via IS NOT NULL;
+-- a digest, recorded whole when first attempted: its retries send these very bytes (same
+-- Message-ID, same content), and its member deliveries (via = mid) go out only inside it
+CREATE TABLE IF NOT EXISTS digests(
+  mid TEXT PRIMARY KEY,
+  rcpt TEXT NOT NULL,
+  created REAL NOT NULL,
+  message BLOB NOT NULL
+);
+-- messages sent per recipient within the last hour (the rate limit survives a restart)
+CREATE TABLE IF NOT EXISTS sends(
+  rcpt TEXT NOT NULL,
+  at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sends_at ON sends(at);
 CREATE TABLE IF NOT EXISTS dead_letter(
   alert_id TEXT NOT NULL,
   rcpt TEXT NOT NULL,
@@ -64,6 +80,14 @@ CREATE TABLE IF NOT EXISTS state(key TEXT PRIMARY KEY, value TEXT);
 """
 
 PENDING = ("ready", "sending")
+
+# what the relay gets for one delivery
+ROW_KEYS = ("alert_id", "rcpt", "attempts", "critical", "received", "device", "severity", "kind",
+            "subject", "payload", "raw", "mail_from")
+ROW_COLS = ("d.alert_id, d.rcpt, d.attempts, d.critical, a.received, a.device, a.severity, a.kind,"
+            " a.subject, a.payload, a.raw, a.mail_from")
+
+log = logging.getLogger("outpost.spool")
 
 
 class Alert:
@@ -112,6 +136,8 @@ class Spool:
         self._checked = -1e18
         self._lock = threading.Lock()
         self.commits = 0        # transactions committed by the writer (for metrics/bench)
+        self.write_error = None     # the writer's last error while writes fail, else None
+        self.write_failures = 0     # batches that failed to commit (metrics)
         self.on_seen = None     # watchdog hook, called in the writer thread after commit
 
     # -- connections -------------------------------------------------------------------------
@@ -151,10 +177,23 @@ class Spool:
 
         def __exit__(self, et, ev, tb):
             if et is None:
-                self.db.execute("COMMIT")
-            else:
-                self.db.execute("ROLLBACK")
+                try:
+                    self.db.execute("COMMIT")
+                    return False
+                except sqlite3.Error:
+                    # a failed COMMIT (I/O error) must not leave the connection inside a
+                    # transaction, or every later BEGIN fails even after the disk recovers
+                    self._rollback()
+                    raise
+            self._rollback()
             return False
+
+        def _rollback(self):
+            if self.db.in_transaction:
+                try:
+                    self.db.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
 
     # -- writing accepted alerts -------------------------------------------------------------
     def start_writer(self):
@@ -196,7 +235,18 @@ class Spool:
                 batch.append(nxt)
             try:
                 results = self._apply(self._db(), [b[0] for b in batch])
-            except sqlite3.Error:
+                if self.write_error is not None:
+                    log.warning("spool writes work again (after %d failed batches): %s",
+                                self.write_failures, self.path)
+                    self.write_error = None
+            except sqlite3.Error as e:
+                # every failed batch is counted, but the log says it once per episode: an
+                # ingress that is redelivered the same alerts must not flood the log
+                self.write_failures += 1
+                if self.write_error is None:
+                    log.error("spool write failed: %s (%s); alerts are refused, not acknowledged,"
+                              " until it works again", e, self.path)
+                self.write_error = str(e)
                 results = ["error"] * len(batch)
             for (op, cb), res in zip(batch, results):
                 try:
@@ -230,6 +280,7 @@ class Spool:
         seen = []
         now = self.clock.time()
         plain = {}       # device -> latest plain sign of life in this batch (one row write each)
+        added = 0
         with self._tx(db):
             for op in ops:
                 if isinstance(op, Seen):
@@ -261,11 +312,14 @@ class Spool:
                                "updated) VALUES(?,?,'ready',?,0,?,?)",
                                [(op.id, r, crit, now, now) for r in op.rcpts])
                 if op.rcpts:
-                    with self._lock:
-                        self._pending += 1
+                    added += 1
                 results.append("new")
             for op in plain.values():
                 self._seen(db, op)
+        # counted only once committed: a failed batch adds nothing
+        if added:
+            with self._lock:
+                self._pending += added
         self.commits += 1
         if seen and self.on_seen is not None:
             self.on_seen(seen)
@@ -294,38 +348,71 @@ class Spool:
     # -- the relay's side --------------------------------------------------------------------
     def due(self, now, limit):
         rows = self._db().execute(
-            "SELECT d.alert_id, d.rcpt, d.attempts, d.critical, a.received, a.device, a.severity, a.kind,"
-            " a.subject, a.payload, a.raw, a.mail_from FROM deliveries d JOIN alerts a ON a.id = d.alert_id"
-            " WHERE d.status='ready' AND d.next_at <= ? ORDER BY d.critical DESC, d.next_at LIMIT ?",
+            "SELECT " + ROW_COLS + " FROM deliveries d JOIN alerts a ON a.id = d.alert_id"
+            " WHERE d.status='ready' AND d.next_at <= ? AND d.via IS NULL"
+            " ORDER BY d.critical DESC, d.next_at LIMIT ?",
             (now, limit)).fetchall()
-        keys = ("alert_id", "rcpt", "attempts", "critical", "received", "device", "severity", "kind",
-                "subject", "payload", "raw", "mail_from")
-        return [dict(zip(keys, r)) for r in rows]
+        return [dict(zip(ROW_KEYS, r)) for r in rows]
 
     def ready_count_by_rcpt(self, now):
         # messages submitted whole (raw) are relayed as they are, never folded into a digest
         return dict(self._db().execute(
             "SELECT d.rcpt, count(*) FROM deliveries d JOIN alerts a ON a.id = d.alert_id"
-            " WHERE d.status='ready' AND d.next_at <= ? AND d.critical=0 AND a.raw=0"
+            " WHERE d.status='ready' AND d.next_at <= ? AND d.critical=0 AND a.raw=0 AND d.via IS NULL"
             " GROUP BY d.rcpt", (now,)).fetchall())
 
     def due_for(self, rcpt, now, limit):
-        keys = ("alert_id", "rcpt", "attempts", "critical", "received", "device", "severity", "kind",
-                "subject", "payload", "raw", "mail_from")
         rows = self._db().execute(
-            "SELECT d.alert_id, d.rcpt, d.attempts, d.critical, a.received, a.device, a.severity, a.kind,"
-            " a.subject, a.payload, a.raw, a.mail_from FROM deliveries d JOIN alerts a ON a.id = d.alert_id"
+            "SELECT " + ROW_COLS + " FROM deliveries d JOIN alerts a ON a.id = d.alert_id"
             " WHERE d.status='ready' AND d.next_at <= ? AND d.rcpt=? AND d.critical=0 AND a.raw=0"
-            " ORDER BY a.received LIMIT ?", (now, rcpt, limit)).fetchall()
-        return [dict(zip(keys, r)) for r in rows]
+            " AND d.via IS NULL ORDER BY a.received LIMIT ?", (now, rcpt, limit)).fetchall()
+        return [dict(zip(ROW_KEYS, r)) for r in rows]
 
     def next_due(self):
         r = self._db().execute("SELECT min(next_at) FROM deliveries WHERE status='ready'").fetchone()
         return r[0]
 
-    def set_status(self, keys, status, now):
+    def pending_digests(self, now):
+        # digests recorded by an earlier attempt and due again: -> [(mid, rcpt, message, rows)];
+        # every member still waiting goes with it, so the digest stays one unit
+        db = self._db()
+        mids = [r[0] for r in db.execute(
+            "SELECT DISTINCT via FROM deliveries WHERE status='ready' AND via IS NOT NULL AND next_at <= ?",
+            (now,))]
+        out = []
+        for mid in mids:
+            d = db.execute("SELECT rcpt, message FROM digests WHERE mid=?", (mid,)).fetchone()
+            rows = [dict(zip(ROW_KEYS, r)) for r in db.execute(
+                "SELECT " + ROW_COLS + " FROM deliveries d JOIN alerts a ON a.id = d.alert_id"
+                " WHERE d.via=? AND d.status='ready' ORDER BY a.received", (mid,))]
+            if d is None:
+                # its record is gone (purged by hand): the members go out on their own again
+                with self._tx(db):
+                    db.execute("UPDATE deliveries SET via=NULL WHERE via=? AND status='ready'", (mid,))
+                continue
+            out.append((mid, d[0], bytes(d[1]), rows))
+        return out
+
+    def recent_sends(self, since):
+        # rcpt -> send times since `since`, oldest first (the relay's rate window)
+        out = {}
+        for r, at in self._db().execute("SELECT rcpt, at FROM sends WHERE at >= ? ORDER BY at", (since,)):
+            out.setdefault(r, []).append(at)
+        return out
+
+    def set_status(self, keys, status, now, sends=(), digests=(), window=3600.0):
+        # one commit for what the relay is about to send: the rows go "sending", and with them
+        # the send times of the rate window and any digest composed now (so no extra fsync)
         db = self._db()
         with self._tx(db):
+            for mid, rcpt, message, members in digests:
+                db.execute("INSERT OR REPLACE INTO digests(mid,rcpt,created,message) VALUES(?,?,?,?)",
+                           (mid, rcpt, now, message))
+                db.executemany("UPDATE deliveries SET via=? WHERE alert_id=? AND rcpt=?",
+                               [(mid, a, r) for a, r in members])
+            if sends:
+                db.executemany("INSERT INTO sends(rcpt,at) VALUES(?,?)", list(sends))
+                db.execute("DELETE FROM sends WHERE at < ?", (now - window,))
             db.executemany("UPDATE deliveries SET status=?, updated=? WHERE alert_id=? AND rcpt=?",
                            [(status, now, a, r) for a, r in keys])
 
@@ -416,10 +503,12 @@ class Spool:
         db = self._db()
         with self._tx(db):
             if alert_id is None:
-                cur = db.execute("UPDATE deliveries SET status='ready', next_at=?, attempts=0 WHERE status='dead'",
-                                 (now,))
+                # a revived delivery leaves the digest that died: it goes out on its own or in a new one
+                cur = db.execute("UPDATE deliveries SET status='ready', next_at=?, attempts=0, via=NULL"
+                                 " WHERE status='dead'", (now,))
             else:
-                cur = db.execute("UPDATE deliveries SET status='ready', next_at=? WHERE alert_id=?"
+                cur = db.execute("UPDATE deliveries SET status='ready', next_at=?,"
+                                 " via=CASE WHEN status='dead' THEN NULL ELSE via END WHERE alert_id=?"
                                  " AND status IN ('ready','dead')", (now, alert_id))
             n = cur.rowcount
         self._refresh_pending(db, force=True)
@@ -442,6 +531,9 @@ class Spool:
                     db.execute("DELETE FROM deliveries WHERE alert_id=?", (i,))
                     db.execute("DELETE FROM alerts WHERE id=?", (i,))
                 n = len(ids)
+                db.execute("DELETE FROM sends WHERE at < ?", (self.clock.time() - 3600.0,))
+            # a digest no delivery points to any more is history
+            db.execute("DELETE FROM digests WHERE NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.via=digests.mid)")
         self._refresh_pending(db, force=True)
         return n
 

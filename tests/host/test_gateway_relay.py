@@ -1,6 +1,7 @@
 # The relay against a real upstream (MailServer on loopback, verified implicit TLS + AUTH),
 # with an injected clock: outage sequence with backoff and digest, 5xx dead letters, AUTH/TLS
 # pause with one notice, connection reuse, and stable Message-IDs.
+import email.utils
 import json
 
 import pytest
@@ -249,3 +250,62 @@ def test_one_unusable_message_does_not_sink_its_batch(tmp_path, upstream, ca):
     assert [d["id"] for d in dead] == ["raw-bad@lan.example"]
     assert "CR, LF" in dead[0]["reply"]
     assert all("evil" not in (m.rcpt_tos[0]) for m in upstream.messages)
+
+
+def test_retried_digest_keeps_its_message_id_members_and_content(tmp_path, upstream, ca):
+    # a digest refused with a 4xx (or whose reply was lost) is retried as the very same message:
+    # alerts arriving meanwhile are not folded into it, and its members never go out alone
+    clock = ManualClock()
+    t0 = clock.time()
+    cfg, spool, relay = relay_for(tmp_path, upstream, ca, clock)
+    cfg["digest"].update(threshold=10, rate_per_hour=0)
+    first = add(spool, 12)
+    upstream.data_reply = ["451 4.3.0 try again later"]
+    relay.run_once()
+    assert upstream.messages == []
+    vias = set(d["via"] for a in first for d in spool.show(a)["deliveries"])
+    assert len(vias) == 1 and None not in vias          # `queue show` names the digest carrying it
+    digest_mid = vias.pop()
+    late = add(spool, 11, start=13)                     # a backlog of its own meanwhile
+    relay.close()                                       # and a restart between the attempts
+    spool.close()
+    spool = Spool(str(tmp_path / "s.db"), clock).open()
+    relay = Relay(cfg, spool, Metrics(), clock)
+    clock.advance(10)
+    relay.run_once()
+    assert relay.run_once() > 0                         # nothing left due
+    msgs = upstream.wait_for(2)
+    assert len(msgs) == 2                               # two digests, no individual copies
+    by_mid = dict((mid_of(m), m.parsed()) for m in msgs)
+    assert digest_mid in by_mid
+    old = by_mid.pop(digest_mid)
+    assert old["X-Outpost-Kind"] == "digest" and "12 alerts" in old["Subject"]
+    assert email.utils.parsedate_to_datetime(old["Date"]).timestamp() == int(t0)  # composed once
+    listed = lambda m: set(line.rpartition("[")[2].rstrip("]") for line in m.get_content().splitlines()
+                           if line.endswith("]"))
+    assert listed(old) == set(first)
+    new = list(by_mid.values())[0]
+    assert new["X-Outpost-Kind"] == "digest" and listed(new) == set(late)
+    c = spool.counts()
+    assert (c["done"], c["ready"], c["sending"], c["dead"]) == (23, 0, 0, 0)
+    assert relay.metrics.c["digests"] == 2
+
+
+def test_revived_dead_digest_member_goes_out_again(tmp_path, upstream, ca):
+    # a digest refused for good: `queue retry --dead` sends its alerts again, composed afresh
+    clock = ManualClock()
+    cfg, spool, relay = relay_for(tmp_path, upstream, ca, clock)
+    cfg["digest"].update(threshold=3, rate_per_hour=0)
+    ids = add(spool, 3)
+    upstream.data_reply = ["554 5.6.0 refused"]
+    relay.run_once()
+    assert sorted(d["id"] for d in spool.dead()) == sorted(ids)
+    assert spool.retry() == 3
+    assert all(d["via"] is None for a in ids for d in spool.show(a)["deliveries"])
+    upstream.rcpt_reply.clear()
+    relay.run_once()
+    upstream.wait_for(2)                                # the digest, and the owner's notices
+    msgs = [m for m in upstream.messages if m.rcpt_tos == ["ops@example.org"]]
+    assert len(msgs) == 1 and msgs[0].parsed()["X-Outpost-Kind"] == "digest"
+    assert all("[%s]" % a in msgs[0].parsed().get_content() for a in ids)
+    assert all(d["status"] == "done" for a in ids for d in spool.show(a)["deliveries"])

@@ -8,8 +8,10 @@ import smtplib
 import urllib.error
 import urllib.request
 
-from gateway_helpers import free_port, make_cfg, wait_for
+from gateway_helpers import free_port, make_cfg, record, wait_for
+from outpost_gateway.clock import ManualClock
 from outpost_gateway.service import Gateway, JsonFormatter, setup_logging
+from outpost_gateway.spool import Alert
 from peers.smtpd import MailServer
 
 MSG = (b"From: board@lan.example\r\nTo: me@example.org\r\nSubject: %s\r\n"
@@ -107,3 +109,47 @@ def test_json_logs_have_no_secrets(tmp_path):
     finally:
         root.handlers[:] = saved[0]
         root.setLevel(saved[1])
+
+
+def test_rate_window_survives_a_gateway_restart(tmp_path):
+    # the per-recipient rate window is in the spool: a restarted (or crash-looping) gateway
+    # still holds what the hour before it already sent
+    clock = ManualClock()
+    t0 = clock.time()
+    with MailServer() as up:
+        cfg = make_cfg(tmp_path, relay={"port": up.port, "timeout": 5.0},
+                       digest={"threshold": 100, "rate_per_hour": 2}, watchdog={"enabled": False})
+
+        def add(gw, seq):
+            rec = record(device="rate", seq=seq)
+            gw.spool.write([Alert(rec["id"], "rate", "warning", rec["kind"], rec["subject"], "test",
+                                  json.dumps(rec).encode(), ["ops@example.org"])])
+            gw.wake.set()
+            return rec["id"]
+
+        gw = Gateway(cfg, clock)
+        gw.start()
+        try:
+            add(gw, 1)
+            add(gw, 2)
+            up.wait_for(2, timeout=30)
+            assert wait_for(lambda: gw.spool.counts()["done"] == 2)
+        finally:
+            gw.stop()
+            gw.spool.close()
+        clock.advance(600)
+        gw = Gateway(cfg, clock)
+        gw.start()
+        try:
+            aid = add(gw, 3)
+            held = wait_for(lambda: [d for d in gw.spool.show(aid)["deliveries"]
+                                     if d["last_error"] == "held by rate limit"])
+            assert held and held[0]["status"] == "ready"
+            assert held[0]["next_at"] == t0 + 3600.0        # when the first send leaves the window
+            assert len(up.messages) == 2
+            clock.advance(3000)
+            gw.wake.set()
+            assert len(up.wait_for(3, timeout=30)) == 3
+        finally:
+            gw.stop()
+            gw.spool.close()
