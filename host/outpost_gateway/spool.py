@@ -270,9 +270,10 @@ class Spool:
         except OSError:
             self._disk_free = None
 
-    def is_full(self):
+    def is_full(self, extra=0):
+        # extra: alerts added by the batch being written, not yet counted
         free = getattr(self, "_disk_free", None)
-        return self._pending >= self.max_pending or (free is not None and free < self.min_free)
+        return self._pending + extra >= self.max_pending or (free is not None and free < self.min_free)
 
     def _apply(self, db, ops):
         self._refresh_pending(db)
@@ -295,7 +296,7 @@ class Spool:
                     seen.append(op)
                     results.append("seen")
                     continue
-                full = self.is_full()
+                full = self.is_full(added)
                 if full and db.execute("SELECT 1 FROM alerts WHERE id=?", (op.id,)).fetchone() is None:
                     results.append("full")
                     continue
