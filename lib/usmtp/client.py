@@ -258,7 +258,9 @@ class SMTP:
 
     def quit(self):
         res = (221, "")
-        if self._core is not None and self._stream is not None and self._core.state != "closed":
+        # inside DATA a QUIT would be message text: closing is how a client abandons a message
+        if self._core is not None and self._stream is not None and \
+                self._core.state not in ("closed", "data"):
             try:
                 self._run(self._core.op_simple("QUIT"))
                 res = self._reply()

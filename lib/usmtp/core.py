@@ -39,6 +39,7 @@ TABLE = {
     ("greeting", "GREETING"): ((220,), "start", "closed"),
     ("start", "EHLO"): ((250,), "ready", "start"),
     ("start", "HELO"): ((250,), "ready", "start"),
+    ("ready", "HELO"): ((250,), "ready", "ready"),     # ehlo() again on a HELO-only server
     ("ready", "EHLO"): ((250,), "ready", "ready"),
     ("ready", "STARTTLS"): ((220,), "tls", "ready"),
     ("ready", "AUTH"): ((235, 334), "ready", "ready"),
@@ -495,6 +496,9 @@ class ClientCore:
 
     def op_simple(self, cmd):
         """NOOP, RSET or QUIT: returns the reply."""
+        if self.state == "data":
+            # inside DATA the command would become message text and never be answered
+            raise SMTPUsageError(cmd + " is not possible in state data (end the message first)")
         self._send(cmd)
         yield 0
         r = self.last_reply
@@ -568,7 +572,10 @@ class ClientCore:
                 results.append(e)
                 last_failed = tx.error is None
         self._batch = None
-        if last_failed and self.pipelining and self.state != "closed":
+        # a failed message may have left the server inside a transaction even when a later
+        # message of the batch was refused before sending (last_failed is then False)
+        if self.state != "closed" and (self.state != "ready" or
+                                       (last_failed and self.pipelining)):
             yield from self._rset()
         return results
 

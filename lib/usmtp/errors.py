@@ -6,7 +6,8 @@
 #     SMTPConnectError        could not reach the server, or it closed the connection
 #     SMTPTimeout             a phase (connect, command, end of data) ran out of time
 #     SMTPTLSError            TLS failed: handshake, certificate, or STARTTLS missing/refused
-#     SMTPRecipientsRefused   every recipient refused; .recipients = {addr: (code, text)}
+#     SMTPRecipientsRefused   every recipient refused; .recipients = {addr: (code, text)};
+#                             .transient when any refusal was temporary (4xx, or 552 to RCPT)
 #     SMTPReplyError          the server answered with an error code (.code, .text, .enhanced)
 #       SMTPTransientError    4xx: try again later
 #       SMTPPermanentError    5xx: do not retry
@@ -85,11 +86,12 @@ class SMTPRecipientsRefused(SMTPError):
     def __init__(self, recipients):
         super().__init__("every recipient refused")
         self.recipients = recipients
-        # all 4xx means the whole message may be retried later
-        t = True
+        # any temporary refusal means a retry can still reach someone; RFC 5321 4.5.3.1.10:
+        # a 552 to RCPT ("too many recipients") SHOULD be treated as temporary
+        t = False
         for v in recipients.values():
-            if not (400 <= v[0] < 500):
-                t = False
+            if 400 <= v[0] < 500 or v[0] == 552:
+                t = True
         self.transient = t
 
     def __str__(self):

@@ -66,7 +66,8 @@ C: RSET
 S: 250 flushed
 """)
     assert e.recipients == {"b@y": (550, "no"), "c@y": (451, "later")}
-    assert not e.transient and not is_transient(e)
+    # the 451 recipient can still be reached by a retry (test_core_review has the details)
+    assert e.transient and is_transient(e)
     assert c.state == "ready"
 
 

@@ -1,0 +1,116 @@
+# lane: micropython
+# Golden transcripts for holes found in review: state left half-open after a batch, HELO on an
+# EHLO-less server asked again, commands written into an open DATA, recipient refusals that a
+# retry can still cure.
+from tinytest import raises
+from transcript import new_core, opened, run
+from usmtp.errors import (SMTPDataError, SMTPRecipientsRefused, SMTPUsageError, is_transient)
+
+
+def tx(c, body=b"x", rcpts=("b@y",), size=None):
+    return c.make_tx("a@x", list(rcpts), body, size)
+
+
+def test_send_many_resets_a_failed_message_followed_by_a_locally_refused_one():
+    # message 1 leaves the server inside a transaction (MAIL accepted, RCPT refused); message 2
+    # is refused before sending (SIZE). The batch must still end with RSET, else the connection
+    # is stuck in "mail" and the next send is refused as misuse (a permanent error).
+    c = opened("PIPELINING,SIZE 100")
+    res = run(c, c.op_send_many([tx(c, size=1), tx(c, body=b"y" * 200, size=200)]), """
+C: MAIL FROM:<a@x> SIZE=1
+C: RCPT TO:<b@y>
+C: DATA
+S: 250 ok
+S: 550 5.1.1 no b
+S: 554 5.5.1 no valid recipients
+C: RSET
+S: 250 ok
+""")
+    assert isinstance(res[0], SMTPRecipientsRefused)
+    assert isinstance(res[1], SMTPDataError) and res[1].code == 552
+    assert c.state == "ready"
+    assert run(c, c.op_send(tx(c)), """
+C: MAIL FROM:<a@x>
+C: RCPT TO:<b@y>
+C: DATA
+S: 250 ok
+S: 250 ok
+S: 354 go
+C: x
+C: .
+S: 250 ok
+""") == {}
+
+
+def test_second_ehlo_on_a_helo_only_server_falls_back_to_helo_again():
+    c = new_core()
+    run(c, c.op_open(), """
+S: 220 old.example SMTP
+C: EHLO [127.0.0.1]
+S: 500 5.5.1 what?
+C: HELO [127.0.0.1]
+S: 250 old.example
+""")
+    assert c.state == "ready" and not c.esmtp
+    assert run(c, c.op_hello(), """
+C: EHLO [127.0.0.1]
+S: 502 5.5.1 what?
+C: HELO [127.0.0.1]
+S: 250 old.example
+""") == "ready"
+    assert c.state == "ready" and not c.esmtp
+
+
+def test_noop_rset_quit_are_refused_inside_an_open_data():
+    # between op_begin_data and op_end_data every byte is message text: a command written
+    # there would land in the message and its reply would never come
+    c = opened()
+    run(c, c.op_begin_data(tx(c, body=None)), """
+C: MAIL FROM:<a@x>
+S: 250 ok
+C: RCPT TO:<b@y>
+S: 250 ok
+C: DATA
+S: 354 go
+""")
+    for cmd in ("NOOP", "RSET", "QUIT"):
+        e = raises(SMTPUsageError, run, c, c.op_simple(cmd), "")
+        assert "data" in str(e), str(e)
+        assert c.state == "data"
+    c.write_data(b"hello\n")
+    assert run(c, c.op_end_data(), "C: hello\nC: .\nS: 250 ok") == {}
+    assert run(c, c.op_simple("NOOP"), "C: NOOP\nS: 250 ok").code == 250
+
+
+def test_every_recipient_refused_is_transient_when_any_refusal_is():
+    # a 451 (greylisting) beside a 550: retrying later can still reach the 451 recipient
+    c = opened("PIPELINING")
+    e = raises(SMTPRecipientsRefused, run, c, c.op_send(tx(c, rcpts=("b@y", "c@y"))), """
+C: MAIL FROM:<a@x>
+C: RCPT TO:<b@y>
+C: RCPT TO:<c@y>
+C: DATA
+S: 250 ok
+S: 550 5.1.1 no such user
+S: 451 4.7.1 greylisted
+S: 554 5.5.1 no valid recipients
+C: RSET
+S: 250 ok
+""")
+    assert e.transient and is_transient(e)
+    assert not is_transient(SMTPRecipientsRefused({"b@y": (550, "no"), "c@y": (553, "no")}))
+
+
+def test_552_to_rcpt_counts_as_transient():
+    # RFC 5321 4.5.3.1.10: 552 "too many recipients" is an old mistake for 452; clients
+    # SHOULD treat a 552 to RCPT as temporary
+    c = opened()
+    e = raises(SMTPRecipientsRefused, run, c, c.op_send(tx(c)), """
+C: MAIL FROM:<a@x>
+S: 250 ok
+C: RCPT TO:<b@y>
+S: 552 too many recipients
+C: RSET
+S: 250 ok
+""")
+    assert e.transient and is_transient(e)
