@@ -170,9 +170,22 @@ class Tx:
         return refused
 
 
+PIECE = 4096               # a message given whole is stuffed and queued this much at a time
+
+
 def _chunks(source):
-    if isinstance(source, (bytes, bytearray, memoryview, str)):
-        yield source
+    if isinstance(source, str):
+        source = source.encode("utf-8")
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        # in pieces: stuffing or queueing the whole at once would copy the message two or
+        # three times over (memory O(message), not O(chunk))
+        mv = memoryview(source)
+        n = len(mv)
+        if n <= PIECE:
+            yield source
+            return
+        for i in range(0, n, PIECE):
+            yield mv[i:i + PIECE]
         return
     if hasattr(source, "chunks"):
         source = source.chunks()

@@ -114,3 +114,51 @@ C: RSET
 S: 250 ok
 """)
     assert e.transient and is_transient(e)
+
+
+def _send_collect(c, t):
+    from usmtp.core import DONE, NEED_DATA
+    replies = {"MAIL": b"250 ok\r\n", "RCPT": b"250 ok\r\n", "DATA": b"354 go\r\n",
+               "EOD": b"250 ok\r\n", "BDAT": b"250 ok\r\n", "BDAT-LAST": b"250 ok\r\n"}
+    sent = bytearray()
+    c.start(c.op_send(t))
+    while True:
+        sent.extend(c.data_to_send())
+        step = c.poll()
+        if step == DONE:
+            return c.result, bytes(sent)
+        if step == NEED_DATA:
+            c.receive_data(replies[c.waiting_for()])
+
+
+def test_a_whole_message_sent_in_pieces_is_the_same_on_the_wire():
+    # a message given whole is stuffed in pieces; lines that start (".") or end (CR|LF) at a
+    # piece boundary must come out exactly as if stuffed at once
+    from usmtp.core import PIECE
+    from usmtp.stuffing import DataStuffer, normalize
+    body = bytearray(b"x" * (3 * PIECE + 10))
+    body[PIECE - 1:PIECE + 1] = b"\n."          # a dot starting the second piece
+    body[2 * PIECE - 1:2 * PIECE + 1] = b"\r\n"  # a CRLF split between pieces
+    body[3 * PIECE - 1:3 * PIECE + 2] = b"\r.\n"
+    body = bytes(body)
+    st = DataStuffer()
+    stuffed = st.feed(body) + st.end()
+    for kind in (bytes, bytearray, str):
+        src = kind(body) if kind is not str else body.decode()
+        c = opened("PIPELINING")
+        res, sent = _send_collect(c, tx(c, body=src))
+        assert res == {}
+        head = b"MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\n"
+        assert sent == head + stuffed, kind
+    c = opened("PIPELINING,CHUNKING")
+    res, sent = _send_collect(c, tx(c, body=body))
+    wire = normalize(body)
+    assert res == {}
+    got = bytearray()
+    rest = sent[len(b"MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\n"):]
+    while rest:
+        line, _, rest = rest.partition(b"\r\n")
+        n = int(line.split()[1])
+        got.extend(rest[:n])
+        rest = rest[n:]
+    assert bytes(got) == wire
