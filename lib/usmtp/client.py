@@ -136,8 +136,10 @@ class SMTP:
                                     else self.timeout)
                     core.receive_data(stream.read(t))
         except SMTPError as e:
-            if core.state == "closed" or isinstance(e, SMTPTimeout):
-                # after a timeout, replies and commands are out of step: the connection is spent
+            if core.state == "closed" or isinstance(e, (SMTPTimeout, SMTPConnectError)):
+                # after a timeout, replies and commands are out of step, and a socket error
+                # (raised here, not by the core) leaves the operation half done: either way
+                # the connection is spent
                 core.state = "closed"
                 self.close()
             raise

@@ -1,0 +1,33 @@
+# A connection lost while the client writes (EPIPE/ECONNRESET from the socket, not a clean EOF
+# the core sees) must leave the client closed, so the caller gets a transient error and can
+# connect again, not a half-open object that refuses everything as misuse.
+import pytest
+
+import usmtp
+from peers.smtpd import MailServer
+from usmtp.errors import SMTPConnectError, SMTPUsageError, is_transient
+
+BODY = b"Subject: again\r\n\r\nsecond try\r\n"
+
+
+def test_connection_lost_while_writing_the_body_closes_and_reconnects():
+    with MailServer() as srv:
+        s = usmtp.SMTP("127.0.0.1", srv.port, mode="plain", timeout=10)
+
+        def body():
+            yield b"Subject: lost\r\n\r\n"
+            srv.down()      # drops the connection while the body is being written
+            for _ in range(200):
+                yield b"y" * 65536
+
+        with pytest.raises(SMTPConnectError) as ei:
+            s.sendmail("a@example.com", ["b@example.com"], body())
+        assert is_transient(ei.value)
+        with pytest.raises(SMTPUsageError) as ei:
+            s.noop()
+        assert "not connected" in str(ei.value)
+        srv.up()
+        s.connect("127.0.0.1", srv.port)
+        assert s.sendmail("a@example.com", ["b@example.com"], BODY) == {}
+        s.quit()
+        assert [m.data for m in srv.wait_for(1)] == [BODY]
