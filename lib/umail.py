@@ -51,16 +51,27 @@ class SMTP:
         r = core.last_reply
         return r.code, r.lines
 
+    def _lines(self):
+        # uMail returns (code, [reply lines])
+        r = self._smtp._core.last_reply
+        return r.code, list(r.lines)
+
     def login(self, username, password):
         self.username = username
-        return self._smtp.login(username, password)
+        try:
+            self._smtp.login(username, password)
+        except usmtp.SMTPAuthError as e:
+            # uMail takes 503 "already authenticated" as success (constructor login + login())
+            if e.code == 503 and self._smtp._core.authenticated:
+                return self._lines()
+            raise
+        return self._lines()
 
     def to(self, addrs, mail_from=None):
         if mail_from is None:
             mail_from = self.username
         self._smtp.data_begin(mail_from, addrs)
-        r = self._smtp._core.last_reply
-        return r.code, r.text
+        return self._lines()
 
     def write(self, content):
         self._smtp.data_write(content)
