@@ -111,13 +111,18 @@ def _status(cfg, spool, as_json, out):
     if st:
         print("gateway: running (pid %s, updated %s)" % (st["pid"], _when(st["updated"])), file=out)
         if st.get("mqtt") is not None:
-            print("  mqtt: %s" % ("connected" if st["mqtt"]["connected"] else
-                                  "disconnected (%s)" % (st["mqtt"]["error"] or "-")), file=out)
+            m = st["mqtt"]
+            print("  mqtt: %s" % (("connected, subscribed" if m.get("subscribed") else "connected, not subscribed")
+                                  if m["connected"] else "disconnected (%s)" % (m["error"] or "-")), file=out)
         for s in st.get("serial") or []:
             print("  serial %s: %s" % (s["port"], "open" if s["open"] else "closed (%s)" % (s["error"] or "-")),
                   file=out)
         if st.get("smtp_ingress"):
-            print("  smtp ingress: port %s" % st["smtp_ingress"]["port"], file=out)
+            si = st["smtp_ingress"]
+            n = si.get("sessions", 0)
+            print("  smtp ingress: port %s, %d session%s open" % (si["port"], n, "" if n == 1 else "s"), file=out)
+        if st.get("spool_error"):
+            print("  spool writes FAILING: %s" % st["spool_error"], file=out)
     else:
         print("gateway: not running", file=out)
     print("spool: %d alerts; deliveries ready %d, sending %d, done %d, dead %d"

@@ -23,6 +23,8 @@ class HttpStatus:
                         problems.append("relay paused")
                     if gw.spool.is_full():
                         problems.append("spool full")
+                    if gw.spool.write_error is not None:
+                        problems.append("spool write failing")
                     st["ok"] = not problems
                     st["problems"] = problems
                     self._reply(200 if not problems else 503, "application/json",

@@ -22,6 +22,7 @@ class Ingest:
         self.metrics = metrics
         self.clock = clock
         self.on_new = None      # wakes the relay
+        self._full = False      # inside a spool-full episode (logged once)
 
     def refuse(self, source, reason, detail):
         self.metrics.refuse(source, reason)
@@ -67,8 +68,11 @@ class Ingest:
         self.spool.submit(op, lambda res: self._answered(res, source, op.id, done))
 
     def _answered(self, res, source, alert_id, done):
+        # runs in the spool writer thread. A full or failing spool is logged once per episode
+        # (the spool logs its write errors itself): redelivered alerts must not flood the log
         if res == "new":
             self.metrics.inc("acknowledged")
+            self._full = False
             if self.on_new is not None:
                 self.on_new()
         elif res == "dup":
@@ -76,9 +80,13 @@ class Ingest:
             self.metrics.inc("acknowledged")
         elif res == "full":
             self.metrics.inc("spool_full")
-            log.error("spool full: refused %s alert %s (sender keeps it)", source, alert_id)
+            if not self._full:
+                log.error("spool full: refusing new alerts (first: %s alert %s); senders keep them",
+                          source, alert_id)
+                self._full = True
         else:
-            log.error("spool write failed for %s alert %s", source, alert_id)
+            self.metrics.inc("spool_errors")
+            log.debug("spool write failed for %s alert %s", source, alert_id)
         done(res, None)
 
     def offer_raw(self, alert_id, device, subject, message, mail_from, rcpts, source, done):

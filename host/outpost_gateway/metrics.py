@@ -7,6 +7,7 @@ COUNTERS = (
     ("refused", "alerts refused as bad input"),
     ("duplicates", "alerts already held, acknowledged and dropped"),
     ("spool_full", "alerts refused because the spool was full"),
+    ("spool_errors", "alerts refused because the spool could not be written"),
     ("relayed", "deliveries accepted by the upstream"),
     ("retried", "deliveries deferred for a later attempt"),
     ("dead", "deliveries dead-lettered"),

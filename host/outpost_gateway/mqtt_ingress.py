@@ -27,6 +27,7 @@ class MqttIngress:
         self.last_error = None
         self._gen = 0           # connection generation: an ack must not cross a reconnect
         self._bouncing = False
+        self.refusing = None    # "full" or "error" while the spool refuses alerts (logged once)
         c = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id=m["client_id"],
                         protocol=mqtt.MQTTv5, manual_ack=True)
         if m["username"]:
@@ -100,6 +101,9 @@ class MqttIngress:
                 # bad input is acknowledged too: it is refused for good, redelivery cannot fix it
                 if qos and gen == self._gen:
                     client.ack(mid, qos)
+                if res != "bad" and self.refusing:
+                    log.info("MQTT: the spool takes alerts again")
+                    self.refusing = None
             else:
                 self._bounce(res)
 
@@ -124,7 +128,11 @@ class MqttIngress:
         if self._bouncing:
             return
         self._bouncing = True
-        log.error("MQTT: spool answered %s; reconnecting in %.0f s so the broker resends", res, self.BOUNCE_DELAY)
+        if self.refusing is None:
+            # once per episode: the broker redelivers every BOUNCE_DELAY while it lasts
+            log.error("MQTT: spool answered %s; alerts stay unacknowledged with the broker, which"
+                      " resends them after a reconnect every %.0f s", res, self.BOUNCE_DELAY)
+        self.refusing = res
 
         def later():
             try:

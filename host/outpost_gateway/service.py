@@ -5,6 +5,7 @@
 import json
 import logging
 import os
+import sqlite3
 import threading
 
 from . import config
@@ -66,6 +67,7 @@ class Gateway:
         self.smtp = None
         self.http = None
         self.threads = []
+        self._spool_trouble = {}     # loop name -> error text, while its spool writes fail
 
     def start(self):
         self.spool.start_writer()
@@ -109,13 +111,35 @@ class Gateway:
                 log.exception("%s loop failed; restarting it in 5 s", name)
                 self.stopping.wait(5.0)
 
+    def _spool_failed(self, where, e):
+        # a spool that cannot be written (disk error, read-only file system) is logged once per
+        # episode and loop, not every pass
+        if where not in self._spool_trouble:
+            log.error("%s: spool write failed: %s; retrying every 5 s", where, e)
+        self._spool_trouble[where] = str(e)
+
+    def _spool_works(self, where):
+        if self._spool_trouble.pop(where, None) is not None:
+            log.warning("%s: spool writes work again", where)
+
     def _relay_loop(self):
         if self.relay is None:
             self.relay = Relay(self.cfg, self.spool, self.metrics, self.clock)
             self.relay.on_notice = self.wake.set
+        requeue = False
         try:
             while not self.stopping.is_set():
-                delay = self.relay.run_once()
+                try:
+                    if requeue:
+                        # rows left "sending" by a pass the spool could not finish go out again
+                        self.spool.requeue_sending()
+                        requeue = False
+                    delay = self.relay.run_once()
+                    self._spool_works("relay")
+                except sqlite3.Error as e:
+                    requeue = True
+                    self._spool_failed("relay", e)
+                    delay = 5.0
                 if delay > 0:
                     self.wake.wait(min(delay, 5.0))
                     self.wake.clear()
@@ -124,21 +148,29 @@ class Gateway:
 
     def _watchdog_loop(self):
         while not self.stopping.wait(5.0):
-            self.watchdog.check()
+            try:
+                self.watchdog.check()
+                self._spool_works("watchdog")
+            except sqlite3.Error as e:
+                self._spool_failed("watchdog", e)
 
     def _status_loop(self):
         # what `outpost-gateway status` shows about the running process; and once an hour,
         # finished alerts older than spool.keep_done_days are dropped (their ids stop deduping)
         last_purge = 0.0
         while True:
-            self.spool.set_state("status", self.status())
-            now = self.clock.time()
-            keep = self.cfg["spool"]["keep_done_days"]
-            if keep and now - last_purge >= 3600.0:
-                n = self.spool.purge(older_than=now - keep * 86400.0)
-                if n:
-                    log.info("purged %d finished alerts older than %s days", n, keep)
-                last_purge = now
+            try:
+                self.spool.set_state("status", self.status())
+                now = self.clock.time()
+                keep = self.cfg["spool"]["keep_done_days"]
+                if keep and now - last_purge >= 3600.0:
+                    n = self.spool.purge(older_than=now - keep * 86400.0)
+                    if n:
+                        log.info("purged %d finished alerts older than %s days", n, keep)
+                    last_purge = now
+                self._spool_works("status")
+            except sqlite3.Error as e:
+                self._spool_failed("status", e)
             if self.stopping.wait(5.0):
                 return
 
@@ -148,10 +180,13 @@ class Gateway:
             "updated": self.clock.time(),
             "mqtt": None if self.mqtt is None else {"connected": self.mqtt.connected,
                                                     "subscribed": self.mqtt.subscribed,
-                                                    "error": self.mqtt.last_error},
+                                                    "error": self.mqtt.last_error,
+                                                    "spool_refusing": self.mqtt.refusing},
             "serial": [{"port": s.port, "open": s.is_open, "error": s.last_error} for s in self.serial],
-            "smtp_ingress": None if self.smtp is None else {"port": self.smtp.port},
+            "smtp_ingress": None if self.smtp is None else {"port": self.smtp.port,
+                                                            "sessions": self.smtp.sessions},
             "relay_paused": None if self.relay is None else self.relay.paused,
+            "spool_error": self.spool.write_error,
         }
 
     def gauges(self):
@@ -165,6 +200,13 @@ class Gateway:
             ("relay_paused", "1 while the relay is paused by an AUTH/TLS failure", paused),
             ("mqtt_connected", "1 while connected to the broker",
              1 if (self.mqtt is not None and self.mqtt.connected) else 0),
+            ("mqtt_subscribed", "1 while subscribed to the alert topics",
+             1 if (self.mqtt is not None and self.mqtt.subscribed) else 0),
+            ("serial_ports", "serial ports configured", len(self.serial)),
+            ("serial_ports_open", "serial ports open now", sum(1 for s in self.serial if s.is_open)),
+            ("smtp_sessions", "LAN SMTP sessions open now", 0 if self.smtp is None else self.smtp.sessions),
+            ("spool_write_failing", "1 while spool writes fail (alerts are refused, not acknowledged)",
+             0 if self.spool.write_error is None else 1),
         ]
 
     def run(self):

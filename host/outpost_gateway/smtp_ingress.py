@@ -82,6 +82,22 @@ class _Handler:
         return "451 4.3.0 Local error, try again later"
 
 
+class _Session(SMTP):
+    # aiosmtpd's SMTP, keeping the owner's set of open sessions (a set, because STARTTLS calls
+    # connection_made a second time on the same session)
+    def __init__(self, owner, *args, **kwargs):
+        self._owner = owner
+        super().__init__(*args, **kwargs)
+
+    def connection_made(self, transport):
+        self._owner.open_sessions.add(self)
+        super().connection_made(transport)
+
+    def connection_lost(self, error):
+        self._owner.open_sessions.discard(self)
+        super().connection_lost(error)
+
+
 class SmtpIngress:
     def __init__(self, cfg, ingest):
         si = cfg["smtp_ingress"]
@@ -95,11 +111,17 @@ class SmtpIngress:
             self.tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             self.tls.load_cert_chain(si["tls_cert"], si["tls_key"])
         self.port = None
+        self.open_sessions = set()     # touched only in the event loop thread
         self._loop = None
         self._server = None
         self._t = None
         self._ready = threading.Event()
         self._error = None
+
+    @property
+    def sessions(self):
+        # SMTP sessions open now (status, /metrics)
+        return len(self.open_sessions)
 
     def network_allowed(self, peer):
         try:
@@ -119,7 +141,7 @@ class SmtpIngress:
 
     def _factory(self):
         require_tls = self.si["require_tls"] and self.tls is not None
-        return SMTP(_Handler(self), data_size_limit=self.si["max_size"], hostname=self.si["hostname"],
+        return _Session(self, _Handler(self), data_size_limit=self.si["max_size"], hostname=self.si["hostname"],
                     tls_context=self.tls, require_starttls=require_tls,
                     auth_require_tls=self.si["require_tls"], authenticator=self._authenticate,
                     auth_exclude_mechanism=[], timeout=60)

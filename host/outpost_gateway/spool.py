@@ -155,10 +155,15 @@ class Spool:
         db = self._db()
         db.executescript(SCHEMA)
         # rows a crash left in flight were never confirmed upstream: send them again
-        with self._tx(db):
-            db.execute("UPDATE deliveries SET status='ready' WHERE status='sending'")
+        self.requeue_sending()
         self._refresh_pending(db, force=True)
         return self
+
+    def requeue_sending(self):
+        # only while no relay pass is in flight (on open, or by the relay loop itself)
+        db = self._db()
+        with self._tx(db):
+            db.execute("UPDATE deliveries SET status='ready' WHERE status='sending'")
 
     def close(self):
         self.stop_writer()

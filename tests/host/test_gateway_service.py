@@ -8,7 +8,8 @@ import smtplib
 import urllib.error
 import urllib.request
 
-from gateway_helpers import free_port, make_cfg, record, wait_for
+from gateway_helpers import base_data, free_port, make_cfg, record, wait_for, write_toml
+from outpost_gateway import cli, config
 from outpost_gateway.clock import ManualClock
 from outpost_gateway.service import Gateway, JsonFormatter, setup_logging
 from outpost_gateway.spool import Alert
@@ -153,3 +154,39 @@ def test_rate_window_survives_a_gateway_restart(tmp_path):
         finally:
             gw.stop()
             gw.spool.close()
+
+
+def test_open_smtp_sessions_in_status_and_metrics(tmp_path):
+    http = free_port()
+    conf = write_toml(tmp_path / "gw.toml", base_data(
+        tmp_path, smtp_ingress={"enabled": True, "port": 0, "require_tls": False,
+                                "allow_networks": ["127.0.0.0/8"], "allowed_domains": ["example.org"]},
+        relay={"enabled": False}, watchdog={"enabled": False}, http={"enabled": True, "port": http}))
+    gw = Gateway(config.load(conf))
+    gw.start()
+    clients = []
+    try:
+        assert metrics(http)["outpost_smtp_sessions"] == 0
+        for _ in range(2):
+            c = smtplib.SMTP("127.0.0.1", gw.smtp.port, timeout=30)
+            c.ehlo()
+            clients.append(c)
+        assert wait_for(lambda: metrics(http)["outpost_smtp_sessions"] == 2)
+        assert gw.status()["smtp_ingress"]["sessions"] == 2
+
+        def status_text():
+            out = io.StringIO()
+            assert cli.main(["status", "--config", conf], out=out) == 0
+            return out.getvalue()
+        assert wait_for(lambda: "2 sessions open" in status_text(), 30), status_text()
+        clients.pop().quit()
+        assert wait_for(lambda: metrics(http)["outpost_smtp_sessions"] == 1)
+        assert wait_for(lambda: "1 session open" in status_text(), 30), status_text()
+        out = io.StringIO()
+        cli.main(["status", "--json", "--config", conf], out=out)
+        assert json.loads(out.getvalue())["running"]["smtp_ingress"]["sessions"] == 1
+    finally:
+        for c in clients:
+            c.close()
+        gw.stop()
+        gw.spool.close()
