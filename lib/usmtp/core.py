@@ -173,6 +173,13 @@ class Tx:
 PIECE = 4096               # a message given whole is stuffed and queued this much at a time
 
 
+def _failed(tx):
+    # what the replies read so far say: this transaction can no longer deliver anything
+    if tx.bdat_err is not None or (tx.mail is not None and tx.mail.code != 250):
+        return True
+    return len(tx.rcpt) == len(tx.rcpts) and not tx.accepted()
+
+
 def _chunks(source):
     if isinstance(source, str):
         source = source.encode("utf-8")
@@ -739,6 +746,8 @@ class ClientCore:
                         return
                 else:
                     yield MAX_OUTSTANDING
+                    if _failed(tx):
+                        return      # RFC 3030: no further BDAT once the transaction failed
         buf.extend(norm.end())
         total += len(buf)
         self._bdat_chunk(tx, buf, True)

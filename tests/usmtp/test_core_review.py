@@ -162,3 +162,22 @@ def test_a_whole_message_sent_in_pieces_is_the_same_on_the_wire():
         got.extend(rest[:n])
         rest = rest[n:]
     assert bytes(got) == wire
+
+
+def test_pipelined_bdat_stops_once_the_transaction_is_known_to_have_failed():
+    # RFC 3030: after an error reply to the transaction, send no further BDAT segment. The
+    # pipelined client reads replies when 100 commands are in flight; a refused MAIL found
+    # then must stop the body instead of streaming all of it into certain rejection.
+    from usmtp.core import MAX_OUTSTANDING
+    c = opened("PIPELINING,CHUNKING")
+    c.bdat_size = 8
+    n = MAX_OUTSTANDING - 1                      # BDATs in flight when the first reply is read
+    lines = ["C: MAIL FROM:<a@x>", "C: RCPT TO:<b@y>"]
+    for _ in range(n):
+        lines += ["C: BDAT 8", "C: xxxxxxxx\\"]
+    lines += ["S: 550 5.7.1 sender refused", "S: 503 5.5.1 need MAIL"]
+    lines += ["S: 503 5.5.1 need MAIL"] * n
+    lines += ["C: RSET", "S: 250 ok"]
+    e = raises(Exception, run, c, c.op_send(tx(c, body=b"x" * (8 * (n + 50)))), "\n".join(lines))
+    assert e.__class__.__name__ == "SMTPSenderRefused", repr(e)
+    assert c.state == "ready"
