@@ -584,11 +584,18 @@ class ClientCore:
         yield 0
         results = []
         last_failed = False
+        bad_auth = None
         for tx in txs:
+            if tx.auth is not None and tx.auth.code != 235:
+                bad_auth = tx.auth
             try:
                 results.append(tx.outcome())
                 last_failed = False
             except SMTPError as e:
+                if bad_auth is not None and tx.auth is None and tx.mail is not None and \
+                        tx.mail.code != 250:
+                    # a deferred AUTH rode with an earlier message: its refusal sank this MAIL
+                    e = SMTPAuthError(bad_auth.code, bad_auth.text, bad_auth.enhanced, "AUTH")
                 results.append(e)
                 last_failed = tx.error is None
         self._batch = None
