@@ -102,6 +102,7 @@ class App:
                 self.tried[rid] = True
         # one kept connection; with deep sleep one per wake-up (closed before sleeping)
         self.mqtt = transport.MqttPath(cfg, self.net, self.log, self.mono, keep=not cfg["deep_sleep"])
+        self.mqtt.on_up = self.path_back
         self.next_beat = saved.get("next_beat", 0) if saved else 0
         paths = {"smtp": transport.SmtpPath(cfg, self.net, self.log),
                  "mqtt": self.mqtt,
@@ -261,10 +262,16 @@ class App:
 
     def keep_mqtt(self):
         # pings the kept MQTT connection within its keepalive, notices a drop, reconnects with
-        # backoff; a path that came back ends the outbox's hold so it goes out at the next flush
-        if self.mqtt.service(self.cfg["mqtt"]["timeout"]):
-            self.hold_until = 0
+        # backoff (see path_back)
+        self.mqtt.service(self.cfg["mqtt"]["timeout"])
         self.feed()
+
+    def path_back(self):
+        # the broker answers again (a reconnect, or a heartbeat got through): the outbox's
+        # hold ends, so what waits goes out at the next flush rather than at the end of backoff
+        if self.hold_until:
+            self.log("outbox: a path is back, retrying at the next sample")
+        self.hold_until = 0
 
     def shutdown(self):
         # the app stops on purpose (Ctrl-C): the gateway should know at once, not by a timeout

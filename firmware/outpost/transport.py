@@ -124,6 +124,7 @@ class MqttPath:
         self.next_try = 0
         self.last_tx = 0          # mono time of the last packet sent (pings keep it within keepalive)
         self.connects = 0
+        self.on_up = None         # called after each successful connect
 
     def enabled(self):
         return bool(self.m["host"])
@@ -202,6 +203,8 @@ class MqttPath:
         self.connects += 1
         self.log("mqtt: connected to " + self.m["host"] + ":" + str(self.port()) +
                  (" (TLS)" if self.tls else ""))
+        if self.on_up is not None:
+            self.on_up()
 
     def _what(self, e):
         return (e.__class__.__name__ + " " + str(e)).strip()

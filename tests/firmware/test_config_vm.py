@@ -57,3 +57,23 @@ def test_addresses_and_names():
         assert not config.valid_addr(bad), bad
     assert config.valid_name("freezer-1.shed_2")
     assert not config.valid_name("") and not config.valid_name("x" * 65) and not config.valid_name("é")
+
+
+def test_mqtt_tls_keys():
+    cfg = config.load(good())
+    m = cfg["mqtt"]
+    assert m["tls"] is False and m["ca"] == "" and m["server_hostname"] == "" and m["port"] == 0
+    ok = config.load(dict(good(), mqtt={"host": "10.0.0.2", "tls": True, "ca": PEM,
+                                        "server_hostname": "gw.lan"}))
+    assert ok["mqtt"]["tls"] is True and ok["mqtt"]["server_hostname"] == "gw.lan"
+    assert "MIIB" not in repr(config.redacted(ok))
+    cases = [
+        ({"host": "gw", "tls": True}, "mqtt.ca: needed"),
+        ({"host": "gw", "tls": True, "ca": "not pem"}, "mqtt.ca: must be PEM"),
+        ({"host": "gw", "tls": "yes", "ca": PEM}, "mqtt.tls: must be True or False"),
+        ({"host": "gw", "tls": True, "ca": PEM, "port": 1883}, "mqtt.port: 1883 is the plain"),
+        ({"host": "gw", "server_hostname": "a\r\nb"}, "mqtt.server_hostname: must not contain CR"),
+    ]
+    for over, start in cases:
+        msg = error_of({"mqtt": over})
+        assert msg is not None and msg.startswith(start), (over, msg)

@@ -102,3 +102,67 @@ def test_broker_gone_is_an_oserror(simple, broker):
     c = simple.MQTTClient("board-7", "127.0.0.1", port)
     with pytest.raises(OSError):
         c.connect(timeout=5)
+
+
+@pytest.fixture
+def tls_broker():
+    with Mosquitto(tls=True) as b:
+        yield b
+
+
+def test_tls_with_an_ssl_context_like_umqtt_simple_1_4(simple, tls_broker):
+    # umqtt.simple >= 1.4: ssl= an SSLContext, wrapped with server_hostname=server
+    from peers.certs import TestCA
+    reader = MqttReader(tls_broker.host, tls_broker.port, "t/#")
+    try:
+        good = tls_broker.ca.client_context()
+        c = simple.MQTTClient("board-8", "localhost", tls_broker.tls_port, ssl=good)
+        assert c.connect(timeout=10) == 0
+        assert c.sock.version() is not None      # a TLS socket
+        c.publish("t/tls", b"over TLS", False, 1)
+        c.disconnect()
+        assert reader.wait_for("t/tls", 1)[0][1] == b"over TLS"
+        # a context that does not trust the broker's CA: the handshake fails, nothing is sent
+        bad = TestCA().client_context()
+        c = simple.MQTTClient("board-9", "localhost", tls_broker.tls_port, ssl=bad)
+        with pytest.raises(OSError):   # ssl.SSLCertVerificationError
+            c.connect(timeout=10)
+        # the old keyword is refused, as by the real 1.4
+        with pytest.raises(TypeError):
+            simple.MQTTClient("board-10", "localhost", tls_broker.tls_port, ssl=True,
+                              ssl_params={"cadata": tls_broker.ca_pem})
+    finally:
+        reader.close()
+    assert "board-9" not in tls_broker.log()
+
+
+def test_tls_with_legacy_ssl_params(simple, tls_broker):
+    # umqtt.simple before 1.4: ssl=True, ssl_params for MicroPython's ssl.wrap_socket
+    simple.LEGACY = True
+    params = {"server_hostname": "localhost", "cert_reqs": 2, "cadata": tls_broker.ca_pem}
+    c = simple.MQTTClient("board-11", tls_broker.host, tls_broker.tls_port, ssl=True, ssl_params=params)
+    assert c.connect(timeout=10) == 0
+    c.publish("t/legacy", b"x", False, 1)
+    c.disconnect()
+    from peers.certs import TestCA
+    wrong = dict(params, cadata=TestCA().ca_pem)
+    c = simple.MQTTClient("board-12", tls_broker.host, tls_broker.tls_port, ssl=True, ssl_params=wrong)
+    with pytest.raises(OSError):
+        c.connect(timeout=10)
+    misnamed = dict(params, server_hostname="gateway.example")
+    c = simple.MQTTClient("board-13", tls_broker.host, tls_broker.tls_port, ssl=True, ssl_params=misnamed)
+    with pytest.raises(OSError):
+        c.connect(timeout=10)
+
+
+def test_check_msg_leaves_the_socket_blocking_like_the_original(simple, broker):
+    # the firmware must set a timeout before each blocking call; the stand-in must not hide that
+    c = simple.MQTTClient("board-14", broker.host, broker.port, keepalive=30)
+    c.connect(timeout=5)
+    assert c.sock.gettimeout() == 5
+    assert c.check_msg() is None
+    assert c.sock.gettimeout() is None
+    c.ping()
+    c.sock.settimeout(5)
+    assert c.wait_msg() is None       # the PINGRESP
+    c.disconnect()

@@ -126,6 +126,7 @@ class EmulatedBoard:
         self.thread = None
         self.wdt = None
         self.hw = None
+        self.tcp = []          # TCP sockets the board's stand-ins opened (umqtt.simple)
 
     # --- output -----------------------------------------------------------------------
 
@@ -250,6 +251,21 @@ class EmulatedBoard:
 
     def __exit__(self, *exc):
         self.close()
+
+    def drop_tcp(self):
+        """The network cuts every TCP connection the board has open (an access point reboots, a
+        NAT forgets): the peer sees the connection end without an MQTT DISCONNECT, and the
+        board's next read on it fails. Returns how many were open."""
+        import socket
+        n = 0
+        for sock in self.tcp:
+            try:
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)   # not SSLSocket's: no TLS state
+                n += 1
+            except OSError:
+                pass        # already closed
+        self.tcp = []
+        return n
 
     def interrupt(self):
         """Ctrl-C on the board's console: KeyboardInterrupt in the firmware at its next sleep or

@@ -111,6 +111,9 @@ class MQTTClient:
             sock.close()
             raise
         self.sock = sock
+        if state.board is not None:
+            # so a test can cut it (EmulatedBoard.drop_tcp); closed ones are forgotten
+            state.board.tcp = [t for t in state.board.tcp if t.fileno() != -1] + [sock]
         flags = 0x02 if clean_session else 0
         payload = _str(self.client_id)
         if self.lw_topic:
