@@ -111,7 +111,12 @@ class SMTP:
     def _wrap_starttls(self, ctx, hostname):
         if ctx is None:
             ctx = netio.client_context(self.cadata, self.insecure_skip_verify)
-        s = netio.wrap(self._stream.sock, ctx, hostname or self.host)
+        try:
+            s = netio.wrap(self._stream.sock, ctx, hostname or self.host)
+        except BaseException:
+            # after the 220 the socket is neither plaintext SMTP nor TLS: nothing more on it
+            self.close()
+            raise
         self._stream = netio.Stream(s, self._stream.raw)
         self._core.tls_established()
         self._run(self._core.op_hello())

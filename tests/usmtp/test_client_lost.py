@@ -31,3 +31,19 @@ def test_connection_lost_while_writing_the_body_closes_and_reconnects():
         assert s.sendmail("a@example.com", ["b@example.com"], BODY) == {}
         s.quit()
         assert [m.data for m in srv.wait_for(1)] == [BODY]
+
+
+def test_failed_starttls_handshake_closes_the_connection():
+    # after "220 go ahead" the plain socket is neither plaintext SMTP nor TLS any more:
+    # nothing may be sent on it again
+    from peers.certs import TestCA
+    from usmtp.errors import SMTPTLSError
+    ca, other = TestCA(), TestCA()
+    with MailServer(tls="starttls", ca=ca) as srv:
+        s = usmtp.SMTP("localhost", srv.port, mode="plain", cadata=other.ca_pem)
+        with pytest.raises(SMTPTLSError):
+            s.starttls()
+        assert not s.is_tls
+        with pytest.raises(SMTPUsageError) as ei:
+            s.noop()
+        assert "not connected" in str(ei.value)
