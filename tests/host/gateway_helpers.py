@@ -1,9 +1,14 @@
 # Shared bits for the gateway tests: configs, alert records, polling with a timeout.
+import contextlib
 import json
 import os
+import shutil
 import socket
+import subprocess
 import sys
 import time
+
+import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 HOST = os.path.join(ROOT, "host")
@@ -84,3 +89,25 @@ def free_port():
     p = s.getsockname()[1]
     s.close()
     return p
+
+
+@contextlib.contextmanager
+def unwritable(path):
+    # makes the spool's write-ahead log refuse writes for real: `chattr +i` (immutable), which
+    # even root cannot write through (chmod does not stop root, nor writes through open files).
+    # Every write the gateway then commits fails in the kernel (EPERM), as on a file system
+    # remounted read-only after disk errors; `chattr -i` clears it.
+    if os.geteuid() != 0 or shutil.which("chattr") is None:
+        pytest.skip("making the spool unwritable needs root and chattr")
+    r = subprocess.run(["chattr", "+i", path], capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip("chattr +i not supported here: " + r.stderr.strip())
+    try:
+        try:
+            open(path, "ab").close()
+            pytest.skip("chattr +i did not make the file unwritable here")
+        except PermissionError:
+            pass
+        yield
+    finally:
+        subprocess.run(["chattr", "-i", path], check=True)

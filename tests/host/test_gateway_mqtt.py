@@ -4,6 +4,7 @@
 # mid-stream and restarted, every alert upstream exactly once by Message-ID.
 import collections
 import json
+import logging
 import os
 import signal
 import sqlite3
@@ -16,11 +17,13 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from gateway_helpers import HOST, ROOT, base_data, free_port, make_cfg, record, wait_for, write_toml
+from gateway_helpers import HOST, ROOT, base_data, free_port, make_cfg, record, unwritable, wait_for, write_toml
+from outpost_gateway import config
 from outpost_gateway.clock import SystemClock
 from outpost_gateway.ingest import Ingest
 from outpost_gateway.metrics import Metrics
 from outpost_gateway.mqtt_ingress import MqttIngress
+from outpost_gateway.service import Gateway
 from outpost_gateway.spool import Spool
 from peers.certs import TestCA
 from peers.mosquitto import Mosquitto
@@ -48,6 +51,19 @@ class Publisher:
     def close(self):
         self.c.disconnect()
         self.c.loop_stop()
+
+
+def http_text(port, path):
+    with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=10) as r:
+        return r.read().decode()
+
+
+def http_json(port, path):
+    try:
+        with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=10) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
 
 
 def alert_topic(rec):
@@ -375,3 +391,55 @@ def test_kill_while_relaying_loses_nothing(tmp_path):
     got, want = run_kill_test(tmp_path, upstream_down_during_kill=False)
     assert set(got) == want
     assert sum(got.values()) - len(want) <= 50
+
+
+# ---- a spool that cannot be written (disk error), as opposed to a full one -------------------
+
+@pytest.mark.peers
+def test_spool_error_leaves_alerts_with_the_broker_logs_once_and_recovers(tmp_path, broker, monkeypatch, caplog):
+    monkeypatch.setattr(MqttIngress, "BOUNCE_DELAY", 0.3)
+    caplog.set_level(logging.DEBUG, logger="outpost")
+    http = free_port()
+    with MailServer() as up:
+        cfg = make_cfg(tmp_path, mqtt={"enabled": True, "host": broker.host, "port": broker.port,
+                                       "client_id": "gw-ioerr"},
+                       relay={"port": up.port, "timeout": 5.0, "backoff_base": 0.2, "backoff_max": 0.5},
+                       digest={"threshold": 1000, "rate_per_hour": 0}, http={"enabled": True, "port": http})
+        gw = Gateway(cfg)
+        gw.start()
+        pub = Publisher(broker)
+        try:
+            assert wait_for(lambda: gw.mqtt.subscribed, 30)
+            a = record(device="io", seq=1)
+            pub.publish(alert_topic(a), json.dumps(a)).wait_for_publish(20)
+            up.wait_for(1, timeout=30)                   # all is well: in, acknowledged, out
+            assert wait_for(lambda: gw.spool.counts()["done"] == 1, 30)
+            wal = config.spool_path(cfg) + "-wal"
+            with unwritable(wal):
+                b = record(device="io", seq=2)
+                pub.publish(alert_topic(b), json.dumps(b)).wait_for_publish(20)
+                # refused, left unacknowledged, redelivered by the broker and refused again
+                assert wait_for(lambda: gw.spool.write_failures >= 3, 60), gw.spool.write_failures
+                assert gw.spool.show(b["id"]) is None
+                assert gw.metrics.c["spool_errors"] >= 3 and gw.metrics.c["acknowledged"] == 1
+                code, h = http_json(http, "/health")
+                assert code == 503 and "spool write failing" in h["problems"]
+                assert gw.status()["spool_error"] and gw.status()["mqtt"]["spool_refusing"] == "error"
+                assert "outpost_spool_write_failing 1.0" in http_text(http, "/metrics")
+            # the disk works again: the broker's redelivery gets in, is acknowledged and relayed
+            assert wait_for(lambda: gw.spool.show(b["id"]) is not None, 60)
+            msgs = up.wait_for(2, timeout=60)
+            assert wait_for(lambda: gw.spool.write_error is None and gw.metrics.c["acknowledged"] == 2, 30)
+            assert wait_for(lambda: http_json(http, "/health")[0] == 200, 30)
+        finally:
+            pub.close()
+            gw.stop()
+            gw.spool.close()
+        mids = collections.Counter(m.parsed()["Message-ID"] for m in up.messages)
+        assert mids == collections.Counter([make_message_id(a["id"], SENDER), make_message_id(b["id"], SENDER)])
+    # one error per episode and part, however often the broker redelivered meanwhile
+    errors = collections.Counter((r.name, r.getMessage()) for r in caplog.records if r.levelno >= logging.ERROR)
+    assert errors and max(errors.values()) == 1, errors
+    assert [m for n, m in errors if n == "outpost.spool" and m.startswith("spool write failed: disk I/O error")]
+    assert sum(1 for r in caplog.records if r.getMessage().startswith("spool writes work again")) == 1
+    assert not [r for r in caplog.records if r.exc_info]          # no tracebacks

@@ -8,12 +8,13 @@ import smtplib
 import urllib.error
 import urllib.request
 
-from gateway_helpers import base_data, free_port, make_cfg, record, wait_for, write_toml
+from gateway_helpers import base_data, free_port, make_cfg, record, unwritable, wait_for, write_toml
 from outpost_gateway import cli, config
 from outpost_gateway.clock import ManualClock
 from outpost_gateway.service import Gateway, JsonFormatter, setup_logging
 from outpost_gateway.spool import Alert
 from peers.smtpd import MailServer
+from usmtp.writer import make_message_id
 
 MSG = (b"From: board@lan.example\r\nTo: me@example.org\r\nSubject: %s\r\n"
        b"Message-ID: <%s@lan.example>\r\n\r\nbody\r\n")
@@ -190,3 +191,36 @@ def test_open_smtp_sessions_in_status_and_metrics(tmp_path):
             c.close()
         gw.stop()
         gw.spool.close()
+
+
+def test_relay_pass_the_spool_cannot_finish_is_sent_again_after_recovery(tmp_path, caplog):
+    # the upstream accepts a message but the spool cannot record it (disk error): once the
+    # disk recovers, the row left "sending" goes out again (at-least-once, same Message-ID)
+    # instead of staying stuck until a restart
+    caplog.set_level(logging.DEBUG, logger="outpost")
+    with MailServer() as up:
+        cfg = make_cfg(tmp_path, relay={"port": up.port, "timeout": 30.0},
+                       digest={"threshold": 100, "rate_per_hour": 0}, watchdog={"enabled": False})
+        gw = Gateway(cfg)
+        up.delay = 0.5            # slow replies: time to break the disk while the batch is out
+        gw.start()
+        try:
+            rec = record(device="stuck", seq=1)
+            gw.spool.write([Alert(rec["id"], "stuck", "warning", rec["kind"], rec["subject"], "test",
+                                  json.dumps(rec).encode(), ["ops@example.org"])])
+            gw.wake.set()
+            assert wait_for(lambda: gw.spool.counts()["sending"] == 1)
+            with unwritable(config.spool_path(cfg) + "-wal"):
+                up.wait_for(1, timeout=60)
+                assert wait_for(lambda: "relay" in gw._spool_trouble, 60)
+                assert gw.spool.counts()["sending"] == 1
+                up.delay = 0
+            gw.wake.set()             # the relay loop waits 5 s between tries of a failing spool
+            assert wait_for(lambda: gw.spool.counts()["done"] == 1, 60), gw.spool.counts()
+            msgs = up.wait_for(2, timeout=30)
+            assert set(m.parsed()["Message-ID"] for m in msgs) == {make_message_id(rec["id"], "outpost@example.org")}
+        finally:
+            gw.stop()
+            gw.spool.close()
+    assert sum(1 for r in caplog.records if r.getMessage().startswith("relay: spool write failed")) == 1
+    assert sum(1 for r in caplog.records if r.getMessage() == "relay: spool writes work again") == 1
