@@ -127,6 +127,8 @@ class SMTP:
             raise SMTPUsageError("not connected")
         stream = self._stream
         core.start(op)
+        seen = -1           # replies dispatched when the clock for the awaited one started
+        start = 0
         try:
             while True:
                 out = core.data_to_send()
@@ -139,7 +141,22 @@ class SMTP:
                     w = core.waiting_for()
                     t = timeout or (self.data_timeout if w in ("EOD", "BDAT-LAST")
                                     else self.timeout)
-                    core.receive_data(stream.read(t))
+                    # the timeout bounds the whole reply: a server trickling it byte by byte
+                    # must not stretch one command without end
+                    if core.replies != seen:
+                        seen = core.replies
+                        start = netio.ticks_ms()
+                    left = t - netio.elapsed_ms(start) / 1000
+                    data = None
+                    if left > 0:
+                        try:
+                            data = stream.read(max(left, 0.1))
+                        except SMTPTimeout:
+                            pass
+                    if data is None:
+                        raise SMTPTimeout("timed out waiting for the reply to %s (%s s)"
+                                          % (w, t))
+                    core.receive_data(data)
         except SMTPError as e:
             if core.state == "closed" or isinstance(e, (SMTPTimeout, SMTPConnectError)):
                 # after a timeout, replies and commands are out of step, and a socket error

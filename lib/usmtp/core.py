@@ -221,6 +221,7 @@ class ClientCore:
         self.esmtp = False
         self.authenticated = False
         self.last_reply = None
+        self.replies = 0           # replies dispatched so far (the driver times each one)
         self.greeting_reply = None
         self.result = None
         self._parser = ReplyParser()
@@ -336,6 +337,7 @@ class ClientCore:
 
     def _dispatch(self, r):
         cmd, key, ctx = self._pending.pop(0)
+        self.replies += 1
         if self.trace:
             for i in range(len(r.lines)):
                 last = i == len(r.lines) - 1

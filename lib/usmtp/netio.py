@@ -30,6 +30,21 @@ def _unix_now():
     return t
 
 
+def ticks_ms():
+    import time
+    if MICROPYTHON:
+        return time.ticks_ms()
+    return int(time.monotonic() * 1000)
+
+
+def elapsed_ms(start):
+    # ticks wrap around on MicroPython: only ticks_diff() measures across the wrap
+    import time
+    if MICROPYTHON:
+        return time.ticks_diff(time.ticks_ms(), start)
+    return int(time.monotonic() * 1000) - start
+
+
 def connect(host, port, timeout, source_address=None):
     """A connected TCP socket with `timeout` set, or SMTPConnectError/SMTPTimeout."""
     import socket

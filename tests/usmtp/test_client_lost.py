@@ -47,3 +47,15 @@ def test_failed_starttls_handshake_closes_the_connection():
         with pytest.raises(SMTPUsageError) as ei:
             s.noop()
         assert "not connected" in str(ei.value)
+
+
+def test_timeout_bounds_a_whole_reply_not_each_read():
+    # `timeout` is per command: a server that trickles a reply line by line (here 1 s per
+    # line, 5 EHLO lines) must not stretch one command past it by keeping each read short
+    from usmtp.errors import SMTPTimeout
+    with MailServer() as srv:
+        srv.delay = 1.0
+        with pytest.raises(SMTPTimeout) as ei:
+            usmtp.SMTP("127.0.0.1", srv.port, mode="plain", timeout=3.5)
+        assert "EHLO" in str(ei.value)
+        assert is_transient(ei.value)
