@@ -10,7 +10,7 @@
 import usmtp
 
 DEFAULT_TIMEOUT = 10
-LOCAL_DOMAIN = "127.0.0.1"
+LOCAL_DOMAIN = None            # EHLO name, as in uMail; None: our address literal (RFC 5321)
 CA_FILE = "ca.pem"
 CADATA = None                  # CA certificate(s); when None, CA_FILE is read
 ALLOW_PLAINTEXT_AUTH = False   # True only for a server on a trusted LAN without TLS
@@ -32,6 +32,7 @@ class SMTP:
         mode = "tls" if ssl else ("starttls" if port == 587 else "opportunistic")
         ca = _cadata()
         self._smtp = usmtp.SMTP(None, mode=mode, cadata=ca, timeout=DEFAULT_TIMEOUT,
+                                local_hostname=LOCAL_DOMAIN,
                                 allow_plaintext_auth=ALLOW_PLAINTEXT_AUTH)
         self._smtp.connect(host, port)
         if username and password:

@@ -39,3 +39,14 @@ def test_login_reply_is_a_list_and_wrong_password_still_raises(umail):
         code, resp = smtp.login("me@example.com", "pw")
         assert code == 235 and isinstance(resp, list)
         smtp.quit()
+
+
+def test_local_domain_names_the_client_in_ehlo(umail, monkeypatch):
+    # uMail scripts set umail.LOCAL_DOMAIN to choose their EHLO name
+    umail, ca = umail
+    monkeypatch.setattr(umail, "LOCAL_DOMAIN", "board.example.org")
+    with MailServer(tls="starttls", ca=ca) as srv:
+        smtp = umail.SMTP("localhost", srv.port)
+        smtp.quit()
+        verbs = [c for c in srv.connections[0].commands if c.upper().startswith("EHLO")]
+        assert verbs and all(v == "EHLO board.example.org" for v in verbs), verbs
