@@ -383,7 +383,8 @@ class Spool:
         # every member still waiting goes with it, so the digest stays one unit
         db = self._db()
         mids = [r[0] for r in db.execute(
-            "SELECT DISTINCT via FROM deliveries WHERE status='ready' AND via IS NOT NULL AND next_at <= ?",
+            "SELECT DISTINCT via FROM deliveries INDEXED BY deliveries_via WHERE via IS NOT NULL"
+            " AND status='ready' AND next_at <= ?",
             (now,))]
         out = []
         for mid in mids:
