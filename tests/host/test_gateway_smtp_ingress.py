@@ -5,7 +5,7 @@ import smtplib
 
 import pytest
 
-from gateway_helpers import make_cfg
+from gateway_helpers import make_cfg, wait_for
 from outpost_gateway.clock import ManualClock
 from outpost_gateway.ingest import Ingest
 from outpost_gateway.metrics import Metrics
@@ -143,3 +143,16 @@ def test_submitted_message_relayed_unchanged(gw, ca, tmp_path):
         relay.close()
     assert got.mail_from == "board@lan.example" and got.rcpt_tos == ["me@example.org"]
     assert got.data == MSG
+
+
+def test_open_sessions_counted_once_through_starttls(gw, ca):
+    si, spool, m, cfg = gw
+    assert si.sessions == 0
+    c1 = client(si, ca)                       # STARTTLS restarts the session on the same connection
+    c2 = client(si, ca, tls=False, login=False)
+    try:
+        assert wait_for(lambda: si.sessions == 2)
+    finally:
+        c1.quit()
+        c2.quit()
+    assert wait_for(lambda: si.sessions == 0)
