@@ -410,6 +410,7 @@ def test_spool_error_leaves_alerts_with_the_broker_logs_once_and_recovers(tmp_pa
         pub = Publisher(broker)
         try:
             assert wait_for(lambda: gw.mqtt.subscribed, 30)
+            assert "outpost_mqtt_subscribed 1.0" in http_text(http, "/metrics")
             a = record(device="io", seq=1)
             pub.publish(alert_topic(a), json.dumps(a)).wait_for_publish(20)
             up.wait_for(1, timeout=30)                   # all is well: in, acknowledged, out

@@ -162,7 +162,8 @@ def test_open_smtp_sessions_in_status_and_metrics(tmp_path):
     conf = write_toml(tmp_path / "gw.toml", base_data(
         tmp_path, smtp_ingress={"enabled": True, "port": 0, "require_tls": False,
                                 "allow_networks": ["127.0.0.0/8"], "allowed_domains": ["example.org"]},
-        relay={"enabled": False}, watchdog={"enabled": False}, http={"enabled": True, "port": http}))
+        relay={"enabled": False}, watchdog={"enabled": False}, http={"enabled": True, "port": http},
+        serial={"ports": ["loop://"]}))
     gw = Gateway(config.load(conf))
     gw.start()
     clients = []
@@ -180,6 +181,10 @@ def test_open_smtp_sessions_in_status_and_metrics(tmp_path):
             assert cli.main(["status", "--config", conf], out=out) == 0
             return out.getvalue()
         assert wait_for(lambda: "2 sessions open" in status_text(), 30), status_text()
+        assert "serial loop://: open" in status_text()
+        m = metrics(http)
+        assert (m["outpost_serial_ports"], m["outpost_serial_ports_open"]) == (1, 1)
+        assert (m["outpost_mqtt_connected"], m["outpost_mqtt_subscribed"]) == (0, 0)   # MQTT is off
         clients.pop().quit()
         assert wait_for(lambda: metrics(http)["outpost_smtp_sessions"] == 1)
         assert wait_for(lambda: "1 session open" in status_text(), 30), status_text()
