@@ -50,6 +50,8 @@ def open_spool(cfg, clock):
 
 
 class Gateway:
+    STATUS_EVERY = 5.0      # seconds between refreshes of what `status` shows
+
     def __init__(self, cfg, clock=None):
         self.cfg = cfg
         self.clock = clock or SystemClock()
@@ -171,7 +173,7 @@ class Gateway:
                 self._spool_works("status")
             except sqlite3.Error as e:
                 self._spool_failed("status", e)
-            if self.stopping.wait(5.0):
+            if self.stopping.wait(self.STATUS_EVERY):
                 return
 
     def status(self):

@@ -165,6 +165,7 @@ def test_open_smtp_sessions_in_status_and_metrics(tmp_path):
         relay={"enabled": False}, watchdog={"enabled": False}, http={"enabled": True, "port": http},
         serial={"ports": ["loop://"]}))
     gw = Gateway(config.load(conf))
+    gw.STATUS_EVERY = 0.2
     gw.start()
     clients = []
     try:
@@ -207,7 +208,7 @@ def test_relay_pass_the_spool_cannot_finish_is_sent_again_after_recovery(tmp_pat
         cfg = make_cfg(tmp_path, relay={"port": up.port, "timeout": 30.0},
                        digest={"threshold": 100, "rate_per_hour": 0}, watchdog={"enabled": False})
         gw = Gateway(cfg)
-        up.delay = 0.5            # slow replies: time to break the disk while the batch is out
+        up.delay = 0.2            # slow replies: time to break the disk while the batch is out
         gw.start()
         try:
             rec = record(device="stuck", seq=1)
