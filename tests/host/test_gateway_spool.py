@@ -162,3 +162,31 @@ def test_state_roundtrip(tmp_path):
     sp.set_state("x", {"a": 1})
     assert sp.get_state("x") == {"a": 1}
     sp.close()
+
+
+def test_send_times_and_digests_kept_then_purged(tmp_path):
+    clock = ManualClock()
+    t0 = clock.time()
+    sp = Spool(str(tmp_path / "s.db"), clock).open()
+    sp.write([alert(1), alert(2), alert(3)])
+    keys = [("dev-1-1", "a@example.org"), ("dev-1-2", "a@example.org")]
+    sp.set_status(keys, "sending", t0, sends=[("a@example.org", t0)],
+                  digests=[("<digest-x@example.org>", "a@example.org", b"the digest", keys)])
+    sp.close()
+    clock.advance(1800)
+    sp = Spool(str(tmp_path / "s.db"), clock).open()          # a restart
+    assert sp.recent_sends(clock.time() - 3600) == {"a@example.org": [t0]}
+    # members are back to ready, still inside their digest; only the other alert is due alone
+    assert [r["alert_id"] for r in sp.due(clock.time(), 10)] == ["dev-1-3"]
+    assert sp.ready_count_by_rcpt(clock.time()) == {"a@example.org": 1}
+    [(mid, rcpt, msg, rows)] = sp.pending_digests(clock.time())
+    assert (mid, rcpt, msg) == ("<digest-x@example.org>", "a@example.org", b"the digest")
+    assert sorted(r["alert_id"] for r in rows) == ["dev-1-1", "dev-1-2"]
+    now = clock.time()
+    sp.finish([(a, r, "done", 1, now, None, 250, mid) for a, r in keys], now)
+    assert sp.pending_digests(now) == []
+    clock.advance(3600)
+    assert sp.purge(older_than=clock.time()) == 2
+    assert sp.recent_sends(0) == {}                           # older than the window: gone
+    assert sp._db().execute("SELECT count(*) FROM digests").fetchone()[0] == 0
+    sp.close()
