@@ -16,8 +16,15 @@ CONFIG = {
 """,
     },
     "mail": {"sender": "freezer-shed@example.org", "to": ["me@example.org"]},
-    # the gateway (Raspberry Pi) for when the mail server cannot be reached
+    # the gateway (Raspberry Pi) for when the mail server cannot be reached; the board keeps one
+    # connection open (Last Will "offline" on outpost/<device>/status)
     "mqtt": {"host": "192.168.1.20", "port": 1883},
+    # or over TLS (port 0 = 8883), the broker certificate checked against this CA and name:
+    # "mqtt": {"host": "192.168.1.20", "tls": True, "server_hostname": "gateway.lan",
+    #          "ca": """-----BEGIN CERTIFICATE-----
+    # ...
+    # -----END CERTIFICATE-----
+    # """},
     "serial": {"uart": 2, "tx": 17, "rx": 16},   # ESP32-DevKitC: see boards/esp32_devkitc/board.py
     "transport": {"order": ["smtp", "mqtt", "serial"]},
     # None: the sensors the board folder says are fitted; or a list like this one

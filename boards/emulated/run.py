@@ -9,6 +9,11 @@
            default build/emulated-flash (git-ignored)
 --speed    world seconds per real second (60: an hour in a minute); 0: as fast as possible
 --for      stop after this many world seconds (default: run until Ctrl-C)
+           At the end (or Ctrl-C) the board's MQTT connection is closed with a DISCONNECT: the
+           retained status stays `online` and a gateway notices the board by its overdue
+           heartbeat, as it would notice a board whose power failed. (A real broker would add
+           the Last Will 1.5 keepalives later; an exiting process cannot wait for that, and its
+           bare socket close would make the broker publish the Will at once.)
 --start    world start time, UTC "YYYY-MM-DDTHH:MM:SSZ" (default 2026-11-28T05:00:00Z)
 --wifi-off FROM-TO  the access point is down between these world seconds (repeatable)
 --uart ID=URL       wire a UART to a pyserial URL, e.g. 1=/dev/pts/5 or 1=loop://
@@ -82,7 +87,7 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("stopped")
     finally:
-        board.close()
+        board.close(hang_up=True)
     return 0
 
 

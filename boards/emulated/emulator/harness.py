@@ -126,7 +126,7 @@ class EmulatedBoard:
         self.thread = None
         self.wdt = None
         self.hw = None
-        self.tcp = []          # TCP sockets the board's stand-ins opened (umqtt.simple)
+        self.mqtt_clients = []  # umqtt.simple clients the firmware connected (see drop_tcp)
 
     # --- output -----------------------------------------------------------------------
 
@@ -225,13 +225,24 @@ class EmulatedBoard:
         if self.error is not None:
             raise BoardError("firmware thread died: " + repr(self.error)) from self.error
 
-    def close(self):
+    def close(self, hang_up=False):
+        """Stop the board. hang_up=True then ends its open MQTT connections with a DISCONNECT
+        (run.py does, see there); otherwise they close when the process ends (the broker then
+        publishes the Last Will at once)."""
         c = self.clock
         with c.cond:
             c.closed = True
             c.cond.notify_all()
         if self.thread is not None:
             self.thread.join(30)
+        if hang_up:
+            for m in self.mqtt_clients:
+                if m.is_open():
+                    try:
+                        m.disconnect()
+                    except OSError:
+                        pass
+        self.mqtt_clients = []
         for p in self._uarts.values():
             try:
                 p.close()
@@ -258,13 +269,15 @@ class EmulatedBoard:
         board's next read on it fails. Returns how many were open."""
         import socket
         n = 0
-        for sock in self.tcp:
+        for c in self.mqtt_clients:
+            if not c.is_open():
+                continue
             try:
-                socket.socket.shutdown(sock, socket.SHUT_RDWR)   # not SSLSocket's: no TLS state
+                socket.socket.shutdown(c.sock, socket.SHUT_RDWR)   # not SSLSocket's: no TLS state
                 n += 1
             except OSError:
                 pass        # already closed
-        self.tcp = []
+        self.mqtt_clients = []
         return n
 
     def interrupt(self):

@@ -112,8 +112,8 @@ class MQTTClient:
             raise
         self.sock = sock
         if state.board is not None:
-            # so a test can cut it (EmulatedBoard.drop_tcp); closed ones are forgotten
-            state.board.tcp = [t for t in state.board.tcp if t.fileno() != -1] + [sock]
+            # so the harness can cut it (drop_tcp) or hang up (close); closed ones are forgotten
+            state.board.mqtt_clients = [c for c in state.board.mqtt_clients if c.is_open()] + [self]
         flags = 0x02 if clean_session else 0
         payload = _str(self.client_id)
         if self.lw_topic:
@@ -134,6 +134,10 @@ class MQTTClient:
         if resp[3] != 0:
             raise MQTTException(resp[3])
         return resp[2] & 1
+
+    def is_open(self):
+        # the emulator's question, not umqtt.simple API
+        return self.sock is not None and self.sock.fileno() != -1
 
     def disconnect(self):
         try:
