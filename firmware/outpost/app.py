@@ -267,8 +267,8 @@ class App:
         self.feed()
 
     def path_back(self):
-        # the broker answers again (a reconnect, or a heartbeat got through): the outbox's
-        # hold ends, so what waits goes out at the next flush rather than at the end of backoff
+        # the broker took a new connection (from the loop, a heartbeat or an alert): the
+        # outbox's hold ends, so what waits goes out at the next flush, not at the end of backoff
         if self.hold_until:
             self.log("outbox: a path is back, retrying at the next sample")
         self.hold_until = 0

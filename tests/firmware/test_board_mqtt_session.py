@@ -190,6 +190,18 @@ def test_stopping_the_app_leaves_offline_retained(emu, broker, reader):
     assert any("stopping: status offline" in l for l in board.lines)
 
 
+def test_emulator_hang_up_leaves_online_like_a_quiet_board(emu, broker, reader):
+    # run.py ends a run this way (see its --for): the gateway then notices the board by its
+    # overdue heartbeat, as with a power cut, rather than by an instant Last Will
+    board = emu(mqtt_only(broker), COLD)
+    board.run(120)
+    board.close(hang_up=True)
+    wait_log(broker, "Client shed disconnected.")
+    assert [m[1] for m in reader.wait_for(STATUS, 1)] == [b"online"]
+    assert "shed closed its connection" not in broker.log()
+    assert retained(broker, STATUS) == b"online"
+
+
 def test_deep_sleep_connects_per_wake_and_keeps_online(emu, broker, reader):
     cfg = mqtt_only(broker, heartbeat=600)
     cfg.update(deep_sleep=True, sample_every=60)
