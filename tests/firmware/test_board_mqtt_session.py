@@ -112,10 +112,11 @@ def test_one_connection_carries_every_alert_and_heartbeat(emu, broker, reader):
 
 @pytest.mark.slow
 def test_pings_keep_the_connection_within_the_keepalive(emu, broker, reader):
-    # real time here: the broker drops a client that sends nothing for 1.5 x 2 s; samples are
-    # 30 s apart and there are no heartbeats, so only the board's pings can keep it connected
-    board = emu(mqtt_only(broker, keepalive=2, heartbeat=0), COLD, speed=1.0, instant=False)
-    board.run(8)
+    # real time here: the broker drops a client that sends nothing for 1.5 x 3 s; samples are
+    # 30 s apart and there are no heartbeats, so only the board's pings (every 1.5 s) can keep
+    # it connected for 10 s
+    board = emu(mqtt_only(broker, keepalive=3, heartbeat=0), COLD, speed=1.0, instant=False)
+    board.run(10)
     assert reader.wait_for(STATUS, 1)[0][1] == b"online"
     log = broker.log()
     assert connections(broker) == 1, log
