@@ -100,9 +100,12 @@ class _Tls:
         self.ctx = ctx
         self.hostname = hostname
         self.raw = None
+        self.timeout = None
 
     def wrap_socket(self, sock, server_hostname=None, **kw):
         self.raw = sock
+        if self.timeout is not None:
+            sock.settimeout(self.timeout)   # bounds the handshake even if connect() took none
         gc.collect()  # the handshake needs the largest free block we can give it
         return self.ctx.wrap_socket(sock, server_hostname=self.hostname)
 
@@ -183,6 +186,8 @@ class MqttPath:
             self._failed()
             raise e
         c.set_last_will(self.status, b"offline", True, 1)
+        if self.tls is not None:
+            self.tls.timeout = timeout
         gc.collect()
         try:
             try:
