@@ -10,6 +10,10 @@
 #                                   after relay.pause_retry; messages are not charged an attempt
 # A destination that failed to connect is left alone until its own backoff has passed.
 #
+# A digest is recorded in the spool (message and members) in the same commit that marks its
+# members "sending", so every retry sends the same bytes; the rate window's send times go into
+# that commit too, so a restart does not reset the limit.
+#
 # Time comes from the injected clock: run_once() does one pass and returns how long to wait.
 import hashlib
 import logging
