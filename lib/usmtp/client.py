@@ -63,6 +63,7 @@ class SMTP:
         self.source_address = source_address
         self._stream = None
         self._core = None
+        self._lost = None          # why an error closed the connection, until connect() again
         self.greeting = None
         if host:
             self.connect(host, port)
@@ -74,6 +75,7 @@ class SMTP:
         Returns the greeting (code, text)."""
         if self._stream is not None:
             raise SMTPUsageError("already connected")
+        self._lost = None
         mode = self.mode
         if not port:
             port = DEFAULT_PORTS.get(mode, 587) if mode else 587
@@ -113,8 +115,9 @@ class SMTP:
             ctx = netio.client_context(self.cadata, self.insecure_skip_verify)
         try:
             s = netio.wrap(self._stream.sock, ctx, hostname or self.host)
-        except BaseException:
+        except BaseException as e:
             # after the 220 the socket is neither plaintext SMTP nor TLS: nothing more on it
+            self._lost = "TLS handshake failed: " + str(e)
             self.close()
             raise
         self._stream = netio.Stream(s, self._stream.raw)
@@ -163,15 +166,21 @@ class SMTP:
                 # (raised here, not by the core) leaves the operation half done: either way
                 # the connection is spent
                 core.state = "closed"
+                self._lost = e.__class__.__name__ + ": " + str(e)
                 self.close()
             raise
-        except BaseException:
+        except BaseException as e:
             core.state = "closed"
+            self._lost = e.__class__.__name__
             self.close()
             raise
 
     def _live(self):
         if self._core is None or self._stream is None:
+            if self._lost:
+                # not the caller's mistake: a retry policy must see a transient network error
+                raise SMTPConnectError("the connection was lost (" + self._lost +
+                                       "); connect again")
             raise SMTPUsageError("not connected (call connect() first, or give SMTP a host)")
         return self._core
 

@@ -145,6 +145,10 @@ class Tx:
         m = self.mail
         if m is None:
             raise SMTPConnectError("no reply to MAIL FROM")
+        if m.code == 530:
+            # "authentication required" (or "STARTTLS first"): our setup, not this message,
+            # so it is an AUTH error that pauses a relay instead of dead-lettering the mail
+            raise SMTPAuthError(530, m.text, m.enhanced, "MAIL")
         if m.code != 250:
             raise SMTPSenderRefused(m.code, m.text, m.enhanced, self.sender)
         refused = {}

@@ -261,5 +261,6 @@ def test_server_dropping_the_connection_is_a_transient_connect_error():
         with pytest.raises((SMTPConnectError, SMTPTimeout)) as ei:
             s.sendmail("a@example.com", ["b@example.com"], BODY)
         assert is_transient(ei.value)
-        with pytest.raises(SMTPUsageError):
+        with pytest.raises(SMTPConnectError) as ei:
             s.noop()        # the dead connection was closed, not left half-open
+        assert is_transient(ei.value)

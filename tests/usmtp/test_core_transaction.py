@@ -403,3 +403,15 @@ def test_deferred_auth_without_pipelining_is_immediate():
     c = opened("AUTH PLAIN", mode="tls")
     run(c, c.op_auth("user", "pass", defer=True), "C: AUTH PLAIN AHVzZXIAcGFzcw==\nS: 235 ok")
     assert c.authenticated
+
+
+def test_530_to_mail_is_an_auth_error_not_a_refused_sender():
+    from usmtp.errors import SMTPAuthError
+    c = opened()
+    e = raises(SMTPAuthError, run, c, c.op_send(tx(c)), """
+C: MAIL FROM:<a@x>
+S: 530 5.7.0 Authentication required
+C: RSET
+S: 250 ok
+""")
+    assert e.code == 530 and e.command == "MAIL"
