@@ -22,7 +22,10 @@ def unb64(data):
 
 def _check(name, value):
     if isinstance(value, bytes):
-        value = value.decode("utf-8")
+        try:
+            value = value.decode("utf-8")
+        except UnicodeError:
+            raise SMTPUsageError(name + " is not UTF-8")   # the value itself is never shown
     if not isinstance(value, str):
         raise SMTPUsageError(name + " must be a string")
     if "\x00" in value:

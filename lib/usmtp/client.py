@@ -89,8 +89,9 @@ class SMTP:
                           pipelining=self.pipelining, chunking=self.chunking,
                           flush_at=netio.WRITE_SIZE)
         ctx = None
-        if mode in ("tls", "starttls", "opportunistic"):
-            # build (and check) the TLS context before touching the network
+        if mode in ("tls", "starttls"):
+            # build (and check) the TLS context before touching the network; "opportunistic"
+            # builds it only if the server offers STARTTLS (a LAN server may have none)
             ctx = netio.client_context(self.cadata, self.insecure_skip_verify)
         sock = netio.connect(host, port, self.connect_timeout, self.source_address)
         raw = sock

@@ -264,3 +264,16 @@ def test_server_dropping_the_connection_is_a_transient_connect_error():
         with pytest.raises(SMTPConnectError) as ei:
             s.noop()        # the dead connection was closed, not left half-open
         assert is_transient(ei.value)
+
+
+def test_opportunistic_upgrades_when_offered_and_verifies(ca):
+    with MailServer(tls="starttls", ca=ca) as srv:
+        with usmtp.SMTP("localhost", srv.port, mode="opportunistic", cadata=ca.ca_pem) as s:
+            assert s.is_tls
+            s.sendmail("a@example.com", ["b@example.com"], BODY)
+        with pytest.raises(SMTPTLSError):
+            usmtp.SMTP("localhost", srv.port, mode="opportunistic", cadata=TestCA().ca_pem)
+    with MailServer(tls="none") as srv:
+        with usmtp.SMTP("localhost", srv.port, mode="opportunistic", cadata=ca.ca_pem) as s:
+            assert not s.is_tls
+            s.sendmail("a@example.com", ["b@example.com"], BODY)

@@ -340,3 +340,9 @@ def test_connection_closed_while_waiting():
 def test_bad_mode_and_injected_hostname():
     raises(SMTPUsageError, ClientCore, "tls-ish")
     raises(SMTPUsageError, ClientCore, "plain", "host\r\nRCPT TO:<x@y>")
+
+
+def test_credentials_that_are_not_utf8_are_a_usage_error():
+    from usmtp import auth
+    e = raises(SMTPUsageError, auth.Plain, b"user", b"\xff\xfe")
+    assert "password" in str(e) and "\\xff" not in str(e)
