@@ -78,7 +78,7 @@ owner = "%(owner)s"
 default = ["%(owner)s"]
 
 [watchdog]
-intervals = { freezer = 4 }
+intervals = { freezer = 6 }
 min_interval = 1.0
 flap_guard = 0.0
 
@@ -136,6 +136,7 @@ def main():
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                               env=env, cwd=ROOT)
         prefixed(gw, "gateway")
+        p = None
         try:
             ca = catcher.ca_pem.decode()
             common = {"wifi": {"ssid": "demo-ap", "password": "demo-wifi"},
@@ -164,7 +165,7 @@ def main():
             freezer["mail"] = {"sender": "freezer@outpost.example", "to": [OWNER]}
             freezer["smtp"] = {"host": "127.0.0.1", "port": dead, "mode": "tls", "ca": ca,
                                "server_hostname": "localhost", "timeout": 3}
-            freezer["mqtt"] = {"host": "127.0.0.1", "port": broker.port, "heartbeat": 60}
+            freezer["mqtt"] = {"host": "127.0.0.1", "port": broker.port, "heartbeat": 30}
             freezer["sensors"] = [{"name": "freezer", "type": "bme280", "scl": 22, "sda": 21}]
             freezer["rules"] = [{"sensor": "freezer.temperature", "above": -12,
                                  "hysteresis": 1.0, "cooldown": 1800, "severity": "critical"}]
@@ -177,10 +178,10 @@ def main():
             print("\n== the freezer board has stopped; the gateway's watchdog notices")
             silent = wait(lambda: any(b"is silent" in m[2] for m in catcher.messages), 30)
             print("\n== the freezer comes back")
-            p, t = run_board(folder, "freezer", freezer, 180, 60)
-            p.wait(60)
-            t.join(5)
-            back = wait(lambda: any(b"is back" in m[2] for m in catcher.messages), 30)
+            # it runs until the gateway has noticed; then the gateway stops first, so the
+            # board's own stop is not reported as a second silence
+            p, t = run_board(folder, "freezer", freezer, 3600, 60)
+            back = wait(lambda: any(b"is back" in m[2] for m in catcher.messages), 60)
             catcher.wait_for(5, timeout=10)
             status = subprocess.run([PY, "-m", "outpost_gateway", "status", "--config", gw_conf],
                                     capture_output=True, text=True, env=env, cwd=ROOT)
@@ -193,6 +194,9 @@ def main():
                 gw.wait(15)
             except subprocess.TimeoutExpired:
                 gw.kill()
+            if p is not None and p.poll() is None:
+                p.terminate()
+                p.wait(15)
         print("\n== the owner's inbox (%d messages)" % len(catcher.messages))
         for (mail_from, rcpts, data), login in zip(catcher.messages, catcher.logins):
             m = email.message_from_bytes(data, policy=email.policy.default)
