@@ -138,13 +138,15 @@ class MqttIngress:
             try:
                 self.client.disconnect()
                 self.client.loop_stop()
+                # cleared before the reconnect: the broker redelivers at once, and a refusal
+                # then must be able to schedule the next bounce (else nothing ever resends it)
+                self._bouncing = False
                 self.client.reconnect()
                 self.client.loop_start()
             except OSError as e:
                 self.last_error = str(e)
-                self.client.loop_start()
-            finally:
                 self._bouncing = False
+                self.client.loop_start()
 
         t = threading.Timer(self.BOUNCE_DELAY, later)
         t.daemon = True
