@@ -106,6 +106,7 @@ DEFAULTS = {
         "factor": 3.0,
         "min_interval": 60.0,
         "flap_guard": 600.0,
+        "offline_grace": 10.0,
         "intervals": {},
     },
     "http": {
@@ -372,6 +373,7 @@ def _validate(cfg, env):
     _positive(cfg, "watchdog", "factor")
     _positive(cfg, "watchdog", "min_interval")
     _positive(cfg, "watchdog", "flap_guard", True)
+    _positive(cfg, "watchdog", "offline_grace", True)
     for dev, iv in w["intervals"].items():
         if isinstance(iv, bool) or not isinstance(iv, (int, float)) or iv <= 0:
             raise ConfigError("watchdog.intervals." + dev + ": must be a number of seconds > 0")

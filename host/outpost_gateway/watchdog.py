@@ -17,6 +17,7 @@ class Watchdog:
         self.spool = spool
         self.clock = clock
         self.on_alert = None
+        self._offline_since = {}    # device -> when a check first saw its Will "offline"
 
     def interval(self, board):
         iv = self.w["intervals"].get(board["device"])
@@ -38,7 +39,14 @@ class Watchdog:
                 continue
             iv = self.interval(b)
             overdue = iv is not None and now - b["last_seen"] > iv
-            silent = overdue or b["status"] == "offline"
+            offline = b["status"] == "offline"
+            if offline and not b["silent"]:
+                # believe a Last Will only once it has lasted (see watchdog.offline_grace)
+                since = self._offline_since.setdefault(b["device"], now)
+                offline = now - since >= self.w["offline_grace"]
+            elif not offline:
+                self._offline_since.pop(b["device"], None)
+            silent = overdue or offline
             if silent == bool(b["silent"]):
                 continue
             guard = b["notices"] > 0 and b["changed"] is not None and now - b["changed"] < self.w["flap_guard"]

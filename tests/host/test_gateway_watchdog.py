@@ -10,7 +10,8 @@ from outpost_gateway.watchdog import Watchdog
 
 def setup(tmp_path, **wd):
     clock = ManualClock()
-    cfg = make_cfg(tmp_path, watchdog=dict({"min_interval": 60.0, "factor": 3.0, "flap_guard": 600.0}, **wd))
+    cfg = make_cfg(tmp_path, watchdog=dict({"min_interval": 60.0, "factor": 3.0, "flap_guard": 600.0,
+                                            "offline_grace": 0.0}, **wd))
     spool = Spool(str(tmp_path / "s.db"), clock).open()
     return clock, spool, Watchdog(cfg, spool, clock)
 
@@ -144,3 +145,21 @@ def test_silent_and_back_mailed_end_to_end(tmp_path):
             board.loop_stop()
             gw.stop()
             gw.spool.close()
+
+
+def test_a_will_that_online_follows_at_once_is_no_silence(tmp_path):
+    # a reset board reconnects under its client id: the broker publishes the old session's
+    # Will "offline", and the board's "online" follows; neither is mailed
+    clock, spool, wd = setup(tmp_path, offline_grace=10.0)
+    t = clock.time()
+    spool.write([Seen("b8", t, "online")])
+    spool.write([Seen("b8", t + 1, "offline")])
+    assert wd.check(t + 1) == []
+    spool.write([Seen("b8", t + 1.2, "online")])
+    assert wd.check(t + 6) == [] and wd.check(t + 30) == []
+    # a Will that lasts is a silence, mailed once the grace has passed
+    spool.write([Seen("b8", t + 40, "offline")])
+    assert wd.check(t + 41) == []
+    assert wd.check(t + 46) == []
+    assert [a.kind for a in wd.check(t + 51)] == ["device-silent"]
+    assert wd.check(t + 56) == []
