@@ -51,6 +51,7 @@ def open_spool(cfg, clock):
 
 class Gateway:
     STATUS_EVERY = 5.0      # seconds between refreshes of what `status` shows
+    WATCHDOG_EVERY = 5.0    # seconds between watchdog passes (a sign of life also wakes it)
 
     def __init__(self, cfg, clock=None):
         self.cfg = cfg
@@ -63,6 +64,9 @@ class Gateway:
         self.ingest.on_new = self.wake.set
         self.relay = None
         self.watchdog = Watchdog(cfg, self.spool, self.clock)
+        # a sign of life wakes the watchdog, so "board back" goes out at once, not at the tick
+        self.wd_wake = threading.Event()
+        self.spool.on_seen = lambda seen: self.wd_wake.set()
         self.watchdog.on_alert = self.wake.set
         self.mqtt = None
         self.serial = []
@@ -149,12 +153,18 @@ class Gateway:
             self.relay.close()
 
     def _watchdog_loop(self):
-        while not self.stopping.wait(5.0):
+        while not self.stopping.is_set():
+            self.wd_wake.wait(self.WATCHDOG_EVERY)
+            self.wd_wake.clear()
+            if self.stopping.is_set():
+                break
             try:
                 self.watchdog.check()
                 self._spool_works("watchdog")
             except sqlite3.Error as e:
                 self._spool_failed("watchdog", e)
+            # however busy the boards are, at most two passes a second
+            self.stopping.wait(0.5)
 
     def _status_loop(self):
         # what `outpost-gateway status` shows about the running process; and once an hour,
@@ -220,6 +230,7 @@ class Gateway:
     def stop(self):
         self.stopping.set()
         self.wake.set()
+        self.wd_wake.set()
         log.info("stopping")
         if self.mqtt is not None:
             self.mqtt.stop()

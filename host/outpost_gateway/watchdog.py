@@ -4,6 +4,7 @@
 # watchdog.flap_guard seconds of the previous one is recorded but not mailed, so a flapping
 # board cannot cause a storm.
 import logging
+import threading
 
 from . import compose, routing
 
@@ -18,6 +19,7 @@ class Watchdog:
         self.clock = clock
         self.on_alert = None
         self._offline_since = {}    # device -> when a check first saw its Will "offline"
+        self._lock = threading.Lock()   # one pass at a time: two could mail the same change
 
     def interval(self, board):
         iv = self.w["intervals"].get(board["device"])
@@ -32,6 +34,10 @@ class Watchdog:
 
     def check(self, now=None):
         # one pass; returns the alerts made (for tests and logs)
+        with self._lock:
+            return self._check(now)
+
+    def _check(self, now):
         now = self.clock.time() if now is None else now
         made = []
         for b in self.spool.boards():
