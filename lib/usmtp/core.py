@@ -392,7 +392,7 @@ class ClientCore:
             else:
                 self.trace("C: " + line)
 
-    def _raw(self, data, note=None):
+    def _raw(self, data):
         self._out.extend(data)
 
     def _need(self, *states):
