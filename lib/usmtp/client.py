@@ -75,29 +75,46 @@ class SMTP:
         Returns the greeting (code, text)."""
         if self._stream is not None:
             raise SMTPUsageError("already connected")
-        self._lost = None
         mode = self.mode
         if not port:
             port = DEFAULT_PORTS.get(mode, 587) if mode else 587
         if mode is None:
             mode = DEFAULT_MODES.get(port, "starttls")
         self.mode = mode
-        self.host = host
         self.port = port
-        hostname = self.server_hostname or host
-        core = ClientCore(mode, "[127.0.0.1]", self.allow_plaintext_auth, self.trace,
-                          pipelining=self.pipelining, chunking=self.chunking,
-                          flush_at=netio.WRITE_SIZE)
         ctx = None
         if mode in ("tls", "starttls"):
             # build (and check) the TLS context before touching the network; "opportunistic"
             # builds it only if the server offers STARTTLS (a LAN server may have none)
             ctx = netio.client_context(self.cadata, self.insecure_skip_verify)
         sock = netio.connect(host, port, self.connect_timeout, self.source_address)
+        return self._open(sock, host, ctx)
+
+    def connect_socket(self, sock, host):
+        """Run the session over a socket that is already connected (a transport of your own:
+        a modem, a tunnel, a test peer). It needs the runtime's socket methods (settimeout and
+        sendall/recv on CPython; write/readline on MicroPython). mode defaults to "starttls";
+        host is the name the certificate must carry. Returns the greeting (code, text)."""
+        if self._stream is not None:
+            raise SMTPUsageError("already connected")
+        if self.mode is None:
+            self.mode = "starttls"
+        ctx = None
+        if self.mode in ("tls", "starttls"):
+            ctx = netio.client_context(self.cadata, self.insecure_skip_verify)
+        return self._open(sock, host, ctx)
+
+    def _open(self, sock, host, ctx):
+        self._lost = None
+        self.host = host
+        hostname = self.server_hostname or host
+        core = ClientCore(self.mode, "[127.0.0.1]", self.allow_plaintext_auth, self.trace,
+                          pipelining=self.pipelining, chunking=self.chunking,
+                          flush_at=netio.WRITE_SIZE)
         raw = sock
         try:
             core.local_hostname = self.local_hostname or netio.local_literal(sock)
-            if mode == "tls":
+            if self.mode == "tls":
                 sock = netio.wrap(sock, ctx, hostname)
             self._stream = netio.Stream(sock, raw)
             self._core = core

@@ -96,7 +96,11 @@ def client_context(cadata=None, insecure_skip_verify=False):
     try:
         import ssl
     except ImportError:         # MicroPython builds with the tls module only
-        import tls as ssl
+        try:
+            import tls as ssl
+        except ImportError:
+            raise SMTPTLSError("this build has no ssl or tls module: TLS is impossible here "
+                               "(mode='plain' only on a network you trust)")
     if isinstance(cadata, str):
         cadata = cadata.encode()
     if MICROPYTHON:
