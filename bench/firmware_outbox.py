@@ -30,7 +30,6 @@ def main():
     n = 2000
     written = 0
     compactions = 0
-    last_size = 0
     for i in range(n):
         before = ob.size
         ob.add(rec(i))

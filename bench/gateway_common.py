@@ -2,7 +2,6 @@
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -15,13 +14,7 @@ for sub in ("tests/host", "tests", "lib", "host"):
     if p not in sys.path:
         sys.path.insert(0, p)
 
-from gateway_helpers import base_data, record, write_toml  # noqa: E402
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from gateway_helpers import base_data, free_port, record, write_toml  # noqa: E402
 
 
 def tmpdir(name):

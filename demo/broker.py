@@ -4,13 +4,9 @@ import socket
 import subprocess
 import time
 
+from ports import free_port
+
 BINARY = "/usr/sbin/mosquitto"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Broker:

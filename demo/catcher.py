@@ -1,7 +1,6 @@
 """A local mail catcher for the demo: aiosmtpd on 127.0.0.1 with STARTTLS (a throw-away CA made
 by trustme) and AUTH, keeping every message it accepts in memory."""
 import logging
-import socket
 import ssl
 import threading
 
@@ -9,16 +8,10 @@ import trustme
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
+from ports import free_port
+
 # aiosmtpd 1.4 logs a warning about its own deprecated attribute on every AUTH
 logging.getLogger("mail.log").setLevel(logging.ERROR)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 class Catcher:

@@ -18,8 +18,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 PY = sys.executable
 
-from broker import Broker, free_port
+from broker import Broker
 from catcher import Catcher
+from ports import free_port
 
 OWNER = "owner@example.com"
 START = "2026-11-28T06:00:00Z"

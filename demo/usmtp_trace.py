@@ -4,8 +4,6 @@ as received are printed."""
 import email
 import email.policy
 import io
-import os
-import sys
 import time
 
 import usmtp

@@ -122,7 +122,6 @@ class UART:
     # bridged to a pyserial URL (a pty, `loop://`, ...) chosen by the harness per UART id
     def __init__(self, id, baudrate=115200, bits=8, parity=None, stop=1, tx=None, rx=None,
                  timeout=0, **kw):
-        import serial
         url = _b().uart_urls.get(id)
         if url is None:
             raise OSError(errno.ENODEV, "UART " + str(id) + " is not wired on the emulated board")
@@ -158,7 +157,6 @@ class UART:
 
 class RTC:
     def datetime(self, t=None):
-        import time as _t
         from emulator import vtime
         c = _b().clock
         if t is None:

@@ -1,7 +1,6 @@
 """A tiny test-side serial gateway on a pty pair: the board's UART opens the pty's slave end;
 this side reads frames (lib/serial_frame), keeps the alert records and answers ACK <id>.
 Set .answer = False to stay silent (the board must time out), or "nak" to refuse."""
-import json
 import os
 import select
 import threading

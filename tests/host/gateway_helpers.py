@@ -3,7 +3,6 @@ import contextlib
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ if HOST not in sys.path:
     sys.path.insert(0, HOST)
 
 from outpost_gateway import config  # noqa: E402
+from peers.ports import free_port  # noqa: E402,F401 (the gateway tests import it from here)
 
 
 def base_data(tmp_path, **sections):
@@ -81,14 +81,6 @@ def wait_for(pred, timeout=20.0, step=0.02):
             return v
         time.sleep(step)
     return pred()
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 @contextlib.contextmanager

@@ -18,13 +18,9 @@ import subprocess
 import tempfile
 import time
 
+from .ports import free_port
+
 BINARY = "/usr/sbin/smtp-sink"
-
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class SinkMessage:
@@ -81,7 +77,7 @@ class SmtpSink:
             os.chmod(self.dump_dir, 0o777)
         cmd += self.flags
         for _ in range(3):
-            self.port = _free_port()    # may be taken before smtp-sink binds it: retry
+            self.port = free_port()    # may be taken before smtp-sink binds it: retry
             log = open(self.log_path, "wb")
             try:
                 self.proc = subprocess.Popen(cmd + ["%s:%d" % (self.host, self.port), "64"],

@@ -247,7 +247,7 @@ def test_use_before_connect_and_after_quit_is_a_clear_error():
 
 def test_connection_refused_and_server_hanging_up():
     from usmtp.errors import SMTPConnectError
-    from peers.mosquitto import free_port
+    from peers.ports import free_port
     with pytest.raises(SMTPConnectError) as ei:
         usmtp.SMTP("127.0.0.1", free_port(), mode="plain", timeout=2)
     assert "cannot connect" in str(ei.value)

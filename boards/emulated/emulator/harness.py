@@ -131,7 +131,6 @@ class EmulatedBoard:
     # --- output -----------------------------------------------------------------------
 
     def log(self, msg):
-        from emulator.vtime import gmtime
         t = self.clock.world()
         import time as _t
         stamp = _t.strftime("%Y-%m-%dT%H:%M:%SZ", _t.gmtime(t))
@@ -300,7 +299,6 @@ class EmulatedBoard:
             exec(compile(f.read(), path, "exec"), g)
 
     def _life(self):
-        import contextlib
         import io
 
         class _Out(io.TextIOBase):
