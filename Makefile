@@ -51,9 +51,10 @@ setup-node: $(NODE_STAMP)
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
-$(PY_STAMP): requirements-test.txt $(PYPROJECT) | $(PY)
+$(PY_STAMP): requirements-test.txt $(PYPROJECT) tools/fetch_umqtt.py | $(PY)
 	$(PIP) install -r requirements-test.txt
 	$(if $(PYPROJECT),$(PIP) install -e .)
+	$(PY) tools/fetch_umqtt.py $(VENV)/mp-lib
 	touch $@
 
 $(NODE_STAMP): $(MPVM)/package.json $(MPVM)/package-lock.json
