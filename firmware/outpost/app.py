@@ -10,7 +10,7 @@ import time
 
 import machine
 
-from outpost import alerts, clock, config, outbox, report, rules, sensors, transport
+from outpost import alerts, clock, outbox, report, rules, sensors, transport
 from outpost.net import Net
 
 RTC_MAGIC = "op1"
@@ -85,6 +85,7 @@ class App:
         for i in range(len(self.rules)):
             if self.rules[i]["sensor"] not in known:
                 # a misspelt reading name would make a rule that can never fire
+                from outpost import config
                 raise config.ConfigError("rules[" + str(i) + "].sensor: no sensor gives " +
                                          repr(self.rules[i]["sensor"]) + " (readings: " +
                                          ", ".join(known) + ")")
@@ -196,7 +197,7 @@ class App:
             return  # a report needs dates; samples wait until NTP has set the clock
         if self.rep is None:
             self.rep = report.new(now, rc["csv_every"])
-        at = config.parse_hhmm(rc["at"]) if rc["at"] else None
+        at = hhmm(rc["at"]) if rc["at"] else None
         if self.next_report is None:
             self.next_report = report.next_due(now, at, rc["tz_offset_min"], rc["every"], self.last_report)
         report.add(self.rep, readings, now, rc["max_rows"])
@@ -297,13 +298,40 @@ class App:
             self.keep_mqtt()
 
 
+def hhmm(s):
+    # "07:30" -> minutes after midnight (the config check already refused anything else)
+    return int(s[:-3]) * 60 + int(s[-2:])
+
+
+CONFIG_FILE = "config.json"
+
+
+def load_config(root=""):
+    """The config `make deploy` checked in full on the computer and wrote compact
+    (tools/deploy_tree.py): the board reads it without loading the checker. Without that file
+    (a config_local.py copied by hand) the full check runs here."""
+    try:
+        f = open(root + "/" + CONFIG_FILE if root else CONFIG_FILE)
+    except OSError:
+        from outpost import config
+        return config.load()
+    with f:
+        try:
+            return json.load(f)
+        except ValueError as e:
+            from outpost import config
+            raise config.ConfigError(CONFIG_FILE + ": unreadable (" + str(e) + "); deploy again")
+
+
 def main():
     import board
     try:
-        cfg = config.load()
+        cfg = load_config(getattr(board, "FS_ROOT", ""))
         app = App(cfg, board)
         app.boot()
-    except config.ConfigError as e:
+    except ValueError as e:
+        if e.__class__.__name__ != "ConfigError":   # outpost.config is not loaded to ask it
+            raise
         # nothing sensible to do without a valid config: say why, forever, without resetting
         # (the watchdog is not started before the config is known to be good)
         while True:
