@@ -1,0 +1,76 @@
+"""The unchanged firmware, boot.py through main.py, on the real MicroPython unix port with .mpy
+files laid out as `make deploy` lays them out, against real peers on 127.0.0.1."""
+import os
+
+from peers.certs import TestCA
+from peers.smtpd import MailServer
+from realboard import RealBoard
+
+
+def board_config(smtp=None, mqtt=None, device="unix1", order=("smtp", "mqtt")):
+    cfg = {
+        "device": device,
+        "wifi": {"ssid": "host", "password": "x"},
+        "sensors": [{"name": "door", "type": "digital", "pin": 27}],
+        "rules": [{"sensor": "door", "above": 0.5, "cooldown": 3600, "severity": "critical"}],
+        "mail": {"sender": device + "@example.org", "to": ["me@example.org"]},
+        "transport": {"order": list(order), "budget": 40, "retry_min": 2, "retry_max": 4},
+        "sample_every": 1,
+        "report": {"at": ""},
+        "watchdog": 60,
+    }
+    if smtp:
+        cfg["smtp"] = smtp
+    if mqtt:
+        cfg["mqtt"] = mqtt
+    return cfg
+
+
+def starttls_auth(srv, **kw):
+    c = {"host": "127.0.0.1", "port": srv.port, "mode": "starttls", "user": "board",
+         "password": "s3cret", "ca": srv.ca_pem.decode(), "server_hostname": "localhost",
+         "timeout": 10}
+    c.update(kw)
+    return c
+
+
+def door_open(board):
+    with open(os.path.join(board.fs, "pin27"), "w") as f:
+        f.write("1")
+
+
+def test_alert_mailed_over_starttls_and_auth(tmp_path):
+    with MailServer(tls="starttls", auth_users={"board": "s3cret"}, auth_required=True,
+                    chunking=True) as srv:
+        with RealBoard(tmp_path, board_config(smtp=starttls_auth(srv))) as b:
+            door_open(b)
+            b.start()
+            b.wait_for("sent unix1-1-1 via smtp", timeout=60)
+            m = srv.wait_for(1)[0]
+            assert m.tls and m.auth_user == "board"
+            p = m.parsed()
+            assert p["Message-ID"] == "<unix1-1-1@example.org>"
+            assert "door is 1" in p["Subject"]
+            assert b.count("WDT: bit") == 0
+
+
+def test_wrong_ca_is_refused_and_the_alert_kept(tmp_path):
+    other = TestCA()
+    with MailServer(tls="starttls", auth_users={"board": "s3cret"}, auth_required=True) as srv:
+        cfg = board_config(smtp=starttls_auth(srv, ca=other.ca_pem.decode()), order=("smtp",))
+        with RealBoard(tmp_path, cfg) as b:
+            door_open(b)
+            b.start()
+            i = b.wait_for("kept unix1-1-1 in the outbox", timeout=60)
+            assert "smtp:" in b.lines[i]
+            assert srv.messages == [] and all(c.auth_user is None for c in srv.connections)
+            b.kill9()
+        # the alert is still in the journal: a board given the right CA delivers it
+        cfg["smtp"]["ca"] = srv.ca_pem.decode()
+        b2 = RealBoard.__new__(RealBoard)
+        with RealBoard(tmp_path / "again", cfg) as b2:
+            import shutil
+            shutil.copy(os.path.join(b.fs, "outbox.log"), os.path.join(b2.fs, "outbox.log"))
+            b2.start()
+            b2.wait_for("sent unix1-1-1 via smtp", timeout=60)
+            assert srv.wait_for(1)[0].parsed()["Message-ID"] == "<unix1-1-1@example.org>"
