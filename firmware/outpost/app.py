@@ -14,6 +14,8 @@ from outpost import alerts, clock, outbox, report, rules, sensors, transport
 from outpost.net import Net
 
 RTC_MAGIC = "op1"
+INFLIGHT = "inflight"
+CRASH_LIMIT = 3           # crashes while sending one alert before it is set aside
 
 
 class App:
@@ -28,6 +30,7 @@ class App:
         self.down_rounds = 0  # consecutive rounds that found every path down
         self.hold_until = 0   # mono time before which the outbox waits (RAM only: flash wears)
         self.sent = 0
+        self.crashed = {}     # id -> crashes while it was being sent (see in_flight)
 
     # --- plumbing ---------------------------------------------------------------------
 
@@ -74,6 +77,7 @@ class App:
         self.ob = outbox.Outbox(self.path(cfg["outbox"]["file"]), cfg["outbox"]["max_bytes"],
                                 cfg["outbox"]["compact_at"], self.log)
         self.ob.open()
+        self.recover_in_flight()
         if len(self.ob):
             self.log("outbox: " + str(len(self.ob)) + " alert(s) waiting from before the reset")
         fitted = cfg["sensors"] if cfg["sensors"] is not None else b.get("sensors", [])
@@ -204,6 +208,10 @@ class App:
         if self.next_report is not None and now >= self.next_report:
             extra = {"alerts queued": len(self.ob), "alerts dropped (outbox full)": self.ob.dropped,
                      "alerts refused (5xx)": self.ob.dead, "boot": self.ids.boot}
+            aside = self.ob.aside()
+            if aside:
+                extra["alerts set aside (crashed the board)"] = \
+                    ", ".join([a[0] + ": " + a[1] for a in aside])
             subj, body = report.summary(self.rep, self.cfg["device"], now, extra)
             self.new_alert({"kind": "report", "severity": "info", "subject": subj, "body": body},
                            report.csv_text(self.rep))
@@ -216,18 +224,22 @@ class App:
         # the whole outbox holds off (backoff doubling per failed round). A critical alert is
         # still tried once at once, so it is not held behind an old outage.
         tc = self.cfg["transport"]
-        for rid, sev, payload in self.ob.pending():
+        # an alert that was being sent when the board crashed goes after all the others
+        for rid, sev, payload in self.ob.pending(self.crashed):
             fresh = rid not in self.tried
             if self.mono() < self.hold_until and not (fresh and sev == "critical"):
                 continue
             self.tried[rid] = True
             try:
-                rec, _, csv = alerts.from_payload(payload)
+                rec, data, csv = alerts.from_payload(payload)
             except ValueError as e:
                 self.ob.fail(rid, "unreadable record: " + str(e))
                 continue
             self.set_led(True)
-            result = self.chain.send(rec, csv, self.timeouts)
+            self.in_flight(rid)
+            result = self.chain.send(rec, csv, self.timeouts, lambda: self.ob.done(rid), data)
+            self.in_flight(None)
+            self.crashed.pop(rid, None)
             self.set_led(False)
             self.feed()
             if result[0] == "sent":
@@ -248,6 +260,39 @@ class App:
                 self.log("kept " + rid + " in the outbox (" + "; ".join(result[1]) +
                          "); next try in " + str(wait) + " s")
                 break
+
+    # --- no reset loops: an alert that crashes the board is tried last, then set aside ---
+    # `inflight` on flash names the alert being sent and how often it already crashed the
+    # board; it is removed when the attempt returns, whatever the outcome.
+
+    def in_flight(self, rid):
+        path = self.path(INFLIGHT)
+        if rid is None:
+            try:
+                import os
+                os.remove(path)
+            except OSError:
+                pass
+            return
+        with open(path, "w") as f:
+            f.write(rid + " " + str(self.crashed.get(rid, 0)))
+
+    def recover_in_flight(self):
+        try:
+            with open(self.path(INFLIGHT)) as f:
+                rid, _, n = f.read().partition(" ")
+            n = int(n) + 1
+        except (OSError, ValueError):
+            return
+        self.in_flight(None)
+        if not self.ob.has(rid):
+            return
+        if n >= CRASH_LIMIT:
+            self.ob.set_aside(rid, "the board crashed " + str(n) + " times while sending it")
+        else:
+            self.crashed[rid] = n
+            self.log("outbox: " + rid + " was being sent when the board crashed (" + str(n) +
+                     " time(s)); it goes last")
 
     def heartbeat(self):
         every = self.cfg["mqtt"]["heartbeat"]

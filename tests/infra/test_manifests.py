@@ -29,7 +29,7 @@ def test_board_manifest_reads_and_freezes_the_app(board):
     assert owner["usmtp/core.py"]["description"].startswith("Small SMTP client")
     assert owner["outpost/app.py"]["description"] == "Outpost board firmware"
     if board != "emulated":
-        assert m.skipped == ["$(PORT_DIR)/boards/manifest.py"]
+        assert len(m.skipped) == 1 and m.skipped[0].startswith("$(PORT_DIR)/"), m.skipped
 
 
 def test_every_frozen_module_the_firmware_imports_is_in_the_manifest():
