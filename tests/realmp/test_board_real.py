@@ -74,3 +74,64 @@ def test_wrong_ca_is_refused_and_the_alert_kept(tmp_path):
             b2.start()
             b2.wait_for("sent unix1-1-1 via smtp", timeout=60)
             assert srv.wait_for(1)[0].parsed()["Message-ID"] == "<unix1-1-1@example.org>"
+
+
+def closed_port_smtp():
+    from peers.ports import free_port
+    return {"host": "127.0.0.1", "port": free_port(), "mode": "plain", "timeout": 5}
+
+
+def mqtt_cfg(broker, **kw):
+    c = {"host": broker.host, "port": broker.port, "timeout": 5, "keepalive": 30}
+    c.update(kw)
+    return c
+
+
+def test_mail_server_unreachable_alert_goes_over_mqtt_qos1(tmp_path):
+    import sys
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "firmware"))
+    from mqtt_reader import MqttReader
+    from peers.mosquitto import Mosquitto
+    with Mosquitto() as broker:
+        reader = MqttReader(broker.host, broker.port)
+        try:
+            cfg = board_config(smtp=closed_port_smtp(), mqtt=mqtt_cfg(broker))
+            with RealBoard(tmp_path, cfg) as b:
+                door_open(b)
+                b.start()
+                b.wait_for("sent unix1-1-1 via mqtt", timeout=60)
+                msgs = reader.wait_for("outpost/unix1/alert", 1)
+                assert b'"id":"unix1-1-1"' in msgs[0][1].replace(b" ", b"")
+                assert any("path smtp: " in line for line in b.lines)
+                # the journalled bytes went out unchanged: the payload is the record as encoded
+                import json
+                assert json.loads(msgs[0][1])["id"] == "unix1-1-1"
+        finally:
+            reader.close()
+
+
+def test_a_broker_that_stops_answering_is_bounded_and_the_watchdog_never_bites(tmp_path):
+    # SIGSTOP: the kernel still accepts the TCP connection, nothing answers. umqtt.simple 1.3.4
+    # (no timeouts of its own) must still give up within mqtt.timeout; the outbox keeps the alert.
+    import signal
+    import time
+    from peers.mosquitto import Mosquitto
+    with Mosquitto() as broker:
+        cfg = board_config(mqtt=mqtt_cfg(broker, timeout=3), order=("mqtt",))
+        cfg["watchdog"] = 50
+        with RealBoard(tmp_path, cfg) as b:
+            b.start()
+            b.wait_for("mqtt: connected", timeout=60)
+            broker.proc.send_signal(signal.SIGSTOP)
+            try:
+                t0 = time.monotonic()
+                door_open(b)
+                i = b.wait_for("kept unix1-1-1 in the outbox", timeout=45)
+                took = time.monotonic() - t0
+                assert "mqtt:" in b.lines[i]
+                assert took < 40, took       # 3 s timeouts, not the 50 s watchdog
+                # and the board goes on sampling
+                b.wait_for("sample door=1", timeout=30, start=i)
+                assert b.count("WDT: bit") == 0 and b.proc.poll() is None
+            finally:
+                broker.proc.send_signal(signal.SIGCONT)
