@@ -73,7 +73,14 @@ def main(argv=None, out=None):
         return _send_test(cfg, args.to, out)
     from .clock import SystemClock
     from .service import open_spool
-    spool = open_spool(cfg, SystemClock())
+    # looking never changes the spool of a running gateway; steering (retry, purge) writes
+    # only what it is asked to, never requeueing the rows the gateway has in flight
+    steer = cmd == "queue" and args.qcmd in ("retry", "purge")
+    try:
+        spool = open_spool(cfg, SystemClock(), readonly=not steer, requeue=False)
+    except FileNotFoundError as e:
+        print("outpost-gateway: %s" % e, file=sys.stderr)
+        return 1
     try:
         if cmd == "status":
             return _status(cfg, spool, args.json, out)

@@ -77,6 +77,7 @@ DEFAULTS = {
         "oauth2_token": "",
         "sender": "",
         "timeout": 30.0,
+        "data_timeout": 0.0,
         "batch": 50,
         "idle_close": 30.0,
         "backoff_base": 30.0,
@@ -328,6 +329,7 @@ def _validate(cfg, env):
     for k in ("timeout", "batch", "backoff_base", "backoff_max", "lifetime", "pause_retry"):
         _positive(cfg, "relay", k)
     _positive(cfg, "relay", "idle_close", True)
+    _positive(cfg, "relay", "data_timeout", True)
     if r["backoff_factor"] < 1:
         raise ConfigError("relay.backoff_factor: must be 1 or more")
     if not (0 <= r["jitter"] < 1):

@@ -40,13 +40,17 @@ def setup_logging(cfg):
     root.setLevel(cfg["gateway"]["log_level"].upper())
 
 
-def open_spool(cfg, clock):
+def open_spool(cfg, clock, readonly=False, requeue=True):
+    # the gateway opens it for writing and requeues what a crash left in flight; the operator's
+    # commands open it read-only (status, queue list) or without the requeue (queue retry/purge)
     path = config.spool_path(cfg)
-    d = os.path.dirname(path)
-    if d:
-        os.makedirs(d, exist_ok=True)
     s = cfg["spool"]
-    return Spool(path, clock, s["max_pending"], s["min_free_mb"], s["commit_batch"]).open()
+    if not readonly:
+        d = os.path.dirname(path)
+        if d:
+            os.makedirs(d, exist_ok=True)
+    return Spool(path, clock, s["max_pending"], s["min_free_mb"], s["commit_batch"],
+                 readonly=readonly).open(requeue=requeue)
 
 
 class Gateway:
@@ -240,7 +244,9 @@ class Gateway:
             self.smtp.stop()
         self.spool.stop_writer()
         for t in self.threads:
-            t.join(timeout=self.cfg["relay"]["timeout"] + 5)
+            # a relay pass may be waiting for the reply to the end of a message's data
+            r = self.cfg["relay"]
+            t.join(timeout=max(r["timeout"], r["data_timeout"] or max(r["timeout"], 60)) + 5)
         if self.http is not None:
             self.http.stop()
         self.spool.set_state("status", None)
