@@ -44,6 +44,7 @@ DEFAULTS = {
         "keepalive": 60,
         "session_expiry": 7 * 86400,
         "shared_group": "",
+        "broker_config": "/etc/mosquitto/mosquitto.conf",
     },
     "serial": {
         "ports": [],

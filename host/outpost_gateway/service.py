@@ -90,6 +90,8 @@ class Gateway:
             self.http.start()
             log.info("HTTP health/metrics on %s:%d", self.cfg["http"]["listen"], self.http.port)
         if self.cfg["mqtt"]["enabled"]:
+            from .broker_check import check_queue_limit
+            check_queue_limit(self.cfg)
             from .mqtt_ingress import MqttIngress
             self.mqtt = MqttIngress(self.cfg, self.ingest)
             self.mqtt.start()
