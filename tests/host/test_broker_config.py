@@ -115,8 +115,8 @@ def test_default_broker_drops_most_of_that_burst(tmp_path):
     # the same run on Mosquitto's defaults: what the snippet is for
     with Mosquitto() as broker:
         got = drain_offline_burst(tmp_path, broker)
-    assert got == 1000, got                     # max_queued_messages' default: 2,000 dropped
-    assert "Outgoing messages are being dropped for client gw-burst" in broker.log()
+        assert got == 1000, got                 # max_queued_messages' default: 2,000 dropped
+        assert "Outgoing messages are being dropped for client gw-burst" in broker.log()
 
 
 @pytest.mark.peers
