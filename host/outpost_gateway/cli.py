@@ -121,6 +121,11 @@ def _status(cfg, spool, as_json, out):
             m = st["mqtt"]
             print("  mqtt: %s" % (("connected, subscribed" if m.get("subscribed") else "connected, not subscribed")
                                   if m["connected"] else "disconnected (%s)" % (m["error"] or "-")), file=out)
+        if st.get("fleet"):
+            f = st["fleet"]
+            peers = ", ".join("%s %s" % kv for kv in sorted(f["peers"].items())) or "none seen"
+            print("  fleet: %s; peers: %s; holding: %s" % ("connected" if f["connected"] else "disconnected",
+                                                          peers, ", ".join(f["holds"]) or "none"), file=out)
         for s in st.get("serial") or []:
             print("  serial %s: %s" % (s["port"], "open" if s["open"] else "closed (%s)" % (s["error"] or "-")),
                   file=out)

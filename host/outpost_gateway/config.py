@@ -111,6 +111,11 @@ DEFAULTS = {
         "offline_grace": 10.0,
         "intervals": {},
     },
+    "fleet": {
+        "enabled": False,
+        "topic": "outpost-gateways",
+        "takeover_after": 10.0,
+    },
     "http": {
         "enabled": True,
         "listen": "127.0.0.1",
@@ -248,6 +253,20 @@ def _validate(cfg, env):
         raise ConfigError("mqtt.password: set without mqtt.username")
     _positive(cfg, "mqtt", "keepalive")
     _positive(cfg, "mqtt", "session_expiry")
+
+    f = cfg["fleet"]
+    _positive(cfg, "fleet", "takeover_after", True)
+    if f["enabled"]:
+        if not m["enabled"] or not m["shared_group"]:
+            raise ConfigError("fleet.enabled: needs mqtt.enabled and an mqtt.shared_group the gateways share")
+        t = f["topic"].strip("/")
+        if not t or "+" in t or "#" in t or t.startswith("$"):
+            raise ConfigError("fleet.topic: must be a plain topic without wildcards")
+        if t == m["topic_prefix"].strip("/") or t.startswith(m["topic_prefix"].strip("/") + "/"):
+            raise ConfigError("fleet.topic: must not be under mqtt.topic_prefix (boards publish there)")
+        for ch in "/+#":
+            if ch in m["client_id"]:
+                raise ConfigError("mqtt.client_id: must not contain %r with fleet.enabled (it names a topic level)" % ch)
 
     s = cfg["serial"]
     _str_list("serial.ports", s["ports"])

@@ -73,6 +73,7 @@ class Gateway:
         self.spool.on_seen = lambda seen: self.wd_wake.set()
         self.watchdog.on_alert = self.wake.set
         self.mqtt = None
+        self.fleet = None
         self.serial = []
         self.smtp = None
         self.http = None
@@ -95,6 +96,10 @@ class Gateway:
             from .mqtt_ingress import MqttIngress
             self.mqtt = MqttIngress(self.cfg, self.ingest)
             self.mqtt.start()
+            if self.cfg["fleet"]["enabled"]:
+                from .fleet import Fleet
+                self.fleet = Fleet(self.cfg, self.ingest)
+                self.fleet.start()
         for port in self.cfg["serial"]["ports"]:
             from .serial_ingress import SerialIngress
             s = SerialIngress(port, self.cfg["serial"], self.ingest)
@@ -203,6 +208,7 @@ class Gateway:
             "serial": [{"port": s.port, "open": s.is_open, "error": s.last_error} for s in self.serial],
             "smtp_ingress": None if self.smtp is None else {"port": self.smtp.port,
                                                             "sessions": self.smtp.sessions},
+            "fleet": None if self.fleet is None else self.fleet.status(),
             "relay_paused": None if self.relay is None else self.relay.paused,
             "spool_error": self.spool.write_error,
         }
@@ -220,6 +226,8 @@ class Gateway:
              1 if (self.mqtt is not None and self.mqtt.connected) else 0),
             ("mqtt_subscribed", "1 while subscribed to the alert topics",
              1 if (self.mqtt is not None and self.mqtt.subscribed) else 0),
+            ("fleet_sessions_held", "sessions of dead peer gateways this gateway holds",
+             0 if self.fleet is None else len(self.fleet.status()["holds"])),
             ("serial_ports", "serial ports configured", len(self.serial)),
             ("serial_ports_open", "serial ports open now", sum(1 for s in self.serial if s.is_open)),
             ("smtp_sessions", "LAN SMTP sessions open now", 0 if self.smtp is None else self.smtp.sessions),
@@ -238,6 +246,8 @@ class Gateway:
         self.wake.set()
         self.wd_wake.set()
         log.info("stopping")
+        if self.fleet is not None:
+            self.fleet.stop()
         if self.mqtt is not None:
             self.mqtt.stop()
         for s in self.serial:
