@@ -107,7 +107,7 @@ class Takeover(MqttIngress):
     def _on_connect(self, client, userdata, flags, reason_code, properties):
         if reason_code.is_failure:
             self.last_error = "connect refused: " + str(reason_code)
-            log.error("fleet: the broker refused the takeover of %s's session: %s", self.peer, reason_code)
+            log.error("the broker refused the takeover of %s's session: %s", self.peer, reason_code)
             client.disconnect()
             return
         self._gen += 1
@@ -116,11 +116,11 @@ class Takeover(MqttIngress):
             # nothing kept for that id (never connected, or its session expired): end the empty
             # session this connect just made, rather than keep it
             self.empty = True
-            log.info("fleet: the broker has no session for %s; nothing to take over", self.peer)
+            log.info("the broker has no session for %s; nothing to take over", self.peer)
             client.disconnect(properties=session_properties(0, "DISCONNECT"))
             return
         self.subscribed = True
-        log.warning("fleet: holding %s's MQTT session; the alerts it queues come to this gateway", self.peer)
+        log.warning("holding %s's MQTT session; the alerts it queues come to this gateway", self.peer)
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties):
         self.connected = False
@@ -135,7 +135,7 @@ class Takeover(MqttIngress):
         if not self._bouncing:
             self._bouncing = True
             self.refusing = res
-            log.error("fleet: spool answered %s; letting go of %s's session for now", res, self.peer)
+            log.error("spool answered %s; letting go of %s's session for now", res, self.peer)
             self.client.disconnect()
 
 
@@ -202,7 +202,7 @@ class Fleet:
     # -- paho callbacks (network thread) --------------------------------------------------
     def _on_connect(self, client, userdata, flags, reason_code, properties):
         if reason_code.is_failure:
-            log.error("fleet: the broker refused the connection: %s", reason_code)
+            log.error("the broker refused the connection: %s", reason_code)
             return
         self.connected = True
         self._announce()
@@ -222,13 +222,13 @@ class Fleet:
             else:
                 st = parse_status(msg.payload)
                 if st is None:
-                    log.warning("fleet: ignoring an unreadable status of %s", peer)
+                    log.warning("ignoring an unreadable status of %s", peer)
                     return
                 online, holds = st
                 s = self.peers.get(peer)
                 if s is None or s.online != online:
                     s = self.peers[peer] = Peer(online, now)
-                    log.info("fleet: gateway %s is %s", peer, "online" if online else "offline")
+                    log.info("gateway %s is %s", peer, "online" if online else "offline")
                 s.holds = set(holds)
         self.wake.set()
 
@@ -269,9 +269,9 @@ class Fleet:
                 started.append(t)
         for t in ended:
             t.stop()
-            log.info("fleet: let go of %s's session", t.peer)
+            log.info("let go of %s's session", t.peer)
         for t in started:
-            log.warning("fleet: gateway %s has been offline for %.0f s or more; taking over its MQTT session",
+            log.warning("gateway %s has been offline for %.0f s or more; taking over its MQTT session",
                         t.peer, self.after)
             t.start()
         if (ended or started) and self.connected:
