@@ -403,7 +403,7 @@ class Relay:
             self.spool.set_state("relay_paused", self.paused)
             log.error("relay paused (authentication or TLS failure): %s", text)
             self.notify(compose.safe_id("gateway-paused-%d" % now), "critical",
-                        "Outpost gateway cannot send mail: " + text[:120],
+                        "Outpost gateway cannot send mail: " + compose.one_line(text, 120),
                         "The gateway's upstream refused authentication or TLS:\n\n  %s\n\n"
                         "Alerts are kept in the spool and will go out once this is fixed.\n"
                         "The gateway probes again every %d seconds.\n" % (text, self.r["pause_retry"]), now)
