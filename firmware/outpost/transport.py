@@ -54,7 +54,7 @@ class SmtpPath:
         finally:
             # the SMTP step is over: its modules give their heap back to the next step
             unload("usmtp")
-            unload("alert_mail")
+            unload("outpost_contract.mail")
             gc.collect()
 
     def _send(self, rec, csv, timeout, sent):
@@ -419,7 +419,7 @@ class SerialPath:
         return self.uart
 
     def send(self, rec, csv, timeout, data=None):
-        import serial_frame
+        from outpost_contract import frame as serial_frame
         if data is None or csv:
             from outpost import alerts
             data = alerts.gateway_record(rec, csv)

@@ -3,7 +3,7 @@
 # after its commit. Bad input is refused with a reason, logged and counted, never raised.
 import logging
 
-import alert_record
+from outpost_contract import record as alert_record
 
 from . import config, routing
 from .spool import Alert, Seen

@@ -7,7 +7,7 @@ import logging
 import threading
 
 import serial
-import serial_frame
+from outpost_contract import frame as serial_frame
 
 log = logging.getLogger("outpost.serial")
 

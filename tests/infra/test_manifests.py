@@ -38,6 +38,9 @@ def test_every_frozen_module_the_firmware_imports_is_in_the_manifest():
     for name in sorted(os.listdir(os.path.join(ROOT, "lib"))):
         if name.endswith(".py"):
             assert name in targets, name
+    for name in sorted(os.listdir(os.path.join(ROOT, "lib", "outpost_contract"))):
+        if name.endswith(".py"):
+            assert "outpost_contract/" + name in targets, name
     for name in sorted(os.listdir(os.path.join(ROOT, "firmware", "outpost"))):
         if name.endswith(".py"):
             assert "outpost/" + name in targets, name
