@@ -247,6 +247,10 @@ class MqttPath:
         except Down as e:
             self._failed()
             raise e
+        except Exception as e:      # MemoryError importing umqtt.simple, say: an outage too
+            self._failed()
+            gc.collect()
+            raise Down(self._what(e))
         c.set_last_will(self.status, b"offline", True, 1)
         if self.tls is not None:
             self.tls.timeout = timeout

@@ -7,6 +7,9 @@ from peers.smtpd import MailServer
 from realboard import RealBoard
 
 
+TOO_SMALL_FOR_SMTP = "128k"
+
+
 def board_config(smtp=None, mqtt=None, device="unix1", order=("smtp", "mqtt")):
     cfg = {
         "device": device,
@@ -37,6 +40,11 @@ def starttls_auth(srv, **kw):
 def door_open(board):
     with open(os.path.join(board.fs, "pin27"), "w") as f:
         f.write("1")
+
+
+def door_closed(board):
+    with open(os.path.join(board.fs, "pin27"), "w") as f:
+        f.write("0")
 
 
 def test_alert_mailed_over_starttls_and_auth(tmp_path):
@@ -135,3 +143,112 @@ def test_a_broker_that_stops_answering_is_bounded_and_the_watchdog_never_bites(t
                 assert b.count("WDT: bit") == 0 and b.proc.poll() is None
             finally:
                 broker.proc.send_signal(signal.SIGCONT)
+
+
+def _wait(cond, timeout, what):
+    import time
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return
+        time.sleep(0.05)
+    raise AssertionError("timed out waiting for " + what)
+
+
+def _mid_dialogue(srv):
+    # the board has said MAIL on some connection and the message is not accepted yet
+    return any("MAIL" in c.verbs for c in srv.connections) and not srv.messages
+
+
+def test_kill9_with_the_alert_in_the_outbox_and_mid_dialogue_delivers_each_id_once(tmp_path):
+    with MailServer(tls="starttls", auth_users={"board": "s3cret"}, auth_required=True,
+                    chunking=True) as srv:
+        cfg = board_config(smtp=starttls_auth(srv), order=("smtp",))
+        with RealBoard(tmp_path, cfg) as b:
+            # 1: the alert is journalled while the mail server is away, then the power goes
+            srv.down()
+            door_open(b)
+            b.start()
+            b.wait_for("kept unix1-1-1 in the outbox", timeout=60)
+            b.kill9()
+            door_closed(b)      # so the boots below make no alert of their own
+            # 2: back up, but slow (each reply line late): the power goes again in the middle
+            # of the dialogue
+            srv.up()
+            srv.delay = 0.3
+            b.start()
+            _wait(lambda: _mid_dialogue(srv), 60, "MAIL from the board")
+            b.kill9()
+            srv.delay = 0
+            # 3: a clean boot delivers it, tried last as the alert in flight at the crash
+            n = len(b.lines)
+            b.start()
+            b.wait_for("was being sent when the board crashed (1 time(s))", timeout=60, start=n)
+            b.wait_for("sent unix1-1-1 via smtp", timeout=60, start=n)
+            _wait(lambda: len(srv.messages) >= 1, 30, "the message")
+            ids = [m.parsed()["Message-ID"] for m in srv.messages]
+            assert ids == ["<unix1-1-1@example.org>"], ids
+            # nothing is left to send: a later boot sends nothing again
+            b.kill9()
+            n = len(b.lines)
+            b.start()
+            b.wait_for("sample door=0", timeout=60, start=n)
+            b.wait_for("sample door=0", timeout=60, start=b.wait_for("sample", 60, n) + 1)
+            assert len(srv.messages) == 1
+            assert not any("outbox:" in l and "waiting" in l for l in b.lines[n:])
+
+
+def test_an_alert_that_crashes_the_board_three_times_is_set_aside_not_dropped(tmp_path):
+    with MailServer(tls="starttls", auth_users={"board": "s3cret"}, auth_required=True) as srv:
+        cfg = board_config(smtp=starttls_auth(srv), order=("smtp",))
+        with RealBoard(tmp_path, cfg) as b:
+            door_open(b)
+            srv.delay = 0.3
+            for crash in range(3):
+                seen = len(srv.connections)
+                b.start()
+                _wait(lambda: any("MAIL" in c.verbs for c in srv.connections[seen:]), 60,
+                      "MAIL, boot %d" % (crash + 1))
+                b.kill9()
+                door_closed(b)
+            srv.delay = 0
+            n = len(b.lines)
+            b.start()
+            i = b.wait_for("SET ASIDE unix1-1-1 (the board crashed 3 times while sending it)",
+                           timeout=60, start=n)
+            b.wait_for("sample door=0", timeout=60, start=i)
+            b.wait_for("sample door=0", timeout=60, start=b.wait_for("sample", 60, i) + 1)
+            assert not any("sent unix1-1-1" in l for l in b.lines[n:])
+            assert srv.messages == []
+            b.kill9()
+        # kept in the journal: the outbox still holds it, marked aside
+        import sys
+        sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+            os.path.abspath(__file__)))), "firmware"))
+        from outpost.outbox import Outbox
+        ob = Outbox(os.path.join(b.fs, "outbox.log"))
+        ob.open()
+        assert [a[0] for a in ob.aside()] == ["unix1-1-1"] and ob.pending() == []
+
+
+def test_memory_error_on_the_mail_path_is_an_outage_and_mqtt_takes_the_alert(tmp_path):
+    # with a heap this small the SMTP step (usmtp + writer + TLS) does not fit on this 64-bit
+    # build: the board must not reset but go on to MQTT
+    import sys
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "firmware"))
+    from mqtt_reader import MqttReader
+    from peers.mosquitto import Mosquitto
+    with Mosquitto() as broker, MailServer(tls="starttls", auth_users={"board": "s3cret"},
+                                           auth_required=True) as srv:
+        reader = MqttReader(broker.host, broker.port)
+        try:
+            cfg = board_config(smtp=starttls_auth(srv), mqtt=mqtt_cfg(broker))
+            with RealBoard(tmp_path, cfg, heapsize=TOO_SMALL_FOR_SMTP) as b:
+                door_open(b)
+                b.start()
+                i = b.wait_for("sent unix1-1-1 via mqtt", timeout=60)
+                assert any("path smtp: out of memory" in l for l in b.lines[:i])
+                reader.wait_for("outpost/unix1/alert", 1)
+                assert b.count("machine.reset()") == 0 and b.count("Traceback") == 0
+        finally:
+            reader.close()
