@@ -14,10 +14,17 @@ import time
 
 
 def unload(prefix):
-    # drop a finished step's modules so the next step has their heap (they load again on use)
+    # drop a finished step's modules so the next step has their heap (they load again on use);
+    # a package keeps its imported submodules as attributes, so those go too
     for name in list(sys.modules):
         if name == prefix or name.startswith(prefix + "."):
             del sys.modules[name]
+    parent, _, child = prefix.rpartition(".")
+    if parent and parent in sys.modules:
+        try:
+            delattr(sys.modules[parent], child)
+        except AttributeError:
+            pass
 
 
 class Down(Exception):
@@ -63,18 +70,21 @@ class SmtpPath:
         from usmtp.errors import (SMTPError, SMTPAuthError, SMTPUsageError, SMTPRecipientsRefused,
                                   is_transient)
         c = self.smtp
-        try:
-            msg = alerts.to_message(rec, csv, self.mail)
-        except SMTPUsageError as e:
-            # an address or header the writer refuses: our setup, not an outage of the gateway
-            raise Down("cannot write the message: " + str(e))
         gc.collect()  # TLS needs the largest free block we can give it
         try:
+            # the TLS handshake first, the message writer after it: the handshake's buffers
+            # and the writer never need the heap at the same time
             s = usmtp.SMTP(c["host"], c["port"], mode=c["mode"], cadata=c["ca"] or None,
                            server_hostname=c["server_hostname"] or None, timeout=timeout,
                            insecure_skip_verify=not c["verify"],
                            allow_plaintext_auth=c["allow_plaintext_auth"])
             try:
+                try:
+                    msg = alerts.to_message(rec, csv, self.mail)
+                except SMTPUsageError as e:
+                    # an address or header the writer refuses: our setup, not an outage of
+                    # the gateway, which can still deliver it
+                    raise Down("cannot write the message: " + str(e))
                 if c["oauth_token"]:
                     s.login_oauth2(c["user"], c["oauth_token"], defer=True)
                 elif c["user"]:
