@@ -15,7 +15,10 @@ import time
 
 def unload(prefix):
     # drop a finished step's modules so the next step has their heap (they load again on use);
-    # a package keeps its imported submodules as attributes, so those go too
+    # a package keeps its imported submodules as attributes, so those go too. Only on the
+    # board: under CPython (the emulated board) other code in the process shares the modules
+    if sys.implementation.name != "micropython":
+        return
     for name in list(sys.modules):
         if name == prefix or name.startswith(prefix + "."):
             del sys.modules[name]
@@ -23,7 +26,7 @@ def unload(prefix):
     if parent and parent in sys.modules:
         try:
             delattr(sys.modules[parent], child)
-        except AttributeError:
+        except (AttributeError, KeyError):    # MicroPython says KeyError
             pass
 
 
@@ -35,15 +38,22 @@ class Refused(Exception):
     pass
 
 
+MAIL_FILE = "mail.out"     # the composed message of the alert being sent (see SmtpPath)
+
+
 class SmtpPath:
+    # Two steps, so their modules never share the heap: compose the alert's email with the
+    # writer into MAIL_FILE on flash (once per alert: a retry reuses it), unload the writer;
+    # then connect (TLS), log in and stream the file, and unload the client.
     name = "smtp"
 
-    def __init__(self, cfg, net, log):
+    def __init__(self, cfg, net, log, root=""):
         self.smtp = cfg["smtp"]
         self.mail = cfg["mail"]
         self.net = net
         self.log = log
         self.auth_warned = False
+        self.file = root + "/" + MAIL_FILE if root else MAIL_FILE
 
     def enabled(self):
         return bool(self.smtp["host"])
@@ -57,39 +67,90 @@ class SmtpPath:
         if verify and not clock.is_set():
             raise Down("clock not set (NTP has not succeeded): cannot verify the server certificate")
         try:
-            self._send(rec, csv, timeout, sent)
+            # the client first, the writer on top of it: unloaded after composing, the writer
+            # leaves one free stretch at the top of the heap, where TLS finds its large blocks
+            import usmtp
+            usmtp.SMTP
+            rcpts = self._compose(rec, csv)
+        finally:
+            unload("usmtp.writer")
+            unload("usmtp.mimeenc")
+            unload("outpost_contract.mail")
+            gc.collect()
+        try:
+            self._send(rcpts, timeout, sent)
+        except Refused:
+            self._forget()
+            raise
         finally:
             # the SMTP step is over: its modules give their heap back to the next step
             unload("usmtp")
-            unload("outpost_contract.mail")
             gc.collect()
+        self._forget()
 
-    def _send(self, rec, csv, timeout, sent):
+    def _forget(self):
+        import os
+        try:
+            os.remove(self.file)
+        except OSError:
+            pass
+
+    def _compose(self, rec, csv):
+        # -> the envelope recipients; MAIL_FILE holds "<id>\n<rcpt> <rcpt>...\n<message>"
+        rid = rec["id"].encode()
+        try:
+            with open(self.file, "rb") as f:
+                if f.readline().rstrip() == rid:
+                    return f.readline().decode().split()
+        except OSError:
+            pass
         from outpost import alerts
+        from usmtp.errors import SMTPUsageError
+        try:
+            msg = alerts.to_message(rec, csv, self.mail)
+            rcpts = msg.recipients()
+            with open(self.file, "wb") as f:
+                f.write(rid + b"\n" + " ".join(rcpts).encode() + b"\n")
+                for chunk in msg.chunks():
+                    f.write(chunk)
+        except SMTPUsageError as e:
+            # an address or header the writer refuses: our setup, not an outage of the gateway,
+            # which can still deliver it
+            self._forget()
+            raise Down("cannot write the message: " + str(e))
+        except OSError as e:
+            self._forget()
+            raise Down("flash: " + str(e))
+        return rcpts
+
+    def _body(self):
+        # the composed message in small pieces, straight from flash
+        with open(self.file, "rb") as f:
+            f.readline()
+            f.readline()
+            while True:
+                b = f.read(1024)
+                if not b:
+                    return
+                yield b
+
+    def _send(self, rcpts, timeout, sent):
         import usmtp
         from usmtp.errors import (SMTPError, SMTPAuthError, SMTPUsageError, SMTPRecipientsRefused,
                                   is_transient)
         c = self.smtp
         gc.collect()  # TLS needs the largest free block we can give it
         try:
-            # the TLS handshake first, the message writer after it: the handshake's buffers
-            # and the writer never need the heap at the same time
             s = usmtp.SMTP(c["host"], c["port"], mode=c["mode"], cadata=c["ca"] or None,
                            server_hostname=c["server_hostname"] or None, timeout=timeout,
                            insecure_skip_verify=not c["verify"],
                            allow_plaintext_auth=c["allow_plaintext_auth"])
             try:
-                try:
-                    msg = alerts.to_message(rec, csv, self.mail)
-                except SMTPUsageError as e:
-                    # an address or header the writer refuses: our setup, not an outage of
-                    # the gateway, which can still deliver it
-                    raise Down("cannot write the message: " + str(e))
                 if c["oauth_token"]:
                     s.login_oauth2(c["user"], c["oauth_token"], defer=True)
                 elif c["user"]:
-                    s.login(c["user"], c["password"], defer=True)  # rides with MAIL: one round trip less
-                refused = s.sendmail(self.mail["sender"], msg.recipients(), msg.chunks())
+                    s.login(c["user"], c["password"], defer=True)  # rides with MAIL and RCPT
+                refused = s.sendmail(self.mail["sender"], rcpts, self._body())
                 if sent is not None:
                     sent()      # the 250 settles it; QUIT is a courtesy
                 try:
