@@ -1,0 +1,70 @@
+# The rules board and gateway share, each defined once. Both configs, the alert record, the
+# firmware and the gateway ingest call this module. What usmtp itself needs (the address and
+# display-name rule, the connection modes, the clock) lives in usmtp, which stays standalone,
+# and is re-exported here, so a caller outside usmtp has one place to look.
+from usmtp.checks import (MODES, address_problem, mailbox_problem, mode_problem, name_problem,
+                          split_mailbox)
+from usmtp.clock import SET_AFTER, now
+from usmtp.clock import is_set as clock_is_set
+
+SEVERITIES = ("info", "warning", "critical")
+TOKEN_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-"
+MAX_DEVICE = 64
+
+
+def severity_problem(s):
+    if s in SEVERITIES:
+        return None
+    return "must be one of " + ", ".join(SEVERITIES) + ", not " + repr(s)
+
+
+def severity_rank(s):
+    # info 0, warning 1, critical 2: what gives way first when room runs short
+    return SEVERITIES.index(s) if s in SEVERITIES else 0
+
+
+def token_problem(v, limit=MAX_DEVICE):
+    # device names and alert ids: 1..limit of A-Z a-z 0-9 . _ - (they go into topics, ids, files)
+    if not isinstance(v, str):
+        return "must be a string"
+    if not 0 < len(v) <= limit:
+        return "must be 1 to " + str(limit) + " characters"
+    for c in v:
+        if c not in TOKEN_CHARS:
+            return "may only hold A-Z a-z 0-9 . _ - (found " + repr(c) + ")"
+    return None
+
+
+def backoff(attempt, base, factor, cap, jitter=0, rand=None):
+    # seconds to wait after `attempt` failures in a row: 0 before the first, then base,
+    # base*factor, ... never above cap; jitter (0..1) spreads a backlog's retries apart with
+    # rand() in [0, 1). Multiplies step by step, so a long outage never overflows an int.
+    if attempt <= 0:
+        return 0
+    d = base
+    for _ in range(attempt - 1):
+        if d >= cap:
+            break
+        d = d * factor
+    if d > cap:
+        d = cap
+    if jitter:
+        d = d * (1.0 + jitter * (2.0 * rand() - 1.0))
+    return d
+
+
+def format_date(ts):
+    # the Date header: "Sat, 28 Nov 2026 12:45:21 +0000" (usmtp's writer makes it)
+    from usmtp.mimeenc import format_date as f
+    return f(int(ts))
+
+
+def iso(ts):
+    # the one way a time is shown to people (mail bodies, reports, CSV, status): UTC,
+    # "2026-11-28T12:45:21Z"
+    from usmtp.mimeenc import civil
+    t = int(ts)
+    days = t // 86400
+    s = t - days * 86400
+    y, m, d = civil(days)
+    return "%04d-%02d-%02dT%02d:%02d:%02dZ" % (y, m, d, s // 3600, s // 60 % 60, s % 60)
