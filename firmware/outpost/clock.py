@@ -3,8 +3,15 @@
 # Mono is the board's own monotonic clock.
 import time
 
-from outpost_contract.rules import clock_is_set as is_set  # noqa: F401 (re-exported)
-from outpost_contract.rules import now  # noqa: F401 (re-exported)
+from outpost_contract import rules
+
+
+def now():
+    return rules.now(time)      # this board's clock, read by the shared rule
+
+
+def is_set(t=None):
+    return rules.clock_is_set(now() if t is None else t)
 
 
 class Mono:

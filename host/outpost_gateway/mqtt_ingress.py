@@ -3,6 +3,7 @@
 # down wait at the broker. Acks are manual: PUBACK goes out only after the spool commit, so an
 # alert the gateway dies holding is delivered again by the broker.
 import logging
+import ssl
 import threading
 
 import paho.mqtt.client as mqtt
@@ -33,7 +34,11 @@ class MqttIngress:
         if m["username"]:
             c.username_pw_set(m["username"], m["password"] or None)
         if m["tls"]:
-            c.tls_set(ca_certs=m["ca_file"] or None)
+            # mqtt.ca as the config check read it (PEM or DER); None: the system's CA store
+            ca = m["ca_data"]
+            if ca is not None and b"-----BEGIN" in ca:
+                ca = ca.decode("ascii", "replace")
+            c.tls_set_context(ssl.create_default_context(cadata=ca))
         c.reconnect_delay_set(1, 30)
         c.on_connect = self._on_connect
         c.on_disconnect = self._on_disconnect

@@ -89,10 +89,34 @@ def _is_num(v):
     return (isinstance(v, int) or isinstance(v, float)) and not isinstance(v, bool)
 
 
+def typed(key, value, default):
+    # value must have the type of its default (an int is fine for a float, and becomes one)
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise error(key, "must be true or false")
+    elif isinstance(default, int):
+        if not _is_int(value):
+            raise error(key, "must be an integer")
+    elif isinstance(default, float):
+        if not _is_num(value):
+            raise error(key, "must be a number")
+        return float(value)
+    elif isinstance(default, str):
+        if not isinstance(value, str):
+            raise error(key, "must be a string")
+    elif isinstance(default, list):
+        if not isinstance(value, list):
+            raise error(key, "must be a list")
+    elif isinstance(default, dict):
+        if not isinstance(value, dict):
+            raise error(key, "must be a table")
+    return value
+
+
 def integer(cfg, key, lo, hi):
     v = get(cfg, key)
     if not _is_int(v) or v < lo or v > hi:
-        raise error(key, "must be a whole number from " + str(lo) + " to " + str(hi), v)
+        raise error(key, "must be an integer from " + str(lo) + " to " + str(hi), v)
     return v
 
 

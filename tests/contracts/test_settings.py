@@ -35,7 +35,7 @@ def test_typed_checks_name_the_key():
     cfg = {"s": {"n": 5, "b": "yes", "t": "a\nb", "m": "ssl", "a": "ops(team)@example.org",
                  "l": ["a@example.org", "bad"]}}
     assert settings.integer(cfg, "s.n", 1, 9) == 5
-    assert "s.n: must be a whole number from 6 to 9" in str(raises(ConfigError, settings.integer, cfg, "s.n", 6, 9))
+    assert "s.n: must be an integer from 6 to 9" in str(raises(ConfigError, settings.integer, cfg, "s.n", 6, 9))
     assert str(raises(ConfigError, settings.boolean, cfg, "s.b")).startswith("s.b: must be true or false")
     assert "s.t: must not contain CR" in str(raises(ConfigError, settings.string, cfg, "s.t"))
     assert "s.m: must be one of tls, starttls" in str(raises(ConfigError, settings.mode, cfg, "s.m"))

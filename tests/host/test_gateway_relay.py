@@ -33,7 +33,7 @@ def upstream(ca):
 def relay_for(tmp_path, srv, ca, clock, **relay):
     cafile = tmp_path / "ca.pem"
     cafile.write_bytes(ca.ca_pem)
-    r = {"host": "127.0.0.1", "port": srv.port, "security": "tls", "ca_file": str(cafile),
+    r = {"host": "127.0.0.1", "port": srv.port, "mode": "tls", "ca": str(cafile),
          "username": "gw", "password": "right-pw", "timeout": 5.0, "sender": SENDER,
          "backoff_base": 10.0, "backoff_factor": 2.0, "jitter": 0.0, "pause_retry": 300.0}
     r.update(relay)

@@ -136,7 +136,7 @@ def test_submitted_message_relayed_unchanged(gw, ca, tmp_path):
     c.sendmail("board@lan.example", ["me@example.org"], MSG)
     c.quit()
     with MailServer() as up:
-        cfg["relay"].update(port=up.port, security="plain")
+        cfg["relay"].update(port=up.port, mode="plain")
         relay = Relay(cfg, spool, Metrics(), ManualClock())
         relay.run_once()
         got = up.wait_for(1)[0]
