@@ -41,8 +41,8 @@ def drain(batch, chunking=False):
     with server as sink, RttProxy(sink.host, sink.port, rtt=RTT) as proxy:
         tmp = tmpdir("drain")
         cfg = make_cfg(tmp, relay={"host": proxy.host, "port": proxy.port, "mode": "plain", "batch": batch,
-                                   "timeout": 60.0})
-        cfg["digest"].update(threshold=10 ** 9, rate_per_hour=0)     # every alert its own message
+                                   "timeout": 60.0},
+                       digest={"threshold": 10 ** 9, "rate_per_hour": 0})   # every alert its own message
         clock = SystemClock()
         spool = Spool(str(tmp / "s.db"), clock).open()
         fill(spool, N)

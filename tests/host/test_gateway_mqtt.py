@@ -171,8 +171,9 @@ def test_tls_and_login_to_the_broker(tmp_path):
             ing.stop()
             spool.close()
         # a wrong password is refused and reported, not retried silently
-        cfg["mqtt"]["password"] = "wrong"
-        cfg["mqtt"]["client_id"] = "gw-tls-2"
+        cfg = make_cfg(tmp_path, mqtt={"enabled": True, "host": "127.0.0.1", "port": b.tls_port, "tls": True,
+                                       "ca": str(cafile), "username": "gw", "password": "wrong",
+                                       "client_id": "gw-tls-2"})
         ing = MqttIngress(cfg, Ingest(cfg, None, Metrics(), SystemClock()))
         ing.start()
         try:
