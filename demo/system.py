@@ -65,8 +65,8 @@ client_id = "outpost-demo-gateway"
 [relay]
 host = "localhost"
 port = %(smtp)d
-security = "starttls"
-ca_file = "%(ca)s"
+mode = "starttls"
+ca = "%(ca)s"
 username = "gateway"
 password = "gateway-password"
 sender = "gateway@outpost.example"

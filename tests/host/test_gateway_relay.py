@@ -30,10 +30,10 @@ def upstream(ca):
         yield srv
 
 
-def relay_for(tmp_path, srv, ca, clock, digest=None, **relay):
+def relay_for(tmp_path, srv, test_ca, clock, digest=None, **relay):
     # a checked config is frozen: everything a test changes goes in here, before the check
     cafile = tmp_path / "ca.pem"
-    cafile.write_bytes(ca.ca_pem)
+    cafile.write_bytes(test_ca.ca_pem)
     r = {"host": "127.0.0.1", "port": srv.port, "mode": "tls", "ca": str(cafile),
          "username": "gw", "password": "right-pw", "timeout": 5.0, "sender": SENDER,
          "backoff_base": 10.0, "backoff_factor": 2.0, "jitter": 0.0, "pause_retry": 300.0}
@@ -163,7 +163,7 @@ def test_auth_failure_pauses_and_notifies_once(tmp_path, upstream, ca):
         relay.run_once()
     notices = [r for r in spool.list(limit=100) if r["id"].startswith("gateway-paused")]
     assert len(notices) == 1
-    relay.r["password"] = "right-pw"                   # the owner fixes it
+    relay.r = dict(relay.r, password="right-pw")       # the owner fixes it (a new config)
     clock.advance(300)
     relay.run_once()
     relay.run_once()
