@@ -7,12 +7,10 @@
 # A change to this format is a VERSION bump plus a test.
 import json
 
-from outpost_contract.rules import SEVERITIES, address_problem, token_problem
+from outpost_contract.rules import MAX_DEVICE, MAX_ID, SEVERITIES, address_problem, token_problem
 
 VERSION = 1
 MAX_BYTES = 32768           # the whole encoded record
-MAX_ID = 128
-MAX_DEVICE = 64
 MAX_KIND = 32
 MAX_SUBJECT = 200
 MAX_BODY = 16384            # UTF-8 bytes

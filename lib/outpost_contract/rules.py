@@ -1,15 +1,17 @@
 # The rules board and gateway share, each defined once. Both configs, the alert record, the
 # firmware and the gateway ingest call this module. What usmtp itself needs (the address and
 # display-name rule, the connection modes, the clock) lives in usmtp, which stays standalone,
-# and is re-exported here, so a caller outside usmtp has one place to look.
-from usmtp.checks import (MODES, address_problem, mailbox_problem, mode_problem, name_problem,
-                          split_mailbox)
+# and is re-exported here, so a caller outside usmtp has one place to look: MODES,
+# address_problem, mailbox_problem, name_problem, split_mailbox, token_problem (device names and
+# alert ids), now, clock_is_set, SET_AFTER.
+from usmtp.checks import (MODES, TOKEN_CHARS, address_problem, mailbox_problem, mode_problem,
+                          name_problem, split_mailbox, token_problem)
 from usmtp.clock import SET_AFTER, now
 from usmtp.clock import is_set as clock_is_set
 
 SEVERITIES = ("info", "warning", "critical")
-TOKEN_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-"
 MAX_DEVICE = 64
+MAX_ID = 128
 
 
 def severity_problem(s):
@@ -21,18 +23,6 @@ def severity_problem(s):
 def severity_rank(s):
     # info 0, warning 1, critical 2: what gives way first when room runs short
     return SEVERITIES.index(s) if s in SEVERITIES else 0
-
-
-def token_problem(v, limit=MAX_DEVICE):
-    # device names and alert ids: 1..limit of A-Z a-z 0-9 . _ - (they go into topics, ids, files)
-    if not isinstance(v, str):
-        return "must be a string"
-    if not 0 < len(v) <= limit:
-        return "must be 1 to " + str(limit) + " characters"
-    for c in v:
-        if c not in TOKEN_CHARS:
-            return "may only hold A-Z a-z 0-9 . _ - (found " + repr(c) + ")"
-    return None
 
 
 def backoff(attempt, base, factor, cap, jitter=0, rand=None):

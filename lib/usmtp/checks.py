@@ -10,6 +10,8 @@
 # allocates at import time.
 
 MODES = ("tls", "starttls", "opportunistic", "plain")
+# alert ids and device names: what may go into a Message-ID, a topic or a file name
+TOKEN_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-"
 MAX_ADDRESS = 254       # bytes, RFC 5321 4.5.3.1.3 (a path of 256 with its angle brackets)
 MAX_LOCAL = 64
 MAX_LABEL = 63
@@ -129,6 +131,18 @@ def mailbox_problem(s):
     if p:
         return "display name " + p
     return address_problem(addr)
+
+
+def token_problem(v, limit=64):
+    """None when v is 1..limit of A-Z a-z 0-9 . _ - (device names, alert ids)."""
+    if not isinstance(v, str):
+        return "must be a string"
+    if not 0 < len(v) <= limit:
+        return "must be 1 to " + str(limit) + " characters"
+    for c in v:
+        if c not in TOKEN_CHARS:
+            return "may only hold A-Z a-z 0-9 . _ - (found " + repr(c) + ")"
+    return None
 
 
 def mode_problem(mode):

@@ -11,12 +11,12 @@
 # refused with SMTPUsageError naming the header.  Output lines end in CRLF.
 
 import usmtp.mimeenc as mimeenc
-from usmtp.checks import address_problem, name_problem, split_mailbox
+from usmtp.checks import address_problem, name_problem, split_mailbox, token_problem
+from usmtp.clock import now  # noqa: F401 (the writer's clock: UTC Unix seconds)
 from usmtp.errors import SMTPUsageError
 
 _RESERVED = ("from", "to", "cc", "bcc", "subject", "date", "message-id", "mime-version",
              "content-type", "content-transfer-encoding")
-_ID_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-"
 
 
 def _no_crlf(header, value):
@@ -92,13 +92,10 @@ def _domain(addr):
 
 def make_message_id(alert_id, sender):
     # "<alert_id@sender-domain>": the same alert gives the same Message-ID on every retry and
-    # every path (DESIGN.md), so the receiving side can drop duplicates
-    if not isinstance(alert_id, str) or not 0 < len(alert_id) <= 128:
-        raise SMTPUsageError("message id: alert id must be 1 to 128 characters")
-    for c in alert_id:
-        if c not in _ID_CHARS:
-            raise SMTPUsageError("message id: alert id " + repr(alert_id) +
-                                 " may only hold A-Z a-z 0-9 . _ -")
+    # every path (lib/outpost_contract/README.md), so the receiving side can drop duplicates
+    p = token_problem(alert_id, 128)
+    if p:
+        raise SMTPUsageError("message id: alert id " + repr(alert_id) + " " + p)
     addr = parse_mailbox("Message-ID", sender)[1]
     return "<" + alert_id + "@" + _domain(addr) + ">"
 
@@ -115,12 +112,6 @@ def check_message_id(mid):
         if c in mid[1:-1]:
             raise SMTPUsageError("header Message-ID: " + repr(c) + " not allowed in " + repr(mid))
     return mid
-
-
-def now():
-    # UTC Unix seconds from the board's clock (usmtp.clock: the 2000 epoch of some ports)
-    from usmtp import clock
-    return clock.now()
 
 
 def _random_hex(nbytes):
