@@ -23,13 +23,14 @@
 import json
 import os
 
+from outpost_contract.rules import severity_rank
+
 try:
     from binascii import crc32
 except ImportError:  # a port built without it
     crc32 = None
 
 MAGIC = 0xA7
-RANK = {"info": 0, "warning": 1, "critical": 2}
 
 
 def _crc(data):
@@ -205,7 +206,7 @@ class Outbox:
         while total > self.max_bytes:
             victim = None
             for it in items:
-                if victim is None or RANK.get(it[1], 1) < RANK.get(victim[1], 1):
+                if victim is None or severity_rank(it[1]) < severity_rank(victim[1]):
                     victim = it
             # strict "<": among equal severity the oldest goes; the newcomer (last) goes only
             # when it is below everything pending
@@ -245,7 +246,7 @@ class Outbox:
         out = []
         for rank in (2, 1, 0):
             for it in self.items:
-                if RANK.get(it[1], 1) == rank:
+                if severity_rank(it[1]) == rank:
                     out.append((it[0], it[1], it[2]))
         return out
 

@@ -21,8 +21,9 @@ def severity_problem(s):
 
 
 def severity_rank(s):
-    # info 0, warning 1, critical 2: what gives way first when room runs short
-    return SEVERITIES.index(s) if s in SEVERITIES else 0
+    # info 0, warning 1, critical 2 (anything else counts as a warning): what gives way first
+    # when room runs short, and what goes first when a path comes back
+    return SEVERITIES.index(s) if s in SEVERITIES else 1
 
 
 def backoff(attempt, base, factor, cap, jitter=0, rand=None):
