@@ -46,6 +46,8 @@ def _parser():
     g.add_argument("--done-older-than", type=float, metavar="DAYS")
     qd = qs.add_parser("dead", parents=[common], help="list the dead-letter table")
     qd.add_argument("--limit", type=int, default=100)
+    qj = qs.add_parser("rejected", parents=[common], help="list input refused for good, newest first")
+    qj.add_argument("--limit", type=int, default=100)
     return p
 
 
@@ -75,7 +77,14 @@ def main(argv=None, out=None):
         return _send_test(cfg, args.to, out)
     from .clock import SystemClock
     from .service import open_spool
-    spool = open_spool(cfg, SystemClock())
+    # looking never changes the spool of a running gateway; steering (retry, purge) writes
+    # only what it is asked to, never requeueing the rows the gateway has in flight
+    steer = cmd == "queue" and args.qcmd in ("retry", "purge")
+    try:
+        spool = open_spool(cfg, SystemClock(), readonly=not steer, requeue=False)
+    except FileNotFoundError as e:
+        print("outpost-gateway: %s" % e, file=sys.stderr)
+        return 1
     try:
         if cmd == "status":
             return _status(cfg, spool, args.json, out)
@@ -116,6 +125,11 @@ def _status(cfg, spool, as_json, out):
             m = st["mqtt"]
             print("  mqtt: %s" % (("connected, subscribed" if m.get("subscribed") else "connected, not subscribed")
                                   if m["connected"] else "disconnected (%s)" % (m["error"] or "-")), file=out)
+        if st.get("fleet"):
+            f = st["fleet"]
+            peers = ", ".join("%s %s" % kv for kv in sorted(f["peers"].items())) or "none seen"
+            print("  fleet: %s; peers: %s; holding: %s" % ("connected" if f["connected"] else "disconnected",
+                                                          peers, ", ".join(f["holds"]) or "none"), file=out)
         for s in st.get("serial") or []:
             print("  serial %s: %s" % (s["port"], "open" if s["open"] else "closed (%s)" % (s["error"] or "-")),
                   file=out)
@@ -125,6 +139,8 @@ def _status(cfg, spool, as_json, out):
             print("  smtp ingress: port %s, %d session%s open" % (si["port"], n, "" if n == 1 else "s"), file=out)
         if st.get("spool_error"):
             print("  spool writes FAILING: %s" % st["spool_error"], file=out)
+        for name, why in sorted((st.get("failed") or {}).items()):
+            print("  %s: FAILED (%s)" % (name, why), file=out)
     else:
         print("gateway: not running", file=out)
     print("spool: %d alerts; deliveries ready %d, sending %d, done %d, dead %d"
@@ -178,6 +194,15 @@ def _queue(spool, args, out):
             print("%-40s %-30s %s %s  %s" % (r["id"], r["rcpt"], r["code"] or "-", _when(r["at"]), r["reply"]),
                   file=out)
         print("%d dead letters" % len(rows), file=out)
+        return 0
+    if q == "rejected":
+        rows = spool.rejected(args.limit)
+        for r in rows:
+            raw = bytes(r["raw"][:60]).decode("utf-8", "replace")
+            raw = "".join(c if " " <= c < "\x7f" else "?" for c in raw)
+            print("%s %-6s %-24s %s  [%d bytes: %r]" % (_when(r["at"]), r["source"], r["origin"] or "-",
+                                                     r["reason"], r["size"], raw), file=out)
+        print("%d rejected inputs" % len(rows), file=out)
         return 0
     return 2
 

@@ -47,6 +47,7 @@ DEFAULTS = {
         "keepalive": 60,
         "session_expiry": 7 * 86400,
         "shared_group": "",
+        "broker_config": "/etc/mosquitto/mosquitto.conf",
     },
     "serial": {
         "ports": [],
@@ -65,6 +66,9 @@ DEFAULTS = {
         "allow_networks": [],
         "max_size": 65536,
         "allowed_domains": [],
+        "max_sessions": 100,
+        "max_sessions_per_client": 10,
+        "idle_timeout": 120.0,
     },
     "relay": {
         "enabled": True,
@@ -80,6 +84,7 @@ DEFAULTS = {
         "oauth2_token": "",
         "sender": "",
         "timeout": 30.0,
+        "data_timeout": 0.0,
         "batch": 50,
         "idle_close": 30.0,
         "backoff_base": 30.0,
@@ -111,6 +116,11 @@ DEFAULTS = {
         "flap_guard": 600.0,
         "offline_grace": 10.0,
         "intervals": {},
+    },
+    "fleet": {
+        "enabled": False,
+        "topic": "outpost-gateways",
+        "takeover_after": 10.0,
     },
     "http": {
         "enabled": True,
@@ -236,6 +246,20 @@ def _validate(cfg, env):
     _positive(cfg, "mqtt", "keepalive")
     _positive(cfg, "mqtt", "session_expiry")
 
+    f = cfg["fleet"]
+    _positive(cfg, "fleet", "takeover_after", True)
+    if f["enabled"]:
+        if not m["enabled"] or not m["shared_group"]:
+            raise ConfigError("fleet.enabled: needs mqtt.enabled and an mqtt.shared_group the gateways share")
+        t = f["topic"].strip("/")
+        if not t or "+" in t or "#" in t or t.startswith("$"):
+            raise ConfigError("fleet.topic: must be a plain topic without wildcards")
+        if t == m["topic_prefix"].strip("/") or t.startswith(m["topic_prefix"].strip("/") + "/"):
+            raise ConfigError("fleet.topic: must not be under mqtt.topic_prefix (boards publish there)")
+        for ch in "/+#":
+            if ch in m["client_id"]:
+                raise ConfigError("mqtt.client_id: must not contain %r with fleet.enabled (it names a topic level)" % ch)
+
     s = cfg["serial"]
     _str_list("serial.ports", s["ports"])
     _positive(cfg, "serial", "baudrate")
@@ -244,6 +268,9 @@ def _validate(cfg, env):
     si = cfg["smtp_ingress"]
     _port(cfg, "smtp_ingress", "port")
     _positive(cfg, "smtp_ingress", "max_size")
+    _positive(cfg, "smtp_ingress", "max_sessions")
+    _positive(cfg, "smtp_ingress", "max_sessions_per_client")
+    _positive(cfg, "smtp_ingress", "idle_timeout")
     _str_list("smtp_ingress.allowed_domains", si["allowed_domains"])
     if si["enabled"] and not si["allowed_domains"]:
         raise ConfigError("smtp_ingress.allowed_domains: must list the recipient domains "
@@ -309,6 +336,7 @@ def _validate(cfg, env):
     for k in ("timeout", "batch", "backoff_base", "backoff_max", "lifetime", "pause_retry"):
         _positive(cfg, "relay", k)
     _positive(cfg, "relay", "idle_close", True)
+    _positive(cfg, "relay", "data_timeout", True)
     if r["backoff_factor"] < 1:
         raise ConfigError("relay.backoff_factor: must be 1 or more")
     if not (0 <= r["jitter"] < 1):

@@ -14,6 +14,10 @@
 # members "sending", so every retry sends the same bytes; the rate window's send times go into
 # that commit too, so a restart does not reset the limit.
 #
+# Every message of a batch is settled by what the upstream said about it: a timeout or a lost
+# connection mid-batch still settles the messages already answered (usmtp's partial_results),
+# only the unanswered ones are retried, and a refusal at any step settles that message alone.
+#
 # Time comes from the injected clock: run_once() does one pass and returns how long to wait.
 import hashlib
 import logging
@@ -54,8 +58,8 @@ def classify(result):
 def open_upstream(r, trace=None):
     # one logged-in connection to the smarthost, per the [relay] config section
     s = usmtp.SMTP(r["host"], r["port"], mode=r["mode"], cadata=r["ca_data"],
-                   timeout=r["timeout"], insecure_skip_verify=r["insecure_skip_verify"],
-                   allow_plaintext_auth=r["allow_plaintext_auth"], trace=trace)
+                   timeout=r["timeout"], data_timeout=r["data_timeout"],
+                   insecure_skip_verify=r["insecure_skip_verify"], allow_plaintext_auth=r["allow_plaintext_auth"], trace=trace)
     try:
         if r["username"] and r["oauth2_token"]:
             s.login_oauth2(r["username"], r["oauth2_token"])
@@ -152,9 +156,11 @@ class Relay:
         return res
 
     def _sign(self, msg):
-        if self.signer is None:
-            return msg
+        # -> the message as bytes: a batch keeps each message's bytes until it is settled, so
+        # a retry (on a fresh connection, or in a later pass) sends exactly the same message
         data = msg if isinstance(msg, bytes) else b"".join(msg)
+        if self.signer is None:
+            return data
         return self.signer.sign(data)
 
     def _send_mx(self, batch):
@@ -187,7 +193,7 @@ class Relay:
             try:
                 ip = mx.address(host, self.resolver)
                 s = usmtp.SMTP(ip, r["port"] or 25, mode=r["mode"], cadata=r["ca_data"],
-                               server_hostname=host, timeout=r["timeout"],
+                               server_hostname=host, timeout=r["timeout"], data_timeout=r["data_timeout"],
                                insecure_skip_verify=r["insecure_skip_verify"], trace=self.trace)
             except (SMTPConnectError, mx.LookupFailed) as e:
                 last = e          # that exchanger is unreachable: try the next one
@@ -399,7 +405,7 @@ class Relay:
             self.spool.set_state("relay_paused", self.paused)
             log.error("relay paused (authentication or TLS failure): %s", text)
             self.notify(compose.safe_id("gateway-paused-%d" % now), "critical",
-                        "Outpost gateway cannot send mail: " + text[:120],
+                        "Outpost gateway cannot send mail: " + compose.one_line(text, 120),
                         "The gateway's upstream refused authentication or TLS:\n\n  %s\n\n"
                         "Alerts are kept in the spool and will go out once this is fixed.\n"
                         "The gateway probes again every %d seconds.\n" % (text, self.r["pause_retry"]), now)

@@ -5,17 +5,20 @@
 #
 # An alert (table alerts, deduplicated by its id) fans out to one delivery row per recipient
 # (table deliveries): ready -> sending -> done | dead, with attempts and the next attempt time.
-# Rows left "sending" by a crash go back to "ready" on open.
+# Rows left "sending" by a crash go back to "ready" when the gateway opens it; the operator's
+# commands open it read-only (or, to steer it, without that requeue).
 #
 # Policy when full (more than spool.max_pending undelivered alerts, or less than
 # spool.min_free_mb free on the disk): new alerts are refused with a transient error
 # ("full"), so the sender keeps them and tries again; nothing already accepted is dropped.
 import json
 import logging
+import os
 import queue
 import shutil
 import sqlite3
 import threading
+import urllib.parse
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS alerts(
@@ -77,7 +80,21 @@ CREATE TABLE IF NOT EXISTS boards(
   muted INTEGER NOT NULL DEFAULT 0 -- a transition inside the flap guard: no notice sent
 );
 CREATE TABLE IF NOT EXISTS state(key TEXT PRIMARY KEY, value TEXT);
+-- input that could not be read (bad JSON, a name the contract refuses, a frame that cannot be
+-- parsed): acknowledged so it never loops, and kept here with the reason and its first bytes
+CREATE TABLE IF NOT EXISTS rejected(
+  n INTEGER PRIMARY KEY AUTOINCREMENT,
+  at REAL NOT NULL,
+  source TEXT NOT NULL,           -- mqtt | serial | smtp
+  origin TEXT,                    -- the topic, port or client address it came from
+  reason TEXT NOT NULL,
+  size INTEGER NOT NULL,          -- the input's full length
+  raw BLOB NOT NULL               -- its first REJECTED_RAW bytes
+);
 """
+
+REJECTED_RAW = 4096      # bytes of a rejected input kept
+REJECTED_KEEP = 1000     # rows kept; a flood of bad input cannot fill the disk
 
 PENDING = ("ready", "sending")
 
@@ -122,9 +139,25 @@ class Seen:
         self.learn = learn
 
 
+class Rejected:
+    # an input refused for good (written whatever the spool's fill level)
+    __slots__ = ("source", "origin", "reason", "raw", "size")
+
+    def __init__(self, source, origin, reason, raw):
+        raw = bytes(raw or b"")
+        self.source = source
+        self.origin = origin
+        self.reason = reason
+        self.size = len(raw)
+        self.raw = raw[:REJECTED_RAW]
+
+
 class Spool:
-    def __init__(self, path, clock, max_pending=100000, min_free_mb=64, commit_batch=1000):
+    def __init__(self, path, clock, max_pending=100000, min_free_mb=64, commit_batch=1000, readonly=False):
         self.path = path
+        # readonly: for looking while the gateway runs (status, queue list): SQLite itself
+        # refuses any write, and nothing is created, migrated or requeued
+        self.readonly = readonly
         self.clock = clock
         self.max_pending = max_pending
         self.min_free = min_free_mb * 1024 * 1024
@@ -144,6 +177,12 @@ class Spool:
     def _db(self):
         c = getattr(self._local, "db", None)
         if c is None:
+            if self.readonly:
+                c = sqlite3.connect("file:%s?mode=ro" % urllib.parse.quote(self.path), uri=True,
+                                    isolation_level=None, timeout=30, check_same_thread=False)
+                c.execute("PRAGMA busy_timeout=30000")
+                self._local.db = c
+                return c
             c = sqlite3.connect(self.path, isolation_level=None, timeout=30, check_same_thread=False)
             c.execute("PRAGMA journal_mode=WAL")
             c.execute("PRAGMA synchronous=FULL")
@@ -151,11 +190,19 @@ class Spool:
             self._local.db = c
         return c
 
-    def open(self):
+    def open(self, requeue=True):
+        # requeue: only the gateway itself, on start; an operator's command must not touch the
+        # rows a running gateway has in flight
+        if self.readonly:
+            if not os.path.exists(self.path):
+                raise FileNotFoundError("no spool at %s (the gateway has not run yet?)" % self.path)
+            self._refresh_pending(self._db(), force=True)
+            return self
         db = self._db()
         db.executescript(SCHEMA)
-        # rows a crash left in flight were never confirmed upstream: send them again
-        self.requeue_sending()
+        if requeue:
+            # rows a crash left in flight were never confirmed upstream: send them again
+            self.requeue_sending()
         self._refresh_pending(db, force=True)
         return self
 
@@ -205,6 +252,17 @@ class Spool:
         if self._writer is None:
             self._writer = threading.Thread(target=self._run, name="spool-writer", daemon=True)
             self._writer.start()
+
+    def writer_running(self):
+        # None when no writer was started (tools, tests), else whether its thread runs
+        if self._writer is None:
+            return None
+        return self._writer.is_alive()
+
+    def restart_writer(self):
+        # the supervisor's repair: what was queued is still in the queue and gets written
+        self._writer = None
+        self.start_writer()
 
     def stop_writer(self):
         # everything queued before the stop is still committed and answered
@@ -287,8 +345,15 @@ class Spool:
         now = self.clock.time()
         plain = {}       # device -> latest plain sign of life in this batch (one row write each)
         added = 0
+        rejected = 0
         with self._tx(db):
             for op in ops:
+                if isinstance(op, Rejected):
+                    db.execute("INSERT INTO rejected(at,source,origin,reason,size,raw) VALUES(?,?,?,?,?,?)",
+                               (now, op.source, op.origin, op.reason, op.size, op.raw))
+                    rejected += 1
+                    results.append("rejected")
+                    continue
                 if isinstance(op, Seen):
                     if op.status is None:
                         prev = plain.get(op.device)
@@ -322,6 +387,9 @@ class Spool:
                 results.append("new")
             for op in plain.values():
                 self._seen(db, op)
+            if rejected:
+                db.execute("DELETE FROM rejected WHERE n <= (SELECT max(n) FROM rejected) - ?",
+                           (REJECTED_KEEP,))
         # counted only once committed: a failed batch adds nothing
         if added:
             with self._lock:
@@ -498,6 +566,12 @@ class Spool:
                               for d in db.execute("SELECT rcpt, code, reply, at FROM dead_letter"
                                                   " WHERE alert_id=?", (alert_id,))]
         return out
+
+    def rejected(self, limit=100):
+        keys = ("n", "at", "source", "origin", "reason", "size", "raw")
+        return [dict(zip(keys, r)) for r in self._db().execute(
+            "SELECT n, at, source, origin, reason, size, raw FROM rejected ORDER BY n DESC LIMIT ?",
+            (limit,))]
 
     def dead(self, limit=100):
         keys = ("id", "rcpt", "code", "reply", "at")

@@ -2,10 +2,10 @@
 # firmware and the gateway ingest call this module. What usmtp itself needs (the address and
 # display-name rule, the connection modes, the clock) lives in usmtp, which stays standalone,
 # and is re-exported here, so a caller outside usmtp has one place to look: MODES,
-# address_problem, mailbox_problem, name_problem, split_mailbox, token_problem (device names and
-# alert ids), now, clock_is_set, SET_AFTER.
-from usmtp.checks import (MODES, TOKEN_CHARS, address_problem, mailbox_problem, mode_problem,
-                          name_problem, split_mailbox, token_problem)
+# address_problem, mailbox_problem, display_name_problem, split_mailbox, token_problem (device
+# names and alert ids), now, clock_is_set, SET_AFTER.
+from usmtp.checks import (MODES, TOKEN_CHARS, address_problem, display_name_problem,  # noqa: F401
+                          mailbox_problem, mode_problem, split_mailbox, token_problem)
 from usmtp.clock import SET_AFTER, now
 from usmtp.clock import is_set as clock_is_set
 

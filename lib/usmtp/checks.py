@@ -88,7 +88,7 @@ def address_problem(addr):
     return None
 
 
-def name_problem(name):
+def display_name_problem(name):
     """None when name may be a display name ("Freezer shed" in "Freezer shed <a@b>")."""
     if not isinstance(name, str):
         return "must be a string, not " + type(name).__name__
@@ -127,7 +127,7 @@ def mailbox_problem(s):
         name, addr = split_mailbox(s)
     except ValueError as e:
         return str(e)
-    p = name_problem(name)
+    p = display_name_problem(name)
     if p:
         return "display name " + p
     return address_problem(addr)

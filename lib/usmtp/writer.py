@@ -11,7 +11,7 @@
 # refused with SMTPUsageError naming the header.  Output lines end in CRLF.
 
 import usmtp.mimeenc as mimeenc
-from usmtp.checks import address_problem, name_problem, split_mailbox, token_problem
+from usmtp.checks import address_problem, display_name_problem, split_mailbox, token_problem
 from usmtp.clock import now  # noqa: F401 (the writer's clock: UTC Unix seconds)
 from usmtp.errors import SMTPUsageError
 
@@ -52,7 +52,7 @@ def parse_mailbox(header, item):
                              " tuple, not " + type(item).__name__)
     if isinstance(name, str):
         _no_crlf(header, name)
-    p = name_problem(name)
+    p = display_name_problem(name)
     if p:
         raise SMTPUsageError("header " + header + ": display name " + p)
     return name, check_address(header, addr)

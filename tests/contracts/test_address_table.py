@@ -16,6 +16,7 @@ from outpost_gateway import config as gw_config  # noqa: E402
 from outpost_gateway.clock import ManualClock  # noqa: E402
 from outpost_gateway.ingest import Ingest  # noqa: E402
 from outpost_gateway.metrics import Metrics  # noqa: E402
+from outpost_gateway.spool import Spool  # noqa: E402
 from usmtp.core import ClientCore  # noqa: E402
 from usmtp.errors import SMTPUsageError  # noqa: E402
 from usmtp.writer import Message  # noqa: E402
@@ -114,14 +115,21 @@ def alert_record(a):
         return False
 
 
-class _Spool:
-    pass
+GATEWAY = {}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def gateway_spool(tmp_path_factory):
+    # the ingest keeps what it refuses in a real spool
+    spool = Spool(str(tmp_path_factory.mktemp("spool") / "s.db"), ManualClock()).open()
+    spool.start_writer()
+    GATEWAY["ingest"] = Ingest(gw_config.merge(_gw_data(), env={}), spool, Metrics(), ManualClock())
+    yield
+    spool.close()
 
 
 def gateway_ingest(a):
-    cfg = gw_config.merge(_gw_data(), env={})
-    ing = Ingest(cfg, _Spool(), Metrics(), ManualClock())
-    rec, why = ing.check(json.dumps(dict(REC, to=[a]), ensure_ascii=False).encode(), "mqtt")
+    rec, why = GATEWAY["ingest"].check(json.dumps(dict(REC, to=[a]), ensure_ascii=False).encode(), "mqtt")
     return rec is not None
 
 

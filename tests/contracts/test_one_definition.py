@@ -6,7 +6,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 RULES = {
     "def address_problem(": "lib/usmtp/checks.py",
-    "def name_problem(": "lib/usmtp/checks.py",
+    "def display_name_problem(": "lib/usmtp/checks.py",
     "def token_problem(": "lib/usmtp/checks.py",
     "MODES = (": "lib/usmtp/checks.py",
     "SEVERITIES = (": "lib/outpost_contract/rules.py",
