@@ -22,13 +22,13 @@ def __getattr__(name):
     if name == "make_message_id":
         from usmtp.writer import make_message_id
         return make_message_id
-    if name in _SUBMODULES:
-        # MicroPython's `from usmtp import netio` asks this function first: import it
-        import sys
+    # MicroPython's `from usmtp import netio` asks this function before it imports a submodule
+    # (after a board unloaded usmtp, the fresh package has none): import it here
+    if name.startswith("_"):
+        raise AttributeError(name)
+    import sys
+    try:
         __import__("usmtp." + name)
-        return sys.modules["usmtp." + name]
-    raise AttributeError(name)
-
-
-_SUBMODULES = ("auth", "client", "core", "errors", "mimeenc", "netio", "reply", "stuffing",
-               "writer")
+    except ImportError:
+        raise AttributeError(name)
+    return sys.modules["usmtp." + name]

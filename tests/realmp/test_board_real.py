@@ -254,3 +254,18 @@ def test_memory_error_on_the_mail_path_is_an_outage_and_mqtt_takes_the_alert(tmp
                 assert b.count("machine.reset()") == 0 and b.count("Traceback") == 0
         finally:
             reader.close()
+
+
+def test_a_retry_in_the_same_boot_loads_usmtp_again_and_delivers(tmp_path):
+    # the SMTP step unloads usmtp after each attempt: the next attempt must load it afresh
+    with MailServer(tls="starttls", auth_users={"board": "s3cret"}, auth_required=True,
+                    chunking=True) as srv:
+        srv.down()
+        with RealBoard(tmp_path, board_config(smtp=starttls_auth(srv), order=("smtp",))) as b:
+            door_open(b)
+            b.start()
+            i = b.wait_for("kept unix1-1-1 in the outbox", timeout=60)
+            srv.up()
+            b.wait_for("sent unix1-1-1 via smtp", timeout=60, start=i)
+            assert [m.parsed()["Message-ID"] for m in srv.wait_for(1)] == ["<unix1-1-1@example.org>"]
+            assert not any("AttributeError" in l for l in b.lines)
