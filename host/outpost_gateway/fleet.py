@@ -80,7 +80,7 @@ def plan(me, peers, mine, now, after):
     release = []
     for p, ended in mine.items():
         s = peers.get(p)
-        # back (or its status cleared), our connection ended, or a lower id holds it too
+        # back, our connection ended, or a lower id holds it too
         if s is None or s.online or ended or any(o < me for o in others.get(p, ())):
             release.append(p)
     take = []
@@ -216,20 +216,21 @@ class Fleet:
         if not peer or "/" in peer or peer == self.me:
             return
         now = self.clock()
+        if not msg.payload:
+            # a cleared status says nothing about the session, which still takes its share of
+            # the alerts: whoever holds it keeps it
+            return
+        st = parse_status(msg.payload)
+        if st is None:
+            log.warning("ignoring an unreadable status of %s", peer)
+            return
+        online, holds = st
         with self.lock:
-            if not msg.payload:
-                self.peers.pop(peer, None)        # its retained status was cleared: gone for good
-            else:
-                st = parse_status(msg.payload)
-                if st is None:
-                    log.warning("ignoring an unreadable status of %s", peer)
-                    return
-                online, holds = st
-                s = self.peers.get(peer)
-                if s is None or s.online != online:
-                    s = self.peers[peer] = Peer(online, now)
-                    log.info("gateway %s is %s", peer, "online" if online else "offline")
-                s.holds = set(holds)
+            s = self.peers.get(peer)
+            if s is None or s.online != online:
+                s = self.peers[peer] = Peer(online, now)
+                log.info("gateway %s is %s", peer, "online" if online else "offline")
+            s.holds = set(holds)
         self.wake.set()
 
     def _announce(self):
