@@ -76,6 +76,41 @@ def test_dead_peers_spread_over_the_survivors_and_statuses_parse():
     assert parse_status(b"online?") is None and parse_status(b"[1]") is None
 
 
+def test_fleet_config_is_checked(tmp_path):
+    from gateway_helpers import make_cfg
+    from outpost_gateway import config
+    ok = {"enabled": True, "host": "127.0.0.1", "client_id": "gw-a", "shared_group": "outpost-gw"}
+    assert make_cfg(tmp_path, mqtt=ok, fleet={"enabled": True})["fleet"]["takeover_after"] == 10.0
+    bad = [
+        (dict(ok, shared_group=""), {}, "fleet.enabled"),
+        (ok, {"topic": "outpost/gateways"}, "fleet.topic"),
+        (ok, {"topic": "gw/+/x"}, "fleet.topic"),
+        (dict(ok, client_id="site/gw-a"), {}, "mqtt.client_id"),
+        (ok, {"takeover_after": -1.0}, "fleet.takeover_after"),
+    ]
+    for mqtt_sect, fleet_sect, key in bad:
+        with pytest.raises(config.ConfigError, match=key.replace(".", r"\.")):
+            make_cfg(tmp_path, mqtt=mqtt_sect, fleet=dict({"enabled": True}, **fleet_sect))
+
+
+def test_status_shows_the_fleet(tmp_path):
+    import io
+    from gateway_helpers import make_cfg
+    from outpost_gateway import cli
+    from outpost_gateway.clock import SystemClock
+    from outpost_gateway.service import open_spool
+    data = base_data(tmp_path)
+    conf = write_toml(tmp_path / "gw.toml", data)
+    sp = open_spool(make_cfg(tmp_path), SystemClock())
+    sp.set_state("status", {"pid": 1, "updated": 0, "mqtt": None, "serial": [], "smtp_ingress": None,
+                            "fleet": {"connected": True, "holds": ["gw-a"],
+                                      "peers": {"gw-a": "offline", "gw-c": "online"}}})
+    sp.close()
+    out = io.StringIO()
+    assert cli.main(["status", "--config", conf], out=out) == 0
+    assert "fleet: connected; peers: gw-a offline, gw-c online; holding: gw-a" in out.getvalue()
+
+
 # ---- the real thing ------------------------------------------------------------------------
 
 class GatewayProcess:
