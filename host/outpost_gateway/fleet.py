@@ -109,6 +109,7 @@ class Takeover(MqttIngress):
             self.last_error = "connect refused: " + str(reason_code)
             log.error("the broker refused the takeover of %s's session: %s", self.peer, reason_code)
             client.disconnect()
+            self._end()
             return
         self._gen += 1
         self.connected = True
@@ -125,6 +126,10 @@ class Takeover(MqttIngress):
     def _on_disconnect(self, client, userdata, flags, reason_code, properties):
         self.connected = False
         self.subscribed = False
+        self._end()
+
+    def _end(self):
+        # the fleet's next step lets go of it (and takes it again later if still needed)
         if not self.ended:
             self.ended = True
             self.on_end()
