@@ -63,6 +63,7 @@ def to_payload(rec, csv=None):
 
 def from_payload(payload):
     # -> (record dict, record bytes as sent to the gateway, csv text or None)
+    alert_record.check_depth(payload if isinstance(payload, str) else str(payload, "utf-8"))
     obj = json.loads(payload)
     csv = obj.get("x_csv")
     rec = alert_record.decode(payload)

@@ -82,10 +82,13 @@ def _exists(path):
 
 def _meta(payload):
     # (id, severity) of a journalled record
+    from outpost_contract import record as alert_record
     try:
+        # flash can be corrupt: nesting is bounded before parsing (alert_record.check_depth)
+        alert_record.check_depth(payload if isinstance(payload, str) else str(payload, "utf-8"))
         rec = json.loads(payload)
         rid = rec["id"]
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, AttributeError):
         raise ValueError("outbox: record is not JSON with an id")
     if not isinstance(rid, str) or not rid:
         raise ValueError("outbox: record id must be a non-empty string")

@@ -44,6 +44,8 @@ def _parser():
     g.add_argument("--done-older-than", type=float, metavar="DAYS")
     qd = qs.add_parser("dead", parents=[common], help="list the dead-letter table")
     qd.add_argument("--limit", type=int, default=100)
+    qj = qs.add_parser("rejected", parents=[common], help="list input refused for good, newest first")
+    qj.add_argument("--limit", type=int, default=100)
     return p
 
 
@@ -135,6 +137,8 @@ def _status(cfg, spool, as_json, out):
             print("  smtp ingress: port %s, %d session%s open" % (si["port"], n, "" if n == 1 else "s"), file=out)
         if st.get("spool_error"):
             print("  spool writes FAILING: %s" % st["spool_error"], file=out)
+        for name, why in sorted((st.get("failed") or {}).items()):
+            print("  %s: FAILED (%s)" % (name, why), file=out)
     else:
         print("gateway: not running", file=out)
     print("spool: %d alerts; deliveries ready %d, sending %d, done %d, dead %d"
@@ -188,6 +192,15 @@ def _queue(spool, args, out):
             print("%-40s %-30s %s %s  %s" % (r["id"], r["rcpt"], r["code"] or "-", _when(r["at"]), r["reply"]),
                   file=out)
         print("%d dead letters" % len(rows), file=out)
+        return 0
+    if q == "rejected":
+        rows = spool.rejected(args.limit)
+        for r in rows:
+            raw = bytes(r["raw"][:60]).decode("utf-8", "replace")
+            raw = "".join(c if " " <= c < "\x7f" else "?" for c in raw)
+            print("%s %-6s %-24s %s  [%d bytes: %r]" % (_when(r["at"]), r["source"], r["origin"] or "-",
+                                                     r["reason"], r["size"], raw), file=out)
+        print("%d rejected inputs" % len(rows), file=out)
         return 0
     return 2
 

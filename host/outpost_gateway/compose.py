@@ -53,14 +53,45 @@ def digest_for(rcpt, rows, sender, now):
     return sender, m.chunks(), mid
 
 
+def one_line(text, limit=alert_record.MAX_SUBJECT):
+    # header-safe text from anything (an upstream's multi-line reply, a hostile address): its
+    # first non-empty line, control characters dropped, cut to limit characters
+    text = str(text)
+    for line in text.replace("\r", "\n").split("\n"):
+        if line.strip():
+            text = line
+            break
+    else:
+        text = ""
+    text = "".join(c for c in text if c >= " " and c != "\x7f" and not 0xD800 <= ord(c) <= 0xDFFF)
+    text = " ".join(text.split())
+    if len(text) > limit:
+        text = text[:limit - 3].rstrip() + "..."
+    return text
+
+
+def body_text(text):
+    # a notice body that fits the record: valid text, at most MAX_BODY bytes
+    data = str(text).encode("utf-8", "replace").replace(b"\0", b"")
+    if len(data) > alert_record.MAX_BODY:
+        data = data[:alert_record.MAX_BODY - 20] + b"\n[cut]\n"
+    return data.decode("utf-8", "ignore")
+
+
 def gateway_alert(alert_id, kind, severity, subject, body, rcpts, now, device="gateway"):
-    # an alert the gateway makes itself, stored in the spool like any other
+    # an alert the gateway makes itself, stored in the spool like any other. It cannot fail on
+    # what it is told: subject to one clean line, body bounded, names made valid
+    alert_id = safe_id(alert_id) or "gateway-notice"
+    if not device or safe_id(device)[:alert_record.MAX_DEVICE] != device:
+        device = "gateway"
+    kind = safe_id(kind)[:alert_record.MAX_KIND] or "notice"
+    subject = one_line(subject) or "Outpost gateway notice"
     rec = {"v": 1, "id": alert_id, "device": device, "severity": severity, "kind": kind,
-           "subject": subject, "ts": int(now), "body": body}
+           "subject": subject, "ts": int(now), "body": body_text(body)}
     payload = alert_record.encode(rec)
     return Alert(alert_id, device, severity, kind, subject, "gateway", payload, rcpts)
 
 
 def safe_id(text):
     # alert ids allow [A-Za-z0-9._-]; anything else becomes "-"
-    return "".join(c if (c.isalnum() and c.isascii()) or c in "._-" else "-" for c in text)[:128]
+    return "".join(c if (c.isalnum() and c.isascii()) or c in "._-" else "-" for c in str(text))[:128]

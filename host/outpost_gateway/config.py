@@ -63,6 +63,9 @@ DEFAULTS = {
         "allow_networks": [],
         "max_size": 65536,
         "allowed_domains": [],
+        "max_sessions": 100,
+        "max_sessions_per_client": 10,
+        "idle_timeout": 120.0,
     },
     "relay": {
         "enabled": True,
@@ -276,6 +279,9 @@ def _validate(cfg, env):
     si = cfg["smtp_ingress"]
     _port(cfg, "smtp_ingress", "port")
     _positive(cfg, "smtp_ingress", "max_size")
+    _positive(cfg, "smtp_ingress", "max_sessions")
+    _positive(cfg, "smtp_ingress", "max_sessions_per_client")
+    _positive(cfg, "smtp_ingress", "idle_timeout")
     _str_list("smtp_ingress.allowed_domains", si["allowed_domains"])
     if si["enabled"] and not si["allowed_domains"]:
         raise ConfigError("smtp_ingress.allowed_domains: must list the recipient domains "

@@ -1,4 +1,5 @@
-# One small HTTP listener: GET /health (JSON, 200 when ingress and relay are working, else 503)
+# One small HTTP listener: GET /health (JSON, 200 when ingress and relay are working, else 503,
+# naming every path whose thread is gone or whose last step failed)
 # and GET /metrics (Prometheus text format).
 import json
 import threading
@@ -10,6 +11,8 @@ class HttpStatus:
         gw = gateway
 
         class Handler(BaseHTTPRequestHandler):
+            timeout = 10      # seconds a client may take to send its request; a slow one is dropped
+
             def do_GET(self):
                 if self.path == "/metrics":
                     body = gw.metrics.render(gw.gauges()).encode()
@@ -25,6 +28,8 @@ class HttpStatus:
                         problems.append("spool full")
                     if gw.spool.write_error is not None:
                         problems.append("spool write failing")
+                    for path, why in sorted(st["failed"].items()):
+                        problems.append("%s failed: %s" % (path, why))
                     st["ok"] = not problems
                     st["problems"] = problems
                     self._reply(200 if not problems else 503, "application/json",

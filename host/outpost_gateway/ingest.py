@@ -1,12 +1,15 @@
 # What every ingress does with an offered alert: check it (alert record v1, allow-list),
 # route it, and hand it to the spool; the ingress acknowledges only when the spool answers
-# after its commit. Bad input is refused with a reason, logged and counted, never raised.
+# after its commit. Bad input is refused with a reason, logged and counted, never raised: it
+# is acknowledged (redelivery cannot fix it) and kept in the spool's `rejected` table with its
+# first bytes. The log names each kind of refusal once a minute per source, with a count.
 import logging
+import time
 
 from outpost_contract import record as alert_record
 
 from . import config, routing
-from .spool import Alert, Seen
+from .spool import Alert, Rejected, Seen
 
 log = logging.getLogger("outpost.ingest")
 
@@ -15,7 +18,28 @@ def _clean_addr(a):
     return isinstance(a, str) and "@" in a and not any(c in a for c in "\r\n <>,;\"") and len(a) <= 254
 
 
+def show(data, limit=80):
+    # a printable, bounded view of untrusted bytes or text for a log line
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        data = bytes(data[:limit * 4]).decode("utf-8", "replace")
+    data = str(data)
+    out = "".join(c if " " <= c < "\x7f" else "?" for c in data[:limit])
+    return repr(out + ("..." if len(data) > limit else ""))
+
+
+def name_problem(what, name):
+    # a device name from a topic, a frame or a submission, checked against the contract
+    # -> None when fine, else the reason
+    try:
+        alert_record.validate_name(what, name)
+    except alert_record.RecordError as e:
+        return str(e)
+    return None
+
+
 class Ingest:
+    LOG_EVERY = 60.0        # seconds: one log line per source and reason, then a count
+
     def __init__(self, cfg, spool, metrics, clock):
         self.cfg = cfg
         self.spool = spool
@@ -23,40 +47,67 @@ class Ingest:
         self.clock = clock
         self.on_new = None      # wakes the relay
         self._full = False      # inside a spool-full episode (logged once)
+        self._logged = {}       # (source, reason) -> [last logged (monotonic), refused since]
 
-    def refuse(self, source, reason, detail):
+    def refuse(self, source, reason, detail, raw=None, origin=None):
+        # counts, logs (rate limited) and, given the raw input, keeps it in `rejected`
         self.metrics.refuse(source, reason)
-        log.warning("refused %s input: %s", source, detail)
+        key = (source, reason)
+        now = time.monotonic()
+        ent = self._logged.get(key)
+        if ent is None or now - ent[0] >= self.LOG_EVERY:
+            more = " (and %d more like it in the last minute)" % ent[1] if ent and ent[1] else ""
+            log.warning("refused %s input%s: %s%s", source, " from " + origin if origin else "",
+                        detail, more)
+            self._logged[key] = [now, 0]
+        else:
+            ent[1] += 1
+        if raw is not None:
+            self.spool.submit(Rejected(source, origin, reason + ": " + detail, raw), _ignore)
         return detail
 
-    def check(self, payload, source, device=None):
+    def device_problem(self, device):
+        # a device name that did not come from a checked record: the contract, then the allow-list
+        why = name_problem("device", device)
+        if why is None and not config.device_allowed(self.cfg, device):
+            why = "device %r is not in gateway.allowed_devices" % device
+        return why
+
+    def check(self, payload, source, device=None, origin=None):
+        try:
+            return self._check(payload, source, device, origin)
+        except Exception as e:   # a check that breaks on some input must not take the path down
+            log.exception("checking %s input from %s failed", source, origin)
+            return None, self.refuse(source, "error", "cannot check input: %s" % type(e).__name__,
+                                     payload, origin)
+
+    def _check(self, payload, source, device, origin):
         # -> (record dict, None) or (None, reason text)
         if len(payload) > alert_record.MAX_BYTES:
             return None, self.refuse(source, "oversize", "record is %d bytes, more than %d"
-                                     % (len(payload), alert_record.MAX_BYTES))
+                                     % (len(payload), alert_record.MAX_BYTES), payload, origin)
         try:
             rec = alert_record.decode(payload)
-        except alert_record.RecordError as e:
-            return None, self.refuse(source, "malformed", "bad alert record: " + str(e))
-        except ValueError as e:
-            return None, self.refuse(source, "malformed", "bad alert record: " + str(e))
+        except ValueError as e:      # RecordError included; decode bounds size and nesting
+            return None, self.refuse(source, "malformed", "bad alert record: " + str(e), payload, origin)
         if device is not None and rec["device"] != device:
-            return None, self.refuse(source, "device-mismatch", "record device %r does not match %r"
-                                     % (rec["device"], device))
+            return None, self.refuse(source, "device-mismatch", "record device %r does not match %s"
+                                     % (rec["device"], show(device)), payload, origin)
         if not config.device_allowed(self.cfg, rec["device"]):
             return None, self.refuse(source, "unknown-device", "device %r is not in gateway.allowed_devices"
-                                     % rec["device"])
+                                     % rec["device"], payload, origin)
         to = rec.get("to") or []
         for a in to:
             if not _clean_addr(a):
-                return None, self.refuse(source, "malformed", "bad alert record: to: not a mail address")
+                return None, self.refuse(source, "malformed", "bad alert record: to: not a mail address",
+                                         payload, origin)
         return rec, None
 
-    def offer(self, payload, source, done, device=None):
+    def offer(self, payload, source, done, device=None, origin=None):
         # Hand one alert record (bytes) to the spool. done(result) is called once: after the
         # commit ("new", "dup", "full", "error") or at once with ("bad", reason).
         self.metrics.inc("received")
-        rec, why = self.check(payload, source, device)
+        rec, why = self.check(payload, source, device, origin)
         if rec is None:
             done("bad", why)
             return
@@ -90,7 +141,8 @@ class Ingest:
         done(res, None)
 
     def offer_raw(self, alert_id, device, subject, message, mail_from, rcpts, source, done):
-        # a whole message (SMTP ingress): relayed as is, deduplicated by its Message-ID
+        # a whole message (SMTP ingress): relayed as is, under an id the gateway made for it
+        # (smtp_ingress.submission_id), so no submission can take over an alert's id
         self.metrics.inc("received")
         op = Alert(alert_id, device, "warning", "mail", subject, source, bytes(message), rcpts,
                    raw=True, mail_from=mail_from)

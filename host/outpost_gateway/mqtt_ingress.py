@@ -2,6 +2,11 @@
 # client id, clean_start False and a session expiry, so alerts published while the gateway is
 # down wait at the broker. Acks are manual: PUBACK goes out only after the spool commit, so an
 # alert the gateway dies holding is delivered again by the broker.
+#
+# Survival: every callback catches what its step can raise, logs it with the topic, and
+# acknowledges an input it cannot take (kept in the spool's `rejected` table), so no message
+# can kill the network thread or come back after every restart. alive() and step_error tell
+# the gateway's supervisor whether this path works; supervise() restarts a dead network thread.
 import logging
 import threading
 
@@ -9,6 +14,8 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+
+from .ingest import show
 
 log = logging.getLogger("outpost.mqtt")
 
@@ -50,12 +57,18 @@ class MqttIngress:
         self._gen = 0           # connection generation: an ack must not cross a reconnect
         self._bouncing = False
         self.refusing = None    # "full" or "error" while the spool refuses alerts (logged once)
+        self.step_error = None  # what the last message's handling raised, until one goes through
+        self.restarts = 0       # network threads the supervisor had to restart
+        self._stopped = True
         self.client_id = client_id or m["client_id"]
         c = new_client(m, self.client_id, reconnect)
         c.on_connect = self._on_connect
         c.on_disconnect = self._on_disconnect
         c.on_message = self._on_message
         c.on_subscribe = self._on_subscribe
+        # a callback that raises anyway is logged by paho instead of ending its thread
+        c.suppress_exceptions = True
+        c.enable_logger(logging.getLogger("outpost.mqtt.paho"))
         self.client = c
 
     def topics(self):
@@ -70,12 +83,35 @@ class MqttIngress:
     def start(self):
         self.client.connect_async(self.cfg["host"], self.cfg["port"], self.cfg["keepalive"],
                                   clean_start=False, properties=session_properties(self.cfg["session_expiry"]))
+        self._stopped = False
         self.client.loop_start()
 
     def stop(self):
+        self._stopped = True
         self.client.disconnect()
         self.client.loop_stop()
         self.connected = False
+
+    def alive(self):
+        # the network thread runs (paho keeps it in _thread; there is no public accessor)
+        t = getattr(self.client, "_thread", None)
+        return t is not None and t.is_alive()
+
+    def supervise(self):
+        # called by the gateway every few seconds: a network thread that died is started again
+        if self._stopped or self._bouncing or self.alive():
+            return False
+        self.restarts += 1
+        self.connected = False
+        self.subscribed = False
+        log.error("MQTT network thread is gone; starting it again (restart %d)", self.restarts)
+        try:
+            self.client._thread = None      # paho refuses loop_start() while it holds the dead one
+            self.client.loop_start()
+        except Exception as e:
+            self.last_error = "restart failed: %s" % e
+            log.error("MQTT restart failed: %s", e)
+        return True
 
     # -- paho callbacks (network thread): only hand over to the spool, never send mail -----
     def _on_connect(self, client, userdata, flags, reason_code, properties):
@@ -106,9 +142,28 @@ class MqttIngress:
             log.warning("MQTT disconnected: %s", reason_code)
 
     def _on_message(self, client, userdata, msg):
+        try:
+            self._message(client, msg)
+            self.step_error = None
+        except Exception as e:
+            # a bug or an input nobody foresaw: that message is refused for good (acknowledged,
+            # kept in `rejected`), the next one is read as usual
+            topic = getattr(msg, "topic", "?")
+            self.step_error = "%s: %s" % (type(e).__name__, e)
+            log.exception("MQTT: handling a message on %s failed", show(topic))
+            try:
+                self.ingest.refuse("mqtt", "error", "cannot handle message: %s" % type(e).__name__,
+                                   msg.payload, show(topic))
+                if msg.qos:
+                    client.ack(msg.mid, msg.qos)
+            except Exception:
+                log.exception("MQTT: could not acknowledge a message that failed")
+
+    def _message(self, client, msg):
         gen = self._gen
         mid, qos = msg.mid, msg.qos
-        rest = msg.topic[len(self.prefix) + 1:] if msg.topic.startswith(self.prefix + "/") else ""
+        topic = msg.topic
+        rest = topic[len(self.prefix) + 1:] if topic.startswith(self.prefix + "/") else ""
         device, _, kind = rest.partition("/")
 
         def answer(res, why=None):
@@ -122,20 +177,30 @@ class MqttIngress:
             else:
                 self._bounce(res)
 
+        if kind not in KINDS:
+            self.ingest.refuse("mqtt", "bad-topic", "unexpected topic %s" % show(topic), msg.payload)
+            answer("bad")
+            return
+        # the name in the topic is checked like a record's (status and heartbeat included):
+        # nothing the contract refuses reaches the watchdog or the spool
+        why = self.ingest.device_problem(device)
+        if why is not None:
+            self.ingest.refuse("mqtt", "bad-device", "topic %s: %s" % (show(topic), why), msg.payload,
+                               show(topic))
+            answer("bad")
+            return
         if kind in ("alert", "report"):
-            self.ingest.offer(msg.payload, "mqtt", answer, device=device)
+            self.ingest.offer(msg.payload, "mqtt", answer, device=device, origin=topic)
         elif kind == "status":
-            st = msg.payload.decode("utf-8", "replace").strip().lower()
+            st = bytes(msg.payload[:16]).decode("utf-8", "replace").strip().lower()
             if st not in ("online", "offline"):
-                self.ingest.refuse("mqtt", "bad-status", "status of %r is %r, not online/offline" % (device, st))
+                self.ingest.refuse("mqtt", "bad-status", "status of %r is %s, not online/offline"
+                                   % (device, show(msg.payload)), msg.payload, topic)
                 answer("bad")
             else:
                 self.ingest.seen(device, st, answer)
-        elif kind == "heartbeat":
-            self.ingest.seen(device, None, answer, learn=True)
         else:
-            self.ingest.refuse("mqtt", "bad-topic", "unexpected topic %r" % msg.topic)
-            answer("bad")
+            self.ingest.seen(device, None, answer, learn=True)
 
     def _bounce(self, res):
         # spool full or failing: leave the message unacknowledged and reconnect a little later,
@@ -158,10 +223,14 @@ class MqttIngress:
                 self._bouncing = False
                 self.client.reconnect()
                 self.client.loop_start()
-            except OSError as e:
+            except Exception as e:     # OSError, or EMFILE inside paho: the supervisor follows up
                 self.last_error = str(e)
+                log.warning("MQTT reconnect failed: %s", e)
                 self._bouncing = False
-                self.client.loop_start()
+                try:
+                    self.client.loop_start()
+                except Exception:
+                    pass
 
         t = threading.Timer(self.BOUNCE_DELAY, later)
         t.daemon = True

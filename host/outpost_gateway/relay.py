@@ -14,6 +14,10 @@
 # members "sending", so every retry sends the same bytes; the rate window's send times go into
 # that commit too, so a restart does not reset the limit.
 #
+# Every message of a batch is settled by what the upstream said about it: a timeout or a lost
+# connection mid-batch still settles the messages already answered (usmtp's partial_results),
+# only the unanswered ones are retried, and a refusal at any step settles that message alone.
+#
 # Time comes from the injected clock: run_once() does one pass and returns how long to wait.
 import hashlib
 import logging
@@ -156,9 +160,11 @@ class Relay:
         return res
 
     def _sign(self, msg):
-        if self.signer is None:
-            return msg
+        # -> the message as bytes: a batch keeps each message's bytes until it is settled, so
+        # a retry (on a fresh connection, or in a later pass) sends exactly the same message
         data = msg if isinstance(msg, bytes) else b"".join(msg)
+        if self.signer is None:
+            return data
         return self.signer.sign(data)
 
     def _send_mx(self, batch):
@@ -403,7 +409,7 @@ class Relay:
             self.spool.set_state("relay_paused", self.paused)
             log.error("relay paused (authentication or TLS failure): %s", text)
             self.notify(compose.safe_id("gateway-paused-%d" % now), "critical",
-                        "Outpost gateway cannot send mail: " + text[:120],
+                        "Outpost gateway cannot send mail: " + compose.one_line(text, 120),
                         "The gateway's upstream refused authentication or TLS:\n\n  %s\n\n"
                         "Alerts are kept in the spool and will go out once this is fixed.\n"
                         "The gateway probes again every %d seconds.\n" % (text, self.r["pause_retry"]), now)

@@ -2,19 +2,26 @@
 # an "A1" frame is checked (CRC, record) and handed to the spool; "ACK <id>" goes back only
 # after the commit, "NAK <id> <reason>" for a frame that cannot be taken. Other lines (boot
 # chatter, the REPL) are ignored. An unplugged port is reopened every serial.reopen_interval.
-import json
+#
+# Survival: a line whose handling raises is answered "NAK - error", logged and kept in the
+# spool's `rejected` table; the reader goes on with the next line. Anything else the loop
+# raises closes the port and reopens it. alive() and step_error tell the gateway's supervisor
+# whether this path works; supervise() starts a reader thread that is gone.
 import logging
 import threading
 
 import serial
 from outpost_contract import frame as serial_frame
+from outpost_contract import record as alert_record
+
+from .ingest import show
 
 log = logging.getLogger("outpost.serial")
 
 
 def _record_id(payload):
     try:
-        rid = json.loads(payload).get("id")
+        rid = alert_record.loads(payload).get("id")     # size and nesting bounded
     except (ValueError, AttributeError):
         return None
     if isinstance(rid, str) and 0 < len(rid) <= 128 and \
@@ -33,6 +40,8 @@ class SerialIngress:
         self.is_open = False
         self.last_error = None
         self.opens = 0
+        self.step_error = None   # what the last line's handling raised, until one goes through
+        self.restarts = 0
         self._stop = threading.Event()
         self._wlock = threading.Lock()
         self._t = None
@@ -45,6 +54,19 @@ class SerialIngress:
         self._stop.set()
         if self._t is not None:
             self._t.join(timeout=5)
+
+    def alive(self):
+        return self._t is not None and self._t.is_alive()
+
+    def supervise(self):
+        # called by the gateway every few seconds: a reader thread that is gone starts again
+        if self._stop.is_set() or self._t is None or self._t.is_alive():
+            return False
+        self.restarts += 1
+        log.error("serial %s: reader thread is gone; starting it again (restart %d)", self.port,
+                  self.restarts)
+        self.start()
+        return True
 
     def _run(self):
         while not self._stop.is_set():
@@ -59,6 +81,10 @@ class SerialIngress:
                 if self.last_error is None:
                     log.warning("serial %s: %s; retrying every %.0f s", self.port, e, self.reopen)
                 self.last_error = str(e)
+            except Exception as e:
+                # not the port's fault: a bug met on some input. Close, reopen, go on
+                log.exception("serial %s: reader failed; reopening", self.port)
+                self.last_error = "%s: %s" % (type(e).__name__, e)
             finally:
                 self.is_open = False
                 s, self.ser = self.ser, None
@@ -86,10 +112,11 @@ class SerialIngress:
                 if skipping:
                     skipping = False
                     continue
-                self._line(line)
+                self._safe_line(line)
             if len(buf) > serial_frame.MAX_LINE:
                 if buf.startswith(serial_frame.PREFIX) and not skipping:
-                    self.ingest.refuse("serial", "too-long", "frame longer than %d bytes" % serial_frame.MAX_LINE)
+                    self.ingest.refuse("serial", "too-long", "frame longer than %d bytes" % serial_frame.MAX_LINE,
+                                       bytes(buf[:4096]), self.port)
                     self._write(serial_frame.nak(None, "too-long"))
                 del buf[:]
                 skipping = True
@@ -104,11 +131,25 @@ class SerialIngress:
             except (serial.SerialException, OSError) as e:
                 self.last_error = str(e)
 
+    def _safe_line(self, line):
+        try:
+            self._line(line)
+            self.step_error = None
+        except Exception as e:
+            self.step_error = "%s: %s" % (type(e).__name__, e)
+            log.exception("serial %s: handling a line failed: %s", self.port, show(line))
+            try:
+                self.ingest.refuse("serial", "error", "cannot handle frame: %s" % type(e).__name__,
+                                   line, self.port)
+                self._write(serial_frame.nak(None, "error"))
+            except Exception:
+                log.exception("serial %s: could not answer a line that failed", self.port)
+
     def _line(self, line):
         try:
             payload = serial_frame.parse(line)
         except serial_frame.FrameError as e:
-            self.ingest.refuse("serial", e.reason, str(e))
+            self.ingest.refuse("serial", e.reason, str(e), line, self.port)
             self._write(serial_frame.nak(e.id, e.reason))
             return
         if payload is None:
@@ -125,4 +166,4 @@ class SerialIngress:
             else:
                 self._write(serial_frame.nak(rid, "spool-error"))
 
-        self.ingest.offer(payload, "serial", answer)
+        self.ingest.offer(payload, "serial", answer, origin=self.port)

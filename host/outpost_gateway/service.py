@@ -2,6 +2,10 @@
 # each on its own thread. Signal handlers only set a flag; the main loop waits on an event.
 # Graceful stop: ingress closes first, queued commits are answered, the relay finishes its
 # batch (rows still "sending" after a crash go back to "ready" on the next start).
+#
+# Liveness: every path (each ingress, the relay, the watchdog, the spool writer) says whether
+# its thread runs and whether its last step failed; failed() collects that for /health and
+# `status`, and the supervisor thread restarts a path whose thread is gone.
 import json
 import logging
 import os
@@ -56,6 +60,7 @@ def open_spool(cfg, clock, readonly=False, requeue=True):
 class Gateway:
     STATUS_EVERY = 5.0      # seconds between refreshes of what `status` shows
     WATCHDOG_EVERY = 5.0    # seconds between watchdog passes (a sign of life also wakes it)
+    SUPERVISE_EVERY = 2.0   # seconds between the supervisor's looks at every path
 
     def __init__(self, cfg, clock=None):
         self.cfg = cfg
@@ -78,6 +83,7 @@ class Gateway:
         self.smtp = None
         self.http = None
         self.threads = []
+        self.loops = {}              # loop name -> {"thread", "fn", "error", "restarts"}
         self._spool_trouble = {}     # loop name -> error text, while its spool writes fail
 
     def start(self):
@@ -111,10 +117,13 @@ class Gateway:
             self.smtp.start()
             log.info("SMTP ingress on %s:%d", self.cfg["smtp_ingress"]["listen"], self.smtp.port)
         self._thread("status", self._status_loop)
+        self._thread("supervisor", self._supervise_loop)
         log.info("gateway started (spool %s)", config.spool_path(self.cfg))
 
     def _thread(self, name, fn):
         t = threading.Thread(target=self._guard, args=(name, fn), name=name, daemon=True)
+        ent = self.loops.setdefault(name, {"fn": fn, "error": None, "restarts": 0})
+        ent["thread"] = t
         t.start()
         self.threads.append(t)
 
@@ -124,9 +133,75 @@ class Gateway:
             try:
                 fn()
                 return
-            except Exception:
+            except Exception as e:
+                self.loops[name]["error"] = "%s: %s" % (type(e).__name__, e)
                 log.exception("%s loop failed; restarting it in 5 s", name)
                 self.stopping.wait(5.0)
+
+    def _step_ok(self, name):
+        ent = self.loops.get(name)
+        if ent is not None and ent["error"] is not None:
+            log.info("%s loop works again", name)
+            ent["error"] = None
+
+    # -- liveness ----------------------------------------------------------------------------
+    def failed(self):
+        # path -> why it is not working now (thread gone, last step failed); empty when all run
+        out = {}
+        stopping = self.stopping.is_set()
+        for name, ent in self.loops.items():
+            if not stopping and not ent["thread"].is_alive():
+                out[name] = "thread gone"
+            elif ent["error"] is not None:
+                out[name] = "last pass failed: " + ent["error"]
+        if self.spool.writer_running() is False and not stopping:
+            out["spool-writer"] = "thread gone"
+        if self.mqtt is not None and not stopping:
+            if not self.mqtt.alive():
+                out["mqtt"] = "network thread gone"
+            elif self.mqtt.step_error is not None:
+                out["mqtt"] = "last message failed: " + self.mqtt.step_error
+        for s in self.serial:
+            if not stopping and not s.alive():
+                out["serial " + s.port] = "reader thread gone"
+            elif s.step_error is not None:
+                out["serial " + s.port] = "last line failed: " + s.step_error
+        if self.smtp is not None and not stopping:
+            if not self.smtp.alive():
+                out["smtp_ingress"] = "server thread gone"
+            elif self.smtp.step_error is not None:
+                out["smtp_ingress"] = "last session failed: " + self.smtp.step_error
+        if self.watchdog.failing:
+            out["watchdog"] = "boards failing: " + ", ".join(sorted(self.watchdog.failing)[:5])
+        return out
+
+    def supervise(self):
+        # one look at every path: a thread that is gone is started again. -> restarted names
+        done = []
+        if self.stopping.is_set():
+            return done
+        for name, ent in list(self.loops.items()):
+            if name != "supervisor" and not ent["thread"].is_alive():
+                ent["restarts"] += 1
+                log.error("%s loop thread is gone; starting it again (restart %d)", name, ent["restarts"])
+                self._thread(name, ent["fn"])
+                done.append(name)
+        if self.spool.writer_running() is False:
+            log.error("spool writer thread is gone; starting it again")
+            self.spool.restart_writer()
+            done.append("spool-writer")
+        if self.mqtt is not None and self.mqtt.supervise():
+            done.append("mqtt")
+        for s in self.serial:
+            if s.supervise():
+                done.append("serial " + s.port)
+        if self.smtp is not None and self.smtp.supervise():
+            done.append("smtp_ingress")
+        return done
+
+    def _supervise_loop(self):
+        while not self.stopping.wait(self.SUPERVISE_EVERY):
+            self.supervise()
 
     def _spool_failed(self, where, e):
         # a spool that cannot be written (disk error, read-only file system) is logged once per
@@ -153,6 +228,7 @@ class Gateway:
                         requeue = False
                     delay = self.relay.run_once()
                     self._spool_works("relay")
+                    self._step_ok("relay")
                 except sqlite3.Error as e:
                     requeue = True
                     self._spool_failed("relay", e)
@@ -172,6 +248,7 @@ class Gateway:
             try:
                 self.watchdog.check()
                 self._spool_works("watchdog")
+                self._step_ok("watchdog")
             except sqlite3.Error as e:
                 self._spool_failed("watchdog", e)
             # however busy the boards are, at most two passes a second
@@ -192,6 +269,7 @@ class Gateway:
                         log.info("purged %d finished alerts older than %s days", n, keep)
                     last_purge = now
                 self._spool_works("status")
+                self._step_ok("status")
             except sqlite3.Error as e:
                 self._spool_failed("status", e)
             if self.stopping.wait(self.STATUS_EVERY):
@@ -211,6 +289,7 @@ class Gateway:
             "fleet": None if self.fleet is None else self.fleet.status(),
             "relay_paused": None if self.relay is None else self.relay.paused,
             "spool_error": self.spool.write_error,
+            "failed": self.failed(),
         }
 
     def gauges(self):
@@ -233,6 +312,8 @@ class Gateway:
             ("smtp_sessions", "LAN SMTP sessions open now", 0 if self.smtp is None else self.smtp.sessions),
             ("spool_write_failing", "1 while spool writes fail (alerts are refused, not acknowledged)",
              0 if self.spool.write_error is None else 1),
+            ("paths_failed", "paths (ingress, loops) whose thread is gone or whose last step failed",
+             len(self.failed())),
         ]
 
     def run(self):

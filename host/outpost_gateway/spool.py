@@ -80,7 +80,21 @@ CREATE TABLE IF NOT EXISTS boards(
   muted INTEGER NOT NULL DEFAULT 0 -- a transition inside the flap guard: no notice sent
 );
 CREATE TABLE IF NOT EXISTS state(key TEXT PRIMARY KEY, value TEXT);
+-- input that could not be read (bad JSON, a name the contract refuses, a frame that cannot be
+-- parsed): acknowledged so it never loops, and kept here with the reason and its first bytes
+CREATE TABLE IF NOT EXISTS rejected(
+  n INTEGER PRIMARY KEY AUTOINCREMENT,
+  at REAL NOT NULL,
+  source TEXT NOT NULL,           -- mqtt | serial | smtp
+  origin TEXT,                    -- the topic, port or client address it came from
+  reason TEXT NOT NULL,
+  size INTEGER NOT NULL,          -- the input's full length
+  raw BLOB NOT NULL               -- its first REJECTED_RAW bytes
+);
 """
+
+REJECTED_RAW = 4096      # bytes of a rejected input kept
+REJECTED_KEEP = 1000     # rows kept; a flood of bad input cannot fill the disk
 
 PENDING = ("ready", "sending")
 
@@ -123,6 +137,19 @@ class Seen:
         self.at = at
         self.status = status
         self.learn = learn
+
+
+class Rejected:
+    # an input refused for good (written whatever the spool's fill level)
+    __slots__ = ("source", "origin", "reason", "raw", "size")
+
+    def __init__(self, source, origin, reason, raw):
+        raw = bytes(raw or b"")
+        self.source = source
+        self.origin = origin
+        self.reason = reason
+        self.size = len(raw)
+        self.raw = raw[:REJECTED_RAW]
 
 
 class Spool:
@@ -226,6 +253,17 @@ class Spool:
             self._writer = threading.Thread(target=self._run, name="spool-writer", daemon=True)
             self._writer.start()
 
+    def writer_running(self):
+        # None when no writer was started (tools, tests), else whether its thread runs
+        if self._writer is None:
+            return None
+        return self._writer.is_alive()
+
+    def restart_writer(self):
+        # the supervisor's repair: what was queued is still in the queue and gets written
+        self._writer = None
+        self.start_writer()
+
     def stop_writer(self):
         # everything queued before the stop is still committed and answered
         if self._writer is not None:
@@ -307,8 +345,15 @@ class Spool:
         now = self.clock.time()
         plain = {}       # device -> latest plain sign of life in this batch (one row write each)
         added = 0
+        rejected = 0
         with self._tx(db):
             for op in ops:
+                if isinstance(op, Rejected):
+                    db.execute("INSERT INTO rejected(at,source,origin,reason,size,raw) VALUES(?,?,?,?,?,?)",
+                               (now, op.source, op.origin, op.reason, op.size, op.raw))
+                    rejected += 1
+                    results.append("rejected")
+                    continue
                 if isinstance(op, Seen):
                     if op.status is None:
                         prev = plain.get(op.device)
@@ -342,6 +387,9 @@ class Spool:
                 results.append("new")
             for op in plain.values():
                 self._seen(db, op)
+            if rejected:
+                db.execute("DELETE FROM rejected WHERE n <= (SELECT max(n) FROM rejected) - ?",
+                           (REJECTED_KEEP,))
         # counted only once committed: a failed batch adds nothing
         if added:
             with self._lock:
@@ -518,6 +566,12 @@ class Spool:
                               for d in db.execute("SELECT rcpt, code, reply, at FROM dead_letter"
                                                   " WHERE alert_id=?", (alert_id,))]
         return out
+
+    def rejected(self, limit=100):
+        keys = ("n", "at", "source", "origin", "reason", "size", "raw")
+        return [dict(zip(keys, r)) for r in self._db().execute(
+            "SELECT n, at, source, origin, reason, size, raw FROM rejected ORDER BY n DESC LIMIT ?",
+            (limit,))]
 
     def dead(self, limit=100):
         keys = ("id", "rcpt", "code", "reply", "at")

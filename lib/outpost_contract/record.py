@@ -17,6 +17,7 @@ MAX_BODY = 16384            # UTF-8 bytes
 MAX_READING_NAME = 64
 MAX_UNIT = 16
 MAX_TO = 32
+MAX_DEPTH = 8               # JSON nesting; a valid record needs 3 ({readings: {name: {...}}})
 SEVERITIES = ("info", "warning", "critical")
 KEYS = ("v", "id", "device", "severity", "kind", "subject", "ts", "body", "readings", "to")
 REQUIRED = ("v", "id", "device", "severity", "kind", "subject")
@@ -52,6 +53,11 @@ def _check_name(key, v, limit):
             raise RecordError(key, "may only hold A-Z a-z 0-9 . _ - (found " + repr(c) + ")")
 
 
+def validate_name(key, v, limit=MAX_DEVICE):
+    # a device name (or id, limit MAX_ID) that came from outside a record: a topic, a frame
+    _check_name(key, v, limit)
+
+
 def _utf8_len(key, v):
     try:
         return len(v.encode())
@@ -65,8 +71,11 @@ def _check_line(key, v, limit):
     _utf8_len(key, v)
     if len(v) > limit:
         raise RecordError(key, "must be at most " + str(limit) + " characters")
-    if "\r" in v or "\n" in v or "\0" in v:
-        raise RecordError(key, "must be one line (no CR, LF or NUL)")
+    for c in v:
+        # no line breaks, and no control characters (VT, FF, ESC...) in what becomes header text
+        if (c < " " and c != "\t") or c == "\x7f":
+            raise RecordError(key, "must be one line of text (no CR, LF, NUL or control "
+                              "characters; found " + repr(c) + ")")
 
 
 def _check_address(key, a):
@@ -194,7 +203,35 @@ def encode(rec):
     return data
 
 
-def decode(data):
+def check_depth(text):
+    # refuse deep nesting BEFORE json.loads: a parser recursing into "[[[[..." runs out of stack
+    # (RecursionError on CPython, RuntimeError on MicroPython), which no ValueError handler sees
+    if text.count("[") + text.count("{") <= MAX_DEPTH:
+        return
+    depth = 0
+    in_str = False
+    esc = False
+    for c in text:
+        if in_str:
+            if esc:
+                esc = False
+            elif c == "\\":
+                esc = True
+            elif c == '"':
+                in_str = False
+        elif c == '"':
+            in_str = True
+        elif c == "[" or c == "{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise RecordError("record", "nests deeper than " + str(MAX_DEPTH) + " levels")
+        elif c == "]" or c == "}":
+            depth -= 1
+
+
+def loads(data):
+    # the bounded JSON parse both sides use for anything read from outside: size and nesting
+    # checked first, and whatever the parser raises becomes a RecordError
     if isinstance(data, (bytes, bytearray, memoryview)):
         if len(data) > MAX_BYTES:
             raise RecordError("record", "is " + str(len(data)) + " bytes, over " + str(MAX_BYTES))
@@ -207,11 +244,17 @@ def decode(data):
             raise RecordError("record", "is over " + str(MAX_BYTES) + " bytes")
     else:
         raise RecordError("record", "must be bytes or str, not " + type(data).__name__)
+    check_depth(data)
     try:
-        rec = json.loads(data)
+        return json.loads(data)
     except ValueError as e:
         raise RecordError("record", "is not valid JSON (" + str(e) + ")")
-    return validate(rec)
+    except Exception as e:  # a parser limit (recursion, memory) is still just a bad record
+        raise RecordError("record", "cannot be parsed (" + type(e).__name__ + ")")
+
+
+def decode(data):
+    return validate(loads(data))
 
 
 def make_id(device, boot, seq):

@@ -179,6 +179,9 @@ class SMTP:
                                           % (w, t))
                     core.receive_data(data)
         except SMTPError as e:
+            if isinstance(e, SMTPConnectError):
+                self._salvage(stream, core)
+            self._settle_batch(core, e)
             if core.state == "closed" or isinstance(e, (SMTPTimeout, SMTPConnectError)):
                 # after a timeout, replies and commands are out of step, and a socket error
                 # (raised here, not by the core) leaves the operation half done: either way
@@ -188,10 +191,36 @@ class SMTP:
                 self.close()
             raise
         except BaseException as e:
+            self._settle_batch(core, e)
             core.state = "closed"
             self._lost = e.__class__.__name__
             self.close()
             raise
+
+    def _salvage(self, stream, core):
+        # the connection broke: replies the server sent before that may still be readable,
+        # and a 250 it gave must count (the message is not sent a second time)
+        for _ in range(64):
+            try:
+                data = stream.read(0.2)
+            except (SMTPError, OSError):
+                break
+            if not data:
+                break
+            core.receive_data(data)
+        core.drain()
+
+    def _settle_batch(self, core, e):
+        # a batch broken off by a timeout or a lost connection still settles every message the
+        # server had answered: e.partial_results, None for the unanswered ones
+        if getattr(e, "partial_results", None) is not None:
+            return
+        res = core.partial_results()
+        if res is not None:
+            try:
+                e.partial_results = res
+            except AttributeError:
+                pass        # MicroPython: a built-in exception takes no attributes
 
     def _live(self):
         if self._core is None or self._stream is None:
@@ -270,7 +299,10 @@ class SMTP:
     def send_many(self, items):
         """Several messages in one pipelined batch: items of (from_addr, to_addrs, msg).
         Returns, per message, its refused dict or the SMTPError that refused it. When the
-        connection fails midway the error carries .partial_results (None = unknown)."""
+        batch breaks off (a timeout, a lost connection, a 421) the error carries
+        .partial_results: per message, the outcome the server's replies settled, or None
+        where it gave none. Only those are worth sending again; give messages as bytes if you
+        may (a generator is used up by the first attempt)."""
         core = self._live()
         txs = []
         for it in items:

@@ -135,6 +135,20 @@ class Tx:
     def complete(self):
         return self.end is not None or self.error is not None
 
+    def settled(self):
+        """The server's replies so far decide this message: it was answered at the end of
+        its data, or refused at some step (AUTH, MAIL, every RCPT, DATA, a BDAT chunk). A
+        message not settled when a batch breaks off is the only kind worth sending again."""
+        if self.complete() or self.bdat_err is not None:
+            return True
+        if self.auth is not None and self.auth.code != 235:
+            return True
+        if self.mail is not None and self.mail.code != 250:
+            return True
+        if self.rcpts and len(self.rcpt) == len(self.rcpts) and not self.accepted():
+            return True
+        return self.data is not None and self.data.code != 354
+
     def outcome(self):
         """The refused-recipients dict, or raise the error that sank the message."""
         if self.error is not None:
@@ -269,8 +283,7 @@ class ClientCore:
         except SMTPError as e:
             self._op = None
             if self._batch is not None:
-                e.partial_results = self._partial()
-                self._batch = None
+                e.partial_results = self.partial_results()
             if isinstance(e, (SMTPProtocolError, SMTPConnectError)) or \
                     (getattr(e, "code", 0) == 421):
                 self.state = "closed"
@@ -401,13 +414,36 @@ class ClientCore:
                                  " or ".join(states) + ")")
 
     def _partial(self):
+        # per message of a broken batch: its outcome when the server's replies settled it,
+        # None when it is still unanswered (only those may be sent again)
         out = []
         for tx in self._batch:
             try:
-                out.append(tx.outcome() if tx.complete() else None)
+                out.append(tx.outcome() if tx.settled() else None)
             except SMTPError as e:
                 out.append(e)
         return out
+
+    def partial_results(self):
+        """After a batch broke off (a timeout, a lost connection): the outcome of every message
+        the server had answered, None for the rest; None when no batch was running."""
+        if self._batch is None:
+            return None
+        out = self._partial()
+        self._batch = None
+        return out
+
+    def drain(self):
+        """The connection failed: dispatch the complete replies that did arrive before that,
+        so what the server said about a message still counts."""
+        try:
+            while self._pending:
+                r = self._parser.next_reply()
+                if r is None:
+                    return
+                self._dispatch(r)
+        except SMTPError:
+            pass
 
     # ---- operations -------------------------------------------------------------------
 
