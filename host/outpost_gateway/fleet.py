@@ -218,7 +218,15 @@ class Fleet:
 
     def _on_message(self, client, userdata, msg):
         peer = msg.topic[len(self.base) + 1:-len("/status")]
-        if not peer or "/" in peer or peer == self.me:
+        if not peer or "/" in peer:
+            return
+        if peer == self.me:
+            # our own status says we are gone (a stale Will, or someone else's doing) while we
+            # run: say otherwise, or a peer would take our session from under us
+            st = parse_status(msg.payload) if msg.payload else None
+            if (st is None or not st[0]) and self.connected and not self.stopping.is_set():
+                log.warning("our status read %r; announcing online again", msg.payload[:40])
+                self._announce()
             return
         now = self.clock()
         if not msg.payload:

@@ -209,6 +209,20 @@ def test_a_peer_without_a_session_is_left_alone(tmp_path, caplog):
             probe.disconnect()
             probe.loop_stop()
             assert present == [False]
+            # a fake "offline" for a running gateway is answered at once
+            c = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id="op2", protocol=mqtt.MQTTv5)
+            seen = []
+            c.on_message = lambda cl, u, m: seen.append(m.payload)
+            c.connect(broker.host, broker.port)
+            c.loop_start()
+            c.subscribe("outpost-gateways/gw-b/status", 1)
+            assert wait_for(lambda: seen, 30)
+            c.publish("outpost-gateways/gw-b/status", b"offline", qos=1, retain=True).wait_for_publish(30)
+            assert wait_for(lambda: len(seen) >= 3 and seen[1] == b"offline"
+                            and parse_status(seen[-1]) == (True, []), 30), seen
+            c.disconnect()
+            c.loop_stop()
+            assert "announcing online again" in caplog.text
         finally:
             b.stop()
             b.spool.close()
