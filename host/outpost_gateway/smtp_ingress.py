@@ -235,7 +235,7 @@ class _Session(SMTP):
         self._idle = self.loop.call_later(self._owner.idle_timeout, self._idle_out)
 
     def _idle_out(self):
-        log.info("SMTP session from %s idle for %.0f s; closed", self._ip, self._owner.idle_timeout)
+        log.debug("SMTP session from %s idle for %.0f s; closed", self._ip, self._owner.idle_timeout)
         t = self.transport
         if t is not None:
             t.write(b"421 4.4.2 Idle too long, closing\r\n")
