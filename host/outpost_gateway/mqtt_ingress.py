@@ -92,6 +92,12 @@ class MqttIngress:
         log.error("MQTT network thread is gone; starting it again (restart %d)", self.restarts)
         try:
             self.client._thread = None      # paho refuses loop_start() while it holds the dead one
+            try:
+                # a fresh connection: what died with the thread is unknown, and the broker
+                # resends whatever was not acknowledged
+                self.client.reconnect()
+            except Exception as e:      # broker away: the restarted loop keeps retrying
+                self.last_error = "reconnect failed: %s" % e
             self.client.loop_start()
         except Exception as e:
             self.last_error = "restart failed: %s" % e
