@@ -4,7 +4,5 @@
 # build without it would add: require("umqtt.simple")
 metadata(version="0.1.0", description="Outpost board firmware", license="MIT")
 include("../lib/usmtp/manifest.py")
-module("alert_record.py", base_path="../lib", opt=3)
-module("serial_frame.py", base_path="../lib", opt=3)
-module("alert_mail.py", base_path="../lib", opt=3)
+package("outpost_contract", base_path="../lib", opt=3)
 package("outpost", base_path="../firmware", opt=3)

@@ -1,7 +1,7 @@
 """pytest setup shared by every test folder.
 
 Puts lib/, firmware/ and tests/ on sys.path, as the MicroPython lane does on the VM, so
-`import usmtp`, `import alert_record` and `from tinytest import raises` work the same on both.
+`import usmtp`, `from outpost_contract import record` and `from tinytest import raises` work the same on both.
 boards/emulated is deliberately not added here: the tests that run the emulated board add it
 themselves, so CPython stand-ins for `machine` and `network` never leak into other tests.
 """

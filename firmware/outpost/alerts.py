@@ -1,9 +1,9 @@
-# Alerts: life-long ids (device, boot counter on flash, sequence), alert records (lib/alert_record)
+# Alerts: life-long ids (device, boot counter on flash, sequence), alert records (lib/outpost_contract/record.py)
 # and the email a record becomes (usmtp's writer, Message-ID from the alert id).
 import json
 import os
 
-import alert_record
+from outpost_contract import record as alert_record
 
 
 def read_counter(path):
@@ -82,8 +82,8 @@ def gateway_record(rec, csv):
 
 
 def to_message(rec, csv, mail_cfg):
-    # the same email the gateway would make of this record (lib/alert_mail), plus the CSV
-    import alert_mail
+    # the same email the gateway would make of this record (lib/outpost_contract/mail.py), plus the CSV
+    from outpost_contract import mail as alert_mail
     to = rec.get("to") or mail_cfg["to"]
     m = alert_mail.message(rec, mail_cfg["sender"], to, mail_cfg.get("subject_prefix", ""))
     if csv:

@@ -82,7 +82,7 @@ def _exists(path):
 
 def _meta(payload):
     # (id, severity) of a journalled record
-    import alert_record
+    from outpost_contract import record as alert_record
     try:
         # flash can be corrupt: nesting is bounded before parsing (alert_record.check_depth)
         alert_record.check_depth(payload if isinstance(payload, str) else str(payload, "utf-8"))

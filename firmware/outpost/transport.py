@@ -353,7 +353,7 @@ class SerialPath:
         return self.uart
 
     def send(self, rec, csv, timeout):
-        import serial_frame
+        from outpost_contract import frame as serial_frame
         from outpost import alerts
         try:
             u = self._port()

@@ -75,7 +75,14 @@ def main(argv=None, out=None):
         return _send_test(cfg, args.to, out)
     from .clock import SystemClock
     from .service import open_spool
-    spool = open_spool(cfg, SystemClock())
+    # looking never changes the spool of a running gateway; steering (retry, purge) writes
+    # only what it is asked to, never requeueing the rows the gateway has in flight
+    steer = cmd == "queue" and args.qcmd in ("retry", "purge")
+    try:
+        spool = open_spool(cfg, SystemClock(), readonly=not steer, requeue=False)
+    except FileNotFoundError as e:
+        print("outpost-gateway: %s" % e, file=sys.stderr)
+        return 1
     try:
         if cmd == "status":
             return _status(cfg, spool, args.json, out)
@@ -116,6 +123,11 @@ def _status(cfg, spool, as_json, out):
             m = st["mqtt"]
             print("  mqtt: %s" % (("connected, subscribed" if m.get("subscribed") else "connected, not subscribed")
                                   if m["connected"] else "disconnected (%s)" % (m["error"] or "-")), file=out)
+        if st.get("fleet"):
+            f = st["fleet"]
+            peers = ", ".join("%s %s" % kv for kv in sorted(f["peers"].items())) or "none seen"
+            print("  fleet: %s; peers: %s; holding: %s" % ("connected" if f["connected"] else "disconnected",
+                                                          peers, ", ".join(f["holds"]) or "none"), file=out)
         for s in st.get("serial") or []:
             print("  serial %s: %s" % (s["port"], "open" if s["open"] else "closed (%s)" % (s["error"] or "-")),
                   file=out)

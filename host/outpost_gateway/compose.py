@@ -5,8 +5,8 @@ import hashlib
 import json
 import time
 
-import alert_mail
-import alert_record
+from outpost_contract import mail as alert_mail
+from outpost_contract import record as alert_record
 from usmtp.writer import Message, make_message_id
 
 from .spool import Alert
@@ -21,7 +21,7 @@ def message_for(row, sender):
     if row["raw"]:
         return row["mail_from"] or sender, bytes(row["payload"]), "<" + row["alert_id"] + ">"
     rec = json.loads(bytes(row["payload"]))
-    # the same email the board would have sent itself (lib/alert_mail)
+    # the same email the board would have sent itself (lib/outpost_contract/mail.py)
     m = alert_mail.message(rec, sender, [row["rcpt"]], date=row["received"])
     return sender, m.chunks(), m.message_id
 

@@ -44,6 +44,7 @@ DEFAULTS = {
         "keepalive": 60,
         "session_expiry": 7 * 86400,
         "shared_group": "",
+        "broker_config": "/etc/mosquitto/mosquitto.conf",
     },
     "serial": {
         "ports": [],
@@ -80,6 +81,7 @@ DEFAULTS = {
         "oauth2_token": "",
         "sender": "",
         "timeout": 30.0,
+        "data_timeout": 0.0,
         "batch": 50,
         "idle_close": 30.0,
         "backoff_base": 30.0,
@@ -111,6 +113,11 @@ DEFAULTS = {
         "flap_guard": 600.0,
         "offline_grace": 10.0,
         "intervals": {},
+    },
+    "fleet": {
+        "enabled": False,
+        "topic": "outpost-gateways",
+        "takeover_after": 10.0,
     },
     "http": {
         "enabled": True,
@@ -250,6 +257,20 @@ def _validate(cfg, env):
     _positive(cfg, "mqtt", "keepalive")
     _positive(cfg, "mqtt", "session_expiry")
 
+    f = cfg["fleet"]
+    _positive(cfg, "fleet", "takeover_after", True)
+    if f["enabled"]:
+        if not m["enabled"] or not m["shared_group"]:
+            raise ConfigError("fleet.enabled: needs mqtt.enabled and an mqtt.shared_group the gateways share")
+        t = f["topic"].strip("/")
+        if not t or "+" in t or "#" in t or t.startswith("$"):
+            raise ConfigError("fleet.topic: must be a plain topic without wildcards")
+        if t == m["topic_prefix"].strip("/") or t.startswith(m["topic_prefix"].strip("/") + "/"):
+            raise ConfigError("fleet.topic: must not be under mqtt.topic_prefix (boards publish there)")
+        for ch in "/+#":
+            if ch in m["client_id"]:
+                raise ConfigError("mqtt.client_id: must not contain %r with fleet.enabled (it names a topic level)" % ch)
+
     s = cfg["serial"]
     _str_list("serial.ports", s["ports"])
     _positive(cfg, "serial", "baudrate")
@@ -334,6 +355,7 @@ def _validate(cfg, env):
     for k in ("timeout", "batch", "backoff_base", "backoff_max", "lifetime", "pause_retry"):
         _positive(cfg, "relay", k)
     _positive(cfg, "relay", "idle_close", True)
+    _positive(cfg, "relay", "data_timeout", True)
     if r["backoff_factor"] < 1:
         raise ConfigError("relay.backoff_factor: must be 1 or more")
     if not (0 <= r["jitter"] < 1):

@@ -6,7 +6,7 @@
 import logging
 import time
 
-import alert_record
+from outpost_contract import record as alert_record
 
 from . import config, routing
 from .spool import Alert, Rejected, Seen

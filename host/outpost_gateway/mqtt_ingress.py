@@ -22,9 +22,31 @@ log = logging.getLogger("outpost.mqtt")
 KINDS = ("alert", "report", "status", "heartbeat")
 
 
+def new_client(m, client_id, reconnect=True, manual_ack=True):
+    # a paho client for the [mqtt] section m (login, TLS); also used by fleet.py, so that this
+    # module stays the only one importing paho
+    c = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id=client_id,
+                    protocol=mqtt.MQTTv5, manual_ack=manual_ack, reconnect_on_failure=reconnect)
+    if m["username"]:
+        c.username_pw_set(m["username"], m["password"] or None)
+    if m["tls"]:
+        c.tls_set(ca_certs=m["ca_file"] or None)
+    c.reconnect_delay_set(1, 30)
+    return c
+
+
+def session_properties(expiry, packet="CONNECT"):
+    # MQTT 5 properties carrying a session expiry (CONNECT, or DISCONNECT to end a session)
+    props = Properties(getattr(PacketTypes, packet))
+    props.SessionExpiryInterval = int(expiry)
+    return props
+
+
 class MqttIngress:
     BOUNCE_DELAY = 5.0      # seconds before reconnecting after the spool refused a message
-    def __init__(self, cfg, ingest):
+    def __init__(self, cfg, ingest, client_id=None, reconnect=True):
+        # client_id, reconnect: fleet.py's takeover of a dead peer's session (its id, and no
+        # reconnecting on its own)
         m = cfg["mqtt"]
         self.cfg = m
         self.ingest = ingest
@@ -38,13 +60,8 @@ class MqttIngress:
         self.step_error = None  # what the last message's handling raised, until one goes through
         self.restarts = 0       # network threads the supervisor had to restart
         self._stopped = True
-        c = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id=m["client_id"],
-                        protocol=mqtt.MQTTv5, manual_ack=True)
-        if m["username"]:
-            c.username_pw_set(m["username"], m["password"] or None)
-        if m["tls"]:
-            c.tls_set(ca_certs=m["ca_file"] or None)
-        c.reconnect_delay_set(1, 30)
+        self.client_id = client_id or m["client_id"]
+        c = new_client(m, self.client_id, reconnect)
         c.on_connect = self._on_connect
         c.on_disconnect = self._on_disconnect
         c.on_message = self._on_message
@@ -64,10 +81,8 @@ class MqttIngress:
         return out
 
     def start(self):
-        props = Properties(PacketTypes.CONNECT)
-        props.SessionExpiryInterval = int(self.cfg["session_expiry"])
         self.client.connect_async(self.cfg["host"], self.cfg["port"], self.cfg["keepalive"],
-                                  clean_start=False, properties=props)
+                                  clean_start=False, properties=session_properties(self.cfg["session_expiry"]))
         self._stopped = False
         self.client.loop_start()
 

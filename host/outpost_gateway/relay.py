@@ -62,8 +62,8 @@ def backoff(attempts, base, factor, cap, jitter, rand):
 def open_upstream(r, trace=None):
     # one logged-in connection to the smarthost, per the [relay] config section
     s = usmtp.SMTP(r["host"], r["port"], mode=r["security"], cadata=r["ca_data"],
-                   timeout=r["timeout"], insecure_skip_verify=r["insecure_skip_verify"],
-                   allow_plaintext_auth=r["allow_plaintext_auth"], trace=trace)
+                   timeout=r["timeout"], data_timeout=r["data_timeout"],
+                   insecure_skip_verify=r["insecure_skip_verify"], allow_plaintext_auth=r["allow_plaintext_auth"], trace=trace)
     try:
         if r["username"] and r["oauth2_token"]:
             s.login_oauth2(r["username"], r["oauth2_token"])
@@ -197,7 +197,7 @@ class Relay:
             try:
                 ip = mx.address(host, self.resolver)
                 s = usmtp.SMTP(ip, r["port"] or 25, mode=r["security"], cadata=r["ca_data"],
-                               server_hostname=host, timeout=r["timeout"],
+                               server_hostname=host, timeout=r["timeout"], data_timeout=r["data_timeout"],
                                insecure_skip_verify=r["insecure_skip_verify"], trace=self.trace)
             except (SMTPConnectError, mx.LookupFailed) as e:
                 last = e          # that exchanger is unreachable: try the next one

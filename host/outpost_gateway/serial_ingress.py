@@ -10,9 +10,9 @@
 import logging
 import threading
 
-import alert_record
 import serial
-import serial_frame
+from outpost_contract import frame as serial_frame
+from outpost_contract import record as alert_record
 
 from .ingest import show
 

@@ -44,13 +44,17 @@ def setup_logging(cfg):
     root.setLevel(cfg["gateway"]["log_level"].upper())
 
 
-def open_spool(cfg, clock):
+def open_spool(cfg, clock, readonly=False, requeue=True):
+    # the gateway opens it for writing and requeues what a crash left in flight; the operator's
+    # commands open it read-only (status, queue list) or without the requeue (queue retry/purge)
     path = config.spool_path(cfg)
-    d = os.path.dirname(path)
-    if d:
-        os.makedirs(d, exist_ok=True)
     s = cfg["spool"]
-    return Spool(path, clock, s["max_pending"], s["min_free_mb"], s["commit_batch"]).open()
+    if not readonly:
+        d = os.path.dirname(path)
+        if d:
+            os.makedirs(d, exist_ok=True)
+    return Spool(path, clock, s["max_pending"], s["min_free_mb"], s["commit_batch"],
+                 readonly=readonly).open(requeue=requeue)
 
 
 class Gateway:
@@ -74,6 +78,7 @@ class Gateway:
         self.spool.on_seen = lambda seen: self.wd_wake.set()
         self.watchdog.on_alert = self.wake.set
         self.mqtt = None
+        self.fleet = None
         self.serial = []
         self.smtp = None
         self.http = None
@@ -93,9 +98,15 @@ class Gateway:
             self.http.start()
             log.info("HTTP health/metrics on %s:%d", self.cfg["http"]["listen"], self.http.port)
         if self.cfg["mqtt"]["enabled"]:
+            from .broker_check import check_queue_limit
+            check_queue_limit(self.cfg)
             from .mqtt_ingress import MqttIngress
             self.mqtt = MqttIngress(self.cfg, self.ingest)
             self.mqtt.start()
+            if self.cfg["fleet"]["enabled"]:
+                from .fleet import Fleet
+                self.fleet = Fleet(self.cfg, self.ingest)
+                self.fleet.start()
         for port in self.cfg["serial"]["ports"]:
             from .serial_ingress import SerialIngress
             s = SerialIngress(port, self.cfg["serial"], self.ingest)
@@ -277,6 +288,7 @@ class Gateway:
             "serial": [{"port": s.port, "open": s.is_open, "error": s.last_error} for s in self.serial],
             "smtp_ingress": None if self.smtp is None else {"port": self.smtp.port,
                                                             "sessions": self.smtp.sessions},
+            "fleet": None if self.fleet is None else self.fleet.status(),
             "relay_paused": None if self.relay is None else self.relay.paused,
             "spool_error": self.spool.write_error,
             "failed": self.failed(),
@@ -295,6 +307,8 @@ class Gateway:
              1 if (self.mqtt is not None and self.mqtt.connected) else 0),
             ("mqtt_subscribed", "1 while subscribed to the alert topics",
              1 if (self.mqtt is not None and self.mqtt.subscribed) else 0),
+            ("fleet_sessions_held", "sessions of dead peer gateways this gateway holds",
+             0 if self.fleet is None else len(self.fleet.status()["holds"])),
             ("serial_ports", "serial ports configured", len(self.serial)),
             ("serial_ports_open", "serial ports open now", sum(1 for s in self.serial if s.is_open)),
             ("smtp_sessions", "LAN SMTP sessions open now", 0 if self.smtp is None else self.smtp.sessions),
@@ -315,6 +329,8 @@ class Gateway:
         self.wake.set()
         self.wd_wake.set()
         log.info("stopping")
+        if self.fleet is not None:
+            self.fleet.stop()
         if self.mqtt is not None:
             self.mqtt.stop()
         for s in self.serial:
@@ -323,7 +339,9 @@ class Gateway:
             self.smtp.stop()
         self.spool.stop_writer()
         for t in self.threads:
-            t.join(timeout=self.cfg["relay"]["timeout"] + 5)
+            # a relay pass may be waiting for the reply to the end of a message's data
+            r = self.cfg["relay"]
+            t.join(timeout=max(r["timeout"], r["data_timeout"] or max(r["timeout"], 60)) + 5)
         if self.http is not None:
             self.http.stop()
         self.spool.set_state("status", None)

@@ -5,17 +5,20 @@
 #
 # An alert (table alerts, deduplicated by its id) fans out to one delivery row per recipient
 # (table deliveries): ready -> sending -> done | dead, with attempts and the next attempt time.
-# Rows left "sending" by a crash go back to "ready" on open.
+# Rows left "sending" by a crash go back to "ready" when the gateway opens it; the operator's
+# commands open it read-only (or, to steer it, without that requeue).
 #
 # Policy when full (more than spool.max_pending undelivered alerts, or less than
 # spool.min_free_mb free on the disk): new alerts are refused with a transient error
 # ("full"), so the sender keeps them and tries again; nothing already accepted is dropped.
 import json
 import logging
+import os
 import queue
 import shutil
 import sqlite3
 import threading
+import urllib.parse
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS alerts(
@@ -150,8 +153,11 @@ class Rejected:
 
 
 class Spool:
-    def __init__(self, path, clock, max_pending=100000, min_free_mb=64, commit_batch=1000):
+    def __init__(self, path, clock, max_pending=100000, min_free_mb=64, commit_batch=1000, readonly=False):
         self.path = path
+        # readonly: for looking while the gateway runs (status, queue list): SQLite itself
+        # refuses any write, and nothing is created, migrated or requeued
+        self.readonly = readonly
         self.clock = clock
         self.max_pending = max_pending
         self.min_free = min_free_mb * 1024 * 1024
@@ -171,6 +177,12 @@ class Spool:
     def _db(self):
         c = getattr(self._local, "db", None)
         if c is None:
+            if self.readonly:
+                c = sqlite3.connect("file:%s?mode=ro" % urllib.parse.quote(self.path), uri=True,
+                                    isolation_level=None, timeout=30, check_same_thread=False)
+                c.execute("PRAGMA busy_timeout=30000")
+                self._local.db = c
+                return c
             c = sqlite3.connect(self.path, isolation_level=None, timeout=30, check_same_thread=False)
             c.execute("PRAGMA journal_mode=WAL")
             c.execute("PRAGMA synchronous=FULL")
@@ -178,11 +190,19 @@ class Spool:
             self._local.db = c
         return c
 
-    def open(self):
+    def open(self, requeue=True):
+        # requeue: only the gateway itself, on start; an operator's command must not touch the
+        # rows a running gateway has in flight
+        if self.readonly:
+            if not os.path.exists(self.path):
+                raise FileNotFoundError("no spool at %s (the gateway has not run yet?)" % self.path)
+            self._refresh_pending(self._db(), force=True)
+            return self
         db = self._db()
         db.executescript(SCHEMA)
-        # rows a crash left in flight were never confirmed upstream: send them again
-        self.requeue_sending()
+        if requeue:
+            # rows a crash left in flight were never confirmed upstream: send them again
+            self.requeue_sending()
         self._refresh_pending(db, force=True)
         return self
 

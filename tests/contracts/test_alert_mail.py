@@ -1,6 +1,6 @@
 # lane: micropython
 # One alert, one email: what the board and the gateway both send for a record.
-import alert_mail
+from outpost_contract import mail as alert_mail
 
 REC = {"v": 1, "id": "freezer-3-17", "device": "freezer", "severity": "critical",
        "kind": "threshold", "subject": "freezer.temperature is -7.5 C, above -12 C",

@@ -2,8 +2,8 @@
 # Alert record v1 codec (DESIGN.md "Contracts"): validation names the key, stable compact output.
 import json
 
-import alert_record as ar
-from alert_record import RecordError
+from outpost_contract import record as ar
+from outpost_contract.record import RecordError
 from tinytest import raises
 
 

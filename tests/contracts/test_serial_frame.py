@@ -2,9 +2,9 @@
 # Serial frame v1 codec: A1 <crc32 hex> <json>\n, ACK/NAK replies, chatter ignored.
 import binascii
 
-import alert_record
-import serial_frame as sf
-from serial_frame import FrameError
+from outpost_contract import record as alert_record
+from outpost_contract import frame as sf
+from outpost_contract.frame import FrameError
 from tinytest import raises
 
 REC = alert_record.encode({"v": 1, "id": "gh-2-9", "device": "gh", "severity": "critical",

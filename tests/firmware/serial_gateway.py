@@ -1,13 +1,13 @@
 """A tiny test-side serial gateway on a pty pair: the board's UART opens the pty's slave end;
-this side reads frames (lib/serial_frame), keeps the alert records and answers ACK <id>.
+this side reads frames (lib/outpost_contract/frame.py), keeps the alert records and answers ACK <id>.
 Set .answer = False to stay silent (the board must time out), or "nak" to refuse."""
 import os
 import select
 import threading
 import tty
 
-import alert_record
-import serial_frame
+from outpost_contract import record as alert_record
+from outpost_contract import frame as serial_frame
 
 
 class SerialGateway:

@@ -3,7 +3,7 @@ import email
 import email.policy
 import os
 
-import alert_record
+from outpost_contract import record as alert_record
 import pytest
 
 from outpost import alerts

@@ -3,7 +3,7 @@ test-side gateway on a pty; everything down -> the outbox, and out exactly once 
 returns. The unchanged firmware on the emulated board; time is the emulated clock."""
 import os
 
-import alert_record
+from outpost_contract import record as alert_record
 import pytest
 
 from emu_fixtures import RISE, base_config, emu  # noqa: F401 (fixture)

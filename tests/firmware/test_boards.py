@@ -65,8 +65,8 @@ def test_fitted_pins_do_not_clash(name):
 
 def test_common_manifest_freezes_the_firmware_and_contracts():
     m = open(os.path.join(BOARDS, "common_manifest.py")).read()
-    for part in ('package("outpost", base_path="../firmware"', 'module("alert_record.py"',
-                 'module("serial_frame.py"', 'include("../lib/usmtp/manifest.py")'):
+    for part in ('package("outpost", base_path="../firmware"', 'package("outpost_contract", base_path="../lib"',
+                 'include("../lib/usmtp/manifest.py")'):
         assert part in m
 
 
@@ -79,3 +79,5 @@ def test_freeze_manifest_has_every_lib_module():
     for f in sorted(os.listdir(os.path.join(root, "lib"))):
         if f.endswith(".py"):
             assert '"%s"' % f in text, f + " is not frozen by boards/common_manifest.py"
+        elif os.path.isfile(os.path.join(root, "lib", f, "__init__.py")):
+            assert 'package("%s"' % f in text, f + "/ is not frozen by boards/common_manifest.py"

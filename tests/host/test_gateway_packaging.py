@@ -37,9 +37,8 @@ def test_pyproject_packages_gateway_and_shared_code():
     st = p["tool"]["setuptools"]
     assert st["package-dir"]["outpost_gateway"] == "host/outpost_gateway"
     assert st["package-dir"]["usmtp"] == "lib/usmtp"
-    assert set(st["py-modules"]) == {"alert_record", "serial_frame"}
-    for m in st["py-modules"]:
-        assert os.path.exists(os.path.join(ROOT, "lib", m + ".py"))
+    assert st["package-dir"]["outpost_contract"] == "lib/outpost_contract"
+    assert set(st["packages"]) == {"outpost_gateway", "usmtp", "outpost_contract"}
     assert p["project"]["scripts"]["outpost-gateway"] == "outpost_gateway.cli:main"
     assert p["project"]["requires-python"] == ">=3.9"
     deps = " ".join(p["project"]["dependencies"])

@@ -9,7 +9,7 @@ import tty
 
 import pytest
 
-import serial_frame
+from outpost_contract import frame as serial_frame
 from gateway_helpers import make_cfg, record, wait_for
 from outpost_gateway.clock import ManualClock
 from outpost_gateway.ingest import Ingest

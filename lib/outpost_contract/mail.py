@@ -57,7 +57,7 @@ def headers(rec):
 
 
 def message(rec, sender, to, prefix=PREFIX, date=None):
-    """The email for an alert record (a dict as lib/alert_record decodes it). date: UTC
+    """The email for an alert record (a dict as outpost_contract.record decodes it). date: UTC
     seconds for the Date header when the record has no ts (its clock was never set)."""
     from usmtp.writer import Message, make_message_id
     return Message(sender, to, subject(rec, prefix), body(rec),

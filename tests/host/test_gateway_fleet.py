@@ -1,0 +1,286 @@
+# Fleet failover: gateways on one real Mosquitto (the shipped settings) in one shared
+# subscription, each its own process and spool, one upstream. One gateway is SIGKILLed for more
+# than a minute while boards keep publishing; a survivor takes over its session. Nothing is
+# lost, every alert is relayed within 30 s of the kill (or of its publishing, if later) except
+# those the dead gateway had already committed to its own spool, and a repeat carries the same
+# Message-ID. The decision rule itself is checked first, without a broker.
+import collections
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from gateway_helpers import HOST, ROOT, base_data, free_port, record, wait_for, write_toml
+from outpost_gateway.fleet import Peer, parse_status, plan, taker
+from peers.certs import TestCA
+from peers.mosquitto import Mosquitto
+from peers.smtpd import MailServer
+from usmtp.writer import make_message_id
+
+SENDER = "outpost@example.org"
+SNIPPET = os.path.join(ROOT, "host", "mosquitto", "outpost.conf")
+DEAD_FOR = 65.0         # seconds the killed gateway stays dead
+GOAL = 30.0             # seconds within which every alert must be relayed after the kill
+
+
+# ---- the rule, without a broker ------------------------------------------------------------
+
+def test_one_survivor_takes_a_dead_peer_after_the_grace_and_lets_go_when_it_returns():
+    after = 10.0
+    gws = ["gw-a", "gw-b", "gw-c"]
+    # gw-a died at t=100; each survivor sees the same statuses
+    def view(me):
+        return {g: (Peer(False, 100.0) if g == "gw-a" else Peer(True, 0.0)) for g in gws if g != me}
+    for now, want in ((105.0, 0), (110.0, 1)):
+        takers = [me for me in ("gw-b", "gw-c") if plan(me, view(me), {}, now, after)[0] == ["gw-a"]]
+        assert len(takers) == want, (now, takers)
+    holder = taker("gw-a", ["gw-b", "gw-c"])
+    other = "gw-c" if holder == "gw-b" else "gw-b"
+    # once the holder announces it, nobody else takes it, whatever the pick would say
+    v = view(other)
+    v[holder].holds = {"gw-a"}
+    assert plan(other, v, {}, 500.0, after) == ([], [])
+    # the holder keeps it while gw-a is offline and lets go when gw-a is back
+    v = view(holder)
+    assert plan(holder, v, {"gw-a": False}, 500.0, after) == ([], [])
+    v["gw-a"] = Peer(True, 501.0)
+    assert plan(holder, v, {"gw-a": False}, 501.0, after) == ([], ["gw-a"])
+    # a held connection that ended (the owner's connect closed it) is let go too
+    assert plan(holder, view(holder), {"gw-a": True}, 502.0, after)[1] == ["gw-a"]
+    # two holders (their views disagreed): the higher id lets go
+    v = view("gw-c")
+    v["gw-b"].holds = {"gw-a"}
+    assert plan("gw-c", v, {"gw-a": False}, 500.0, after) == ([], ["gw-a"])
+    # after a failed takeover, not again before retry_at
+    v = view(holder)
+    v["gw-a"].retry_at = 600.0
+    assert plan(holder, v, {}, 599.0, after) == ([], [])
+    assert plan(holder, v, {}, 600.0, after) == (["gw-a"], [])
+
+
+def test_dead_peers_spread_over_the_survivors_and_statuses_parse():
+    live = ["gw-%02d" % i for i in range(5)]
+    picks = collections.Counter(taker("dead-%d" % i, live) for i in range(200))
+    assert set(picks) == set(live)
+    assert parse_status(b"offline") == (False, ())
+    assert parse_status(b'{"state": "online", "holds": ["gw-a", 3]}') == (True, ["gw-a"])
+    assert parse_status(b"online?") is None and parse_status(b"[1]") is None
+
+
+# ---- the real thing ------------------------------------------------------------------------
+
+class GatewayProcess:
+    def __init__(self, name, config, tmp_path, http_port):
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join([HOST, os.path.join(ROOT, "lib")])
+        env["FLEET_SMTP_PW"] = "gw-pw"
+        self.name = name
+        self.config = config
+        self.http_port = http_port
+        self.log_path = str(tmp_path / ("%s.log" % name))
+        self.spool = str(tmp_path / name / "state" / "spool.db")
+        self.env = env
+        self.p = None
+        self.start()
+
+    def start(self):
+        self.log = open(self.log_path, "ab")
+        self.p = subprocess.Popen([sys.executable, "-m", "outpost_gateway", "run", "--config", self.config],
+                                  env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
+
+    def health(self):
+        try:
+            with urllib.request.urlopen("http://127.0.0.1:%d/health" % self.http_port, timeout=5) as r:
+                return json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            return json.loads(e.read())
+        except (OSError, ValueError):
+            return None
+
+    def fleet(self):
+        h = self.health()
+        return (h or {}).get("fleet") or None
+
+    def kill(self):
+        self.p.send_signal(signal.SIGKILL)
+        self.p.wait(30)
+        self.log.close()
+
+    def stop(self):
+        self.p.send_signal(signal.SIGTERM)
+        rc = self.p.wait(90)
+        self.log.close()
+        return rc
+
+    def cleanup(self):
+        if self.p.poll() is None:
+            self.p.kill()
+            self.p.wait(30)
+        if not self.log.closed:
+            self.log.close()
+
+
+class Boards:
+    # five boards publishing alerts at QoS 1 at a steady pace, in their own thread
+    def __init__(self, broker, per_second=20):
+        self.c = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id="boards",
+                             protocol=mqtt.MQTTv5)
+        self.c.max_inflight_messages_set(200)
+        self.c.max_queued_messages_set(0)
+        self.c.connect(broker.host, broker.port)
+        self.c.loop_start()
+        self.gap = 1.0 / per_second
+        self.published = {}         # alert id -> when published
+        self.infos = []
+        self.halt = threading.Event()
+        self.t = threading.Thread(target=self._run)
+        self.t.start()
+
+    def _run(self):
+        seq = 0
+        nxt = time.monotonic()
+        while not self.halt.is_set():
+            r = record(device="board%d" % (seq % 5), seq=seq)
+            self.published[r["id"]] = time.monotonic()
+            self.infos.append(self.c.publish("outpost/%s/alert" % r["device"], json.dumps(r), qos=1))
+            seq += 1
+            nxt += self.gap
+            self.halt.wait(max(0.0, nxt - time.monotonic()))
+
+    def finish(self):
+        self.halt.set()
+        self.t.join(30)
+        for i in self.infos:
+            i.wait_for_publish(120)
+        self.c.disconnect()
+        self.c.loop_stop()
+
+
+def pending_in(spool):
+    # alerts a (dead) gateway's spool holds but has not relayed
+    db = sqlite3.connect("file:%s?mode=ro" % spool, uri=True, timeout=30)
+    try:
+        return set(r[0] for r in db.execute("SELECT DISTINCT alert_id FROM deliveries WHERE status != 'done'"))
+    finally:
+        db.close()
+
+
+def run_fleet(tmp_path, n):
+    ca = TestCA()
+    with open(SNIPPET) as f:
+        settings = f.read()
+    names = ["gw-%s" % c for c in "abc"[:n]]
+    with Mosquitto(extra_config=settings) as broker, \
+            MailServer(tls="implicit", ca=ca, hostname="127.0.0.1", auth_users={"gw": "gw-pw"},
+                       pipelining=True) as up:
+        relayed = {}
+        deliver = up._deliver
+
+        def stamped(msg):
+            mid = msg.parsed()["Message-ID"]
+            relayed.setdefault(mid, time.monotonic())
+            return deliver(msg)
+        up._deliver = stamped
+        cafile = tmp_path / "upstream-ca.pem"
+        cafile.write_bytes(ca.ca_pem)
+        gws = []
+        boards = None
+        try:
+            for name in names:
+                d = tmp_path / name
+                d.mkdir()
+                port = free_port()
+                data = base_data(
+                    d, gateway={"log_level": "info"},
+                    mqtt={"enabled": True, "host": broker.host, "port": broker.port, "client_id": name,
+                          "shared_group": "outpost-gw", "broker_config": ""},
+                    fleet={"enabled": True},
+                    relay={"host": "127.0.0.1", "port": up.port, "security": "tls", "ca_file": str(cafile),
+                           "username": "gw", "password_env": "FLEET_SMTP_PW", "sender": SENDER,
+                           "timeout": 10.0, "backoff_base": 0.5, "backoff_max": 2.0, "jitter": 0.1},
+                    digest={"threshold": 100000, "rate_per_hour": 0},
+                    watchdog={"enabled": False},
+                    http={"enabled": True, "port": port})
+                gws.append(GatewayProcess(name, write_toml(d / "gateway.toml", data), tmp_path, port))
+
+            def all_see_each_other():
+                for g in gws:
+                    f = g.fleet()
+                    h = g.health()
+                    if not f or not h["mqtt"]["subscribed"] or sorted(f["peers"].items()) != sorted(
+                            (o.name, "online") for o in gws if o is not g):
+                        return False
+                return True
+            assert wait_for(all_see_each_other, 90), [g.health() for g in gws]
+
+            boards = Boards(broker)
+            assert wait_for(lambda: len(relayed) >= 100, 60)
+            victim, survivors = gws[0], gws[1:]
+            victim.kill()
+            killed = time.monotonic()
+            stranded = pending_in(victim.spool)     # committed by the victim, not yet relayed
+
+            def holder():
+                hs = [g for g in survivors if victim.name in ((g.fleet() or {}).get("holds") or ())]
+                return hs
+            assert wait_for(holder, GOAL), "no survivor took over %s's session" % victim.name
+            took = time.monotonic() - killed
+            assert len(holder()) == 1
+            time.sleep(max(0.0, DEAD_FOR - (time.monotonic() - killed)))    # dead for over a minute
+            back = time.monotonic()
+            victim.start()
+            # the owner has its session again and the holder has let go
+            assert wait_for(lambda: ((victim.health() or {}).get("mqtt") or {}).get("subscribed")
+                            and not any((g.fleet() or {}).get("holds") for g in survivors), 90)
+            time.sleep(3.0)                         # boards keep publishing to the whole fleet
+            boards.finish()
+            want = dict((make_message_id(i, SENDER), t) for i, t in boards.published.items())
+            assert wait_for(lambda: set(want) <= set(relayed), 180), len(set(want) - set(relayed))
+            # all relayed and every spool finished: nothing more can arrive
+            assert wait_for(lambda: all(not pending_in(g.spool) for g in gws), 60)
+            for g in gws:
+                assert g.stop() == 0
+        finally:
+            if boards is not None and not boards.halt.is_set():
+                boards.finish()
+            for g in gws:
+                g.cleanup()
+        copies = collections.Counter(m.parsed()["Message-ID"] for m in up.messages)
+    for g in gws:
+        with open(g.log_path, "rb") as f:
+            text = f.read()
+        assert b"Traceback" not in text and b"gw-pw" not in text, g.name
+    stranded_mids = set(make_message_id(i, SENDER) for i in stranded)
+    late = {}
+    for mid, pub in want.items():
+        if mid in stranded_mids:
+            continue
+        d = relayed[mid] - max(pub, killed)
+        if d > GOAL:
+            late[mid] = round(d, 1)
+    worst = max(relayed[mid] - max(pub, killed) for mid, pub in want.items() if mid not in stranded_mids)
+    fig = {"gateways": n, "alerts": len(want), "lost": len(set(want) - set(copies)),
+           "foreign": len(set(copies) - set(want)), "duplicates": sum(copies.values()) - len(copies),
+           "takeover_s": round(took, 1), "dead_s": round(back - killed, 1), "worst_after_kill_s": round(worst, 1),
+           "stranded_in_dead_spool": len(stranded)}
+    print("fleet figures:", json.dumps(fig))
+    return fig, late
+
+
+@pytest.mark.slow
+@pytest.mark.peers
+@pytest.mark.parametrize("n", [2, 3])
+def test_fleet_survives_a_dead_gateway(tmp_path, n):
+    fig, late = run_fleet(tmp_path, n)
+    assert fig["lost"] == 0 and fig["foreign"] == 0, fig
+    assert not late, (fig, late)
+    assert fig["dead_s"] > 60.0
