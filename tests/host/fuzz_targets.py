@@ -12,8 +12,8 @@ import tempfile
 
 from hypothesis import strategies as st
 
-import alert_record
-import serial_frame
+from outpost_contract import record as alert_record
+from outpost_contract import frame as serial_frame
 from gateway_helpers import make_cfg
 from outpost_gateway.clock import ManualClock
 from outpost_gateway.ingest import Ingest

@@ -18,7 +18,7 @@ import urllib.request
 
 import pytest
 
-import serial_frame
+from outpost_contract import frame as serial_frame
 from gateway_helpers import HOST, ROOT, base_data, free_port, record, wait_for, write_toml
 from peers.mosquitto import Mosquitto
 from peers.smtpd import MailServer

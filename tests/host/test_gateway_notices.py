@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-import alert_record
+from outpost_contract import record as alert_record
 from gateway_helpers import make_cfg
 from outpost_gateway import compose
 from outpost_gateway.clock import ManualClock
