@@ -156,10 +156,8 @@ class MqttIngress:
             # kept in `rejected`), the next one is read as usual
             topic = getattr(msg, "topic", "?")
             self.step_error = "%s: %s" % (type(e).__name__, e)
-            log.exception("MQTT: handling a message on %s failed", show(topic))
             try:
-                self.ingest.refuse("mqtt", "error", "cannot handle message: %s" % type(e).__name__,
-                                   msg.payload, show(topic))
+                self.ingest.failed("mqtt", show(topic), e, msg.payload, "a message")
                 if msg.qos:
                     client.ack(msg.mid, msg.qos)
             except Exception:

@@ -151,3 +151,35 @@ def test_dead_spool_writer_is_restarted(gw):
     pub.publish("outpost/w2/alert", json.dumps(rec))
     assert wait_for(lambda: g.spool.show(rec["id"]) is not None, 30)
     assert wait_for(lambda: health(http)[0] == 200, 30)
+
+
+def test_a_message_whose_handling_raises_is_acknowledged_kept_and_reported(gw, monkeypatch):
+    # a bug met on one input: that message is refused for good (acknowledged, in `rejected`),
+    # /health names the path until the next message goes through, and the thread lives on
+    g, http, pub, board, up = gw
+    real = g.ingest.offer
+    state = {"fail": True}
+
+    def offer(payload, source, done, **kw):
+        if state["fail"]:
+            raise RuntimeError("bug met on this input")
+        return real(payload, source, done, **kw)
+    monkeypatch.setattr(g.ingest, "offer", offer)
+    bad = record(device="e1", seq=1)
+    pub.publish("outpost/e1/alert", json.dumps(bad)).wait_for_publish(30)
+    assert wait_for(lambda: [r for r in g.spool.rejected() if "bug met" in r["reason"]], 30)
+    code, h = health(http)
+    assert code == 503 and h["failed"]["mqtt"].startswith("last message failed: RuntimeError")
+    board.send(frame(bad))
+    assert board.reply(30) == ("NAK", None, "error")
+    assert g.failed()["serial " + g.serial[0].port].startswith("last line failed")
+    state["fail"] = False
+    good = record(device="e1", seq=2)
+    pub.publish("outpost/e1/alert", json.dumps(good))
+    board.send(frame(record(device="e1", seq=3)))
+    assert board.reply(30)[0] == "ACK"
+    assert wait_for(lambda: g.spool.show(good["id"]) is not None, 30)
+    assert wait_for(lambda: health(http)[0] == 200, 30)
+    assert g.mqtt.alive() and g.serial[0].alive()
+    # acknowledged: a reconnect of the gateway's session does not bring the bad one back
+    assert g.spool.show(bad["id"]) is None
