@@ -20,6 +20,7 @@
 from usmtp.errors import (SMTPAuthError, SMTPConnectError, SMTPDataError, SMTPError,
                           SMTPProtocolError, SMTPRecipientsRefused, SMTPSenderRefused,
                           SMTPTLSError, SMTPTransientError, SMTPUsageError, reply_error)
+from usmtp.checks import address_problem, mode_problem, split_mailbox
 from usmtp.reply import ReplyParser, parse_ehlo
 from usmtp import auth as _auth
 
@@ -74,17 +75,16 @@ def check_arg(value, what):
 
 
 def envelope_addr(addr, what):
-    """'Name <a@b>' or 'a@b' -> 'a@b', refusing anything that would break the command line."""
+    """'Name <a@b>' or 'a@b' -> 'a@b' (the one address rule, usmtp.checks); '' stays ''."""
     addr = check_arg(addr, what)
-    if "<" in addr:
-        inner = addr.partition("<")[2]
-        if ">" not in inner:
-            raise SMTPUsageError(what + " has '<' without '>': " + repr(addr))
-        addr = inner.partition(">")[0]
-    addr = addr.strip()
-    for c in addr:
-        if c in "<> \t":
-            raise SMTPUsageError(what + " is not a valid address: " + repr(addr))
+    try:
+        addr = split_mailbox(addr)[1]
+    except ValueError as e:
+        raise SMTPUsageError(what + " " + repr(addr) + " " + str(e))
+    if addr:
+        p = address_problem(addr)
+        if p:
+            raise SMTPUsageError(what + " is not a valid address: " + repr(addr) + " (" + p + ")")
     return addr
 
 
@@ -222,9 +222,8 @@ class ClientCore:
     def __init__(self, mode="plain", local_hostname="[127.0.0.1]", allow_plaintext_auth=False,
                  trace=None, secure=False, pipelining=True, chunking=True,
                  bdat_size=BDAT_SIZE, flush_at=FLUSH_AT):
-        if mode not in ("tls", "starttls", "opportunistic", "plain"):
-            raise SMTPUsageError("mode must be 'tls', 'starttls', 'opportunistic' or 'plain', not "
-                                 + repr(mode))
+        if mode_problem(mode):
+            raise SMTPUsageError("mode " + mode_problem(mode))
         self.mode = mode
         self.local_hostname = check_arg(local_hostname, "local_hostname")
         self.allow_plaintext_auth = allow_plaintext_auth
@@ -617,6 +616,13 @@ class ClientCore:
                     # the previous transaction may have failed half-open; RSET costs no round trip
                     self._send("RSET")
                 yield from self._transaction(tx)
+                if tx.auth is not None and tx.auth.code != 235:
+                    # a refused AUTH: no message of the batch goes out unauthenticated
+                    for t in txs:
+                        if t is not tx and t.mail is None and t.error is None:
+                            t.error = SMTPAuthError(tx.auth.code, tx.auth.text,
+                                                    tx.auth.enhanced, "AUTH")
+                    break
             else:
                 yield from self._transaction(tx)
                 yield 0
@@ -724,7 +730,8 @@ class ClientCore:
 
     def _transaction(self, tx, stream=True):
         pipe = self.pipelining
-        if self._deferred_auth is not None:
+        auth = self._deferred_auth is not None
+        if auth:
             self._send("AUTH", self._deferred_auth, tx, "auth", redact=True)
             self._deferred_auth = None
         params = ""
@@ -744,6 +751,12 @@ class ClientCore:
             yield 0 if not pipe else MAX_OUTSTANDING
         if not pipe and not tx.accepted():
             return
+        if auth:
+            # AUTH may ride with MAIL and RCPT, but no message data goes out before its 235:
+            # a server that takes local mail without AUTH would otherwise deliver it anyway
+            yield 0
+            if tx.auth is None or tx.auth.code != 235:
+                return
         if self.chunking and stream:
             yield from self._bdat(tx, pipe)
             return

@@ -42,10 +42,10 @@ def seed(path):
 def test_check_config_ok_and_bad_key(tmp_path, conf, capsys):
     rc, out = run(["check-config", "--config", conf])
     assert rc == 0 and "config OK" in out
-    bad = write_toml(tmp_path / "bad.toml", base_data(tmp_path, relay={"security": "ssl"}))
+    bad = write_toml(tmp_path / "bad.toml", base_data(tmp_path, relay={"mode": "ssl"}))
     rc, out = run(["check-config", "--config", bad])
     assert rc == 2
-    assert "relay.security" in capsys.readouterr().err
+    assert "relay.mode" in capsys.readouterr().err
 
 
 def test_usage_errors(conf):
@@ -135,7 +135,7 @@ def test_send_test_prints_trace_without_secrets(tmp_path, capsys):
         pw = tmp_path / "pw"
         pw.write_text("hunter2-secret\n")
         path = write_toml(tmp_path / "gw.toml", base_data(tmp_path, relay={
-            "port": up.port, "security": "starttls", "ca_file": str(cafile), "username": "gw",
+            "port": up.port, "mode": "starttls", "ca": str(cafile), "username": "gw",
             "password_file": str(pw)}))
         rc, out = run(["send-test", "--config", path, "--to", "me@example.org"])
         assert rc == 0, out
