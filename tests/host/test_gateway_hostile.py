@@ -52,7 +52,7 @@ class Rig:
                           "allow_networks": ["127.0.0.1/32"], "allowed_domains": ["example.org"],
                           "accounts": [{"user": "board", "password": "board-pw"}], "idle_timeout": IDLE,
                           "max_size": 1 << 20},
-            relay={"host": "127.0.0.1", "port": up.port, "security": "plain", "sender": SENDER,
+            relay={"host": "127.0.0.1", "port": up.port, "mode": "plain", "sender": SENDER,
                    "timeout": 10.0, "backoff_base": 0.2, "backoff_max": 1.0, "jitter": 0.1},
             digest={"threshold": 100000, "rate_per_hour": 0},
             http={"enabled": True, "port": self.http},
@@ -359,7 +359,7 @@ def test_slow_and_idle_clients_are_let_go(rig):
 
 
 def test_connection_flood_under_a_1024_file_limit(rig):
-    log_before = rig.log_text().count("\n")
+    log_before = len(rig.log_text())
     socks = []
     try:
         # 1,100 idle connections from 110 addresses: more than the session limits and the
@@ -371,18 +371,20 @@ def test_connection_flood_under_a_1024_file_limit(rig):
                                                       source_address=(src, 0)))
             except OSError:
                 pass
-        assert wait_for(lambda: (rig.health()[1] or {}).get("smtp_ingress", {}).get("sessions") == 100, 60)
-        assert rig.fds() < 1024 - 64
+        assert wait_for(lambda: (rig.health()[1] or {}).get("smtp_ingress", {}).get("sessions") == 100, 60), \
+            (len(socks), rig.health())
+        assert rig.fds() < 1024 - 64, rig.fds()
         # during the flood: MQTT and serial alerts still go through, and the spool still writes
         want = {rig.good_mqtt(), rig.good_serial()}
         assert wait_for(lambda: want <= rig.delivered(), 60)
     finally:
         for s in socks:
             s.close()
-    assert wait_for(lambda: rig.health()[1]["smtp_ingress"]["sessions"] == 0, 60)
+    assert wait_for(lambda: rig.health()[1]["smtp_ingress"]["sessions"] == 0, 60), rig.health()
     rig.all_paths_deliver()
-    # the flood is not a log flood: refusals are summarised
-    assert rig.log_text().count("\n") - log_before < 40
+    # the flood is not a log flood: refusals are summarised (a line a minute and reason)
+    flood = [line for line in rig.log_text()[log_before:].splitlines() if "smtp" in line]
+    assert len(flood) < 10, flood
 
 
 def test_unreadable_input_is_listed_with_its_reason(rig):

@@ -43,7 +43,7 @@ def gw(tmp_path):
         cfg = make_cfg(tmp_path, mqtt={"enabled": True, "host": broker.host, "port": broker.port,
                                        "client_id": "gw-sup"},
                        serial={"ports": [str(tmp_path / "ttyB")], "reopen_interval": 0.2},
-                       relay={"port": up.port, "security": "plain", "backoff_base": 0.2, "backoff_max": 0.5},
+                       relay={"port": up.port, "mode": "plain", "backoff_base": 0.2, "backoff_max": 0.5},
                        digest={"threshold": 1000, "rate_per_hour": 0},
                        http={"enabled": True, "port": http})
         g = Gateway(cfg)
