@@ -64,7 +64,7 @@ def format_date(ts):
 def iso(ts):
     # the one way a time is shown to people (mail bodies, reports, CSV, status): UTC,
     # "2026-11-28T12:45:21Z"
-    from usmtp.mimeenc import civil
+    from usmtp.clock import civil    # small and loaded at boot anyway; mimeenc is not
     t = int(ts)
     days = t // 86400
     s = t - days * 86400

@@ -26,3 +26,18 @@ def now(clock=None):
 
 def is_set(t=None):
     return (now() if t is None else t) >= SET_AFTER
+
+
+def civil(days):
+    # days since 1970-01-01 -> (year, month, day); the proleptic Gregorian calendar in 400-year
+    # eras of 146097 days, years counted from March so the leap day comes last
+    z = days + 719468
+    era = z // 146097
+    doe = z - era * 146097
+    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    d = doy - (153 * mp + 2) // 5 + 1
+    m = mp + 3 if mp < 10 else mp - 9
+    y = yoe + era * 400 + (1 if m <= 2 else 0)
+    return y, m, d

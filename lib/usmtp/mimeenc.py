@@ -3,10 +3,12 @@
 #     character, each word <= 75 chars, each folded line <= 78),
 #   - RFC 2231 parameters for non-ASCII or long attachment file names,
 #   - quoted-printable body lines (RFC 2045 6.7) and base64 in 76-char lines from fixed buffers,
-#   - the RFC 5322 date from UTC Unix seconds (own civil-date arithmetic: MicroPython ports
-#     disagree on the epoch of time.gmtime).
+#   - the RFC 5322 date from UTC Unix seconds (civil-date arithmetic in usmtp.clock:
+#     MicroPython ports disagree on the epoch of time.gmtime).
 # Everything returns or yields bytes with CRLF line ends.
 import binascii
+
+from usmtp.clock import civil  # noqa: F401 (also re-exported: a board's log shows dates without this module)
 
 LINE = 78               # folded header line length goal (RFC 5322 2.1.1)
 WORD = 75               # encoded word limit (RFC 2047 2)
@@ -369,21 +371,6 @@ def base64_chunks(reader, bufsize):
 
 _DAYS = ("Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-
-
-def civil(days):
-    # days since 1970-01-01 -> (year, month, day); the proleptic Gregorian calendar in 400-year
-    # eras of 146097 days, years counted from March so the leap day comes last
-    z = days + 719468
-    era = z // 146097
-    doe = z - era * 146097
-    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
-    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
-    mp = (5 * doy + 2) // 153
-    d = doy - (153 * mp + 2) // 5 + 1
-    m = mp + 3 if mp < 10 else mp - 9
-    y = yoe + era * 400 + (1 if m <= 2 else 0)
-    return y, m, d
 
 
 def format_date(ts):

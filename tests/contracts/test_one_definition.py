@@ -12,7 +12,7 @@ RULES = {
     "SEVERITIES = (": "lib/outpost_contract/rules.py",
     "def backoff(": "lib/outpost_contract/rules.py",
     "def iso(": "lib/outpost_contract/rules.py",
-    "def civil(": "lib/usmtp/mimeenc.py",
+    "def civil(": "lib/usmtp/clock.py",
     "946684800": "lib/usmtp/clock.py",
     "SET_AFTER = ": "lib/usmtp/clock.py",
     "def outcome(": "lib/usmtp/errors.py",
