@@ -15,7 +15,7 @@ from outpost.net import Net
 from outpost_contract.rules import backoff
 
 RTC_MAGIC = "op1"
-INFLIGHT = "inflight"
+INFLIGHT = transport.INFLIGHT
 CRASH_LIMIT = 3           # crashes while sending one alert before it is set aside
 
 
@@ -113,6 +113,8 @@ class App:
         paths = {"smtp": transport.SmtpPath(cfg, self.net, self.log, self.root),
                  "mqtt": self.mqtt,
                  "serial": transport.SerialPath(cfg, self.log)}
+        if small_heap(cfg["smtp"]["send_wake_below"]):
+            paths["smtp"].wake = self.send_wake
         self.chain = transport.Chain([paths[n] for n in cfg["transport"]["order"]],
                                      cfg["transport"]["budget"], self.log, self.mono, self.feed)
         self.timeouts = {"smtp": cfg["smtp"]["timeout"], "mqtt": cfg["mqtt"]["timeout"],
@@ -163,6 +165,13 @@ class App:
             d["next_report"] = None
             data = json.dumps(d)
         machine.RTC().memory(data.encode())
+
+    def send_wake(self):
+        # the SMTP step in a wake of its own (transport.SmtpPath._by_wake): the state goes to
+        # RTC memory as for a deep sleep; `inflight` stays, so a crash in that wake counts
+        self.mqtt.close()
+        self.save_rtc(0)
+        machine.deepsleep(1)
 
     # --- the loop ---------------------------------------------------------------------
 
@@ -342,6 +351,15 @@ class App:
             self.feed()
             time.sleep_ms(min(left, self.feed_ms, self.mqtt.poll_ms()))
             self.keep_mqtt()
+
+
+def small_heap(kb):
+    # too small for the app, usmtp and a TLS handshake at once (on the 64-bit unix port they
+    # need about 193 KB together): the SMTP step then runs in a send wake (sendwake.py)
+    import sys
+    if sys.implementation.name != "micropython":
+        return False        # the emulated board: CPython has the room
+    return gc.mem_free() + gc.mem_alloc() < kb * 1024
 
 
 def hhmm(s):

@@ -35,6 +35,8 @@ DEFAULTS = {
         "allow_plaintext_auth": False,
         "timeout": 20,         # seconds: connect and each reply
         "data_timeout": 0,     # seconds for the reply to the end of a message; 0: timeout
+        "send_wake_below": 200,  # KB: on a smaller heap the SMTP step runs in a wake of its
+                                 # own (boards/README.md); 0: never
     },
     "mail": {
         "sender": "",          # From address; its domain makes the Message-ID
@@ -246,6 +248,7 @@ def validate(cfg, read=settings.read_file):
     _bool(cfg, "smtp.allow_plaintext_auth")
     _int(cfg, "smtp.timeout", 1, 300)
     _int(cfg, "smtp.data_timeout", 0, 900)
+    _int(cfg, "smtp.send_wake_below", 0, 1 << 20)
     if smtp["password"] and smtp["oauth2_token"]:
         raise _err("smtp.oauth2_token", "set either password or oauth2_token, not both")
     if (smtp["password"] or smtp["oauth2_token"]) and not smtp["username"]:

@@ -6,7 +6,7 @@ import sys
 from usmtp.errors import SMTPConnectError, SMTPTimeout, SMTPTLSError, SMTPUsageError
 
 MICROPYTHON = sys.implementation.name == "micropython"
-READ_SIZE = 1024 if MICROPYTHON else 16384
+READ_SIZE = 512 if MICROPYTHON else 16384     # a reply line is at most 512 bytes (RFC 5321 4.5.3.1.5)
 WRITE_SIZE = 2048 if MICROPYTHON else 16384    # body bytes gathered into one socket write
 ETIMEDOUT = (110, 116, 60)   # Linux/lwIP, MicroPython unix, BSD
 

@@ -7,6 +7,10 @@ main.py, with the .mpy files laid out as `make deploy` lays them out (tools/depl
     b.kill9()                       # power cut (SIGKILL); b.start() boots it again
     b.stop()
 
+machine.deepsleep() ends the process with exit code 71: the harness starts it again at once
+with machine.reset_cause() == DEEPSLEEP_RESET (the file reset.cause), as the RTC timer wakes a
+board (the send wake of transport.SmtpPath sleeps 1 ms). b.wakes counts those restarts.
+
 The board's flash is b.fs (its current directory): the outbox journal, boot.count, pin files.
 Its console goes to b.lines (and b.console_path).
 """
@@ -21,6 +25,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 VENV_BIN = os.path.dirname(sys.executable)
 MICROPYTHON = os.path.join(VENV_BIN, "micropython")
 MP_LIB = os.path.join(os.path.dirname(VENV_BIN), "mp-lib")     # tools/fetch_umqtt.py puts it here
+EXIT_DEEPSLEEP = 71                  # boards/unix/machine.py
+DEEPSLEEP_RESET = 4
 BOOT = "exec(open('boot.py').read()); exec(open('main.py').read())"
 
 sys.path.insert(0, os.path.join(ROOT, "tools"))
@@ -56,6 +62,8 @@ class RealBoard:
         self.exits = []
         self._cond = threading.Condition()
         self._reader = None
+        self._killed = False
+        self.wakes = 0
 
     def env(self):
         e = dict(os.environ)
@@ -63,9 +71,18 @@ class RealBoard:
         e["MICROPYPATH"] = ":.frozen:lib"
         return e
 
-    def start(self, code=BOOT):
+    def start(self, code=BOOT, cause=None):
         if self.proc is not None and self.proc.poll() is None:
             raise RuntimeError("the board is already running")
+        self._killed = False
+        self._code = code
+        cause_file = os.path.join(self.fs, "reset.cause")
+        if cause is None:
+            if os.path.exists(cause_file):
+                os.remove(cause_file)       # a power-on
+        else:
+            with open(cause_file, "w") as f:
+                f.write(str(cause))
         self.proc = subprocess.Popen([MICROPYTHON, "-X", "heapsize=" + self.heapsize, "-c", code],
                                      cwd=self.fs, env=self.env(), stdin=subprocess.DEVNULL,
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -84,6 +101,9 @@ class RealBoard:
         rc = proc.wait()
         with self._cond:
             self.exits.append(rc)
+            if rc == EXIT_DEEPSLEEP and not self._killed:
+                self.wakes += 1
+                self.start(self._code, cause=DEEPSLEEP_RESET)   # the timer wakes it
             self._cond.notify_all()
 
     def wait_for(self, text, timeout=60, start=0):
@@ -111,6 +131,8 @@ class RealBoard:
             return sum(1 for line in self.lines if text in line)
 
     def kill9(self):
+        with self._cond:
+            self._killed = True
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait(30)

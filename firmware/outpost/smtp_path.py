@@ -1,0 +1,223 @@
+# The direct SMTP path, and what every path shares (Down, Refused, unload). Its own module so
+# a send wake (sendwake.py) loads this path and usmtp and nothing of MQTT or serial.
+import gc
+import sys
+
+
+def unload(prefix):
+    # drop a finished step's modules so the next step has their heap (they load again on use);
+    # a package keeps its imported submodules as attributes, so those go too. Only on the
+    # board: under CPython (the emulated board) other code in the process shares the modules
+    if sys.implementation.name != "micropython":
+        return
+    for name in list(sys.modules):
+        if name == prefix or name.startswith(prefix + "."):
+            del sys.modules[name]
+    parent, _, child = prefix.rpartition(".")
+    if parent and parent in sys.modules:
+        try:
+            delattr(sys.modules[parent], child)
+        except (AttributeError, KeyError):    # MicroPython says KeyError
+            pass
+
+
+def remove(path):
+    import os
+    try:
+        os.remove(path)
+    except OSError:
+        pass
+
+
+class Down(Exception):
+    pass
+
+
+class Refused(Exception):
+    pass
+
+
+MAIL_FILE = "mail.out"     # the composed message of the alert being sent (see SmtpPath)
+INFLIGHT = "inflight"      # the alert being sent, in case the board crashes (see the app)
+
+
+class SmtpPath:
+    # Two steps, so their modules never share the heap: compose the alert's email with the
+    # writer into MAIL_FILE on flash (once per alert: a retry reuses it), unload the writer;
+    # then connect (TLS), log in and stream the file, and unload the client.
+    name = "smtp"
+
+    def __init__(self, cfg, net, log, root=""):
+        self.smtp = cfg["smtp"]
+        self.mail = cfg["mail"]
+        self.net = net
+        self.log = log
+        self.auth_warned = False
+        self.file = root + "/" + MAIL_FILE if root else MAIL_FILE
+        self.root = root
+        self.wake = None          # set by the app on a small heap: see _by_wake
+
+    def enabled(self):
+        return bool(self.smtp["host"])
+
+    def send(self, rec, csv, timeout, sent=None):
+        from outpost import clock
+        c = self.smtp
+        if not self.net.connected():
+            raise Down("no Wi-Fi")
+        verify = not c["insecure_skip_verify"] and c["mode"] != "plain"
+        if verify and not clock.is_set():
+            raise Down("clock not set (NTP has not succeeded): cannot verify the server certificate")
+        if self.wake is not None:
+            return self._by_wake(rec, csv, sent)
+        self.send_now(rec, csv, timeout, sent)
+
+    def send_now(self, rec, csv, timeout, sent=None, drop=None):
+        # drop: the send wake's modules it no longer needs once the message is composed
+        try:
+            if drop is None:
+                # the client first, the writer on top of it: unloaded after composing, the
+                # writer leaves one free stretch at the top of the heap, where TLS finds its
+                # large blocks
+                import usmtp
+                usmtp.SMTP
+            rcpts = self._compose(rec, csv)
+        finally:
+            unload("usmtp.writer")
+            unload("usmtp.mimeenc")
+            unload("outpost_contract.mail")
+            if drop is not None:
+                # a send wake: everything the message needed goes, the client loads after it
+                # into a clean heap
+                unload("usmtp")
+                for name in drop:
+                    unload(name)
+            gc.collect()
+        try:
+            self._send(rcpts, timeout, sent)
+        except Refused:
+            self._forget()
+            raise
+        finally:
+            # the SMTP step is over: its modules give their heap back to the next step
+            unload("usmtp")
+            gc.collect()
+        self._forget()
+
+    # --- the send wake: on a small heap the SMTP step runs in a wake of its own -------------
+    # The app journals the alert, writes sendwake.SEND_FILE (the id, then the record as
+    # journalled) and calls wake() (the app: state into RTC memory, a deep sleep of 1 ms).
+    # main.py then runs outpost.sendwake before it loads the app: only this path and usmtp
+    # share the heap. Its outcome goes to sendwake.RESULT_FILE ("<id> sent|refused|down
+    # <why>"), which this method reads when the app, loaded again, tries the alert again.
+
+    def _by_wake(self, rec, csv, sent):
+        from outpost.sendwake import RESULT_FILE, SEND_FILE
+        result = self.root + "/" + RESULT_FILE if self.root else RESULT_FILE
+        rid = rec["id"]
+        try:
+            with open(result) as f:
+                got, _, outcome = f.read().partition(" ")
+        except OSError:
+            got = None
+        if got == rid:
+            how, _, why = outcome.partition(" ")
+            if how == "sent" and sent is not None:
+                sent()      # journalled as done before the result file goes
+            remove(result)
+            if how == "sent":
+                return
+            if how == "refused":
+                raise Refused(why)
+            raise Down(why or "send wake: no outcome")
+        if got is not None:
+            remove(result)     # an older alert's outcome, already settled
+        from outpost import alerts
+        with open(self.root + "/" + SEND_FILE if self.root else SEND_FILE, "wb") as f:
+            f.write(rid.encode() + b"\n" + alerts.to_payload(rec, csv))
+        self.log("smtp: " + rid + " goes in a send wake of its own")
+        self.wake()     # does not return on a board
+
+    def _forget(self):
+        remove(self.file)
+
+    def _compose(self, rec, csv):
+        # -> the envelope recipients; MAIL_FILE holds "<id>\n<rcpt> <rcpt>...\n<message>"
+        rid = rec["id"].encode()
+        try:
+            with open(self.file, "rb") as f:
+                if f.readline().rstrip() == rid:
+                    return f.readline().decode().split()
+        except OSError:
+            pass
+        from outpost import alerts
+        from usmtp.errors import SMTPUsageError
+        try:
+            msg = alerts.to_message(rec, csv, self.mail)
+            rcpts = msg.recipients()
+            with open(self.file, "wb") as f:
+                f.write(rid + b"\n" + " ".join(rcpts).encode() + b"\n")
+                for chunk in msg.chunks():
+                    f.write(chunk)
+        except SMTPUsageError as e:
+            # an address or header the writer refuses: our setup, not an outage of the gateway,
+            # which can still deliver it
+            self._forget()
+            raise Down("cannot write the message: " + str(e))
+        except OSError as e:
+            self._forget()
+            raise Down("flash: " + str(e))
+        return rcpts
+
+    def _body(self):
+        # the composed message in small pieces, straight from flash
+        with open(self.file, "rb") as f:
+            f.readline()
+            f.readline()
+            while True:
+                b = f.read(256)   # small: during TLS the heap has no large free block
+                if not b:
+                    return
+                yield b
+
+    def _send(self, rcpts, timeout, sent):
+        import usmtp
+        from usmtp.errors import SMTPError, outcome
+        c = self.smtp
+        gc.collect()  # TLS needs the largest free block we can give it
+        try:
+            s = usmtp.SMTP(c["host"], c["port"], mode=c["mode"], cadata=c["ca"] or None,
+                           server_hostname=c["server_hostname"] or None, timeout=timeout,
+                           insecure_skip_verify=c["insecure_skip_verify"],
+                           allow_plaintext_auth=c["allow_plaintext_auth"],
+                           data_timeout=c["data_timeout"] or None)
+            try:
+                if c["oauth2_token"]:
+                    s.login_oauth2(c["username"], c["oauth2_token"], defer=True)
+                elif c["username"]:
+                    s.login(c["username"], c["password"], defer=True)  # rides with MAIL and RCPT
+                refused = s.sendmail(self.mail["sender"], rcpts, self._body())
+                if sent is not None:
+                    sent()      # the 250 settles it; QUIT is a courtesy
+                try:
+                    s.quit()
+                except (SMTPError, OSError):
+                    pass  # the message was accepted (250) before this
+            finally:
+                s.close()
+        except OSError as e:        # every SMTPError is an OSError
+            answer = outcome(e)     # usmtp's one classification; what it does here is ours
+            if answer == "refused":
+                raise Refused(str(e))
+            if answer == "reconfigure":
+                # our credentials or TLS setup, not the message: the gateway can still deliver it
+                if not self.auth_warned:
+                    self.log("smtp: setup refused (" + str(e) + "): check smtp.username, "
+                             "password, oauth2_token and ca")
+                    self.auth_warned = True
+                raise Down("AUTH or TLS refused")
+            if isinstance(e, SMTPError):
+                raise Down(str(e) or e.__class__.__name__)
+            raise Down("network: " + str(e))
+        for rcpt in refused:
+            self.log("smtp: " + rcpt + " refused: " + str(refused[rcpt][0]) + " " + refused[rcpt][1])
