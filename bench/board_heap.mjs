@@ -31,20 +31,26 @@ function files(dir, rel = "") {
 const { loadMicroPython } = await import(pathToFileURL(PKG).href);
 let line = "";
 const sink = (b) => { for (const c of b) { if (c === 10) { console.log(line); line = ""; } else line += String.fromCharCode(c); } };
-const mp = await loadMicroPython({ stdout: sink, stderr: sink, linebuffer: false, heapsize: 512 * 1024 });
-for (const f of files(path.join(tree, "lib"))) {
-  mp.FS.mkdirTree(path.posix.dirname("/lib/" + f));
-  mp.FS.writeFile("/lib/" + f, fs.readFileSync(path.join(tree, "lib", f)));
+async function board() {
+  // a fresh VM with the deploy tree on its filesystem: a board after a reset
+  const vm = await loadMicroPython({ stdout: sink, stderr: sink, linebuffer: false, heapsize: 512 * 1024 });
+  for (const f of files(path.join(tree, "lib"))) {
+    vm.FS.mkdirTree(path.posix.dirname("/lib/" + f));
+    vm.FS.writeFile("/lib/" + f, fs.readFileSync(path.join(tree, "lib", f)));
+  }
+  vm.FS.writeFile("/board.mpy", fs.readFileSync(path.join(tree, "board.mpy")));
+  vm.runPython("import sys, gc\nsys.path[:0] = ['/', '/lib']");
+  return vm;
 }
-mp.FS.writeFile("/board.mpy", fs.readFileSync(path.join(tree, "board.mpy")));
-mp.runPython("import sys, gc\nsys.path[:0] = ['/', '/lib']");
+let mp = await board();
 const held = () => { mp.runPython("gc.collect()"); mp.runPython("_h = gc.mem_alloc()"); return mp.globals.get("_h"); };
 
 // in the order a wake loads them: the app at boot, then the SMTP step, then the MQTT fallback
+// (the send wake, in a fresh VM below, loads the SMTP path and usmtp without the app)
 const steps = [
-  ["boot", ["machine", "board", "outpost.clock", "outpost_contract.record", "outpost.alerts", "outpost.outbox",
-            "outpost.report", "outpost.rules", "outpost.sensors", "outpost.transport", "outpost.net",
-            "outpost.app"]],
+  ["boot", ["machine", "board", "outpost.sendwake", "outpost.clock", "outpost_contract.record", "outpost.alerts",
+            "outpost.outbox", "outpost.report", "outpost.rules", "outpost.sensors", "outpost.smtp_path",
+            "outpost.transport", "outpost.net", "outpost.app"]],
   ["smtp step", ["usmtp.errors", "usmtp.reply", "usmtp.auth", "usmtp.stuffing", "usmtp.netio",
                  "usmtp.core", "usmtp.client", "usmtp", "usmtp.mimeenc", "usmtp.writer",
                  "outpost_contract.mail"]],
@@ -80,6 +86,19 @@ for (const [step, mods] of steps) {
     console.log(`${step}: ${totals[step]} B`);
   }
 }
-if (missing.length) console.log("not importable here: " + missing.join(", "));
+// the send wake (outpost/sendwake.py): after the reset, without the app
+mp = await board();
+{
+  const base2 = held();
+  for (const m of ["board", "outpost.sendwake", "outpost.clock", "outpost.net", "outpost.smtp_path",
+                   "usmtp.errors", "usmtp.reply", "usmtp.auth", "usmtp.stuffing", "usmtp.netio",
+                   "usmtp.core", "usmtp.client", "usmtp"]) {
+    try { mp.runPython(`__import__(${JSON.stringify(m)})`); } catch (e) { missing.push(m); }
+  }
+  totals["send wake"] = held() - base2;
+  console.log(`send wake (board, SMTP path, usmtp client; the message composed before): ${totals["send wake"]} B`);
+}
+if (missing.length) console.log("not importable here: " + [...new Set(missing)].join(", "));
 console.log(`\nsummary (32-bit): boot ${totals["boot"]} B, SMTP step +${totals["smtp step"]} B, ` +
-            `MQTT step +${totals["mqtt step"]} B; uMail holds 3.3 KB (issue 7's measurement)`);
+            `MQTT step +${totals["mqtt step"]} B; a send wake ${totals["send wake"]} B before TLS; ` +
+            `uMail holds 3.3 KB (issue 7's measurement)`);

@@ -4,13 +4,14 @@ try:
     # a send wake first (outpost/sendwake.py): the SMTP step with nothing else in the heap
     from outpost import sendwake
     if sendwake.run(getattr(__import__("board"), "FS_ROOT", "")):
-        from outpost.smtp_path import unload
-        unload("outpost")           # the app loads afresh into the heap the send gave back
-        unload("outpost_contract")
-        unload = None
-        import gc
-        gc.collect()
+        # the alert went out in a send wake: the app starts again from a fresh heap (what the
+        # send left behind would split it), with its state from RTC memory
+        import machine
+        machine.deepsleep(1)
     sendwake = None
+    from outpost.smtp_path import unload
+    unload("outpost.sendwake")
+    unload = None
     from outpost.app import main
     main()
 except Exception as e:

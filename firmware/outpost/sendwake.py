@@ -3,9 +3,10 @@
 # for a moment; main.py calls run() before it loads the app, so the SMTP step has the heap to
 # itself. The outcome goes to RESULT_FILE for the app (the `250` is written the moment it
 # comes, before QUIT); the app then marks the alert done, or tries its next path.
-# Nothing is imported here until a send wake is due: main.py loads this module at every boot.
-SEND_FILE = "mail.go"      # "<id>\n<the record as journalled>"
-RESULT_FILE = "mail.res"   # "<id> sent" | "<id> refused <why>" | "<id> down <why>"
+import gc
+
+from outpost import smtp_path
+from outpost.smtp_path import RESULT_FILE, SEND_FILE
 
 
 def run(root=""):
@@ -18,8 +19,6 @@ def run(root=""):
             payload = f.read()
     except OSError:
         return False
-    import gc
-    from outpost import smtp_path
     # one try per request: a crash below must not bring the board back here (the `inflight`
     # file the app wrote counts the crash, and the app decides whether to try again)
     smtp_path.remove(at(SEND_FILE))
@@ -48,7 +47,6 @@ def _result(at, rid, outcome):
 def _send(root, at, rid, payload):
     import json
     from outpost import alerts, clock
-    from outpost import smtp_path
     from outpost.net import Net
     from outpost_contract.rules import iso
     with open(at("config.json")) as f:

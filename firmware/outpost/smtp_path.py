@@ -39,6 +39,8 @@ class Refused(Exception):
 
 MAIL_FILE = "mail.out"     # the composed message of the alert being sent (see SmtpPath)
 INFLIGHT = "inflight"      # the alert being sent, in case the board crashes (see the app)
+SEND_FILE = "mail.go"      # a send wake's alert: "<id>\n<the record as journalled>"
+RESULT_FILE = "mail.res"   # its outcome: "<id> sent" | "<id> refused <why>" | "<id> down <why>"
 
 
 class SmtpPath:
@@ -105,14 +107,13 @@ class SmtpPath:
         self._forget()
 
     # --- the send wake: on a small heap the SMTP step runs in a wake of its own -------------
-    # The app journals the alert, writes sendwake.SEND_FILE (the id, then the record as
+    # The app journals the alert, writes SEND_FILE (the id, then the record as
     # journalled) and calls wake() (the app: state into RTC memory, a deep sleep of 1 ms).
     # main.py then runs outpost.sendwake before it loads the app: only this path and usmtp
-    # share the heap. Its outcome goes to sendwake.RESULT_FILE ("<id> sent|refused|down
+    # share the heap. Its outcome goes to RESULT_FILE ("<id> sent|refused|down
     # <why>"), which this method reads when the app, loaded again, tries the alert again.
 
     def _by_wake(self, rec, csv, sent):
-        from outpost.sendwake import RESULT_FILE, SEND_FILE
         result = self.root + "/" + RESULT_FILE if self.root else RESULT_FILE
         rid = rec["id"]
         try:
@@ -132,6 +133,7 @@ class SmtpPath:
             raise Down(why or "send wake: no outcome")
         if got is not None:
             remove(result)     # an older alert's outcome, already settled
+        # the send wake composes it too: that heap has more room than the app's
         from outpost import alerts
         with open(self.root + "/" + SEND_FILE if self.root else SEND_FILE, "wb") as f:
             f.write(rid.encode() + b"\n" + alerts.to_payload(rec, csv))
