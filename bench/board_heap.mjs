@@ -48,7 +48,7 @@ const held = () => { mp.runPython("gc.collect()"); mp.runPython("_h = gc.mem_all
 // in the order a wake loads them: the app at boot, then the SMTP step, then the MQTT fallback
 // (the send wake, in a fresh VM below, loads the SMTP path and usmtp without the app)
 const steps = [
-  ["boot", ["machine", "board", "outpost.sendwake", "outpost.clock", "outpost_contract.record", "outpost.alerts",
+  ["boot", ["machine", "board", "outpost.clock", "outpost_contract.record", "outpost.alerts",
             "outpost.outbox", "outpost.report", "outpost.rules", "outpost.sensors", "outpost.smtp_path",
             "outpost.transport", "outpost.net", "outpost.app"]],
   ["smtp step", ["usmtp.errors", "usmtp.reply", "usmtp.auth", "usmtp.stuffing", "usmtp.netio",

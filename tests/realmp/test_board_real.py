@@ -162,10 +162,19 @@ def _mid_dialogue(srv):
     return any("MAIL" in c.verbs for c in srv.connections) and not srv.messages
 
 
-def test_kill9_with_the_alert_in_the_outbox_and_mid_dialogue_delivers_each_id_once(tmp_path):
+import pytest  # noqa: E402
+
+# the SMTP step in the app's own wake, or in a send wake of its own (as below 200 KB of heap)
+WAKES = [pytest.param(0, id="in-the-app"), pytest.param(1 << 20, id="send-wake")]
+
+
+@pytest.mark.parametrize("send_wake_below", WAKES)
+def test_kill9_with_the_alert_in_the_outbox_and_mid_dialogue_delivers_each_id_once(
+        tmp_path, send_wake_below):
     with MailServer(tls="starttls", auth_users={"board": "s3cret"}, auth_required=True,
                     chunking=True) as srv:
-        cfg = board_config(smtp=starttls_auth(srv), order=("smtp",))
+        cfg = board_config(smtp=starttls_auth(srv, send_wake_below=send_wake_below),
+                           order=("smtp",))
         with RealBoard(tmp_path, cfg) as b:
             # 1: the alert is journalled while the mail server is away, then the power goes
             srv.down()
@@ -198,11 +207,15 @@ def test_kill9_with_the_alert_in_the_outbox_and_mid_dialogue_delivers_each_id_on
             b.wait_for("sample door=0", timeout=60, start=b.wait_for("sample", 60, n) + 1)
             assert len(srv.messages) == 1
             assert not any("outbox:" in l and "waiting" in l for l in b.lines[n:])
+            assert (b.count("goes in a send wake of its own") > 0) == bool(send_wake_below)
 
 
-def test_an_alert_that_crashes_the_board_three_times_is_set_aside_not_dropped(tmp_path):
+@pytest.mark.parametrize("send_wake_below", WAKES)
+def test_an_alert_that_crashes_the_board_three_times_is_set_aside_not_dropped(
+        tmp_path, send_wake_below):
     with MailServer(tls="starttls", auth_users={"board": "s3cret"}, auth_required=True) as srv:
-        cfg = board_config(smtp=starttls_auth(srv), order=("smtp",))
+        cfg = board_config(smtp=starttls_auth(srv, send_wake_below=send_wake_below),
+                           order=("smtp",))
         with RealBoard(tmp_path, cfg) as b:
             door_open(b)
             srv.delay = 0.3
@@ -222,6 +235,7 @@ def test_an_alert_that_crashes_the_board_three_times_is_set_aside_not_dropped(tm
             b.wait_for("sample door=0", timeout=60, start=b.wait_for("sample", 60, i) + 1)
             assert not any("sent unix1-1-1" in l for l in b.lines[n:])
             assert srv.messages == []
+            assert (b.count("goes in a send wake of its own") > 0) == bool(send_wake_below)
             b.kill9()
         # kept in the journal: the outbox still holds it, marked aside
         import sys
