@@ -1,0 +1,73 @@
+# The app's side of the send wake (smtp_path.SmtpPath._by_wake): what it leaves for the send
+# wake in mail.go, and how it reads the outcome in mail.res. The send wake itself runs on the
+# real MicroPython in tests/realmp (test_board_real.py: 128k, kill -9, three crashes).
+import json
+import os
+
+import pytest
+
+from outpost import sendwake
+from outpost.smtp_path import RESULT_FILE, SEND_FILE, Down, Refused, SmtpPath
+
+REC = {"v": 1, "id": "shed-3-1", "device": "shed", "severity": "critical", "kind": "rule",
+       "subject": "door is 1"}
+
+
+class Net:
+    def connected(self):
+        return True
+
+
+class Slept(Exception):
+    pass
+
+
+def path(root):
+    cfg = {"smtp": {"host": "mail.example.org", "mode": "starttls", "insecure_skip_verify": False},
+           "mail": {"sender": "shed@example.org", "to": ["me@example.org"]}}
+    p = SmtpPath(cfg, Net(), lambda m: None, str(root))
+
+    def wake():
+        raise Slept()     # a board never comes back from its deep sleep
+    p.wake = wake
+    return p
+
+
+def test_an_alert_goes_to_mail_go_and_the_board_sleeps(tmp_path):
+    with pytest.raises(Slept):
+        path(tmp_path).send(REC, "t,v\n1,2\n", 10)
+    with open(tmp_path / SEND_FILE, "rb") as f:
+        assert f.readline() == b"shed-3-1\n"
+        rec = json.loads(f.read())
+    assert rec["id"] == "shed-3-1" and rec["x_csv"] == "t,v\n1,2\n"
+
+
+def test_sent_calls_sent_and_clears_the_result(tmp_path):
+    (tmp_path / RESULT_FILE).write_text("shed-3-1 sent")
+    calls = []
+    path(tmp_path).send(REC, None, 10, lambda: calls.append(1))
+    assert calls == [1] and not (tmp_path / RESULT_FILE).exists()
+    assert not (tmp_path / SEND_FILE).exists()
+
+
+def test_refused_and_down_come_back_as_the_path_raises_them(tmp_path):
+    (tmp_path / RESULT_FILE).write_text("shed-3-1 refused 550 no such user")
+    with pytest.raises(Refused, match="550 no such user"):
+        path(tmp_path).send(REC, None, 10, lambda: pytest.fail("not sent"))
+    (tmp_path / RESULT_FILE).write_text("shed-3-1 down out of memory")
+    with pytest.raises(Down, match="out of memory"):
+        path(tmp_path).send(REC, None, 10)
+    assert not (tmp_path / RESULT_FILE).exists()
+
+
+def test_another_alerts_result_is_dropped_and_this_one_sent_in_a_new_wake(tmp_path):
+    (tmp_path / RESULT_FILE).write_text("shed-2-9 sent")
+    with pytest.raises(Slept):
+        path(tmp_path).send(REC, None, 10, lambda: pytest.fail("not this alert"))
+    assert not (tmp_path / RESULT_FILE).exists()
+    assert (tmp_path / SEND_FILE).read_bytes().startswith(b"shed-3-1\n")
+
+
+def test_no_send_wake_due_is_a_no_op(tmp_path):
+    assert sendwake.run(str(tmp_path)) is False
+    assert os.listdir(tmp_path) == []
