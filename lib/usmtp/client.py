@@ -308,6 +308,7 @@ class SMTP:
         for it in items:
             size, eight, msg = _size_and_8bit(it[2])
             txs.append(core.make_tx(it[0], it[1], msg, size, eight))
+        self.last_batch = txs     # each message's replies (.end: the server's word on it)
         return self._run(self._core.op_send_many(txs))
 
     def data_begin(self, from_addr, to_addrs):

@@ -192,7 +192,7 @@ def test_tls_failure_pauses(tmp_path, upstream, ca):
 
 def test_backlog_pipelined_on_one_reused_connection(tmp_path, upstream, ca):
     clock = ManualClock()
-    cfg, spool, relay = relay_for(tmp_path, upstream, ca, clock, batch=50)
+    cfg, spool, relay = relay_for(tmp_path, upstream, ca, clock, batch=50, connections=1)
     cfg["digest"].update(threshold=1000, rate_per_hour=0)
     ids = add(spool, 120)
     while spool.counts()["ready"]:
