@@ -50,11 +50,34 @@ def open_spool(cfg, clock, readonly=False, requeue=True):
     path = config.spool_path(cfg)
     s = cfg["spool"]
     if not readonly:
-        d = os.path.dirname(path)
-        if d:
-            os.makedirs(d, exist_ok=True)
+        private_state(path)
     return Spool(path, clock, s["max_pending"], s["min_free_mb"], s["commit_batch"],
                  readonly=readonly).open(requeue=requeue)
+
+
+def private_state(path):
+    # the spool holds alert contents: its folder is made 0700 and its files 0600, whoever starts
+    # the gateway (the umask set by `run` covers new files; this also mends older spool files).
+    # A folder that already exists may be shared (spool_path in /srv...): only a warning.
+    d = os.path.dirname(path)
+    if d and not os.path.isdir(d):
+        os.makedirs(d, mode=0o700)
+        os.chmod(d, 0o700)
+    elif d and os.stat(d).st_mode & 0o077:
+        log.warning("spool folder %s is open to other users (mode %o); chmod 700 it unless it is shared",
+                    d, os.stat(d).st_mode & 0o777)
+    if not os.path.exists(path):
+        # SQLite gives its -wal and -shm files the database file's mode
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    uid = os.geteuid()
+    for p in (path, path + "-wal", path + "-shm"):
+        try:
+            st = os.stat(p)
+        except FileNotFoundError:
+            continue
+        if st.st_uid == uid and st.st_mode & 0o077:
+            log.warning("%s was readable by others (mode %o); made it 600", p, st.st_mode & 0o777)
+            os.chmod(p, 0o600)
 
 
 class Gateway:

@@ -623,6 +623,12 @@ class Spool:
         return [dict(zip(keys, r)) for r in self._db().execute(
             "SELECT device, last_seen, gap, status, silent, changed, notices, muted FROM boards ORDER BY device")]
 
+    def board_paths(self):
+        # device -> the ingress path (mqtt, serial, smtp) of its latest alert
+        return dict(self._db().execute(
+            "SELECT device, source FROM alerts a WHERE received = (SELECT max(received) FROM alerts b"
+            " WHERE b.device = a.device) GROUP BY device"))
+
     def set_board(self, device, silent, changed, notices, muted):
         db = self._db()
         with self._tx(db):

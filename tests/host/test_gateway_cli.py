@@ -149,3 +149,33 @@ def test_send_test_prints_trace_without_secrets(tmp_path, capsys):
         pw.write_text("wrong-secret\n")
         rc, out = run(["send-test", "--config", path, "--to", "me@example.org"])
         assert rc == 1 and "FAILED" in out and "wrong-secret" not in out
+
+
+def test_status_lists_boards_and_queue_list_shows_device_and_subject(tmp_path, capsys):
+    from outpost_gateway.spool import Alert, Seen
+    conf = write_toml(tmp_path / "gw.toml", base_data(tmp_path, watchdog={"intervals": {"cellar": 600.0}}))
+    cfg = config.load(conf)
+    sp = open_spool(cfg, SystemClock())
+    now = SystemClock().time()
+    rec = {"v": 1, "id": "shed-1-1", "device": "shed", "severity": "warning", "kind": "threshold",
+           "subject": "shed too warm"}
+    sp.write([Alert("shed-1-1", "shed", "warning", "threshold", "shed too warm", "serial",
+                    json.dumps(rec).encode(), ["x@example.org"])])
+    # three heartbeats 100 s apart: the learned interval is factor x gap
+    for t in (now - 200, now - 100, now):
+        sp.write([Seen("shed", t, None, True)])
+    sp.write([Seen("cellar", now - 5000, "online", True)])
+    sp.set_board("cellar", 1, now, 1, 0)
+    sp.finish([("shed-1-1", "x@example.org", "done", 1, now, None, 250, None)], now)
+    sp.close()
+    rc, out = run(["status", "--config", conf])
+    assert rc == 0
+    lines = {ln.split()[0]: ln for ln in out.splitlines() if ln.startswith("  ") and "last seen" in ln}
+    assert set(lines) == {"shed", "cellar"}
+    assert "via serial" in lines["shed"] and "interval 300s" in lines["shed"] and lines["shed"].endswith("ok")
+    assert "via mqtt" in lines["cellar"] and "interval 600s (config)" in lines["cellar"] and "SILENT" in lines["cellar"]
+    data = json.loads(run(["status", "--json", "--config", conf])[1])
+    assert {b["device"]: b["silent"] for b in data["boards"]} == {"shed": False, "cellar": True}
+    rc, out = run(["queue", "list", "--config", conf])
+    row = [ln for ln in out.splitlines() if ln.startswith("shed-1-1")][0]
+    assert "shed " in row and "'shed too warm'" in row and "done" in row and "next=" not in row
