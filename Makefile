@@ -19,7 +19,7 @@ ARGS ?=
 
 export PIP_DISABLE_PIP_VERSION_CHECK = 1
 
-.PHONY: test test-py test-mp test-mpy demo demo-deps setup setup-py setup-node clean-env
+.PHONY: test test-py test-mp test-realmp test-mpy demo demo-deps setup setup-py setup-node clean-env
 
 ## every lane (pytest, the MicroPython VM, the mpy-cross check); fails if any lane fails or runs no test
 test: setup
@@ -30,6 +30,9 @@ test-py: setup-py
 
 test-mp: setup
 	$(PY) tools/run_lanes.py micropython $(if $(ARGS),-- $(ARGS))
+
+test-realmp: setup-py
+	$(PY) tools/run_lanes.py realmp $(if $(ARGS),-- $(ARGS))
 
 test-mpy: setup-py
 	$(PY) tools/run_lanes.py mpy $(if $(ARGS),-- $(ARGS))
@@ -51,9 +54,10 @@ setup-node: $(NODE_STAMP)
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
-$(PY_STAMP): requirements-test.txt $(PYPROJECT) | $(PY)
+$(PY_STAMP): requirements-test.txt $(PYPROJECT) tools/fetch_umqtt.py | $(PY)
 	$(PIP) install -r requirements-test.txt
 	$(if $(PYPROJECT),$(PIP) install -e .)
+	$(PY) tools/fetch_umqtt.py $(VENV)/mp-lib
 	touch $@
 
 $(NODE_STAMP): $(MPVM)/package.json $(MPVM)/package-lock.json

@@ -123,7 +123,7 @@ def main(argv=None):
                 s.close()
             print("%-44s %8.2f" % ("usmtp PIPELINING+CHUNKING", first_message(u, rtt)))
             print("%-44s %8.2f" % ("smtplib", first_message(sl, rtt)))
-    # STARTTLS + AUTH, where deferred AUTH saves a round trip
+    # STARTTLS + AUTH; deferred AUTH rides with MAIL/RCPT but the data waits for its 235
     ca = TestCA()
     with MailServer(tls="starttls", chunking=True, ca=ca, auth_users={"u": "p"},
                     auth_required=True) as tls:

@@ -1,9 +1,10 @@
 """Runs the test lanes one after the other, then fails if any lane failed or ran no test.
 
-    python tools/run_lanes.py                 pytest, micropython, mpy (what `make test` runs)
+    python tools/run_lanes.py                 pytest, micropython, realmp, mpy (what `make test` runs)
     python tools/run_lanes.py pytest -- -k smtp   one lane; arguments after -- go to it
 
-Lanes: pytest (tests/), micropython (tests/mpvm/run.mjs on the real VM), mpy (tools/check_mpy.py).
+Lanes: pytest (tests/ but tests/realmp), micropython (tests/mpvm/run.mjs on the WebAssembly VM),
+realmp (tests/realmp: the real MicroPython unix port against real peers), mpy (tools/check_mpy.py).
 Each lane's output streams through unchanged; the closing lines sum them up, ending with
 `total: N passed, N failed`. A lane that hangs is killed after LANE_TIMEOUT seconds (default 2400).
 """
@@ -17,14 +18,17 @@ import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-LANES = ("pytest", "micropython", "mpy")
+LANES = ("pytest", "micropython", "realmp", "mpy")
+REALMP = os.path.join("tests", "realmp")
 COUNT = re.compile(r"(\d+) (passed|failed|errors?|skipped|xfailed|xpassed)\b")
 
 
 def command(lane, extra):
     if lane == "pytest":
-        # no path given: pytest.ini's testpaths (tests/) applies
-        return [sys.executable, "-m", "pytest"] + extra
+        # no path given: pytest.ini's testpaths (tests/) applies; tests/realmp is its own lane
+        return [sys.executable, "-m", "pytest", "--ignore=" + REALMP] + extra
+    if lane == "realmp":
+        return [sys.executable, "-m", "pytest", REALMP] + extra
     if lane == "micropython":
         node = shutil.which("node")
         if node is None:
@@ -37,7 +41,7 @@ def command(lane, extra):
 
 def counts(lane, lines):
     """passed, failed and skipped as the lane's own closing line reports them."""
-    if lane == "pytest":
+    if lane in ("pytest", "realmp"):
         # the last summary line, e.g. "3 failed, 120 passed, 2 skipped in 9.81s"
         picked = [l for l in lines if COUNT.search(l) and re.search(r" in [\d.]+s", l)]
     else:

@@ -62,12 +62,12 @@ def to_payload(rec, csv=None):
 
 
 def from_payload(payload):
-    # -> (record dict, record bytes as sent to the gateway, csv text or None)
-    alert_record.check_depth(payload if isinstance(payload, str) else str(payload, "utf-8"))
-    obj = json.loads(payload)
-    csv = obj.get("x_csv")
+    # -> (record dict, record bytes as sent to the gateway, csv text or None). Parsed once;
+    # without a CSV the journalled bytes are the record as encoded, forwarded unchanged
     rec = alert_record.decode(payload)
-    return rec, alert_record.encode(rec), csv
+    if b'"x_csv":' not in payload:
+        return rec, payload, None
+    return rec, alert_record.encode(rec), json.loads(payload).get("x_csv")
 
 
 def gateway_record(rec, csv):

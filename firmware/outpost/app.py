@@ -10,10 +10,12 @@ import time
 
 import machine
 
-from outpost import alerts, clock, config, outbox, report, rules, sensors, transport
+from outpost import alerts, clock, outbox, report, rules, sensors, transport
 from outpost.net import Net
 
 RTC_MAGIC = "op1"
+INFLIGHT = "inflight"
+CRASH_LIMIT = 3           # crashes while sending one alert before it is set aside
 
 
 class App:
@@ -28,6 +30,7 @@ class App:
         self.down_rounds = 0  # consecutive rounds that found every path down
         self.hold_until = 0   # mono time before which the outbox waits (RAM only: flash wears)
         self.sent = 0
+        self.crashed = {}     # id -> crashes while it was being sent (see in_flight)
 
     # --- plumbing ---------------------------------------------------------------------
 
@@ -74,6 +77,7 @@ class App:
         self.ob = outbox.Outbox(self.path(cfg["outbox"]["file"]), cfg["outbox"]["max_bytes"],
                                 cfg["outbox"]["compact_at"], self.log)
         self.ob.open()
+        self.recover_in_flight()
         if len(self.ob):
             self.log("outbox: " + str(len(self.ob)) + " alert(s) waiting from before the reset")
         fitted = cfg["sensors"] if cfg["sensors"] is not None else b.get("sensors", [])
@@ -85,6 +89,7 @@ class App:
         for i in range(len(self.rules)):
             if self.rules[i]["sensor"] not in known:
                 # a misspelt reading name would make a rule that can never fire
+                from outpost import config
                 raise config.ConfigError("rules[" + str(i) + "].sensor: no sensor gives " +
                                          repr(self.rules[i]["sensor"]) + " (readings: " +
                                          ", ".join(known) + ")")
@@ -196,13 +201,17 @@ class App:
             return  # a report needs dates; samples wait until NTP has set the clock
         if self.rep is None:
             self.rep = report.new(now, rc["csv_every"])
-        at = config.parse_hhmm(rc["at"]) if rc["at"] else None
+        at = hhmm(rc["at"]) if rc["at"] else None
         if self.next_report is None:
             self.next_report = report.next_due(now, at, rc["tz_offset_min"], rc["every"], self.last_report)
         report.add(self.rep, readings, now, rc["max_rows"])
         if self.next_report is not None and now >= self.next_report:
             extra = {"alerts queued": len(self.ob), "alerts dropped (outbox full)": self.ob.dropped,
                      "alerts refused (5xx)": self.ob.dead, "boot": self.ids.boot}
+            aside = self.ob.aside()
+            if aside:
+                extra["alerts set aside (crashed the board)"] = \
+                    ", ".join([a[0] + ": " + a[1] for a in aside])
             subj, body = report.summary(self.rep, self.cfg["device"], now, extra)
             self.new_alert({"kind": "report", "severity": "info", "subject": subj, "body": body},
                            report.csv_text(self.rep))
@@ -215,18 +224,22 @@ class App:
         # the whole outbox holds off (backoff doubling per failed round). A critical alert is
         # still tried once at once, so it is not held behind an old outage.
         tc = self.cfg["transport"]
-        for rid, sev, payload in self.ob.pending():
+        # an alert that was being sent when the board crashed goes after all the others
+        for rid, sev, payload in self.ob.pending(self.crashed):
             fresh = rid not in self.tried
             if self.mono() < self.hold_until and not (fresh and sev == "critical"):
                 continue
             self.tried[rid] = True
             try:
-                rec, _, csv = alerts.from_payload(payload)
+                rec, data, csv = alerts.from_payload(payload)
             except ValueError as e:
                 self.ob.fail(rid, "unreadable record: " + str(e))
                 continue
             self.set_led(True)
-            result = self.chain.send(rec, csv, self.timeouts)
+            self.in_flight(rid)
+            result = self.chain.send(rec, csv, self.timeouts, lambda: self.ob.done(rid), data)
+            self.in_flight(None)
+            self.crashed.pop(rid, None)
             self.set_led(False)
             self.feed()
             if result[0] == "sent":
@@ -247,6 +260,39 @@ class App:
                 self.log("kept " + rid + " in the outbox (" + "; ".join(result[1]) +
                          "); next try in " + str(wait) + " s")
                 break
+
+    # --- no reset loops: an alert that crashes the board is tried last, then set aside ---
+    # `inflight` on flash names the alert being sent and how often it already crashed the
+    # board; it is removed when the attempt returns, whatever the outcome.
+
+    def in_flight(self, rid):
+        path = self.path(INFLIGHT)
+        if rid is None:
+            try:
+                import os
+                os.remove(path)
+            except OSError:
+                pass
+            return
+        with open(path, "w") as f:
+            f.write(rid + " " + str(self.crashed.get(rid, 0)))
+
+    def recover_in_flight(self):
+        try:
+            with open(self.path(INFLIGHT)) as f:
+                rid, _, n = f.read().partition(" ")
+            n = int(n) + 1
+        except (OSError, ValueError):
+            return
+        self.in_flight(None)
+        if not self.ob.has(rid):
+            return
+        if n >= CRASH_LIMIT:
+            self.ob.set_aside(rid, "the board crashed " + str(n) + " times while sending it")
+        else:
+            self.crashed[rid] = n
+            self.log("outbox: " + rid + " was being sent when the board crashed (" + str(n) +
+                     " time(s)); it goes last")
 
     def heartbeat(self):
         every = self.cfg["mqtt"]["heartbeat"]
@@ -297,13 +343,40 @@ class App:
             self.keep_mqtt()
 
 
+def hhmm(s):
+    # "07:30" -> minutes after midnight (the config check already refused anything else)
+    return int(s[:-3]) * 60 + int(s[-2:])
+
+
+CONFIG_FILE = "config.json"
+
+
+def load_config(root=""):
+    """The config `make deploy` checked in full on the computer and wrote compact
+    (tools/deploy_tree.py): the board reads it without loading the checker. Without that file
+    (a config_local.py copied by hand) the full check runs here."""
+    try:
+        f = open(root + "/" + CONFIG_FILE if root else CONFIG_FILE)
+    except OSError:
+        from outpost import config
+        return config.load()
+    with f:
+        try:
+            return json.load(f)
+        except ValueError as e:
+            from outpost import config
+            raise config.ConfigError(CONFIG_FILE + ": unreadable (" + str(e) + "); deploy again")
+
+
 def main():
     import board
     try:
-        cfg = config.load()
+        cfg = load_config(getattr(board, "FS_ROOT", ""))
         app = App(cfg, board)
         app.boot()
-    except config.ConfigError as e:
+    except ValueError as e:
+        if e.__class__.__name__ != "ConfigError":   # outpost.config is not loaded to ask it
+            raise
         # nothing sensible to do without a valid config: say why, forever, without resetting
         # (the watchdog is not started before the config is known to be good)
         while True:

@@ -7,6 +7,8 @@
 #   X  dead:    payload = id + " " + reason; refused for good (5xx): not retried anywhere
 #   P  dropped: payload = id; thrown out by the full-outbox policy
 #   C  counters: payload = "dropped dead" totals, written at the head of a compacted journal
+#   S  set aside: payload = id + " " + reason; the record crashed the board while being sent
+#      (three times): kept, reported, never tried again on its own (no reset loop)
 #
 # Recovery reads frames from the start; a frame whose header, length or CRC is wrong is skipped
 # one byte at a time until a good frame follows, so a cut (power loss mid-write) at any byte
@@ -63,7 +65,7 @@ def scan(data):
             end = pos + 4 + ln
             if end + 4 <= n:
                 c = (data[end] << 24) | (data[end + 1] << 16) | (data[end + 2] << 8) | data[end + 3]
-                if c == _crc(bytes(data[pos + 1:end])) and chr(data[pos + 1]) in "ADXPC":
+                if c == _crc(bytes(data[pos + 1:end])) and chr(data[pos + 1]) in "ADXPCS":
                     out.append((chr(data[pos + 1]), bytes(data[pos + 4:end])))
                     pos = end + 4
                     continue
@@ -132,6 +134,11 @@ class Outbox:
                         break
                 else:
                     items.append([rid, sev, payload])
+            elif kind == "S":
+                rid, _, why = payload.decode().partition(" ")
+                for it in items:
+                    if it[0] == rid and len(it) == 3:
+                        it.append(why)
             elif kind == "C":
                 parts = payload.split()
                 self.dropped = int(parts[0])
@@ -169,6 +176,8 @@ class Outbox:
             size = len(fr)
             for it in self.items:
                 fr = frame("A", it[2])
+                if len(it) > 3:
+                    fr += frame("S", (it[0] + " " + it[3]).encode())
                 f.write(fr)
                 size += len(fr)
         try:
@@ -208,8 +217,12 @@ class Outbox:
         while total > self.max_bytes:
             victim = None
             for it in items:
+                if len(it) > 3:
+                    continue    # set aside: kept for the owner to see, never dropped
                 if victim is None or RANK.get(it[1], 1) < RANK.get(victim[1], 1):
                     victim = it
+            if victim is None:
+                break
             # strict "<": among equal severity the oldest goes; the newcomer (last) goes only
             # when it is below everything pending
             items.remove(victim)
@@ -243,13 +256,27 @@ class Outbox:
         self.dead += 1
         self._append(frame("X", (rid + " " + reason[:200]).encode()))
 
-    def pending(self):
-        # oldest first, critical before the rest
+    def set_aside(self, rid, reason):
+        # kept in the journal and counted, but no longer tried: it crashed the board
+        for it in self.items:
+            if it[0] == rid and len(it) == 3:
+                it.append(reason[:200])
+                self._append(frame("S", (rid + " " + it[3]).encode()))
+                self.log("outbox: SET ASIDE " + rid + " (" + it[3] + ")")
+
+    def aside(self):
+        # [(id, reason)] of the records set aside
+        return [(it[0], it[3]) for it in self.items if len(it) > 3]
+
+    def pending(self, last=()):
+        # oldest first, critical before the rest; ids in `last` after all others; never the
+        # records set aside
         out = []
-        for rank in (2, 1, 0):
-            for it in self.items:
-                if RANK.get(it[1], 1) == rank:
-                    out.append((it[0], it[1], it[2]))
+        for tail in (False, True):
+            for rank in (2, 1, 0):
+                for it in self.items:
+                    if len(it) == 3 and RANK.get(it[1], 1) == rank and (it[0] in last) == tail:
+                        out.append((it[0], it[1], it[2]))
         return out
 
     def __len__(self):

@@ -3,9 +3,21 @@
 #
 # A path raises Down for an outage (try the next path; retry later) and Refused for a permanent
 # answer about this message (a 5xx): that is not an outage, so no other path is tried and the
-# record is marked dead instead of going round again.
+# record is marked dead instead of going round again. Chain.send turns anything else a path
+# raises (a MemoryError above all) into Down, so no alert can reset the board.
+#
+# A path calls sent() the moment its peer took the message (the 250, the PUBACK, the ACK): the
+# caller marks the record done then, not one round trip later after QUIT.
 import gc
+import sys
 import time
+
+
+def unload(prefix):
+    # drop a finished step's modules so the next step has their heap (they load again on use)
+    for name in list(sys.modules):
+        if name == prefix or name.startswith(prefix + "."):
+            del sys.modules[name]
 
 
 class Down(Exception):
@@ -29,18 +41,33 @@ class SmtpPath:
     def enabled(self):
         return bool(self.smtp["host"])
 
-    def send(self, rec, csv, timeout):
-        from outpost import alerts, clock
-        import usmtp
-        from usmtp.errors import (SMTPError, SMTPAuthError, SMTPUsageError, SMTPRecipientsRefused,
-                                  is_transient)
+    def send(self, rec, csv, timeout, sent=None):
+        from outpost import clock
         c = self.smtp
         if not self.net.connected():
             raise Down("no Wi-Fi")
         verify = c["verify"] and c["mode"] != "plain"
         if verify and not clock.is_set():
             raise Down("clock not set (NTP has not succeeded): cannot verify the server certificate")
-        msg = alerts.to_message(rec, csv, self.mail)
+        try:
+            self._send(rec, csv, timeout, sent)
+        finally:
+            # the SMTP step is over: its modules give their heap back to the next step
+            unload("usmtp")
+            unload("outpost_contract.mail")
+            gc.collect()
+
+    def _send(self, rec, csv, timeout, sent):
+        from outpost import alerts
+        import usmtp
+        from usmtp.errors import (SMTPError, SMTPAuthError, SMTPUsageError, SMTPRecipientsRefused,
+                                  is_transient)
+        c = self.smtp
+        try:
+            msg = alerts.to_message(rec, csv, self.mail)
+        except SMTPUsageError as e:
+            # an address or header the writer refuses: our setup, not an outage of the gateway
+            raise Down("cannot write the message: " + str(e))
         gc.collect()  # TLS needs the largest free block we can give it
         try:
             s = usmtp.SMTP(c["host"], c["port"], mode=c["mode"], cadata=c["ca"] or None,
@@ -53,6 +80,8 @@ class SmtpPath:
                 elif c["user"]:
                     s.login(c["user"], c["password"], defer=True)  # rides with MAIL: one round trip less
                 refused = s.sendmail(self.mail["sender"], msg.recipients(), msg.chunks())
+                if sent is not None:
+                    sent()      # the 250 settles it; QUIT is a courtesy
                 try:
                     s.quit()
                 except (SMTPError, OSError):
@@ -91,6 +120,25 @@ RECONNECT_MAX = 300
 PID_LIMIT = 60000      # umqtt.simple's packet id is not wrapped at 65535: reconnect before
 
 
+class _Sockets:
+    # Stands in for the `socket` module inside umqtt.simple: every socket it makes starts with
+    # our timeout, and the last one is kept (raw), so each wait can be bounded again after
+    # umqtt.simple's setblocking(True), also under TLS, whatever umqtt.simple's version.
+    def __init__(self, mod):
+        self.mod = mod
+        self.timeout = 10
+        self.raw = None
+
+    def socket(self, *a):
+        s = self.mod.socket(*a)
+        s.settimeout(self.timeout)
+        self.raw = s
+        return s
+
+    def __getattr__(self, name):
+        return getattr(self.mod, name)
+
+
 class _Tls:
     # Given to umqtt.simple as its `ssl` (umqtt.simple >= 1.4 calls ssl.wrap_socket(sock,
     # server_hostname=<the host it connected to>)). It wraps with our verifying context and our
@@ -123,6 +171,7 @@ class MqttPath:
         self.status = "outpost/" + self.device + "/status"
         self.client = None
         self.tls = None
+        self.sockets = None
         self.fails = 0            # failed connects in a row (reconnect backoff)
         self.next_try = 0
         self.last_tx = 0          # mono time of the last packet sent (pings keep it within keepalive)
@@ -139,12 +188,16 @@ class MqttPath:
 
     def _settimeout(self, c, timeout):
         # umqtt.simple leaves its socket blocking without a timeout after check_msg/wait_msg:
-        # set one before every blocking call. MicroPython's TLS socket has no settimeout.
+        # set one before every blocking call, on the plain socket (the one under TLS, where
+        # MicroPython keeps timeouts), which _Sockets handed to umqtt.simple and remembered
         try:
             c.sock.settimeout(timeout)
-        except AttributeError:
-            if self.tls is not None and self.tls.raw is not None:
-                self.tls.raw.settimeout(timeout)
+        except AttributeError:      # MicroPython's TLS socket
+            raw = self.tls.raw if self.tls is not None else None
+            if raw is None and self.sockets is not None:
+                raw = self.sockets.raw
+            if raw is not None:
+                raw.settimeout(timeout)
 
     def _context(self):
         from outpost import clock
@@ -159,41 +212,54 @@ class MqttPath:
             raise Down("mqtt.ca: " + str(e))
         return _Tls(ctx, m["server_hostname"] or m["host"])
 
-    def _new_client(self):
-        from umqtt.simple import MQTTClient
+    def _new_client(self, timeout):
+        import umqtt.simple as um
         m = self.m
-        args = (self.device, m["host"], self.port(), m["user"] or None, m["password"] or None,
-                m["keepalive"])
+        # umqtt.simple makes its socket with socket.socket() and, before 1.4, never gives it a
+        # timeout: hand it one that has one, and remember it (see _Sockets)
+        if not isinstance(um.socket, _Sockets):
+            um.socket = _Sockets(um.socket)
+        self.sockets = um.socket
+        self.sockets.timeout = timeout
+        c = um.MQTTClient(self.device, m["host"], self.port(), m["user"] or None,
+                          m["password"] or None, m["keepalive"])
+        # which API, by the client's shape rather than by an exception: before 1.4 a client
+        # keeps ssl_params (and connect() takes no timeout); 1.4 and later take ssl= an
+        # SSLContext-like object
+        self.legacy = hasattr(c, "ssl_params")
         self.tls = None
         if not m["tls"]:
-            return MQTTClient(*args)
+            return c
         self.tls = self._context()
-        try:
-            # umqtt.simple before 1.4 takes ssl=True and hands ssl_params to ssl.wrap_socket;
-            # asked first because it would take a context as ssl=<truthy> and not verify anything
-            return MQTTClient(*args, ssl=True, ssl_params={
-                "server_hostname": self.tls.hostname, "cert_reqs": 2,   # ssl.CERT_REQUIRED
-                "cadata": m["ca"].encode() if isinstance(m["ca"], str) else m["ca"]})
-        except TypeError:
-            return MQTTClient(*args, ssl=self.tls)   # 1.4 and later: an SSLContext-like object
+        if self.legacy:
+            c.ssl = True
+            c.ssl_params = {"server_hostname": self.tls.hostname, "cert_reqs": 2,  # CERT_REQUIRED
+                            "cadata": m["ca"].encode() if isinstance(m["ca"], str) else m["ca"]}
+        else:
+            c.ssl = self.tls
+        return c
 
     def _connect(self, timeout):
         if not self.net.connected():
             raise Down("no Wi-Fi")
         try:
-            c = self._new_client()
+            c = self._new_client(timeout)
         except Down as e:
             self._failed()
             raise e
+        except Exception as e:      # MemoryError importing umqtt.simple, say: an outage too
+            self._failed()
+            gc.collect()
+            raise Down(self._what(e))
         c.set_last_will(self.status, b"offline", True, 1)
         if self.tls is not None:
             self.tls.timeout = timeout
         gc.collect()
         try:
-            try:
-                c.connect(timeout=timeout)
-            except TypeError:  # an umqtt.simple without the timeout argument
+            if self.legacy:
                 c.connect()
+            else:
+                c.connect(timeout=timeout)
             self._settimeout(c, timeout)
             # the gateway reads this as "in service"; the Last Will replaces it if we vanish
             c.publish(self.status, b"online", True, 1)
@@ -291,10 +357,14 @@ class MqttPath:
 
     # --- sending ----------------------------------------------------------------------
 
-    def send(self, rec, csv, timeout):
-        from outpost import alerts
+    def send(self, rec, csv, timeout, data=None):
+        # data: the record's bytes as the outbox holds them, forwarded unchanged (no second
+        # parse and encode on the board)
         topic = "outpost/" + self.device + ("/report" if rec["kind"] == "report" else "/alert")
-        self._publish([(topic, alerts.gateway_record(rec, csv), False)], timeout)
+        if data is None or csv:
+            from outpost import alerts
+            data = alerts.gateway_record(rec, csv)
+        self._publish([(topic, data, False)], timeout)
 
     def beat(self, uptime, timeout):
         # a sign of life for the gateway's watchdog (the retained status goes at each connect)
@@ -352,14 +422,16 @@ class SerialPath:
             self.uart = machine.UART(self.s["uart"], **kw)
         return self.uart
 
-    def send(self, rec, csv, timeout):
+    def send(self, rec, csv, timeout, data=None):
         from outpost_contract import frame as serial_frame
-        from outpost import alerts
+        if data is None or csv:
+            from outpost import alerts
+            data = alerts.gateway_record(rec, csv)
         try:
             u = self._port()
             while u.any():
                 u.read()  # drop stale replies from an earlier attempt
-            u.write(serial_frame.encode(alerts.gateway_record(rec, csv)))
+            u.write(serial_frame.encode(data))
         except OSError as e:
             raise Down(str(e))
         rid = rec["id"]
@@ -393,9 +465,10 @@ class Chain:
         self.mono = mono
         self.feed = feed or (lambda: None)
 
-    def send(self, rec, csv, timeouts):
-        """Try each enabled path in order within the budget.
-        Returns ("sent", path) | ("dead", reason) | ("down", reasons)."""
+    def send(self, rec, csv, timeouts, sent=None, data=None):
+        """Try each enabled path in order within the budget. sent() is called the moment a
+        peer took the message; data is the record's bytes for the gateway paths.
+        Returns ("sent", path) | ("dead", reason) | ("down", reasons), whatever a path raises."""
         start = self.mono()
         reasons = []
         for p in self.paths:
@@ -406,14 +479,29 @@ class Chain:
                 reasons.append(p.name + ": no time left in the budget")
                 break
             self.feed()
+            why = None
             try:
-                p.send(rec, csv, min(timeouts.get(p.name, 10), left))
+                kw = {}
+                if p.name == "smtp":
+                    if sent is not None:
+                        kw["sent"] = sent       # called on the 250, before QUIT
+                elif data is not None:
+                    kw["data"] = data
+                p.send(rec, csv, min(timeouts.get(p.name, 10), left), **kw)
+                if sent is not None and p.name != "smtp":
+                    sent()
                 return ("sent", p.name)
             except Refused as e:
                 return ("dead", p.name + ": " + str(e))
             except Down as e:
-                reasons.append(p.name + ": " + str(e))
-                self.log("path " + reasons[-1])
+                why = str(e)
+            except MemoryError:
+                why = "out of memory"
+            except Exception as e:   # a bug or a surprise in a path: an outage, never a reset
+                why = (e.__class__.__name__ + " " + str(e)).strip()
+            gc.collect()
+            reasons.append(p.name + ": " + why)
+            self.log("path " + reasons[-1])
         if not reasons:
             reasons.append("no path configured")
         return ("down", reasons)

@@ -271,8 +271,9 @@ class SMTP:
 
     def login(self, user, password, mechanism=None, defer=False):
         """AUTH with the best mechanism the server offers (PLAIN, then LOGIN).
-        defer=True lets AUTH PLAIN ride in the first message's pipelined group (one round
-        trip less); a refused login then raises SMTPAuthError from that send."""
+        defer=True lets AUTH PLAIN ride with the first message's MAIL and RCPT; its data
+        goes only after the 235, and a refused login raises SMTPAuthError from that send
+        (after RSET: no message goes out unauthenticated)."""
         self._run(self._live().op_auth(user, password, False, mechanism, defer))
         return self._reply()
 

@@ -617,6 +617,13 @@ class ClientCore:
                     # the previous transaction may have failed half-open; RSET costs no round trip
                     self._send("RSET")
                 yield from self._transaction(tx)
+                if tx.auth is not None and tx.auth.code != 235:
+                    # a refused AUTH: no message of the batch goes out unauthenticated
+                    for t in txs:
+                        if t is not tx and t.mail is None and t.error is None:
+                            t.error = SMTPAuthError(tx.auth.code, tx.auth.text,
+                                                    tx.auth.enhanced, "AUTH")
+                    break
             else:
                 yield from self._transaction(tx)
                 yield 0
@@ -724,7 +731,8 @@ class ClientCore:
 
     def _transaction(self, tx, stream=True):
         pipe = self.pipelining
-        if self._deferred_auth is not None:
+        auth = self._deferred_auth is not None
+        if auth:
             self._send("AUTH", self._deferred_auth, tx, "auth", redact=True)
             self._deferred_auth = None
         params = ""
@@ -744,6 +752,12 @@ class ClientCore:
             yield 0 if not pipe else MAX_OUTSTANDING
         if not pipe and not tx.accepted():
             return
+        if auth:
+            # AUTH may ride with MAIL and RCPT, but no message data goes out before its 235:
+            # a server that takes local mail without AUTH would otherwise deliver it anyway
+            yield 0
+            if tx.auth is None or tx.auth.code != 235:
+                return
         if self.chunking and stream:
             yield from self._bdat(tx, pipe)
             return

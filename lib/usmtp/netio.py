@@ -93,9 +93,11 @@ def _pem_to_der_list(cadata):
 def client_context(cadata=None, insecure_skip_verify=False):
     """An ssl context that verifies the server against `cadata` (PEM str/bytes or DER bytes).
     With cadata None, CPython uses the system CAs; MicroPython has none and refuses."""
+    native = False
     try:
         import ssl
     except ImportError:         # MicroPython builds with the tls module only
+        native = True
         try:
             import tls as ssl
         except ImportError:
@@ -116,8 +118,17 @@ def client_context(cadata=None, insecure_skip_verify=False):
         if _unix_now() < MIN_CLOCK:
             raise SMTPTLSError("the clock is not set, so the server's certificate cannot be "
                                "checked: set the time (ntptime.settime()) before connecting")
+        # mbedTLS takes DER here (PEM text is refused as "invalid cert"), one certificate a
+        # call; the tls module's own method takes no keywords
+        ders = _pem_to_der_list(cadata) if b"-----BEGIN" in cadata else [cadata]
+        if not ders:
+            raise SMTPUsageError("cadata holds no certificate")
         try:
-            ctx.load_verify_locations(cadata=cadata)
+            for der in ders:
+                if native:
+                    ctx.load_verify_locations(der)
+                else:
+                    ctx.load_verify_locations(cadata=der)
         except (ValueError, OSError) as e:
             raise SMTPUsageError("cadata is not a usable CA certificate: %s" % (e,))
         return ctx

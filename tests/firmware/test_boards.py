@@ -66,7 +66,7 @@ def test_fitted_pins_do_not_clash(name):
 def test_common_manifest_freezes_the_firmware_and_contracts():
     m = open(os.path.join(BOARDS, "common_manifest.py")).read()
     for part in ('package("outpost", base_path="../firmware"', 'package("outpost_contract", base_path="../lib"',
-                 'include("../lib/usmtp/manifest.py")'):
+                 'require("usmtp", library="outpost-lib")'):
         assert part in m
 
 

@@ -370,11 +370,11 @@ def test_deferred_auth_leads_the_first_pipelined_group():
 C: AUTH PLAIN AHVzZXIAcGFzcw==
 C: MAIL FROM:<a@x>
 C: RCPT TO:<b@y>
-C: BDAT 3 LAST
-C: x
 S: 235 ok
 S: 250 ok
 S: 250 ok
+C: BDAT 3 LAST
+C: x
 S: 250 ok
 """)
     assert c.authenticated
@@ -388,15 +388,33 @@ def test_deferred_auth_refused_raises_auth_error_from_the_send():
 C: AUTH PLAIN AHVzZXIAcGFzcw==
 C: MAIL FROM:<a@x>
 C: RCPT TO:<b@y>
-C: DATA
 S: 535 5.7.8 bad credentials
 S: 530 5.7.0 authentication required
-S: 503 5.5.1 need MAIL
 S: 503 5.5.1 need MAIL
 C: RSET
 S: 250 ok
 """)
     assert e.code == 535 and not c.authenticated
+
+
+def test_deferred_auth_refused_by_a_server_that_takes_mail_anyway_sends_no_message():
+    # Postfix with mynetworks: AUTH refused, MAIL and RCPT accepted. No DATA and no BDAT may
+    # follow (it would be delivered unauthenticated, again on every retry): RSET instead.
+    from usmtp.errors import SMTPAuthError
+    for ext in ("PIPELINING,AUTH PLAIN", "PIPELINING,CHUNKING,AUTH PLAIN"):
+        c = opened(ext, mode="tls")
+        run(c, c.op_auth("user", "pass", defer=True), "")
+        e = raises(SMTPAuthError, run, c, c.op_send(tx(c, body=b"x")), """
+C: AUTH PLAIN AHVzZXIAcGFzcw==
+C: MAIL FROM:<a@x>
+C: RCPT TO:<b@y>
+S: 535 5.7.8 bad credentials
+S: 250 2.1.0 ok
+S: 250 2.1.5 ok
+C: RSET
+S: 250 ok
+""")
+        assert e.code == 535 and not c.authenticated and c.state == "ready"
 
 
 def test_deferred_auth_without_pipelining_is_immediate():

@@ -48,7 +48,8 @@ class MQTTClient:
         self.server = server
         self.port = port
         self.ssl = ssl
-        self.ssl_params = ssl_params or {}
+        if LEGACY:      # 1.4 and later keep no ssl_params (the firmware reads the API from that)
+            self.ssl_params = ssl_params or {}
         self.pid = 0
         self.cb = None
         self.user = user

