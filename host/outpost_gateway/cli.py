@@ -268,7 +268,11 @@ def _send_test(cfg, to, out):
         finally:
             s.close()
     except (SMTPError, OSError) as e:
+        from .hints import explain
         print("send-test: FAILED: %s" % e, file=out)
+        hint = explain(e, r)
+        if hint:
+            print("send-test: " + hint, file=out)
         return 1
     if refused:
         print("send-test: refused: %s" % refused, file=out)

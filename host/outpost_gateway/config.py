@@ -350,7 +350,8 @@ def _validate(cfg, env):
             with open(r["ca_file"], "rb") as f:
                 r["ca_data"] = f.read()
         except OSError as e:
-            raise ConfigError("relay.ca_file: cannot read: " + e.strerror)
+            raise ConfigError("relay.ca_file: cannot read %s: %s (give the path of the CA's PEM file, "
+                              "or leave it empty for the system CAs)" % (r["ca_file"], e.strerror))
     else:
         r["ca_data"] = None
     if isinstance(r["connections"], bool) or not isinstance(r["connections"], int) or \

@@ -445,6 +445,7 @@ class Relay:
         dead_rows = []
         sent = 0
         replies = replies or [None] * len(units)
+        pause_err = None
         for (kind, rows, (f, msg, mid)), res, reply in zip(units, results, replies):
             if res is REQUEUE:
                 for row in rows:
@@ -465,6 +466,7 @@ class Relay:
                              "deferred" if outcome == "retry" else "refused", text)
                 if outcome == "pause":
                     pause = text
+                    pause_err = res
                     out.append((row["alert_id"], row["rcpt"], "ready", row["attempts"], now, text, code, None))
                 elif outcome == "retry":
                     att = row["attempts"] + 1
@@ -493,7 +495,7 @@ class Relay:
                                             self.r["backoff_max"], self.r["jitter"], self.rand)
             self._result(now, "upstream unreachable: %s" % failed_connect)
         elif pause is not None:
-            self._pause(now, pause)
+            self._pause(now, pause, pause_err)
         else:
             if self.paused:
                 self._resume(now)
@@ -506,19 +508,28 @@ class Relay:
         self.spool.set_state("relay_last_result", self.last_result)
 
     # -- pause, notices --------------------------------------------------------------------
-    def _pause(self, now, text):
+    def _pause(self, now, text, err=None):
         self._drop()
         self.pause_until = now + self.r["pause_retry"]
         self._result(now, "paused: " + text)
+        if self.paused and self.paused.get("reason") != text:
+            # status shows the failure of now (after a reload, a different one), not the first
+            log.error("relay still paused, now: %s", text)
+            self.paused = dict(self.paused, reason=text)
+            self.spool.set_state("relay_paused", self.paused)
         if not self.paused:
+            from .hints import explain
+            hint = explain(err, self.r) if err is not None else ""
             self.paused = {"since": now, "reason": text}
             self.spool.set_state("relay_paused", self.paused)
-            log.error("relay paused (authentication or TLS failure): %s", text)
+            log.error("relay paused (authentication or TLS failure): %s%s", text, " -- " + hint if hint else "")
             self.notify(compose.safe_id("gateway-paused-%d" % now), "critical",
                         "Outpost gateway cannot send mail: " + compose.one_line(text, 120),
-                        "The gateway's upstream refused authentication or TLS:\n\n  %s\n\n"
+                        "The gateway's upstream refused authentication or TLS:\n\n  %s\n\n%s"
                         "Alerts are kept in the spool and will go out once this is fixed.\n"
-                        "The gateway probes again every %d seconds.\n" % (text, self.r["pause_retry"]), now)
+                        "The gateway probes again every %d seconds, and at once when its config is\n"
+                        "reloaded (systemctl reload outpost-gateway, or SIGHUP).\n"
+                        % (text, (hint + "\n\n") if hint else "", self.r["pause_retry"]), now)
 
     def _resume(self, now):
         since = self.paused["since"]

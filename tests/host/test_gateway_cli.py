@@ -149,6 +149,35 @@ def test_send_test_prints_trace_without_secrets(tmp_path, capsys):
         pw.write_text("wrong-secret\n")
         rc, out = run(["send-test", "--config", path, "--to", "me@example.org"])
         assert rc == 1 and "FAILED" in out and "wrong-secret" not in out
+        # ... and the fix: the keys, and what Gmail and Microsoft 365 want instead
+        assert "535" in out and "relay.username" in out and "relay.password" in out
+        assert "app password" in out and "relay.oauth2_token" in out
+
+
+@pytest.mark.parametrize("security", ["tls", "starttls"])
+def test_send_test_certificate_failure_names_the_ca_key_and_shows_the_certificate(tmp_path, security):
+    from peers.certs import TestCA
+    from peers.smtpd import MailServer
+    ca, other = TestCA(), TestCA()
+    with MailServer(tls="implicit" if security == "tls" else "starttls", ca=ca, hostname="127.0.0.1") as up:
+        cafile = tmp_path / "other-ca.pem"
+        cafile.write_bytes(other.ca_pem)             # not the CA that signed the server
+        path = write_toml(tmp_path / "gw.toml", base_data(tmp_path, relay={
+            "port": up.port, "security": security, "ca_file": str(cafile)}))
+        rc, out = run(["send-test", "--config", path, "--to", "me@example.org"])
+    assert rc == 1 and "FAILED" in out
+    assert "relay.ca_file = %r" % str(cafile) in out
+    # trustme names its CA "Testing CA #..." and puts the host in the leaf's SAN, not in a CN:
+    # the issuer shown is the one that really signed it
+    assert "issued by O=trustme" in out and "Testing CA" in out, out
+
+
+def test_missing_ca_file_names_the_path(tmp_path, capsys):
+    missing = str(tmp_path / "nope" / "ca.pem")
+    path = write_toml(tmp_path / "gw.toml", base_data(tmp_path, relay={"security": "tls", "ca_file": missing}))
+    rc, _ = run(["check-config", "--config", path])
+    err = capsys.readouterr().err
+    assert rc == 2 and "relay.ca_file" in err and missing in err and "No such file" in err
 
 
 def test_status_lists_boards_and_queue_list_shows_device_and_subject(tmp_path, capsys):
