@@ -75,7 +75,7 @@ def main(argv=None, out=None):
         print("spool: %s" % config.spool_path(cfg), file=out)
         return 0
     if cmd == "run":
-        return _run(cfg)
+        return _run(cfg, args.config)
     if cmd == "send-test":
         return _send_test(cfg, args.to, out)
     from .clock import SystemClock
@@ -96,17 +96,22 @@ def main(argv=None, out=None):
         spool.close()
 
 
-def _run(cfg):
+def _run(cfg, path=None):
     from .service import Gateway, setup_logging
     os.umask(0o077)     # the spool and its journals are private, whoever starts the gateway
     setup_logging(cfg)
     gw = Gateway(cfg)
+    gw.config_path = path
 
     def on_signal(signum, frame):
         gw.stopping.set()       # only a flag: the main loop does the stopping
 
+    def on_hup(signum, frame):
+        gw.reload_requested.set()   # only a flag: the main loop reads the config again
+
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGHUP, on_hup)
     gw.run()
     return 0
 

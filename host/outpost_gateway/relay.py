@@ -103,6 +103,10 @@ class Relay:
         self._new_sends = []     # send times of this pass, committed with the "sending" mark
         self._new_digests = []   # digests composed in this pass, recorded in that same commit
         self.on_notice = None
+        self._pending_cfg = None
+        self._setup_helpers()
+
+    def _setup_helpers(self):
         self.signer = None
         if self.r["dkim_key_file"]:
             from .dkim_sign import Signer
@@ -111,6 +115,27 @@ class Relay:
         if self.r["mode"] == "mx":
             from . import mx
             self.resolver = mx.resolver(self.r["mx_resolver"])
+
+    # -- reload ----------------------------------------------------------------------------
+    def reconfigure(self, cfg):
+        # from another thread (SIGHUP): taken at the start of the next pass
+        self._pending_cfg = cfg
+
+    def _apply_config(self):
+        cfg, self._pending_cfg = self._pending_cfg, None
+        self.close()                     # the connections were opened with the old settings
+        self.cfg = cfg
+        self.r = cfg["relay"]
+        self.slots = [{"conn": None, "used": 0.0} for _ in range(self.r["connections"])]
+        self.limit = self.r["connections"]
+        self.limit_until = 0.0
+        self._setup_helpers()
+        # a paused or backed-off relay tries the new settings at once
+        self.pause_until = 0.0
+        self.down_until = 0.0
+        log.info("relay: new settings taken (%s:%s, %d connection%s)%s", self.r["host"], self.r["port"],
+                 self.r["connections"], "" if self.r["connections"] == 1 else "s",
+                 "; paused relay tries again now" if self.paused else "")
 
     # -- connections -----------------------------------------------------------------------
     # relay.connections slots, each holding one kept-open connection. A pass shares its
@@ -276,6 +301,8 @@ class Relay:
 
     # -- one pass --------------------------------------------------------------------------
     def run_once(self):
+        if self._pending_cfg is not None:
+            self._apply_config()
         now = self.clock.time()
         if self.paused and now < self.pause_until:
             return self.pause_until - now

@@ -106,6 +106,8 @@ class Gateway:
         self.smtp = None
         self.http = None
         self.threads = []
+        self.config_path = None      # set by `run`: SIGHUP reads it again
+        self.reload_requested = threading.Event()
         self.loops = {}              # loop name -> {"thread", "fn", "error", "restarts"}
         self._spool_trouble = {}     # loop name -> error text, while its spool writes fail
 
@@ -119,6 +121,14 @@ class Gateway:
             self.http = HttpStatus(self.cfg["http"]["listen"], self.cfg["http"]["port"], self)
             self.http.start()
             log.info("HTTP health/metrics on %s:%d", self.cfg["http"]["listen"], self.http.port)
+        self._start_mqtt()
+        self._start_serial()
+        self._start_smtp()
+        self._thread("status", self._status_loop)
+        self._thread("supervisor", self._supervise_loop)
+        log.info("gateway started (spool %s)", config.spool_path(self.cfg))
+
+    def _start_mqtt(self):
         if self.cfg["mqtt"]["enabled"]:
             from .broker_check import check_queue_limit
             check_queue_limit(self.cfg)
@@ -129,19 +139,87 @@ class Gateway:
                 from .fleet import Fleet
                 self.fleet = Fleet(self.cfg, self.ingest)
                 self.fleet.start()
+
+    def _stop_mqtt(self):
+        if self.fleet is not None:
+            self.fleet.stop()
+            self.fleet = None
+        if self.mqtt is not None:
+            self.mqtt.stop()
+            self.mqtt = None
+
+    def _start_serial(self):
         for port in self.cfg["serial"]["ports"]:
             from .serial_ingress import SerialIngress
             s = SerialIngress(port, self.cfg["serial"], self.ingest)
             s.start()
             self.serial.append(s)
+
+    def _stop_serial(self):
+        for s in self.serial:
+            s.stop()
+        self.serial = []
+
+    def _start_smtp(self):
         if self.cfg["smtp_ingress"]["enabled"]:
             from .smtp_ingress import SmtpIngress
             self.smtp = SmtpIngress(self.cfg, self.ingest)
             self.smtp.start()
             log.info("SMTP ingress on %s:%d", self.cfg["smtp_ingress"]["listen"], self.smtp.port)
-        self._thread("status", self._status_loop)
-        self._thread("supervisor", self._supervise_loop)
-        log.info("gateway started (spool %s)", config.spool_path(self.cfg))
+
+    def _stop_smtp(self):
+        if self.smtp is not None:
+            self.smtp.stop()
+            self.smtp = None
+
+    # -- SIGHUP --------------------------------------------------------------------------------
+    # The config file is read again: the relay takes its new section before its next pass
+    # (credentials, CA, connections; a paused or backed-off relay tries again at once), the
+    # ingress listeners whose sections changed are restarted, routing, the allow-list and the
+    # watchdog use the new values. A config with an error is refused whole, the running one kept.
+    RESTART_ONLY = ("spool", "http")       # sections a reload cannot change: say so
+
+    def reload(self):
+        if not self.config_path:
+            log.error("reload: the gateway was not started from a config file")
+            return False
+        try:
+            new = config.load(self.config_path)
+        except config.ConfigError as e:
+            log.error("reload refused, the running config is kept: %s", e)
+            return False
+        old, self.cfg = self.cfg, new
+        changed = sorted(k for k in new if new[k] != old.get(k))
+        for sect in self.RESTART_ONLY:
+            if sect in changed:
+                log.warning("reload: [%s] changes take effect at the next restart", sect)
+        if new["gateway"]["state_dir"] != old["gateway"]["state_dir"] or \
+                new["gateway"]["spool_path"] != old["gateway"]["spool_path"]:
+            log.warning("reload: the spool location changes at the next restart")
+        if new["relay"]["enabled"] != old["relay"]["enabled"]:
+            log.warning("reload: relay.enabled changes at the next restart")
+        if new["gateway"]["log_level"] != old["gateway"]["log_level"] or \
+                new["gateway"]["log_format"] != old["gateway"]["log_format"]:
+            setup_logging(new)
+        self.ingest.cfg = new
+        self.watchdog.cfg, self.watchdog.w = new, new["watchdog"]
+        if self.relay is not None:
+            self.relay.reconfigure(new)
+        self.wake.set()
+        if "mqtt" in changed or "fleet" in changed:
+            self._stop_mqtt()
+            self._start_mqtt()
+            log.info("reload: MQTT ingress restarted with the new settings")
+        if "serial" in changed:
+            self._stop_serial()
+            self._start_serial()
+            log.info("reload: serial ingress restarted (%s)", ", ".join(new["serial"]["ports"]) or "no ports")
+        if "smtp_ingress" in changed:
+            self._stop_smtp()
+            self._start_smtp()
+            log.info("reload: SMTP ingress restarted")
+        log.info("config reloaded from %s (changed: %s)", self.config_path, ", ".join(changed) or "nothing")
+        return True
 
     def _thread(self, name, fn):
         t = threading.Thread(target=self._guard, args=(name, fn), name=name, daemon=True)
@@ -341,8 +419,13 @@ class Gateway:
 
     def run(self):
         self.start()
-        while not self.stopping.wait(1.0):
-            pass
+        while not self.stopping.wait(0.5):
+            if self.reload_requested.is_set():
+                self.reload_requested.clear()
+                try:
+                    self.reload()
+                except Exception:
+                    log.exception("reload failed")
         self.stop()
 
     def stop(self):
@@ -350,14 +433,9 @@ class Gateway:
         self.wake.set()
         self.wd_wake.set()
         log.info("stopping")
-        if self.fleet is not None:
-            self.fleet.stop()
-        if self.mqtt is not None:
-            self.mqtt.stop()
-        for s in self.serial:
-            s.stop()
-        if self.smtp is not None:
-            self.smtp.stop()
+        self._stop_mqtt()
+        self._stop_serial()
+        self._stop_smtp()
         self.spool.stop_writer()
         for t in self.threads:
             # a relay pass may be waiting for the reply to the end of a message's data

@@ -106,12 +106,17 @@ def test_run_serves_health_and_stops_on_sigterm(tmp_path):
     t = threading.Thread(target=probe)
     t.start()
     old = signal.getsignal(signal.SIGTERM)
+    old_hup = signal.getsignal(signal.SIGHUP)
     root = logging.getLogger()
     saved = root.handlers[:], root.level      # `run` sets up the process's logging
+    umask = os.umask(0o022)                   # and the umask (0077)
+    os.umask(umask)
     try:
         rc = cli.main(["run", "--config", path])
     finally:
+        os.umask(umask)
         signal.signal(signal.SIGTERM, old)
+        signal.signal(signal.SIGHUP, old_hup)
         signal.signal(signal.SIGINT, signal.default_int_handler)
         root.handlers[:] = saved[0]
         root.setLevel(saved[1])
