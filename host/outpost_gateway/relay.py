@@ -207,7 +207,8 @@ class Relay:
             res = slot["conn"].send_many(batch)
         slot["used"] = now
         txs = getattr(slot["conn"], "last_batch", None) or ()
-        replies = [None if t.end is None else "%d %s" % (t.end.code, t.end.text) for t in txs]
+        replies = [None if t.end is None else " ".join([str(t.end.code)] + ([t.end.enhanced] if t.end.enhanced else [])
+                                                       + list(t.end.lines)) for t in txs]
         return res, replies + [None] * (len(res) - len(replies))
 
     def _send_slot(self, slot, batch, now):
