@@ -43,9 +43,9 @@ def drain(connections, batch=50, chunking=False):
     server = MailServer(chunking=True, pipelining=True) if chunking else SmtpSink()
     with server as sink, RttProxy(sink.host, sink.port, rtt=RTT) as proxy:
         tmp = tmpdir("drain")
-        cfg = make_cfg(tmp, relay={"host": proxy.host, "port": proxy.port, "security": "plain", "batch": batch,
-                                   "timeout": 60.0, "connections": connections})
-        cfg["digest"].update(threshold=10 ** 9, rate_per_hour=0)     # every alert its own message
+        cfg = make_cfg(tmp, relay={"host": proxy.host, "port": proxy.port, "mode": "plain", "batch": batch,
+                                   "timeout": 60.0, "connections": connections},
+                       digest={"threshold": 10 ** 9, "rate_per_hour": 0})   # every alert its own message
         clock = SystemClock()
         spool = Spool(str(tmp / "s.db"), clock).open()
         fill(spool, N)

@@ -32,7 +32,7 @@ def main():
         up._deliver = timed_deliver
         tmp = tmpdir("latency")
         gw = Gateway(tmp, mqtt={"enabled": True, "host": broker.host, "port": broker.port},
-                     relay={"host": up.host, "port": up.port, "security": "plain", "sender": SENDER},
+                     relay={"host": up.host, "port": up.port, "mode": "plain", "sender": SENDER},
                      digest={"threshold": 10 ** 9, "rate_per_hour": 0})
         try:
             gw.wait(lambda: ((gw.health() or {}).get("mqtt") or {}).get("subscribed"), 60)

@@ -37,7 +37,7 @@ def measure(n):
     if n:
         fill(tmp, n)
     dead_port = free_port()          # nothing listens there: the relay keeps everything queued
-    gw = Gateway(tmp, relay={"port": dead_port, "security": "plain", "backoff_base": 1.0},
+    gw = Gateway(tmp, relay={"port": dead_port, "mode": "plain", "backoff_base": 1.0},
                  digest={"threshold": 10 ** 9})
     try:
         # let the relay make its passes over the queue and the status loop run

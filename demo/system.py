@@ -65,8 +65,8 @@ client_id = "outpost-demo-gateway"
 [relay]
 host = "localhost"
 port = %(smtp)d
-security = "starttls"
-ca_file = "%(ca)s"
+mode = "starttls"
+ca = "%(ca)s"
 username = "gateway"
 password = "gateway-password"
 sender = "gateway@outpost.example"
@@ -147,7 +147,7 @@ def main():
             greenhouse = dict(common, device="greenhouse")
             greenhouse["mail"] = {"sender": "greenhouse@outpost.example", "to": [OWNER]}
             greenhouse["smtp"] = {"host": "127.0.0.1", "port": catcher.port, "mode": "starttls",
-                                  "user": "greenhouse", "password": "greenhouse-password",
+                                  "username": "greenhouse", "password": "greenhouse-password",
                                   "ca": ca, "server_hostname": "localhost", "timeout": 10}
             greenhouse["sensors"] = [{"name": "air", "type": "bme280", "scl": 22, "sda": 21}]
             greenhouse["rules"] = [{"sensor": "air.temperature", "above": 30, "hysteresis": 1.0,

@@ -7,9 +7,10 @@ CONFIG = {
         "host": "smtp.example.org",
         "port": 465,
         "mode": "tls",                   # tls (465) | starttls (587) | opportunistic | plain
-        "user": "freezer-shed@example.org",
+        "username": "freezer-shed@example.org",
         "password": "app-password",
-        # the CA that signed the mail server's certificate, as PEM text
+        # the CA that signed the mail server's certificate: PEM text pasted here, or a file
+        # name ("ca.pem"), read when make deploy checks this file
         "ca": """-----BEGIN CERTIFICATE-----
 ...paste the PEM here...
 -----END CERTIFICATE-----

@@ -12,6 +12,7 @@ import machine
 
 from outpost import alerts, clock, outbox, report, rules, sensors, transport
 from outpost.net import Net
+from outpost_contract.rules import backoff
 
 RTC_MAGIC = "op1"
 INFLIGHT = "inflight"
@@ -255,7 +256,7 @@ class App:
                 self.log("REFUSED " + rid + " for good: " + result[1])
             else:
                 self.down_rounds += 1
-                wait = transport.backoff(self.down_rounds, tc["retry_min"], tc["retry_max"])
+                wait = backoff(self.down_rounds, tc["retry_min"], 2, tc["retry_max"])
                 self.hold_until = self.mono() + wait
                 self.log("kept " + rid + " in the outbox (" + "; ".join(result[1]) +
                          "); next try in " + str(wait) + " s")

@@ -1,17 +1,17 @@
-# Wall-clock UTC seconds whatever the port's epoch, and whether the clock was ever set.
+# Wall-clock UTC seconds whatever the port's epoch, and whether the clock was ever set: the
+# shared rule (outpost_contract.rules), so board, usmtp and gateway draw the line at one date.
+# Mono is the board's own monotonic clock.
 import time
 
-# ports with a 2000 epoch count from 2000-01-01; alert records and mail want Unix seconds
-EPOCH = 946684800 if time.gmtime(0)[0] == 2000 else 0
-SET_AFTER = 1700000000  # a clock before late 2023 was never set by NTP
+from outpost_contract import rules
 
 
 def now():
-    return int(time.time()) + EPOCH
+    return rules.now(time)      # this board's clock, read by the shared rule
 
 
 def is_set(t=None):
-    return (now() if t is None else t) >= SET_AFTER
+    return rules.clock_is_set(now() if t is None else t)
 
 
 class Mono:

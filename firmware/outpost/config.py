@@ -1,7 +1,13 @@
 # Board configuration: documented defaults, overridden by the local file `config_local.py`
 # (made from config_example.py, git-ignored because it holds Wi-Fi and mail secrets).
 # validate() refuses bad input with an error naming the key; redacted() is the only form
-# of the config that may be printed.
+# of the config that may be printed. The machinery (merge with "did you mean", typed checks,
+# frozen sections) and the rules (addresses, modes, severities) are the ones the gateway's
+# config uses too: lib/outpost_contract/settings.py and rules.py. This check runs at
+# `make deploy` on the computer and may run on the board: MicroPython's subset only.
+from outpost_contract import settings
+from outpost_contract.rules import SEVERITIES, address_problem, token_problem
+from outpost_contract.settings import ConfigError  # noqa: F401 (the firmware's config error)
 
 # Every key the firmware reads, with its default. A key not listed here is refused as a typo.
 DEFAULTS = {
@@ -14,18 +20,21 @@ DEFAULTS = {
         "backoff_max": 600,    # longest pause between failed attempts, seconds
     },
     "ntp": {"host": "pool.ntp.org", "every": 86400},  # resync period, seconds
+    # the usmtp options, with the same names as the gateway's [relay] (host/README.md)
     "smtp": {
         "host": "",            # empty: direct SMTP path disabled
         "port": 0,             # 0: the mode's default (465 tls, 587 starttls, 25 opportunistic)
         "mode": "tls",         # tls | starttls | opportunistic | plain
-        "user": "",
+        "username": "",
         "password": "",
-        "oauth_token": "",     # XOAUTH2 instead of password when set
-        "ca": "",              # PEM of the CA that signed the server certificate
-        "verify": True,        # False only for a lab server; never in production
+        "oauth2_token": "",    # XOAUTH2 instead of password when set
+        "ca": "",              # the CA that signed the server certificate: PEM text, or a file
+                               # (read when the config is checked, at make deploy)
+        "insecure_skip_verify": False,  # True only for a lab server; never in production
         "server_hostname": "",  # SNI / certificate name when it differs from host
         "allow_plaintext_auth": False,
-        "timeout": 20,
+        "timeout": 20,         # seconds: connect and each reply
+        "data_timeout": 0,     # seconds for the reply to the end of a message; 0: timeout
     },
     "mail": {
         "sender": "",          # From address; its domain makes the Message-ID
@@ -35,13 +44,14 @@ DEFAULTS = {
     "mqtt": {
         "host": "",            # gateway broker; empty: MQTT path disabled
         "port": 0,             # 0: 1883, or 8883 with tls
-        "user": "",
+        "username": "",
         "password": "",
         "keepalive": 60,       # seconds; the broker publishes the Last Will after 1.5 x this
         "timeout": 10,
         "heartbeat": 900,      # seconds between "I am alive" messages to the gateway; 0: none
         "tls": False,          # MQTT over TLS, the broker certificate verified against ca
-        "ca": "",              # PEM of the CA that signed the broker certificate (needed with tls)
+        "ca": "",              # the CA that signed the broker certificate (needed with tls):
+                               # PEM text, or a file read when the config is checked
         "server_hostname": "",  # SNI / certificate name when it differs from host (an IP, say)
     },
     "serial": {
@@ -77,43 +87,20 @@ DEFAULTS = {
     "log": True,
 }
 
-SECRET_KEYS = ("password", "oauth_token")
+SECRET_KEYS = ("password", "oauth2_token")
 
-MODES = ("tls", "starttls", "opportunistic", "plain")
-SEVERITIES = ("info", "warning", "critical")
 PATHS = ("smtp", "mqtt", "serial")
 SENSOR_TYPES = ("internal_temp", "adc", "dht22", "bme280", "digital")
 RULE_TYPES = ("threshold", "missing", "stuck")
+SENSOR_KEYS = ("name", "type", "pin", "r1", "r2", "vref", "atten", "scl", "sda", "bus", "addr",
+               "invert", "pull", "unit")
+RULE_KEYS = ("type", "sensor", "above", "below", "hysteresis", "cooldown", "severity", "after",
+             "tolerance", "name")
 
 
-class ConfigError(ValueError):
-    pass
-
-
-def _err(key, what, value=None, show=True):
-    msg = key + ": " + what
-    if show and value is not None:
-        msg += " (got " + repr(value) + ")"
-    return ConfigError(msg)
-
-
-def merge(defaults, override, prefix=""):
-    # deep merge of dicts; a key missing from defaults is a typo and refused by name
-    if not isinstance(override, dict):
-        raise _err(prefix or "config", "must be a dict", override)
-    out = {}
-    for k in defaults:
-        out[k] = defaults[k]
-    for k in override:
-        key = prefix + k
-        if k not in defaults:
-            raise _err(key, "unknown key")
-        d = defaults[k]
-        if isinstance(d, dict):
-            out[k] = merge(d, override[k], key + ".")
-        else:
-            out[k] = override[k]
-    return out
+_err = settings.error
+merge = settings.merge
+_get = settings.get
 
 
 def _is_int(v):
@@ -124,65 +111,12 @@ def _is_num(v):
     return (isinstance(v, int) or isinstance(v, float)) and not isinstance(v, bool)
 
 
-def _int(cfg, key, lo, hi):
-    v = _get(cfg, key)
-    if not _is_int(v) or v < lo or v > hi:
-        raise _err(key, "must be an integer from " + str(lo) + " to " + str(hi), v)
-    return v
-
-
-def _str(cfg, key, secret=False):
-    v = _get(cfg, key)
-    if not isinstance(v, str):
-        raise _err(key, "must be a string", v, not secret)
-    if "\r" in v or "\n" in v:
-        if key not in ("smtp.ca", "mqtt.ca"):
-            raise _err(key, "must not contain CR or LF", v, not secret)
-    return v
-
-
-def _bool(cfg, key):
-    v = _get(cfg, key)
-    if not isinstance(v, bool):
-        raise _err(key, "must be True or False", v)
-    return v
-
-
-def _pem(cfg, key):
-    v = _get(cfg, key)
-    if not isinstance(v, (str, bytes)):
-        raise _err(key, "must be PEM text", type(v).__name__)
-    if v and "-----BEGIN CERTIFICATE-----" not in (v if isinstance(v, str) else v.decode()):
-        raise _err(key, "must be PEM text starting -----BEGIN CERTIFICATE-----")
-    return v
-
-
-def _get(cfg, key):
-    d = cfg
-    for part in key.split("."):
-        d = d[part]
-    return d
-
-
 def valid_name(s):
-    if not isinstance(s, str) or not 1 <= len(s) <= 64:
-        return False
-    for c in s:
-        if not (c.isalpha() or c.isdigit() or c in "._-") or ord(c) > 127:
-            return False
-    return True
+    return token_problem(s) is None
 
 
 def valid_addr(s):
-    if not isinstance(s, str) or len(s) > 254:
-        return False
-    local, at, domain = s.rpartition("@")
-    if not at or not local or not domain or "." not in domain:
-        return False
-    for c in s:
-        if c in " <>\r\n\t,;" or ord(c) < 33:
-            return False
-    return True
+    return address_problem(s) is None
 
 
 def parse_hhmm(s):
@@ -222,9 +156,8 @@ def _check_sensor(i, s):
         if a not in (0x76, 0x77):
             raise _err(key + ".addr", "must be 0x76 or 0x77", a)
     for k in s:
-        if k not in ("name", "type", "pin", "r1", "r2", "vref", "atten", "scl", "sda", "bus",
-                     "addr", "invert", "pull", "unit"):
-            raise _err(key + "." + k, "unknown key")
+        if k not in SENSOR_KEYS:
+            raise settings.unknown_key(key + ".", k, SENSOR_KEYS)
 
 
 def _check_rule(i, r):
@@ -237,7 +170,7 @@ def _check_rule(i, r):
     if not isinstance(r.get("sensor"), str) or not r.get("sensor"):
         raise _err(key + ".sensor", "must name a reading, e.g. 'freezer.temperature'", r.get("sensor"))
     if r.get("severity", "warning") not in SEVERITIES:
-        raise _err(key + ".severity", "must be info, warning or critical", r.get("severity"))
+        raise _err(key + ".severity", "must be one of " + ", ".join(SEVERITIES), r.get("severity"))
     for k in ("cooldown", "after", "hysteresis", "tolerance"):
         if k in r and (not _is_num(r[k]) or r[k] < 0):
             raise _err(key + "." + k, "must be a number >= 0", r[k])
@@ -251,61 +184,85 @@ def _check_rule(i, r):
         if not _is_num(r.get("after")) or r.get("after") <= 0:
             raise _err(key + ".after", "must be seconds > 0", r.get("after"))
     for k in r:
-        if k not in ("type", "sensor", "above", "below", "hysteresis", "cooldown", "severity",
-                     "after", "tolerance", "name"):
-            raise _err(key + "." + k, "unknown key")
+        if k not in RULE_KEYS:
+            raise settings.unknown_key(key + ".", k, RULE_KEYS)
 
 
-def validate(cfg):
-    # raises ConfigError naming the first bad key; returns cfg
-    if not valid_name(cfg["device"]):
-        raise _err("device", "must be 1-64 of [A-Za-z0-9._-]", cfg["device"])
+def _int(cfg, key, lo, hi):
+    return settings.integer(cfg, key, lo, hi)
+
+
+def _str(cfg, key, secret=False):
+    return settings.string(cfg, key, secret)
+
+
+def _bool(cfg, key):
+    return settings.boolean(cfg, key)
+
+
+def _ca(cfg, key, read):
+    # PEM text or bytes as given; a file name is read now (on the computer at make deploy, or
+    # from the board's flash) and its contents replace it, so the board holds the certificate
+    sect, _, k = key.partition(".")
+    given = cfg[sect][k]
+    v = settings.ca(cfg, key, read)
+    if isinstance(given, str) and given and "-----BEGIN" not in given:
+        cfg[sect][k] = v
+    return v
+
+
+def validate(cfg, read=settings.read_file):
+    # raises ConfigError naming the first bad key; returns cfg with its sections frozen
+    p = token_problem(cfg["device"])
+    if p:
+        raise _err("device", p, cfg["device"])
     _str(cfg, "wifi.ssid")
     _str(cfg, "wifi.password", True)
     _int(cfg, "wifi.timeout", 1, 300)
     _int(cfg, "wifi.backoff_max", 1, 86400)
     _str(cfg, "ntp.host")
     _int(cfg, "ntp.every", 60, 30 * 86400)
-    if cfg["smtp"]["mode"] not in MODES:
-        raise _err("smtp.mode", "must be one of " + ", ".join(MODES), cfg["smtp"]["mode"])
+    smtp = cfg["smtp"]
+    settings.mode(cfg, "smtp.mode")
     _str(cfg, "smtp.host")
     _int(cfg, "smtp.port", 0, 65535)
-    _str(cfg, "smtp.user")
+    _str(cfg, "smtp.username")
     _str(cfg, "smtp.password", True)
-    _str(cfg, "smtp.oauth_token", True)
-    ca = _pem(cfg, "smtp.ca")
-    _bool(cfg, "smtp.verify")
+    _str(cfg, "smtp.oauth2_token", True)
+    ca = _ca(cfg, "smtp.ca", read)
+    _bool(cfg, "smtp.insecure_skip_verify")
     _str(cfg, "smtp.server_hostname")
     _bool(cfg, "smtp.allow_plaintext_auth")
     _int(cfg, "smtp.timeout", 1, 300)
-    if cfg["smtp"]["host"]:
-        if cfg["smtp"]["mode"] in ("tls", "starttls") and cfg["smtp"]["verify"] and not ca:
-            raise _err("smtp.ca", "needed to verify the server (or set smtp.verify False for a lab server)")
-        if not valid_addr(cfg["mail"]["sender"]):
-            raise _err("mail.sender", "must be an address like board@example.org", cfg["mail"]["sender"])
+    _int(cfg, "smtp.data_timeout", 0, 900)
+    if smtp["password"] and smtp["oauth2_token"]:
+        raise _err("smtp.oauth2_token", "set either password or oauth2_token, not both")
+    if (smtp["password"] or smtp["oauth2_token"]) and not smtp["username"]:
+        raise _err("smtp.username", "must be set with a password or token")
+    if smtp["host"]:
+        if smtp["mode"] in ("tls", "starttls") and not smtp["insecure_skip_verify"] and not ca:
+            raise _err("smtp.ca", "needed to verify the server (or set smtp.insecure_skip_verify "
+                       "True for a lab server)")
+        if not cfg["mail"]["sender"]:
+            raise _err("mail.sender", "must be an address like board@example.org")
         if not cfg["mail"]["to"]:
             raise _err("mail.to", "needs at least one recipient")
-    if cfg["mail"]["sender"] and not valid_addr(cfg["mail"]["sender"]):
-        raise _err("mail.sender", "must be an address like board@example.org", cfg["mail"]["sender"])
-    to = cfg["mail"]["to"]
-    if not isinstance(to, list):
-        raise _err("mail.to", "must be a list of addresses", to)
-    for i, a in enumerate(to):
-        if not valid_addr(a):
-            raise _err("mail.to[" + str(i) + "]", "is not an address", a)
+    if cfg["mail"]["sender"]:
+        settings.mailbox(cfg, "mail.sender")
+    settings.addresses(cfg, "mail.to")
     _str(cfg, "mail.subject_prefix")
     _str(cfg, "mqtt.host")
     _int(cfg, "mqtt.port", 0, 65535)
-    _str(cfg, "mqtt.user")
+    _str(cfg, "mqtt.username")
     _str(cfg, "mqtt.password", True)
     _int(cfg, "mqtt.keepalive", 0, 65535)
     _int(cfg, "mqtt.timeout", 1, 120)
     _int(cfg, "mqtt.heartbeat", 0, 7 * 86400)
     _bool(cfg, "mqtt.tls")
-    mca = _pem(cfg, "mqtt.ca")
+    mca = _ca(cfg, "mqtt.ca", read)
     _str(cfg, "mqtt.server_hostname")
     if cfg["mqtt"]["tls"] and cfg["mqtt"]["host"] and not mca:
-        raise _err("mqtt.ca", "needed to verify the broker with mqtt.tls (PEM of the CA that signed it)")
+        raise _err("mqtt.ca", "needed to verify the broker with mqtt.tls (the CA that signed it)")
     if cfg["mqtt"]["tls"] and cfg["mqtt"]["port"] == 1883:
         raise _err("mqtt.port", "1883 is the plain MQTT port; with mqtt.tls use the broker's TLS port (8883, or 0)")
     _int(cfg, "serial.uart", -1, 9)
@@ -356,7 +313,7 @@ def validate(cfg):
     if cfg["watchdog"] and cfg["watchdog"] < cfg["transport"]["budget"] + 10:
         raise _err("watchdog", "must be 0 or at least transport.budget + 10 seconds", cfg["watchdog"])
     _bool(cfg, "log")
-    return cfg
+    return settings.freeze(cfg)
 
 
 def redacted(cfg):

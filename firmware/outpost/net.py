@@ -3,7 +3,7 @@
 import time
 
 from outpost import clock
-from outpost.transport import backoff
+from outpost_contract.rules import backoff
 
 
 class Net:
@@ -44,7 +44,7 @@ class Net:
                 time.sleep_ms(250)
             if not self.wlan.isconnected():
                 self.fails += 1
-                wait = backoff(self.fails, 5, self.w["backoff_max"])
+                wait = backoff(self.fails, 5, 2, self.w["backoff_max"])
                 self.next_try = self.mono() + wait
                 self.log("wifi: no connection (attempt " + str(self.fails) + "), next try in " +
                          str(wait) + " s")

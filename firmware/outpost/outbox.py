@@ -25,13 +25,14 @@
 import json
 import os
 
+from outpost_contract.rules import severity_rank
+
 try:
     from binascii import crc32
 except ImportError:  # a port built without it
     crc32 = None
 
 MAGIC = 0xA7
-RANK = {"info": 0, "warning": 1, "critical": 2}
 
 
 def _crc(data):
@@ -219,7 +220,7 @@ class Outbox:
             for it in items:
                 if len(it) > 3:
                     continue    # set aside: kept for the owner to see, never dropped
-                if victim is None or RANK.get(it[1], 1) < RANK.get(victim[1], 1):
+                if victim is None or severity_rank(it[1]) < severity_rank(victim[1]):
                     victim = it
             if victim is None:
                 break
@@ -275,7 +276,7 @@ class Outbox:
         for tail in (False, True):
             for rank in (2, 1, 0):
                 for it in self.items:
-                    if len(it) == 3 and RANK.get(it[1], 1) == rank and (it[0] in last) == tail:
+                    if len(it) == 3 and severity_rank(it[1]) == rank and (it[0] in last) == tail:
                         out.append((it[0], it[1], it[2]))
         return out
 

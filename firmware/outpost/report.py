@@ -9,6 +9,8 @@
 #   every  seconds between CSV rows (doubles each time the row buffer fills)
 #   next   time the next CSV row is due
 
+from outpost_contract.rules import iso  # the one time format (UTC, ISO 8601)
+
 
 def new(start, csv_every):
     return {"start": start, "stats": {}, "cols": [], "rows": [], "every": csv_every, "next": start}
@@ -46,30 +48,6 @@ def add(rep, readings, now, max_rows):
             rep["every"] = rep["every"] * 2
         rep["next"] = now + rep["every"]
     return rep
-
-
-def civil(t):
-    # UTC seconds -> (year, month, day, hour, minute, second), without the port's epoch
-    days = t // 86400
-    rem = t - days * 86400
-    # days since 1970-01-01 -> civil date (Howard Hinnant's algorithm)
-    z = days + 719468
-    era = (z if z >= 0 else z - 146096) // 146097
-    doe = z - era * 146097
-    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
-    y = yoe + era * 400
-    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
-    mp = (5 * doy + 2) // 153
-    d = doy - (153 * mp + 2) // 5 + 1
-    m = mp + 3 if mp < 10 else mp - 9
-    if m <= 2:
-        y += 1
-    return (y, m, d, rem // 3600, (rem // 60) % 60, rem % 60)
-
-
-def iso(t):
-    c = civil(int(t))
-    return "%04d-%02d-%02dT%02d:%02d:%02dZ" % c
 
 
 def _num(v):

@@ -12,6 +12,8 @@ import gc
 import sys
 import time
 
+from outpost_contract.rules import backoff
+
 
 def unload(prefix):
     # drop a finished step's modules so the next step has their heap (they load again on use)
@@ -46,7 +48,7 @@ class SmtpPath:
         c = self.smtp
         if not self.net.connected():
             raise Down("no Wi-Fi")
-        verify = c["verify"] and c["mode"] != "plain"
+        verify = not c["insecure_skip_verify"] and c["mode"] != "plain"
         if verify and not clock.is_set():
             raise Down("clock not set (NTP has not succeeded): cannot verify the server certificate")
         try:
@@ -60,8 +62,7 @@ class SmtpPath:
     def _send(self, rec, csv, timeout, sent):
         from outpost import alerts
         import usmtp
-        from usmtp.errors import (SMTPError, SMTPAuthError, SMTPUsageError, SMTPRecipientsRefused,
-                                  is_transient)
+        from usmtp.errors import SMTPError, SMTPUsageError, outcome
         c = self.smtp
         try:
             msg = alerts.to_message(rec, csv, self.mail)
@@ -72,13 +73,14 @@ class SmtpPath:
         try:
             s = usmtp.SMTP(c["host"], c["port"], mode=c["mode"], cadata=c["ca"] or None,
                            server_hostname=c["server_hostname"] or None, timeout=timeout,
-                           insecure_skip_verify=not c["verify"],
-                           allow_plaintext_auth=c["allow_plaintext_auth"])
+                           insecure_skip_verify=c["insecure_skip_verify"],
+                           allow_plaintext_auth=c["allow_plaintext_auth"],
+                           data_timeout=c["data_timeout"] or None)
             try:
-                if c["oauth_token"]:
-                    s.login_oauth2(c["user"], c["oauth_token"], defer=True)
-                elif c["user"]:
-                    s.login(c["user"], c["password"], defer=True)  # rides with MAIL: one round trip less
+                if c["oauth2_token"]:
+                    s.login_oauth2(c["username"], c["oauth2_token"], defer=True)
+                elif c["username"]:
+                    s.login(c["username"], c["password"], defer=True)  # rides with MAIL: one round trip less
                 refused = s.sendmail(self.mail["sender"], msg.recipients(), msg.chunks())
                 if sent is not None:
                     sent()      # the 250 settles it; QUIT is a courtesy
@@ -88,23 +90,19 @@ class SmtpPath:
                     pass  # the message was accepted (250) before this
             finally:
                 s.close()
-        except SMTPAuthError as e:
-            # our credentials, not the message: the gateway can still deliver it
-            if not self.auth_warned:
-                self.log("smtp: AUTH refused (" + str(e) + "): check smtp.user / password")
-                self.auth_warned = True
-            raise Down("AUTH refused")
-        except SMTPUsageError as e:
-            raise Refused(str(e))
-        except SMTPRecipientsRefused as e:
-            if e.transient:
-                raise Down(str(e))
-            raise Refused(str(e))
-        except SMTPError as e:
-            if is_transient(e):
+        except OSError as e:        # every SMTPError is an OSError
+            answer = outcome(e)     # usmtp's one classification; what it does here is ours
+            if answer == "refused":
+                raise Refused(str(e))
+            if answer == "reconfigure":
+                # our credentials or TLS setup, not the message: the gateway can still deliver it
+                if not self.auth_warned:
+                    self.log("smtp: setup refused (" + str(e) + "): check smtp.username, "
+                             "password, oauth2_token and ca")
+                    self.auth_warned = True
+                raise Down("AUTH or TLS refused")
+            if isinstance(e, SMTPError):
                 raise Down(str(e) or e.__class__.__name__)
-            raise Refused(str(e))
-        except OSError as e:
             raise Down("network: " + str(e))
         for rcpt in refused:
             self.log("smtp: " + rcpt + " refused: " + str(refused[rcpt][0]) + " " + refused[rcpt][1])
@@ -221,7 +219,7 @@ class MqttPath:
             um.socket = _Sockets(um.socket)
         self.sockets = um.socket
         self.sockets.timeout = timeout
-        c = um.MQTTClient(self.device, m["host"], self.port(), m["user"] or None,
+        c = um.MQTTClient(self.device, m["host"], self.port(), m["username"] or None,
                           m["password"] or None, m["keepalive"])
         # which API, by the client's shape rather than by an exception: before 1.4 a client
         # keeps ssl_params (and connect() takes no timeout); 1.4 and later take ssl= an
@@ -282,7 +280,7 @@ class MqttPath:
 
     def _failed(self):
         self.fails += 1
-        self.next_try = self.mono() + backoff(self.fails, RECONNECT_MIN, RECONNECT_MAX)
+        self.next_try = self.mono() + backoff(self.fails, RECONNECT_MIN, 2, RECONNECT_MAX)
 
     def _abort(self, c):
         # no DISCONNECT: the broker publishes the Last Will (`offline`), which is the truth
@@ -506,14 +504,3 @@ class Chain:
             reasons.append("no path configured")
         return ("down", reasons)
 
-
-def backoff(attempts, lo, hi):
-    # seconds to wait before the next try after `attempts` failures: lo, 2lo, 4lo, ... <= hi
-    if attempts <= 0:
-        return 0
-    d = lo
-    for _ in range(attempts - 1):
-        d *= 2
-        if d >= hi:
-            return hi
-    return min(d, hi)

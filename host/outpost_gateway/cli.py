@@ -7,6 +7,8 @@ import signal
 import sys
 import time
 
+from outpost_contract import rules
+
 from . import __version__, config
 
 DEFAULT_CONFIG = "/etc/outpost-gateway/gateway.toml"
@@ -55,7 +57,7 @@ def _subject(text, limit=60):
 
 
 def _when(t):
-    return "-" if not t else time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(t))
+    return "-" if not t else rules.iso(t)
 
 
 def main(argv=None, out=None):

@@ -3,17 +3,17 @@
 # The same alert id always gives the same Message-ID (usmtp.writer.make_message_id).
 import hashlib
 import json
-import time
 
 from outpost_contract import mail as alert_mail
 from outpost_contract import record as alert_record
+from outpost_contract import rules
 from usmtp.writer import Message, make_message_id
 
 from .spool import Alert
 
 
 def _when(t):
-    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(t)) if t else "unknown time"
+    return rules.iso(t) if t else "unknown time"
 
 
 def message_for(row, sender):

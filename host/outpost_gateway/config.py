@@ -1,20 +1,23 @@
 # Gateway configuration: one TOML file over documented defaults, validated with errors that
 # name the key. Secrets (any key ending in "password" or "token") may instead come from
 # "<key>_file" (first line of a file) or "<key>_env" (an environment variable).
+# The machinery (merge with "did you mean", typed checks, frozen sections) and the rules
+# (addresses, modes, severities) are the board's too: lib/outpost_contract/settings.py, rules.py.
+# [relay] uses the same key names for the usmtp options as the board's "smtp" section.
 import copy
 import fnmatch
 import ipaddress
 import os
 import sys
 
+from outpost_contract import settings
+from outpost_contract.rules import MODES, SEVERITIES
+from outpost_contract.settings import ConfigError  # noqa: F401 (the gateway's config error)
+
 if sys.version_info >= (3, 11):
     import tomllib as _toml
 else:  # pragma: no cover - Python 3.9/3.10 on older Pi OS
     import tomli as _toml
-
-
-class ConfigError(ValueError):
-    pass
 
 
 DEFAULTS = {
@@ -40,7 +43,7 @@ DEFAULTS = {
         "username": "",
         "password": "",
         "tls": False,
-        "ca_file": "",
+        "ca": "",
         "keepalive": 60,
         "session_expiry": 7 * 86400,
         "shared_group": "",
@@ -69,11 +72,11 @@ DEFAULTS = {
     },
     "relay": {
         "enabled": True,
-        "mode": "smarthost",
+        "delivery": "smarthost",
         "host": "",
         "port": 0,
-        "security": "tls",
-        "ca_file": "",
+        "mode": "tls",
+        "ca": "",
         "insecure_skip_verify": False,
         "allow_plaintext_auth": False,
         "username": "",
@@ -127,9 +130,7 @@ DEFAULTS = {
     },
 }
 
-SECURITIES = ("tls", "starttls", "opportunistic", "plain")
-MODES = ("smarthost", "mx")
-SEVERITIES = ("info", "warning", "critical")
+DELIVERIES = ("smarthost", "mx")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
@@ -160,26 +161,7 @@ def _resolve_secret(sect, key, where, env):
 
 
 def _check_type(name, value, default):
-    if isinstance(default, bool):
-        if not isinstance(value, bool):
-            raise ConfigError(name + ": must be true or false")
-    elif isinstance(default, int):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(name + ": must be an integer")
-    elif isinstance(default, float):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(name + ": must be a number")
-        return float(value)
-    elif isinstance(default, str):
-        if not isinstance(value, str):
-            raise ConfigError(name + ": must be a string")
-    elif isinstance(default, list):
-        if not isinstance(value, list):
-            raise ConfigError(name + ": must be a list")
-    elif isinstance(default, dict):
-        if not isinstance(value, dict):
-            raise ConfigError(name + ": must be a table")
-    return value
+    return settings.typed(name, value, default)
 
 
 def _str_list(name, value):
@@ -189,8 +171,13 @@ def _str_list(name, value):
 
 
 def _address(name, value):
-    if "\r" in value or "\n" in value or "@" not in value or " " in value or "<" in value:
-        raise ConfigError(name + ": not a mail address: " + repr(value))
+    from outpost_contract.rules import address_problem
+    settings.check_value(name, value, address_problem)
+
+
+def _mailbox(name, value):
+    from outpost_contract.rules import mailbox_problem
+    settings.check_value(name, value, mailbox_problem)
 
 
 def merge(data, env=None):
@@ -201,7 +188,7 @@ def merge(data, env=None):
         raise ConfigError("config: must be a table")
     for sname, sval in data.items():
         if sname not in DEFAULTS:
-            raise ConfigError(sname + ": unknown section (known: " + ", ".join(DEFAULTS) + ")")
+            raise settings.unknown_key("", sname, DEFAULTS)
         if not isinstance(sval, dict):
             raise ConfigError(sname + ": must be a table")
         sval = dict(sval)
@@ -213,10 +200,10 @@ def merge(data, env=None):
         for key, value in sval.items():
             name = sname + "." + key
             if key not in DEFAULTS[sname]:
-                raise ConfigError(name + ": unknown key")
+                raise settings.unknown_key(sname + ".", key, DEFAULTS[sname])
             cfg[sname][key] = _check_type(name, value, DEFAULTS[sname][key])
     _validate(cfg, env)
-    return cfg
+    return settings.freeze(cfg)
 
 
 def _positive(cfg, sect, key, allow_zero=False):
@@ -255,6 +242,8 @@ def _validate(cfg, env):
         raise ConfigError("mqtt.topic_prefix: must be a plain topic prefix without wildcards")
     if m["password"] and not m["username"]:
         raise ConfigError("mqtt.password: set without mqtt.username")
+    ca = settings.ca(cfg, "mqtt.ca", settings.read_file)
+    m["ca_data"] = ca or None     # the certificate itself, from the file or pasted
     _positive(cfg, "mqtt", "keepalive")
     _positive(cfg, "mqtt", "session_expiry")
 
@@ -320,8 +309,7 @@ def _validate(cfg, env):
                           "(the gateway never accepts mail from anyone)")
 
     r = cfg["relay"]
-    if r["mode"] not in MODES:
-        raise ConfigError("relay.mode: must be one of " + ", ".join(MODES))
+    settings.one_of(cfg, "relay.delivery", DELIVERIES)
     if r["dkim_key_file"] or r["dkim_selector"] or r["dkim_domain"]:
         for k in ("dkim_key_file", "dkim_selector", "dkim_domain"):
             if not r[k]:
@@ -332,28 +320,20 @@ def _validate(cfg, env):
                     raise ConfigError("relay.dkim_key_file: not a PEM private key")
         except OSError as e:
             raise ConfigError("relay.dkim_key_file: cannot read: " + e.strerror)
-    if r["security"] not in SECURITIES:
-        raise ConfigError("relay.security: must be one of " + ", ".join(SECURITIES))
+    settings.mode(cfg, "relay.mode")
     _port(cfg, "relay", "port")
-    if r["enabled"] and r["mode"] == "smarthost" and not r["host"]:
+    if r["enabled"] and r["delivery"] == "smarthost" and not r["host"]:
         raise ConfigError("relay.host: must be set (the upstream smarthost)")
     if r["enabled"] and not r["sender"]:
         raise ConfigError("relay.sender: must be set (the From address of relayed alerts)")
     if r["sender"]:
-        _address("relay.sender", r["sender"])
+        _mailbox("relay.sender", r["sender"])
     if r["password"] and r["oauth2_token"]:
         raise ConfigError("relay.oauth2_token: set either password or oauth2_token, not both")
     if (r["password"] or r["oauth2_token"]) and not r["username"]:
         raise ConfigError("relay.username: must be set with a password or token")
-    if r["ca_file"]:
-        try:
-            with open(r["ca_file"], "rb") as f:
-                r["ca_data"] = f.read()
-        except OSError as e:
-            raise ConfigError("relay.ca_file: cannot read %s: %s (give the path of the CA's PEM file, "
-                              "or leave it empty for the system CAs)" % (r["ca_file"], e.strerror))
-    else:
-        r["ca_data"] = None
+    # the CA: pasted PEM, or a file read now; None: the system's CA store
+    r["ca_data"] = settings.ca(cfg, "relay.ca", settings.read_file) or None
     if isinstance(r["connections"], bool) or not isinstance(r["connections"], int) or \
             not 1 <= r["connections"] <= 50:
         raise ConfigError("relay.connections: must be a whole number from 1 to 50 "

@@ -10,7 +10,8 @@ import ssl
 
 from usmtp.errors import SMTPAuthError, SMTPTLSError
 
-CA_KEY = "relay.ca_file"
+CA_KEY = "relay.ca"
+
 OID_NAMES = {b"\x55\x04\x03": "CN", b"\x55\x04\x0a": "O", b"\x55\x04\x0b": "OU", b"\x55\x04\x06": "C"}
 
 
@@ -21,12 +22,17 @@ def explain(e, r, probe=True):
                 "Microsoft 365 refuse the account password when two-step sign-in is on: use an app "
                 "password, or relay.oauth2_token instead.")
     if isinstance(e, SMTPTLSError) and "certificate" in str(e).lower():
-        key = CA_KEY.split(".", 1)[1]
-        where = ("%s = %r" % (CA_KEY, r[key])) if r.get(key) else "the system's CA store (%s is empty)" % CA_KEY
+        v = r.get(CA_KEY.split(".", 1)[1])
+        if not v:
+            where = "the system's CA store (%s is empty)" % CA_KEY
+        elif isinstance(v, str) and "-----BEGIN" not in v:
+            where = "%s = %r" % (CA_KEY, v)
+        else:
+            where = "the PEM pasted into " + CA_KEY
         seen = ""
         if probe:
             try:
-                subject, issuer = presented(r["host"], r["port"], r["security"], min(r["timeout"], 10.0))
+                subject, issuer = presented(r["host"], r["port"], r["mode"], min(r["timeout"], 10.0))
                 seen = " The server presented a certificate for %s, issued by %s." % (subject, issuer)
             except (OSError, smtplib.SMTPException, ValueError) as pe:
                 seen = " (Its certificate could not be read: %s.)" % pe
@@ -34,8 +40,8 @@ def explain(e, r, probe=True):
             return ("the certificate is not for relay.host = %r: set relay.host to a name the certificate "
                     "carries.%s" % (r["host"], seen))
         return ("the upstream's certificate is not signed by a CA in %s.%s Set %s to the CA that issued "
-                "it (a PEM file), or fix relay.host if this is not your provider's server."
-                % (where, seen, CA_KEY))
+                "it (a PEM file's path, or the PEM pasted), or fix relay.host if this is not your provider's "
+                "server." % (where, seen, CA_KEY))
     return ""
 
 

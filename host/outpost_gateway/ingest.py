@@ -7,15 +7,12 @@ import logging
 import time
 
 from outpost_contract import record as alert_record
+from outpost_contract.rules import address_problem
 
 from . import config, routing
 from .spool import Alert, Rejected, Seen
 
 log = logging.getLogger("outpost.ingest")
-
-
-def _clean_addr(a):
-    return isinstance(a, str) and "@" in a and not any(c in a for c in "\r\n <>,;\"") and len(a) <= 254
 
 
 def show(data, limit=80):
@@ -98,8 +95,10 @@ class Ingest:
                                      % rec["device"], payload, origin)
         to = rec.get("to") or []
         for a in to:
-            if not _clean_addr(a):
-                return None, self.refuse(source, "malformed", "bad alert record: to: not a mail address",
+            # the record codec checked them already; the one rule again, should it ever change
+            p = address_problem(a)
+            if p:
+                return None, self.refuse(source, "malformed", "bad alert record: to: %r %s" % (a, p),
                                          payload, origin)
         return rec, None
 

@@ -8,6 +8,7 @@
 # can kill the network thread or come back after every restart. alive() and step_error tell
 # the gateway's supervisor whether this path works; supervise() restarts a dead network thread.
 import logging
+import ssl
 import threading
 
 import paho.mqtt.client as mqtt
@@ -30,7 +31,11 @@ def new_client(m, client_id, reconnect=True, manual_ack=True):
     if m["username"]:
         c.username_pw_set(m["username"], m["password"] or None)
     if m["tls"]:
-        c.tls_set(ca_certs=m["ca_file"] or None)
+        # mqtt.ca as the config check read it (PEM or DER); None: the system's CA store
+        ca = m["ca_data"]
+        if ca is not None and b"-----BEGIN" in ca:
+            ca = ca.decode("ascii", "replace")
+        c.tls_set_context(ssl.create_default_context(cadata=ca))
     c.reconnect_delay_set(1, 30)
     return c
 

@@ -24,8 +24,9 @@ import logging
 import random
 
 import usmtp
-from usmtp.errors import (SMTPAuthError, SMTPConnectError, SMTPError, SMTPPermanentError,
-                          SMTPRecipientsRefused, SMTPTLSError, SMTPUsageError, is_transient)
+from outpost_contract.rules import backoff
+from usmtp.errors import (SMTPConnectError, SMTPError, SMTPPermanentError, SMTPRecipientsRefused,
+                          SMTPUsageError, outcome)
 
 from . import compose, routing
 
@@ -43,7 +44,8 @@ def classify(result):
             return "done", 250, ""
         code, text = next(iter(result.values()))
         return ("retry" if 400 <= code < 500 else "dead"), code, str(code) + " " + str(text)
-    if isinstance(result, (SMTPAuthError, SMTPTLSError)):
+    answer = outcome(result)        # usmtp's one classification; the gateway's meaning below
+    if answer == "reconfigure":
         return "pause", getattr(result, "code", None), str(result)
     code = getattr(result, "code", None)
     text = str(result)
@@ -51,18 +53,12 @@ def classify(result):
         # one recipient per message: its own reply is the server's words
         code, t = next(iter(result.recipients.values()))
         text = str(code) + " " + str(t)
-    return ("retry" if is_transient(result) else "dead"), code, text
-
-
-def backoff(attempts, base, factor, cap, jitter, rand):
-    # delay before attempt number attempts+1; jitter spreads retries of one backlog apart
-    d = min(cap, base * (factor ** max(0, attempts - 1)))
-    return d * (1.0 + jitter * (2.0 * rand() - 1.0))
+    return ("retry" if answer == "retry" else "dead"), code, text
 
 
 def open_upstream(r, trace=None):
     # one logged-in connection to the smarthost, per the [relay] config section
-    s = usmtp.SMTP(r["host"], r["port"], mode=r["security"], cadata=r["ca_data"],
+    s = usmtp.SMTP(r["host"], r["port"], mode=r["mode"], cadata=r["ca_data"],
                    timeout=r["timeout"], data_timeout=r["data_timeout"],
                    insecure_skip_verify=r["insecure_skip_verify"], allow_plaintext_auth=r["allow_plaintext_auth"], trace=trace)
     try:
@@ -112,7 +108,7 @@ class Relay:
             from .dkim_sign import Signer
             self.signer = Signer(self.r["dkim_selector"], self.r["dkim_domain"], self.r["dkim_key_file"])
         self.resolver = None
-        if self.r["mode"] == "mx":
+        if self.r["delivery"] == "mx":
             from . import mx
             self.resolver = mx.resolver(self.r["mx_resolver"])
 
@@ -200,7 +196,7 @@ class Relay:
             return res, replies
         except (SMTPError, OSError) as e:
             self._drop(slot)
-            if not reused or isinstance(e, (SMTPAuthError, SMTPTLSError)) or \
+            if not reused or outcome(e) == "reconfigure" or \
                     any(r is not None for r in (getattr(e, "partial_results", None) or ())):
                 raise
             self._open(slot)
@@ -285,7 +281,7 @@ class Relay:
         for host in mx.mail_hosts(domain, self.resolver):
             try:
                 ip = mx.address(host, self.resolver)
-                s = usmtp.SMTP(ip, r["port"] or 25, mode=r["security"], cadata=r["ca_data"],
+                s = usmtp.SMTP(ip, r["port"] or 25, mode=r["mode"], cadata=r["ca_data"],
                                server_hostname=host, timeout=r["timeout"], data_timeout=r["data_timeout"],
                                insecure_skip_verify=r["insecure_skip_verify"], trace=self.trace)
             except (SMTPConnectError, mx.LookupFailed) as e:
@@ -347,7 +343,7 @@ class Relay:
             # account, a 421 at the greeting): their messages go out again at once on the
             # working ones, uncharged, and the relay uses fewer connections for a while
             for a, b, err in refused:
-                if getattr(err, "at_open", False) and not isinstance(err, (SMTPAuthError, SMTPTLSError)):
+                if getattr(err, "at_open", False) and outcome(err) != "reconfigure":
                     results[a:b] = [REQUEUE] * (b - a)
             if worked < self.limit:
                 log.warning("upstream refused %d of %d connections (%s); using %d for %d s",

@@ -7,11 +7,12 @@
 import binascii
 import json
 
+from outpost_contract.rules import MAX_ID, token_problem
+
 VERSION = 1
 PREFIX = b"A1 "
 MAX_LINE = 32768 + 16       # a full alert record plus "A1 ", the CRC, spaces and "\n"
 MAX_REASON = 120
-_ID_CHARS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-"
 _HEX = b"0123456789abcdef"
 
 
@@ -42,12 +43,12 @@ def _crc(data):
 
 
 def _valid_id(i):
-    if not 0 < len(i) <= 128:
+    # i: bytes; the alert id rule (outpost_contract.rules.token_problem)
+    try:
+        i = str(i, "ascii")
+    except (UnicodeError, ValueError):
         return False
-    for c in i:
-        if c not in _ID_CHARS:
-            return False
-    return True
+    return token_problem(i, MAX_ID) is None
 
 
 def _strip_eol(line):

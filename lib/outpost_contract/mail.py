@@ -24,8 +24,8 @@ def _num(v):
 def _when(ts):
     if not ts:
         return "unknown time (clock not set)"
-    from usmtp.mimeenc import format_date
-    return format_date(int(ts))
+    from outpost_contract.rules import iso
+    return iso(ts)
 
 
 def body(rec):

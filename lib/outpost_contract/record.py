@@ -7,10 +7,10 @@
 # A change to this format is a VERSION bump plus a test.
 import json
 
+from outpost_contract.rules import MAX_DEVICE, MAX_ID, SEVERITIES, address_problem, token_problem
+
 VERSION = 1
 MAX_BYTES = 32768           # the whole encoded record
-MAX_ID = 128
-MAX_DEVICE = 64
 MAX_KIND = 32
 MAX_SUBJECT = 200
 MAX_BODY = 16384            # UTF-8 bytes
@@ -18,11 +18,8 @@ MAX_READING_NAME = 64
 MAX_UNIT = 16
 MAX_TO = 32
 MAX_DEPTH = 8               # JSON nesting; a valid record needs 3 ({readings: {name: {...}}})
-SEVERITIES = ("info", "warning", "critical")
 KEYS = ("v", "id", "device", "severity", "kind", "subject", "ts", "body", "readings", "to")
 REQUIRED = ("v", "id", "device", "severity", "kind", "subject")
-
-_NAME_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-"
 
 
 class RecordError(ValueError):
@@ -44,13 +41,9 @@ def _is_number(v):
 
 
 def _check_name(key, v, limit):
-    if not isinstance(v, str):
-        raise RecordError(key, "must be a string")
-    if not 0 < len(v) <= limit:
-        raise RecordError(key, "must be 1 to " + str(limit) + " characters")
-    for c in v:
-        if c not in _NAME_CHARS:
-            raise RecordError(key, "may only hold A-Z a-z 0-9 . _ - (found " + repr(c) + ")")
+    p = token_problem(v, limit)
+    if p:
+        raise RecordError(key, p)
 
 
 def validate_name(key, v, limit=MAX_DEVICE):
@@ -79,14 +72,9 @@ def _check_line(key, v, limit):
 
 
 def _check_address(key, a):
-    if not isinstance(a, str):
-        raise RecordError(key, "addresses must be strings")
-    local, at, domain = a.partition("@")
-    if not at or not local or not domain or "@" in domain or len(a) > 254:
-        raise RecordError(key, "holds an invalid address " + repr(a))
-    for bad in " \t\r\n\0<>,;\"":
-        if bad in a:
-            raise RecordError(key, "holds an invalid address " + repr(a))
+    p = address_problem(a)
+    if p:
+        raise RecordError(key, "holds an invalid address " + repr(a) + ": " + p)
 
 
 def validate(rec):

@@ -7,7 +7,7 @@ __version__ = "0.1.0"
 from usmtp.errors import (SMTPError, SMTPUsageError, SMTPProtocolError, SMTPConnectError,
                           SMTPTimeout, SMTPTLSError, SMTPReplyError, SMTPTransientError,
                           SMTPPermanentError, SMTPSenderRefused, SMTPAuthError, SMTPDataError,
-                          SMTPRecipientsRefused, is_transient)
+                          SMTPRecipientsRefused, is_transient, outcome)
 from usmtp.client import SMTP
 
 

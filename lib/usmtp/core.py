@@ -20,6 +20,7 @@
 from usmtp.errors import (SMTPAuthError, SMTPConnectError, SMTPDataError, SMTPError,
                           SMTPProtocolError, SMTPRecipientsRefused, SMTPSenderRefused,
                           SMTPTLSError, SMTPTransientError, SMTPUsageError, reply_error)
+from usmtp.checks import address_problem, mode_problem, split_mailbox
 from usmtp.reply import ReplyParser, parse_ehlo
 from usmtp import auth as _auth
 
@@ -74,17 +75,16 @@ def check_arg(value, what):
 
 
 def envelope_addr(addr, what):
-    """'Name <a@b>' or 'a@b' -> 'a@b', refusing anything that would break the command line."""
+    """'Name <a@b>' or 'a@b' -> 'a@b' (the one address rule, usmtp.checks); '' stays ''."""
     addr = check_arg(addr, what)
-    if "<" in addr:
-        inner = addr.partition("<")[2]
-        if ">" not in inner:
-            raise SMTPUsageError(what + " has '<' without '>': " + repr(addr))
-        addr = inner.partition(">")[0]
-    addr = addr.strip()
-    for c in addr:
-        if c in "<> \t":
-            raise SMTPUsageError(what + " is not a valid address: " + repr(addr))
+    try:
+        addr = split_mailbox(addr)[1]
+    except ValueError as e:
+        raise SMTPUsageError(what + " " + repr(addr) + " " + str(e))
+    if addr:
+        p = address_problem(addr)
+        if p:
+            raise SMTPUsageError(what + " is not a valid address: " + repr(addr) + " (" + p + ")")
     return addr
 
 
@@ -222,9 +222,8 @@ class ClientCore:
     def __init__(self, mode="plain", local_hostname="[127.0.0.1]", allow_plaintext_auth=False,
                  trace=None, secure=False, pipelining=True, chunking=True,
                  bdat_size=BDAT_SIZE, flush_at=FLUSH_AT):
-        if mode not in ("tls", "starttls", "opportunistic", "plain"):
-            raise SMTPUsageError("mode must be 'tls', 'starttls', 'opportunistic' or 'plain', not "
-                                 + repr(mode))
+        if mode_problem(mode):
+            raise SMTPUsageError("mode " + mode_problem(mode))
         self.mode = mode
         self.local_hostname = check_arg(local_hostname, "local_hostname")
         self.allow_plaintext_auth = allow_plaintext_auth

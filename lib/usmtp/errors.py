@@ -14,6 +14,8 @@
 #       SMTPSenderRefused     MAIL FROM refused (.sender); .transient tells 4xx from 5xx
 #       SMTPAuthError         AUTH refused or no usable mechanism
 #       SMTPDataError         the message itself refused (DATA/BDAT/end of data)
+#
+# outcome(exc) sorts any failure into "retry", "refused" or "reconfigure" (see there).
 
 
 class SMTPError(OSError):
@@ -121,3 +123,21 @@ def is_transient(exc):
     if isinstance(exc, SMTPUsageError):
         return False
     return isinstance(exc, OSError)
+
+
+RETRY = "retry"
+REFUSED = "refused"
+RECONFIGURE = "reconfigure"
+
+
+def outcome(exc):
+    # what a failed send means, for board and gateway alike; each decides what its answer does:
+    #   "retry"        an outage or a 4xx: the same message may go through later (or elsewhere)
+    #   "refused"      this message will never be taken (5xx, or an unusable message): stop
+    #   "reconfigure"  our setup is wrong (AUTH refused, TLS or certificate failure): no message
+    #                  is at fault, and none goes through until the configuration changes
+    if isinstance(exc, (SMTPAuthError, SMTPTLSError)):
+        return RECONFIGURE
+    if isinstance(exc, MemoryError):
+        return RETRY        # a board short of heap for TLS: an outage, not a refusal
+    return RETRY if is_transient(exc) else REFUSED

@@ -10,9 +10,6 @@ READ_SIZE = 1024 if MICROPYTHON else 16384
 WRITE_SIZE = 2048 if MICROPYTHON else 16384    # body bytes gathered into one socket write
 ETIMEDOUT = (110, 116, 60)   # Linux/lwIP, MicroPython unix, BSD
 
-# A certificate is only checkable with a set clock: before this (2024-01-01) it is not set.
-MIN_CLOCK = 1704067200
-
 
 def _is_timeout(e):
     if not MICROPYTHON:
@@ -20,14 +17,6 @@ def _is_timeout(e):
         if isinstance(e, socket.timeout):
             return True
     return isinstance(e, OSError) and e.args and e.args[0] in ETIMEDOUT
-
-
-def _unix_now():
-    import time
-    t = time.time()
-    if time.gmtime(0)[0] == 2000:       # ports with the 2000 epoch
-        t += 946684800
-    return t
 
 
 def ticks_ms():
@@ -115,7 +104,8 @@ def client_context(cadata=None, insecure_skip_verify=False):
         if not cadata:
             raise SMTPUsageError("cadata is required on MicroPython: there is no system CA store "
                                  "(or pass insecure_skip_verify=True, not recommended)")
-        if _unix_now() < MIN_CLOCK:
+        from usmtp import clock
+        if not clock.is_set():      # a certificate is only checkable with a set clock
             raise SMTPTLSError("the clock is not set, so the server's certificate cannot be "
                                "checked: set the time (ntptime.settime()) before connecting")
         # mbedTLS takes DER here (PEM text is refused as "invalid cert"), one certificate a

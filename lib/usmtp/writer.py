@@ -9,16 +9,14 @@
 # and base64-encoded block by block from fixed buffers, so memory is O(bufsize) whatever their
 # size.  Every header value and address is checked for CR, LF and NUL (header injection) and
 # refused with SMTPUsageError naming the header.  Output lines end in CRLF.
-import time
 
 import usmtp.mimeenc as mimeenc
+from usmtp.checks import address_problem, display_name_problem, split_mailbox, token_problem
+from usmtp.clock import now  # noqa: F401 (the writer's clock: UTC Unix seconds)
 from usmtp.errors import SMTPUsageError
 
 _RESERVED = ("from", "to", "cc", "bcc", "subject", "date", "message-id", "mime-version",
              "content-type", "content-transfer-encoding")
-_ADDR_BAD = " \t\r\n\0<>,;\"()\\"
-_ID_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-"
-_EPOCH_2000 = 946684800     # seconds from 1970-01-01 to 2000-01-01
 
 
 def _no_crlf(header, value):
@@ -27,18 +25,12 @@ def _no_crlf(header, value):
 
 
 def check_address(header, addr):
-    if not isinstance(addr, str):
-        raise SMTPUsageError("header " + header + ": address must be a string, not " +
-                             type(addr).__name__)
-    _no_crlf(header, addr)
-    local, at, domain = addr.partition("@")
-    if not at or not local or not domain or "@" in domain or len(addr) > 254:
-        raise SMTPUsageError("header " + header + ": invalid address " + repr(addr) +
-                             " (need exactly one @ between a local part and a domain)")
-    for c in _ADDR_BAD:
-        if c in addr:
-            raise SMTPUsageError("header " + header + ": invalid address " + repr(addr) +
-                                 " (contains " + repr(c) + ")")
+    # the one address rule (usmtp.checks), named after the header it was meant for
+    if isinstance(addr, str):
+        _no_crlf(header, addr)
+    p = address_problem(addr)
+    if p:
+        raise SMTPUsageError("header " + header + ": invalid address " + repr(addr) + ": " + p)
     return addr
 
 
@@ -49,25 +41,20 @@ def parse_mailbox(header, item):
             raise SMTPUsageError("header " + header + ": a mailbox tuple is (name, address)")
         name, addr = item
         name = name or ""
-        if not isinstance(name, str):
-            raise SMTPUsageError("header " + header + ": display name must be a string")
     elif isinstance(item, str):
         _no_crlf(header, item)
-        s = item.strip()
-        if s.endswith(">") and "<" in s:
-            lt = s.rfind("<")
-            name = s[:lt].strip()
-            addr = s[lt + 1:-1].strip()
-            if len(name) >= 2 and name[0] == '"' and name[-1] == '"':
-                name = name[1:-1].replace('\\"', '"').replace("\\\\", "\\")
-        else:
-            name, addr = "", s
+        try:
+            name, addr = split_mailbox(item)
+        except ValueError as e:
+            raise SMTPUsageError("header " + header + ": invalid address " + repr(item) + ": " + str(e))
     else:
         raise SMTPUsageError("header " + header + ": address must be a string or a (name, address)"
                              " tuple, not " + type(item).__name__)
-    _no_crlf(header, name)
-    if len(name) > 256:
-        raise SMTPUsageError("header " + header + ": display name over 256 characters")
+    if isinstance(name, str):
+        _no_crlf(header, name)
+    p = display_name_problem(name)
+    if p:
+        raise SMTPUsageError("header " + header + ": display name " + p)
     return name, check_address(header, addr)
 
 
@@ -105,13 +92,10 @@ def _domain(addr):
 
 def make_message_id(alert_id, sender):
     # "<alert_id@sender-domain>": the same alert gives the same Message-ID on every retry and
-    # every path (DESIGN.md), so the receiving side can drop duplicates
-    if not isinstance(alert_id, str) or not 0 < len(alert_id) <= 128:
-        raise SMTPUsageError("message id: alert id must be 1 to 128 characters")
-    for c in alert_id:
-        if c not in _ID_CHARS:
-            raise SMTPUsageError("message id: alert id " + repr(alert_id) +
-                                 " may only hold A-Z a-z 0-9 . _ -")
+    # every path (lib/outpost_contract/README.md), so the receiving side can drop duplicates
+    p = token_problem(alert_id, 128)
+    if p:
+        raise SMTPUsageError("message id: alert id " + repr(alert_id) + " " + p)
     addr = parse_mailbox("Message-ID", sender)[1]
     return "<" + alert_id + "@" + _domain(addr) + ">"
 
@@ -128,14 +112,6 @@ def check_message_id(mid):
         if c in mid[1:-1]:
             raise SMTPUsageError("header Message-ID: " + repr(c) + " not allowed in " + repr(mid))
     return mid
-
-
-def now():
-    # UTC Unix seconds from the board's clock; MicroPython ports with a 2000 epoch count from there
-    t = int(time.time())
-    if time.gmtime(0)[0] == 2000:
-        t += _EPOCH_2000
-    return t
 
 
 def _random_hex(nbytes):

@@ -20,7 +20,7 @@ def test_body_lists_readings_and_identity():
     assert b.startswith("The freezer is warming.\n\nReadings:\n")
     assert "  door: 1\n" in b and "  freezer.temperature: -7.5 C\n" in b
     assert "Alert id: freezer-3-17\n" in b and "Device:   freezer\n" in b
-    assert "Made:     Sat, 28 Nov 2026 05:06:33 +0000" in b
+    assert "Made:     2026-11-28T05:06:33Z" in b
     assert "clock not set" in alert_mail.body(dict(REC, ts=0))
 
 

@@ -8,7 +8,8 @@ PEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
 
 
 def good(**over):
-    c = {"device": "shed", "smtp": {"host": "mail.example.org", "ca": PEM, "password": "hunter2"},
+    c = {"device": "shed", "smtp": {"host": "mail.example.org", "ca": PEM, "username": "shed",
+                                    "password": "hunter2"},
          "mail": {"sender": "shed@example.org", "to": ["me@example.org"]}}
     c.update(over)
     return c
@@ -38,12 +39,18 @@ def test_merge_keeps_unset_defaults():
     ({"smtp": {"host": "h", "port": "465", "ca": PEM}}, "smtp.port: must be an integer"),
     ({"smtp": {"host": "h", "mode": "ssl", "ca": PEM}}, "smtp.mode: must be one of"),
     ({"smtp": {"host": "h"}}, "smtp.ca: needed to verify"),
-    ({"smtp": {"host": "h", "ca": "not a pem"}}, "smtp.ca: must be PEM"),
+    ({"smtp": {"host": "h", "ca": "no-such-ca.pem"}}, "smtp.ca: cannot read 'no-such-ca.pem'"),
+    ({"smtp": {"host": "h", "ca": "-----BEGIN PRIVATE KEY-----\nx"}}, "smtp.ca: must be a certificate"),
+    ({"smtp": {"user": "me"}}, "smtp.user: unknown key, did you mean smtp.username?"),
+    ({"smtp": {"verify": False}}, "smtp.verify: unknown key"),
+    ({"mqtt": {"user": "me"}}, "mqtt.user: unknown key, did you mean mqtt.username?"),
+    ({"smtp": {"host": "h", "ca": PEM, "password": "pw"}}, "smtp.username: must be set with a password"),
     ({"mail": {"sender": "nobody", "to": ["me@example.org"]}}, "mail.sender:"),
-    ({"mail": {"sender": "a@b.org", "to": ["me@example.org", "x y@z"]}}, "mail.to[1]: is not an address"),
+    ({"mail": {"sender": "a@b.org", "to": ["me@example.org", "x y@z"]}}, "mail.to[1]: contains ' '"),
+    ({"mail": {"sender": "ops(team)@example.org", "to": ["me@example.org"]}}, "mail.sender: contains a comment"),
     ({"mail": {"sender": "a@b.org", "to": []}}, "mail.to: needs at least one"),
     ({"mail": {"sender": "a@b.org", "to": ["me@example.org"], "subject_prefix": "a\r\nBcc: x"}},
-     "mail.subject_prefix: must not contain CR or LF"),
+     "mail.subject_prefix: must not contain CR, LF or NUL"),
     ({"transport": {"order": ["smtp", "pigeon"]}}, "transport.order:"),
     ({"transport": {"order": ["smtp", "smtp"]}}, "transport.order:"),
     ({"sensors": [{"name": "t", "type": "thermistor"}]}, "sensors[0].type:"),
@@ -56,11 +63,11 @@ def test_merge_keeps_unset_defaults():
     ({"rules": [{"sensor": "t", "above": "hot"}]}, "rules[0].above: must be a number"),
     ({"rules": [{"sensor": "t", "above": 1, "severity": "panic"}]}, "rules[0].severity:"),
     ({"rules": [{"type": "missing", "sensor": "t"}]}, "rules[0].after:"),
-    ({"rules": [{"sensor": "t", "above": 1, "cooldwn": 5}]}, "rules[0].cooldwn: unknown key"),
+    ({"rules": [{"sensor": "t", "above": 1, "cooldwn": 5}]}, "rules[0].cooldwn: unknown key, did you mean rules[0].cooldown?"),
     ({"report": {"at": "7am"}}, "report.at: must be HH:MM"),
     ({"report": {"at": "24:00"}}, "report.at: must be HH:MM"),
     ({"watchdog": 30}, "watchdog: must be 0 or at least"),
-    ({"deep_sleep": "yes"}, "deep_sleep: must be True or False"),
+    ({"deep_sleep": "yes"}, "deep_sleep: must be true or false"),
 ])
 def test_errors_name_the_key(over, key):
     with pytest.raises(ConfigError) as ei:
@@ -81,6 +88,20 @@ def test_redacted_hides_secrets():
     for secret in ("hunter2", "mqttpw", "wifipw", "MIIB"):
         assert secret not in text
     assert "'password': '***'" in text
+
+
+def test_checked_config_is_frozen():
+    cfg = config.load(good())
+    with pytest.raises(TypeError):
+        cfg["smtp"]["host"] = "elsewhere"
+    assert cfg["smtp"]["host"] == "mail.example.org"
+
+
+def test_ca_from_a_file_is_read_at_check_time(tmp_path):
+    ca = tmp_path / "ca.pem"
+    ca.write_text(PEM)
+    cfg = config.load(good(smtp={"host": "mail.example.org", "ca": str(ca)}))
+    assert cfg["smtp"]["ca"] == PEM.encode()
 
 
 def test_missing_local_file_says_what_to_do(monkeypatch):

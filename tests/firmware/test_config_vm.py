@@ -6,7 +6,8 @@ PEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
 
 
 def good():
-    return {"device": "shed", "smtp": {"host": "mail.example.org", "ca": PEM, "password": "hunter2"},
+    return {"device": "shed", "smtp": {"host": "mail.example.org", "ca": PEM, "username": "shed",
+                                       "password": "hunter2"},
             "mail": {"sender": "shed@example.org", "to": ["me@example.org"]}}
 
 
@@ -53,7 +54,9 @@ def test_redacted():
 
 def test_addresses_and_names():
     assert config.valid_addr("a.b@example.org")
-    for bad in ("nobody", "a@b", "a b@example.org", "<a@example.org>", "@example.org"):
+    assert config.valid_addr("root@localhost")      # a LAN name without a dot is an address
+    for bad in ("nobody", "a@b@c.d", "a b@example.org", "<a@example.org>", "@example.org",
+                "ops(team)@example.org", "a@example.org."):
         assert not config.valid_addr(bad), bad
     assert config.valid_name("freezer-1.shed_2")
     assert not config.valid_name("") and not config.valid_name("x" * 65) and not config.valid_name("é")
@@ -69,8 +72,8 @@ def test_mqtt_tls_keys():
     assert "MIIB" not in repr(config.redacted(ok))
     cases = [
         ({"host": "gw", "tls": True}, "mqtt.ca: needed"),
-        ({"host": "gw", "tls": True, "ca": "not pem"}, "mqtt.ca: must be PEM"),
-        ({"host": "gw", "tls": "yes", "ca": PEM}, "mqtt.tls: must be True or False"),
+        ({"host": "gw", "tls": True, "ca": "no-such.pem"}, "mqtt.ca: cannot read"),
+        ({"host": "gw", "tls": "yes", "ca": PEM}, "mqtt.tls: must be true or false"),
         ({"host": "gw", "tls": True, "ca": PEM, "port": 1883}, "mqtt.port: 1883 is the plain"),
         ({"host": "gw", "server_hostname": "a\r\nb"}, "mqtt.server_hostname: must not contain CR"),
     ]

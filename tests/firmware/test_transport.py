@@ -1,7 +1,6 @@
 # lane: micropython
 # The transport chain's order, budget and outcome rules, over path objects with the path
 # interface (enabled(), send(rec, csv, timeout)); the real paths are covered end to end.
-from outpost import transport
 from outpost.transport import Chain, Down, Refused
 
 
@@ -91,7 +90,3 @@ def test_a_spent_budget_ends_the_round():
     assert a.calls == [25] and d.calls == []
     assert r == ("down", ["smtp: timeout", "serial: no time left in the budget"])
 
-
-def test_backoff_doubles_to_the_cap():
-    assert [transport.backoff(n, 30, 240) for n in range(7)] == [0, 30, 60, 120, 240, 240, 240]
-    assert transport.backoff(100, 5, 600) == 600

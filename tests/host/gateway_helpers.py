@@ -23,7 +23,7 @@ def base_data(tmp_path, **sections):
     data = {
         "gateway": {"state_dir": str(tmp_path / "state"), "log_level": "debug"},
         "mqtt": {"enabled": False},
-        "relay": {"host": "127.0.0.1", "port": 2525, "security": "plain", "sender": "outpost@example.org",
+        "relay": {"host": "127.0.0.1", "port": 2525, "mode": "plain", "sender": "outpost@example.org",
                   "backoff_base": 10.0, "jitter": 0.0},
         "routing": {"owner": "owner@example.org", "default": ["ops@example.org"]},
         "http": {"enabled": False},

@@ -171,7 +171,7 @@ def test_commented_listeners_work_with_tls_and_passwords(tmp_path):
         cafile = tmp_path / "ca.pem"
         cafile.write_bytes(b.ca_pem)
         cfg = make_cfg(tmp_path, mqtt={"enabled": True, "host": "127.0.0.1", "port": b.tls_port, "tls": True,
-                                       "ca_file": str(cafile), "username": "outpost-gateway",
+                                       "ca": str(cafile), "username": "outpost-gateway",
                                        "password": "gw-secret", "client_id": "gw-snippet"})
         spool = Spool(str(tmp_path / "s.db"), SystemClock()).open()
         spool.start_writer()
@@ -228,12 +228,13 @@ def test_gateway_warns_when_the_local_broker_queue_is_too_small(tmp_path, caplog
     assert read_mosquitto(str(main))["max_queued_messages"][0] == "100000"
     assert check_queue_limit(cfg) == "ok" and warnings(caplog) == []
     # ...unless spool.max_pending is raised above it
-    cfg["spool"]["max_pending"] = 500000
+    mqtt = {"enabled": True, "host": "localhost", "broker_config": str(main)}
+    cfg = make_cfg(tmp_path, mqtt=mqtt, spool={"max_pending": 500000})   # a checked config is frozen
     assert check_queue_limit(cfg) == "low"
     # a byte limit drops too
     caplog.clear()
     (confd / "zz-local.conf").write_text("max_queued_bytes 1000000\n")
-    cfg["spool"]["max_pending"] = 1000
+    cfg = make_cfg(tmp_path, mqtt=mqtt, spool={"max_pending": 1000})
     assert check_queue_limit(cfg) == "low" and "max_queued_bytes" in warnings(caplog)[0]
 
 
@@ -242,7 +243,8 @@ def test_gateway_says_when_it_cannot_check(tmp_path, caplog):
     cfg = make_cfg(tmp_path, mqtt={"enabled": True, "host": "broker.example.org",
                                    "broker_config": str(tmp_path / "none.conf")})
     assert check_queue_limit(cfg) == "unknown"
-    cfg["mqtt"]["host"] = "127.0.0.1"            # local, but its config cannot be read
+    cfg = make_cfg(tmp_path, mqtt={"enabled": True, "host": "127.0.0.1",   # local, but its config
+                                   "broker_config": str(tmp_path / "none.conf")})  # cannot be read
     assert check_queue_limit(cfg) == "unknown"
     msgs = [r.getMessage() for r in caplog.records]
     assert len(msgs) == 2 and all(m.startswith("could not check the broker's queue limit") for m in msgs)

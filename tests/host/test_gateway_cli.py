@@ -42,10 +42,10 @@ def seed(path):
 def test_check_config_ok_and_bad_key(tmp_path, conf, capsys):
     rc, out = run(["check-config", "--config", conf])
     assert rc == 0 and "config OK" in out
-    bad = write_toml(tmp_path / "bad.toml", base_data(tmp_path, relay={"security": "ssl"}))
+    bad = write_toml(tmp_path / "bad.toml", base_data(tmp_path, relay={"mode": "ssl"}))
     rc, out = run(["check-config", "--config", bad])
     assert rc == 2
-    assert "relay.security" in capsys.readouterr().err
+    assert "relay.mode" in capsys.readouterr().err
 
 
 def test_usage_errors(conf):
@@ -140,7 +140,7 @@ def test_send_test_prints_trace_without_secrets(tmp_path, capsys):
         pw = tmp_path / "pw"
         pw.write_text("hunter2-secret\n")
         path = write_toml(tmp_path / "gw.toml", base_data(tmp_path, relay={
-            "port": up.port, "security": "starttls", "ca_file": str(cafile), "username": "gw",
+            "port": up.port, "mode": "starttls", "ca": str(cafile), "username": "gw",
             "password_file": str(pw)}))
         rc, out = run(["send-test", "--config", path, "--to", "me@example.org"])
         assert rc == 0, out
@@ -168,10 +168,10 @@ def test_send_test_certificate_failure_names_the_ca_key_and_shows_the_certificat
         cafile = tmp_path / "other-ca.pem"
         cafile.write_bytes(other.ca_pem)             # not the CA that signed the server
         path = write_toml(tmp_path / "gw.toml", base_data(tmp_path, relay={
-            "port": up.port, "security": security, "ca_file": str(cafile)}))
+            "port": up.port, "mode": security, "ca": str(cafile)}))
         rc, out = run(["send-test", "--config", path, "--to", "me@example.org"])
     assert rc == 1 and "FAILED" in out
-    assert "relay.ca_file = %r" % str(cafile) in out
+    assert "relay.ca = %r" % str(cafile) in out
     # trustme names its CA "Testing CA #..." and puts the host in the leaf's SAN, not in a CN:
     # the issuer shown is the one that really signed it
     assert "issued by O=trustme" in out and "Testing CA" in out, out
@@ -179,10 +179,10 @@ def test_send_test_certificate_failure_names_the_ca_key_and_shows_the_certificat
 
 def test_missing_ca_file_names_the_path(tmp_path, capsys):
     missing = str(tmp_path / "nope" / "ca.pem")
-    path = write_toml(tmp_path / "gw.toml", base_data(tmp_path, relay={"security": "tls", "ca_file": missing}))
+    path = write_toml(tmp_path / "gw.toml", base_data(tmp_path, relay={"mode": "tls", "ca": missing}))
     rc, _ = run(["check-config", "--config", path])
     err = capsys.readouterr().err
-    assert rc == 2 and "relay.ca_file" in err and missing in err and "No such file" in err
+    assert rc == 2 and "relay.ca" in err and missing in err and "No such file" in err
 
 
 def test_status_lists_boards_and_queue_list_shows_device_and_subject(tmp_path, capsys):

@@ -28,7 +28,13 @@ def test_defaults_fill_in(tmp_path):
 @pytest.mark.parametrize("section,key,value,named", [
     ("relay", "port", "25", "relay.port"),
     ("relay", "port", 70000, "relay.port"),
-    ("relay", "security", "ssl", "relay.security"),
+    ("relay", "mode", "ssl", "relay.mode"),
+    ("relay", "security", "tls", "relay.security"),
+    ("relay", "delivery", "pigeon", "relay.delivery"),
+    ("relay", "ca", "/nonexistent-ca.pem", "relay.ca"),
+    ("mqtt", "ca", "/nonexistent-ca.pem", "mqtt.ca"),
+    ("relay", "sender", "ops(team)@example.org", "relay.sender"),
+    ("routing", "owner", "a@b@example.org", "routing.owner"),
     ("relay", "sender", "not an address", "relay.sender"),
     ("relay", "jitter", 1.5, "relay.jitter"),
     ("relay", "bogus", 1, "relay.bogus"),
@@ -51,6 +57,38 @@ def test_bad_value_names_the_key(tmp_path, section, key, value, named):
     assert str(ei.value).startswith(named + ":"), str(ei.value)
 
 
+@pytest.mark.parametrize("section,key,message", [
+    ("relay", "user", "relay.user: unknown key, did you mean relay.username?"),
+    ("relay", "ca_file", "relay.ca_file: unknown key, did you mean relay.ca?"),
+    ("relay", "security", "relay.security: unknown key"),
+    ("mqtt", "user", "mqtt.user: unknown key, did you mean mqtt.username?"),
+    ("realy", "host", "realy: unknown key, did you mean relay?"),
+])
+def test_unknown_key_names_the_closest(tmp_path, section, key, message):
+    data = base_data(tmp_path, **{section: {key: "x"}})
+    with pytest.raises(config.ConfigError) as ei:
+        config.merge(data, env={})
+    assert str(ei.value) == message
+
+
+def test_checked_config_is_frozen(tmp_path):
+    cfg = make_cfg(tmp_path)
+    with pytest.raises(TypeError):
+        cfg["relay"]["port"] = 25
+    with pytest.raises(TypeError):
+        cfg["digest"].update(threshold=1)
+    assert cfg["relay"]["port"] == 2525
+
+
+def test_ca_pasted_or_from_a_file(tmp_path):
+    pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+    assert make_cfg(tmp_path, relay={"ca": pem})["relay"]["ca_data"] == pem.encode()
+    (tmp_path / "ca.pem").write_text(pem)
+    cfg = make_cfg(tmp_path, relay={"ca": str(tmp_path / "ca.pem")}, mqtt={"ca": str(tmp_path / "ca.pem")})
+    assert cfg["relay"]["ca_data"] == pem.encode() and cfg["mqtt"]["ca_data"] == pem.encode()
+    assert make_cfg(tmp_path)["relay"]["ca_data"] is None
+
+
 def test_alerts_always_have_a_recipient(tmp_path):
     data = base_data(tmp_path, routing={"owner": "", "default": [],
                                         "routes": [{"devices": ["a*"], "to": ["a@example.org"]}]})
@@ -61,7 +99,7 @@ def test_alerts_always_have_a_recipient(tmp_path):
 def test_unknown_section_named(tmp_path):
     data = base_data(tmp_path)
     data["relais"] = {}
-    with pytest.raises(config.ConfigError, match="^relais: unknown section"):
+    with pytest.raises(config.ConfigError, match=r"^relais: unknown key, did you mean relay\?"):
         config.merge(data, env={})
 
 
@@ -126,7 +164,7 @@ def test_example_config_documents_every_key():
     data["relay"].update(host="smtp.example.com", sender="outpost@example.com")
     data["routing"]["default"] = ["me@example.com"]
     cfg = config.merge(data, env={})
-    assert cfg["relay"]["security"] == "tls"
+    assert cfg["relay"]["mode"] == "tls"
     # and the defaults it states are the real defaults
     for sect, keys in config.DEFAULTS.items():
         for key, default in keys.items():

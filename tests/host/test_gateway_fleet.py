@@ -204,7 +204,7 @@ def run_fleet(tmp_path, n):
                     mqtt={"enabled": True, "host": broker.host, "port": broker.port, "client_id": name,
                           "shared_group": "outpost-gw", "broker_config": ""},
                     fleet={"enabled": True},
-                    relay={"host": "127.0.0.1", "port": up.port, "security": "tls", "ca_file": str(cafile),
+                    relay={"host": "127.0.0.1", "port": up.port, "mode": "tls", "ca": str(cafile),
                            "username": "gw", "password_env": "FLEET_SMTP_PW", "sender": SENDER,
                            "timeout": 10.0, "backoff_base": 0.5, "backoff_max": 2.0, "jitter": 0.1},
                     digest={"threshold": 100000, "rate_per_hour": 0},

@@ -149,7 +149,7 @@ def test_tls_and_login_to_the_broker(tmp_path):
         cafile = tmp_path / "broker-ca.pem"
         cafile.write_bytes(b.ca_pem)
         cfg = make_cfg(tmp_path, mqtt={"enabled": True, "host": "127.0.0.1", "port": b.tls_port, "tls": True,
-                                       "ca_file": str(cafile), "username": "gw", "password": "gw-broker-pw",
+                                       "ca": str(cafile), "username": "gw", "password": "gw-broker-pw",
                                        "client_id": "gw-tls"})
         spool = Spool(str(tmp_path / "s.db"), SystemClock()).open()
         spool.start_writer()
@@ -171,8 +171,9 @@ def test_tls_and_login_to_the_broker(tmp_path):
             ing.stop()
             spool.close()
         # a wrong password is refused and reported, not retried silently
-        cfg["mqtt"]["password"] = "wrong"
-        cfg["mqtt"]["client_id"] = "gw-tls-2"
+        cfg = make_cfg(tmp_path, mqtt={"enabled": True, "host": "127.0.0.1", "port": b.tls_port, "tls": True,
+                                       "ca": str(cafile), "username": "gw", "password": "wrong",
+                                       "client_id": "gw-tls-2"})
         ing = MqttIngress(cfg, Ingest(cfg, None, Metrics(), SystemClock()))
         ing.start()
         try:
@@ -252,7 +253,7 @@ def gateway_config(tmp_path, broker, up, ca, http_port, batch=50):
         tmp_path,
         gateway={"log_level": "info"},
         mqtt={"enabled": True, "host": broker.host, "port": broker.port, "client_id": "gw-e2e"},
-        relay={"host": "127.0.0.1", "port": up.port, "security": "tls", "ca_file": str(cafile),
+        relay={"host": "127.0.0.1", "port": up.port, "mode": "tls", "ca": str(cafile),
                "username": "gw", "password_env": "E2E_SMTP_PW", "sender": SENDER, "timeout": 10.0,
                "backoff_base": 0.2, "backoff_max": 1.0, "jitter": 0.1, "batch": batch},
         digest={"threshold": 100000, "rate_per_hour": 0},   # every alert as its own message here

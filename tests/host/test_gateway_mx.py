@@ -1,4 +1,4 @@
-# Direct delivery (relay.mode = "mx") with a DNS server on loopback: MX preference with
+# Direct delivery (relay.delivery = "mx") with a DNS server on loopback: MX preference with
 # fallback to the next exchanger, null MX dead-lettered, DKIM signatures that verify.
 import base64
 import json
@@ -38,7 +38,7 @@ def test_direct_delivery_with_dkim(tmp_path):
         }
         with DnsServer(zone) as dns_srv:
             cfg = make_cfg(tmp_path, relay={
-                "mode": "mx", "host": "", "port": up.port, "security": "opportunistic",
+                "delivery": "mx", "host": "", "port": up.port, "mode": "opportunistic",
                 "mx_resolver": "127.0.0.1:%d" % dns_srv.port, "dkim_key_file": key_file,
                 "dkim_selector": "sel1", "dkim_domain": "example.org", "timeout": 5.0})
             clock = ManualClock()

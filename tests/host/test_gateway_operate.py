@@ -94,7 +94,7 @@ def test_sighup_reloads_credentials_ca_and_listener(tmp_path, ca):
     bad_ca.write_bytes(TestCA().ca_pem)
     port_a, port_b = free_port(), free_port()
     with MailServer(tls="implicit", auth_users={"gw": "right-pw"}, ca=ca, hostname="127.0.0.1") as up:
-        relay = {"host": "127.0.0.1", "port": up.port, "security": "tls", "ca_file": str(good_ca),
+        relay = {"host": "127.0.0.1", "port": up.port, "mode": "tls", "ca": str(good_ca),
                  "username": "gw", "password": "wrong-pw", "pause_retry": 3600.0, "timeout": 10.0}
         ingress = {"enabled": True, "port": port_a, "require_tls": False,
                    "allow_networks": ["127.0.0.0/8"], "allowed_domains": ["example.org"]}
@@ -119,7 +119,7 @@ def test_sighup_reloads_credentials_ca_and_listener(tmp_path, ca):
             assert "535" in paused["reason"]
             # 1. the right password, but a CA that did not sign the server: still paused, and
             #    status shows this failure now, not the 535
-            gw.rewrite(data(relay={"password": "right-pw", "ca_file": str(bad_ca)}))
+            gw.rewrite(data(relay={"password": "right-pw", "ca": str(bad_ca)}))
             paused = wait_for(lambda: "certificate" in (gw.status()[0] or {}).get("reason", "") and gw.status()[0], 60)
             assert "certificate" in paused["reason"] and "535" not in paused["reason"]
             # 2. a config with an error is refused whole; the gateway keeps running

@@ -30,15 +30,15 @@ def upstream(ca):
         yield srv
 
 
-def relay_for(tmp_path, srv, ca, clock, **relay):
+def relay_for(tmp_path, srv, test_ca, clock, digest=None, **relay):
+    # a checked config is frozen: everything a test changes goes in here, before the check
     cafile = tmp_path / "ca.pem"
-    cafile.write_bytes(ca.ca_pem)
-    r = {"host": "127.0.0.1", "port": srv.port, "security": "tls", "ca_file": str(cafile),
+    cafile.write_bytes(test_ca.ca_pem)
+    r = {"host": "127.0.0.1", "port": srv.port, "mode": "tls", "ca": str(cafile),
          "username": "gw", "password": "right-pw", "timeout": 5.0, "sender": SENDER,
          "backoff_base": 10.0, "backoff_factor": 2.0, "jitter": 0.0, "pause_retry": 300.0}
     r.update(relay)
-    digest = relay.pop("digest", None) if "digest" in relay else None
-    cfg = make_cfg(tmp_path, relay=r)
+    cfg = make_cfg(tmp_path, relay=r, digest=digest or {})
     spool = Spool(str(tmp_path / "s.db"), clock).open()
     return cfg, spool, Relay(cfg, spool, Metrics(), clock)
 
@@ -107,8 +107,7 @@ def test_outage_backoff_then_digest_and_critical_alone(tmp_path, upstream, ca):
 
 def test_rate_limit_holds_warnings_never_critical(tmp_path, upstream, ca):
     clock = ManualClock()
-    cfg, spool, relay = relay_for(tmp_path, upstream, ca, clock)
-    cfg["digest"].update(rate_per_hour=2, threshold=3)
+    cfg, spool, relay = relay_for(tmp_path, upstream, ca, clock, digest=dict(rate_per_hour=2, threshold=3))
     for i in range(5):                                 # warnings trickling in, one per minute
         add(spool, 1, start=i + 1)
         relay.run_once()
@@ -164,7 +163,7 @@ def test_auth_failure_pauses_and_notifies_once(tmp_path, upstream, ca):
         relay.run_once()
     notices = [r for r in spool.list(limit=100) if r["id"].startswith("gateway-paused")]
     assert len(notices) == 1
-    relay.r["password"] = "right-pw"                   # the owner fixes it
+    relay.r = dict(relay.r, password="right-pw")       # the owner fixes it (a new config)
     clock.advance(300)
     relay.run_once()
     relay.run_once()
@@ -181,8 +180,8 @@ def test_tls_failure_pauses(tmp_path, upstream, ca):
     other = TestCA()
     cafile = tmp_path / "other.pem"
     cafile.write_bytes(other.ca_pem)
-    cfg, spool, relay = relay_for(tmp_path, upstream, ca, clock)
-    cfg["relay"]["ca_data"] = other.ca_pem            # a CA that did not sign the server
+    # a CA that did not sign the server
+    cfg, spool, relay = relay_for(tmp_path, upstream, ca, clock, ca=str(cafile))
     add(spool, 1)
     relay.run_once()
     assert relay.paused is not None
@@ -192,8 +191,8 @@ def test_tls_failure_pauses(tmp_path, upstream, ca):
 
 def test_backlog_pipelined_on_one_reused_connection(tmp_path, upstream, ca):
     clock = ManualClock()
-    cfg, spool, relay = relay_for(tmp_path, upstream, ca, clock, batch=50, connections=1)
-    cfg["digest"].update(threshold=1000, rate_per_hour=0)
+    cfg, spool, relay = relay_for(tmp_path, upstream, ca, clock, batch=50, connections=1,
+                                  digest=dict(threshold=1000, rate_per_hour=0))
     ids = add(spool, 120)
     while spool.counts()["ready"]:
         assert relay.run_once() == 0.0
@@ -236,8 +235,7 @@ def test_lifetime_exceeded_is_dead_and_owner_told(tmp_path, upstream, ca):
 
 def test_one_unusable_message_does_not_sink_its_batch(tmp_path, upstream, ca):
     clock = ManualClock()
-    cfg, spool, relay = relay_for(tmp_path, upstream, ca, clock)
-    cfg["digest"].update(threshold=1000)
+    cfg, spool, relay = relay_for(tmp_path, upstream, ca, clock, digest=dict(threshold=1000))
     ids = add(spool, 3)
     # a raw message whose envelope sender usmtp must refuse (CR/LF injection)
     spool.write([Alert("raw-bad@lan.example", "board", "warning", "mail", "x", "smtp",
@@ -257,8 +255,7 @@ def test_retried_digest_keeps_its_message_id_members_and_content(tmp_path, upstr
     # alerts arriving meanwhile are not folded into it, and its members never go out alone
     clock = ManualClock()
     t0 = clock.time()
-    cfg, spool, relay = relay_for(tmp_path, upstream, ca, clock)
-    cfg["digest"].update(threshold=10, rate_per_hour=0)
+    cfg, spool, relay = relay_for(tmp_path, upstream, ca, clock, digest=dict(threshold=10, rate_per_hour=0))
     first = add(spool, 12)
     upstream.data_reply = ["451 4.3.0 try again later"]
     relay.run_once()
@@ -294,8 +291,7 @@ def test_retried_digest_keeps_its_message_id_members_and_content(tmp_path, upstr
 def test_revived_dead_digest_member_goes_out_again(tmp_path, upstream, ca):
     # a digest refused for good: `queue retry --dead` sends its alerts again, composed afresh
     clock = ManualClock()
-    cfg, spool, relay = relay_for(tmp_path, upstream, ca, clock)
-    cfg["digest"].update(threshold=3, rate_per_hour=0)
+    cfg, spool, relay = relay_for(tmp_path, upstream, ca, clock, digest=dict(threshold=3, rate_per_hour=0))
     ids = add(spool, 3)
     upstream.data_reply = ["554 5.6.0 refused"]
     relay.run_once()

@@ -73,7 +73,7 @@ def slow():
 
 
 def relay_cfg(tmp_path, port, **relay):
-    r = {"port": port, "security": "plain", "timeout": 2.0}
+    r = {"port": port, "mode": "plain", "timeout": 2.0}
     r.update(relay)
     return make_cfg(tmp_path, relay=r)["relay"]
 

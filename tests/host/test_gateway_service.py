@@ -51,7 +51,7 @@ def test_end_to_end_metrics_health_and_graceful_stop(tmp_path):
         http = free_port()
         cfg = make_cfg(tmp_path, smtp_ingress={"enabled": True, "port": 0, "require_tls": False,
                                                "allow_networks": ["127.0.0.0/8"], "allowed_domains": ["example.org"]},
-                       relay={"port": up.port, "security": "plain", "username": "gw", "password": "svc-secret-pw",
+                       relay={"port": up.port, "mode": "plain", "username": "gw", "password": "svc-secret-pw",
                               "allow_plaintext_auth": True, "backoff_base": 0.2, "backoff_max": 0.5,
                               "timeout": 2.0, "pause_retry": 3600.0},
                        digest={"threshold": 1000, "rate_per_hour": 0},

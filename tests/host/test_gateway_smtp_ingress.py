@@ -144,8 +144,8 @@ def test_submitted_message_relayed_unchanged(gw, ca, tmp_path):
     c.sendmail("board@lan.example", ["me@example.org"], MSG)
     c.quit()
     with MailServer() as up:
-        cfg["relay"].update(port=up.port, security="plain")
-        relay = Relay(cfg, spool, Metrics(), ManualClock())
+        relay_cfg = make_cfg(tmp_path, relay={"port": up.port, "mode": "plain"})
+        relay = Relay(relay_cfg, spool, Metrics(), ManualClock())
         relay.run_once()
         got = up.wait_for(1)[0]
         relay.close()

@@ -118,7 +118,7 @@ def test_silent_and_back_mailed_end_to_end(tmp_path, monkeypatch):
     with Mosquitto() as broker, MailServer() as up:
         cfg = make_cfg(tmp_path, mqtt={"enabled": True, "host": broker.host, "port": broker.port,
                                        "client_id": "gw-wd"},
-                       relay={"port": up.port, "security": "plain"},
+                       relay={"port": up.port, "mode": "plain"},
                        watchdog={"intervals": {"wd1": 60.0}})
         gw = Gateway(cfg, clock=clock)
         gw.start()

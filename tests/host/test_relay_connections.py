@@ -12,6 +12,8 @@ from peers.smtpd import MailServer
 from test_gateway_relay import SENDER, add, mid_of, relay_for
 from usmtp.writer import make_message_id
 
+NO_DIGEST = {"threshold": 10 ** 6, "rate_per_hour": 0}      # every alert its own message
+
 
 @pytest.fixture(scope="module")
 def ca():
@@ -32,8 +34,7 @@ def carried(srv):
 
 def test_backlog_shared_over_connections_each_alert_once(tmp_path, upstream, ca):
     clock = ManualClock()
-    cfg, spool, relay = relay_for(tmp_path, upstream, ca, clock, batch=20, connections=4)
-    cfg["digest"].update(threshold=10 ** 6, rate_per_hour=0)
+    cfg, spool, relay = relay_for(tmp_path, upstream, ca, clock, batch=20, connections=4, digest=NO_DIGEST)
     ids = add(spool, 200)
     passes = 0
     while spool.counts()["ready"]:
@@ -53,8 +54,7 @@ def test_backlog_shared_over_connections_each_alert_once(tmp_path, upstream, ca)
 
 def test_a_few_alerts_take_one_connection(tmp_path, upstream, ca):
     clock = ManualClock()
-    cfg, spool, relay = relay_for(tmp_path, upstream, ca, clock, connections=4)
-    cfg["digest"].update(threshold=10 ** 6, rate_per_hour=0)
+    cfg, spool, relay = relay_for(tmp_path, upstream, ca, clock, connections=4, digest=NO_DIGEST)
     add(spool, 3)
     relay.run_once()
     upstream.wait_for(3)
@@ -65,8 +65,7 @@ def test_a_few_alerts_take_one_connection(tmp_path, upstream, ca):
 def test_refused_connections_mean_fewer_not_lost(tmp_path, upstream, ca, caplog):
     clock = ManualClock()
     upstream.max_connections = 2
-    cfg, spool, relay = relay_for(tmp_path, upstream, ca, clock, batch=10, connections=4)
-    cfg["digest"].update(threshold=10 ** 6, rate_per_hour=0)
+    cfg, spool, relay = relay_for(tmp_path, upstream, ca, clock, batch=10, connections=4, digest=NO_DIGEST)
     ids = add(spool, 120)
     with caplog.at_level(logging.WARNING, logger="outpost.relay"):
         assert relay.run_once() == 0.0
@@ -90,8 +89,7 @@ def test_refused_connections_mean_fewer_not_lost(tmp_path, upstream, ca, caplog)
 def test_all_connections_refused_backs_off_as_a_whole(tmp_path, upstream, ca):
     clock = ManualClock()
     upstream.greeting = "421 4.7.0 Too many connections, try later"
-    cfg, spool, relay = relay_for(tmp_path, upstream, ca, clock, batch=10, connections=4)
-    cfg["digest"].update(threshold=10 ** 6, rate_per_hour=0)
+    cfg, spool, relay = relay_for(tmp_path, upstream, ca, clock, batch=10, connections=4, digest=NO_DIGEST)
     add(spool, 40)
     assert relay.run_once() == 0.0
     opened = len(upstream.connections)

@@ -30,7 +30,7 @@ def board_config(smtp=None, mqtt=None, device="unix1", order=("smtp", "mqtt")):
 
 
 def starttls_auth(srv, **kw):
-    c = {"host": "127.0.0.1", "port": srv.port, "mode": "starttls", "user": "board",
+    c = {"host": "127.0.0.1", "port": srv.port, "mode": "starttls", "username": "board",
          "password": "s3cret", "ca": srv.ca_pem.decode(), "server_hostname": "localhost",
          "timeout": 10}
     c.update(kw)

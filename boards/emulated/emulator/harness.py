@@ -131,10 +131,8 @@ class EmulatedBoard:
     # --- output -----------------------------------------------------------------------
 
     def log(self, msg):
-        t = self.clock.world()
-        import time as _t
-        stamp = _t.strftime("%Y-%m-%dT%H:%M:%SZ", _t.gmtime(t))
-        line = "[" + stamp + " emu] " + msg
+        from outpost_contract.rules import iso     # the board's own time format
+        line = "[" + iso(self.clock.world()) + " emu] " + msg
         self.lines.append(line)
         if self.out:
             self.out(line)

@@ -1,0 +1,61 @@
+# The rules board and gateway share, each defined once. Both configs, the alert record, the
+# firmware and the gateway ingest call this module. What usmtp itself needs (the address and
+# display-name rule, the connection modes, the clock) lives in usmtp, which stays standalone,
+# and is re-exported here, so a caller outside usmtp has one place to look: MODES,
+# address_problem, mailbox_problem, display_name_problem, split_mailbox, token_problem (device
+# names and alert ids), now, clock_is_set, SET_AFTER.
+from usmtp.checks import (MODES, TOKEN_CHARS, address_problem, display_name_problem,  # noqa: F401
+                          mailbox_problem, mode_problem, split_mailbox, token_problem)
+from usmtp.clock import SET_AFTER, now
+from usmtp.clock import is_set as clock_is_set
+
+SEVERITIES = ("info", "warning", "critical")
+MAX_DEVICE = 64
+MAX_ID = 128
+
+
+def severity_problem(s):
+    if s in SEVERITIES:
+        return None
+    return "must be one of " + ", ".join(SEVERITIES) + ", not " + repr(s)
+
+
+def severity_rank(s):
+    # info 0, warning 1, critical 2 (anything else counts as a warning): what gives way first
+    # when room runs short, and what goes first when a path comes back
+    return SEVERITIES.index(s) if s in SEVERITIES else 1
+
+
+def backoff(attempt, base, factor, cap, jitter=0, rand=None):
+    # seconds to wait after `attempt` failures in a row: 0 before the first, then base,
+    # base*factor, ... never above cap; jitter (0..1) spreads a backlog's retries apart with
+    # rand() in [0, 1). Multiplies step by step, so a long outage never overflows an int.
+    if attempt <= 0:
+        return 0
+    d = base
+    for _ in range(attempt - 1):
+        if d >= cap:
+            break
+        d = d * factor
+    if d > cap:
+        d = cap
+    if jitter:
+        d = d * (1.0 + jitter * (2.0 * rand() - 1.0))
+    return d
+
+
+def format_date(ts):
+    # the Date header: "Sat, 28 Nov 2026 12:45:21 +0000" (usmtp's writer makes it)
+    from usmtp.mimeenc import format_date as f
+    return f(int(ts))
+
+
+def iso(ts):
+    # the one way a time is shown to people (mail bodies, reports, CSV, status): UTC,
+    # "2026-11-28T12:45:21Z"
+    from usmtp.mimeenc import civil
+    t = int(ts)
+    days = t // 86400
+    s = t - days * 86400
+    y, m, d = civil(days)
+    return "%04d-%02d-%02dT%02d:%02d:%02dZ" % (y, m, d, s // 3600, s // 60 % 60, s % 60)
