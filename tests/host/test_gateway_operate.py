@@ -9,6 +9,8 @@ import smtplib
 import stat
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 
 import pytest
 
@@ -142,5 +144,53 @@ def test_sighup_reloads_credentials_ca_and_listener(tmp_path, ca):
             log = gw.text()
             assert "alert shed-1-1 relayed to ops@example.org: 250" in log
             assert "right-pw" not in log and "wrong-pw" not in log
+        finally:
+            gw.stop()
+
+
+def readme_test_alert():
+    # the mosquitto_pub command host/README.md tells users to run: (topic, message)
+    text = open(os.path.join(HOST, "README.md")).read()
+    start = text.index("    mosquitto_pub ")
+    cmd = text[start:text.index("\n\n", start)]
+    cmd = " ".join(line.strip() for line in cmd.splitlines())
+    topic = cmd.split(" -t ", 1)[1].split()[0]
+    message = cmd.split(" -m '", 1)[1].rsplit("'", 1)[0]
+    return topic, message
+
+
+def test_readme_test_alert_with_mosquitto_pub_is_committed_and_relayed(tmp_path):
+    from peers.mosquitto import Mosquitto
+    topic, message = readme_test_alert()
+    rec = json.loads(message)
+    assert topic == "outpost/%s/alert" % rec["device"]
+    with Mosquitto() as broker, MailServer() as up:
+        http = free_port()
+        data = base_data(tmp_path, gateway={"log_level": "info"}, http={"enabled": True, "port": http},
+                         mqtt={"enabled": True, "host": broker.host, "port": broker.port},
+                         relay={"host": "127.0.0.1", "port": up.port, "mode": "plain"})
+        gw = GatewayProcess(tmp_path, data)
+
+        def subscribed():
+            try:
+                with urllib.request.urlopen("http://127.0.0.1:%d/health" % http, timeout=5) as r:
+                    return (json.loads(r.read()).get("mqtt") or {}).get("subscribed")
+            except urllib.error.HTTPError as e:
+                return (json.loads(e.read()).get("mqtt") or {}).get("subscribed")
+            except OSError:
+                return False
+        try:
+            assert wait_for(subscribed, 60)
+            p = subprocess.run(["mosquitto_pub", "-h", broker.host, "-p", str(broker.port), "-q", "1",
+                                "-t", topic, "-m", message], capture_output=True, timeout=60)
+            assert p.returncode == 0, p.stderr
+            msgs = up.wait_for(1, timeout=60)
+            assert msgs[0].parsed()["Subject"].endswith(rec["subject"])
+            lines = wait_for(lambda: [ln for ln in gw.text().splitlines() if "alert " + rec["id"] + " " in ln
+                                      and "relayed" in ln], 30)
+            story = [ln for ln in gw.text().splitlines() if rec["id"] in ln]
+            assert any("received via mqtt (%s) from device %s: committed" % (topic, rec["device"]) in ln
+                       for ln in story), story
+            assert lines and "relayed to ops@example.org: 250" in lines[0]
         finally:
             gw.stop()
