@@ -446,8 +446,14 @@ class Relay:
         return keep, old
 
     def _window(self, rcpt, now):
-        w = [t for t in self.sent.get(rcpt, ()) if now - t < RATE_WINDOW]
-        self.sent[rcpt] = w
+        # send times are kept oldest first: drop the expired ones from the front (a backlog of
+        # thousands for one recipient must not cost a scan of all of them per message)
+        w = self.sent.setdefault(rcpt, [])
+        i = 0
+        while i < len(w) and now - w[i] >= RATE_WINDOW:
+            i += 1
+        if i:
+            del w[:i]
         return w
 
     def _rate_ok(self, rcpt, now):
@@ -459,9 +465,10 @@ class Relay:
         return (w[0] + RATE_WINDOW) if w else now
 
     def _count_send(self, rcpt, now):
+        if not self.cfg["digest"]["rate_per_hour"]:
+            return          # no limit, nothing to remember
         self._window(rcpt, now).append(now)
-        if self.cfg["digest"]["rate_per_hour"]:
-            self._new_sends.append((rcpt, now))     # no limit, nothing to remember
+        self._new_sends.append((rcpt, now))
 
     def _settle(self, units, results, now, failed_connect, replies=None):
         out = []
