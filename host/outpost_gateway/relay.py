@@ -233,13 +233,16 @@ class Relay:
     def _send_all(self, batch, now):
         # -> per message (result, reply), and the errors of connections that answered nothing
         ranges = self._share(len(batch))
+        # connections already open first: after the upstream refused some, the ones it kept
+        # are the ones to use (opening others while they stay open would be refused again)
+        slots = sorted(self.slots, key=lambda s: s["conn"] is None)
         if len(ranges) == 1:
-            outs = [self._send_slot(self.slots[0], batch, now)]
+            outs = [self._send_slot(slots[0], batch, now)]
         else:
             if self._pool is None:
                 from concurrent.futures import ThreadPoolExecutor
                 self._pool = ThreadPoolExecutor(max_workers=len(self.slots), thread_name_prefix="relay-conn")
-            futs = [self._pool.submit(self._send_slot, self.slots[j], batch[a:b], now)
+            futs = [self._pool.submit(self._send_slot, slots[j], batch[a:b], now)
                     for j, (a, b) in enumerate(ranges)]
             outs = [f.result() for f in futs]
         return ranges, outs
