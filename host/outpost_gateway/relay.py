@@ -202,9 +202,9 @@ class Relay:
             self._open(slot)
             res = slot["conn"].send_many(batch)
         slot["used"] = now
-        txs = getattr(slot["conn"], "last_batch", None) or ()
-        replies = [None if t.end is None else " ".join([str(t.end.code)] + ([t.end.enhanced] if t.end.enhanced else [])
-                                                       + list(t.end.lines)) for t in txs]
+        ends = getattr(slot["conn"], "last_replies", None) or ()
+        replies = [None if e is None else " ".join([str(e.code)] + ([e.enhanced] if e.enhanced else []) + list(e.lines))
+                   for e in ends]
         return res, replies + [None] * (len(res) - len(replies))
 
     def _send_slot(self, slot, batch, now):
