@@ -194,3 +194,18 @@ def test_readme_test_alert_with_mosquitto_pub_is_committed_and_relayed(tmp_path)
             assert lines and "relayed to ops@example.org: 250" in lines[0]
         finally:
             gw.stop()
+
+
+def test_an_older_world_readable_spool_is_made_private(tmp_path, caplog):
+    state = tmp_path / "state"
+    state.mkdir(mode=0o755)
+    os.chmod(str(state), 0o755)
+    cfg = config.merge(base_data(tmp_path), env={})
+    sp = open_spool(cfg, SystemClock())       # made by an older version, as root, umask 022
+    sp.close()
+    os.chmod(str(state / "spool.db"), 0o644)
+    with caplog.at_level("WARNING", logger="outpost.service"):
+        open_spool(cfg, SystemClock()).close()
+    assert stat.S_IMODE(os.stat(str(state / "spool.db")).st_mode) == 0o600
+    assert "spool folder %s is open to other users" % state in caplog.text     # shared? it only says so
+    assert stat.S_IMODE(os.stat(str(state)).st_mode) == 0o755
