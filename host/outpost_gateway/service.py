@@ -109,6 +109,7 @@ class Gateway:
         self.config_path = None      # set by `run`: SIGHUP reads it again
         self.reload_requested = threading.Event()
         self.loops = {}              # loop name -> {"thread", "fn", "error", "restarts"}
+        self.writer_restarts = 0
         self._spool_trouble = {}     # loop name -> error text, while its spool writes fail
 
     def start(self):
@@ -288,7 +289,8 @@ class Gateway:
                 self._thread(name, ent["fn"])
                 done.append(name)
         if self.spool.writer_running() is False:
-            log.error("spool writer thread is gone; starting it again")
+            self.writer_restarts += 1
+            log.error("spool writer thread is gone; starting it again (restart %d)", self.writer_restarts)
             self.spool.restart_writer()
             done.append("spool-writer")
         if self.mqtt is not None and self.mqtt.supervise():
