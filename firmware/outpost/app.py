@@ -84,7 +84,9 @@ class App:
         fitted = cfg["sensors"] if cfg["sensors"] is not None else b.get("sensors", [])
         self.drivers = sensors.build(fitted, machine)
         self.rules = cfg["rules"]
-        self.meta = sensors.words(fitted, self.drivers)
+        from outpost import words
+        self.meta = words.sensor_words(fitted, self.drivers)
+        transport.unload("outpost.words")
         known = []
         for d in self.drivers:
             known += list(d.units)
@@ -209,6 +211,8 @@ class App:
                 h.pop(0)
         self.states, events = rules.evaluate(self.rules, self.states, readings, mono, wall,
                                              self.ids.next, self.meta, self.hist)
+        if events:
+            transport.unload("outpost.words")   # loaded by the rules to word these alerts
         for ev in events:
             self.new_alert(ev)
         self.do_report(readings)

@@ -1,6 +1,6 @@
 # lane: micropython
 # Rules are pure functions of (rule, state, value, now): every case drives them with injected times.
-from outpost import rules
+from outpost import rules, words
 
 ABOVE = {"sensor": "freezer.temperature", "above": -12, "hysteresis": 1.0, "cooldown": 600,
          "severity": "critical"}
@@ -216,9 +216,9 @@ def test_value_at_the_limit_shows_its_decimals():
 
 
 def test_words():
-    assert rules.num(-11.66) == "-11.7" and rules.num(3.0) == "3" and rules.num(-0.04) == "0"
-    assert rules.num(7) == "7"
-    assert [rules.span(s) for s in (5, 90, 120, 3599, 3600, 21720, 86400 * 3 + 3600)] == \
+    assert words.num(-11.66) == "-11.7" and words.num(3.0) == "3" and words.num(-0.04) == "0"
+    assert words.num(7) == "7"
+    assert [words.span(s) for s in (5, 90, 120, 3599, 3600, 21720, 86400 * 3 + 3600)] == \
         ["5 s", "90 s", "2 min", "59 min", "1 h", "6 h 2 min", "3 d 1 h"]
 
 
