@@ -24,3 +24,25 @@ def pytest_collect_file(file_path, parent):
         if folder not in sys.path:
             sys.path.append(folder)
     return None
+
+
+_SHARED = ("usmtp", "outpost_contract")
+
+
+def _shared(name):
+    return name.split(".", 1)[0] in _SHARED
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _one_copy_of_the_shared_modules():
+    # The firmware unloads usmtp and outpost_contract.mail after its SMTP step (a board needs
+    # that heap back). In one pytest process that would leave later tests holding a second copy
+    # of those modules, whose exception classes the first copy's `except` does not match.
+    saved = {k: v for k, v in sys.modules.items() if _shared(k)}
+    yield
+    for k in [k for k in sys.modules if _shared(k) and k not in saved]:
+        del sys.modules[k]
+    sys.modules.update(saved)
