@@ -283,7 +283,8 @@ class Relay:
             if now - row["received"] > self.r["lifetime"]:
                 expired.append(row)
                 continue
-            if not row["critical"] and not self._rate_ok(row["rcpt"], now):
+            if not row["critical"] and not self._rate_ok(row["rcpt"], now) and \
+                    not self._closes_sent(row):
                 held.append(row)
                 continue
             try:
@@ -322,6 +323,11 @@ class Relay:
         for r in rows:
             (old if now - r["received"] > self.r["lifetime"] else keep).append(r)
         return keep, old
+
+    def _closes_sent(self, row):
+        # a resolved alert whose firing this recipient got: the all-clear is never held back
+        closes = compose.closes_of(row)
+        return closes is not None and self.spool.delivered(closes, row["rcpt"])
 
     def _window(self, rcpt, now):
         w = [t for t in self.sent.get(rcpt, ()) if now - t < RATE_WINDOW]
