@@ -38,7 +38,7 @@ def configs(device, catalog, prefix, status_topic, state_topic):
               "payload_not_available": "offline"}]
     for name, unit, label in catalog:
         uid = object_id(device) + "_" + object_id(name)
-        c = {"name": label or name, "unique_id": uid, "object_id": uid,
+        c = {"name": label or name, "unique_id": uid,
              "state_topic": state_topic,
              "value_template": "{{ value_json['" + name + "'] }}",
              "availability": avail, "device": dev}
@@ -50,7 +50,7 @@ def configs(device, catalog, prefix, status_topic, state_topic):
             c["device_class"] = cls
         yield prefix + "/sensor/" + uid + "/config", json.dumps(c).encode()
     uid = object_id(device) + "_status"
-    c = {"name": "online", "unique_id": uid, "object_id": uid, "state_topic": status_topic,
+    c = {"name": "online", "unique_id": uid, "state_topic": status_topic,
          "payload_on": "online", "payload_off": "offline", "device_class": "connectivity",
          "entity_category": "diagnostic", "device": dev}
     yield prefix + "/binary_sensor/" + uid + "/config", json.dumps(c).encode()
