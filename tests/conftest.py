@@ -29,20 +29,25 @@ def pytest_collect_file(file_path, parent):
 _SHARED = ("usmtp", "outpost_contract")
 
 
-def _shared(name):
-    return name.split(".", 1)[0] in _SHARED
+def _shared_modules():
+    return {n: m for n, m in sys.modules.items() if n.split(".")[0] in _SHARED}
 
 
 import pytest  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
-def _one_copy_of_the_shared_modules():
-    # The firmware unloads usmtp and outpost_contract.mail after its SMTP step (a board needs
-    # that heap back). In one pytest process that would leave later tests holding a second copy
-    # of those modules, whose exception classes the first copy's `except` does not match.
-    saved = {k: v for k, v in sys.modules.items() if _shared(k)}
+def _keep_shared_modules():
+    # The firmware unloads usmtp after its SMTP step to give the heap back (transport.unload),
+    # and the emulated board runs that firmware in this process: put the modules every test
+    # imported back afterwards, so no test meets a second copy of usmtp.errors' classes.
+    saved = _shared_modules()
     yield
-    for k in [k for k in sys.modules if _shared(k) and k not in saved]:
-        del sys.modules[k]
+    for n in list(_shared_modules()):
+        if n not in saved:
+            del sys.modules[n]
     sys.modules.update(saved)
+    for n, m in saved.items():
+        parent, _, child = n.rpartition(".")
+        if parent in saved:
+            setattr(saved[parent], child, m)

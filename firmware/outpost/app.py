@@ -125,7 +125,7 @@ class App:
             self.mqtt.catalog = cat
             self.mqtt.announced = bool(saved and saved.get("disc"))
         self.next_beat = saved.get("next_beat", 0) if saved else 0
-        paths = {"smtp": transport.SmtpPath(cfg, self.net, self.log),
+        paths = {"smtp": transport.SmtpPath(cfg, self.net, self.log, self.root),
                  "mqtt": self.mqtt,
                  "serial": transport.SerialPath(cfg, self.log)}
         self.chain = transport.Chain([paths[n] for n in cfg["transport"]["order"]],

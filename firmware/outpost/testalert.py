@@ -35,7 +35,7 @@ def run(cfg, root="", say=_say):
     say("test-alert: " + cfg["device"] + ", paths in order: " + ", ".join(cfg["transport"]["order"]))
     if cfg["wifi"]["ssid"]:
         net.up()
-    paths = {"smtp": transport.SmtpPath(cfg, net, log),
+    paths = {"smtp": transport.SmtpPath(cfg, net, log, root),
              "mqtt": transport.MqttPath(cfg, net, log, mono, keep=False),
              "serial": transport.SerialPath(cfg, log)}
     paths["smtp"].trace = lambda line: say("    " + line)
