@@ -21,7 +21,10 @@ def qty(v, unit, limit=None):
     s = num(v)
     if limit is not None and v != limit and s == num(limit):
         # -11.96 against -12 reads "-12 (above -12)": show what it really is
-        s = ("%.2f" % v).rstrip("0")
+        for fmt in ("%.2f", "%.3f"):
+            s = (fmt % v).rstrip("0").rstrip(".")
+            if s != num(limit):
+                break
     return s + (" " + unit if unit else "")
 
 

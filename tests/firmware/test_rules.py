@@ -213,6 +213,8 @@ def test_missing_and_stuck_resolve():
 def test_value_at_the_limit_shows_its_decimals():
     evs = episode(dict(ABOVE, cooldown=0), [(0, -11.96)])
     assert evs[0]["subject"] == "freezer.temperature -11.96 °C (above -12 °C)"
+    assert words.qty(-11.999, "°C", -12) == "-11.999 °C" and words.qty(3.26, "V", 3.3) == "3.26 V"
+    assert words.qty(-12.0, "°C", -12) == "-12 °C"
 
 
 def test_words():
