@@ -203,3 +203,24 @@ def test_wrong_password_falls_through_to_the_gateway_and_is_said_once(emu):
         warned = [l for l in board.lines if "535" in l and "check smtp.username" in l]
         assert len(warned) == 1
         assert "wrong-pw" not in "\n".join(board.lines)
+
+
+def test_a_critical_episode_repeats_every_four_hours_then_resolves(emu):
+    # warm from minute 15 to 9 h 15 min: the alert, two reminders (4 h, 8 h), the all-clear
+    script = {"freezer.temperature": [[0, -18.0], [600, -18.0], [900, -5.0], [33300, -5.0],
+                                      [33600, -18.0]]}
+    with MailServer(tls="implicit") as srv:
+        board = emu(base_config(mail=srv), script)
+        board.run(10 * 3600)
+        msgs = [m.parsed() for m in srv.wait_for(4)]
+        assert [p["X-Outpost-State"] for p in msgs] == ["firing", "firing", "firing", "resolved"]
+        first = msgs[0]["Message-ID"]
+        assert msgs[1]["Subject"].endswith("(above -12 °C), for 4 h")
+        assert msgs[2]["Subject"].endswith("(above -12 °C), for 8 h")
+        assert msgs[1].get_body().get_content().startswith("Still: freezer.temperature is -5 °C.")
+        done = msgs[3]
+        assert done["In-Reply-To"] == first
+        assert done["Subject"].startswith("shed: freezer.temperature back to -")
+        assert "after 9 h" in done["Subject"] and done["Subject"].endswith("(worst -5 °C)")
+        body = done.get_body().get_content()
+        assert "Lasted:   9 h" in body and "Worst:    -5 °C" in body
