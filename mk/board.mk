@@ -21,7 +21,7 @@ MPREMOTE   := $(VENV)/bin/mpremote
 MPY_OUT    := build/mpy
 DEVICE_OUT  = build/device/$(BOARD)
 
-.PHONY: mpy deploy flash repl board-check port-check
+.PHONY: mpy deploy flash repl board-check port-check test-alert
 
 ifneq ($(BOARD),)
 -include boards/$(BOARD)/board.mk
@@ -68,6 +68,18 @@ else ifeq ($(BOARD_FLASH),uf2)
 	cp $(FIRMWARE) $(PICO_DRIVE)/ && sync
 else
 	@echo "BOARD=$(BOARD) is not flashed (BOARD_FLASH=$(BOARD_FLASH))"; exit 2
+endif
+
+## one test alert through each configured path, each result and the SMTP dialogue printed
+## (secrets redacted); the app restarts after it. BOARD=emulated runs it on the emulated board
+## with firmware/config_local.py (or CONFIG=file)
+test-alert: board-check
+ifeq ($(BOARD),emulated)
+	$(PY) boards/emulated/run.py --config $(or $(CONFIG),firmware/config_local.py) --test-alert
+else
+	@test -n "$(PORT)" || { echo "PORT= is required, e.g. PORT=/dev/ttyUSB0 (see: $(MPREMOTE) connect list)"; exit 2; }
+	@$(MAKE) --no-print-directory $(MPREMOTE)
+	$(MPREMOTE) connect $(PORT) exec "from outpost.testalert import main; main()" + reset
 endif
 
 ## the board's REPL

@@ -50,6 +50,11 @@ def make_record(device, rid, event, ts, to=None):
         rec["readings"] = event["readings"]
     if to:
         rec["to"] = list(to)
+    if event.get("state") == "resolved":
+        rec["state"] = "resolved"
+        rec["closes"] = event["closes"]
+    elif event.get("state"):
+        rec["state"] = event["state"]
     return rec
 
 

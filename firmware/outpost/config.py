@@ -39,7 +39,7 @@ DEFAULTS = {
     "mail": {
         "sender": "",          # From address; its domain makes the Message-ID
         "to": [],              # recipients
-        "subject_prefix": "[outpost] ",
+        "subject_prefix": "",  # e.g. "[outpost] " before "<device>: <what happened>"
     },
     "mqtt": {
         "host": "",            # gateway broker; empty: MQTT path disabled
@@ -53,6 +53,9 @@ DEFAULTS = {
         "ca": "",              # the CA that signed the broker certificate (needed with tls):
                                # PEM text, or a file read when the config is checked
         "server_hostname": "",  # SNI / certificate name when it differs from host (an IP, say)
+        "publish_every": 60,   # seconds between retained readings on outpost/<device>/state; 0: none
+        "discovery": False,    # Home Assistant MQTT discovery configs for every reading
+        "discovery_prefix": "homeassistant",
     },
     "serial": {
         "uart": -1,            # UART id wired to the gateway; -1: serial path disabled
@@ -93,9 +96,12 @@ PATHS = ("smtp", "mqtt", "serial")
 SENSOR_TYPES = ("internal_temp", "adc", "dht22", "bme280", "digital")
 RULE_TYPES = ("threshold", "missing", "stuck")
 SENSOR_KEYS = ("name", "type", "pin", "r1", "r2", "vref", "atten", "scl", "sda", "bus", "addr",
-               "invert", "pull", "unit")
+               "invert", "pull", "unit", "label", "on_text", "off_text")
 RULE_KEYS = ("type", "sensor", "above", "below", "hysteresis", "cooldown", "severity", "after",
-             "tolerance", "name")
+             "tolerance", "name", "label", "unit", "repeat", "resolved")
+MAX_LABEL = 64          # words shown in a subject: a label, a unit, a digital input's on/off text
+MAX_UNIT = 16
+MAX_STATE_TEXT = 32
 
 
 _err = settings.error
@@ -158,6 +164,10 @@ def _check_sensor(i, s):
     for k in s:
         if k not in SENSOR_KEYS:
             raise settings.unknown_key(key + ".", k, SENSOR_KEYS)
+    _words(key, s)
+    for k in ("on_text", "off_text"):
+        if k in s and t != "digital":
+            raise _err(key + "." + k, "only a digital input reads as words (type 'digital')", s[k])
 
 
 def _check_rule(i, r):
@@ -186,6 +196,25 @@ def _check_rule(i, r):
     for k in r:
         if k not in RULE_KEYS:
             raise settings.unknown_key(key + ".", k, RULE_KEYS)
+    if "repeat" in r and (not _is_num(r["repeat"]) or r["repeat"] < 0 or 0 < r["repeat"] < 60):
+        raise _err(key + ".repeat", "must be 0 (no repeats) or seconds >= 60", r["repeat"])
+    if "resolved" in r and not isinstance(r["resolved"], bool):
+        raise _err(key + ".resolved", "must be True or False", r["resolved"])
+    _words(key, r)
+
+
+def _words(key, d):
+    # text that ends up in a subject line: one line, bounded, no control characters
+    for k, limit in (("label", MAX_LABEL), ("unit", MAX_UNIT), ("on_text", MAX_STATE_TEXT),
+                     ("off_text", MAX_STATE_TEXT)):
+        if k not in d:
+            continue
+        v = d[k]
+        if not isinstance(v, str) or not v or len(v) > limit:
+            raise _err(key + "." + k, "must be text of 1 to " + str(limit) + " characters", v)
+        for c in v:
+            if c < " " or c == "\x7f":
+                raise _err(key + "." + k, "must be one line without control characters", v)
 
 
 def _int(cfg, key, lo, hi):
@@ -272,6 +301,12 @@ def validate(cfg, read=settings.read_file):
     _bool(cfg, "mqtt.tls")
     mca = _ca(cfg, "mqtt.ca", read)
     _str(cfg, "mqtt.server_hostname")
+    _int(cfg, "mqtt.publish_every", 0, 86400)
+    _bool(cfg, "mqtt.discovery")
+    dp = _str(cfg, "mqtt.discovery_prefix")
+    if not dp or "+" in dp or "#" in dp or dp.startswith("/") or dp.endswith("/"):
+        raise _err("mqtt.discovery_prefix", "must be a topic prefix without wildcards or "
+                   "leading/trailing '/', e.g. homeassistant", dp)
     if cfg["mqtt"]["tls"] and cfg["mqtt"]["host"] and not mca:
         raise _err("mqtt.ca", "needed to verify the broker with mqtt.tls (the CA that signed it)")
     if cfg["mqtt"]["tls"] and cfg["mqtt"]["port"] == 1883:

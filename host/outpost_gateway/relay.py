@@ -408,7 +408,8 @@ class Relay:
             if now - row["received"] > self.r["lifetime"]:
                 expired.append(row)
                 continue
-            if not row["critical"] and not self._rate_ok(row["rcpt"], now):
+            if not row["critical"] and not self._rate_ok(row["rcpt"], now) and \
+                    not self._closes_sent(row):
                 held.append(row)
                 continue
             try:
@@ -447,6 +448,11 @@ class Relay:
         for r in rows:
             (old if now - r["received"] > self.r["lifetime"] else keep).append(r)
         return keep, old
+
+    def _closes_sent(self, row):
+        # a resolved alert whose firing this recipient got: the all-clear is never held back
+        closes = compose.closes_of(row)
+        return closes is not None and self.spool.delivered(closes, row["rcpt"])
 
     def _window(self, rcpt, now):
         # send times are kept oldest first: drop the expired ones from the front (a backlog of

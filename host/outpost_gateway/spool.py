@@ -442,6 +442,13 @@ class Spool:
             " AND d.via IS NULL ORDER BY a.received LIMIT ?", (now, rcpt, limit)).fetchall()
         return [dict(zip(ROW_KEYS, r)) for r in rows]
 
+    def delivered(self, alert_id, rcpt):
+        # True once the delivery went to the upstream (or is going): a resolved alert whose
+        # firing went out is never held back (relay rate limit)
+        r = self._db().execute("SELECT status FROM deliveries WHERE alert_id=? AND rcpt=?",
+                               (alert_id, rcpt)).fetchone()
+        return r is not None and r[0] in ("done", "sending")
+
     def next_due(self):
         r = self._db().execute("SELECT min(next_at) FROM deliveries WHERE status='ready'").fetchone()
         return r[0]
