@@ -81,6 +81,7 @@ DEFAULTS = {
         "tz_offset_min": 0,
         "csv_every": 300,      # seconds between CSV rows
         "max_rows": 288,       # CSV rows kept; when full, every other row is dropped
+        "chart": True,         # mailed reports show each sensor's day as an inline PNG chart
     },
     "deep_sleep": False,       # sleep between samples in deep sleep (state in RTC memory)
     "watchdog": 120,           # seconds; 0 disables the hardware watchdog
@@ -308,6 +309,7 @@ def validate(cfg, read=settings.read_file):
     _int(cfg, "report.tz_offset_min", -14 * 60, 14 * 60)
     _int(cfg, "report.csv_every", 1, 86400)
     _int(cfg, "report.max_rows", 2, 5000)
+    _bool(cfg, "report.chart")
     _bool(cfg, "deep_sleep")
     _int(cfg, "watchdog", 0, 3600)
     if cfg["watchdog"] and cfg["watchdog"] < cfg["transport"]["budget"] + 10:

@@ -20,6 +20,14 @@ def unload(prefix):
     for name in list(sys.modules):
         if name == prefix or name.startswith(prefix + "."):
             del sys.modules[name]
+    # a submodule is also an attribute of its package, which would keep it alive
+    pkg, dot, leaf = prefix.rpartition(".")
+    parent = sys.modules.get(pkg) if dot else None
+    if parent is not None and leaf in dir(parent):
+        try:
+            delattr(parent, leaf)
+        except (AttributeError, TypeError):
+            pass
 
 
 class Down(Exception):
@@ -36,6 +44,7 @@ class SmtpPath:
     def __init__(self, cfg, net, log):
         self.smtp = cfg["smtp"]
         self.mail = cfg["mail"]
+        self.chart = cfg["report"]["chart"]
         self.net = net
         self.log = log
         self.auth_warned = False
@@ -57,6 +66,8 @@ class SmtpPath:
             # the SMTP step is over: its modules give their heap back to the next step
             unload("usmtp")
             unload("outpost_contract.mail")
+            unload("outpost.chart")     # a report's charts: loaded for it only
+            unload("outpost.png")
             gc.collect()
 
     def _send(self, rec, csv, timeout, sent):
@@ -65,7 +76,7 @@ class SmtpPath:
         from usmtp.errors import SMTPError, SMTPUsageError, outcome
         c = self.smtp
         try:
-            msg = alerts.to_message(rec, csv, self.mail)
+            msg = alerts.to_message(rec, csv, self.mail, self.chart)
         except SMTPUsageError as e:
             # an address or header the writer refuses: our setup, not an outage of the gateway
             raise Down("cannot write the message: " + str(e))
