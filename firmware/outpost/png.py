@@ -45,19 +45,25 @@ def can_compress():
     return hasattr(deflate.DeflateIO, "write")
 
 
-class _Sink:
-    # the stream DeflateIO writes its output into; drained into IDAT chunks
-    def __init__(self):
-        self.buf = bytearray()
+def _sink():
+    # the stream DeflateIO writes its output into, drained into IDAT chunks. It must be an
+    # io.IOBase: MicroPython's DeflateIO writes only to objects with the stream protocol.
+    import io
 
-    def write(self, b):
-        self.buf.extend(b)
-        return len(b)
+    class Sink(io.IOBase):
+        def __init__(self):
+            self.buf = bytearray()
 
-    def take(self):
-        b = bytes(self.buf)
-        self.buf = bytearray()
-        return b
+        def write(self, b):
+            self.buf.extend(b)
+            return len(b)
+
+        def take(self):
+            b = bytes(self.buf)
+            self.buf = bytearray()
+            return b
+
+    return Sink()
 
 
 class Png:
@@ -112,7 +118,7 @@ class Png:
 
     def _deflated(self, row, pixels):
         import deflate
-        sink = _Sink()
+        sink = _sink()
         z = deflate.DeflateIO(sink, deflate.ZLIB, DEFLATE_WBITS)
         for y in range(self.height):
             self.fill_row(y, pixels)

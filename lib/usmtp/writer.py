@@ -236,7 +236,12 @@ class Message:
     def inline(self, cid, source, content_type, filename=None):
         # a part of the HTML body (multipart/related), referred to as src="cid:<cid>"; streamed
         # like an attachment. cid is "left@right" without the angle brackets.
-        check_message_id("<" + cid + ">") if isinstance(cid, str) else check_message_id(cid)
+        if not isinstance(cid, str):
+            raise SMTPUsageError("inline part: Content-ID must be a string")
+        try:
+            check_message_id("<" + cid + ">")
+        except SMTPUsageError as e:
+            raise SMTPUsageError("inline part: Content-ID " + repr(cid) + " is not left@right: " + str(e))
         _check_content_type(content_type)
         if filename is not None:
             if not isinstance(filename, str) or not filename:
