@@ -3,6 +3,9 @@
 //
 //   node tests/mpvm/exec.mjs FILE.py [HEAP_BYTES]
 //
+// When the file defines step(), it is then called once per call into the VM until it returns a
+// false value: the WebAssembly port reclaims memory only between calls, so a bench that reads
+// gc.mem_alloc() per step sees what a board would hold.
 // Exit status 1 when the file raised (the traceback is printed).
 import fs from "node:fs";
 import path from "node:path";
@@ -40,6 +43,13 @@ for (const top of ["lib", "firmware"]) {
 try {
   mp.runPython("import sys\nsys.path[:0] = ['/outpost/lib', '/outpost/firmware']\n");
   mp.runPython(fs.readFileSync(file, "utf8"));
+  mp.runPython("_has_step = 'step' in globals()");
+  if (mp.globals.get("_has_step")) {
+    for (;;) {
+      mp.runPython("_more = bool(step())");
+      if (!mp.globals.get("_more")) break;
+    }
+  }
 } catch (e) {
   console.error(String(e && e.message ? e.message : e));
   process.exit(1);
