@@ -9,6 +9,8 @@
 #                                              erase and write MicroPython (esptool; for the
 #                                              Pico W: copy the .uf2 to the RPI-RP2 drive)
 #   make repl PORT=/dev/ttyUSB0                the board's REPL (Ctrl-] to leave)
+#   make ca HOST=smtp.gmail.com PORT=465       write the root CA that verifies the mail server
+#                                              as firmware/ca.pem (tools/ca_fetch.py)
 #
 # A board is one folder in boards/ with board.py, manifest.py and board.mk (how it is flashed).
 
@@ -21,7 +23,7 @@ MPREMOTE   := $(VENV)/bin/mpremote
 MPY_OUT    := build/mpy
 DEVICE_OUT  = build/device/$(BOARD)
 
-.PHONY: mpy deploy flash repl board-check port-check
+.PHONY: mpy deploy flash repl board-check port-check ca
 
 ifneq ($(BOARD),)
 -include boards/$(BOARD)/board.mk
@@ -76,3 +78,12 @@ endif
 ## the board's REPL
 repl: port-check $(MPREMOTE)
 	$(MPREMOTE) connect $(PORT) repl
+
+## the root CA that verifies HOST:PORT in this computer's trust store, as firmware/ca.pem
+## (PORT 465: implicit TLS, otherwise STARTTLS; CAFILE= replaces the system store)
+HOST   ?=
+CA_OUT ?= firmware/ca.pem
+CAFILE ?=
+ca: setup-py
+	@test -n "$(HOST)" || { echo "HOST= is required, e.g. make ca HOST=smtp.gmail.com PORT=465 (465: implicit TLS, 587: STARTTLS)"; exit 2; }
+	$(PY) tools/ca_fetch.py $(HOST) $(or $(PORT),587) --out $(CA_OUT) $(if $(CAFILE),--cafile $(CAFILE))
