@@ -317,6 +317,9 @@ class Message:
             params.append(extra)
         return mimeenc.fold("Content-Type", params)
 
+    def _nested(self, kind):
+        return "=_outpost_" + kind + "_" + self.boundary[len("=_outpost_"):]
+
     def _text_parts(self, bufsize):
         # the body: text/plain alone, or multipart/alternative of text/plain and the HTML
         # (itself multipart/related when it shows inline parts). Starts with the part's headers.
@@ -325,13 +328,15 @@ class Message:
             for c in self._body_chunks(bufsize):
                 yield c
             return
-        alt = self.boundary + "_alt"
+        # nested boundaries must not start with the outer one (RFC 2046 5.1.1: a parser may
+        # match a delimiter by prefix): "=_outpost_alt_<hex>" vs "=_outpost_<hex>"
+        alt = self._nested("alt")
         ab = alt.encode()
         yield self._multipart("alternative", alt) + b"\r\n--" + ab + b"\r\n" + self._text_part_head()
         for c in self._body_chunks(bufsize):
             yield c
         yield b"\r\n--" + ab + b"\r\n"
-        rel = self.boundary + "_rel"
+        rel = self._nested("rel")
         rb = rel.encode()
         if self.inlines:
             yield self._multipart("related", rel, 'type="text/html"') + b"\r\n--" + rb + b"\r\n"
