@@ -45,6 +45,7 @@ class SmtpPath:
         self.smtp = cfg["smtp"]
         self.mail = cfg["mail"]
         self.chart = cfg["report"]["chart"]
+        self.chartless = None   # a report whose charts ran out of memory: retried without
         self.net = net
         self.log = log
         self.auth_warned = False
@@ -70,13 +71,27 @@ class SmtpPath:
             unload("outpost.png")
             gc.collect()
 
+    def _add_charts(self, msg, rec, csv):
+        # after the TLS handshake, which needs the largest free blocks; a heap too small for
+        # the charts sends the report without them rather than not at all
+        try:
+            from outpost import chart
+            chart.add_to(msg, rec, csv, msg.body)
+        except MemoryError:
+            msg.inlines = []
+            msg.html = None
+            unload("outpost.chart")
+            unload("outpost.png")
+            gc.collect()
+            self.log("smtp: report sent without its charts: out of memory")
+
     def _send(self, rec, csv, timeout, sent):
         from outpost import alerts
         import usmtp
         from usmtp.errors import SMTPError, SMTPUsageError, outcome
         c = self.smtp
         try:
-            msg = alerts.to_message(rec, csv, self.mail, self.chart)
+            msg = alerts.to_message(rec, csv, self.mail)
         except SMTPUsageError as e:
             # an address or header the writer refuses: our setup, not an outage of the gateway
             raise Down("cannot write the message: " + str(e))
@@ -92,7 +107,17 @@ class SmtpPath:
                     s.login_oauth2(c["username"], c["oauth2_token"], defer=True)
                 elif c["username"]:
                     s.login(c["username"], c["password"], defer=True)  # rides with MAIL: one round trip less
-                refused = s.sendmail(self.mail["sender"], msg.recipients(), msg.chunks())
+                if self.chart and csv and rec["kind"] == "report" and rec["id"] != self.chartless:
+                    self._add_charts(msg, rec, csv)
+                try:
+                    refused = s.sendmail(self.mail["sender"], msg.recipients(), msg.chunks())
+                except MemoryError:
+                    if msg.inlines:
+                        # the charts did not fit beside TLS: the next try sends the report
+                        # without them, so a small heap delays a report but never loses it
+                        self.chartless = rec["id"]
+                        self.log("smtp: out of memory with the charts; the retry goes without them")
+                    raise
                 if sent is not None:
                     sent()      # the 250 settles it; QUIT is a courtesy
                 try:
