@@ -80,6 +80,7 @@ class Png:
         self.stride = (width * depth + 7) // 8
         self.compress = can_compress() if compress is None else compress
         self._gen = None
+        self._done = False
 
     # file-like: the writer reads pieces until b""; seek(0) starts over (a retry)
     def tell(self):
@@ -87,14 +88,20 @@ class Png:
 
     def seek(self, pos, whence=0):
         self._gen = None
+        self._done = False
         return 0
 
     def read(self, n=-1):
+        if self._done:
+            return b""
         if self._gen is None:
             self._gen = self.chunks()
         for piece in self._gen:
             if piece:
                 return piece
+        # written: drop the generator, whose frame would keep the row and block buffers
+        self._gen = None
+        self._done = True
         return b""
 
     def _head(self):
