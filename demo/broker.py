@@ -19,9 +19,11 @@ class Broker:
         self.proc = None
 
     def __enter__(self):
-        conf = os.path.join(self.folder, "mosquitto.conf")
+        conf = self.conf = os.path.join(self.folder, "mosquitto.conf")
         with open(conf, "w") as f:
+            # the queue limit of host/mosquitto/outpost.conf, which the gateway checks at start
             f.write("listener %d 127.0.0.1\nallow_anonymous true\npersistence false\n"
+                    "max_queued_messages 100000\n"
                     "log_dest file %s\n" % (self.port, os.path.join(self.folder, "mosquitto.log")))
             if os.geteuid() == 0:
                 f.write("user root\n")

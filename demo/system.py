@@ -61,6 +61,7 @@ log_level = "info"
 host = "127.0.0.1"
 port = %(mqtt)d
 client_id = "outpost-demo-gateway"
+broker_config = "%(broker_conf)s"
 
 [relay]
 host = "localhost"
@@ -88,7 +89,7 @@ enabled = true
 listen = "127.0.0.1"
 port = %(http)d
 """ % {"state": os.path.join(folder, "gateway"), "mqtt": broker.port, "smtp": catcher.port,
-       "ca": ca, "owner": OWNER, "http": http_port})
+       "ca": ca, "owner": OWNER, "http": http_port, "broker_conf": broker.conf})
 
 
 def prefixed(proc, tag, lines=None):

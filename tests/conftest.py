@@ -24,3 +24,30 @@ def pytest_collect_file(file_path, parent):
         if folder not in sys.path:
             sys.path.append(folder)
     return None
+
+
+_SHARED = ("usmtp", "outpost_contract")
+
+
+def _shared_modules():
+    return {n: m for n, m in sys.modules.items() if n.split(".")[0] in _SHARED}
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _keep_shared_modules():
+    # The firmware unloads usmtp after its SMTP step to give the heap back (transport.unload),
+    # and the emulated board runs that firmware in this process: put the modules every test
+    # imported back afterwards, so no test meets a second copy of usmtp.errors' classes.
+    saved = _shared_modules()
+    yield
+    for n in list(_shared_modules()):
+        if n not in saved:
+            del sys.modules[n]
+    sys.modules.update(saved)
+    for n, m in saved.items():
+        parent, _, child = n.rpartition(".")
+        if parent in saved:
+            setattr(saved[parent], child, m)

@@ -83,8 +83,7 @@ def gateway_record(rec, csv):
 
 def to_message(rec, csv, mail_cfg, chart=False):
     # the same email the gateway would make of this record (lib/outpost_contract/mail.py), plus
-    # the CSV; with chart, a report also shows each sensor's day as an inline PNG (outpost.chart;
-    # the SMTP path adds them itself once connected, when the TLS handshake is over)
+    # the CSV; with chart, a report also shows each sensor's day as an inline PNG (outpost.chart)
     from outpost_contract import mail as alert_mail
     to = rec.get("to") or mail_cfg["to"]
     m = alert_mail.message(rec, mail_cfg["sender"], to, mail_cfg.get("subject_prefix", ""))

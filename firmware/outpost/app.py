@@ -110,7 +110,7 @@ class App:
         self.mqtt = transport.MqttPath(cfg, self.net, self.log, self.mono, keep=not cfg["deep_sleep"])
         self.mqtt.on_up = self.path_back
         self.next_beat = saved.get("next_beat", 0) if saved else 0
-        paths = {"smtp": transport.SmtpPath(cfg, self.net, self.log),
+        paths = {"smtp": transport.SmtpPath(cfg, self.net, self.log, self.root),
                  "mqtt": self.mqtt,
                  "serial": transport.SerialPath(cfg, self.log)}
         self.chain = transport.Chain([paths[n] for n in cfg["transport"]["order"]],

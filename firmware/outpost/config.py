@@ -205,13 +205,24 @@ def _bool(cfg, key):
 
 def _ca(cfg, key, read):
     # PEM text or bytes as given; a file name is read now (on the computer at make deploy, or
-    # from the board's flash) and its contents replace it, so the board holds the certificate
+    # from the board's flash) and its contents replace it as PEM text, so the board holds the
+    # certificate and the checked config stays JSON (tools/deploy_tree.py writes it so)
     sect, _, k = key.partition(".")
     given = cfg[sect][k]
     v = settings.ca(cfg, key, read)
     if isinstance(given, str) and given and "-----BEGIN" not in given:
+        if b"-----BEGIN" not in v:
+            v = _pem(v)
+        v = v.decode()
         cfg[sect][k] = v
     return v
+
+
+def _pem(der):
+    import binascii
+    b64 = binascii.b2a_base64(der).replace(b"\n", b"")
+    lines = [b64[i:i + 64] for i in range(0, len(b64), 64)]
+    return b"-----BEGIN CERTIFICATE-----\n" + b"\n".join(lines) + b"\n-----END CERTIFICATE-----\n"
 
 
 def validate(cfg, read=settings.read_file):

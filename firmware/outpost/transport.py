@@ -16,17 +16,19 @@ from outpost_contract.rules import backoff
 
 
 def unload(prefix):
-    # drop a finished step's modules so the next step has their heap (they load again on use)
+    # drop a finished step's modules so the next step has their heap (they load again on use);
+    # a package keeps its imported submodules as attributes, so those go too. Only on the
+    # board: under CPython (the emulated board) other code in the process shares the modules
+    if sys.implementation.name != "micropython":
+        return
     for name in list(sys.modules):
         if name == prefix or name.startswith(prefix + "."):
             del sys.modules[name]
-    # a submodule is also an attribute of its package, which would keep it alive
-    pkg, dot, leaf = prefix.rpartition(".")
-    parent = sys.modules.get(pkg) if dot else None
-    if parent is not None and leaf in dir(parent):
+    parent, _, child = prefix.rpartition(".")
+    if parent and parent in sys.modules:
         try:
-            delattr(parent, leaf)
-        except (AttributeError, TypeError):
+            delattr(sys.modules[parent], child)
+        except (AttributeError, KeyError):    # MicroPython says KeyError
             pass
 
 
@@ -38,17 +40,23 @@ class Refused(Exception):
     pass
 
 
+MAIL_FILE = "mail.out"     # the composed message of the alert being sent (see SmtpPath)
+
+
 class SmtpPath:
+    # Two steps, so their modules never share the heap: compose the alert's email with the
+    # writer into MAIL_FILE on flash (once per alert: a retry reuses it), unload the writer;
+    # then connect (TLS), log in and stream the file, and unload the client.
     name = "smtp"
 
-    def __init__(self, cfg, net, log):
+    def __init__(self, cfg, net, log, root=""):
         self.smtp = cfg["smtp"]
         self.mail = cfg["mail"]
         self.chart = cfg["report"]["chart"]
-        self.chartless = None   # a report whose charts ran out of memory: retried without
         self.net = net
         self.log = log
         self.auth_warned = False
+        self.file = root + "/" + MAIL_FILE if root else MAIL_FILE
 
     def enabled(self):
         return bool(self.smtp["host"])
@@ -62,39 +70,93 @@ class SmtpPath:
         if verify and not clock.is_set():
             raise Down("clock not set (NTP has not succeeded): cannot verify the server certificate")
         try:
-            self._send(rec, csv, timeout, sent)
+            # the client first, the writer on top of it: unloaded after composing, the writer
+            # leaves one free stretch at the top of the heap, where TLS finds its large blocks
+            import usmtp
+            usmtp.SMTP
+            rcpts = self._compose(rec, csv)
+        finally:
+            unload("usmtp.writer")
+            unload("usmtp.mimeenc")
+            unload("outpost_contract.mail")
+            unload("outpost.chart")     # a report's charts: loaded to compose it only
+            unload("outpost.png")
+            gc.collect()
+        try:
+            self._send(rcpts, timeout, sent)
+        except Refused:
+            self._forget()
+            raise
         finally:
             # the SMTP step is over: its modules give their heap back to the next step
             unload("usmtp")
-            unload("outpost_contract.mail")
-            unload("outpost.chart")     # a report's charts: loaded for it only
-            unload("outpost.png")
             gc.collect()
+        self._forget()
 
-    def _add_charts(self, msg, rec, csv):
-        # after the TLS handshake, which needs the largest free blocks; a heap too small for
-        # the charts sends the report without them rather than not at all
+    def _forget(self):
+        import os
         try:
-            from outpost import chart
-            chart.add_to(msg, rec, csv, msg.body)
-        except MemoryError:
-            msg.inlines = []
-            msg.html = None
+            os.remove(self.file)
+        except OSError:
+            pass
+
+    def _compose(self, rec, csv):
+        # -> the envelope recipients; MAIL_FILE holds "<id>\n<rcpt> <rcpt>...\n<message>"
+        rid = rec["id"].encode()
+        try:
+            with open(self.file, "rb") as f:
+                if f.readline().rstrip() == rid:
+                    return f.readline().decode().split()
+        except OSError:
+            pass
+        from usmtp.errors import SMTPUsageError
+        chart = bool(self.chart and csv and rec["kind"] == "report")
+        try:
+            try:
+                return self._write(rid, rec, csv, chart)
+            except MemoryError:
+                if not chart:
+                    raise
+            # the charts did not fit: the report goes without them rather than not at all
             unload("outpost.chart")
             unload("outpost.png")
             gc.collect()
-            self.log("smtp: report sent without its charts: out of memory")
-
-    def _send(self, rec, csv, timeout, sent):
-        from outpost import alerts
-        import usmtp
-        from usmtp.errors import SMTPError, SMTPUsageError, outcome
-        c = self.smtp
-        try:
-            msg = alerts.to_message(rec, csv, self.mail)
+            self.log("smtp: out of memory writing the report's charts; it goes without them")
+            return self._write(rid, rec, csv, False)
         except SMTPUsageError as e:
-            # an address or header the writer refuses: our setup, not an outage of the gateway
+            # an address or header the writer refuses: our setup, not an outage of the gateway,
+            # which can still deliver it
+            self._forget()
             raise Down("cannot write the message: " + str(e))
+        except OSError as e:
+            self._forget()
+            raise Down("flash: " + str(e))
+
+    def _write(self, rid, rec, csv, chart):
+        from outpost import alerts
+        msg = alerts.to_message(rec, csv, self.mail, chart)
+        rcpts = msg.recipients()
+        with open(self.file, "wb") as f:
+            f.write(rid + b"\n" + " ".join(rcpts).encode() + b"\n")
+            for chunk in msg.chunks():
+                f.write(chunk)
+        return rcpts
+
+    def _body(self):
+        # the composed message in small pieces, straight from flash
+        with open(self.file, "rb") as f:
+            f.readline()
+            f.readline()
+            while True:
+                b = f.read(1024)
+                if not b:
+                    return
+                yield b
+
+    def _send(self, rcpts, timeout, sent):
+        import usmtp
+        from usmtp.errors import SMTPError, outcome
+        c = self.smtp
         gc.collect()  # TLS needs the largest free block we can give it
         try:
             s = usmtp.SMTP(c["host"], c["port"], mode=c["mode"], cadata=c["ca"] or None,
@@ -106,18 +168,8 @@ class SmtpPath:
                 if c["oauth2_token"]:
                     s.login_oauth2(c["username"], c["oauth2_token"], defer=True)
                 elif c["username"]:
-                    s.login(c["username"], c["password"], defer=True)  # rides with MAIL: one round trip less
-                if self.chart and csv and rec["kind"] == "report" and rec["id"] != self.chartless:
-                    self._add_charts(msg, rec, csv)
-                try:
-                    refused = s.sendmail(self.mail["sender"], msg.recipients(), msg.chunks())
-                except MemoryError:
-                    if msg.inlines:
-                        # the charts did not fit beside TLS: the next try sends the report
-                        # without them, so a small heap delays a report but never loses it
-                        self.chartless = rec["id"]
-                        self.log("smtp: out of memory with the charts; the retry goes without them")
-                    raise
+                    s.login(c["username"], c["password"], defer=True)  # rides with MAIL and RCPT
+                refused = s.sendmail(self.mail["sender"], rcpts, self._body())
                 if sent is not None:
                     sent()      # the 250 settles it; QUIT is a courtesy
                 try:

@@ -80,7 +80,7 @@ def plan(me, peers, mine, now, after):
     release = []
     for p, ended in mine.items():
         s = peers.get(p)
-        # back (or its status cleared), our connection ended, or a lower id holds it too
+        # back, our connection ended, or a lower id holds it too
         if s is None or s.online or ended or any(o < me for o in others.get(p, ())):
             release.append(p)
     take = []
@@ -109,6 +109,7 @@ class Takeover(MqttIngress):
             self.last_error = "connect refused: " + str(reason_code)
             log.error("the broker refused the takeover of %s's session: %s", self.peer, reason_code)
             client.disconnect()
+            self._end()
             return
         self._gen += 1
         self.connected = True
@@ -125,6 +126,10 @@ class Takeover(MqttIngress):
     def _on_disconnect(self, client, userdata, flags, reason_code, properties):
         self.connected = False
         self.subscribed = False
+        self._end()
+
+    def _end(self):
+        # the fleet's next step lets go of it (and takes it again later if still needed)
         if not self.ended:
             self.ended = True
             self.on_end()
@@ -213,23 +218,32 @@ class Fleet:
 
     def _on_message(self, client, userdata, msg):
         peer = msg.topic[len(self.base) + 1:-len("/status")]
-        if not peer or "/" in peer or peer == self.me:
+        if not peer or "/" in peer:
+            return
+        if peer == self.me:
+            # our own status says we are gone (a stale Will, or someone else's doing) while we
+            # run: say otherwise, or a peer would take our session from under us
+            st = parse_status(msg.payload) if msg.payload else None
+            if (st is None or not st[0]) and self.connected and not self.stopping.is_set():
+                log.warning("our status read %r; announcing online again", msg.payload[:40])
+                self._announce()
             return
         now = self.clock()
+        if not msg.payload:
+            # a cleared status says nothing about the session, which still takes its share of
+            # the alerts: whoever holds it keeps it
+            return
+        st = parse_status(msg.payload)
+        if st is None:
+            log.warning("ignoring an unreadable status of %s", peer)
+            return
+        online, holds = st
         with self.lock:
-            if not msg.payload:
-                self.peers.pop(peer, None)        # its retained status was cleared: gone for good
-            else:
-                st = parse_status(msg.payload)
-                if st is None:
-                    log.warning("ignoring an unreadable status of %s", peer)
-                    return
-                online, holds = st
-                s = self.peers.get(peer)
-                if s is None or s.online != online:
-                    s = self.peers[peer] = Peer(online, now)
-                    log.info("gateway %s is %s", peer, "online" if online else "offline")
-                s.holds = set(holds)
+            s = self.peers.get(peer)
+            if s is None or s.online != online:
+                s = self.peers[peer] = Peer(online, now)
+                log.info("gateway %s is %s", peer, "online" if online else "offline")
+            s.holds = set(holds)
         self.wake.set()
 
     def _announce(self):

@@ -63,6 +63,19 @@ class Ingest:
             self.spool.submit(Rejected(source, origin, reason + ": " + detail, raw), _ignore)
         return detail
 
+    def failed(self, source, origin, exc, raw=None, what="input"):
+        # a step that raised on some input: refused for good (kept in `rejected` when raw is
+        # given), logged with the input's origin; the traceback once a minute per source and
+        # error type, so a hostile sender repeating it cannot flood the log
+        key = (source, "trace", type(exc).__name__)
+        now = time.monotonic()
+        ent = self._logged.get(key)
+        if ent is None or now - ent[0] >= self.LOG_EVERY:
+            log.error("%s: handling %s from %s failed", source, what, origin or "?", exc_info=exc)
+            self._logged[key] = [now, 0]
+        return self.refuse(source, "error", "cannot handle %s: %s: %s" % (what, type(exc).__name__, exc),
+                           raw, origin)
+
     def device_problem(self, device):
         # a device name that did not come from a checked record: the contract, then the allow-list
         why = name_problem("device", device)
@@ -74,9 +87,7 @@ class Ingest:
         try:
             return self._check(payload, source, device, origin)
         except Exception as e:   # a check that breaks on some input must not take the path down
-            log.exception("checking %s input from %s failed", source, origin)
-            return None, self.refuse(source, "error", "cannot check input: %s" % type(e).__name__,
-                                     payload, origin)
+            return None, self.failed(source, origin, e, payload, "a record")
 
     def _check(self, payload, source, device, origin):
         # -> (record dict, None) or (None, reason text)

@@ -112,6 +112,12 @@ class MqttIngress:
         log.error("MQTT network thread is gone; starting it again (restart %d)", self.restarts)
         try:
             self.client._thread = None      # paho refuses loop_start() while it holds the dead one
+            try:
+                # a fresh connection: what died with the thread is unknown, and the broker
+                # resends whatever was not acknowledged
+                self.client.reconnect()
+            except Exception as e:      # broker away: the restarted loop keeps retrying
+                self.last_error = "reconnect failed: %s" % e
             self.client.loop_start()
         except Exception as e:
             self.last_error = "restart failed: %s" % e
@@ -155,10 +161,8 @@ class MqttIngress:
             # kept in `rejected`), the next one is read as usual
             topic = getattr(msg, "topic", "?")
             self.step_error = "%s: %s" % (type(e).__name__, e)
-            log.exception("MQTT: handling a message on %s failed", show(topic))
             try:
-                self.ingest.refuse("mqtt", "error", "cannot handle message: %s" % type(e).__name__,
-                                   msg.payload, show(topic))
+                self.ingest.failed("mqtt", show(topic), e, msg.payload, "a message")
                 if msg.qos:
                     client.ack(msg.mid, msg.qos)
             except Exception:

@@ -423,7 +423,7 @@ class Relay:
     def _dead_notice(self, row, code, text, now):
         if row["kind"] in ("dead-letter", "relay-paused"):
             return     # never notify about a failed notice: no loops
-        key = hashlib.sha1((row["alert_id"] + "\n" + row["rcpt"]).encode()).hexdigest()[:12]
+        key = hashlib.sha1((row["alert_id"] + "\n" + row["rcpt"]).encode("utf-8", "surrogatepass")).hexdigest()[:12]
         self.notify(compose.safe_id("gateway-dead-" + key), "warning",
                     "Outpost could not deliver an alert to " + row["rcpt"],
                     "The upstream refused alert %s for %s for good:\n\n  %s\n\n"
@@ -438,6 +438,11 @@ class Relay:
         rcpts = [a for a in rcpts if a != exclude]
         if not rcpts:
             return
-        self.spool.write([compose.gateway_alert(alert_id, kind, severity, subject, body, rcpts, now)])
+        try:
+            a = compose.gateway_alert(alert_id, kind, severity, subject, body, rcpts, now)
+        except Exception:   # gateway_alert cleans what it is given; this is the last resort
+            log.exception("could not compose the notice %r", subject[:80])
+            return
+        self.spool.write([a])
         if self.on_notice is not None:
             self.on_notice()

@@ -137,10 +137,8 @@ class SerialIngress:
             self.step_error = None
         except Exception as e:
             self.step_error = "%s: %s" % (type(e).__name__, e)
-            log.exception("serial %s: handling a line failed: %s", self.port, show(line))
             try:
-                self.ingest.refuse("serial", "error", "cannot handle frame: %s" % type(e).__name__,
-                                   line, self.port)
+                self.ingest.failed("serial", self.port, e, line, "a line " + show(line, 40))
                 self._write(serial_frame.nak(None, "error"))
             except Exception:
                 log.exception("serial %s: could not answer a line that failed", self.port)

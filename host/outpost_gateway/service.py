@@ -84,6 +84,7 @@ class Gateway:
         self.http = None
         self.threads = []
         self.loops = {}              # loop name -> {"thread", "fn", "error", "restarts"}
+        self.writer_restarts = 0
         self._spool_trouble = {}     # loop name -> error text, while its spool writes fail
 
     def start(self):
@@ -187,7 +188,8 @@ class Gateway:
                 self._thread(name, ent["fn"])
                 done.append(name)
         if self.spool.writer_running() is False:
-            log.error("spool writer thread is gone; starting it again")
+            self.writer_restarts += 1
+            log.error("spool writer thread is gone; starting it again (restart %d)", self.writer_restarts)
             self.spool.restart_writer()
             done.append("spool-writer")
         if self.mqtt is not None and self.mqtt.supervise():

@@ -161,9 +161,13 @@ class _Handler:
         return "451 4.3.0 Local error, try again later"
 
     async def handle_exception(self, error):
-        # a handler that raised: that session gets a transient error, the ingress goes on
-        self.o.step_error = "%s: %s" % (type(error).__name__, error)
-        log.error("SMTP ingress: a command failed: %s: %s", type(error).__name__, error)
+        # a command that raised (in aiosmtpd or here): that session gets a transient error and
+        # goes on. Counted and logged (rate limited; the traceback at debug level), but it
+        # does not mark the path failed: any client could then flip /health at will
+        self.o.session_errors += 1
+        self.o.last_session_error = "%s: %s" % (type(error).__name__, error)
+        self.o.ingest.refuse("smtp", "command-error", "a command failed: " + self.o.last_session_error)
+        log.debug("SMTP command failed", exc_info=error)
         return "451 4.3.0 Local error, try again later"
 
 
@@ -235,7 +239,7 @@ class _Session(SMTP):
         self._idle = self.loop.call_later(self._owner.idle_timeout, self._idle_out)
 
     def _idle_out(self):
-        log.info("SMTP session from %s idle for %.0f s; closed", self._ip, self._owner.idle_timeout)
+        log.debug("SMTP session from %s idle for %.0f s; closed", self._ip, self._owner.idle_timeout)
         t = self.transport
         if t is not None:
             t.write(b"421 4.4.2 Idle too long, closing\r\n")
@@ -260,6 +264,11 @@ class _Session(SMTP):
             self._counted = False
             self._owner.session_closed(self, self._ip)
         super().connection_lost(error)
+
+    @syntax("VRFY <address>")
+    async def smtp_VRFY(self, arg):
+        # nothing to verify here (and aiosmtpd's parser raises on "VRFY <")
+        await self.push("252 2.5.0 Cannot VRFY user, but will accept message and attempt delivery")
 
     @syntax("AUTH <mechanism>")
     async def smtp_AUTH(self, arg):
@@ -290,7 +299,9 @@ class SmtpIngress:
         self.open_sessions = set()     # touched only in the event loop thread
         self.per_client = {}           # client address -> sessions open now
         self.auth_failed = {}          # client address -> [failures, last failure, last logged]
-        self.step_error = None         # the last handler failure, until a message goes through
+        self.step_error = None         # the event loop's last failure, until a message goes through
+        self.session_errors = 0        # commands that raised inside a session (answered 451)
+        self.last_session_error = None
         self.restarts = 0
         self._loop = None
         self._server = None
@@ -300,7 +311,7 @@ class SmtpIngress:
         self._error = None
         # aiosmtpd logs every connection and command at INFO: a flood would fill the journal.
         # What matters (refusals, limits, failures) is logged here, rate limited
-        logging.getLogger("mail.log").setLevel(logging.WARNING)
+        logging.getLogger("mail.log").setLevel(logging.ERROR)
 
     @property
     def sessions(self):
@@ -444,6 +455,7 @@ class SmtpIngress:
         if exc is None:
             log.debug("SMTP ingress: %s", context.get("message"))
             return
+        self.step_error = "%s: %s" % (type(exc).__name__, exc)
         self.ingest.refuse("smtp", "loop-error", "%s: %s" % (context.get("message"), exc))
 
     def stop(self):

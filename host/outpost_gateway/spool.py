@@ -569,9 +569,15 @@ class Spool:
 
     def rejected(self, limit=100):
         keys = ("n", "at", "source", "origin", "reason", "size", "raw")
-        return [dict(zip(keys, r)) for r in self._db().execute(
-            "SELECT n, at, source, origin, reason, size, raw FROM rejected ORDER BY n DESC LIMIT ?",
-            (limit,))]
+        try:
+            rows = self._db().execute(
+                "SELECT n, at, source, origin, reason, size, raw FROM rejected ORDER BY n DESC LIMIT ?",
+                (limit,)).fetchall()
+        except sqlite3.OperationalError as e:
+            if "no such table" not in str(e):
+                raise
+            return []       # a spool no gateway of this version has opened yet (read-only look)
+        return [dict(zip(keys, r)) for r in rows]
 
     def dead(self, limit=100):
         keys = ("id", "rcpt", "code", "reply", "at")

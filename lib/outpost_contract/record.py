@@ -7,7 +7,7 @@
 # A change to this format is a VERSION bump plus a test.
 import json
 
-from outpost_contract.rules import MAX_DEVICE, MAX_ID, SEVERITIES, address_problem, token_problem
+from outpost_contract.rules import MAX_DEVICE, MAX_ID, SEVERITIES
 
 VERSION = 1
 MAX_BYTES = 32768           # the whole encoded record
@@ -41,6 +41,7 @@ def _is_number(v):
 
 
 def _check_name(key, v, limit):
+    from outpost_contract.rules import token_problem     # loads usmtp.checks on first use
     p = token_problem(v, limit)
     if p:
         raise RecordError(key, p)
@@ -72,6 +73,7 @@ def _check_line(key, v, limit):
 
 
 def _check_address(key, a):
+    from outpost_contract.rules import address_problem
     p = address_problem(a)
     if p:
         raise RecordError(key, "holds an invalid address " + repr(a) + ": " + p)

@@ -1,13 +1,24 @@
 # The rules board and gateway share, each defined once. Both configs, the alert record, the
 # firmware and the gateway ingest call this module. What usmtp itself needs (the address and
 # display-name rule, the connection modes, the clock) lives in usmtp, which stays standalone,
-# and is re-exported here, so a caller outside usmtp has one place to look: MODES,
-# address_problem, mailbox_problem, display_name_problem, split_mailbox, token_problem (device
-# names and alert ids), now, clock_is_set, SET_AFTER.
-from usmtp.checks import (MODES, TOKEN_CHARS, address_problem, display_name_problem,  # noqa: F401
-                          mailbox_problem, mode_problem, split_mailbox, token_problem)
-from usmtp.clock import SET_AFTER, now
-from usmtp.clock import is_set as clock_is_set
+# and is re-exported here, so a caller outside usmtp has one place to look. The re-exports load
+# on first use (module __getattr__), so a board that only needs backoff() or iso() at boot does
+# not pay for the address checks.
+_FROM_CHECKS = ("MODES", "TOKEN_CHARS", "address_problem", "display_name_problem",
+                "mailbox_problem", "mode_problem", "split_mailbox", "token_problem")
+_FROM_CLOCK = {"now": "now", "clock_is_set": "is_set", "SET_AFTER": "SET_AFTER"}
+
+
+def __getattr__(name):
+    # "import usmtp.x": MicroPython's "from usmtp import x" would ask usmtp's own __getattr__
+    if name in _FROM_CHECKS:
+        import usmtp.checks
+        return getattr(usmtp.checks, name)
+    if name in _FROM_CLOCK:
+        import usmtp.clock
+        return getattr(usmtp.clock, _FROM_CLOCK[name])
+    raise AttributeError(name)
+
 
 SEVERITIES = ("info", "warning", "critical")
 MAX_DEVICE = 64

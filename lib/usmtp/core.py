@@ -22,7 +22,6 @@ from usmtp.errors import (SMTPAuthError, SMTPConnectError, SMTPDataError, SMTPEr
                           SMTPTLSError, SMTPTransientError, SMTPUsageError, reply_error)
 from usmtp.checks import address_problem, mode_problem, split_mailbox
 from usmtp.reply import ReplyParser, parse_ehlo
-from usmtp import auth as _auth
 
 SEND = "send"
 NEED_DATA = "need-data"
@@ -519,6 +518,7 @@ class ClientCore:
         offered = self.ext.get("AUTH")
         if offered is None:
             raise SMTPAuthError(503, "server does not offer AUTH", None, "AUTH")
+        from usmtp import auth as _auth    # the mechanisms load only when logging in
         name = _auth.choose(offered, oauth, mechanism)
         mech = _auth.MECHANISMS[name](user, secret)
         init = mech.initial()

@@ -104,8 +104,8 @@ def client_context(cadata=None, insecure_skip_verify=False):
         if not cadata:
             raise SMTPUsageError("cadata is required on MicroPython: there is no system CA store "
                                  "(or pass insecure_skip_verify=True, not recommended)")
-        from usmtp import clock
-        if not clock.is_set():      # a certificate is only checkable with a set clock
+        from usmtp.clock import is_set
+        if not is_set():            # a certificate is only checkable with a set clock
             raise SMTPTLSError("the clock is not set, so the server's certificate cannot be "
                                "checked: set the time (ntptime.settime()) before connecting")
         # mbedTLS takes DER here (PEM text is refused as "invalid cert"), one certificate a

@@ -120,6 +120,25 @@ def test_garbage():
     assert key_of(ar.encode, "not a dict") == "record"
 
 
+def test_nesting_bounded_before_parsing():
+    # "[[[[..." would exhaust the parser's stack (RecursionError on CPython, RuntimeError on
+    # MicroPython); the decoder counts the depth first and says what is wrong
+    for deep in (b"[" * 5000, b'{"v":1,"x":' + b"[" * 5000 + b"]" * 5000 + b"}", b'{"a":' * 3000):
+        e = raises(RecordError, ar.decode, deep)
+        assert e.key == "record" and "nests deeper than 8" in str(e)
+    # brackets inside strings do not count, and a real record's depth passes
+    assert ar.decode(json.dumps(good(body="[" * 300 + "{" * 300, readings={"t": {"value": 1}})))["body"]
+    assert ar.loads(b"[[[[[[[[1]]]]]]]]") == [[[[[[[[1]]]]]]]]
+    assert key_of(ar.loads, b"[[[[[[[[[1]]]]]]]]]") == "record"
+
+
+def test_control_characters_refused_in_header_text():
+    for c in ("\x0b", "\x0c", "\x1b", "\x7f", "\x00", "\r", "\n"):
+        assert key_of(ar.encode, good(subject="a" + c + "b")) == "subject"
+        assert key_of(ar.encode, good(kind="k" + c)) == "kind"
+    assert ar.encode(good(subject="tab\tis fine"))
+
+
 def test_lone_surrogate_refused():
     import sys
     if sys.implementation.name != "cpython":

@@ -101,7 +101,23 @@ def test_ca_from_a_file_is_read_at_check_time(tmp_path):
     ca = tmp_path / "ca.pem"
     ca.write_text(PEM)
     cfg = config.load(good(smtp={"host": "mail.example.org", "ca": str(ca)}))
-    assert cfg["smtp"]["ca"] == PEM.encode()
+    assert cfg["smtp"]["ca"] == PEM
+
+
+def test_ca_der_file_becomes_pem_text_and_the_config_stays_json(tmp_path):
+    import base64
+    import json
+    import ssl
+    import trustme
+    der = ssl.PEM_cert_to_DER_cert(trustme.CA().cert_pem.bytes().decode())
+    (tmp_path / "ca.der").write_bytes(der)
+    cfg = config.load(good(smtp={"host": "mail.example.org", "ca": str(tmp_path / "ca.der")}))
+    pem = cfg["smtp"]["ca"]
+    assert pem.startswith("-----BEGIN CERTIFICATE-----\n")
+    assert ssl.PEM_cert_to_DER_cert(pem) == der
+    body = pem.split("\n")[1:-2]
+    assert all(len(line) <= 64 for line in body) and base64.b64decode("".join(body)) == der
+    assert json.loads(json.dumps(cfg))["smtp"]["ca"] == pem
 
 
 def test_missing_local_file_says_what_to_do(monkeypatch):

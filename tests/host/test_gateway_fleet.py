@@ -76,6 +76,158 @@ def test_dead_peers_spread_over_the_survivors_and_statuses_parse():
     assert parse_status(b"online?") is None and parse_status(b"[1]") is None
 
 
+def test_fleet_config_is_checked(tmp_path):
+    from gateway_helpers import make_cfg
+    from outpost_gateway import config
+    ok = {"enabled": True, "host": "127.0.0.1", "client_id": "gw-a", "shared_group": "outpost-gw"}
+    assert make_cfg(tmp_path, mqtt=ok, fleet={"enabled": True})["fleet"]["takeover_after"] == 10.0
+    bad = [
+        (dict(ok, shared_group=""), {}, "fleet.enabled"),
+        (ok, {"topic": "outpost/gateways"}, "fleet.topic"),
+        (ok, {"topic": "gw/+/x"}, "fleet.topic"),
+        (dict(ok, client_id="site/gw-a"), {}, "mqtt.client_id"),
+        (ok, {"takeover_after": -1.0}, "fleet.takeover_after"),
+    ]
+    for mqtt_sect, fleet_sect, key in bad:
+        with pytest.raises(config.ConfigError, match=key.replace(".", r"\.")):
+            make_cfg(tmp_path, mqtt=mqtt_sect, fleet=dict({"enabled": True}, **fleet_sect))
+
+
+def test_status_shows_the_fleet(tmp_path):
+    import io
+    from gateway_helpers import make_cfg
+    from outpost_gateway import cli
+    from outpost_gateway.clock import SystemClock
+    from outpost_gateway.service import open_spool
+    data = base_data(tmp_path)
+    conf = write_toml(tmp_path / "gw.toml", data)
+    sp = open_spool(make_cfg(tmp_path), SystemClock())
+    sp.set_state("status", {"pid": 1, "updated": 0, "mqtt": None, "serial": [], "smtp_ingress": None,
+                            "fleet": {"connected": True, "holds": ["gw-a"],
+                                      "peers": {"gw-a": "offline", "gw-c": "online"}}})
+    sp.close()
+    out = io.StringIO()
+    assert cli.main(["status", "--config", conf], out=out) == 0
+    assert "fleet: connected; peers: gw-a offline, gw-c online; holding: gw-a" in out.getvalue()
+
+
+# ---- in one process, quick: a clean stop, a return, a session the broker never had ----------
+
+def fleet_cfg(tmp_path, name, broker, after=1.0):
+    from gateway_helpers import make_cfg
+    d = tmp_path / name
+    d.mkdir(exist_ok=True)
+    return make_cfg(d, mqtt={"enabled": True, "host": broker.host, "port": broker.port, "client_id": name,
+                             "shared_group": "outpost-gw", "broker_config": ""},
+                    fleet={"enabled": True, "takeover_after": after},
+                    relay={"enabled": False}, watchdog={"enabled": False})
+
+
+def publish(broker, recs):
+    c = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id="boards-q", protocol=mqtt.MQTTv5)
+    c.max_inflight_messages_set(100)
+    c.connect(broker.host, broker.port)
+    c.loop_start()
+    try:
+        for i in [c.publish("outpost/%s/alert" % r["device"], json.dumps(r), qos=1) for r in recs]:
+            i.wait_for_publish(60)
+    finally:
+        c.disconnect()
+        c.loop_stop()
+
+
+def ids(gw):
+    return set(a["id"] for a in gw.spool.list(limit=100000))
+
+
+@pytest.mark.peers
+def test_a_cleanly_stopped_gateway_is_covered_and_gets_its_session_back(tmp_path):
+    from outpost_gateway.service import Gateway
+    with Mosquitto(extra_config="max_queued_messages 100000") as broker:
+        a = Gateway(fleet_cfg(tmp_path, "gw-a", broker))
+        b = Gateway(fleet_cfg(tmp_path, "gw-b", broker))
+        a2 = None
+        try:
+            a.start()
+            b.start()
+            assert wait_for(lambda: a.fleet.status()["peers"] == {"gw-b": "online"}
+                            and b.fleet.status()["peers"] == {"gw-a": "online"} and a.mqtt.subscribed
+                            and b.mqtt.subscribed, 60)
+            a.stop()                    # a clean stop says "offline" too: its share must not wait
+            assert wait_for(lambda: b.fleet.status()["holds"] == ["gw-a"], 60)
+            first = [record(device="q%d" % (i % 3), seq=i) for i in range(200)]
+            publish(broker, first)
+            assert wait_for(lambda: ids(b) == set(r["id"] for r in first), 60), len(ids(b))
+            a2 = Gateway(fleet_cfg(tmp_path, "gw-a", broker))
+            a2.start()
+            assert wait_for(lambda: b.fleet.status()["holds"] == [] and a2.mqtt.subscribed, 60)
+            more = [record(device="q%d" % (i % 3), seq=i) for i in range(200, 300)]
+            publish(broker, more)
+            assert wait_for(lambda: ids(a2) | ids(b) >= set(r["id"] for r in more), 60)
+            assert ids(a2) & set(r["id"] for r in more)        # the owner has its share again
+        finally:
+            for g in (a2, b, a):
+                if g is not None and not g.stopping.is_set():
+                    g.stop()
+            for g in (a2, b, a):
+                if g is not None:
+                    g.spool.close()
+
+
+@pytest.mark.peers
+def test_a_peer_without_a_session_is_left_alone(tmp_path, caplog):
+    import logging
+    caplog.set_level(logging.INFO, logger="outpost.fleet")
+    from outpost_gateway.service import Gateway
+    with Mosquitto() as broker:
+        b = Gateway(fleet_cfg(tmp_path, "gw-b", broker, after=0.5))
+        try:
+            b.start()
+            # a status "offline" for an id the broker keeps no session for
+            c = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id="op", protocol=mqtt.MQTTv5)
+            c.connect(broker.host, broker.port)
+            c.loop_start()
+            c.publish("outpost-gateways/gw-ghost/status", b"offline", qos=1, retain=True).wait_for_publish(30)
+            c.disconnect()
+            c.loop_stop()
+            # tried once, found nothing, let go
+            assert wait_for(lambda: "the broker has no session for gw-ghost" in caplog.text
+                            and "Client gw-ghost disconnected" in broker.log()
+                            and not b.fleet.status()["holds"], 30), broker.log()
+            assert broker.log().count("as gw-ghost") == 1
+            time.sleep(2.0)             # four more takeover_after periods: no second attempt
+            assert broker.log().count("as gw-ghost") == 1
+            # and the empty session it made on the way is gone
+            probe = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id="gw-ghost",
+                                protocol=mqtt.MQTTv5)
+            present = []
+            probe.on_connect = lambda cl, u, f, rc, p: present.append(f.session_present)
+            from outpost_gateway.mqtt_ingress import session_properties
+            probe.connect(broker.host, broker.port, clean_start=False, properties=session_properties(0))
+            probe.loop_start()
+            assert wait_for(lambda: present, 30)
+            probe.disconnect()
+            probe.loop_stop()
+            assert present == [False]
+            # a fake "offline" for a running gateway is answered at once
+            c = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id="op2", protocol=mqtt.MQTTv5)
+            seen = []
+            c.on_message = lambda cl, u, m: seen.append(m.payload)
+            c.connect(broker.host, broker.port)
+            c.loop_start()
+            c.subscribe("outpost-gateways/gw-b/status", 1)
+            assert wait_for(lambda: seen, 30)
+            c.publish("outpost-gateways/gw-b/status", b"offline", qos=1, retain=True).wait_for_publish(30)
+            assert wait_for(lambda: len(seen) >= 3 and seen[1] == b"offline"
+                            and parse_status(seen[-1]) == (True, []), 30), seen
+            c.disconnect()
+            c.loop_stop()
+            assert "announcing online again" in caplog.text
+        finally:
+            b.stop()
+            b.spool.close()
+
+
 # ---- the real thing ------------------------------------------------------------------------
 
 class GatewayProcess:

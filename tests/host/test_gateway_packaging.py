@@ -28,6 +28,8 @@ def test_unit_every_directive_commented_and_hardened():
     assert directives["StateDirectory"] == ["outpost-gateway"]
     assert directives["ProtectSystem"] == ["strict"]
     assert "python -m outpost_gateway run" in directives["ExecStart"][0]
+    # room above what the SMTP ingress lets sessions take (it refuses them first)
+    assert int(directives["LimitNOFILE"][0]) > 1024
 
 
 def test_pyproject_entry_point_python_and_dependencies():

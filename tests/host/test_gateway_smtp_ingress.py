@@ -164,3 +164,61 @@ def test_open_sessions_counted_once_through_starttls(gw, ca):
         c1.quit()
         c2.quit()
     assert wait_for(lambda: si.sessions == 0)
+
+
+def _greeting(port, src="127.0.0.1"):
+    import socket
+    s = socket.create_connection(("127.0.0.1", port), timeout=20, source_address=(src, 0))
+    return s, s.makefile("rb").readline()
+
+
+def test_session_limits_in_total_per_client_and_near_the_file_limit(tmp_path, monkeypatch):
+    from outpost_gateway import smtp_ingress
+    cfg = make_cfg(tmp_path, smtp_ingress={"enabled": True, "port": 0, "require_tls": False,
+                                           "allow_networks": ["127.0.0.0/8"], "allowed_domains": ["example.org"],
+                                           "max_sessions": 5, "max_sessions_per_client": 2})
+    spool = Spool(str(tmp_path / "s.db"), ManualClock()).open()
+    spool.start_writer()
+    m = Metrics()
+    si = SmtpIngress(cfg, Ingest(cfg, spool, m, ManualClock()))
+    si.start()
+    held = []
+    try:
+        for _ in range(2):
+            s, g = _greeting(si.port)
+            held.append(s)
+            assert g.startswith(b"220")
+        s, g = _greeting(si.port)
+        assert g.startswith(b"421 4.3.2 Too many sessions from 127.0.0.1 (2)")
+        s.close()
+        for src in ("127.0.0.2", "127.0.0.3", "127.0.0.3"):
+            s, g = _greeting(si.port, src)
+            held.append(s)
+            assert g.startswith(b"220")
+        s, g = _greeting(si.port, "127.0.0.4")
+        assert g.startswith(b"421 4.3.2 Too many sessions (5)")
+        s.close()
+        assert wait_for(lambda: si.sessions == 5)
+        for s in held:
+            s.close()
+        held = []
+        assert wait_for(lambda: si.sessions == 0 and not si.per_client)
+        # near the open-file limit new sessions are refused first, so the spool keeps its files
+        monkeypatch.setattr(smtp_ingress, "fd_headroom", lambda: smtp_ingress.FD_RESERVE - 1)
+        s, g = _greeting(si.port)
+        assert g.startswith(b"421 4.3.2 Too many open files")
+        s.close()
+        assert m.refusals[("smtp", "busy")] == 3
+    finally:
+        for s in held:
+            s.close()
+        si.stop()
+        spool.close()
+
+
+def test_real_fd_headroom_is_measured():
+    from outpost_gateway.smtp_ingress import fd_headroom
+    import resource
+    room = fd_headroom()
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    assert room is None or 0 < room < soft

@@ -7,7 +7,9 @@ from peers.smtpd import MailServer
 from realboard import RealBoard
 
 
-TOO_SMALL_FOR_SMTP = "128k"
+# between the MQTT fallback's smallest heap (128k) and the SMTP wake's (192k), as
+# bench/board_heap.py measures them: lower it when the SMTP step gets smaller
+TOO_SMALL_FOR_SMTP = "152k"
 
 
 def board_config(smtp=None, mqtt=None, device="unix1", order=("smtp", "mqtt")):

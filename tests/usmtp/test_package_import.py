@@ -13,3 +13,18 @@ def test_writer_names_load_lazily():
     m = usmtp.Message("a@x.example", ["b@y.example"], "hi", date=0)
     assert usmtp.make_message_id("dev-1-2", "a@x.example") == "<dev-1-2@x.example>"
     assert m.recipients() == ["b@y.example"]
+
+
+def test_the_rules_modules_load_without_the_client():
+    # the board reads its clock and checks addresses at boot: that must not load the client
+    import sys
+    for name in list(sys.modules):
+        if name.startswith("usmtp."):
+            del sys.modules[name]
+    import usmtp.clock
+    import usmtp.checks
+    assert usmtp.checks.address_problem("a@example.org") is None and usmtp.clock.now() > 0
+    loaded = sorted(n for n in sys.modules if n.startswith("usmtp."))
+    assert loaded == ["usmtp.checks", "usmtp.clock"], loaded
+    from usmtp import netio             # a submodule by name, loaded on demand
+    assert netio.ticks_ms() >= 0

@@ -1,0 +1,85 @@
+// Heap held by each module of the board's deploy tree after import, on the MicroPython VM
+// compiled to WebAssembly (tests/mpvm), which is 32-bit like an ESP32 (printed, never asserted).
+//   node bench/board_heap.mjs DEPLOY_TREE        (bench/board_heap.py makes the tree and calls this)
+// The .mpy files of DEPLOY_TREE/lib are loaded from the VM's filesystem, as on a board. Each
+// import is its own call into the VM, and gc.mem_alloc() is read in the next call: the
+// WebAssembly port only reclaims memory between calls.
+import fs from "node:fs";
+import path from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const ROOT = path.resolve(HERE, "..");
+const PKG = path.join(ROOT, "tests", "mpvm", "node_modules", "@micropython",
+                      "micropython-webassembly-pyscript", "micropython.mjs");
+const tree = process.argv[2];
+if (!tree || !fs.existsSync(path.join(tree, "lib"))) {
+  console.log("usage: node bench/board_heap.mjs DEPLOY_TREE (made by tools/deploy_tree.py)");
+  process.exit(2);
+}
+
+function files(dir, rel = "") {
+  const out = [];
+  for (const e of fs.readdirSync(path.join(dir, rel), { withFileTypes: true })) {
+    const r = path.posix.join(rel, e.name);
+    if (e.isDirectory()) out.push(...files(dir, r));
+    else out.push(r);
+  }
+  return out.sort();
+}
+
+const { loadMicroPython } = await import(pathToFileURL(PKG).href);
+let line = "";
+const sink = (b) => { for (const c of b) { if (c === 10) { console.log(line); line = ""; } else line += String.fromCharCode(c); } };
+const mp = await loadMicroPython({ stdout: sink, stderr: sink, linebuffer: false, heapsize: 512 * 1024 });
+for (const f of files(path.join(tree, "lib"))) {
+  mp.FS.mkdirTree(path.posix.dirname("/lib/" + f));
+  mp.FS.writeFile("/lib/" + f, fs.readFileSync(path.join(tree, "lib", f)));
+}
+mp.FS.writeFile("/board.mpy", fs.readFileSync(path.join(tree, "board.mpy")));
+mp.runPython("import sys, gc\nsys.path[:0] = ['/', '/lib']");
+const held = () => { mp.runPython("gc.collect()"); mp.runPython("_h = gc.mem_alloc()"); return mp.globals.get("_h"); };
+
+// in the order a wake loads them: the app at boot, then the SMTP step, then the MQTT fallback
+const steps = [
+  ["boot", ["machine", "board", "outpost.clock", "outpost_contract.record", "outpost.alerts", "outpost.outbox",
+            "outpost.report", "outpost.rules", "outpost.sensors", "outpost.transport", "outpost.net",
+            "outpost.app"]],
+  ["smtp step", ["usmtp.errors", "usmtp.reply", "usmtp.auth", "usmtp.stuffing", "usmtp.netio",
+                 "usmtp.core", "usmtp.client", "usmtp", "usmtp.mimeenc", "usmtp.writer",
+                 "outpost_contract.mail"]],
+  ["mqtt step", ["umqtt.simple"]],
+  ["serial step", ["outpost_contract.frame"]],
+  ["not loaded by a wake", ["outpost.config", "umail"]],
+];
+const v = (mp.runPython("_v = '%d.%d.%d' % sys.implementation.version[:3]"), mp.globals.get("_v"));
+console.log(`MicroPython ${v} (WebAssembly, 32-bit): heap held after import, .mpy from the filesystem`);
+console.log("module".padEnd(28) + "held".padStart(8) + "  cumulative");
+console.log("(machine is the unix port's stand-in, boards/unix/machine.py; built into a board's image)");
+const base = held();
+const totals = {};
+let missing = [];
+for (const [step, mods] of steps) {
+  const start = held();
+  for (const m of mods) {
+    const before = held();
+    try {
+      mp.runPython(`__import__(${JSON.stringify(m)})`);
+    } catch (e) {
+      missing.push(m);
+      continue;
+    }
+    const after = held();
+    console.log(("  " + m).padEnd(28) + String(after - before).padStart(8) + String(after - base).padStart(12));
+  }
+  totals[step] = held() - start;
+  if (mods.every((m) => missing.includes(m))) {
+    totals[step] = "?";
+    console.log(`${step}: not measurable on this VM (no socket module)`);
+  } else {
+    console.log(`${step}: ${totals[step]} B`);
+  }
+}
+if (missing.length) console.log("not importable here: " + missing.join(", "));
+console.log(`\nsummary (32-bit): boot ${totals["boot"]} B, SMTP step +${totals["smtp step"]} B, ` +
+            `MQTT step +${totals["mqtt step"]} B; uMail holds 3.3 KB (issue 7's measurement)`);
