@@ -47,6 +47,16 @@ def session_properties(expiry, packet="CONNECT"):
     return props
 
 
+class _PahoNoise(logging.Filter):
+    # paho's network thread logs "Client is not connected" at ERROR when it runs between a
+    # bounce's disconnect() and loop_stop(): expected there, so it is kept at DEBUG
+    def filter(self, record):
+        if record.levelno >= logging.ERROR and str(record.msg).startswith("Client is not connected"):
+            record.levelno = logging.DEBUG
+            record.levelname = "DEBUG"
+        return True
+
+
 class MqttIngress:
     BOUNCE_DELAY = 5.0      # seconds before reconnecting after the spool refused a message
     def __init__(self, cfg, ingest, client_id=None, reconnect=True):
@@ -73,7 +83,10 @@ class MqttIngress:
         c.on_subscribe = self._on_subscribe
         # a callback that raises anyway is logged by paho instead of ending its thread
         c.suppress_exceptions = True
-        c.enable_logger(logging.getLogger("outpost.mqtt.paho"))
+        paho_log = logging.getLogger("outpost.mqtt.paho")
+        if not any(isinstance(f, _PahoNoise) for f in paho_log.filters):
+            paho_log.addFilter(_PahoNoise())
+        c.enable_logger(paho_log)
         self.client = c
 
     def topics(self):

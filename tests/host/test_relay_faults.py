@@ -22,7 +22,7 @@ BATCH = 3
 def setup(tmp_path, srv, n):
     clock = ManualClock(1700000000.0)
     cfg = make_cfg(tmp_path, relay={"host": "127.0.0.1", "port": srv.port, "mode": "plain",
-                                    "timeout": 2.0, "sender": SENDER, "batch": BATCH,
+                                    "timeout": 2.0, "data_timeout": 2.0, "sender": SENDER, "batch": BATCH,
                                     "backoff_base": 10.0, "backoff_factor": 2.0, "jitter": 0.0},
                    digest={"threshold": 1000, "rate_per_hour": 0})
     spool = Spool(str(tmp_path / "s.db"), clock).open()

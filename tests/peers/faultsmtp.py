@@ -12,11 +12,12 @@
 #   hangup-mail                       close the connection on MAIL, no reply
 #   hangup-eod                        take the data, close without a reply
 #   stall-mail                        stop answering at MAIL (the client times out)
+#   stall-eod                         take the data, never answer it (the client's data timeout)
 import socket
 import threading
 
 FAULTS = ("421-mail", "451-mail", "550-mail", "451-rcpt", "452-rcpt", "550-rcpt", "554-data",
-          "451-eod", "552-eod", "hangup-mail", "hangup-eod", "stall-mail")
+          "451-eod", "552-eod", "hangup-mail", "hangup-eod", "stall-mail", "stall-eod")
 PERMANENT = ("550-mail", "550-rcpt", "554-data", "552-eod")
 
 
@@ -166,9 +167,12 @@ class FaultServer:
                         lines.append(d[1:] if d.startswith(b".") else d)
                     data = b"".join(lines)
                     flt = self._fault(n, pos, "eod")
-                    if flt == "hangup-eod":
+                    if flt in ("hangup-eod", "stall-eod"):
                         with self._lock:
                             self.transfers.append(Transfer(n, pos, data, "none"))
+                        if flt == "stall-eod":
+                            while f.readline(2048):
+                                pass
                         return
                     reply = (flt[:3] + " fault: " + flt) if flt else "250 2.0.0 queued"
                     with self._lock:

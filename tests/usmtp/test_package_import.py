@@ -18,13 +18,23 @@ def test_writer_names_load_lazily():
 def test_the_rules_modules_load_without_the_client():
     # the board reads its clock and checks addresses at boot: that must not load the client
     import sys
+    saved = {}
     for name in list(sys.modules):
         if name.startswith("usmtp."):
-            del sys.modules[name]
-    import usmtp.clock
-    import usmtp.checks
-    assert usmtp.checks.address_problem("a@example.org") is None and usmtp.clock.now() > 0
-    loaded = sorted(n for n in sys.modules if n.startswith("usmtp."))
-    assert loaded == ["usmtp.checks", "usmtp.clock"], loaded
-    from usmtp import netio             # a submodule by name, loaded on demand
-    assert netio.ticks_ms() >= 0
+            saved[name] = sys.modules.pop(name)
+    try:
+        import usmtp.clock
+        import usmtp.checks
+        assert usmtp.checks.address_problem("a@example.org") is None and usmtp.clock.now() > 0
+        loaded = sorted([n for n in sys.modules if n.startswith("usmtp.")])
+        assert loaded == ["usmtp.checks", "usmtp.clock"], loaded
+        from usmtp import netio             # a submodule by name, loaded on demand
+        assert netio.ticks_ms() >= 0
+    finally:
+        # the modules (and the package's attributes) other tests imported, back as they were
+        for name in list(sys.modules):
+            if name.startswith("usmtp."):
+                sys.modules.pop(name)
+        for name in saved:
+            sys.modules[name] = saved[name]
+            setattr(usmtp, name[6:], saved[name])
