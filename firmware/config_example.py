@@ -3,6 +3,8 @@
 CONFIG = {
     "device": "freezer-shed",
     "wifi": {"ssid": "my-wifi", "password": "wifi-password"},
+    # the mail server: "provider": "gmail" (or outlook, outlook.com, fastmail, icloud) fills in
+    # host, port and mode; boards/README.md says what each provider needs (app passwords)
     "smtp": {
         "host": "smtp.example.org",
         "port": 465,
@@ -10,7 +12,8 @@ CONFIG = {
         "username": "freezer-shed@example.org",
         "password": "app-password",
         # the CA that signed the mail server's certificate: PEM text pasted here, or a file
-        # name ("ca.pem"), read when make deploy checks this file
+        # name: `make ca HOST=smtp.example.org PORT=465` writes firmware/ca.pem, then "ca.pem"
+        # (read beside this file when make deploy checks it, and copied to the board)
         "ca": """-----BEGIN CERTIFICATE-----
 ...paste the PEM here...
 -----END CERTIFICATE-----

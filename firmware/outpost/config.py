@@ -22,6 +22,8 @@ DEFAULTS = {
     "ntp": {"host": "pool.ntp.org", "every": 86400},  # resync period, seconds
     # the usmtp options, with the same names as the gateway's [relay] (host/README.md)
     "smtp": {
+        "provider": "",        # gmail | outlook | outlook.com | fastmail | icloud: fills in
+                               # host, port and mode (outpost_contract/providers.py)
         "host": "",            # empty: direct SMTP path disabled
         "port": 0,             # 0: the mode's default (465 tls, 587 starttls, 25 opportunistic)
         "mode": "tls",         # tls | starttls | opportunistic | plain
@@ -84,6 +86,7 @@ DEFAULTS = {
         "tz_offset_min": 0,
         "csv_every": 300,      # seconds between CSV rows
         "max_rows": 288,       # CSV rows kept; when full, every other row is dropped
+        "chart": True,         # mailed reports show each sensor's day as an inline PNG chart
     },
     "deep_sleep": False,       # sleep between samples in deep sleep (state in RTC memory)
     "watchdog": 120,           # seconds; 0 disables the hardware watchdog
@@ -264,6 +267,7 @@ def validate(cfg, read=settings.read_file):
     _int(cfg, "ntp.every", 60, 30 * 86400)
     smtp = cfg["smtp"]
     settings.mode(cfg, "smtp.mode")
+    _str(cfg, "smtp.provider")
     _str(cfg, "smtp.host")
     _int(cfg, "smtp.port", 0, 65535)
     _str(cfg, "smtp.username")
@@ -281,8 +285,10 @@ def validate(cfg, read=settings.read_file):
         raise _err("smtp.username", "must be set with a password or token")
     if smtp["host"]:
         if smtp["mode"] in ("tls", "starttls") and not smtp["insecure_skip_verify"] and not ca:
-            raise _err("smtp.ca", "needed to verify the server (or set smtp.insecure_skip_verify "
-                       "True for a lab server)")
+            raise _err("smtp.ca", "needed to verify the server: `make ca HOST=" + smtp["host"] +
+                       " PORT=" + str(smtp["port"] or (465 if smtp["mode"] == "tls" else 587)) +
+                       "` writes firmware/ca.pem, then set \"ca\": \"ca.pem\" (or set "
+                       "smtp.insecure_skip_verify True for a lab server)")
         if not cfg["mail"]["sender"]:
             raise _err("mail.sender", "must be an address like board@example.org")
         if not cfg["mail"]["to"]:
@@ -354,6 +360,7 @@ def validate(cfg, read=settings.read_file):
     _int(cfg, "report.tz_offset_min", -14 * 60, 14 * 60)
     _int(cfg, "report.csv_every", 1, 86400)
     _int(cfg, "report.max_rows", 2, 5000)
+    _bool(cfg, "report.chart")
     _bool(cfg, "deep_sleep")
     _int(cfg, "watchdog", 0, 3600)
     if cfg["watchdog"] and cfg["watchdog"] < cfg["transport"]["budget"] + 10:
@@ -377,8 +384,9 @@ def redacted(cfg):
     return out
 
 
-def load(override=None):
-    # override: a dict, or None to read config_local.CONFIG; returns the validated config
+def load(override=None, read=settings.read_file):
+    # override: a dict, or None to read config_local.CONFIG; returns the validated config.
+    # read(path) loads a CA file named in the config (make deploy reads it beside the config)
     if override is None:
         try:
             import config_local
@@ -387,4 +395,5 @@ def load(override=None):
         override = getattr(config_local, "CONFIG", None)
         if override is None:
             raise ConfigError("config_local.py: must define CONFIG = {...}")
-    return validate(merge(DEFAULTS, override))
+    from outpost_contract import providers
+    return validate(merge(DEFAULTS, providers.apply(override)), read)

@@ -52,6 +52,7 @@ class SmtpPath:
     def __init__(self, cfg, net, log, root=""):
         self.smtp = cfg["smtp"]
         self.mail = cfg["mail"]
+        self.chart = cfg["report"]["chart"]
         self.net = net
         self.log = log
         self.auth_warned = False
@@ -79,6 +80,8 @@ class SmtpPath:
             unload("usmtp.writer")
             unload("usmtp.mimeenc")
             unload("outpost_contract.mail")
+            unload("outpost.chart")     # a report's charts: loaded to compose it only
+            unload("outpost.png")
             gc.collect()
         try:
             self._send(rcpts, timeout, sent)
@@ -107,15 +110,20 @@ class SmtpPath:
                     return f.readline().decode().split()
         except OSError:
             pass
-        from outpost import alerts
         from usmtp.errors import SMTPUsageError
+        chart = bool(self.chart and csv and rec["kind"] == "report")
         try:
-            msg = alerts.to_message(rec, csv, self.mail)
-            rcpts = msg.recipients()
-            with open(self.file, "wb") as f:
-                f.write(rid + b"\n" + " ".join(rcpts).encode() + b"\n")
-                for chunk in msg.chunks():
-                    f.write(chunk)
+            try:
+                return self._write(rid, rec, csv, chart)
+            except MemoryError:
+                if not chart:
+                    raise
+            # the charts did not fit: the report goes without them rather than not at all
+            unload("outpost.chart")
+            unload("outpost.png")
+            gc.collect()
+            self.log("smtp: out of memory writing the report's charts; it goes without them")
+            return self._write(rid, rec, csv, False)
         except SMTPUsageError as e:
             # an address or header the writer refuses: our setup, not an outage of the gateway,
             # which can still deliver it
@@ -124,6 +132,15 @@ class SmtpPath:
         except OSError as e:
             self._forget()
             raise Down("flash: " + str(e))
+
+    def _write(self, rid, rec, csv, chart):
+        from outpost import alerts
+        msg = alerts.to_message(rec, csv, self.mail, chart)
+        rcpts = msg.recipients()
+        with open(self.file, "wb") as f:
+            f.write(rid + b"\n" + " ".join(rcpts).encode() + b"\n")
+            for chunk in msg.chunks():
+                f.write(chunk)
         return rcpts
 
     def _body(self):
