@@ -52,9 +52,11 @@ class SmtpPath:
     def __init__(self, cfg, net, log, root=""):
         self.smtp = cfg["smtp"]
         self.mail = cfg["mail"]
+        self.chart = cfg["report"]["chart"]
         self.net = net
         self.log = log
         self.auth_warned = False
+        self.trace = None       # a callable given the SMTP dialogue (AUTH redacted): test-alert
         self.file = root + "/" + MAIL_FILE if root else MAIL_FILE
         self.root = root
         self.wake = None          # set by the app on a small heap: see _by_wake
@@ -88,6 +90,8 @@ class SmtpPath:
             unload("usmtp.writer")
             unload("usmtp.mimeenc")
             unload("outpost_contract.mail")
+            unload("outpost.chart")     # a report's charts: loaded to compose it only
+            unload("outpost.png")
             if drop is not None:
                 # a send wake: everything the message needed goes, the client loads after it
                 # into a clean heap
@@ -152,15 +156,20 @@ class SmtpPath:
                     return f.readline().decode().split()
         except OSError:
             pass
-        from outpost import alerts
         from usmtp.errors import SMTPUsageError
+        chart = bool(self.chart and csv and rec["kind"] == "report")
         try:
-            msg = alerts.to_message(rec, csv, self.mail)
-            rcpts = msg.recipients()
-            with open(self.file, "wb") as f:
-                f.write(rid + b"\n" + " ".join(rcpts).encode() + b"\n")
-                for chunk in msg.chunks():
-                    f.write(chunk)
+            try:
+                return self._write(rid, rec, csv, chart)
+            except MemoryError:
+                if not chart:
+                    raise
+            # the charts did not fit: the report goes without them rather than not at all
+            unload("outpost.chart")
+            unload("outpost.png")
+            gc.collect()
+            self.log("smtp: out of memory writing the report's charts; it goes without them")
+            return self._write(rid, rec, csv, False)
         except SMTPUsageError as e:
             # an address or header the writer refuses: our setup, not an outage of the gateway,
             # which can still deliver it
@@ -169,6 +178,15 @@ class SmtpPath:
         except OSError as e:
             self._forget()
             raise Down("flash: " + str(e))
+
+    def _write(self, rid, rec, csv, chart):
+        from outpost import alerts
+        msg = alerts.to_message(rec, csv, self.mail, chart)
+        rcpts = msg.recipients()
+        with open(self.file, "wb") as f:
+            f.write(rid + b"\n" + " ".join(rcpts).encode() + b"\n")
+            for chunk in msg.chunks():
+                f.write(chunk)
         return rcpts
 
     def _body(self):
@@ -192,7 +210,7 @@ class SmtpPath:
                            server_hostname=c["server_hostname"] or None, timeout=timeout,
                            insecure_skip_verify=c["insecure_skip_verify"],
                            allow_plaintext_auth=c["allow_plaintext_auth"],
-                           data_timeout=c["data_timeout"] or None)
+                           data_timeout=c["data_timeout"] or None, trace=self.trace)
             try:
                 if c["oauth2_token"]:
                     s.login_oauth2(c["username"], c["oauth2_token"], defer=True)

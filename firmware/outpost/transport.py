@@ -9,12 +9,11 @@
 # A path calls sent() the moment its peer took the message (the 250, the PUBACK, the ACK): the
 # caller marks the record done then, not one round trip later after QUIT.
 import gc
-import sys
 import time
 
-from outpost_contract.rules import backoff
 from outpost.smtp_path import (INFLIGHT, MAIL_FILE, Down, Refused, SmtpPath,  # noqa: F401
                                remove, unload)
+from outpost_contract.rules import backoff
 
 
 # The broker is reached over one long-lived connection, like a mature MicroPython app does it:
@@ -84,6 +83,8 @@ class MqttPath:
         self.last_tx = 0          # mono time of the last packet sent (pings keep it within keepalive)
         self.connects = 0
         self.on_up = None         # called after each successful connect
+        self.catalog = None       # [(reading, unit, label)] for Home Assistant discovery
+        self.announced = False    # discovery configs went out on a connection since boot
 
     def enabled(self):
         return bool(self.m["host"])
@@ -170,6 +171,8 @@ class MqttPath:
             self._settimeout(c, timeout)
             # the gateway reads this as "in service"; the Last Will replaces it if we vanish
             c.publish(self.status, b"online", True, 1)
+            if self.m["discovery"] and not self.announced and self.catalog is not None:
+                self._announce(c)
         except Exception as e:  # OSError, MQTTException, a TLS failure: an outage of this path
             self._abort(c)
             self._failed()
@@ -183,6 +186,26 @@ class MqttPath:
                  (" (TLS)" if self.tls else ""))
         if self.on_up is not None:
             self.on_up()
+
+    def _announce(self, c):
+        # Home Assistant MQTT discovery, retained, once per boot: loaded only when enabled
+        from outpost import discovery
+        try:
+            for topic, payload in discovery.configs(self.device, self.catalog, self.m["discovery_prefix"],
+                                                    self.status, "outpost/" + self.device + "/state"):
+                c.publish(topic, payload, True, 1)
+        finally:
+            unload("outpost.discovery")
+        self.announced = True
+
+    def state(self, readings, timeout):
+        # retained JSON of the latest readings, QoS 0 (the next one replaces a lost one)
+        import json
+        d = {}
+        for k in readings:
+            d[k] = readings[k][0]
+        self._publish([("outpost/" + self.device + "/state", json.dumps(d).encode(), True)],
+                      timeout, 0)
 
     def _what(self, e):
         return (e.__class__.__name__ + " " + str(e)).strip()
@@ -278,7 +301,7 @@ class MqttPath:
         self._publish([("outpost/" + self.device + "/heartbeat", str(int(uptime)).encode(), False)],
                       timeout)
 
-    def _publish(self, messages, timeout):
+    def _publish(self, messages, timeout, qos=1):
         if not self.net.connected():
             if self.client is not None:
                 self._drop("no Wi-Fi")
@@ -294,7 +317,7 @@ class MqttPath:
             try:
                 self._settimeout(c, timeout)
                 for topic, data, retain in messages:
-                    c.publish(topic, data, retain, 1)  # QoS 1: returns only after the PUBACK
+                    c.publish(topic, data, retain, qos)  # QoS 1: returns only after the PUBACK
                 self.last_tx = self.mono()
                 return
             except Exception as e:

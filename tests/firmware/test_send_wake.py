@@ -24,7 +24,8 @@ class Slept(Exception):
 
 def path(root):
     cfg = {"smtp": {"host": "mail.example.org", "mode": "starttls", "insecure_skip_verify": False},
-           "mail": {"sender": "shed@example.org", "to": ["me@example.org"]}}
+           "mail": {"sender": "shed@example.org", "to": ["me@example.org"]},
+           "report": {"chart": False}}
     p = SmtpPath(cfg, Net(), lambda m: None, str(root))
 
     def wake():
