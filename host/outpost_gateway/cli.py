@@ -95,6 +95,9 @@ def main(argv=None, out=None):
 
 def _run(cfg):
     from .service import Gateway, setup_logging
+    lock = _lock_spool(cfg)
+    if lock is None:
+        return 1
     setup_logging(cfg)
     gw = Gateway(cfg)
 
@@ -105,6 +108,22 @@ def _run(cfg):
     signal.signal(signal.SIGINT, on_signal)
     gw.run()
     return 0
+
+
+def _lock_spool(cfg):
+    # one gateway per spool: a second `run` (by hand, beside the service) would requeue the
+    # first one's in-flight rows and take over its MQTT session. The lock goes with the process.
+    import fcntl
+    path = config.spool_path(cfg)
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    f = open(path + ".lock", "a")
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        f.close()
+        print("outpost-gateway: another gateway is already running on %s" % path, file=sys.stderr)
+        return None
+    return f
 
 
 def _status(cfg, spool, as_json, out):
