@@ -71,3 +71,14 @@ def test_record_to_overrides_the_config_recipients():
 def test_bad_event_is_refused_by_the_record_codec():
     with pytest.raises(alert_record.RecordError):
         alerts.to_payload(alerts.make_record("shed", "shed-1-5", dict(EVENT, severity="panic"), 0))
+
+
+def test_a_payload_without_csv_is_forwarded_as_journalled():
+    rec = alerts.make_record("d", "d-1-1", {"severity": "warning", "kind": "threshold",
+                                            "subject": "s"}, 1790000000)
+    payload = alerts.to_payload(rec)
+    got, data, csv = alerts.from_payload(payload)
+    assert data is payload and csv is None and got["id"] == "d-1-1"
+    with_csv = alerts.to_payload(rec, "a,b\n1,2\n")
+    got, data, csv = alerts.from_payload(with_csv)
+    assert csv == "a,b\n1,2\n" and b"x_csv" not in data and got["id"] == "d-1-1"

@@ -90,3 +90,41 @@ def test_a_spent_budget_ends_the_round():
     assert a.calls == [25] and d.calls == []
     assert r == ("down", ["smtp: timeout", "serial: no time left in the budget"])
 
+
+
+class Raising(Path):
+    def __init__(self, name, exc):
+        Path.__init__(self, name)
+        self.exc = exc
+
+    def send(self, rec, csv, timeout, **kw):
+        self.calls.append(kw)
+        raise self.exc
+
+
+class Taking(Path):
+    def send(self, rec, csv, timeout, **kw):
+        self.calls.append(kw)
+
+
+def test_anything_a_path_raises_is_down_and_the_next_path_is_tried():
+    # a MemoryError (TLS), a surprise from a path: an outage of that path, never out of send()
+    a, b = Raising("smtp", MemoryError("x")), Raising("mqtt", KeyError("k"))
+    c = Taking("serial")
+    logs = []
+    r = Chain([a, b, c], 60, logs.append, Clock()).send(REC, None, {})
+    assert r == ("sent", "serial")
+    assert "smtp: out of memory" in logs[0] and "mqtt: KeyError" in logs[1]
+    r = Chain([a, b], 60, logs.append, Clock()).send(REC, None, {})
+    assert r[0] == "down" and len(r[1]) == 2
+
+
+def test_sent_is_called_once_and_the_gateway_paths_get_the_bytes_unchanged():
+    done = []
+    smtp, mqtt = Raising("smtp", Down("no route")), Taking("mqtt")
+    data = b'{"v":1,"id":"d-1-1"}'
+    r = Chain([smtp, mqtt], 60, lambda m: None, Clock()).send(REC, None, {},
+                                                              lambda: done.append(1), data)
+    assert r == ("sent", "mqtt") and done == [1]
+    assert list(smtp.calls[0]) == ["sent"]     # smtp calls sent() itself, on its 250
+    assert mqtt.calls == [{"data": data}]                      # forwarded, not re-encoded

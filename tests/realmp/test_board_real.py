@@ -7,7 +7,7 @@ from peers.smtpd import MailServer
 from realboard import RealBoard
 
 
-# between the MQTT fallback's smallest heap (128k) and the SMTP wake's (192k), as
+# between the MQTT fallback's smallest heap (120k) and the SMTP wake's (184k), as
 # bench/board_heap.py measures them: lower it when the SMTP step gets smaller
 TOO_SMALL_FOR_SMTP = "152k"
 
@@ -252,5 +252,44 @@ def test_memory_error_on_the_mail_path_is_an_outage_and_mqtt_takes_the_alert(tmp
                 assert any("path smtp: out of memory" in l for l in b.lines[:i])
                 reader.wait_for("outpost/unix1/alert", 1)
                 assert b.count("machine.reset()") == 0 and b.count("Traceback") == 0
+        finally:
+            reader.close()
+
+
+def test_a_retry_in_the_same_boot_loads_usmtp_again_and_delivers(tmp_path):
+    # the SMTP step unloads usmtp after each attempt: the next attempt must load it afresh
+    with MailServer(tls="starttls", auth_users={"board": "s3cret"}, auth_required=True,
+                    chunking=True) as srv:
+        srv.down()
+        with RealBoard(tmp_path, board_config(smtp=starttls_auth(srv), order=("smtp",))) as b:
+            door_open(b)
+            b.start()
+            i = b.wait_for("kept unix1-1-1 in the outbox", timeout=60)
+            srv.up()
+            b.wait_for("sent unix1-1-1 via smtp", timeout=60, start=i)
+            assert [m.parsed()["Message-ID"] for m in srv.wait_for(1)] == ["<unix1-1-1@example.org>"]
+            assert not any("AttributeError" in l for l in b.lines)
+
+
+def test_a_wake_with_the_mqtt_fallback_completes_at_128k(tmp_path):
+    # issue 7's heap bound, for the part of the wake that meets it today: boot, sample, one
+    # alert, the mail server unreachable, the alert over MQTT, all .mpy from the filesystem.
+    # The SMTP step itself does not fit at 128k yet (it needs 184k: bench/board_heap.py); it
+    # ends as an outage like the unreachable server, and the board neither resets nor stops.
+    import sys
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "firmware"))
+    from mqtt_reader import MqttReader
+    from peers.mosquitto import Mosquitto
+    with Mosquitto() as broker:
+        reader = MqttReader(broker.host, broker.port)
+        try:
+            cfg = board_config(smtp=closed_port_smtp(), mqtt=mqtt_cfg(broker))
+            with RealBoard(tmp_path, cfg, heapsize="128k") as b:
+                door_open(b)
+                b.start()
+                b.wait_for("sent unix1-1-1 via mqtt", timeout=60)
+                reader.wait_for("outpost/unix1/alert", 1)
+                assert b.count("machine.reset()") == 0 and b.count("Traceback") == 0
+                assert b.count("WDT: bit") == 0 and b.proc.poll() is None
         finally:
             reader.close()
