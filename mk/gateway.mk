@@ -1,6 +1,7 @@
 # Gateway targets (included by the main Makefile).
-#   make install-gateway     on a Raspberry Pi, as root: venv in /opt, user, unit, config
-#                            (first the step below)
+#   make install-gateway     on a Raspberry Pi, as root: venv in /opt, user, unit, config,
+#                            state folder (first the step below); without systemd running too
+#   make uninstall-gateway   the service and venv (says what it kept); purge-gateway: all of it
 #   make install-broker-config  Mosquitto on this machine: conf.d/outpost.conf, then restart it
 #   make test-gateway        the gateway's tests only
 #   make bench-gateway       the gateway benchmarks (print figures)
@@ -8,28 +9,54 @@
 GATEWAY_PREFIX ?= /opt/outpost-gateway
 GATEWAY_ETC    ?= /etc/outpost-gateway
 GATEWAY_UNIT   ?= /etc/systemd/system/outpost-gateway.service
+GATEWAY_STATE  ?= /var/lib/outpost-gateway
+GATEWAY_BIN    ?= /usr/local/bin
 GATEWAY_USER   ?= outpost
+# extra arguments for pip (e.g. --no-index --find-links <wheels> on a Pi without internet)
+GATEWAY_PIP    ?=
 SYSTEM_PYTHON  ?= python3
 MOSQUITTO_CONFD   ?= /etc/mosquitto/conf.d
 MOSQUITTO_RESTART ?= yes
+# systemd as PID 1? Not in a container, a chroot or an SD card prepared before its first boot:
+# then the unit is installed but not loaded, and the next steps say how to start by hand.
+SYSTEMD ?= $(shell test -d /run/systemd/system && echo yes || echo no)
 
-.PHONY: install-gateway install-broker-config uninstall-gateway test-gateway bench-gateway
+.PHONY: install-gateway install-broker-config uninstall-gateway purge-gateway test-gateway bench-gateway
 
-## install the gateway as a systemd service (run as root on the Pi)
+## install the gateway as a service (run as root on the Pi; works without systemd running too)
 install-gateway: install-broker-config
 	$(SYSTEM_PYTHON) -m venv $(GATEWAY_PREFIX)
-	$(GATEWAY_PREFIX)/bin/pip install --upgrade .
+	$(GATEWAY_PREFIX)/bin/pip install --upgrade $(GATEWAY_PIP) .
 	cp host/README.md $(GATEWAY_PREFIX)/README.md
-	ln -sf $(GATEWAY_PREFIX)/bin/outpost-gateway /usr/local/bin/outpost-gateway
-	id -u $(GATEWAY_USER) >/dev/null 2>&1 || useradd --system --home-dir /var/lib/outpost-gateway \
-		--shell /usr/sbin/nologin --groups dialout $(GATEWAY_USER)
+	install -d $(GATEWAY_BIN)
+	ln -sf $(GATEWAY_PREFIX)/bin/outpost-gateway $(GATEWAY_BIN)/outpost-gateway
+	@# a user made here is remembered, so purge-gateway removes only what install made
+	id -u $(GATEWAY_USER) >/dev/null 2>&1 || { useradd --system --user-group --home-dir $(GATEWAY_STATE) \
+		--no-create-home --shell /usr/sbin/nologin \
+		$$(getent group dialout >/dev/null && echo --groups dialout) $(GATEWAY_USER) && \
+		install -d $(GATEWAY_ETC) && echo $(GATEWAY_USER) > $(GATEWAY_ETC)/.user-made-by-install; }
 	install -d -m 0750 -o root -g $(GATEWAY_USER) $(GATEWAY_ETC)
-	test -e $(GATEWAY_ETC)/gateway.toml || \
-		install -m 0640 -o root -g $(GATEWAY_USER) host/gateway.example.toml $(GATEWAY_ETC)/gateway.toml
-	install -m 0644 host/outpost-gateway.service $(GATEWAY_UNIT)
-	systemctl daemon-reload
-	@echo "edit $(GATEWAY_ETC)/gateway.toml, then: outpost-gateway check-config -c $(GATEWAY_ETC)/gateway.toml"
-	@echo "and: systemctl enable --now outpost-gateway"
+	@if [ -e $(GATEWAY_ETC)/gateway.toml ]; then echo "kept your $(GATEWAY_ETC)/gateway.toml"; else \
+	  sed 's|^state_dir = .*|state_dir = "$(GATEWAY_STATE)"|' host/gateway.example.toml > $(GATEWAY_ETC)/gateway.toml.tmp && \
+	  chown root:$(GATEWAY_USER) $(GATEWAY_ETC)/gateway.toml.tmp && chmod 0640 $(GATEWAY_ETC)/gateway.toml.tmp && \
+	  mv $(GATEWAY_ETC)/gateway.toml.tmp $(GATEWAY_ETC)/gateway.toml && echo "installed $(GATEWAY_ETC)/gateway.toml"; fi
+	@# the state folder as the unit's StateDirectory would make it: the service user's, 0700
+	install -d -m 0700 -o $(GATEWAY_USER) -g $(GATEWAY_USER) $(GATEWAY_STATE)
+	install -d $(dir $(GATEWAY_UNIT))
+	sed -e 's|/opt/outpost-gateway|$(GATEWAY_PREFIX)|g' -e 's|/etc/outpost-gateway|$(GATEWAY_ETC)|g' \
+		-e 's|^User=.*|User=$(GATEWAY_USER)|' -e 's|^Group=.*|Group=$(GATEWAY_USER)|' \
+		host/outpost-gateway.service > $(GATEWAY_UNIT)
+	chmod 0644 $(GATEWAY_UNIT)
+	@if [ "$(SYSTEMD)" = yes ]; then systemctl daemon-reload && echo "installed and loaded $(GATEWAY_UNIT)"; \
+	else echo "installed $(GATEWAY_UNIT) but did not load it: systemd is not running here (a container, a chroot, or before first boot); it is read at the next boot"; fi
+	@echo
+	@echo "next steps:"
+	@echo "  1. edit $(GATEWAY_ETC)/gateway.toml (relay.host, relay.sender, routing.default, ...)"
+	@echo "  2. outpost-gateway check-config -c $(GATEWAY_ETC)/gateway.toml"
+	@echo "  3. outpost-gateway send-test -c $(GATEWAY_ETC)/gateway.toml"
+	@if [ "$(SYSTEMD)" = yes ]; then echo "  4. systemctl enable --now outpost-gateway"; \
+	else echo "  4. with systemd (after boot): systemctl enable --now outpost-gateway"; \
+	echo "     without it: runuser -u $(GATEWAY_USER) -- $(GATEWAY_PREFIX)/bin/python -m outpost_gateway run -c $(GATEWAY_ETC)/gateway.toml"; fi
 
 ## the broker settings the gateway needs (queue limits, persistence; listeners commented out),
 ## when Mosquitto is installed on this machine. An edited copy is kept (the shipped one goes
@@ -52,12 +79,27 @@ install-broker-config:
 	  if /etc/init.d/mosquitto status >/dev/null 2>&1; then /etc/init.d/mosquitto restart; else echo "Mosquitto is not running; it reads the settings when it starts"; fi; \
 	else echo "restart Mosquitto to apply it"; fi
 
-## remove the service and its venv (keeps the config and the spool)
+## remove the service and its venv; keeps (and names) the config, the spool and the user
 uninstall-gateway:
-	-systemctl disable --now outpost-gateway
-	rm -f $(GATEWAY_UNIT) /usr/local/bin/outpost-gateway
+	@if [ "$(SYSTEMD)" = yes ]; then systemctl disable --now outpost-gateway || true; \
+	else echo "systemd is not running here: stop a gateway started by hand yourself (kill -TERM <pid>)"; fi
+	rm -f $(GATEWAY_UNIT) $(GATEWAY_BIN)/outpost-gateway
 	rm -rf $(GATEWAY_PREFIX)
-	systemctl daemon-reload
+	@if [ "$(SYSTEMD)" = yes ]; then systemctl daemon-reload; fi
+	@echo "removed the unit, the command and $(GATEWAY_PREFIX); kept:"
+	@echo "  config (with the relay password): $(GATEWAY_ETC)"
+	@echo "  spool (undelivered alerts too):  $(GATEWAY_STATE)"
+	@echo "  user: $(GATEWAY_USER)"
+	@echo "make purge-gateway removes those as well"
+
+## uninstall, then remove the config, the spool and the service user too
+purge-gateway: uninstall-gateway
+	@if id -u $(GATEWAY_USER) >/dev/null 2>&1; then \
+	  if [ "$$(cat $(GATEWAY_ETC)/.user-made-by-install 2>/dev/null)" = "$(GATEWAY_USER)" ]; then \
+	    userdel $(GATEWAY_USER) && echo "removed user $(GATEWAY_USER)"; \
+	  else echo "kept user $(GATEWAY_USER): it was there before make install-gateway"; fi; fi
+	rm -rf $(GATEWAY_ETC) $(GATEWAY_STATE)
+	@echo "purged the config ($(GATEWAY_ETC)) and the spool ($(GATEWAY_STATE))"
 
 test-gateway: setup-py
 	$(PY) -m pytest tests/host -q $(ARGS)

@@ -7,6 +7,9 @@ DIR then holds what goes to the board's flash:
     board.mpy                   boards/<board>/board.py
     config.json                 the config, checked here in full (outpost.config.load) and
                                 written compact: the board loads it without the checker
+    ca.pem                      a CA file the config names ("ca": "ca.pem", read beside the
+                                config file): its PEM is in config.json, the file is copied
+                                too for scripts on the board (umail reads ca.pem)
     lib/<module>.mpy            lib/ and firmware/outpost/, compiled with mpy-cross -O2
 --extra-lib DIR adds a folder of modules the board image would otherwise bring (umqtt.simple
 for the unix port). Every other .py of boards/<board>/ except manifest.py goes to lib/ too
@@ -45,24 +48,50 @@ def py_files(top, skip=("manifest.py",)):
     return sorted(out)
 
 
-def checked_config(path):
+def read_config(path):
+    """The CONFIG dict a config file defines."""
+    ns = {}
+    with open(path) as f:
+        exec(compile(f.read(), path, "exec"), ns)
+    if "CONFIG" not in ns:
+        raise SystemExit("%s: must define CONFIG = {...}" % path)
+    return ns["CONFIG"]
+
+
+def checked_config(path, ca_files=None):
     """The config file's CONFIG, merged with the defaults and validated (ConfigError names the
-    key), as the dict the board loads."""
+    key), as the dict the board loads. A CA named by a relative path is read beside the config
+    file; ca_files (a list) gets the paths read."""
     sys.path[:0] = [os.path.join(ROOT, "firmware"), os.path.join(ROOT, "lib")]
+    here = os.path.dirname(os.path.abspath(path))
+
+    def read(name):
+        full = name if os.path.isabs(name) else os.path.join(here, name)
+        with open(full, "rb") as f:
+            data = f.read()
+        if ca_files is not None and full not in ca_files:
+            ca_files.append(full)
+        return data
+
     try:
         from outpost import config
-        ns = {}
-        with open(path) as f:
-            exec(compile(f.read(), path, "exec"), ns)
-        if "CONFIG" not in ns:
-            raise SystemExit("%s: must define CONFIG = {...}" % path)
-        return config.load(ns["CONFIG"])
+        return config.load(read_config(path), read)
     finally:
         del sys.path[:2]
 
 
+def _cert_text(v):
+    # a CA read from a file is bytes: PEM as it is, DER made PEM, so config.json holds text
+    if isinstance(v, (bytes, bytearray)):
+        if bytes(v).lstrip().startswith(b"-----BEGIN"):
+            return bytes(v).decode("ascii")
+        import ssl
+        return ssl.DER_cert_to_PEM_cert(bytes(v))
+    raise TypeError("config.json: cannot write %s" % type(v).__name__)
+
+
 def write_config(cfg, out):
-    data = json.dumps(cfg, separators=(",", ":"), sort_keys=True)
+    data = json.dumps(cfg, separators=(",", ":"), sort_keys=True, default=_cert_text)
     with open(os.path.join(out, CONFIG_NAME), "w") as f:
         f.write(data)
     return len(data)
@@ -72,7 +101,8 @@ def build(board, config_path, out, extra_libs=()):
     bdir = os.path.join(ROOT, "boards", board)
     if not os.path.isfile(os.path.join(bdir, "board.py")):
         raise SystemExit("deploy_tree: no boards/%s/board.py" % board)
-    cfg = checked_config(config_path)
+    ca_files = []
+    cfg = checked_config(config_path, ca_files)
     if os.path.exists(out):
         shutil.rmtree(out)
     os.makedirs(os.path.join(out, "lib"))
@@ -89,6 +119,8 @@ def build(board, config_path, out, extra_libs=()):
         compile_tree(extra, py_files(extra), lib, exe)
     for name in ("boot.py", "main.py"):
         shutil.copy(os.path.join(ROOT, "firmware", name), os.path.join(out, name))
+    for path in ca_files:
+        shutil.copy(path, os.path.join(out, os.path.basename(path)))
     return write_config(cfg, out)
 
 

@@ -17,6 +17,10 @@
 --start    world start time, UTC "YYYY-MM-DDTHH:MM:SSZ" (default 2026-11-28T05:00:00Z)
 --wifi-off FROM-TO  the access point is down between these world seconds (repeatable)
 --uart ID=URL       wire a UART to a pyserial URL, e.g. 1=/dev/pts/5 or 1=loop://
+--test-alert        instead of the app: one test alert through each configured path in turn,
+                    each path's result and the SMTP dialogue printed (secrets redacted), as
+                    `make test-alert` does on a real board; exit status 0 when every configured
+                    path sent it
 """
 import argparse
 import calendar
@@ -65,11 +69,14 @@ def main(argv=None):
     ap.add_argument("--start", default="2026-11-28T05:00:00Z")
     ap.add_argument("--wifi-off", action="append", default=[])
     ap.add_argument("--uart", action="append", default=[])
+    ap.add_argument("--test-alert", action="store_true")
     a = ap.parse_args(argv)
     if a.speed < 0:
         raise SystemExit("--speed: must be >= 0")
     if not os.path.exists(a.config):
         raise SystemExit("--config: no such file " + a.config)
+    if a.test_alert:
+        return test_alert(a)
     board = EmulatedBoard(a.config, sensors=a.sensors, flash_dir=a.flash, start=parse_start(a.start),
                           speed=a.speed or 1.0, instant=(a.speed == 0),
                           uart_urls=dict(parse_uart(u) for u in a.uart),
@@ -89,6 +96,30 @@ def main(argv=None):
     finally:
         board.close(hang_up=True)
     return 0
+
+
+def test_alert(a):
+    # the firmware's outpost.testalert on the emulated board, in world time as fast as it goes
+    # (the network waits are real); done when it prints its last line
+    board = EmulatedBoard(a.config, sensors=a.sensors, flash_dir=a.flash, start=parse_start(a.start),
+                          instant=True, uart_urls=dict(parse_uart(u) for u in a.uart),
+                          out=lambda line: print(line, flush=True),
+                          program="from outpost.testalert import main\nmain()\n")
+    done = None
+    try:
+        board.start()
+        for _ in range(60):
+            done = [l for l in board.lines if l.startswith("test-alert: done: ")]
+            if done:
+                break
+            board.run(60, timeout=600)
+    finally:
+        board.close(hang_up=True)
+    if not done:
+        print("test-alert: did not finish")
+        return 2
+    sent, _, rest = done[0][len("test-alert: done: "):].partition(" of ")
+    return 0 if sent == rest.split()[0] and sent != "0" else 1
 
 
 if __name__ == "__main__":

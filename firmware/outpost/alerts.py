@@ -50,6 +50,11 @@ def make_record(device, rid, event, ts, to=None):
         rec["readings"] = event["readings"]
     if to:
         rec["to"] = list(to)
+    if event.get("state") == "resolved":
+        rec["state"] = "resolved"
+        rec["closes"] = event["closes"]
+    elif event.get("state"):
+        rec["state"] = event["state"]
     return rec
 
 
@@ -81,12 +86,16 @@ def gateway_record(rec, csv):
     return alert_record.encode(r)
 
 
-def to_message(rec, csv, mail_cfg):
-    # the same email the gateway would make of this record (lib/outpost_contract/mail.py), plus the CSV
+def to_message(rec, csv, mail_cfg, chart=False):
+    # the same email the gateway would make of this record (lib/outpost_contract/mail.py), plus
+    # the CSV; with chart, a report also shows each sensor's day as an inline PNG (outpost.chart)
     from outpost_contract import mail as alert_mail
     to = rec.get("to") or mail_cfg["to"]
     m = alert_mail.message(rec, mail_cfg["sender"], to, mail_cfg.get("subject_prefix", ""))
     if csv:
+        if chart and rec["kind"] == "report":
+            from outpost import chart as charts
+            charts.add_to(m, rec, csv, m.body)
         m.attach(rec["device"] + "-" + _day(rec) + ".csv", csv, "text/csv")
     return m
 

@@ -84,9 +84,17 @@ class App:
         fitted = cfg["sensors"] if cfg["sensors"] is not None else b.get("sensors", [])
         self.drivers = sensors.build(fitted, machine)
         self.rules = cfg["rules"]
+        from outpost import words
+        self.meta = words.sensor_words(fitted, self.drivers)
+        transport.unload("outpost.words")
         known = []
         for d in self.drivers:
             known += list(d.units)
+        # the last few readings of each ruled sensor, for the alert's body (RAM only)
+        self.hist = {}
+        for r in self.rules:
+            self.hist[r["sensor"]] = []
+        self.next_state = 0
         for i in range(len(self.rules)):
             if self.rules[i]["sensor"] not in known:
                 # a misspelt reading name would make a rule that can never fire
@@ -109,6 +117,13 @@ class App:
         # one kept connection; with deep sleep one per wake-up (closed before sleeping)
         self.mqtt = transport.MqttPath(cfg, self.net, self.log, self.mono, keep=not cfg["deep_sleep"])
         self.mqtt.on_up = self.path_back
+        if cfg["mqtt"]["discovery"]:
+            cat = []
+            for d in self.drivers:
+                for k in d.units:
+                    cat.append((k, d.units[k], self.meta.get(k, {}).get("label")))
+            self.mqtt.catalog = cat
+            self.mqtt.announced = bool(saved and saved.get("disc"))
         self.next_beat = saved.get("next_beat", 0) if saved else 0
         paths = {"smtp": transport.SmtpPath(cfg, self.net, self.log, self.root),
                  "mqtt": self.mqtt,
@@ -150,7 +165,8 @@ class App:
              "mono": self.mono() + sleep_s, "states": self.states, "rep": self.rep,
              "next_report": self.next_report, "last_report": self.last_report,
              "next_beat": self.next_beat, "ntp_at": self.net.ntp_at,
-             "down": self.down_rounds, "hold": self.hold_until, "tried": list(self.tried)}
+             "down": self.down_rounds, "hold": self.hold_until, "tried": list(self.tried),
+             "disc": self.mqtt.announced}
         data = json.dumps(d)
         while len(data) > 2000 and self.rep and self.rep["rows"]:
             # RTC memory is small: the CSV keeps the newer half
@@ -167,7 +183,7 @@ class App:
     # --- the loop ---------------------------------------------------------------------
 
     def new_alert(self, event, csv=None):
-        rid = self.ids.next()
+        rid = event.get("id") or self.ids.next()
         now = clock.now()
         rec = alerts.make_record(self.cfg["device"], rid, event, now if clock.is_set(now) else 0)
         self.log("alert " + rid + " [" + rec["severity"] + "] " + rec["subject"])
@@ -186,12 +202,23 @@ class App:
         if self.cfg["log"]:
             self.log("sample " + " ".join([k + "=" + ("-" if readings[k][0] is None else str(readings[k][0]))
                                              for k in readings]))
-        self.states, events = rules.evaluate(self.rules, self.states, readings, mono)
+        wall = clock.now()
+        wall = wall if clock.is_set(wall) else 0
+        for name in self.hist:
+            h = self.hist[name]
+            h.append((wall, readings.get(name, (None, ""))[0]))
+            if len(h) > rules.HISTORY:
+                h.pop(0)
+        self.states, events = rules.evaluate(self.rules, self.states, readings, mono, wall,
+                                             self.ids.next, self.meta, self.hist)
+        if events:
+            transport.unload("outpost.words")   # loaded by the rules to word these alerts
         for ev in events:
             self.new_alert(ev)
         self.do_report(readings)
         self.flush()
         self.heartbeat()
+        self.publish_state(readings)
         gc.collect()
         return self.cfg["sample_every"]
 
@@ -306,6 +333,20 @@ class App:
             self.mqtt.beat(self.mono(), self.cfg["mqtt"]["timeout"])
         except transport.Down as e:
             self.log("heartbeat: " + str(e))
+
+    def publish_state(self, readings):
+        # the latest readings, retained, for a live view (Home Assistant, a dashboard): at most
+        # every mqtt.publish_every seconds, QoS 0, only over a connection the loop already keeps
+        every = self.cfg["mqtt"]["publish_every"]
+        if not every or not self.mqtt.enabled() or self.mono() < self.next_state:
+            return
+        if self.mqtt.client is None:
+            return
+        self.next_state = self.mono() + every
+        try:
+            self.mqtt.state(readings, self.cfg["mqtt"]["timeout"])
+        except transport.Down as e:
+            self.log("state: " + str(e))
 
     def keep_mqtt(self):
         # pings the kept MQTT connection within its keepalive, notices a drop, reconnects with

@@ -22,6 +22,8 @@ DEFAULTS = {
     "ntp": {"host": "pool.ntp.org", "every": 86400},  # resync period, seconds
     # the usmtp options, with the same names as the gateway's [relay] (host/README.md)
     "smtp": {
+        "provider": "",        # gmail | outlook | outlook.com | fastmail | icloud: fills in
+                               # host, port and mode (outpost_contract/providers.py)
         "host": "",            # empty: direct SMTP path disabled
         "port": 0,             # 0: the mode's default (465 tls, 587 starttls, 25 opportunistic)
         "mode": "tls",         # tls | starttls | opportunistic | plain
@@ -39,7 +41,7 @@ DEFAULTS = {
     "mail": {
         "sender": "",          # From address; its domain makes the Message-ID
         "to": [],              # recipients
-        "subject_prefix": "[outpost] ",
+        "subject_prefix": "",  # e.g. "[outpost] " before "<device>: <what happened>"
     },
     "mqtt": {
         "host": "",            # gateway broker; empty: MQTT path disabled
@@ -53,6 +55,9 @@ DEFAULTS = {
         "ca": "",              # the CA that signed the broker certificate (needed with tls):
                                # PEM text, or a file read when the config is checked
         "server_hostname": "",  # SNI / certificate name when it differs from host (an IP, say)
+        "publish_every": 60,   # seconds between retained readings on outpost/<device>/state; 0: none
+        "discovery": False,    # Home Assistant MQTT discovery configs for every reading
+        "discovery_prefix": "homeassistant",
     },
     "serial": {
         "uart": -1,            # UART id wired to the gateway; -1: serial path disabled
@@ -81,6 +86,7 @@ DEFAULTS = {
         "tz_offset_min": 0,
         "csv_every": 300,      # seconds between CSV rows
         "max_rows": 288,       # CSV rows kept; when full, every other row is dropped
+        "chart": True,         # mailed reports show each sensor's day as an inline PNG chart
     },
     "deep_sleep": False,       # sleep between samples in deep sleep (state in RTC memory)
     "watchdog": 120,           # seconds; 0 disables the hardware watchdog
@@ -93,9 +99,12 @@ PATHS = ("smtp", "mqtt", "serial")
 SENSOR_TYPES = ("internal_temp", "adc", "dht22", "bme280", "digital")
 RULE_TYPES = ("threshold", "missing", "stuck")
 SENSOR_KEYS = ("name", "type", "pin", "r1", "r2", "vref", "atten", "scl", "sda", "bus", "addr",
-               "invert", "pull", "unit")
+               "invert", "pull", "unit", "label", "on_text", "off_text")
 RULE_KEYS = ("type", "sensor", "above", "below", "hysteresis", "cooldown", "severity", "after",
-             "tolerance", "name")
+             "tolerance", "name", "label", "unit", "repeat", "resolved")
+MAX_LABEL = 64          # words shown in a subject: a label, a unit, a digital input's on/off text
+MAX_UNIT = 16
+MAX_STATE_TEXT = 32
 
 
 _err = settings.error
@@ -158,6 +167,10 @@ def _check_sensor(i, s):
     for k in s:
         if k not in SENSOR_KEYS:
             raise settings.unknown_key(key + ".", k, SENSOR_KEYS)
+    _words(key, s)
+    for k in ("on_text", "off_text"):
+        if k in s and t != "digital":
+            raise _err(key + "." + k, "only a digital input reads as words (type 'digital')", s[k])
 
 
 def _check_rule(i, r):
@@ -186,6 +199,25 @@ def _check_rule(i, r):
     for k in r:
         if k not in RULE_KEYS:
             raise settings.unknown_key(key + ".", k, RULE_KEYS)
+    if "repeat" in r and (not _is_num(r["repeat"]) or r["repeat"] < 0 or 0 < r["repeat"] < 60):
+        raise _err(key + ".repeat", "must be 0 (no repeats) or seconds >= 60", r["repeat"])
+    if "resolved" in r and not isinstance(r["resolved"], bool):
+        raise _err(key + ".resolved", "must be True or False", r["resolved"])
+    _words(key, r)
+
+
+def _words(key, d):
+    # text that ends up in a subject line: one line, bounded, no control characters
+    for k, limit in (("label", MAX_LABEL), ("unit", MAX_UNIT), ("on_text", MAX_STATE_TEXT),
+                     ("off_text", MAX_STATE_TEXT)):
+        if k not in d:
+            continue
+        v = d[k]
+        if not isinstance(v, str) or not v or len(v) > limit:
+            raise _err(key + "." + k, "must be text of 1 to " + str(limit) + " characters", v)
+        for c in v:
+            if c < " " or c == "\x7f":
+                raise _err(key + "." + k, "must be one line without control characters", v)
 
 
 def _int(cfg, key, lo, hi):
@@ -235,6 +267,7 @@ def validate(cfg, read=settings.read_file):
     _int(cfg, "ntp.every", 60, 30 * 86400)
     smtp = cfg["smtp"]
     settings.mode(cfg, "smtp.mode")
+    _str(cfg, "smtp.provider")
     _str(cfg, "smtp.host")
     _int(cfg, "smtp.port", 0, 65535)
     _str(cfg, "smtp.username")
@@ -249,8 +282,10 @@ def validate(cfg, read=settings.read_file):
     settings.login(cfg, "smtp")
     if smtp["host"]:
         if smtp["mode"] in ("tls", "starttls") and not smtp["insecure_skip_verify"] and not ca:
-            raise _err("smtp.ca", "needed to verify the server (or set smtp.insecure_skip_verify "
-                       "True for a lab server)")
+            raise _err("smtp.ca", "needed to verify the server: `make ca HOST=" + smtp["host"] +
+                       " PORT=" + str(smtp["port"] or (465 if smtp["mode"] == "tls" else 587)) +
+                       "` writes firmware/ca.pem, then set \"ca\": \"ca.pem\" (or set "
+                       "smtp.insecure_skip_verify True for a lab server)")
         if not cfg["mail"]["sender"]:
             raise _err("mail.sender", "must be an address like board@example.org")
         if not cfg["mail"]["to"]:
@@ -269,6 +304,12 @@ def validate(cfg, read=settings.read_file):
     _bool(cfg, "mqtt.tls")
     mca = _ca(cfg, "mqtt.ca", read)
     _str(cfg, "mqtt.server_hostname")
+    _int(cfg, "mqtt.publish_every", 0, 86400)
+    _bool(cfg, "mqtt.discovery")
+    dp = _str(cfg, "mqtt.discovery_prefix")
+    if not dp or "+" in dp or "#" in dp or dp.startswith("/") or dp.endswith("/"):
+        raise _err("mqtt.discovery_prefix", "must be a topic prefix without wildcards or "
+                   "leading/trailing '/', e.g. homeassistant", dp)
     if cfg["mqtt"]["tls"] and cfg["mqtt"]["host"] and not mca:
         raise _err("mqtt.ca", "needed to verify the broker with mqtt.tls (the CA that signed it)")
     if cfg["mqtt"]["tls"] and cfg["mqtt"]["port"] == 1883:
@@ -316,6 +357,7 @@ def validate(cfg, read=settings.read_file):
     _int(cfg, "report.tz_offset_min", -14 * 60, 14 * 60)
     _int(cfg, "report.csv_every", 1, 86400)
     _int(cfg, "report.max_rows", 2, 5000)
+    _bool(cfg, "report.chart")
     _bool(cfg, "deep_sleep")
     _int(cfg, "watchdog", 0, 3600)
     if cfg["watchdog"] and cfg["watchdog"] < cfg["transport"]["budget"] + 10:
@@ -339,8 +381,9 @@ def redacted(cfg):
     return out
 
 
-def load(override=None):
-    # override: a dict, or None to read config_local.CONFIG; returns the validated config
+def load(override=None, read=settings.read_file):
+    # override: a dict, or None to read config_local.CONFIG; returns the validated config.
+    # read(path) loads a CA file named in the config (make deploy reads it beside the config)
     if override is None:
         try:
             import config_local
@@ -349,4 +392,5 @@ def load(override=None):
         override = getattr(config_local, "CONFIG", None)
         if override is None:
             raise ConfigError("config_local.py: must define CONFIG = {...}")
-    return validate(merge(DEFAULTS, override))
+    from outpost_contract import providers
+    return validate(merge(DEFAULTS, providers.apply(override)), read)

@@ -149,7 +149,7 @@ class InternalTemp:
     def __init__(self, name, source):
         self.name = name
         self.source = source
-        self.units = {name: "C"}
+        self.units = {name: "°C"}
 
     def read(self):
         if hasattr(self.source, "read_u16"):
@@ -164,7 +164,7 @@ class Dht22:
         self.pin = pin
         self.readinto = readinto
         self.buf = bytearray(5)
-        self.units = {name + ".temperature": "C", name + ".humidity": "%"}
+        self.units = {name + ".temperature": "°C", name + ".humidity": "%"}
 
     def read(self):
         self.readinto(self.pin, self.buf)
@@ -180,7 +180,7 @@ class Bme280:
         self.i2c = i2c
         self.addr = addr
         self.cal = None
-        self.units = {name + ".temperature": "C", name + ".pressure": "hPa", name + ".humidity": "%"}
+        self.units = {name + ".temperature": "°C", name + ".pressure": "hPa", name + ".humidity": "%"}
 
     def _setup(self):
         chip = self.i2c.readfrom_mem(self.addr, 0xD0, 1)[0]
@@ -248,6 +248,8 @@ def build(sensor_cfgs, machine):
         elif t == "bme280":
             i2c = machine.SoftI2C(scl=machine.Pin(s["scl"]), sda=machine.Pin(s["sda"]))
             out.append(Bme280(name, i2c, s.get("addr", 0x76)))
+        if s.get("unit") and out and name in out[-1].units:
+            out[-1].units[name] = s["unit"]     # the config's unit for a one-quantity sensor
     return out
 
 
@@ -270,3 +272,4 @@ def _dht_readinto():
         except ImportError:
             from machine import dht_readinto
     return dht_readinto
+

@@ -52,9 +52,11 @@ class SmtpPath:
     def __init__(self, cfg, net, log, root=""):
         self.smtp = cfg["smtp"]
         self.mail = cfg["mail"]
+        self.chart = cfg["report"]["chart"]
         self.net = net
         self.log = log
         self.auth_warned = False
+        self.trace = None       # a callable given the SMTP dialogue (AUTH redacted): test-alert
         self.file = root + "/" + MAIL_FILE if root else MAIL_FILE
 
     def enabled(self):
@@ -78,6 +80,8 @@ class SmtpPath:
             unload("usmtp.writer")
             unload("usmtp.mimeenc")
             unload("outpost_contract.mail")
+            unload("outpost.chart")     # a report's charts: loaded to compose it only
+            unload("outpost.png")
             gc.collect()
         try:
             self._send(rcpts, timeout, sent)
@@ -106,15 +110,20 @@ class SmtpPath:
                     return f.readline().decode().split()
         except OSError:
             pass
-        from outpost import alerts
         from usmtp.errors import SMTPUsageError
+        chart = bool(self.chart and csv and rec["kind"] == "report")
         try:
-            msg = alerts.to_message(rec, csv, self.mail)
-            rcpts = msg.recipients()
-            with open(self.file, "wb") as f:
-                f.write(rid + b"\n" + " ".join(rcpts).encode() + b"\n")
-                for chunk in msg.chunks():
-                    f.write(chunk)
+            try:
+                return self._write(rid, rec, csv, chart)
+            except MemoryError:
+                if not chart:
+                    raise
+            # the charts did not fit: the report goes without them rather than not at all
+            unload("outpost.chart")
+            unload("outpost.png")
+            gc.collect()
+            self.log("smtp: out of memory writing the report's charts; it goes without them")
+            return self._write(rid, rec, csv, False)
         except SMTPUsageError as e:
             # an address or header the writer refuses: our setup, not an outage of the gateway,
             # which can still deliver it
@@ -123,6 +132,15 @@ class SmtpPath:
         except OSError as e:
             self._forget()
             raise Down("flash: " + str(e))
+
+    def _write(self, rid, rec, csv, chart):
+        from outpost import alerts
+        msg = alerts.to_message(rec, csv, self.mail, chart)
+        rcpts = msg.recipients()
+        with open(self.file, "wb") as f:
+            f.write(rid + b"\n" + " ".join(rcpts).encode() + b"\n")
+            for chunk in msg.chunks():
+                f.write(chunk)
         return rcpts
 
     def _body(self):
@@ -146,7 +164,7 @@ class SmtpPath:
                            server_hostname=c["server_hostname"] or None, timeout=timeout,
                            insecure_skip_verify=c["insecure_skip_verify"],
                            allow_plaintext_auth=c["allow_plaintext_auth"],
-                           data_timeout=c["data_timeout"] or None)
+                           data_timeout=c["data_timeout"] or None, trace=self.trace)
             try:
                 if c["oauth2_token"]:
                     s.login_oauth2(c["username"], c["oauth2_token"], defer=True)
@@ -246,6 +264,8 @@ class MqttPath:
         self.last_tx = 0          # mono time of the last packet sent (pings keep it within keepalive)
         self.connects = 0
         self.on_up = None         # called after each successful connect
+        self.catalog = None       # [(reading, unit, label)] for Home Assistant discovery
+        self.announced = False    # discovery configs went out on a connection since boot
 
     def enabled(self):
         return bool(self.m["host"])
@@ -332,6 +352,8 @@ class MqttPath:
             self._settimeout(c, timeout)
             # the gateway reads this as "in service"; the Last Will replaces it if we vanish
             c.publish(self.status, b"online", True, 1)
+            if self.m["discovery"] and not self.announced and self.catalog is not None:
+                self._announce(c)
         except Exception as e:  # OSError, MQTTException, a TLS failure: an outage of this path
             self._abort(c)
             self._failed()
@@ -345,6 +367,26 @@ class MqttPath:
                  (" (TLS)" if self.tls else ""))
         if self.on_up is not None:
             self.on_up()
+
+    def _announce(self, c):
+        # Home Assistant MQTT discovery, retained, once per boot: loaded only when enabled
+        from outpost import discovery
+        try:
+            for topic, payload in discovery.configs(self.device, self.catalog, self.m["discovery_prefix"],
+                                                    self.status, "outpost/" + self.device + "/state"):
+                c.publish(topic, payload, True, 1)
+        finally:
+            unload("outpost.discovery")
+        self.announced = True
+
+    def state(self, readings, timeout):
+        # retained JSON of the latest readings, QoS 0 (the next one replaces a lost one)
+        import json
+        d = {}
+        for k in readings:
+            d[k] = readings[k][0]
+        self._publish([("outpost/" + self.device + "/state", json.dumps(d).encode(), True)],
+                      timeout, 0)
 
     def _what(self, e):
         return (e.__class__.__name__ + " " + str(e)).strip()
@@ -440,7 +482,7 @@ class MqttPath:
         self._publish([("outpost/" + self.device + "/heartbeat", str(int(uptime)).encode(), False)],
                       timeout)
 
-    def _publish(self, messages, timeout):
+    def _publish(self, messages, timeout, qos=1):
         if not self.net.connected():
             if self.client is not None:
                 self._drop("no Wi-Fi")
@@ -456,7 +498,7 @@ class MqttPath:
             try:
                 self._settimeout(c, timeout)
                 for topic, data, retain in messages:
-                    c.publish(topic, data, retain, 1)  # QoS 1: returns only after the PUBACK
+                    c.publish(topic, data, retain, qos)  # QoS 1: returns only after the PUBACK
                 self.last_tx = self.mono()
                 return
             except Exception as e:

@@ -51,6 +51,11 @@ def _parser():
     return p
 
 
+def _subject(text, limit=60):
+    text = "".join(c if c >= " " else "?" for c in (text or ""))
+    return repr(text if len(text) <= limit else text[:limit - 3] + "...")
+
+
 def _when(t):
     return "-" if not t else rules.iso(t)
 
@@ -72,7 +77,7 @@ def main(argv=None, out=None):
         print("spool: %s" % config.spool_path(cfg), file=out)
         return 0
     if cmd == "run":
-        return _run(cfg)
+        return _run(cfg, args.config)
     if cmd == "send-test":
         return _send_test(cfg, args.to, out)
     from .clock import SystemClock
@@ -93,19 +98,25 @@ def main(argv=None, out=None):
         spool.close()
 
 
-def _run(cfg):
+def _run(cfg, path=None):
     from .service import Gateway, setup_logging
+    os.umask(0o077)     # the spool and its journals are private, whoever starts the gateway
     lock = _lock_spool(cfg)
     if lock is None:
         return 1
     setup_logging(cfg)
     gw = Gateway(cfg)
+    gw.config_path = path
 
     def on_signal(signum, frame):
         gw.stopping.set()       # only a flag: the main loop does the stopping
 
+    def on_hup(signum, frame):
+        gw.reload_requested.set()   # only a flag: the main loop reads the config again
+
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGHUP, on_hup)
     gw.run()
     return 0
 
@@ -131,10 +142,11 @@ def _status(cfg, spool, as_json, out):
     st = spool.get_state("status")
     last = spool.get_state("relay_last_result")
     paused = spool.get_state("relay_paused")
-    silent = [b["device"] for b in spool.boards() if b["silent"]]
+    boards = _boards(cfg, spool)
+    silent = [b["device"] for b in boards if b["silent"]]
     oldest = spool.oldest_pending()
     data = {"running": st, "spool": c, "oldest_pending": oldest, "relay_last_result": last,
-            "relay_paused": paused, "silent_boards": silent}
+            "relay_paused": paused, "silent_boards": silent, "boards": boards}
     if as_json:
         print(json.dumps(data, indent=2), file=out)
         return 0
@@ -170,7 +182,33 @@ def _status(cfg, spool, as_json, out):
     if paused:
         print("relay PAUSED since %s: %s" % (_when(paused["since"]), paused["reason"]), file=out)
     print("silent boards: %s" % (", ".join(silent) or "none"), file=out)
+    print("boards: %d known" % len(boards), file=out)
+    for b in boards:
+        iv = b["interval"]
+        print("  %-24s last seen %s via %-6s interval %-10s %s%s" % (
+            b["device"], _when(b["last_seen"]), b["path"] or "-",
+            "-" if iv is None else "%ds%s" % (iv, "" if b["interval_from"] == "learned" else " (config)"),
+            "SILENT" if b["silent"] else "ok", " (Will: offline)" if b["status"] == "offline" else ""), file=out)
     return 0
+
+
+def _boards(cfg, spool):
+    # every board the gateway knows: last seen, path of its latest alert, the interval the
+    # watchdog expects (configured, or learned from its heartbeats and reports), silent or not
+    from .watchdog import Watchdog
+    wd = Watchdog(cfg, spool, None)
+    paths = spool.board_paths()
+    out = []
+    for b in spool.boards():
+        if b["device"] == "gateway":
+            continue
+        iv = wd.interval(b)
+        out.append({"device": b["device"], "last_seen": b["last_seen"],
+                    "path": paths.get(b["device"]) or ("mqtt" if b["status"] else None),
+                    "interval": None if iv is None else round(iv),
+                    "interval_from": "config" if b["device"] in cfg["watchdog"]["intervals"] else "learned",
+                    "silent": bool(b["silent"]), "status": b["status"]})
+    return out
 
 
 def _queue(spool, args, out):
@@ -178,8 +216,11 @@ def _queue(spool, args, out):
     if q == "list":
         rows = spool.list(args.status, args.limit)
         for r in rows:
-            print("%-40s %-30s %-7s attempts=%d next=%s %s" % (r["id"], r["rcpt"], r["status"], r["attempts"],
-                                                              _when(r["next_at"]), r["last_error"] or ""), file=out)
+            # next= only where something is still to happen
+            nxt = " next=" + _when(r["next_at"]) if r["status"] in ("ready", "sending") else ""
+            print("%-40s %-16s %-30s %-7s attempts=%d%s %s %s" % (
+                r["id"], r["device"], r["rcpt"], r["status"], r["attempts"], nxt,
+                _subject(r["subject"]), ("(" + r["last_error"] + ")") if r["last_error"] else ""), file=out)
         print("%d deliveries" % len(rows), file=out)
         return 0
     if q == "show":
@@ -253,7 +294,11 @@ def _send_test(cfg, to, out):
         finally:
             s.close()
     except (SMTPError, OSError) as e:
+        from .hints import explain
         print("send-test: FAILED: %s" % e, file=out)
+        hint = explain(e, r)
+        if hint:
+            print("send-test: " + hint, file=out)
         return 1
     if refused:
         print("send-test: refused: %s" % refused, file=out)

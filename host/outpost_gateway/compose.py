@@ -26,12 +26,33 @@ def message_for(row, sender):
     return sender, m.chunks(), m.message_id
 
 
+def closes_of(row):
+    # the id a resolved alert closes (alert record `state`/`closes`), else None
+    if row["raw"]:
+        return None
+    try:
+        rec = json.loads(bytes(row["payload"]))
+    except ValueError:
+        return None
+    if isinstance(rec, dict) and rec.get("state") == "resolved" and isinstance(rec.get("closes"), str):
+        return rec["closes"]
+    return None
+
+
 def digest_for(rcpt, rows, sender, now):
     # one message standing for a backlog: counts, first and last, every alert listed
     ids = sorted(r["alert_id"] for r in rows)
     key = hashlib.sha1("\n".join([rcpt] + ids).encode()).hexdigest()[:20]
     mid = make_message_id("digest-" + key, sender)
     rows = sorted(rows, key=lambda r: r["received"])
+    # an episode that opened and closed inside the backlog is one line: the firing, then
+    # "resolved" with when and what the all-clear said
+    held = set(r["alert_id"] for r in rows)
+    closed_by = {}
+    for r in rows:
+        c = closes_of(r)
+        if c is not None and c in held:
+            closed_by[c] = r
     sev = {}
     devs = {}
     for r in rows:
@@ -42,10 +63,20 @@ def digest_for(rcpt, rows, sender, now):
              "By severity: " + ", ".join("%s %d" % kv for kv in sorted(sev.items())),
              "By device: " + ", ".join("%s %d" % kv for kv in sorted(devs.items())),
              "First: " + _when(rows[0]["received"]),
-             "Last: " + _when(rows[-1]["received"]), ""]
+             "Last: " + _when(rows[-1]["received"])]
+    if closed_by:
+        lines.append("Resolved within this digest: %d (shown with the alert they close)" % len(closed_by))
+    lines.append("")
+    folded = set(r["alert_id"] for r in closed_by.values())
     for r in rows:
+        if r["alert_id"] in folded:
+            continue
         lines.append("%s  %-8s %s  %s  [%s]" % (_when(r["received"]), r["severity"], r["device"],
                                                   r["subject"], r["alert_id"]))
+        done = closed_by.get(r["alert_id"])
+        if done is not None:
+            lines.append("%s  resolved %s  %s  [%s]" % (_when(done["received"]), done["device"],
+                                                        done["subject"], done["alert_id"]))
     subject = "Outpost digest: %d alerts from %s to %s" % (len(rows), _when(rows[0]["received"]),
                                                            _when(rows[-1]["received"]))
     m = Message(sender, [rcpt], subject, body="\n".join(lines) + "\n", date=int(now), message_id=mid,

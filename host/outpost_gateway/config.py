@@ -86,6 +86,7 @@ DEFAULTS = {
         "timeout": 30.0,
         "data_timeout": 0.0,
         "batch": 50,
+        "connections": 4,
         "idle_close": 30.0,
         "backoff_base": 30.0,
         "backoff_factor": 2.0,
@@ -330,6 +331,10 @@ def _validate(cfg, env):
     settings.login(cfg, "relay")
     # the CA: pasted PEM, or a file read now; None: the system's CA store
     r["ca_data"] = settings.ca(cfg, "relay.ca", settings.read_file) or None
+    if isinstance(r["connections"], bool) or not isinstance(r["connections"], int) or \
+            not 1 <= r["connections"] <= 50:
+        raise ConfigError("relay.connections: must be a whole number from 1 to 50 "
+                          "(providers allow a few per account; 4 is safe almost everywhere)")
     for k in ("timeout", "batch", "backoff_base", "backoff_max", "lifetime", "pause_retry"):
         _positive(cfg, "relay", k)
     _positive(cfg, "relay", "idle_close", True)

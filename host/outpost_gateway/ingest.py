@@ -126,17 +126,22 @@ class Ingest:
                    bytes(payload), rcpts)
         self.spool.submit(Seen(rec["device"], self.clock.time(), None, rec["kind"] in ("heartbeat", "report")),
                           _ignore)
-        self.spool.submit(op, lambda res: self._answered(res, source, op.id, done))
+        self.spool.submit(op, lambda res: self._answered(res, source, op.id, done, op.device, origin))
 
-    def _answered(self, res, source, alert_id, done):
+    def _answered(self, res, source, alert_id, done, device=None, origin=None):
         # runs in the spool writer thread. A full or failing spool is logged once per episode
-        # (the spool logs its write errors itself): redelivered alerts must not flood the log
+        # (the spool logs its write errors itself): redelivered alerts must not flood the log.
+        # One line per alert taken: `grep <alert id>` shows it received, then relayed.
         if res == "new":
+            log.info("alert %s received via %s%s from device %s: committed", alert_id, source,
+                     " (" + origin + ")" if origin else "", device)
             self.metrics.inc("acknowledged")
             self._full = False
             if self.on_new is not None:
                 self.on_new()
         elif res == "dup":
+            log.info("alert %s received via %s from device %s: already in the spool (acknowledged)",
+                     alert_id, source, device)
             self.metrics.inc("duplicates")
             self.metrics.inc("acknowledged")
         elif res == "full":
@@ -156,7 +161,7 @@ class Ingest:
         self.metrics.inc("received")
         op = Alert(alert_id, device, "warning", "mail", subject, source, bytes(message), rcpts,
                    raw=True, mail_from=mail_from)
-        self.spool.submit(op, lambda res: self._answered(res, source, alert_id, done))
+        self.spool.submit(op, lambda res: self._answered(res, source, alert_id, done, device, mail_from))
 
     def seen(self, device, status=None, done=None, learn=False):
         self.spool.submit(Seen(device, self.clock.time(), status, learn), done or _ignore)

@@ -33,6 +33,7 @@ from . import compose, routing
 log = logging.getLogger("outpost.relay")
 
 RATE_WINDOW = 3600.0
+REQUEUE = object()      # a message whose connection was refused: out again next pass, uncharged
 
 
 def classify(result):
@@ -72,6 +73,9 @@ def open_upstream(r, trace=None):
 
 
 class Relay:
+    SHARE_MIN = 8         # messages a pass gives a connection before it opens one more
+    LIMIT_HOLD = 300.0    # seconds the relay uses fewer connections after one was refused
+
     def __init__(self, cfg, spool, metrics, clock, rand=random.random, trace=None):
         self.cfg = cfg
         self.r = cfg["relay"]
@@ -80,8 +84,10 @@ class Relay:
         self.clock = clock
         self.rand = rand
         self.trace = trace
-        self.conn = None
-        self.conn_used = 0.0
+        self.slots = [{"conn": None, "used": 0.0} for _ in range(self.r["connections"])]
+        self._pool = None
+        self.limit = self.r["connections"]
+        self.limit_until = 0.0
         self.down_until = 0.0
         self.down_count = 0
         self.paused = spool.get_state("relay_paused")     # survives a restart: notify once
@@ -93,6 +99,10 @@ class Relay:
         self._new_sends = []     # send times of this pass, committed with the "sending" mark
         self._new_digests = []   # digests composed in this pass, recorded in that same commit
         self.on_notice = None
+        self._pending_cfg = None
+        self._setup_helpers()
+
+    def _setup_helpers(self):
         self.signer = None
         if self.r["dkim_key_file"]:
             from .dkim_sign import Signer
@@ -102,58 +112,140 @@ class Relay:
             from . import mx
             self.resolver = mx.resolver(self.r["mx_resolver"])
 
+    # -- reload ----------------------------------------------------------------------------
+    def reconfigure(self, cfg):
+        # from another thread (SIGHUP): taken at the start of the next pass
+        self._pending_cfg = cfg
+
+    def _apply_config(self):
+        cfg, self._pending_cfg = self._pending_cfg, None
+        self.close()                     # the connections were opened with the old settings
+        self.cfg = cfg
+        self.r = cfg["relay"]
+        self.slots = [{"conn": None, "used": 0.0} for _ in range(self.r["connections"])]
+        self.limit = self.r["connections"]
+        self.limit_until = 0.0
+        self._setup_helpers()
+        # a paused or backed-off relay tries the new settings at once
+        self.pause_until = 0.0
+        self.down_until = 0.0
+        log.info("relay: new settings taken (%s:%s, %d connection%s)%s", self.r["host"], self.r["port"],
+                 self.r["connections"], "" if self.r["connections"] == 1 else "s",
+                 "; paused relay tries again now" if self.paused else "")
+
     # -- connections -----------------------------------------------------------------------
+    # relay.connections slots, each holding one kept-open connection. A pass shares its
+    # messages out among them (a message goes to exactly one slot), so each connection
+    # pipelines its own batch while the others wait for their replies.
     def connect(self):
         return open_upstream(self.r, self.trace)
 
+    def parallel(self):
+        # how many connections a pass may use now: relay.connections, fewer for a while after
+        # the upstream refused one of them (too many connections for the account)
+        if self.limit < self.r["connections"] and self.clock.time() >= self.limit_until:
+            self.limit = self.r["connections"]
+        return self.limit
+
     def close(self):
-        if self.conn is not None:
-            try:
-                self.conn.quit()
-            except (SMTPError, OSError):
-                pass
-            try:
-                self.conn.close()
-            except (SMTPError, OSError):
-                pass
-            self.conn = None
+        for slot in self.slots:
+            if slot["conn"] is not None:
+                self._close_slot(slot)
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
 
-    def _drop(self):
-        if self.conn is not None:
-            try:
-                self.conn.close()
-            except (SMTPError, OSError):
-                pass
-            self.conn = None
+    def _drop(self, slot=None):
+        for s in (self.slots if slot is None else [slot]):
+            conn, s["conn"] = s["conn"], None
+            if conn is not None:
+                try:
+                    conn.close()
+                except (SMTPError, OSError):
+                    pass
 
-    def _send(self, batch, now):
-        # -> list of results; a stale kept-open connection gets one fresh try, but only when
-        # nothing of the batch can have been accepted on it
-        reused = self.conn is not None
-        if self.conn is None:
-            self.conn = self.connect()
+    def _open(self, slot):
         try:
-            res = self.conn.send_many(batch)
+            slot["conn"] = self.connect()
+        except (SMTPError, OSError) as e:
+            e.at_open = True       # refused before any message: the connection, not the batch
+            raise
+
+    def _send(self, slot, batch, now):
+        # -> (results, upstream replies); a stale kept-open connection gets one fresh try, but
+        # only when nothing of the batch can have been accepted on it
+        reused = slot["conn"] is not None
+        if slot["conn"] is None:
+            self._open(slot)
+        try:
+            res = slot["conn"].send_many(batch)
         except SMTPUsageError:
             # a message of the batch is unusable (refused locally, before anything was sent):
             # send them one by one so only that one fails
             if len(batch) == 1:
                 raise
-            res = []
+            res, replies = [], []
             for item in batch:
                 try:
-                    res.extend(self._send([item], now))
+                    r1, p1 = self._send(slot, [item], now)
+                    res.extend(r1)
+                    replies.extend(p1)
                 except SMTPUsageError as e:
                     res.append(e)
+                    replies.append(None)
+            return res, replies
         except (SMTPError, OSError) as e:
-            self._drop()
+            self._drop(slot)
             if not reused or outcome(e) == "reconfigure" or \
                     any(r is not None for r in (getattr(e, "partial_results", None) or ())):
                 raise
-            self.conn = self.connect()
-            res = self.conn.send_many(batch)
-        self.conn_used = now
-        return res
+            self._open(slot)
+            res = slot["conn"].send_many(batch)
+        slot["used"] = now
+        ends = getattr(slot["conn"], "last_replies", None) or ()
+        replies = [None if e is None else " ".join([str(e.code)] + ([e.enhanced] if e.enhanced else []) + list(e.lines))
+                   for e in ends]
+        return res, replies + [None] * (len(res) - len(replies))
+
+    def _send_slot(self, slot, batch, now):
+        # one connection's share of a pass -> (results, replies, error): error is set when the
+        # connection gave no answer at all (it could not be opened, or broke before any reply)
+        try:
+            res, replies = self._send(slot, batch, now)
+            return res, replies, None
+        except (SMTPError, OSError) as e:
+            partial = getattr(e, "partial_results", None) or [None] * len(batch)
+            res = [e if r is None else r for r in partial]
+            return res, [None] * len(batch), (None if any(r is not None for r in partial) else e)
+
+    def _share(self, n):
+        # -> index ranges, one per connection used: one connection for a handful, more as the
+        # pass grows (each opening costs round trips), never more than parallel()
+        k = max(1, min(self.parallel(), (n + self.SHARE_MIN - 1) // self.SHARE_MIN))
+        size, extra = divmod(n, k)
+        out, i = [], 0
+        for j in range(k):
+            m = size + (1 if j < extra else 0)
+            out.append((i, i + m))
+            i += m
+        return out
+
+    def _send_all(self, batch, now):
+        # -> per message (result, reply), and the errors of connections that answered nothing
+        ranges = self._share(len(batch))
+        # connections already open first: after the upstream refused some, the ones it kept
+        # are the ones to use (opening others while they stay open would be refused again)
+        slots = sorted(self.slots, key=lambda s: s["conn"] is None)
+        if len(ranges) == 1:
+            outs = [self._send_slot(slots[0], batch, now)]
+        else:
+            if self._pool is None:
+                from concurrent.futures import ThreadPoolExecutor
+                self._pool = ThreadPoolExecutor(max_workers=len(self.slots), thread_name_prefix="relay-conn")
+            futs = [self._pool.submit(self._send_slot, slots[j], batch[a:b], now)
+                    for j, (a, b) in enumerate(ranges)]
+            outs = [f.result() for f in futs]
+        return ranges, outs
 
     def _sign(self, msg):
         # -> the message as bytes: a batch keeps each message's bytes until it is settled, so
@@ -209,6 +301,8 @@ class Relay:
 
     # -- one pass --------------------------------------------------------------------------
     def run_once(self):
+        if self._pending_cfg is not None:
+            self._apply_config()
         now = self.clock.time()
         if self.paused and now < self.pause_until:
             return self.pause_until - now
@@ -218,12 +312,14 @@ class Relay:
         self._new_digests = []
         units = self._plan(now)
         if not units:
-            if self.conn is not None and now - self.conn_used >= self.r["idle_close"]:
-                self.close()
+            for slot in self.slots:
+                if slot["conn"] is not None and now - slot["used"] >= self.r["idle_close"]:
+                    self._close_slot(slot)
             nd = self.spool.next_due()
             wait = 60.0 if nd is None else max(0.0, nd - now)
-            if self.conn is not None:
-                wait = min(wait, max(0.0, self.conn_used + self.r["idle_close"] - now))
+            for slot in self.slots:
+                if slot["conn"] is not None:
+                    wait = min(wait, max(0.0, slot["used"] + self.r["idle_close"] - now))
             return wait
         keys = [(row["alert_id"], row["rcpt"]) for u in units for row in u[1]]
         self.spool.set_status(keys, "sending", now, sends=self._new_sends, digests=self._new_digests,
@@ -232,22 +328,51 @@ class Relay:
         if self.resolver is not None:
             self._settle(units, self._send_mx(batch), now, None)
             return 0.0
-        try:
-            results = self._send(batch, now)
-            failed_connect = None
-        except (SMTPError, OSError) as e:
-            # the connection failed: what the server confirmed before that still counts
-            partial = getattr(e, "partial_results", None) or [None] * len(units)
-            results = [e if r is None else r for r in partial]
-            failed_connect = None if any(r is not None for r in partial) else e
+        ranges, outs = self._send_all(batch, now)
+        results, replies, refused, worked = [], [], [], 0
+        for (a, b), (res, rep, err) in zip(ranges, outs):
+            results.extend(res)
+            replies.extend(rep)
+            if err is None:
+                worked += 1
+            else:
+                refused.append((a, b, err))
+        failed_connect = None
+        if refused and not worked:
+            # no connection got an answer: the destination itself is down (backed off as a whole)
+            failed_connect = refused[0][2]
+        elif refused:
+            # some connections work and others were refused (too many connections for the
+            # account, a 421 at the greeting): their messages go out again at once on the
+            # working ones, uncharged, and the relay uses fewer connections for a while
+            for a, b, err in refused:
+                if getattr(err, "at_open", False) and outcome(err) != "reconfigure":
+                    results[a:b] = [REQUEUE] * (b - a)
+            if worked < self.limit:
+                log.warning("upstream refused %d of %d connections (%s); using %d for %d s",
+                            len(refused), len(ranges), refused[0][2], worked, self.LIMIT_HOLD)
+            self.limit = max(1, worked)
+            self.limit_until = now + self.LIMIT_HOLD
         if failed_connect is None:
             self.down_count = 0
-        self._settle(units, results, now, failed_connect)
+        self._settle(units, results, now, failed_connect, replies)
         return 0.0
+
+    def _close_slot(self, slot):
+        conn, slot["conn"] = slot["conn"], None
+        try:
+            conn.quit()
+        except (SMTPError, OSError):
+            pass
+        try:
+            conn.close()
+        except (SMTPError, OSError):
+            pass
 
     def _plan(self, now):
         # -> list of (kind, rows, (from, msg, message_id)); digests first, then single alerts
-        batch = self.r["batch"]
+        # relay.batch per connection: a pass fills every connection it may use
+        batch = self.r["batch"] * (1 if self.resolver is not None else self.parallel())
         sender = self.r["sender"]
         threshold = self.cfg["digest"]["threshold"]
         units = []
@@ -283,7 +408,8 @@ class Relay:
             if now - row["received"] > self.r["lifetime"]:
                 expired.append(row)
                 continue
-            if not row["critical"] and not self._rate_ok(row["rcpt"], now):
+            if not row["critical"] and not self._rate_ok(row["rcpt"], now) and \
+                    not self._closes_sent(row):
                 held.append(row)
                 continue
             try:
@@ -323,9 +449,20 @@ class Relay:
             (old if now - r["received"] > self.r["lifetime"] else keep).append(r)
         return keep, old
 
+    def _closes_sent(self, row):
+        # a resolved alert whose firing this recipient got: the all-clear is never held back
+        closes = compose.closes_of(row)
+        return closes is not None and self.spool.delivered(closes, row["rcpt"])
+
     def _window(self, rcpt, now):
-        w = [t for t in self.sent.get(rcpt, ()) if now - t < RATE_WINDOW]
-        self.sent[rcpt] = w
+        # send times are kept oldest first: drop the expired ones from the front (a backlog of
+        # thousands for one recipient must not cost a scan of all of them per message)
+        w = self.sent.setdefault(rcpt, [])
+        i = 0
+        while i < len(w) and now - w[i] >= RATE_WINDOW:
+            i += 1
+        if i:
+            del w[:i]
         return w
 
     def _rate_ok(self, rcpt, now):
@@ -337,24 +474,39 @@ class Relay:
         return (w[0] + RATE_WINDOW) if w else now
 
     def _count_send(self, rcpt, now):
+        if not self.cfg["digest"]["rate_per_hour"]:
+            return          # no limit, nothing to remember
         self._window(rcpt, now).append(now)
-        if self.cfg["digest"]["rate_per_hour"]:
-            self._new_sends.append((rcpt, now))     # no limit, nothing to remember
+        self._new_sends.append((rcpt, now))
 
-    def _settle(self, units, results, now, failed_connect):
+    def _settle(self, units, results, now, failed_connect, replies=None):
         out = []
         pause = None
         dead_rows = []
         sent = 0
-        for (kind, rows, (f, msg, mid)), res in zip(units, results):
+        replies = replies or [None] * len(units)
+        pause_err = None
+        for (kind, rows, (f, msg, mid)), res, reply in zip(units, results, replies):
+            if res is REQUEUE:
+                for row in rows:
+                    out.append((row["alert_id"], row["rcpt"], "ready", row["attempts"], now,
+                                "connection refused; sent again on another", None, None))
+                continue
             outcome, code, text = classify(res)
             for row in rows:
                 if outcome == "done":
                     out.append((row["alert_id"], row["rcpt"], "done", row["attempts"] + 1, now, None, code,
                                 mid if kind == "digest" else None))
                     sent += 1
-                elif outcome == "pause":
+                    log.info("alert %s relayed to %s%s: %s", row["alert_id"], row["rcpt"],
+                             " in digest " + mid if kind == "digest" else "", reply or code)
+                    continue
+                if outcome != "pause":
+                    log.info("alert %s to %s %s: %s", row["alert_id"], row["rcpt"],
+                             "deferred" if outcome == "retry" else "refused", text)
+                if outcome == "pause":
                     pause = text
+                    pause_err = res
                     out.append((row["alert_id"], row["rcpt"], "ready", row["attempts"], now, text, code, None))
                 elif outcome == "retry":
                     att = row["attempts"] + 1
@@ -383,7 +535,7 @@ class Relay:
                                             self.r["backoff_max"], self.r["jitter"], self.rand)
             self._result(now, "upstream unreachable: %s" % failed_connect)
         elif pause is not None:
-            self._pause(now, pause)
+            self._pause(now, pause, pause_err)
         else:
             if self.paused:
                 self._resume(now)
@@ -396,19 +548,28 @@ class Relay:
         self.spool.set_state("relay_last_result", self.last_result)
 
     # -- pause, notices --------------------------------------------------------------------
-    def _pause(self, now, text):
+    def _pause(self, now, text, err=None):
         self._drop()
         self.pause_until = now + self.r["pause_retry"]
         self._result(now, "paused: " + text)
+        if self.paused and self.paused.get("reason") != text:
+            # status shows the failure of now (after a reload, a different one), not the first
+            log.error("relay still paused, now: %s", text)
+            self.paused = dict(self.paused, reason=text)
+            self.spool.set_state("relay_paused", self.paused)
         if not self.paused:
+            from .hints import explain
+            hint = explain(err, self.r) if err is not None else ""
             self.paused = {"since": now, "reason": text}
             self.spool.set_state("relay_paused", self.paused)
-            log.error("relay paused (authentication or TLS failure): %s", text)
+            log.error("relay paused (authentication or TLS failure): %s%s", text, " -- " + hint if hint else "")
             self.notify(compose.safe_id("gateway-paused-%d" % now), "critical",
                         "Outpost gateway cannot send mail: " + compose.one_line(text, 120),
-                        "The gateway's upstream refused authentication or TLS:\n\n  %s\n\n"
+                        "The gateway's upstream refused authentication or TLS:\n\n  %s\n\n%s"
                         "Alerts are kept in the spool and will go out once this is fixed.\n"
-                        "The gateway probes again every %d seconds.\n" % (text, self.r["pause_retry"]), now)
+                        "The gateway probes again every %d seconds, and at once when its config is\n"
+                        "reloaded (systemctl reload outpost-gateway, or SIGHUP).\n"
+                        % (text, (hint + "\n\n") if hint else "", self.r["pause_retry"]), now)
 
     def _resume(self, now):
         since = self.paused["since"]

@@ -50,11 +50,34 @@ def open_spool(cfg, clock, readonly=False, requeue=True):
     path = config.spool_path(cfg)
     s = cfg["spool"]
     if not readonly:
-        d = os.path.dirname(path)
-        if d:
-            os.makedirs(d, exist_ok=True)
+        private_state(path)
     return Spool(path, clock, s["max_pending"], s["min_free_mb"], s["commit_batch"],
                  readonly=readonly).open(requeue=requeue)
+
+
+def private_state(path):
+    # the spool holds alert contents: its folder is made 0700 and its files 0600, whoever starts
+    # the gateway (the umask set by `run` covers new files; this also mends older spool files).
+    # A folder that already exists may be shared (spool_path in /srv...): only a warning.
+    d = os.path.dirname(path)
+    if d and not os.path.isdir(d):
+        os.makedirs(d, mode=0o700)
+        os.chmod(d, 0o700)
+    elif d and os.stat(d).st_mode & 0o077:
+        log.warning("spool folder %s is open to other users (mode %o); chmod 700 it unless it is shared",
+                    d, os.stat(d).st_mode & 0o777)
+    if not os.path.exists(path):
+        # SQLite gives its -wal and -shm files the database file's mode
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    uid = os.geteuid()
+    for p in (path, path + "-wal", path + "-shm"):
+        try:
+            st = os.stat(p)
+        except FileNotFoundError:
+            continue
+        if st.st_uid == uid and st.st_mode & 0o077:
+            log.warning("%s was readable by others (mode %o); made it 600", p, st.st_mode & 0o777)
+            os.chmod(p, 0o600)
 
 
 class Gateway:
@@ -83,6 +106,8 @@ class Gateway:
         self.smtp = None
         self.http = None
         self.threads = []
+        self.config_path = None      # set by `run`: SIGHUP reads it again
+        self.reload_requested = threading.Event()
         self.loops = {}              # loop name -> {"thread", "fn", "error", "restarts"}
         self.writer_restarts = 0
         self._spool_trouble = {}     # loop name -> error text, while its spool writes fail
@@ -97,6 +122,14 @@ class Gateway:
             self.http = HttpStatus(self.cfg["http"]["listen"], self.cfg["http"]["port"], self)
             self.http.start()
             log.info("HTTP health/metrics on %s:%d", self.cfg["http"]["listen"], self.http.port)
+        self._start_mqtt()
+        self._start_serial()
+        self._start_smtp()
+        self._thread("status", self._status_loop)
+        self._thread("supervisor", self._supervise_loop)
+        log.info("gateway started (spool %s)", config.spool_path(self.cfg))
+
+    def _start_mqtt(self):
         if self.cfg["mqtt"]["enabled"]:
             from .broker_check import check_queue_limit
             check_queue_limit(self.cfg)
@@ -107,19 +140,87 @@ class Gateway:
                 from .fleet import Fleet
                 self.fleet = Fleet(self.cfg, self.ingest)
                 self.fleet.start()
+
+    def _stop_mqtt(self):
+        if self.fleet is not None:
+            self.fleet.stop()
+            self.fleet = None
+        if self.mqtt is not None:
+            self.mqtt.stop()
+            self.mqtt = None
+
+    def _start_serial(self):
         for port in self.cfg["serial"]["ports"]:
             from .serial_ingress import SerialIngress
             s = SerialIngress(port, self.cfg["serial"], self.ingest)
             s.start()
             self.serial.append(s)
+
+    def _stop_serial(self):
+        for s in self.serial:
+            s.stop()
+        self.serial = []
+
+    def _start_smtp(self):
         if self.cfg["smtp_ingress"]["enabled"]:
             from .smtp_ingress import SmtpIngress
             self.smtp = SmtpIngress(self.cfg, self.ingest)
             self.smtp.start()
             log.info("SMTP ingress on %s:%d", self.cfg["smtp_ingress"]["listen"], self.smtp.port)
-        self._thread("status", self._status_loop)
-        self._thread("supervisor", self._supervise_loop)
-        log.info("gateway started (spool %s)", config.spool_path(self.cfg))
+
+    def _stop_smtp(self):
+        if self.smtp is not None:
+            self.smtp.stop()
+            self.smtp = None
+
+    # -- SIGHUP --------------------------------------------------------------------------------
+    # The config file is read again: the relay takes its new section before its next pass
+    # (credentials, CA, connections; a paused or backed-off relay tries again at once), the
+    # ingress listeners whose sections changed are restarted, routing, the allow-list and the
+    # watchdog use the new values. A config with an error is refused whole, the running one kept.
+    RESTART_ONLY = ("spool", "http")       # sections a reload cannot change: say so
+
+    def reload(self):
+        if not self.config_path:
+            log.error("reload: the gateway was not started from a config file")
+            return False
+        try:
+            new = config.load(self.config_path)
+        except config.ConfigError as e:
+            log.error("reload refused, the running config is kept: %s", e)
+            return False
+        old, self.cfg = self.cfg, new
+        changed = sorted(k for k in new if new[k] != old.get(k))
+        for sect in self.RESTART_ONLY:
+            if sect in changed:
+                log.warning("reload: [%s] changes take effect at the next restart", sect)
+        if new["gateway"]["state_dir"] != old["gateway"]["state_dir"] or \
+                new["gateway"]["spool_path"] != old["gateway"]["spool_path"]:
+            log.warning("reload: the spool location changes at the next restart")
+        if new["relay"]["enabled"] != old["relay"]["enabled"]:
+            log.warning("reload: relay.enabled changes at the next restart")
+        if new["gateway"]["log_level"] != old["gateway"]["log_level"] or \
+                new["gateway"]["log_format"] != old["gateway"]["log_format"]:
+            setup_logging(new)
+        self.ingest.cfg = new
+        self.watchdog.cfg, self.watchdog.w = new, new["watchdog"]
+        if self.relay is not None:
+            self.relay.reconfigure(new)
+        self.wake.set()
+        if "mqtt" in changed or "fleet" in changed:
+            self._stop_mqtt()
+            self._start_mqtt()
+            log.info("reload: MQTT ingress restarted with the new settings")
+        if "serial" in changed:
+            self._stop_serial()
+            self._start_serial()
+            log.info("reload: serial ingress restarted (%s)", ", ".join(new["serial"]["ports"]) or "no ports")
+        if "smtp_ingress" in changed:
+            self._stop_smtp()
+            self._start_smtp()
+            log.info("reload: SMTP ingress restarted")
+        log.info("config reloaded from %s (changed: %s)", self.config_path, ", ".join(changed) or "nothing")
+        return True
 
     def _thread(self, name, fn):
         t = threading.Thread(target=self._guard, args=(name, fn), name=name, daemon=True)
@@ -320,8 +421,13 @@ class Gateway:
 
     def run(self):
         self.start()
-        while not self.stopping.wait(1.0):
-            pass
+        while not self.stopping.wait(0.5):
+            if self.reload_requested.is_set():
+                self.reload_requested.clear()
+                try:
+                    self.reload()
+                except Exception:
+                    log.exception("reload failed")
         self.stop()
 
     def stop(self):
@@ -329,14 +435,9 @@ class Gateway:
         self.wake.set()
         self.wd_wake.set()
         log.info("stopping")
-        if self.fleet is not None:
-            self.fleet.stop()
-        if self.mqtt is not None:
-            self.mqtt.stop()
-        for s in self.serial:
-            s.stop()
-        if self.smtp is not None:
-            self.smtp.stop()
+        self._stop_mqtt()
+        self._stop_serial()
+        self._stop_smtp()
         self.spool.stop_writer()
         for t in self.threads:
             # a relay pass may be waiting for the reply to the end of a message's data

@@ -442,6 +442,13 @@ class Spool:
             " AND d.via IS NULL ORDER BY a.received LIMIT ?", (now, rcpt, limit)).fetchall()
         return [dict(zip(ROW_KEYS, r)) for r in rows]
 
+    def delivered(self, alert_id, rcpt):
+        # True once the delivery went to the upstream (or is going): a resolved alert whose
+        # firing went out is never held back (relay rate limit)
+        r = self._db().execute("SELECT status FROM deliveries WHERE alert_id=? AND rcpt=?",
+                               (alert_id, rcpt)).fetchone()
+        return r is not None and r[0] in ("done", "sending")
+
     def next_due(self):
         r = self._db().execute("SELECT min(next_at) FROM deliveries WHERE status='ready'").fetchone()
         return r[0]
@@ -628,6 +635,12 @@ class Spool:
         keys = ("device", "last_seen", "gap", "status", "silent", "changed", "notices", "muted")
         return [dict(zip(keys, r)) for r in self._db().execute(
             "SELECT device, last_seen, gap, status, silent, changed, notices, muted FROM boards ORDER BY device")]
+
+    def board_paths(self):
+        # device -> the ingress path (mqtt, serial, smtp) of its latest alert
+        return dict(self._db().execute(
+            "SELECT device, source FROM alerts a WHERE received = (SELECT max(received) FROM alerts b"
+            " WHERE b.device = a.device) GROUP BY device"))
 
     def set_board(self, device, silent, changed, notices, muted):
         db = self._db()

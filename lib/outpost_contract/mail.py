@@ -2,14 +2,17 @@
 # relaying build the message here, so one alert reads the same (subject, body, headers,
 # Message-ID) whichever way it travelled, and a duplicate is recognisable by its Message-ID.
 
-PREFIX = "[outpost] "
+PREFIX = ""          # the subject says which board; a prefix is for who wants one
 
 
 def subject(rec, prefix=PREFIX):
-    s = prefix or ""
-    if rec["severity"] != "info":
-        s += rec["severity"].upper() + ": "
-    return s + rec["subject"]
+    # "<prefix><device>: <what happened>", as a person scans an inbox: which board, then what.
+    # The severity is in the body and the X-Outpost-Severity header (filters sort on it).
+    s = rec["subject"]
+    dev = rec["device"]
+    if not (s.startswith(dev) and s[len(dev):len(dev) + 1] in ("", " ", ":")):
+        s = dev + ": " + s
+    return (prefix or "") + s
 
 
 def _num(v):
@@ -46,14 +49,24 @@ def body(rec):
     lines.append("-- ")
     lines.append("Device:   " + rec["device"])
     lines.append("Severity: " + rec["severity"] + " (" + rec["kind"] + ")")
+    if rec.get("state") == "resolved":
+        lines.append("State:    resolved, closes " + rec.get("closes", "?"))
     lines.append("Made:     " + _when(rec.get("ts")))
     lines.append("Alert id: " + rec["id"])
     return "\n".join(lines) + "\n"
 
 
-def headers(rec):
-    return [("X-Outpost-Alert-Id", rec["id"]), ("X-Outpost-Device", rec["device"]),
-            ("X-Outpost-Severity", rec["severity"]), ("X-Outpost-Kind", rec["kind"])]
+def headers(rec, sender=None):
+    h = [("X-Outpost-Alert-Id", rec["id"]), ("X-Outpost-Device", rec["device"]),
+         ("X-Outpost-Severity", rec["severity"]), ("X-Outpost-Kind", rec["kind"]),
+         ("X-Outpost-State", rec.get("state") or "firing")]
+    if rec.get("closes") and sender:
+        # the resolved mail answers its firing one: mail clients show the episode as one thread
+        from usmtp.writer import make_message_id
+        first = make_message_id(rec["closes"], sender)
+        h.append(("In-Reply-To", first))
+        h.append(("References", first))
+    return h
 
 
 def message(rec, sender, to, prefix=PREFIX, date=None):
@@ -62,4 +75,4 @@ def message(rec, sender, to, prefix=PREFIX, date=None):
     from usmtp.writer import Message, make_message_id
     return Message(sender, to, subject(rec, prefix), body(rec),
                    date=int(rec.get("ts") or date or 0) or None,
-                   message_id=make_message_id(rec["id"], sender), headers=headers(rec))
+                   message_id=make_message_id(rec["id"], sender), headers=headers(rec, sender))

@@ -18,7 +18,9 @@ MAX_READING_NAME = 64
 MAX_UNIT = 16
 MAX_TO = 32
 MAX_DEPTH = 8               # JSON nesting; a valid record needs 3 ({readings: {name: {...}}})
-KEYS = ("v", "id", "device", "severity", "kind", "subject", "ts", "body", "readings", "to")
+KEYS = ("v", "id", "device", "severity", "kind", "subject", "ts", "body", "readings", "to",
+        "state", "closes")
+STATES = ("firing", "resolved")   # an episode opens (and repeats) firing, and closes resolved
 REQUIRED = ("v", "id", "device", "severity", "kind", "subject")
 
 
@@ -123,7 +125,26 @@ def validate(rec):
         for a in to:
             _check_address("to", a)
         out["to"] = list(to)
+    state = rec.get("state")
+    if state is not None:
+        # absent means firing: a v1 record from before episodes reads as it always did
+        if state not in STATES:
+            raise RecordError("state", "must be one of " + ", ".join(STATES))
+        out["state"] = state
+    closes = rec.get("closes")
+    if closes is not None:
+        _check_name("closes", closes, MAX_ID)
+        if state != "resolved":
+            raise RecordError("closes", "belongs to a record whose state is resolved")
+        out["closes"] = closes
+    elif state == "resolved":
+        raise RecordError("closes", "is required when state is resolved (the id it closes)")
     return out
+
+
+def state_of(rec):
+    # firing unless it says otherwise
+    return rec.get("state") or "firing"
 
 
 def _check_readings(readings):

@@ -309,7 +309,12 @@ class SMTP:
         for it in items:
             size, eight, msg = _size_and_8bit(it[2])
             txs.append(core.make_tx(it[0], it[1], msg, size, eight))
-        return self._run(self._core.op_send_many(txs))
+        try:
+            return self._run(self._core.op_send_many(txs))
+        finally:
+            # the server's last word on each message (a Reply, or None), for a caller that logs
+            # it; the replies only, so no message's bytes are kept past the call
+            self.last_replies = [t.end for t in txs]
 
     def data_begin(self, from_addr, to_addrs):
         """Start a message whose body the caller writes piece by piece with data_write() and

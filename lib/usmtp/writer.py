@@ -3,6 +3,9 @@
 #   m = Message(sender, to, subject, body, cc=None, bcc=None, date=None, message_id=None,
 #               headers=None, body_encoding="quoted-printable")
 #   m.attach(filename, source, content_type)   # bytes/str or a file-like object
+#   m.set_html(html)                           # an HTML version of the body (multipart/alternative)
+#   m.inline(cid, source, content_type)        # a part the HTML shows as "cid:<cid>"
+#                                              # (multipart/related, e.g. a chart)
 #   smtp.sendmail(sender_addr, m.recipients(), m.chunks())
 #
 # Bcc recipients are in recipients() (the envelope) and never in a header.  Attachments are read
@@ -179,6 +182,8 @@ class Message:
                                  repr(body_encoding))
         self.headers = self._extra_headers(headers)
         self.attachments = []
+        self.html = None
+        self.inlines = []
         # "=_" can never occur in base64 or quoted-printable text: no part can hold the boundary
         self.boundary = "=_outpost_" + _random_hex(12)
 
@@ -219,6 +224,40 @@ class Message:
             except (OSError, AttributeError, ValueError):
                 start = None
         self.attachments.append((filename, source, content_type, start))
+
+    def set_html(self, html):
+        # the body as HTML too: readers show it and fall back to the plain text
+        if isinstance(html, (bytes, bytearray)):
+            html = str(html, "utf-8")
+        if not isinstance(html, str):
+            raise SMTPUsageError("HTML body must be str, not " + type(html).__name__)
+        self.html = html
+
+    def inline(self, cid, source, content_type, filename=None):
+        # a part of the HTML body (multipart/related), referred to as src="cid:<cid>"; streamed
+        # like an attachment. cid is "left@right" without the angle brackets.
+        if not isinstance(cid, str):
+            raise SMTPUsageError("inline part: Content-ID must be a string")
+        try:
+            check_message_id("<" + cid + ">")
+        except SMTPUsageError as e:
+            raise SMTPUsageError("inline part: Content-ID " + repr(cid) + " is not left@right: " + str(e))
+        _check_content_type(content_type)
+        if filename is not None:
+            if not isinstance(filename, str) or not filename:
+                raise SMTPUsageError("inline part filename must be a non-empty string")
+            _no_crlf("Content-Disposition", filename)
+        if not hasattr(source, "read") and not hasattr(source, "readinto") and \
+                not isinstance(source, (bytes, bytearray, memoryview)):
+            raise SMTPUsageError("inline part " + cid + ": source must be bytes or a file-like"
+                                 " object, not " + type(source).__name__)
+        start = None
+        if hasattr(source, "seek") and hasattr(source, "tell"):
+            try:
+                start = source.tell()
+            except (OSError, AttributeError, ValueError):
+                start = None
+        self.inlines.append((cid, source, content_type, filename, start))
 
     def recipients(self):
         # the envelope: To + Cc + Bcc, each address once, in order
@@ -263,21 +302,76 @@ class Message:
                           _semi(mimeenc.param("filename", filename)))
         return ct + b"Content-Transfer-Encoding: base64\r\n" + cd + b"\r\n"
 
+    def _inline_head(self, cid, content_type, filename):
+        h = mimeenc.fold("Content-Type", [content_type])
+        h += b"Content-Transfer-Encoding: base64\r\nContent-ID: <" + cid.encode() + b">\r\n"
+        if filename:
+            h += mimeenc.fold("Content-Disposition", ["inline;"] + _semi(mimeenc.param("filename", filename)))
+        else:
+            h += b"Content-Disposition: inline\r\n"
+        return h + b"\r\n"
+
+    def _multipart(self, subtype, boundary, extra=""):
+        params = ["multipart/" + subtype + ";", 'boundary="' + boundary + '"' + (";" if extra else "")]
+        if extra:
+            params.append(extra)
+        return mimeenc.fold("Content-Type", params)
+
+    def _nested(self, kind):
+        return "=_outpost_" + kind + "_" + self.boundary[len("=_outpost_"):]
+
+    def _text_parts(self, bufsize):
+        # the body: text/plain alone, or multipart/alternative of text/plain and the HTML
+        # (itself multipart/related when it shows inline parts). Starts with the part's headers.
+        if self.html is None:
+            yield self._text_part_head()
+            for c in self._body_chunks(bufsize):
+                yield c
+            return
+        # nested boundaries must not start with the outer one (RFC 2046 5.1.1: a parser may
+        # match a delimiter by prefix): "=_outpost_alt_<hex>" vs "=_outpost_<hex>"
+        alt = self._nested("alt")
+        ab = alt.encode()
+        yield self._multipart("alternative", alt) + b"\r\n--" + ab + b"\r\n" + self._text_part_head()
+        for c in self._body_chunks(bufsize):
+            yield c
+        yield b"\r\n--" + ab + b"\r\n"
+        rel = self._nested("rel")
+        rb = rel.encode()
+        if self.inlines:
+            yield self._multipart("related", rel, 'type="text/html"') + b"\r\n--" + rb + b"\r\n"
+        yield b"Content-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
+        for c in mimeenc.qp_chunks(self.html.encode(), bufsize):
+            yield c
+        for cid, source, content_type, filename, start in self.inlines:
+            if start is not None:
+                source.seek(start)
+            yield b"\r\n--" + rb + b"\r\n" + self._inline_head(cid, content_type, filename)
+            for c in mimeenc.base64_chunks(mimeenc.Reader(source), bufsize):
+                yield c
+        if self.inlines:
+            yield b"\r\n--" + rb + b"--\r\n"
+        yield b"\r\n--" + ab + b"--\r\n"
+
     def chunks(self, bufsize=1024):
         # generator of bytes chunks, CRLF line ends, memory O(bufsize)
         if not isinstance(bufsize, int) or bufsize < 78:
             raise SMTPUsageError("bufsize must be an int >= 78")
+        if self.inlines and self.html is None:
+            raise SMTPUsageError("inline parts need an HTML body that shows them (set_html)")
         head = self._head()
         if not self.attachments:
-            yield head + self._text_part_head()
-            for c in self._body_chunks(bufsize):
-                yield c
+            first = True
+            for c in self._text_parts(bufsize):
+                yield head + c if first else c
+                first = False
             return
         b = self.boundary.encode()
-        yield (head + mimeenc.fold("Content-Type", ["multipart/mixed;", 'boundary="' + self.boundary + '"']) +
-               b"\r\n--" + b + b"\r\n" + self._text_part_head())
-        for c in self._body_chunks(bufsize):
-            yield c
+        head += self._multipart("mixed", self.boundary) + b"\r\n--" + b + b"\r\n"
+        first = True
+        for c in self._text_parts(bufsize):
+            yield head + c if first else c
+            first = False
         for filename, source, content_type, start in self.attachments:
             if start is not None:
                 source.seek(start)

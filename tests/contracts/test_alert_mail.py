@@ -9,10 +9,29 @@ REC = {"v": 1, "id": "freezer-3-17", "device": "freezer", "severity": "critical"
                     "door": {"value": 1}}}
 
 
-def test_subject_carries_prefix_and_severity_except_info():
-    assert alert_mail.subject(REC) == "[outpost] CRITICAL: freezer.temperature is -7.5 C, above -12 C"
-    info = dict(REC, severity="info")
-    assert alert_mail.subject(info, "") == "freezer.temperature is -7.5 C, above -12 C"
+def test_subject_is_prefix_device_and_what_happened():
+    assert alert_mail.subject(REC, "[outpost] ") == "[outpost] freezer: freezer.temperature is -7.5 C, above -12 C"
+    info = dict(REC, severity="info", device="freezer-shed", subject="door open")
+    assert alert_mail.subject(info, "") == "freezer-shed: door open"
+    # a subject that already names its device is not prefixed twice
+    rep = dict(REC, subject="freezer report 2026-11-28")
+    assert alert_mail.subject(rep, "") == "freezer report 2026-11-28"
+    assert alert_mail.subject(dict(REC, subject="freezer: x"), "") == "freezer: x"
+    assert alert_mail.subject(dict(REC, subject="freezers x"), "") == "freezer: freezers x"
+
+
+def test_resolved_mail_threads_under_its_firing():
+    done = dict(REC, id="freezer-3-18", state="resolved", closes="freezer-3-17",
+                subject="freezer.temperature back to -14 °C after 6 h (worst -6.2 °C)")
+    m = alert_mail.message(done, "freezer@outpost.example", ["me@example.org"])
+    head = b"".join(m.chunks()).split(b"\r\n\r\n", 1)[0]
+    assert b"In-Reply-To: <freezer-3-17@outpost.example>" in head
+    assert b"References: <freezer-3-17@outpost.example>" in head
+    assert b"X-Outpost-State: resolved" in head
+    assert "State:    resolved, closes freezer-3-17\n" in alert_mail.body(done)
+    first = alert_mail.message(REC, "freezer@outpost.example", ["me@example.org"])
+    head = b"".join(first.chunks()).split(b"\r\n\r\n", 1)[0]
+    assert b"In-Reply-To" not in head and b"X-Outpost-State: firing" in head
 
 
 def test_body_lists_readings_and_identity():
@@ -30,4 +49,4 @@ def test_message_is_identical_for_the_same_record():
     assert a.message_id == b.message_id == "<freezer-3-17@outpost.example>"
     head = b"".join(a.chunks()).split(b"\r\n\r\n", 1)[0]
     assert b"X-Outpost-Alert-Id: freezer-3-17" in head
-    assert b"Subject: [outpost] CRITICAL: freezer.temperature" in head
+    assert b"Subject: freezer: freezer.temperature" in head

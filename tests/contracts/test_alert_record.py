@@ -155,3 +155,26 @@ def test_make_id():
     assert key_of(ar.make_id, "d", -1, 1) == "boot"
     assert key_of(ar.make_id, "d", 1, "2") == "seq"
     assert key_of(ar.make_id, "d" * 64, 10 ** 40, 10 ** 40) == "id"
+
+
+def test_episode_state_and_closes():
+    # v1 without `state` still reads, and reads as firing
+    old = ar.decode(json.dumps(good()))
+    assert "state" not in old and ar.state_of(old) == "firing"
+    fire = good(state="firing")
+    assert ar.decode(ar.encode(fire)) == fire
+    done = good(id="greenhouse-1-9", state="resolved", closes="greenhouse-1-7")
+    data = ar.encode(done)
+    assert data.endswith(b',"state":"resolved","closes":"greenhouse-1-7"}')
+    back = ar.decode(data)
+    assert back == done and ar.state_of(back) == "resolved"
+
+
+def test_episode_state_refusals():
+    assert key_of(ar.encode, good(state="open")) == "state"
+    assert key_of(ar.encode, good(state=1)) == "state"
+    assert key_of(ar.decode, json.dumps(good(state="resolved"))) == "closes"
+    assert key_of(ar.encode, good(state="firing", closes="greenhouse-1-7")) == "closes"
+    assert key_of(ar.encode, good(closes="greenhouse-1-7")) == "closes"
+    assert key_of(ar.encode, good(state="resolved", closes="a b")) == "closes"
+    assert key_of(ar.encode, good(state="resolved", closes="x" * 129)) == "closes"

@@ -54,7 +54,7 @@ def test_email_from_record():
     assert m.recipients() == ["me@example.org"]
     p = email.message_from_bytes(b"".join(m.chunks()), policy=email.policy.default)
     assert p["Message-ID"] == "<shed-1-3@example.org>"
-    assert p["Subject"] == "[outpost] CRITICAL: freezer.temperature is -5 C, above -12 C"
+    assert p["Subject"] == "[outpost] shed: freezer.temperature is -5 C, above -12 C"
     assert p["X-Outpost-Alert-Id"] == "shed-1-3"
     assert p["Date"].datetime.timestamp() == 1795842750
     att = list(p.iter_attachments())[0]

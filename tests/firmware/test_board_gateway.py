@@ -46,7 +46,7 @@ def test_mail_server_down_alert_goes_via_mqtt(emu, broker, reader):
         assert len(reader.on(ALERT)) == 1
         rec = alert_record.decode(msgs[0][1])
         assert rec["id"] == "shed-1-1" and rec["severity"] == "critical" and rec["kind"] == "threshold"
-        assert rec["readings"]["freezer.temperature"]["unit"] == "C"
+        assert rec["readings"]["freezer.temperature"]["unit"] == "°C"
         assert rec["readings"]["freezer.temperature"]["value"] > -12
         assert rec["ts"] > 1795842000
         assert srv.messages == []
@@ -64,7 +64,8 @@ def test_mail_and_mqtt_down_alert_goes_via_serial(emu, broker, reader):
         board.run(600)
         assert [r["id"] for r in gw.records] == ["shed-1-1"]
         assert gw.frames == 1
-        assert gw.records[0]["subject"].startswith("freezer.temperature is ")
+        assert gw.records[0]["subject"].startswith("freezer.temperature -")
+        assert gw.records[0]["subject"].endswith(" °C (above -12 °C)")
         assert journal(board) == []
         assert any("sent shed-1-1 via serial" in line for line in board.lines)
 
@@ -130,10 +131,12 @@ def test_full_outbox_drops_info_first_and_the_report_says_so(emu):
         return None
     with SerialGateway() as gw:
         gw.answer = False
-        cfg = base_config(serial=gw, order=("serial",), outbox={"max_bytes": 2048, "compact_at": 8192},
+        cfg = base_config(serial=gw, order=("serial",), outbox={"max_bytes": 3072, "compact_at": 8192},
                           report={"at": "07:00", "csv_every": 600})
         cfg["sensors"].append({"name": "door", "type": "digital", "pin": 27})
-        cfg["rules"].append({"sensor": "door", "above": 0.5, "cooldown": 0, "severity": "info"})
+        # an info storm of openings (no "closed" notices: resolved False)
+        cfg["rules"].append({"sensor": "door", "above": 0.5, "cooldown": 0, "severity": "info",
+                             "resolved": False})
         cfg["serial"]["timeout"] = 1
         cfg["transport"]["retry_max"] = 3600
         board = emu(cfg, script, uart_urls={1: gw.url})

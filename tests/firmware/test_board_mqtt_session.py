@@ -100,7 +100,8 @@ def test_one_connection_carries_every_alert_and_heartbeat(emu, broker, reader):
         return -18.0
     cfg = mqtt_only(broker, heartbeat=300)
     cfg["sensors"].append({"name": "door", "type": "digital", "pin": 27})
-    cfg["rules"].append({"sensor": "door", "above": 0.5, "cooldown": 0, "severity": "info"})
+    cfg["rules"].append({"sensor": "door", "above": 0.5, "cooldown": 0, "severity": "info",
+                         "resolved": False})
     board = emu(cfg, script)
     board.run(3600)
     assert len(reader.wait_for(ALERT, 12)) <= 16

@@ -22,8 +22,8 @@ def test_temperature_rise_gives_exactly_one_alert(emu):
         assert m.mail_from == "shed@example.org" and m.rcpt_tos == ["me@example.org"]
         p = m.parsed()
         assert p["Message-ID"] == "<shed-1-1@example.org>"
-        assert p["Subject"].startswith("[outpost] CRITICAL: freezer.temperature is ")
-        assert "above -12 C" in p["Subject"]
+        assert p["Subject"].startswith("shed: freezer.temperature -")
+        assert p["Subject"].endswith(" °C (above -12 °C)")
         assert p["X-Outpost-Severity"] == "critical"
         assert "Alert id: shed-1-1" in p.get_body().get_content()
         # the alert went out at the first sample above -12 C (about 12.5 min in), dated then
@@ -55,12 +55,19 @@ def test_swinging_value_is_held_to_the_cooldown(emu):
     with MailServer(tls="implicit") as srv:
         board = emu(base_config(mail=srv), swing)
         board.run(3 * 3600)
-        n = len(srv.messages)
+        parsed = [m.parsed() for m in srv.messages]
+        firing = [p for p in parsed if p["X-Outpost-State"] == "firing"]
+        n = len(firing)
         crossings = 3 * 3600 // 300
         assert 3 <= n <= 3 * 3600 // 1800 + 1, n
         assert crossings > 5 * n
-        ids = [m.parsed()["Message-ID"] for m in srv.messages]
-        assert len(set(ids)) == n
+        ids = [p["Message-ID"] for p in parsed]
+        assert len(set(ids)) == len(parsed)
+        # each episode that was told is closed by one resolved mail answering its firing
+        resolved = [p for p in parsed if p["X-Outpost-State"] == "resolved"]
+        assert n - 1 <= len(resolved) <= n
+        assert sorted(p["In-Reply-To"] for p in resolved) == \
+            sorted(p["Message-ID"] for p in firing)[:len(resolved)]
 
 
 def test_morning_report_with_csv_attachment(emu):
@@ -74,11 +81,11 @@ def test_morning_report_with_csv_attachment(emu):
         msgs = srv.wait_for(1)
         assert len(msgs) == 1
         p = msgs[0].parsed()
-        assert p["Subject"] == "[outpost] shed report 2026-11-28"
+        assert p["Subject"] == "shed report 2026-11-28"
         assert p["Message-ID"] == "<shed-1-1@example.org>"
         body = p.get_body(("plain",)).get_content()
         assert "freezer.temperature: min -18.00 mean -17.5" in body
-        assert "max -17.00 C" in body
+        assert "max -17.00 °C" in body
         atts = list(p.iter_attachments())
         assert len(atts) == 1
         att = atts[0]
@@ -184,14 +191,36 @@ def test_wrong_password_falls_through_to_the_gateway_and_is_said_once(emu):
             SerialGateway() as gw:
         cfg = base_config(mail=srv, serial=gw, order=("smtp", "serial"))
         cfg["smtp"].update({"username": "shed@example.org", "password": "wrong-pw"})
-        # two separate warm spells: two alerts, both through the gateway
+        # two separate warm spells: two episodes (firing, resolved, firing), through the gateway
         script = {"freezer.temperature": [[0, -18.0], [600, -18.0], [660, -5.0], [1200, -5.0],
                                           [1260, -18.0], [3000, -18.0], [3060, -5.0]]}
         board = emu(cfg, script, uart_urls={1: gw.url})
         board.run(3600)
-        gw.wait_frames(2)
-        assert [r["id"] for r in gw.records] == ["shed-1-1", "shed-1-2"]
+        gw.wait_frames(3)
+        assert [(r["id"], r.get("state"), r.get("closes")) for r in gw.records] == \
+            [("shed-1-1", "firing", None), ("shed-1-2", "resolved", "shed-1-1"), ("shed-1-3", "firing", None)]
         assert srv.messages == []
         warned = [l for l in board.lines if "535" in l and "check smtp.username" in l]
         assert len(warned) == 1
         assert "wrong-pw" not in "\n".join(board.lines)
+
+
+def test_a_critical_episode_repeats_every_four_hours_then_resolves(emu):
+    # warm from minute 15 to 9 h 15 min: the alert, two reminders (4 h, 8 h), the all-clear
+    script = {"freezer.temperature": [[0, -18.0], [600, -18.0], [900, -5.0], [33300, -5.0],
+                                      [33600, -18.0]]}
+    with MailServer(tls="implicit") as srv:
+        board = emu(base_config(mail=srv), script)
+        board.run(10 * 3600)
+        msgs = [m.parsed() for m in srv.wait_for(4)]
+        assert [p["X-Outpost-State"] for p in msgs] == ["firing", "firing", "firing", "resolved"]
+        first = msgs[0]["Message-ID"]
+        assert msgs[1]["Subject"].endswith("(above -12 °C), for 4 h")
+        assert msgs[2]["Subject"].endswith("(above -12 °C), for 8 h")
+        assert msgs[1].get_body().get_content().startswith("Still: freezer.temperature is -5 °C.")
+        done = msgs[3]
+        assert done["In-Reply-To"] == first
+        assert done["Subject"].startswith("shed: freezer.temperature back to -")
+        assert "after 9 h" in done["Subject"] and done["Subject"].endswith("(worst -5 °C)")
+        body = done.get_body().get_content()
+        assert "Lasted:   9 h" in body and "Worst:    -5 °C" in body

@@ -65,6 +65,21 @@ def test_merge_keeps_unset_defaults():
     ({"rules": [{"sensor": "t", "above": 1, "severity": "panic"}]}, "rules[0].severity:"),
     ({"rules": [{"type": "missing", "sensor": "t"}]}, "rules[0].after:"),
     ({"rules": [{"sensor": "t", "above": 1, "cooldwn": 5}]}, "rules[0].cooldwn: unknown key, did you mean rules[0].cooldown?"),
+    ({"rules": [{"sensor": "t", "above": 1, "repeat": 30}]}, "rules[0].repeat: must be 0 (no repeats) or seconds >= 60"),
+    ({"rules": [{"sensor": "t", "above": 1, "repeat": -1}]}, "rules[0].repeat:"),
+    ({"rules": [{"sensor": "t", "above": 1, "resolved": "yes"}]}, "rules[0].resolved: must be True or False"),
+    ({"rules": [{"sensor": "t", "above": 1, "label": "a\nb"}]}, "rules[0].label: must be one line"),
+    ({"rules": [{"sensor": "t", "above": 1, "unit": "u" * 17}]}, "rules[0].unit: must be text of 1 to 16"),
+    ({"rules": [{"sensor": "t", "above": 1, "lable": "x"}]}, "rules[0].lable: unknown key, did you mean rules[0].label?"),
+    ({"sensors": [{"name": "d", "type": "digital", "pin": 1, "on_text": ""}]}, "sensors[0].on_text: must be text"),
+    ({"sensors": [{"name": "d", "type": "digital", "pin": 1, "off_text": "x\r"}]}, "sensors[0].off_text: must be one line"),
+    ({"sensors": [{"name": "v", "type": "adc", "pin": 3, "on_text": "high"}]}, "sensors[0].on_text: only a digital input"),
+    ({"sensors": [{"name": "v", "type": "adc", "pin": 3, "label": 5}]}, "sensors[0].label: must be text"),
+    ({"mqtt": {"publish_every": -1}}, "mqtt.publish_every:"),
+    ({"mqtt": {"publish_every": "60"}}, "mqtt.publish_every: must be an integer"),
+    ({"mqtt": {"discovery": 1}}, "mqtt.discovery: must be true or false"),
+    ({"mqtt": {"discovery_prefix": "home/#"}}, "mqtt.discovery_prefix: must be a topic prefix"),
+    ({"mqtt": {"discovery_prefix": ""}}, "mqtt.discovery_prefix: must be a topic prefix"),
     ({"report": {"at": "7am"}}, "report.at: must be HH:MM"),
     ({"report": {"at": "24:00"}}, "report.at: must be HH:MM"),
     ({"watchdog": 30}, "watchdog: must be 0 or at least"),
@@ -135,3 +150,19 @@ def test_parse_hhmm():
     for bad in ("7:3", "ab:cd", "12", "12:60"):
         with pytest.raises(ValueError):
             config.parse_hhmm(bad)
+
+
+def test_episode_words_and_mqtt_state_keys_accepted():
+    cfg = config.load(good(
+        sensors=[{"name": "door", "type": "digital", "pin": 27, "label": "freezer door",
+                  "on_text": "open", "off_text": "closed"},
+                 {"name": "v", "type": "adc", "pin": 34, "unit": "V", "label": "battery"}],
+        rules=[{"sensor": "door", "above": 0.5, "repeat": 0, "resolved": False, "label": "door",
+                "unit": "x"},
+               {"sensor": "v", "below": 3.3, "repeat": 3600}],
+        mqtt={"host": "gw.lan", "publish_every": 0, "discovery": True, "discovery_prefix": "ha/x"}))
+    assert cfg["sensors"][0]["on_text"] == "open" and cfg["rules"][0]["resolved"] is False
+    assert cfg["mqtt"]["discovery"] is True and cfg["mqtt"]["publish_every"] == 0
+    d = config.load(good())
+    assert (d["mqtt"]["publish_every"], d["mqtt"]["discovery"], d["mqtt"]["discovery_prefix"]) == \
+        (60, False, "homeassistant")

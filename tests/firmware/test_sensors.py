@@ -90,7 +90,7 @@ def test_drivers_and_failed_sensor_reported_as_none():
     readings, errors = sensors.sample(drivers)
     assert readings["door"] == (1, "")
     assert readings["battery"] == (3.7, "V")
-    assert readings["mcu"] == (41.3, "C")
+    assert readings["mcu"] == (41.3, "°C")
     for k in ("freezer.temperature", "freezer.pressure", "freezer.humidity", "shed.temperature", "shed.humidity"):
         assert readings[k][0] is None
     assert readings["freezer.pressure"][1] == "hPa"
@@ -101,7 +101,7 @@ def test_drivers_and_failed_sensor_reported_as_none():
 def test_bme280_wrong_chip_named():
     readings, errors = sensors.sample([sensors.Bme280("x", WrongChip())])
     assert "chip id 0x58" in errors["x"]
-    assert readings["x.temperature"] == (None, "C")
+    assert readings["x.temperature"] == (None, "°C")
 
 
 def test_dht22_driver_reads_bytes():

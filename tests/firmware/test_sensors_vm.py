@@ -53,5 +53,5 @@ class DeadBus:
 def test_failed_sensor_reads_none_not_a_number():
     readings, errors = sensors.sample([sensors.Digital("door", Pin(1)), sensors.Bme280("f", DeadBus())])
     assert readings["door"] == (1, "")
-    assert readings["f.temperature"] == (None, "C") and readings["f.humidity"] == (None, "%")
+    assert readings["f.temperature"] == (None, "°C") and readings["f.humidity"] == (None, "%")
     assert list(errors) == ["f"]

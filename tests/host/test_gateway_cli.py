@@ -108,12 +108,17 @@ def test_run_serves_health_and_stops_on_sigterm(tmp_path, capsys):
     t = threading.Thread(target=probe)
     t.start()
     old = signal.getsignal(signal.SIGTERM)
+    old_hup = signal.getsignal(signal.SIGHUP)
     root = logging.getLogger()
     saved = root.handlers[:], root.level      # `run` sets up the process's logging
+    umask = os.umask(0o022)                   # and the umask (0077)
+    os.umask(umask)
     try:
         rc = cli.main(["run", "--config", path])
     finally:
+        os.umask(umask)
         signal.signal(signal.SIGTERM, old)
+        signal.signal(signal.SIGHUP, old_hup)
         signal.signal(signal.SIGINT, signal.default_int_handler)
         root.handlers[:] = saved[0]
         root.setLevel(saved[1])
@@ -153,3 +158,62 @@ def test_send_test_prints_trace_without_secrets(tmp_path, capsys):
         pw.write_text("wrong-secret\n")
         rc, out = run(["send-test", "--config", path, "--to", "me@example.org"])
         assert rc == 1 and "FAILED" in out and "wrong-secret" not in out
+        # ... and the fix: the keys, and what Gmail and Microsoft 365 want instead
+        assert "535" in out and "relay.username" in out and "relay.password" in out
+        assert "app password" in out and "relay.oauth2_token" in out
+
+
+@pytest.mark.parametrize("security", ["tls", "starttls"])
+def test_send_test_certificate_failure_names_the_ca_key_and_shows_the_certificate(tmp_path, security):
+    from peers.certs import TestCA
+    from peers.smtpd import MailServer
+    ca, other = TestCA(), TestCA()
+    with MailServer(tls="implicit" if security == "tls" else "starttls", ca=ca, hostname="127.0.0.1") as up:
+        cafile = tmp_path / "other-ca.pem"
+        cafile.write_bytes(other.ca_pem)             # not the CA that signed the server
+        path = write_toml(tmp_path / "gw.toml", base_data(tmp_path, relay={
+            "port": up.port, "mode": security, "ca": str(cafile)}))
+        rc, out = run(["send-test", "--config", path, "--to", "me@example.org"])
+    assert rc == 1 and "FAILED" in out
+    assert "relay.ca = %r" % str(cafile) in out
+    # trustme names its CA "Testing CA #..." and puts the host in the leaf's SAN, not in a CN:
+    # the issuer shown is the one that really signed it
+    assert "issued by O=trustme" in out and "Testing CA" in out, out
+
+
+def test_missing_ca_file_names_the_path(tmp_path, capsys):
+    missing = str(tmp_path / "nope" / "ca.pem")
+    path = write_toml(tmp_path / "gw.toml", base_data(tmp_path, relay={"mode": "tls", "ca": missing}))
+    rc, _ = run(["check-config", "--config", path])
+    err = capsys.readouterr().err
+    assert rc == 2 and "relay.ca" in err and missing in err and "No such file" in err
+
+
+def test_status_lists_boards_and_queue_list_shows_device_and_subject(tmp_path, capsys):
+    from outpost_gateway.spool import Alert, Seen
+    conf = write_toml(tmp_path / "gw.toml", base_data(tmp_path, watchdog={"intervals": {"cellar": 600.0}}))
+    cfg = config.load(conf)
+    sp = open_spool(cfg, SystemClock())
+    now = SystemClock().time()
+    rec = {"v": 1, "id": "shed-1-1", "device": "shed", "severity": "warning", "kind": "threshold",
+           "subject": "shed too warm"}
+    sp.write([Alert("shed-1-1", "shed", "warning", "threshold", "shed too warm", "serial",
+                    json.dumps(rec).encode(), ["x@example.org"])])
+    # three heartbeats 100 s apart: the learned interval is factor x gap
+    for t in (now - 200, now - 100, now):
+        sp.write([Seen("shed", t, None, True)])
+    sp.write([Seen("cellar", now - 5000, "online", True)])
+    sp.set_board("cellar", 1, now, 1, 0)
+    sp.finish([("shed-1-1", "x@example.org", "done", 1, now, None, 250, None)], now)
+    sp.close()
+    rc, out = run(["status", "--config", conf])
+    assert rc == 0
+    lines = {ln.split()[0]: ln for ln in out.splitlines() if ln.startswith("  ") and "last seen" in ln}
+    assert set(lines) == {"shed", "cellar"}
+    assert "via serial" in lines["shed"] and "interval 300s" in lines["shed"] and lines["shed"].endswith("ok")
+    assert "via mqtt" in lines["cellar"] and "interval 600s (config)" in lines["cellar"] and "SILENT" in lines["cellar"]
+    data = json.loads(run(["status", "--json", "--config", conf])[1])
+    assert {b["device"]: b["silent"] for b in data["boards"]} == {"shed": False, "cellar": True}
+    rc, out = run(["queue", "list", "--config", conf])
+    row = [ln for ln in out.splitlines() if ln.startswith("shed-1-1")][0]
+    assert "shed " in row and "'shed too warm'" in row and "done" in row and "next=" not in row

@@ -41,6 +41,8 @@ def offer(ing, payload, device=None):
     (json.dumps(record(device="greenhouse", body="x" * 40000)).encode(), "oversize", "32768"),
     (json.dumps(record(device="shed")).encode(), "unknown-device", "shed"),
     (json.dumps(record(device="greenhouse", to=["a@b.example\r\nRCPT TO:<x@y>"])).encode(), "malformed", "to"),
+    (json.dumps(record(device="greenhouse", state="resolved")).encode(), "malformed", "closes"),
+    (json.dumps(record(device="greenhouse", state="over", closes="greenhouse-1-1")).encode(), "malformed", "state"),
 ])
 def test_bad_input_refused_with_reason(ing, payload, reason, words):
     ingest, spool, m = ing
@@ -64,6 +66,19 @@ def test_good_then_duplicate(ing):
     assert offer(ingest, p) == ("dup", None)
     assert (m.c["received"], m.c["acknowledged"], m.c["duplicates"]) == (2, 2, 1)
     assert [b["device"] for b in spool.boards()] == ["greenhouse"]
+
+
+def test_firing_and_resolved_records_are_both_spooled_as_sent(ing):
+    # episodes: the resolved record keeps its state and the id it closes all the way to the relay
+    ingest, spool, m = ing
+    fire = json.dumps(record(device="greenhouse", seq=1, state="firing")).encode()
+    done = json.dumps(record(device="greenhouse", seq=2, state="resolved", closes="greenhouse-1-1")).encode()
+    assert offer(ingest, fire)[0] == "new"
+    assert offer(ingest, done)[0] == "new"
+    rows = {r["alert_id"]: r for r in spool.due(1e12, 10)}
+    assert sorted(rows) == ["greenhouse-1-1", "greenhouse-1-2"]
+    rec = json.loads(bytes(rows["greenhouse-1-2"]["payload"]))
+    assert (rec["state"], rec["closes"]) == ("resolved", "greenhouse-1-1")
 
 
 def test_routing_by_device_and_severity(tmp_path):

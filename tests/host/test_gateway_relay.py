@@ -191,7 +191,7 @@ def test_tls_failure_pauses(tmp_path, upstream, ca):
 
 def test_backlog_pipelined_on_one_reused_connection(tmp_path, upstream, ca):
     clock = ManualClock()
-    cfg, spool, relay = relay_for(tmp_path, upstream, ca, clock, batch=50,
+    cfg, spool, relay = relay_for(tmp_path, upstream, ca, clock, batch=50, connections=1,
                                   digest=dict(threshold=1000, rate_per_hour=0))
     ids = add(spool, 120)
     while spool.counts()["ready"]:
@@ -305,3 +305,55 @@ def test_revived_dead_digest_member_goes_out_again(tmp_path, upstream, ca):
     assert len(msgs) == 1 and msgs[0].parsed()["X-Outpost-Kind"] == "digest"
     assert all("[%s]" % a in msgs[0].parsed().get_content() for a in ids)
     assert all(d["status"] == "done" for a in ids for d in spool.show(a)["deliveries"])
+
+
+def add_resolved(spool, closes, seq, device="dev", rcpts=("ops@example.org",), subject=None):
+    rec = record(device=device, seq=seq, state="resolved", closes=closes,
+                 subject=subject or "temperature back to normal on %s" % device)
+    spool.write([Alert(rec["id"], device, "warning", rec["kind"], rec["subject"], "test",
+                       json.dumps(rec).encode(), list(rcpts))])
+    return rec["id"]
+
+
+def test_rate_limit_never_holds_a_resolved_whose_firing_was_sent(tmp_path, upstream, ca):
+    clock = ManualClock()
+    cfg, spool, relay = relay_for(tmp_path, upstream, ca, clock, digest=dict(rate_per_hour=2, threshold=100))
+    fired = add(spool, 2)                              # two episodes open: the hour's rate is used
+    relay.run_once()
+    assert len(upstream.wait_for(2)) == 2
+    held = add(spool, 1, start=3)                      # a third firing is held by the rate...
+    done = add_resolved(spool, fired[0], 10)           # ...the all-clear of a sent firing is not
+    relay.run_once()
+    msgs = upstream.wait_for(3)
+    assert mid_of(msgs[2]) == make_message_id(done, SENDER)
+    assert msgs[2].parsed()["In-Reply-To"] == make_message_id(fired[0], SENDER)
+    assert [r["id"] for r in spool.list("ready")] == held
+    # a resolved whose firing is still held waits with it (nobody was told the episode began)
+    late = add_resolved(spool, held[0], 11)
+    relay.run_once()
+    assert len(upstream.messages) == 3
+    assert sorted(r["id"] for r in spool.list("ready")) == sorted(held + [late])
+
+
+def test_digest_folds_an_episode_that_opened_and_closed_in_the_backlog(tmp_path, upstream, ca):
+    clock = ManualClock()
+    cfg, spool, relay = relay_for(tmp_path, upstream, ca, clock, digest=dict(threshold=4, rate_per_hour=0))
+    upstream.down()
+    ids = add(spool, 3)
+    done = add_resolved(spool, ids[1], 20, subject="freezer.temperature back to -18 °C after 2 h")
+    other = add_resolved(spool, "dev-1-99", 21)        # closes an alert outside this digest
+    relay.run_once()
+    clock.advance(3600)
+    upstream.up()
+    relay.run_once()
+    msg = upstream.wait_for(1)[0]
+    p = msg.parsed()
+    assert p["X-Outpost-Kind"] == "digest"
+    body = p.get_body().get_content()
+    assert "Resolved within this digest: 1" in body
+    lines = body.splitlines()
+    i = [n for n, l in enumerate(lines) if "[" + ids[1] + "]" in l][0]
+    assert "resolved dev  freezer.temperature back to -18 °C after 2 h  [" + done + "]" in lines[i + 1]
+    assert sum(("[" + done + "]") in l for l in lines) == 1
+    assert sum(("[" + other + "]") in l for l in lines) == 1   # its own line: its firing is not here
+    assert spool.counts()["ready"] == 0

@@ -234,3 +234,27 @@ def test_real_fd_headroom_is_measured():
     room = fd_headroom()
     soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
     assert room is None or 0 < room < soft
+
+
+def test_plain_path_fast_parse_agrees_with_aiosmtpd():
+    # the fast path for MAIL/RCPT addresses gives exactly what aiosmtpd's parser gives, and
+    # leaves everything unusual to it
+    from aiosmtpd.smtp import SMTP as AioSMTP
+    from outpost_gateway.smtp_ingress import plain_path
+    class NoLimit:
+        local_part_limit = 0
+
+    def parse(_, arg):
+        return AioSMTP._getaddr(NoLimit(), arg)
+    cases = ["<a@b.org>", "<me@example.org> SIZE=1024 BODY=8BITMIME", " <x.y+tag@mail.example.org>",
+             "<first.last=x@example.org>", "<a@b>", "<x-y_z@h-1.example>",
+             "<a@b.org>   SIZE=10  ", "<a@b.org>\tSIZE=10"]
+    for arg in cases:
+        assert plain_path(arg) is not None, arg
+        assert plain_path(arg) == parse(None, arg), arg
+    odd = ["<>", "a@b.org", "<a..b@c.org>", "<.a@b.org>", "<a.@b.org>", '<"x@y"@b.org>', "<a%b@c.org>",
+           "<a!b@c.org>", "<@r.org:a@b.org>", "<a@b..org>", "<a@-b.org>", "<a@b.org.>", "<a b@c.org>",
+           "<a@b.org", "<ä@b.org>", "<a@[127.0.0.1]>",
+           "<a@b.org> (comment) SIZE=1"]
+    for arg in odd:
+        assert plain_path(arg) is None, arg

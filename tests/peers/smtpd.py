@@ -17,6 +17,7 @@ Hooks, settable at any time from the test thread; a list is consumed one reply p
     srv.mail_reply = "451 4.3.0 try later"          srv.data_reply = ["452 4.3.1 full", None]
     srv.ehlo_reply = "502 5.5.1 no EHLO"            (clients must fall back to HELO)
     srv.delay = 0.5                                 (tarpit: seconds before every reply)
+    srv.max_connections = 2                         (more open at once: 421 at the greeting)
     srv.down() / srv.up()                           (stop listening, drop connections / listen again, same port)
 Records: srv.messages, srv.connections (per connection: .commands, .replies, .tls, .auth_user,
 .messages), srv.wait_for(n, timeout=10).
@@ -204,6 +205,9 @@ class _Server(SMTP):
             self._greeted = True
             if self._owner.greeting is not None:
                 status = self._owner.greeting
+            elif self._conn is not None and self._owner._too_many(self._conn):
+                self._conn.refused = True
+                status = "421 4.7.0 Too many concurrent connections"
         if self._conn is not None:
             self._conn.replies.append(status.decode("utf-8", "replace") if isinstance(status, bytes) else status)
         await super().push(status)
@@ -349,6 +353,7 @@ class MailServer:
         self.data_reply = None
         self.ehlo_reply = None
         self.delay = 0
+        self.max_connections = None         # more open at once are greeted with 421
 
         self.messages = []
         self._connections = []
@@ -446,6 +451,13 @@ class MailServer:
     def _add_connection(self, conn):
         with self._cond:
             self._connections.append(conn)
+
+    def _too_many(self, conn):
+        with self._cond:
+            if self.max_connections is None:
+                return False
+            live = [c for c in self._connections if not c.closed and not getattr(c, "refused", False)]
+            return conn in live and live.index(conn) >= self.max_connections
 
     def _deliver(self, msg):
         with self._cond:

@@ -60,7 +60,7 @@ def test_alert_mailed_over_starttls_and_auth(tmp_path):
             assert m.tls and m.auth_user == "board"
             p = m.parsed()
             assert p["Message-ID"] == "<unix1-1-1@example.org>"
-            assert "door is 1" in p["Subject"]
+            assert p["Subject"] == "unix1: door 1 (above 0.5)"
             assert b.count("WDT: bit") == 0
 
 

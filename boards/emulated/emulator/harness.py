@@ -96,7 +96,7 @@ class BoardError(RuntimeError):
 
 class EmulatedBoard:
     def __init__(self, config, sensors=None, flash_dir=None, start=None, speed=1.0, instant=True,
-                 wifi=True, uart_urls=None, out=None, ntp=True):
+                 wifi=True, uart_urls=None, out=None, ntp=True, program=None):
         if state.board is not None:
             raise BoardError("one emulated board per process; close the other first")
         if isinstance(config, dict):
@@ -127,6 +127,8 @@ class EmulatedBoard:
         self.wdt = None
         self.hw = None
         self.mqtt_clients = []  # umqtt.simple clients the firmware connected (see drop_tcp)
+        # source run after boot.py instead of main.py (as `mpremote exec` does on a board)
+        self.program = program
 
     # --- output -----------------------------------------------------------------------
 
@@ -319,7 +321,11 @@ class EmulatedBoard:
             self.log("boot %d (reset cause %d)" % (self.boots, self.reset_cause))
             try:
                 self._exec_file("boot.py")
-                self._exec_file("main.py")
+                if self.program is not None:
+                    exec(compile(self.program, "<program>", "exec"),
+                         {"__name__": "__main__", "__builtins__": EMU_BUILTINS})
+                else:
+                    self._exec_file("main.py")
                 self.log("main.py returned: the board sits at the REPL")
                 while True:
                     self.clock.sleep(3600)

@@ -5,7 +5,8 @@ CONFIG = {
     "wifi": {"ssid": "emulated-ap", "password": "x"},
     "sensors": [
         {"name": "freezer", "type": "bme280", "scl": 22, "sda": 21, "addr": 0x76},
-        {"name": "door", "type": "digital", "pin": 27, "pull": "up"},
+        {"name": "door", "type": "digital", "pin": 27, "pull": "up", "on_text": "open",
+         "off_text": "closed"},
         {"name": "battery", "type": "adc", "pin": 34, "r1": 100000, "r2": 100000},
     ],
     "rules": [

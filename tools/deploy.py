@@ -1,0 +1,126 @@
+"""`make deploy`: check everything on this computer first, then copy the board's files with
+progress and reset it.
+
+    python tools/deploy.py --board esp32_devkitc --port /dev/ttyUSB0 [--config firmware/config_local.py]
+
+In this order, stopping at the first step that finds a problem (exit 2), so nothing is
+compiled for a board that is not there and nothing is copied that the board would refuse:
+the board folder, the serial port (tools/preflight.py), the config file, the example's
+placeholders left in it, the full config check and the layout (tools/deploy_tree.py: .mpy files,
+config.json, ca.pem), then the copy with mpremote, a few files per connection, with a line
+per batch, and a reset.
+"""
+import argparse
+import os
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+import deploy_tree  # noqa: E402
+import preflight  # noqa: E402
+
+BATCH = 8       # files per mpremote connection: a progress line each, few reconnects
+
+
+def fail(lines):
+    for line in lines:
+        print("deploy: " + line, file=sys.stderr)
+    return 2
+
+
+def board_files(out):
+    """(relative path, size) of every file to copy, directories first in walk order."""
+    files = []
+    for d, dirs, names in os.walk(out):
+        dirs.sort()
+        for n in sorted(names):
+            full = os.path.join(d, n)
+            files.append((os.path.relpath(full, out).replace(os.sep, "/"), os.path.getsize(full)))
+    return files
+
+
+def mkdirs_code(files):
+    dirs = sorted({os.path.dirname(p) for p, _ in files if "/" in p})
+    paths = []
+    for d in dirs:
+        parts = d.split("/")
+        for i in range(1, len(parts) + 1):
+            p = "/".join(parts[:i])
+            if p not in paths:
+                paths.append(p)
+    return ("import os\nfor d in %r:\n    try:\n        os.mkdir(d)\n    except OSError:\n"
+            "        pass\n" % paths)
+
+
+def copy(mpremote, port, out, files, run=subprocess.run):
+    total = sum(s for _, s in files)
+    print("deploy: copying %d files (%.1f KB) to %s" % (len(files), total / 1024, port))
+    r = run([mpremote, "connect", port, "exec", mkdirs_code(files)], cwd=out)
+    if r.returncode:
+        return fail(["mpremote could not reach the board on %s (exit %d): is another program "
+                     "(a serial monitor, make repl) holding the port?" % (port, r.returncode)])
+    done = 0
+    for i in range(0, len(files), BATCH):
+        batch = files[i:i + BATCH]
+        cmd = [mpremote, "connect", port]
+        for path, _ in batch:
+            if len(cmd) > 3:
+                cmd.append("+")
+            cmd += ["cp", path, ":" + path]
+        r = run(cmd, cwd=out, stdout=subprocess.DEVNULL)
+        if r.returncode:
+            return fail(["copying %s failed (mpremote exit %d); the board keeps what was copied "
+                         "before it: run make deploy again" % (batch[0][0], r.returncode)])
+        done += sum(s for _, s in batch)
+        print("deploy: [%3d/%d] %5.1f of %.1f KB  %s" % (
+            min(i + BATCH, len(files)), len(files), done / 1024, total / 1024, batch[-1][0]))
+        sys.stdout.flush()
+    r = run([mpremote, "connect", port, "reset"], cwd=out)
+    if r.returncode:
+        return fail(["the files are on the board, but the reset failed: press its reset button"])
+    print("deploy: done; the board restarted (make repl PORT=%s shows its log)" % port)
+    return 0
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--board", default="")
+    ap.add_argument("--port", default="")
+    ap.add_argument("--config", default=os.path.join(ROOT, "firmware", "config_local.py"))
+    ap.add_argument("--out", default=None, help="default: build/device/<board>")
+    ap.add_argument("--mpremote", default=os.path.join(os.path.dirname(sys.executable), "mpremote"))
+    a = ap.parse_args(argv)
+    boards = sorted(b for b in os.listdir(os.path.join(ROOT, "boards"))
+                    if os.path.isfile(os.path.join(ROOT, "boards", b, "board.py"))
+                    and b not in ("emulated", "unix"))
+    if a.board not in boards:
+        return fail(["BOARD=%s: not a board; one of %s" % (a.board, " ".join(boards))])
+    problems = preflight.port_problems(a.port)
+    if problems:
+        return fail(problems)
+    if not os.path.isfile(a.config):
+        return fail(["%s is missing: cp firmware/config_example.py firmware/config_local.py and "
+                     "edit it" % os.path.relpath(a.config, ROOT)])
+    try:
+        problems = preflight.placeholder_problems(deploy_tree.read_config(a.config))
+    except SystemExit as e:
+        return fail([str(e)])
+    if problems:
+        return fail(["%s still holds the example's placeholders:" % os.path.basename(a.config)] +
+                    ["  " + p for p in problems])
+    out = a.out or os.path.join(ROOT, "build", "device", a.board)
+    print("deploy: checking %s and compiling for %s" % (os.path.basename(a.config), a.board))
+    try:
+        n = deploy_tree.build(a.board, a.config, out)
+    except ValueError as e:         # outpost.config.ConfigError names the key
+        return fail(["config: " + str(e)])
+    print("deploy: config valid (config.json %d bytes)" % n)
+    if not os.path.exists(a.mpremote):
+        return fail(["no %s: make setup-py installs the pinned mpremote" % a.mpremote])
+    return copy(a.mpremote, preflight.resolve_port(a.port), out, board_files(out))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
