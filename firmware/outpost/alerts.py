@@ -69,10 +69,11 @@ def to_payload(rec, csv=None):
 def from_payload(payload):
     # -> (record dict, record bytes as sent to the gateway, csv text or None). Parsed once;
     # without a CSV the journalled bytes are the record as encoded, forwarded unchanged
-    rec = alert_record.decode(payload)
     if b'"x_csv":' not in payload:
-        return rec, payload, None
-    return rec, alert_record.encode(rec), json.loads(payload).get("x_csv")
+        return alert_record.decode(payload), payload, None
+    raw = alert_record.loads(payload)     # a report: one parse gives the record and its CSV
+    rec = alert_record.validate(raw)
+    return rec, alert_record.encode(rec), raw.get("x_csv")
 
 
 def gateway_record(rec, csv):

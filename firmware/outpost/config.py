@@ -282,10 +282,7 @@ def validate(cfg, read=settings.read_file):
     _int(cfg, "smtp.timeout", 1, 300)
     _int(cfg, "smtp.data_timeout", 0, 900)
     _int(cfg, "smtp.send_wake_below", 0, 1 << 20)
-    if smtp["password"] and smtp["oauth2_token"]:
-        raise _err("smtp.oauth2_token", "set either password or oauth2_token, not both")
-    if (smtp["password"] or smtp["oauth2_token"]) and not smtp["username"]:
-        raise _err("smtp.username", "must be set with a password or token")
+    settings.login(cfg, "smtp")
     if smtp["host"]:
         if smtp["mode"] in ("tls", "starttls") and not smtp["insecure_skip_verify"] and not ca:
             raise _err("smtp.ca", "needed to verify the server: `make ca HOST=" + smtp["host"] +

@@ -101,6 +101,9 @@ def main(argv=None, out=None):
 def _run(cfg, path=None):
     from .service import Gateway, setup_logging
     os.umask(0o077)     # the spool and its journals are private, whoever starts the gateway
+    lock = _lock_spool(cfg)
+    if lock is None:
+        return 1
     setup_logging(cfg)
     gw = Gateway(cfg)
     gw.config_path = path
@@ -116,6 +119,22 @@ def _run(cfg, path=None):
     signal.signal(signal.SIGHUP, on_hup)
     gw.run()
     return 0
+
+
+def _lock_spool(cfg):
+    # one gateway per spool: a second `run` (by hand, beside the service) would requeue the
+    # first one's in-flight rows and take over its MQTT session. The lock goes with the process.
+    import fcntl
+    path = config.spool_path(cfg)
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    f = open(path + ".lock", "a")
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        f.close()
+        print("outpost-gateway: another gateway is already running on %s" % path, file=sys.stderr)
+        return None
+    return f
 
 
 def _status(cfg, spool, as_json, out):

@@ -328,10 +328,7 @@ def _validate(cfg, env):
         raise ConfigError("relay.sender: must be set (the From address of relayed alerts)")
     if r["sender"]:
         _mailbox("relay.sender", r["sender"])
-    if r["password"] and r["oauth2_token"]:
-        raise ConfigError("relay.oauth2_token: set either password or oauth2_token, not both")
-    if (r["password"] or r["oauth2_token"]) and not r["username"]:
-        raise ConfigError("relay.username: must be set with a password or token")
+    settings.login(cfg, "relay")
     # the CA: pasted PEM, or a file read now; None: the system's CA store
     r["ca_data"] = settings.ca(cfg, "relay.ca", settings.read_file) or None
     if isinstance(r["connections"], bool) or not isinstance(r["connections"], int) or \

@@ -28,6 +28,8 @@ import threading
 import time
 import zlib
 
+from outpost_contract.record import loads
+
 from .mqtt_ingress import MqttIngress, new_client, session_properties
 
 log = logging.getLogger("outpost.fleet")
@@ -51,7 +53,7 @@ def parse_status(payload):
     if text == "offline":
         return False, ()
     try:
-        d = json.loads(text)
+        d = loads(text)         # size and nesting bounded: "[[[[..." is no RecursionError
     except ValueError:
         return None
     if not isinstance(d, dict) or d.get("state") not in ("online", "offline"):
@@ -166,6 +168,8 @@ class Fleet:
         c.on_connect = self._on_connect
         c.on_disconnect = self._on_disconnect
         c.on_message = self._on_message
+        # a callback that raises anyway is logged by paho instead of ending its thread
+        c.suppress_exceptions = True
         self.client = c
 
     def topic(self, gw):

@@ -13,8 +13,9 @@
 # - AUTH: AUTH_MAX_FAILURES per session, then the session is closed, and each later AUTH from
 #   that client address waits a delay that doubles with its failures (logged once a minute).
 # A submitted message is spooled under an id of the gateway's own ("smtp:" + a digest of the
-# envelope and content, so a client's resend deduplicates); its Message-ID is only a header,
-# and can never take over an alert's id.
+# envelope and content, so a client's resend deduplicates; without a Message-ID nothing marks a
+# resend, and each submission is kept); its Message-ID is only a header, and can never take
+# over an alert's id.
 import asyncio
 import hashlib
 import hmac
@@ -165,6 +166,10 @@ class _Handler:
         h.update((envelope.mail_from or "").encode("utf-8", "surrogateescape") + b"\0")
         h.update("\0".join(envelope.rcpt_tos).encode("utf-8", "surrogateescape") + b"\0")
         h.update(data)
+        if hdr.get("Message-ID") is None:
+            # nothing says it is a resend: the same text twice (a script's "pump down" on two
+            # days) is two events, and deduplicating them would lose the second
+            h.update(os.urandom(16))
         alert_id = "smtp:" + h.hexdigest()[:40]
         subject = compose.one_line(hdr.get("Subject") or "")
         loop = asyncio.get_running_loop()

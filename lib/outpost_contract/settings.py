@@ -203,6 +203,19 @@ def mode(cfg, key):
     return one_of(cfg, key, MODES)
 
 
+def login(cfg, sect):
+    # the usmtp login options of a section (the board's smtp, the gateway's relay), one rule:
+    # one secret, a user name with it, and no password a plain connection could never send
+    s = cfg[sect]
+    if s["password"] and s["oauth2_token"]:
+        raise error(sect + ".oauth2_token", "set either password or oauth2_token, not both")
+    if (s["password"] or s["oauth2_token"]) and not s["username"]:
+        raise error(sect + ".username", "must be set with a password or token")
+    if (s["password"] or s["oauth2_token"]) and s["mode"] == "plain" and not s["allow_plaintext_auth"]:
+        raise error(sect + ".mode", "is plain, so the login is never sent (use tls or starttls, or set "
+                    + sect + ".allow_plaintext_auth on a trusted network)")
+
+
 def ca(cfg, key, read=None):
     # a CA certificate: pasted PEM text, DER or PEM bytes, or a file path. read(path) -> bytes
     # loads a path (the gateway, and the board's deploy check); without it a path stays a path.

@@ -45,6 +45,7 @@ def test_merge_keeps_unset_defaults():
     ({"smtp": {"verify": False}}, "smtp.verify: unknown key"),
     ({"mqtt": {"user": "me"}}, "mqtt.user: unknown key, did you mean mqtt.username?"),
     ({"smtp": {"host": "h", "ca": PEM, "password": "pw"}}, "smtp.username: must be set with a password"),
+    ({"smtp": {"host": "h", "mode": "plain", "username": "u", "password": "pw"}}, "smtp.mode: is plain, so the login"),
     ({"mail": {"sender": "nobody", "to": ["me@example.org"]}}, "mail.sender:"),
     ({"mail": {"sender": "a@b.org", "to": ["me@example.org", "x y@z"]}}, "mail.to[1]: contains ' '"),
     ({"mail": {"sender": "ops(team)@example.org", "to": ["me@example.org"]}}, "mail.sender: contains a comment"),

@@ -83,7 +83,7 @@ def test_status_and_queue_commands(conf, capsys):
     assert rc == 0 and "purged 0" in out       # a-1-2 is ready again, not finished
 
 
-def test_run_serves_health_and_stops_on_sigterm(tmp_path):
+def test_run_serves_health_and_stops_on_sigterm(tmp_path, capsys):
     port = free_port()
     path = write_toml(tmp_path / "gw.toml", base_data(tmp_path, http={"enabled": True, "port": port},
                                                       relay={"enabled": False}))
@@ -101,6 +101,8 @@ def test_run_serves_health_and_stops_on_sigterm(tmp_path):
             seen["metrics"] = r.read().decode()
         seen["status"] = wait_for(lambda: "gateway: running" in run(["status", "--config", path])[1] and
                                   run(["status", "--config", path])[1], 30)
+        # a second gateway on the same spool is refused before it touches anything
+        seen["second"] = cli.main(["run", "--config", path])
         os.kill(os.getpid(), signal.SIGTERM)     # the handler only sets the stop flag
 
     t = threading.Thread(target=probe)
@@ -122,6 +124,8 @@ def test_run_serves_health_and_stops_on_sigterm(tmp_path):
         root.setLevel(saved[1])
     t.join()
     assert rc == 0
+    assert seen["second"] == 1
+    assert "another gateway is already running on %s" % (tmp_path / "state" / "spool.db") in capsys.readouterr().err
     assert seen["health"]["ok"] is True
     assert "outpost_received_total 0" in seen["metrics"]
     assert "outpost_spool_depth 0.0" in seen["metrics"]

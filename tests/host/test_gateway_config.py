@@ -57,6 +57,18 @@ def test_bad_value_names_the_key(tmp_path, section, key, value, named):
     assert str(ei.value).startswith(named + ":"), str(ei.value)
 
 
+def test_a_login_a_plain_relay_would_never_send_is_refused(tmp_path):
+    for login in ({"password": "pw"}, {"oauth2_token": "tok"}):
+        data = base_data(tmp_path, relay=dict(login, username="u"))
+        with pytest.raises(config.ConfigError) as ei:
+            config.merge(data, env={})
+        assert str(ei.value).startswith("relay.mode: is plain, so the login is never sent"), str(ei.value)
+    assert config.merge(base_data(tmp_path, relay={"username": "u", "password": "pw", "allow_plaintext_auth": True}),
+                        env={})["relay"]["password"] == "pw"
+    assert config.merge(base_data(tmp_path, relay={"username": "u", "password": "pw", "mode": "starttls"}),
+                        env={})["relay"]["mode"] == "starttls"
+
+
 @pytest.mark.parametrize("section,key,message", [
     ("relay", "user", "relay.user: unknown key, did you mean relay.username?"),
     ("relay", "ca_file", "relay.ca_file: unknown key, did you mean relay.ca?"),
@@ -117,7 +129,7 @@ def test_smtp_ingress_is_never_open(tmp_path):
 def test_secrets_from_file_and_env(tmp_path):
     pw = tmp_path / "pw"
     pw.write_text("s3cret-from-file\n")
-    data = base_data(tmp_path, relay={"username": "u", "password_file": str(pw)},
+    data = base_data(tmp_path, relay={"username": "u", "password_file": str(pw), "allow_plaintext_auth": True},
                      mqtt={"username": "m", "password_env": "MQTT_PW"})
     cfg = config.merge(data, env={"MQTT_PW": "s3cret-from-env"})
     assert cfg["relay"]["password"] == "s3cret-from-file"

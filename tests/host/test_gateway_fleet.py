@@ -111,6 +111,36 @@ def test_status_shows_the_fleet(tmp_path):
     assert "fleet: connected; peers: gw-a offline, gw-c online; holding: gw-a" in out.getvalue()
 
 
+def test_a_hostile_gateway_status_is_unreadable_not_fatal():
+    # nesting past the parser's stack is just an unreadable status
+    assert parse_status(b"[" * 5000) is None
+    assert parse_status(b'{"state": "online", "holds": ' + b"[" * 5000 + b"]") is None
+    assert parse_status(b"\xff\xfe") is None
+
+
+@pytest.mark.peers
+def test_the_fleet_survives_a_hostile_status_publish(tmp_path):
+    # one publish of "[[[[..." on the fleet topic ended paho's thread: no peer was watched again
+    from outpost_gateway.service import Gateway
+    with Mosquitto() as broker:
+        b = Gateway(fleet_cfg(tmp_path, "gw-b", broker, after=60.0))
+        try:
+            b.start()
+            assert wait_for(lambda: b.fleet.status()["connected"], 30)
+            c = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id="op", protocol=mqtt.MQTTv5)
+            c.connect(broker.host, broker.port)
+            c.loop_start()
+            c.publish("outpost-gateways/evil/status", b"[" * 5000, qos=1).wait_for_publish(30)
+            c.publish("outpost-gateways/evil/status", b"{" * 5000, qos=1).wait_for_publish(30)
+            c.publish("outpost-gateways/gw-c/status", b'{"state": "online"}', qos=1).wait_for_publish(30)
+            c.disconnect()
+            c.loop_stop()
+            assert wait_for(lambda: b.fleet.status()["peers"] == {"gw-c": "online"}, 30), b.fleet.status()
+        finally:
+            b.stop()
+            b.spool.close()
+
+
 # ---- in one process, quick: a clean stop, a return, a session the broker never had ----------
 
 def fleet_cfg(tmp_path, name, broker, after=1.0):

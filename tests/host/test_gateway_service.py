@@ -96,7 +96,8 @@ def test_end_to_end_metrics_health_and_graceful_stop(tmp_path):
 
 
 def test_json_logs_have_no_secrets(tmp_path):
-    cfg = make_cfg(tmp_path, gateway={"log_format": "json"}, relay={"username": "u", "password": "very-secret"})
+    cfg = make_cfg(tmp_path, gateway={"log_format": "json"}, relay={"username": "u", "password": "very-secret",
+                                                                          "allow_plaintext_auth": True})
     root = logging.getLogger()
     saved = root.handlers[:], root.level
     try:

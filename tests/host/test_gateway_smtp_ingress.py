@@ -76,6 +76,18 @@ def test_accepted_only_after_commit(gw, ca):
     c.quit()
 
 
+def test_the_same_text_without_a_message_id_is_two_events(gw, ca):
+    # a script's "Subject: pump down" on two days: nothing marks the second as a resend, so it
+    # must not be taken as a duplicate (acknowledged, never mailed)
+    si, spool, m, cfg = gw
+    text = b"From: cron@lan.example\r\nSubject: pump down\r\n\r\nThe pump is down.\r\n"
+    for _ in range(2):
+        c = client(si, ca)
+        assert c.sendmail("cron@lan.example", ["me@example.org"], text) == {}
+        c.quit()
+    assert spool.counts()["alerts"] == 2 and m.c["duplicates"] == 0
+
+
 def test_relay_to_outside_domain_refused(gw, ca):
     si, spool, m, cfg = gw
     c = client(si, ca)
