@@ -17,10 +17,30 @@ def _ap():
         return True
 
 
+_IF = {}     # interface -> its state: like a board's, one per interface, kept while powered
+
+
 class WLAN:
     def __init__(self, interface=STA_IF):
-        self._active = False
-        self._ssid = None
+        if interface not in _IF:
+            _IF[interface] = [False, None]
+        self._s = _IF[interface]
+
+    @property
+    def _active(self):
+        return self._s[0]
+
+    @_active.setter
+    def _active(self, v):
+        self._s[0] = v
+
+    @property
+    def _ssid(self):
+        return self._s[1]
+
+    @_ssid.setter
+    def _ssid(self, v):
+        self._s[1] = v
 
     def active(self, on=None):
         if on is None:
