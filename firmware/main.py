@@ -2,21 +2,22 @@
 # Ctrl-C (KeyboardInterrupt) is not caught, so a developer lands at the REPL.
 try:
     import board
-    import machine
-    import time
     # a send wake first (outpost/sendwake.py): the SMTP step with nothing else in the heap
     from outpost import sendwake
     if sendwake.run(getattr(board, "FS_ROOT", "")):
         # the alert went out in a send wake: the app starts again from a fresh heap (what the
         # send left behind would split it), with its state from RTC memory
+        import machine
         machine.deepsleep(1)
     sendwake = None
     from outpost import unload
     unload("outpost.sendwake")
     unload("outpost.smtp_path")
     unload = None
+    import machine
+    import time
     from outpost.run import main
-    main(board, machine, time)
+    main(board, machine, time)   # the hardware and the clock are handed in
 except Exception as e:
     import sys
     import time

@@ -17,30 +17,10 @@ def _ap():
         return True
 
 
-_IF = {}     # interface -> its state: like a board's, one per interface, kept while powered
-
-
-class WLAN:
-    def __init__(self, interface=STA_IF):
-        if interface not in _IF:
-            _IF[interface] = [False, None]
-        self._s = _IF[interface]
-
-    @property
-    def _active(self):
-        return self._s[0]
-
-    @_active.setter
-    def _active(self, v):
-        self._s[0] = v
-
-    @property
-    def _ssid(self):
-        return self._s[1]
-
-    @_ssid.setter
-    def _ssid(self, v):
-        self._s[1] = v
+class _WLAN:
+    def __init__(self):
+        self._active = False
+        self._ssid = None
 
     def active(self, on=None):
         if on is None:
@@ -65,3 +45,13 @@ class WLAN:
 
     def ifconfig(self, *a):
         return ("127.0.0.1", "255.0.0.0", "127.0.0.1", "127.0.0.1")
+
+
+_IF = {}
+
+
+def WLAN(interface=STA_IF):
+    # one per interface, kept while powered, as on a board
+    if interface not in _IF:
+        _IF[interface] = _WLAN()
+    return _IF[interface]

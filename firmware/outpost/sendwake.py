@@ -1,47 +1,50 @@
 # The SMTP step with the app out of the heap (see smtp_path.SmtpPath._by_wake). The app
-# journals the alert and writes SEND_FILE; then either
-#   - outpost/run.py unloads the app and calls step() in the same wake (App.send_step), or
-#   - on a heap below smtp.send_wake_below, the app sleeps for a moment and main.py calls run()
-#     before it loads the app (a send wake: App.send_wake).
-# Either way only this path and usmtp share the heap. The outcome goes to RESULT_FILE for the
-# app (the `250` is written the moment it comes, before QUIT); the app then marks the alert
-# done, or tries its next path.
+# journals the alert and writes SEND_FILE; then either outpost/run.py unloads the app and calls
+# step() in the same wake (App.send_step), or, on a heap below smtp.send_wake_below, the app
+# sleeps for a moment and main.py calls run() before it loads the app (App.send_wake). Either
+# way only this path and usmtp share the heap. The outcome goes to RESULT_FILE for the app
+# (the `250` is written the moment it comes, before QUIT); the app then marks the alert done,
+# or tries its next path.
 import gc
 
 from outpost import smtp_path
-from outpost.smtp_path import RESULT_FILE, SEND_FILE
 
 
 def run(root=""):
     """After a reset (main.py): mails the alert in SEND_FILE, if there is one, with the config
-    the app reads (config.json, or config_local.py). Returns True when it ran."""
+    the app reads (config.json, or a config_local.py). Returns True when it ran."""
     try:
-        open(_at(root, SEND_FILE)).close()
+        open(_at(root, smtp_path.SEND_FILE)).close()
     except OSError:
         return False
-    from outpost.run import load_config
-    cfg = load_config(root)
-    smtp_path.unload("outpost.config")     # a config_local.py was checked: the checker goes
-    gc.collect()
+    import json
+    try:
+        with open(_at(root, "config.json")) as f:    # outpost.run.CONFIG_FILE
+            cfg = json.load(f)
+    except OSError:
+        from outpost.run import load_config     # a config_local.py, checked as the app does
+        cfg = load_config(root)
+        load_config = None
+        smtp_path.unload("outpost.run")
+        smtp_path.unload("outpost.config")
     return step(root, cfg)
 
 
 def step(root, cfg, feed=None):
     """Mails the alert in SEND_FILE, if there is one; returns True when it ran."""
-    def at(name):
-        return _at(root, name)
     try:
-        with open(at(SEND_FILE), "rb") as f:
+        with open(_at(root, smtp_path.SEND_FILE), "rb") as f:
             rid, _, shed = f.readline().rstrip().decode().partition(" ")
             payload = f.read()
     except OSError:
         return False
     # one try per request: a crash below must not bring the board back here (the `inflight`
     # file the app wrote counts the crash, and the app decides whether to try again)
-    smtp_path.remove(at(SEND_FILE))
+    smtp_path.remove(_at(root, smtp_path.SEND_FILE))
+    gc.collect()
     outcome = "down send wake: failed"
     try:
-        outcome = _send(root, at, rid, payload, cfg, feed, int(shed or 0))
+        outcome = _send(root, rid, payload, cfg, feed, int(shed or 0))
     except MemoryError:
         outcome = "down out of memory"
     except Exception as e:  # whatever it is, the app reads it as an outage of this path
@@ -51,9 +54,9 @@ def step(root, cfg, feed=None):
         smtp_path.unload("usmtp")
         gc.collect()
         if outcome != "sent":
-            _result(at, rid, outcome)
+            _result(root, rid, outcome)
         # the attempt returned: not a crash (the app's recover_in_flight finds nothing)
-        smtp_path.remove(at(smtp_path.INFLIGHT))
+        smtp_path.remove(_at(root, smtp_path.INFLIGHT))
     return True
 
 
@@ -61,12 +64,12 @@ def _at(root, name):
     return root + "/" + name if root else name
 
 
-def _result(at, rid, outcome):
-    with open(at(RESULT_FILE), "w") as f:
+def _result(root, rid, outcome):
+    with open(_at(root, smtp_path.RESULT_FILE), "w") as f:
         f.write(rid + " " + outcome)
 
 
-def _send(root, at, rid, payload, cfg, feed, shed):
+def _send(root, rid, payload, cfg, feed, shed):
     from outpost import alerts, clock
     from outpost.net import Net
     from outpost_contract.rules import iso
@@ -74,8 +77,7 @@ def _send(root, at, rid, payload, cfg, feed, shed):
     def log(msg):
         if cfg["log"]:
             print("[" + iso(clock.now()) + "] send wake: " + msg)
-    mono = clock.Mono()
-    net = Net(cfg["wifi"], cfg["ntp"], log, feed, mono)
+    net = Net(cfg["wifi"], cfg["ntp"], log, feed, clock.Mono())
     if clock.is_set():
         net.ntp_at = 0      # the RTC kept the time: no NTP round trip
     if not net.up():
@@ -83,9 +85,9 @@ def _send(root, at, rid, payload, cfg, feed, shed):
     rec, _, csv = alerts.from_payload(payload)
     payload = None
     path = smtp_path.SmtpPath(cfg, net, log, root)
-    timeout = min(cfg["smtp"]["timeout"], cfg["transport"]["budget"])
     try:
-        path.send_now(rec, csv, timeout, lambda: _result(at, rid, "sent"),
+        path.send_now(rec, csv, min(cfg["smtp"]["timeout"], cfg["transport"]["budget"]),
+                      lambda: _result(root, rid, "sent"),
                       ("outpost.alerts", "outpost_contract.record"), shed)
     except smtp_path.Refused as e:
         return "refused " + str(e)
