@@ -31,3 +31,10 @@ def test_a_changed_figure_is_caught():
     f["smallest_heap_kb"]["mqtt"] = (f["smallest_heap_kb"]["mqtt"] or 0) + 4
     with open(board_heap.DOCS[0]) as fh:
         assert board_heap.doc_block(fh.read()) != board_heap.table(f)
+
+
+def test_the_realmp_lanes_word_size_ratio_is_the_benchs():
+    # realboard.heap_for scales the 64-bit figures of the "too small" tests by this ratio
+    sys.path.insert(0, os.path.join(ROOT, "tests", "realmp"))
+    import realboard
+    assert abs(realboard.RATIO_32_64 - figures()["ratio_32_64"]) < 0.005

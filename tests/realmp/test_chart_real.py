@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 from peers.smtpd import MailServer
-from realboard import MICROPYTHON, RealBoard, layout
+from realboard import MICROPYTHON, RealBoard, heap_for, layout
 from test_board_real import board_config, starttls_auth
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
@@ -68,7 +68,7 @@ def test_a_heap_too_small_for_the_charts_still_mails_the_report_without_them(tmp
                           for n, p in (("door", 27), ("float", 26), ("lid", 25))]
         cfg["report"] = {"at": "", "every": 6, "csv_every": 1}
         cfg["rules"] = []
-        with RealBoard(tmp_path, cfg, heapsize="144k") as b:
+        with RealBoard(tmp_path, cfg, heapsize=heap_for(CHARTS_TOO_BIG_KB)) as b:
             b.start()
             i = b.wait_for("out of memory writing the report's charts; it goes without them",
                            timeout=60)
