@@ -129,11 +129,12 @@ def test_snippet_keeps_a_3000_alert_burst_while_the_gateway_runs(tmp_path, debia
         gw.close()
 
 
-def uncomment_listeners(text, port, tls_port, files, passwd):
+def uncomment_listeners(text, port, tls_port, files, passwd, acl):
     # the commented listener blocks, switched on with the test's ports and files
     swap = {
         "#allow_anonymous false": "allow_anonymous false",
         "#password_file /etc/mosquitto/outpost.passwd": "password_file " + passwd,
+        "#acl_file /etc/mosquitto/outpost.acl": "acl_file " + acl,
         "#listener 8883": "listener %d 127.0.0.1" % tls_port,
         "#certfile /etc/mosquitto/certs/outpost-broker.crt": "certfile " + files["cert"],
         "#keyfile /etc/mosquitto/certs/outpost-broker.key": "keyfile " + files["key"],
@@ -155,8 +156,11 @@ class SnippetBroker(Mosquitto):
         for user, password in self.users.items():
             subprocess.run(["/usr/bin/mosquitto_passwd", "-b", passwd, user, password], check=True,
                            capture_output=True)
+        acl = os.path.join(self.dir, "outpost.acl")
+        with open(acl, "w") as f:
+            f.write("user outpost-gateway\ntopic read outpost/#\n\nuser greenhouse\ntopic write outpost/greenhouse/#\n")
         with open(SNIPPET) as f:
-            text = uncomment_listeners(f.read(), self.port, self.tls_port, files, passwd)
+            text = uncomment_listeners(f.read(), self.port, self.tls_port, files, passwd, acl)
         head = ["persistence_location %s/" % self.dir, "log_dest file %s" % self.log_path]
         if os.geteuid() == 0:
             head.append("user root")
