@@ -74,6 +74,7 @@ def connect(broker, user, password, cid):
     return c, codes[0]
 
 
+@pytest.mark.peers
 def test_board_add_lets_in_only_that_board_under_its_own_topic(tmp_path):
     passwd, acl, pidfile = str(tmp_path / "outpost.passwd"), str(tmp_path / "outpost.acl"), str(tmp_path / "mq.pid")
     data = base_data(tmp_path, mqtt={"username": "outpost-gateway", "password": "gw-secret",

@@ -99,6 +99,7 @@ def site(tmp_path):
             gw.spool.close()
 
 
+@pytest.mark.peers
 def test_status_page_in_chromium_shows_boards_queue_alerts_and_updates_without_reload(site):
     gw, port, broker = site["gw"], site["port"], site["broker"]
     board = board_client(broker, "greenhouse")
