@@ -138,7 +138,14 @@ class ClientCore:
         if not q:
             return b""
         if len(q) == 1 or self._qn <= self.flush_at:
-            out = q[0] if len(q) == 1 else b"".join(q)
+            out = q[0]
+            if len(q) > 1:
+                # one buffer of the exact size (MicroPython's join takes no memoryview)
+                out = bytearray(self._qn)
+                i = 0
+                for p in q:
+                    out[i:i + len(p)] = p
+                    i += len(p)
             self._q = []
             self._qn = 0
             return out
