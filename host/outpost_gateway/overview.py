@@ -42,6 +42,10 @@ def open_episodes(alerts):
                 if ep["id"] == closes or k == key:
                     del open_[k]
             continue
+        rep = rec.get("repeats")     # a reminder names the firing it repeats
+        for k, ep in open_.items():
+            if rep and ep["id"] == rep:
+                key = k
         if key in open_:
             ep = open_[key]
             ep["repeats"] += 1
@@ -54,8 +58,8 @@ def open_episodes(alerts):
 
 
 def board_state(b):
-    if b["status"] == "offline":
-        return "offline"
+    if b["status"] in ("offline", "config error"):
+        return b["status"]      # its Last Will, or its own word that its config is broken
     if b["silent"]:
         return "silent"
     return "online"

@@ -271,3 +271,8 @@ def test_open_episodes_follow_closes_and_reminders():
               a(4, "threshold", {"id": "x-1-4", "state": "resolved", "closes": "x-1-1", "readings": {"t": {}}})]
     eps = overview.open_episodes(list(reversed(alerts)))
     assert [e["id"] for e in eps] == ["x-1-3"]
+    # a reminder that names its firing (`repeats`) counts there, whatever its reading
+    alerts = [a(1, "threshold", {"id": "x-1-1", "readings": {"t": {}}}),
+              a(2, "threshold", {"id": "x-1-2", "repeats": "x-1-1"})]
+    eps = overview.open_episodes(list(reversed(alerts)))
+    assert [(e["id"], e["repeats"]) for e in eps] == [("x-1-1", 1)]
