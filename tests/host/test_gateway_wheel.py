@@ -209,6 +209,14 @@ def test_installed_gateway_runs_outside_the_tree(installed, tmp_path):
             r = _run([gw, "send-test", "-c", cfg], str(work))
             assert "send-test: sent to owner@example.org" in r.stdout, r.stdout
             assert any(m.parsed()["Subject"] == "Outpost gateway test message" for m in up.wait_for(4, timeout=30))
+            # a script's alert (text on stdin, as from cron), mailed by the running gateway
+            r = subprocess.run([gw, "alert", "--device", "wheel", "-c", cfg], input="cron says hello\n",
+                               cwd=str(work), env=_clean_env(), capture_output=True, text=True, timeout=120)
+            assert r.returncode == 0, r.stderr
+            aid = r.stdout.split()[1]
+            got = up.wait_for(5, timeout=60)
+            assert [m.parsed()["Message-ID"] for m in got if m.parsed()["X-Outpost-Alert-Id"] == aid] == \
+                ["<%s@example.org>" % aid]
         finally:
             if p.poll() is None:
                 p.send_signal(signal.SIGTERM)
