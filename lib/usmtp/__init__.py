@@ -7,16 +7,19 @@
 
 __version__ = "0.1.0"
 
-_LAZY = {"SMTP": "usmtp.client", "Message": "usmtp.writer", "make_message_id": "usmtp.writer"}
-_ERRORS = ("SMTPError", "SMTPUsageError", "SMTPProtocolError", "SMTPConnectError", "SMTPTimeout",
-           "SMTPTLSError", "SMTPReplyError", "SMTPTransientError", "SMTPPermanentError",
-           "SMTPSenderRefused", "SMTPAuthError", "SMTPDataError", "SMTPRecipientsRefused",
-           "is_transient", "outcome")
+# names kept as text, not as a dict and a tuple: on a board each is a heap object
+_ERRORS = (" SMTPError SMTPUsageError SMTPProtocolError SMTPConnectError SMTPTimeout SMTPTLSError"
+           " SMTPReplyError SMTPTransientError SMTPPermanentError SMTPSenderRefused SMTPAuthError"
+           " SMTPDataError SMTPRecipientsRefused is_transient outcome ")
 
 
 def __getattr__(name):
-    mod = _LAZY.get(name)
-    if mod is None and name in _ERRORS:
+    mod = None
+    if name == "SMTP":
+        mod = "usmtp.client"
+    elif name == "Message" or name == "make_message_id":
+        mod = "usmtp.writer"
+    elif " " + name + " " in _ERRORS:
         mod = "usmtp.errors"
     if mod is not None:
         return getattr(__import__(mod, None, None, [name]), name)
