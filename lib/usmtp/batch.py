@@ -109,3 +109,15 @@ def client_send_many(smtp, items):
         # the server's last word on each message (a Reply, or None), for a caller that logs
         # it; the replies only, so no message's bytes are kept past the call
         smtp.last_replies = [t.end for t in txs]
+
+
+def settle(core, e):
+    # e.partial_results: per message, its outcome, None for the unanswered ones
+    if getattr(e, "partial_results", None) is not None:
+        return
+    res = core.partial_results()
+    if res is not None:
+        try:
+            e.partial_results = res
+        except AttributeError:
+            pass        # MicroPython: a built-in exception takes no attributes

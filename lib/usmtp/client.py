@@ -20,6 +20,14 @@ def _size_and_8bit(msg):
     return None, False, msg
 
 
+def _settle(core, e):
+    # a batch broken off by a timeout or a lost connection still settles every message the
+    # server had answered (usmtp.batch)
+    if core._batch is not None:
+        from usmtp.batch import settle
+        settle(core, e)
+
+
 class SMTP:
     """An SMTP client connection.
 
@@ -172,7 +180,7 @@ class SMTP:
         except SMTPError as e:
             if isinstance(e, SMTPConnectError):
                 self._salvage(stream, core)
-            self._settle_batch(core, e)
+            _settle(core, e)
             if core.state == "closed" or isinstance(e, (SMTPTimeout, SMTPConnectError)):
                 # after a timeout, replies and commands are out of step, and a socket error
                 # (raised here, not by the core) leaves the operation half done: either way
@@ -182,7 +190,7 @@ class SMTP:
                 self.close()
             raise
         except BaseException as e:
-            self._settle_batch(core, e)
+            _settle(core, e)
             core.lost()
             self._lost = e.__class__.__name__
             self.close()
@@ -200,18 +208,6 @@ class SMTP:
                 break
             core.receive_data(data)
         core.drain()
-
-    def _settle_batch(self, core, e):
-        # a batch broken off by a timeout or a lost connection still settles every message the
-        # server had answered: e.partial_results, None for the unanswered ones
-        if getattr(e, "partial_results", None) is not None:
-            return
-        res = core.partial_results()
-        if res is not None:
-            try:
-                e.partial_results = res
-            except AttributeError:
-                pass        # MicroPython: a built-in exception takes no attributes
 
     def _live(self):
         if self._core is None or self._stream is None:

@@ -252,10 +252,11 @@ class ClientCore:
                 self.result = e.value
                 return DONE
             if y == FLUSH:
-                # let small body pieces gather into one write (fewer segments and syscalls);
+                # let small body pieces gather into one write (fewer segments and syscalls),
+                # then have all of it written before the body goes on (memory O(flush_at));
                 # whatever is queued is always written before we wait for a reply
                 if self._qn >= self.flush_at:
-                    return SEND
+                    self._drain = True
             elif y == WRITE:
                 self._drain = True
             else:
