@@ -92,11 +92,6 @@ def check_arg(value, what):
     return value
 
 
-def envelope_addr(addr, what):
-    from usmtp.tx import envelope_addr as f
-    return f(addr, what)
-
-
 class ClientCore:
     def __init__(self, mode="plain", local_hostname="[127.0.0.1]", allow_plaintext_auth=False,
                  trace=None, secure=False, pipelining=True, chunking=True,
