@@ -116,6 +116,8 @@ def main(argv=None):
     ap.add_argument("--config", default=os.path.join(ROOT, "firmware", "config_local.py"))
     ap.add_argument("--out", default=None, help="default: build/device/<board>")
     ap.add_argument("--mpremote", default=os.path.join(os.path.dirname(sys.executable), "mpremote"))
+    ap.add_argument("--extra-lib", action="append", default=[],
+                    help="a folder of modules the board's image would bring (umqtt for unix)")
     ap.add_argument("--check", action="store_true",
                     help="only the config check (make check): no port, nothing compiled")
     a = ap.parse_args(argv)
@@ -139,7 +141,7 @@ def main(argv=None):
     out = a.out or os.path.join(ROOT, "build", "device", a.board)
     print("deploy: %s checked for %s; compiling" % (os.path.basename(a.config), a.board))
     try:
-        n = deploy_tree.build(a.board, a.config, out)
+        n = deploy_tree.build(a.board, a.config, out, a.extra_lib)
     except ValueError as e:         # outpost.config.ConfigError names the key
         return fail(["config: " + str(e)])
     print("deploy: config valid (config.json %d bytes)" % n)
