@@ -113,6 +113,14 @@ class App:
             self.log("outbox: " + str(len(self.ob)) + " alert(s) waiting from before the reset")
         fitted = cfg["sensors"] if cfg["sensors"] is not None else bb.get("sensors", [])
         self.fitted = fitted
+        if hop is None:
+            # the check `make check` ran on the computer, run again on the board it is meant for
+            from outpost import wiring
+            bad = wiring.problems(cfg, b)
+            unload("outpost.wiring")
+            if bad:
+                from outpost import config
+                raise config.ConfigError("; ".join(bad))
         from outpost import sensors
         self.drivers = sensors.build(fitted, machine)
         self.rules = cfg["rules"]
@@ -122,9 +130,6 @@ class App:
             from outpost import words
             self.meta = words.sensor_words(fitted, self.drivers)
             unload("outpost.words")
-        known = []
-        for d in self.drivers:
-            known += list(d.units)
         # the last few readings of each ruled sensor, for the alert's body (RAM only)
         self.hist = {}
         for r in self.rules:
@@ -137,13 +142,6 @@ class App:
             for rid in hop["crashed"]:
                 self.crashed[rid] = max(self.crashed.get(rid, 0), hop["crashed"][rid])
         self.next_state = saved.get("next_state", 0) if saved else 0
-        for i in range(len(self.rules)):
-            if self.rules[i]["sensor"] not in known:
-                # a misspelt reading name would make a rule that can never fire
-                from outpost import config
-                raise config.ConfigError("rules[" + str(i) + "].sensor: no sensor gives " +
-                                         repr(self.rules[i]["sensor"]) + " (readings: " +
-                                         ", ".join(known) + ")")
         self.states = saved["states"] if saved else [None] * len(self.rules)
         self.rep = saved["rep"] if saved else None
         self.next_report = saved["next_report"] if saved else None
@@ -358,8 +356,14 @@ class App:
         self.publish_state(self.readings)
         unload("outpost.alerts")
         unload("outpost_contract.record")
+        # the next sample, or sooner when a reminder is due before it: it goes at its time
+        from outpost import rules
+        delay = self.cfg["sample_every"]
+        due = rules.next_due(self.rules, self.states)
+        if due is not None and due - self.t0 < delay:
+            delay = max(0, due - self.t0)
         gc.collect()
-        return self.cfg["sample_every"]
+        return delay
 
     def do_report(self, readings):
         rc = self.cfg["report"]

@@ -53,13 +53,13 @@ def main(board, machine, time):
         cfg = load_config(root)
         unload("outpost.config")
     except ValueError as e:
-        config_error(e, time)
+        config_error(e, root)
     gc.collect()
     while True:
         try:
             hop, wdt = _run_app(cfg, board, machine, time, hop, wdt)   # returns for the SMTP step
         except ValueError as e:
-            config_error(e, time)
+            config_error(e, root)
         _drop_app()
         gc.collect()
         if wdt is not None:
@@ -71,11 +71,10 @@ def main(board, machine, time):
         gc.collect()
 
 
-def config_error(e, time):
+def config_error(e, root):
     if e.__class__.__name__ != "ConfigError":   # outpost.config is not loaded to ask it
         raise e
-    # nothing sensible to do without a valid config: say why, forever, without resetting
-    # (the watchdog is not started before the config is known to be good)
-    while True:
-        print("CONFIG ERROR: " + str(e))
-        time.sleep(60)
+    # the board cannot run: it says so over every path it can reach, then sleeps with a long
+    # backoff and says it again, never resetting (the watchdog is not started yet)
+    from outpost import cfgerror
+    cfgerror.run(e, root)
