@@ -116,7 +116,7 @@ class App:
         if hop is None:
             # the check `make check` ran on the computer, run again on the board it is meant for
             from outpost import wiring
-            bad = wiring.problems(cfg, b)
+            bad = wiring.problems(cfg, bb)
             unload("outpost.wiring")
             if bad:
                 from outpost import config
