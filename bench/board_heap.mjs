@@ -52,21 +52,15 @@ const steps = [
   ["quiet wake", ["machine", "board", "outpost.run", "outpost.clock", "outpost.outbox", "outpost.report",
                   "outpost.net", "outpost.app", "outpost.sensors", "outpost.rules"]],
   ["an alert", ["outpost.words", "outpost_contract.record", "outpost.alerts"]],
-  ["smtp step", ["outpost.sendwake", "outpost.smtp_path", "usmtp.errors", "usmtp.reply", "usmtp.auth",
-                 "usmtp.stuffing", "usmtp.netio", "usmtp.core", "usmtp.client", "usmtp", "usmtp.mimeenc",
-                 "usmtp.writer", "outpost_contract.mail"]],
+  ["smtp step", ["outpost.sendwake", "outpost.smtp_path", "usmtp", "usmtp.errors", "usmtp.checks",
+                 "usmtp.reply", "usmtp.netio", "usmtp.core", "usmtp.client", "usmtp.tx", "usmtp.auth",
+                 "usmtp.stuffing", "usmtp.mimeenc", "usmtp.writer", "outpost_contract.mail"]],
   ["mqtt step", ["outpost.transport", "umqtt.simple"]],
   ["serial step", ["outpost_contract.frame"]],
-<<<<<<< HEAD
   // discovery: at connect with mqtt.discovery; testalert: make test-alert
-  ["loaded on demand, then unloaded", ["outpost.discovery", "outpost.testalert"]],
-  ["not loaded by a wake", ["outpost.config", "umail"]],
-=======
-  // words: when a rule fires; discovery: at connect with mqtt.discovery; testalert: make test-alert
   // wiring: the config against the board, once at boot; cfgerror: only when that check fails
-  ["loaded on demand, then unloaded", ["outpost.words", "outpost.discovery", "outpost.testalert", "outpost.wiring"]],
+  ["loaded on demand, then unloaded", ["outpost.discovery", "outpost.testalert", "outpost.wiring"]],
   ["not loaded by a wake", ["outpost.config", "outpost.cfgerror", "umail"]],
->>>>>>> main
 ];
 const v = (mp.runPython("_v = '%d.%d.%d' % sys.implementation.version[:3]"), mp.globals.get("_v"));
 console.log(`MicroPython ${v} (WebAssembly, 32-bit): heap held after import, .mpy from the filesystem`);

@@ -101,11 +101,10 @@ def wake_configs(srv, broker):
 
 
 def measure():
-    tree = tempfile.mkdtemp(prefix="board-tree-")
-    from realboard import MP_LIB
-    subprocess.run([sys.executable, os.path.join(ROOT, "tools", "deploy_tree.py"), "--board", "unix",
-                    "--config", os.path.join(ROOT, "bench", "board_config.py"),
-                    "--out", tree, "--extra-lib", MP_LIB], check=True)
+    tree = os.path.join(tempfile.mkdtemp(prefix="board-tree-"), "flash")
+    from realboard import layout
+    import deploy_tree
+    layout(tree, deploy_tree.read_config(os.path.join(ROOT, "bench", "board_config.py")))
     out = subprocess.run(["node", os.path.join(ROOT, "bench", "board_heap.mjs"), tree],
                          capture_output=True, text=True, check=True).stdout
     print(out.split("\nJSON ")[0])
