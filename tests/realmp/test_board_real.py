@@ -10,8 +10,8 @@ from realboard import RealBoard, heap_for
 # Heaps measured on the 64-bit PyPI port by bench/board_heap.py (bench/board_heap.json), for
 # this port's word size (realboard.heap_for): between the MQTT fallback's smallest heap and
 # the SMTP step's in the app's own wake, so the SMTP step runs out of memory and MQTT does not
-TOO_SMALL_KB = 128     # the MQTT fallback: 120-128k; the SMTP step in the app: 140-144k
-APP_WAKE_KB = 152      # the SMTP step in the app's own wake: smallest 140-144k, plus a margin
+TOO_SMALL_KB = 128     # the MQTT fallback: 120k; the SMTP step in the app's wake: 140k
+APP_WAKE_KB = 152      # the SMTP step in the app's own wake: 140k, plus a margin
 TOO_SMALL_FOR_SMTP = heap_for(TOO_SMALL_KB)
 
 
