@@ -275,7 +275,15 @@ class App:
                     delay = self.finish()
                 else:
                     self.t0 = self.mono()
-                    delay = self.step()
+                    try:
+                        delay = self.step()
+                    except MemoryError:
+                        # whatever ran out (a module to load, a sample), this step is lost and
+                        # the next one comes at its time: never a reset for it
+                        self.chain = self.smtp = None
+                        gc.collect()
+                        self.log("step: out of memory")
+                        delay = self.cfg["sample_every"]
                 self.idle(max(0, delay - (self.mono() - self.t0)))
         except Hop:
             return self.hop
@@ -286,11 +294,11 @@ class App:
     def new_alert(self, event, csv=None):
         # journalled before any attempt; a record too large for the heap loses its CSV, then
         # its body, rather than reset the board before it is on flash
-        from outpost import alerts
         now = clock.now()
         payload = None
         for part in range(3):
             try:
+                from outpost import alerts
                 rid = event.get("id") or self.next_id()
                 event["id"] = rid
                 rec = alerts.make_record(self.cfg["device"], rid, event, now if clock.is_set(now) else 0)
@@ -302,8 +310,12 @@ class App:
                 rec = None
                 gc.collect()
         if payload is None:
-            # not even the bare record fits now: it is made again at the next step
-            self.unsaved.append((event, csv))
+            # not even the bare record fits now: it is made again at the next step, without
+            # its CSV; a few at most wait so (the oldest goes first, counted as dropped)
+            self.unsaved.append((event, None))
+            if len(self.unsaved) > 4:
+                self.ob.dropped += 1
+                self.unsaved.pop(0)
             self.log("alert " + event.get("id", "?") + ": out of memory; journalled at the next step")
             return
         self.log("alert " + rid + " [" + rec["severity"] + "] " + rec["subject"] +
@@ -411,27 +423,32 @@ class App:
         # Outages belong to the network, not to a record: when a round finds every path down,
         # the whole outbox holds off (backoff doubling per failed round). A critical alert is
         # still tried once at once, so it is not held behind an old outage.
-        tc = self.cfg["transport"]
         # an alert that was being sent when the board crashed goes after all the others
         for rid, sev, payload in self.ob.pending(self.crashed):
             fresh = rid not in self.tried
             again = rid == self.resume      # its SMTP step just ran: read the outcome
             if self.mono() < self.hold_until and not (fresh and sev == "critical") and not again:
                 continue
-            if self.chain is None:
-                if sys_mp():
-                    # the sampling modules make room for the paths (the drivers are made again,
-                    # and the modules loaded again, at the next sample)
-                    self.drivers = None
-                    unload("outpost.sensors")
-                    unload("outpost.rules")
-                self.chain = self.make_chain()
-            from outpost import alerts
             try:
+                if self.chain is None:
+                    if sys_mp():
+                        # the sampling modules make room for the paths (the drivers are made
+                        # again, and the modules loaded again, at the next sample)
+                        self.drivers = None
+                        unload("outpost.sensors")
+                        unload("outpost.rules")
+                    self.chain = self.make_chain()
+                from outpost import alerts
                 rec, data, csv = alerts.from_payload(payload)
             except ValueError as e:
                 self.ob.fail(rid, "unreadable record: " + str(e))
                 continue
+            except MemoryError:
+                # not even the paths load now: an outage of this round, with its backoff
+                self.chain = self.smtp = None
+                gc.collect()
+                self.held(rid, ["out of memory loading the paths"])
+                break
             payload = None
             # a report that keeps failing sheds what it can: its charts, then its CSV
             if not again:
@@ -461,11 +478,7 @@ class App:
                 if "out of memory" in " ".join(result[1]):
                     # the next attempt sheds the next part at once
                     self.tried[rid] = (self.tried[rid] // SHED_AFTER + 1) * SHED_AFTER
-                self.down_rounds += 1
-                wait = backoff(self.down_rounds, tc["retry_min"], 2, tc["retry_max"])
-                self.hold_until = self.mono() + wait
-                self.log("kept " + rid + " in the outbox (" + "; ".join(result[1]) +
-                         "); next try in " + str(wait) + " s")
+                self.held(rid, result[1])
                 break
         self.resume = None
         if self.chain is not None:
@@ -477,6 +490,15 @@ class App:
             unload("outpost.smtp_path")
             unload("umqtt")
         gc.collect()
+
+    def held(self, rid, reasons):
+        # every path down this round: the whole outbox waits, the wait doubling per round
+        tc = self.cfg["transport"]
+        self.down_rounds += 1
+        wait = backoff(self.down_rounds, tc["retry_min"], 2, tc["retry_max"])
+        self.hold_until = self.mono() + wait
+        self.log("kept " + rid + " in the outbox (" + "; ".join(reasons) +
+                 "); next try in " + str(wait) + " s")
 
     # --- no reset loops: an alert that crashes the board is tried last, then set aside ---
     # `inflight` on flash names the alert being sent and how often it already crashed the

@@ -319,7 +319,8 @@ def test_a_wake_mailing_over_starttls_and_auth_completes_at_128k(tmp_path):
     # alerting again.
     with MailServer(tls="starttls", auth_users={"board": "s3cret"}, auth_required=True,
                     chunking=True) as srv:
-        with RealBoard(tmp_path, board_config(smtp=starttls_auth(srv)), heapsize="128k") as b:
+        cfg = board_config(smtp=starttls_auth(srv, send_wake_below=1 << 20))
+        with RealBoard(tmp_path, cfg, heapsize="128k") as b:
             door_open(b)
             b.start()
             i = b.wait_for("sent unix1-1-1 via smtp", timeout=60)
