@@ -43,6 +43,7 @@ CREATE TABLE IF NOT EXISTS deliveries(
   last_error TEXT,
   updated REAL NOT NULL,
   via TEXT,                       -- Message-ID of the digest that carries it, set when folded
+  cause TEXT,                     -- "upstream": it waits on a failure that held every message
   PRIMARY KEY(alert_id, rcpt)
 );
 CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries(status, next_at);
@@ -139,6 +140,33 @@ class Seen:
         self.learn = learn
 
 
+class Outcome:
+    # what the relay decided for one delivery (the spool writes it as it comes: each message
+    # is settled on its own reply, in the writer's group commit)
+    __slots__ = ("alert_id", "rcpt", "status", "attempts", "next_at", "error", "code", "via", "cause")
+
+    def __init__(self, alert_id, rcpt, status, attempts, next_at, error=None, code=None, via=None,
+                 cause=None):
+        self.alert_id = alert_id
+        self.rcpt = rcpt
+        self.status = status        # ready | done | dead
+        self.attempts = attempts
+        self.next_at = next_at
+        self.error = error
+        self.code = code
+        self.via = via              # the digest's Message-ID when it went in one
+        self.cause = cause          # "upstream" when every message failed the same way
+
+
+class Settle:
+    # outcomes for the writer to commit with whatever else is queued
+    __slots__ = ("outcomes", "now")
+
+    def __init__(self, outcomes, now):
+        self.outcomes = outcomes
+        self.now = now
+
+
 class Rejected:
     # an input refused for good (written whatever the spool's fill level)
     __slots__ = ("source", "origin", "reason", "raw", "size")
@@ -200,6 +228,9 @@ class Spool:
             return self
         db = self._db()
         db.executescript(SCHEMA)
+        cols = [r[1] for r in db.execute("PRAGMA table_info(deliveries)")]
+        if "cause" not in cols:
+            db.execute("ALTER TABLE deliveries ADD COLUMN cause TEXT")     # a spool from before
         if requeue:
             # rows a crash left in flight were never confirmed upstream: send them again
             self.requeue_sending()
@@ -346,8 +377,13 @@ class Spool:
         plain = {}       # device -> latest plain sign of life in this batch (one row write each)
         added = 0
         rejected = 0
+        settled = 0
         with self._tx(db):
             for op in ops:
+                if isinstance(op, Settle):
+                    settled += self._finish_in(db, op.outcomes, op.now)
+                    results.append("settled")
+                    continue
                 if isinstance(op, Rejected):
                     db.execute("INSERT INTO rejected(at,source,origin,reason,size,raw) VALUES(?,?,?,?,?,?)",
                                (now, op.source, op.origin, op.reason, op.size, op.raw))
@@ -391,9 +427,9 @@ class Spool:
                 db.execute("DELETE FROM rejected WHERE n <= (SELECT max(n) FROM rejected) - ?",
                            (REJECTED_KEEP,))
         # counted only once committed: a failed batch adds nothing
-        if added:
+        if added or settled:
             with self._lock:
-                self._pending += added
+                self._pending = max(0, self._pending + added - settled)
         self.commits += 1
         if seen and self.on_seen is not None:
             self.on_seen(seen)
@@ -411,11 +447,8 @@ class Spool:
             return
         beat, gap = row
         if op.learn:
-            d = op.at - beat if beat is not None else 0
-            if d > 0:
-                # the board's rhythm: a slow moving average of the gaps between periodic messages
-                gap = d if gap is None else 0.8 * gap + 0.2 * d
-            beat = op.at if beat is None else max(beat, op.at)
+            from .watchdog import learn_rhythm     # the watchdog's rule; the spool stores it
+            beat, gap = learn_rhythm(beat, gap, op.at)
         db.execute("UPDATE boards SET last_seen=max(last_seen,?), beat=?, gap=?, status=coalesce(?,status)"
                    " WHERE device=?", (op.at, beat, gap, op.status, op.device))
 
@@ -499,26 +532,67 @@ class Spool:
                            [(status, now, a, r) for a, r in keys])
 
     def finish(self, outcomes, now):
-        # outcomes: list of (alert_id, rcpt, status, attempts, next_at, error, code, via)
+        # outcomes: [Outcome], committed now on the caller's connection
         db = self._db()
-        gone = set()
         with self._tx(db):
-            for a, r, st, att, nxt, err, code, via in outcomes:
-                db.execute("UPDATE deliveries SET status=?, attempts=?, next_at=?, last_error=?, updated=?,"
-                           " via=coalesce(?, via) WHERE alert_id=? AND rcpt=?",
-                           (st, att, nxt, err, now, via, a, r))
-                if st == "dead":
-                    db.execute("INSERT INTO dead_letter(alert_id,rcpt,code,reply,at) VALUES(?,?,?,?,?)",
-                               (a, r, code, err, now))
-                if st in ("done", "dead"):
-                    gone.add(a)
-            left = 0
-            for a in gone:
-                if not db.execute("SELECT 1 FROM deliveries WHERE alert_id=? AND status IN ('ready','sending')",
-                                  (a,)).fetchone():
-                    left += 1
+            left = self._finish_in(db, outcomes, now)
         with self._lock:
             self._pending = max(0, self._pending - left)
+
+    def settle(self, outcomes, now):
+        # outcomes made durable before this returns: in the writer's next group commit when it
+        # runs (many messages, ingress included, share one fsync), else on this connection
+        w = self._writer
+        if w is None or not w.is_alive():
+            return self.finish(outcomes, now)
+        done = threading.Event()
+        box = []
+
+        def answered(res):
+            box.append(res)
+            done.set()
+        self.submit(Settle(outcomes, now), answered)
+        while not done.wait(1.0):
+            if not w.is_alive():
+                # stopped (or gone) before our turn: write it ourselves (the same values twice
+                # are harmless; no dead letter is in this case pending in the queue too)
+                return self.finish(outcomes, now)
+        if box[0] == "error":
+            raise sqlite3.OperationalError("spool write failed: %s" % self.write_error)
+
+    def _finish_in(self, db, outcomes, now):
+        # -> alerts that have no delivery left pending
+        gone = set()
+        for o in outcomes:
+            db.execute("UPDATE deliveries SET status=?, attempts=?, next_at=?, last_error=?, updated=?,"
+                       " via=coalesce(?, via), cause=? WHERE alert_id=? AND rcpt=?",
+                       (o.status, o.attempts, o.next_at, o.error, now, o.via, o.cause, o.alert_id, o.rcpt))
+            if o.status == "dead":
+                db.execute("INSERT INTO dead_letter(alert_id,rcpt,code,reply,at) VALUES(?,?,?,?,?)",
+                           (o.alert_id, o.rcpt, o.code, o.error, now))
+            if o.status in ("done", "dead"):
+                gone.add(o.alert_id)
+        left = 0
+        for a in gone:
+            if not db.execute("SELECT 1 FROM deliveries WHERE alert_id=? AND status IN ('ready','sending')",
+                              (a,)).fetchone():
+                left += 1
+        return left
+
+    def release(self, cause):
+        # the upstream answers again: every delivery waiting on that cause is due now, in the
+        # order the alerts came (next_at = when it was received, as if never tried) -> count
+        db = self._db()
+        with self._tx(db):
+            n = db.execute("UPDATE deliveries SET next_at=min(next_at, (SELECT received FROM alerts a"
+                           " WHERE a.id=deliveries.alert_id)), cause=NULL WHERE status='ready' AND cause=?",
+                           (cause,)).rowcount
+        return n
+
+    def waiting_on(self, cause):
+        r = self._db().execute("SELECT count(*) FROM deliveries WHERE status='ready' AND cause=?",
+                               (cause,)).fetchone()
+        return r[0]
 
     # -- state, inspection and the operator's commands -------------------------------------
     def get_state(self, key, default=None):

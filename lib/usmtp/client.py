@@ -297,20 +297,23 @@ class SMTP:
             sender = sender[1]
         return self.sendmail(sender, message.recipients(), message)
 
-    def send_many(self, items):
+    def send_many(self, items, on_settled=None):
         """Several messages in one pipelined batch: items of (from_addr, to_addrs, msg).
         Returns, per message, its refused dict or the SMTPError that refused it. When the
         batch breaks off (a timeout, a lost connection, a 421) the error carries
         .partial_results: per message, the outcome the server's replies settled, or None
         where it gave none. Only those are worth sending again; give messages as bytes if you
-        may (a generator is used up by the first attempt)."""
+        may (a generator is used up by the first attempt).
+        on_settled(i, result, reply), if given, is called as each message's reply arrives (its
+        refused dict or its SMTPError, and the Reply that settled it), so the caller can record it before the next message
+        goes out; messages refused before sending are only in the returned list."""
         core = self._live()
         txs = []
         for it in items:
             size, eight, msg = _size_and_8bit(it[2])
             txs.append(core.make_tx(it[0], it[1], msg, size, eight))
         try:
-            return self._run(self._core.op_send_many(txs))
+            return self._run(self._core.op_send_many(txs, on_settled))
         finally:
             # the server's last word on each message (a Reply, or None), for a caller that logs
             # it; the replies only, so no message's bytes are kept past the call

@@ -110,6 +110,8 @@ class Tx:
         self.bdat_err = None
         self.error = None       # set when refused before sending (e.g. SIZE)
         self.auth = None        # reply to a deferred AUTH that led this transaction
+        self.n = 0              # its place in a batch
+        self.told = None        # False while a batch's on_settled waits for it, then True
 
     def on_reply(self, cmd, key, r):
         if cmd == "AUTH":
@@ -250,6 +252,7 @@ class ClientCore:
         self._open_tx = None
         self._stuffer = None
         self._deferred_auth = None
+        self._on_settled = None
 
     # ---- driver interface -------------------------------------------------------------
 
@@ -382,6 +385,15 @@ class ClientCore:
             self.authenticated = True
         if ctx is not None:
             ctx.on_reply(cmd, key, r)
+            if self._on_settled is not None and ctx.told is False and ctx.settled():
+                # the caller records this message now, not when the batch ends: a crash
+                # then sends again at most the message whose reply was still on its way
+                ctx.told = True
+                try:
+                    res = ctx.outcome()
+                except SMTPError as e:
+                    res = e
+                self._on_settled(ctx.n, res, r)
 
     def _send(self, cmd, arg=None, ctx=None, key=None, redact=False, verb=None):
         line = verb if verb is not None else cmd
@@ -601,11 +613,24 @@ class ClientCore:
             raise err
         return refused
 
-    def op_send_many(self, txs):
+    def op_send_many(self, txs, on_settled=None):
         """Several messages, pipelined as far as the server allows.
-        Returns a list with, per message, its refused dict or its SMTPError."""
+        Returns a list with, per message, its refused dict or its SMTPError.
+        on_settled(i, result, reply): called as soon as the server's replies settle message i
+        (its refused dict or its SMTPError, and the Reply that settled it), before the next
+        message's end of data goes out."""
         self._need("ready")
         self._batch = txs
+        self._on_settled = on_settled
+        for i in range(len(txs)):
+            txs[i].n = i
+            txs[i].told = False if on_settled is not None else None
+        try:
+            return (yield from self._send_many(txs))
+        finally:
+            self._on_settled = None
+
+    def _send_many(self, txs):
         first = True
         for tx in txs:
             self._precheck(tx)
@@ -812,9 +837,20 @@ class ClientCore:
                         return      # RFC 3030: no further BDAT once the transaction failed
         buf.extend(norm.end())
         total += len(buf)
+        if pipe and self._on_settled is not None and self._end_pending():
+            # a caller that settles each message on its reply gets one message's end in flight
+            # at a time, as with DATA: the previous one is answered (and settled) before this
+            # one can be accepted
+            yield 0
         self._bdat_chunk(tx, buf, True)
         if self.trace:
             self.trace("C: <message data, %d bytes in BDAT>" % total)
+
+    def _end_pending(self):
+        for p in self._pending:
+            if p[0] == "BDAT-LAST" or p[0] == "EOD":
+                return True
+        return False
 
     def _bdat_chunk(self, tx, data, last):
         head = "BDAT " + str(len(data)) + (" LAST" if last else "")

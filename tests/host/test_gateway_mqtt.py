@@ -24,7 +24,7 @@ from outpost_gateway.ingest import Ingest
 from outpost_gateway.metrics import Metrics
 from outpost_gateway.mqtt_ingress import MqttIngress
 from outpost_gateway.service import Gateway
-from outpost_gateway.spool import Spool
+from outpost_gateway.spool import Outcome, Spool
 from peers.certs import TestCA
 from peers.mosquitto import Mosquitto
 from peers.smtpd import MailServer
@@ -204,7 +204,7 @@ def test_full_spool_leaves_alerts_with_the_broker(tmp_path, broker):
         assert wait_for(lambda: m.c["spool_full"] >= 3, 30)
         assert spool.counts()["alerts"] == 5
         now = SystemClock().time()
-        spool.finish([(r["id"], "ops@example.org", "done", 1, now, None, 250, None) for r in recs[:5]], now)
+        spool.finish([Outcome(r["id"], "ops@example.org", "done", 1, now, None, 250, None) for r in recs[:5]], now)
         assert wait_for(lambda: spool.counts()["alerts"] == 8, 60)
         assert sorted(a["id"] for a in spool.list(limit=100)) == sorted(r["id"] for r in recs)
     finally:

@@ -4,7 +4,7 @@ import threading
 
 from gateway_helpers import record_bytes
 from outpost_gateway.clock import ManualClock
-from outpost_gateway.spool import Alert, Seen, Spool
+from outpost_gateway.spool import Alert, Outcome, Seen, Spool
 
 
 def alert(i, rcpts=("a@example.org",), severity="warning"):
@@ -103,7 +103,7 @@ def test_full_spool_refuses_new_but_answers_duplicates(tmp_path):
     assert sp.write([alert(4), alert(1)]) == ["full", "dup"]
     # delivering one frees room
     now = ManualClock().time()
-    sp.finish([("dev-1-1", "a@example.org", "done", 1, now, None, 250, None)], now)
+    sp.finish([Outcome("dev-1-1", "a@example.org", "done", 1, now, None, 250, None)], now)
     assert sp.write([alert(4)]) == ["new"]
     sp.close()
 
@@ -113,8 +113,8 @@ def test_finish_dead_letter_retry_purge(tmp_path):
     sp = Spool(str(tmp_path / "s.db"), clock).open()
     sp.write([alert(1), alert(2)])
     now = clock.time()
-    sp.finish([("dev-1-1", "a@example.org", "dead", 1, now, "550 5.1.1 no such user", 550, None),
-               ("dev-1-2", "a@example.org", "done", 1, now, None, 250, None)], now)
+    sp.finish([Outcome("dev-1-1", "a@example.org", "dead", 1, now, "550 5.1.1 no such user", 550, None),
+               Outcome("dev-1-2", "a@example.org", "done", 1, now, None, 250, None)], now)
     dead = sp.dead()
     assert [(d["id"], d["code"], d["reply"]) for d in dead] == [("dev-1-1", 550, "550 5.1.1 no such user")]
     assert sp.pending() == 0
