@@ -183,7 +183,7 @@ def test_send_times_and_digests_kept_then_purged(tmp_path):
     assert (mid, rcpt, msg) == ("<digest-x@example.org>", "a@example.org", b"the digest")
     assert sorted(r["alert_id"] for r in rows) == ["dev-1-1", "dev-1-2"]
     now = clock.time()
-    sp.finish([(a, r, "done", 1, now, None, 250, mid) for a, r in keys], now)
+    sp.finish([Outcome(a, r, "done", 1, now, None, 250, mid) for a, r in keys], now)
     assert sp.pending_digests(now) == []
     clock.advance(3600)
     assert sp.purge(older_than=clock.time()) == 2
