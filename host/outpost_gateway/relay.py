@@ -68,8 +68,9 @@ def classify(result):
 
 def held_everything(result):
     # a failure of the connection, not of this message: every message would have met it
-    return isinstance(result, (SMTPConnectError, SMTPTimeout, OSError)) or \
-        (isinstance(result, SMTPError) and getattr(result, "code", None) == 421)
+    if isinstance(result, SMTPError):      # (an OSError too: usmtp's errors subclass it)
+        return isinstance(result, (SMTPConnectError, SMTPTimeout)) or getattr(result, "code", None) == 421
+    return isinstance(result, OSError)
 
 
 class Unit:
@@ -212,7 +213,7 @@ class Relay:
             self._down(now, e)
             self._expire(now, self.down_until, "lifetime exceeded; last error: %s" % e)
             return False
-        self._upstream_back()
+        self._upstream_back(self.clock.time())
         return True
 
     def _expire(self, now, until, why):
@@ -227,8 +228,10 @@ class Relay:
         for r in rows:
             self._dead_notice(r, None, why, now)
 
-    def _upstream_back(self):
-        n = self.spool.release(UPSTREAM)
+    def _upstream_back(self, at):
+        # what failed on the upstream as a whole before `at` (when it answered) goes now; a
+        # failure after that (a 421 later in the same pass) still waits its backoff
+        n = self.spool.release(UPSTREAM, at)
         if self.down_count or n:
             log.info("upstream answers again; %d deliveries waiting on it go now, oldest first", n)
         self.down_count = 0
@@ -242,7 +245,7 @@ class Relay:
         self._result(now, "upstream unreachable: %s" % err)
 
     def _send(self, units):
-        tally = {"sent": 0, "dead": [], "pause": None, "to_write": []}
+        tally = {"sent": 0, "dead": [], "pause": None, "to_write": [], "first_ok": None}
         batch = [(u.sender, [u.rcpt], u.message) for u in units]
 
         def on_result(i, result, reply):
@@ -281,7 +284,7 @@ class Relay:
                 self._resume(now)
             if tally["sent"]:
                 # a delivery went through: whatever waited on the upstream goes now
-                self._upstream_back()
+                self._upstream_back(tally["first_ok"])
             self._result(now, "sent %d, deferred or dead %d" % (tally["sent"], len(units) - tally["sent"]))
         for row, code, text in tally["dead"]:
             self._dead_notice(row, code, text, now)
@@ -334,6 +337,8 @@ class Relay:
         with self._lock:
             if verdict == "done":
                 tally["sent"] += len(u.rows)
+                if tally["first_ok"] is None:
+                    tally["first_ok"] = now
                 if u.kind == "digest":
                     self.metrics.inc("digests")
             elif verdict == "pause":

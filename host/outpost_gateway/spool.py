@@ -579,14 +579,15 @@ class Spool:
                 left += 1
         return left
 
-    def release(self, cause):
-        # the upstream answers again: every delivery waiting on that cause is due now, in the
-        # order the alerts came (next_at = when it was received, as if never tried) -> count
+    def release(self, cause, before):
+        # the upstream answered again at `before`: every delivery that waits on a failure of
+        # that cause from before then is due now, in the order the alerts came (next_at = when
+        # it was received, as if never tried) -> count
         db = self._db()
         with self._tx(db):
             n = db.execute("UPDATE deliveries SET next_at=min(next_at, (SELECT received FROM alerts a"
-                           " WHERE a.id=deliveries.alert_id)), cause=NULL WHERE status='ready' AND cause=?",
-                           (cause,)).rowcount
+                           " WHERE a.id=deliveries.alert_id)), cause=NULL WHERE status='ready' AND cause=?"
+                           " AND updated < ?", (cause, before)).rowcount
         return n
 
     def waiting_on(self, cause):
