@@ -180,6 +180,62 @@ class Rejected:
         self.raw = raw[:REJECTED_RAW]
 
 
+class SpoolDamaged(Exception):
+    # the spool file is not a whole SQLite database: the gateway does not start on it, and
+    # nothing it did has written to it
+    pass
+
+
+def damage(path):
+    # -> None, or why the file at path is not a whole SQLite database; reads only
+    try:
+        size = os.stat(path).st_size
+    except FileNotFoundError:
+        return None
+    if size == 0:
+        wal = path + "-wal"
+        if os.path.exists(wal) and os.path.getsize(wal) > 0:
+            return "it is empty (0 bytes) while its write-ahead log %s holds data" % wal
+        return None       # a new spool: created 0600 before SQLite writes its header
+    with open(path, "rb") as f:
+        head = f.read(100)
+    if len(head) < 100 or head[:16] != b"SQLite format 3\x00":
+        return "it is not an SQLite database (its first bytes are not an SQLite header)"
+    page = int.from_bytes(head[16:18], "big")
+    page = 65536 if page == 1 else page
+    if page < 512 or page & (page - 1):
+        return "its header names an impossible page size (%d)" % page
+    if size % page:
+        return "it is truncated (%d bytes is not a whole number of %d-byte pages)" % (size, page)
+    pages = int.from_bytes(head[28:32], "big")
+    if head[92:96] == head[24:28] and size < pages * page:
+        return "it is truncated (%d bytes, its header says %d pages of %d bytes)" % (size, pages, page)
+    try:
+        db = sqlite3.connect("file:%s?mode=ro" % urllib.parse.quote(path), uri=True, timeout=30)
+        try:
+            rows = [r[0] for r in db.execute("PRAGMA quick_check")]
+        finally:
+            db.close()
+    except sqlite3.DatabaseError as e:
+        return "SQLite cannot read it (%s)" % e
+    if rows != ["ok"]:
+        return "SQLite's check of it fails (%s)" % "; ".join(rows[:3])
+    return None
+
+
+def recovery_hint(path):
+    # what SQLite can still read, copied into a new file (a dump that hit damage ends in a
+    # ROLLBACK: what it read is committed all the same, and a row too damaged to insert is
+    # skipped with an error); the damaged files are kept beside it
+    d, name = os.path.split(os.path.abspath(path))
+    return ("What it holds can be recovered: stop the gateway, then\n"
+            "  cd %s && { sqlite3 %s .dump | sed -e '/^COMMIT;$/d' -e '/^ROLLBACK;/d'; echo 'COMMIT;'; }"
+            " | sqlite3 %s.recovered\n"
+            "  for f in %s %s-wal %s-shm; do [ -e $f ] && mv $f $f.damaged; done; mv %s.recovered %s\n"
+            "and start it again (sqlite3 is in Debian's sqlite3 package). Recovered alerts keep their\n"
+            "ids, so none is mailed twice for being recovered." % (d, name, name, name, name, name, name, name))
+
+
 class Spool:
     def __init__(self, path, clock, max_pending=100000, min_free_mb=64, commit_batch=1000, readonly=False):
         self.path = path
@@ -226,6 +282,10 @@ class Spool:
                 raise FileNotFoundError("no spool at %s (the gateway has not run yet?)" % self.path)
             self._refresh_pending(self._db(), force=True)
             return self
+        why = damage(self.path)
+        if why is not None:
+            raise SpoolDamaged("the spool %s is damaged: %s. The gateway does not start on it and has"
+                               " not changed it.\n%s" % (self.path, why, recovery_hint(self.path)))
         db = self._db()
         db.executescript(SCHEMA)
         cols = [r[1] for r in db.execute("PRAGMA table_info(deliveries)")]
