@@ -180,6 +180,10 @@ class Rejected:
         self.raw = raw[:REJECTED_RAW]
 
 
+def disk_full(e):
+    return getattr(e, "sqlite_errorcode", None) == 13 or "disk is full" in str(e)     # SQLITE_FULL
+
+
 class SpoolDamaged(Exception):
     # the spool file is not a whole SQLite database: the gateway does not start on it, and
     # nothing it did has written to it
@@ -401,7 +405,8 @@ class Spool:
                     log.error("spool write failed: %s (%s); alerts are refused, not acknowledged,"
                               " until it works again", e, self.path)
                 self.write_error = str(e)
-                results = ["error"] * len(batch)
+                # a full disk is "full" (SMTP 452, NAK spool-full), like the free-space check
+                results = ["full" if disk_full(e) else "error"] * len(batch)
             for (op, cb), res in zip(batch, results):
                 try:
                     cb(res)
