@@ -215,8 +215,9 @@ class MqttIngress:
             self.ingest.offer(msg.payload, "mqtt", answer, device=device, origin=topic)
         elif kind == "status":
             st = bytes(msg.payload[:16]).decode("utf-8", "replace").strip().lower()
-            if st not in ("online", "offline"):
-                self.ingest.refuse("mqtt", "bad-status", "status of %r is %s, not online/offline"
+            # "config error": the board found its config broken at boot (firmware/outpost/cfgerror.py)
+            if st not in ("online", "offline", "config error"):
+                self.ingest.refuse("mqtt", "bad-status", "status of %r is %s, not online/offline/config error"
                                    % (device, show(msg.payload)), msg.payload, topic)
                 answer("bad")
             else:
