@@ -136,3 +136,4 @@ bench-gateway: setup-py
 	$(PY) bench/gateway_latency.py
 	$(PY) bench/gateway_memory.py
 	$(PY) bench/gateway_crash.py
+	$(PY) bench/gateway_soak.py

@@ -732,6 +732,31 @@ class Spool:
         return [dict(zip(keys, r)) for r in self._db().execute(
             "SELECT alert_id, rcpt, code, reply, at FROM dead_letter ORDER BY at LIMIT ?", (limit,))]
 
+    def compact(self):
+        # after a purge: the write-ahead log folded into the file and cut back, and the file
+        # itself rewritten smaller (VACUUM) when more than half of it is free pages, as after a
+        # big backlog drained; otherwise SQLite reuses the free pages and the file stays at its
+        # high-water mark. -> (bytes before, bytes after), WAL included
+        db = self._db()
+        before = self.file_bytes()
+        pages = db.execute("PRAGMA page_count").fetchone()[0]
+        free = db.execute("PRAGMA freelist_count").fetchone()[0]
+        if pages > 2048 and free * 2 > pages:
+            t = self.clock.time()
+            db.execute("VACUUM")
+            log.info("spool compacted: %d of %d pages were free (%.1f s)", free, pages, self.clock.time() - t)
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return before, self.file_bytes()
+
+    def file_bytes(self):
+        n = 0
+        for p in (self.path, self.path + "-wal"):
+            try:
+                n += os.path.getsize(p)
+            except OSError:
+                pass
+        return n
+
     def purge_done(self, older_than):
         # housekeeping (spool.keep_done_days): finished alerts received before older_than go,
         # and with them their ids stop deduplicating; the operator's purge is admin.purge

@@ -35,6 +35,7 @@ def message_id(data):
 class Transfer:
     # one message body as received, and what the server answered it
     def __init__(self, conn, pos, data, reply, generation=0):
+        self.at = time.time()       # when the server had it all (before its reply)
         self.generation = generation
         self.conn = conn
         self.pos = pos
