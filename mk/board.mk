@@ -67,7 +67,7 @@ check: board-check setup-py
 
 ## the config check, the port, then compile and copy with progress, and reset the board
 deploy: board-check setup-py $(MPREMOTE)
-	$(PY) tools/deploy.py --board $(BOARD) --port "$(PORT)" --config "$(CONFIG)"
+	$(PY) tools/deploy.py --board $(BOARD) --port "$(PORT)" --config "$(CONFIG)" $(DEPLOY_ARGS)
 
 ## write MicroPython itself: the image is checked (file, size, magic byte, chip) before anything
 ## is erased; esptool is the version pinned in requirements-test.txt

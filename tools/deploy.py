@@ -102,10 +102,23 @@ def check(board, config):
         return (["%s still holds the example's placeholders:" % os.path.basename(config)] +
                 ["  " + p for p in problems])
     try:
-        deploy_tree.check(board, config)
+        cfg = deploy_tree.check(board, config)
     except ValueError as e:         # outpost.config.ConfigError names the key
         return ["config: " + line for line in str(e).splitlines()[:1]] + \
             ["  " + line.strip() for line in str(e).splitlines()[1:]]
+    for line in warnings(cfg):
+        print("warning: " + line, file=sys.stderr)
+    return []
+
+
+def warnings(cfg):
+    # what the board accepts but a person would not want: a board that can never tell anyone
+    on = {"smtp": bool(cfg["smtp"]["host"]), "mqtt": bool(cfg["mqtt"]["host"]),
+          "serial": cfg["serial"]["uart"] >= 0}
+    if not [p for p in cfg["transport"]["order"] if on[p]]:
+        return ["transport.order: no path in it is configured (smtp.host, mqtt.host and "
+                "serial.uart are unset for " + ", ".join(cfg["transport"]["order"]) +
+                "): every alert stays in the board's outbox"]
     return []
 
 
@@ -116,6 +129,8 @@ def main(argv=None):
     ap.add_argument("--config", default=os.path.join(ROOT, "firmware", "config_local.py"))
     ap.add_argument("--out", default=None, help="default: build/device/<board>")
     ap.add_argument("--mpremote", default=os.path.join(os.path.dirname(sys.executable), "mpremote"))
+    ap.add_argument("--extra-lib", action="append", default=[],
+                    help="a folder of modules the board's image would bring (umqtt for unix)")
     ap.add_argument("--check", action="store_true",
                     help="only the config check (make check): no port, nothing compiled")
     a = ap.parse_args(argv)
@@ -139,7 +154,7 @@ def main(argv=None):
     out = a.out or os.path.join(ROOT, "build", "device", a.board)
     print("deploy: %s checked for %s; compiling" % (os.path.basename(a.config), a.board))
     try:
-        n = deploy_tree.build(a.board, a.config, out)
+        n = deploy_tree.build(a.board, a.config, out, a.extra_lib)
     except ValueError as e:         # outpost.config.ConfigError names the key
         return fail(["config: " + str(e)])
     print("deploy: config valid (config.json %d bytes)" % n)

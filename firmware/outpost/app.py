@@ -226,7 +226,12 @@ class App:
         self.heartbeat()
         self.publish_state(readings)
         gc.collect()
-        return self.cfg["sample_every"]
+        # the next sample, or sooner when a reminder is due before it: it goes at its time
+        delay = self.cfg["sample_every"]
+        due = rules.next_due(self.rules, self.states)
+        if due is not None and due - mono < delay:
+            delay = max(0, due - mono)
+        return delay
 
     def do_report(self, readings):
         rc = self.cfg["report"]

@@ -81,6 +81,16 @@ CREATE TABLE IF NOT EXISTS boards(
   muted INTEGER NOT NULL DEFAULT 0 -- a transition inside the flap guard: no notice sent
 );
 CREATE TABLE IF NOT EXISTS state(key TEXT PRIMARY KEY, value TEXT);
+-- the boards' readings (retained outpost/<device>/state), for the status page's charts: kept
+-- readings.keep_days, and at most readings.max_rows rows (the oldest go first)
+CREATE TABLE IF NOT EXISTS readings(
+  device TEXT NOT NULL,
+  name TEXT NOT NULL,
+  at REAL NOT NULL,
+  value REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS readings_key ON readings(device, name, at);
+CREATE INDEX IF NOT EXISTS readings_at ON readings(at);
 -- input that could not be read (bad JSON, a name the contract refuses, a frame that cannot be
 -- parsed): acknowledged so it never loops, and kept here with the reason and its first bytes
 CREATE TABLE IF NOT EXISTS rejected(
@@ -167,6 +177,18 @@ class Settle:
         self.now = now
 
 
+class Readings:
+    # one state message of a board: {name: number}. replay: a retained message the broker
+    # hands over at subscribe, stored only when it differs from what the spool last stored
+    __slots__ = ("device", "at", "values", "replay")
+
+    def __init__(self, device, at, values, replay=False):
+        self.device = device
+        self.at = at
+        self.values = values
+        self.replay = replay
+
+
 class Rejected:
     # an input refused for good (written whatever the spool's fill level)
     __slots__ = ("source", "origin", "reason", "raw", "size")
@@ -241,8 +263,12 @@ def recovery_hint(path):
 
 
 class Spool:
-    def __init__(self, path, clock, max_pending=100000, min_free_mb=64, commit_batch=1000, readonly=False):
+    def __init__(self, path, clock, max_pending=100000, min_free_mb=64, commit_batch=1000, readonly=False,
+                 readings_keep_days=7, readings_max_rows=500000):
         self.path = path
+        self.readings_keep = readings_keep_days * 86400.0
+        self.readings_max = readings_max_rows
+        self._readings_added = 0
         # readonly: for looking while the gateway runs (status, queue list): SQLite itself
         # refuses any write, and nothing is created, migrated or requeued
         self.readonly = readonly
@@ -455,6 +481,10 @@ class Spool:
                     rejected += 1
                     results.append("rejected")
                     continue
+                if isinstance(op, Readings):
+                    self._readings(db, op)
+                    results.append("readings")
+                    continue
                 if isinstance(op, Seen):
                     if op.status is None:
                         prev = plain.get(op.device)
@@ -499,6 +529,75 @@ class Spool:
         if seen and self.on_seen is not None:
             self.on_seen(seen)
         return results
+
+    TRIM_EVERY = 500        # readings rows added between two checks of the bounds
+
+    def _readings(self, db, op):
+        vals = op.values
+        if op.replay:
+            last = dict(db.execute("SELECT name, value FROM readings r WHERE device=? AND at=(SELECT max(at)"
+                                   " FROM readings b WHERE b.device=r.device AND b.name=r.name)", (op.device,)))
+            if last and all(last.get(k) == v for k, v in vals.items()):
+                return
+        db.executemany("INSERT INTO readings(device,name,at,value) VALUES(?,?,?,?)",
+                       [(op.device, k, op.at, v) for k, v in vals.items()])
+        self._readings_added += len(vals)
+        if self._readings_added >= self.TRIM_EVERY:
+            self._readings_added = 0
+            self.trim_readings_in(db, self.clock.time())
+
+    def trim_readings(self, now):
+        db = self._db()
+        with self._tx(db):
+            self.trim_readings_in(db, now)
+
+    def trim_readings_in(self, db, now):
+        db.execute("DELETE FROM readings WHERE at < ?", (now - self.readings_keep,))
+        over = db.execute("SELECT count(*) FROM readings").fetchone()[0] - self.readings_max
+        if over > 0:
+            db.execute("DELETE FROM readings WHERE rowid IN (SELECT rowid FROM readings ORDER BY at LIMIT ?)",
+                       (over,))
+
+    def latest_readings(self):
+        # device -> {name: (value, at)}
+        out = {}
+        try:
+            rows = self._db().execute(
+                "SELECT device, name, value, max(at) FROM readings GROUP BY device, name").fetchall()
+        except sqlite3.OperationalError as e:
+            if "no such table" not in str(e):
+                raise
+            return out      # a spool no gateway of this version has opened yet (read-only look)
+        for dev, name, value, at in rows:
+            out.setdefault(dev, {})[name] = (value, at)
+        return out
+
+    def reading_series(self, device, name, since):
+        return self._db().execute("SELECT at, value FROM readings WHERE device=? AND name=? AND at >= ?"
+                                  " ORDER BY at", (device, name, since)).fetchall()
+
+    def recent_alerts(self, limit=50, device=None, kinds_excluded=()):
+        # newest first: the alert's columns, its record (payload) and its deliveries
+        db = self._db()
+        q = "SELECT id, device, severity, kind, subject, source, received, payload, raw FROM alerts"
+        args = []
+        where = []
+        if device is not None:
+            where.append("device=?")
+            args.append(device)
+        if kinds_excluded:
+            where.append("kind NOT IN (%s)" % ",".join("?" * len(kinds_excluded)))
+            args.extend(kinds_excluded)
+        if where:
+            q += " WHERE " + " AND ".join(where)
+        q += " ORDER BY received DESC, rowid DESC LIMIT ?"
+        keys = ("id", "device", "severity", "kind", "subject", "source", "received", "payload", "raw")
+        out = [dict(zip(keys, r)) for r in db.execute(q, args + [limit])]
+        for a in out:
+            a["deliveries"] = [dict(zip(("rcpt", "status", "attempts", "next_at", "last_error", "updated"), d))
+                               for d in db.execute("SELECT rcpt, status, attempts, next_at, last_error, updated"
+                                                   " FROM deliveries WHERE alert_id=?", (a["id"],))]
+        return out
 
     def _seen(self, db, op):
         row = db.execute("SELECT beat, gap FROM boards WHERE device=?", (op.device,)).fetchone()

@@ -122,3 +122,34 @@ def _send_many(core, txs):
     if core.state != "closed" and (core.state != "ready" or (last_failed and core.pipelining)):
         yield from core._rset()
     return results
+
+
+def client_send_many(smtp, items, on_settled=None):
+    # usmtp.SMTP.send_many. When the batch breaks off (a timeout, a lost connection, a 421)
+    # the error carries .partial_results: per message, the outcome the server's replies
+    # settled, or None where it gave none. Only those are worth sending again; give messages
+    # as bytes if you may (a generator is used up by the first attempt).
+    from usmtp.client import _size_and_8bit
+    core = smtp._live()
+    txs = []
+    for it in items:
+        size, eight, msg = _size_and_8bit(it[2])
+        txs.append(core.make_tx(it[0], it[1], msg, size, eight))
+    try:
+        return smtp._run(core.op_send_many(txs, on_settled))
+    finally:
+        # the server's last word on each message (a Reply, or None), for a caller that logs
+        # it; the replies only, so no message's bytes are kept past the call
+        smtp.last_replies = [t.end for t in txs]
+
+
+def settle(core, e):
+    # e.partial_results: per message, its outcome, None for the unanswered ones
+    if getattr(e, "partial_results", None) is not None:
+        return
+    res = core.partial_results()
+    if res is not None:
+        try:
+            e.partial_results = res
+        except AttributeError:
+            pass        # MicroPython: a built-in exception takes no attributes

@@ -3,6 +3,7 @@ import sqlite3
 import threading
 
 from gateway_helpers import record_bytes
+from outpost_gateway import admin
 from outpost_gateway.clock import ManualClock
 from outpost_gateway import admin
 from outpost_gateway.spool import Alert, Outcome, Seen, Spool
@@ -187,7 +188,7 @@ def test_send_times_and_digests_kept_then_purged(tmp_path):
     sp.finish([Outcome(a, r, "done", 1, now, None, 250, mid) for a, r in keys], now)
     assert sp.pending_digests(now) == []
     clock.advance(3600)
-    assert sp.purge_done(clock.time()) == 2
+    assert admin.purge(sp, older_than=clock.time()) == 2
     assert sp.recent_sends(0) == {}                           # older than the window: gone
     assert sp._db().execute("SELECT count(*) FROM digests").fetchone()[0] == 0
     sp.close()
