@@ -137,3 +137,4 @@ bench-gateway: setup-py
 	$(PY) bench/gateway_memory.py
 	$(PY) bench/gateway_crash.py
 	$(PY) bench/gateway_soak.py
+	$(PY) bench/gateway_page.py

@@ -2,6 +2,7 @@
 
 from usmtp import netio
 from usmtp.core import ClientCore, DONE, NEED_DATA
+import usmtp.tx  # noqa: F401 (every client sends: loaded now, before a TLS handshake shares the heap)
 from usmtp.errors import (SMTPConnectError, SMTPError, SMTPTimeout, SMTPUsageError)
 
 

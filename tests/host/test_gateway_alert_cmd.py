@@ -13,7 +13,7 @@ import sys
 from gateway_helpers import HOST, ROOT, base_data, write_toml
 from outpost_contract import record as alert_record
 from outpost_gateway import cli, config
-from outpost_gateway.clock import ManualClock, SystemClock
+from outpost_gateway.clock import SystemClock
 from outpost_gateway.ingest import Ingest
 from outpost_gateway.metrics import Metrics
 from outpost_gateway.relay import Relay

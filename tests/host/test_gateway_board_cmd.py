@@ -6,7 +6,6 @@ import io
 import json
 import os
 import re
-import signal
 import stat
 import subprocess
 
@@ -172,3 +171,12 @@ def test_board_names_and_hashes(tmp_path):
     assert rc == 1
     rc, out = run(["board", "add", "ok-1", "--tls", "--config", conf])
     assert rc == 0 and '"port": 8883' in out and '"tls": True' in out
+    # a fresh install whose upstream is not set up yet can still let boards in; a broken [mqtt] cannot
+    data["relay"] = dict(data["relay"], host="")
+    conf = write_toml(tmp_path / "gw.toml", data)
+    assert run(["board", "add", "ok-2", "--config", conf])[0] == 0
+    assert [n for n, _, _ in broker_admin.listing(config.merge(dict(data, relay={"enabled": False}), env={}))] \
+        == ["ok-1", "ok-2"]
+    data["mqtt"] = dict(data["mqtt"], port="x")
+    conf = write_toml(tmp_path / "gw.toml", data)
+    assert run(["board", "add", "ok-3", "--config", conf])[0] == 2

@@ -99,7 +99,16 @@ def test_flash_compares_the_installed_esptool_with_the_pin():
                         "--eval", "show-esptool: ; @echo $(ESPTOOL_VERSION)", "show-esptool"],
                        capture_output=True, text=True, timeout=60)
     pin = [l for l in open(os.path.join(ROOT, "requirements-test.txt")) if l.startswith("esptool==")]
-    assert r.stdout.strip() == pin[0].strip().split("==")[1]
+    version = pin[0].strip().split("==")[1]
+    assert r.stdout.strip() == version
+    # and the recipe make flash runs compares the installed version with exactly that
+    r = subprocess.run(["make", "--no-print-directory", "-n", "-C", ROOT, "flash", "BOARD=esp32_devkitc",
+                        "PORT=/dev/ttyUSB9", "FIRMWARE=x.bin"], capture_output=True, text=True, timeout=60)
+    check = [l for l in r.stdout.splitlines() if "m.version('esptool')" in l]
+    assert check and "!= '%s')" % version in check[0], r.stdout
+    # run as written: the pinned esptool is installed here, so nothing would be reinstalled
+    cmd = check[0].split(" 2>/dev/null")[0]
+    assert subprocess.run(cmd, shell=True, cwd=ROOT).returncode == 0, cmd
 
 
 @pytest.mark.peers
