@@ -66,6 +66,7 @@ class RealBoard:
         # resets=True: machine.reset() and a watchdog bite start the board again too, with
         # reset_cause() HARD_RESET or WDT_RESET, as on a board (b.resets counts them)
         self.restart_on_reset = resets
+        self.auto_wake = True       # False: the caller starts each wake itself (bench/board_soak.py)
         self.resets = 0
         self.fs = str(tmp_path / "flash")
         self.heapsize = heapsize
@@ -115,7 +116,7 @@ class RealBoard:
         rc = proc.wait()
         with self._cond:
             self.exits.append(rc)
-            if rc == EXIT_DEEPSLEEP and not self._killed:
+            if rc == EXIT_DEEPSLEEP and not self._killed and self.auto_wake:
                 self.wakes += 1
                 self.start(self._code, cause=DEEPSLEEP_RESET)   # the timer wakes it
             elif rc in (EXIT_RESET, EXIT_WDT) and self.restart_on_reset and not self._killed:
