@@ -16,11 +16,11 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from . import board_topics
+from .board_topics import KINDS
 from .ingest import show
 
 log = logging.getLogger("outpost.mqtt")
-
-KINDS = ("alert", "report", "status", "heartbeat")
 
 
 def new_client(m, client_id, reconnect=True, manual_ack=True):
@@ -199,30 +199,7 @@ class MqttIngress:
             else:
                 self._bounce(res)
 
-        if kind not in KINDS:
-            self.ingest.refuse("mqtt", "bad-topic", "unexpected topic %s" % show(topic), msg.payload)
-            answer("bad")
-            return
-        # the name in the topic is checked like a record's (status and heartbeat included):
-        # nothing the contract refuses reaches the watchdog or the spool
-        why = self.ingest.device_problem(device)
-        if why is not None:
-            self.ingest.refuse("mqtt", "bad-device", "topic %s: %s" % (show(topic), why), msg.payload,
-                               show(topic))
-            answer("bad")
-            return
-        if kind in ("alert", "report"):
-            self.ingest.offer(msg.payload, "mqtt", answer, device=device, origin=topic)
-        elif kind == "status":
-            st = bytes(msg.payload[:16]).decode("utf-8", "replace").strip().lower()
-            if st not in ("online", "offline"):
-                self.ingest.refuse("mqtt", "bad-status", "status of %r is %s, not online/offline"
-                                   % (device, show(msg.payload)), msg.payload, topic)
-                answer("bad")
-            else:
-                self.ingest.seen(device, st, answer)
-        else:
-            self.ingest.seen(device, None, answer, learn=True)
+        board_topics.handle(self.ingest, "mqtt", device, kind, msg.payload, topic, answer)
 
     def _bounce(self, res):
         # spool full or failing: leave the message unacknowledged and reconnect a little later,
