@@ -393,7 +393,7 @@ class Gateway:
                 now = self.clock.time()
                 keep = self.cfg["spool"]["keep_done_days"]
                 if keep and now - last_purge >= 3600.0:
-                    n = self.spool.purge(older_than=now - keep * 86400.0)
+                    n = self.spool.purge_done(now - keep * 86400.0)
                     if n:
                         log.info("purged %d finished alerts older than %s days", n, keep)
                     last_purge = now

@@ -520,7 +520,7 @@ class Spool:
         with self._lock:
             self._pending = max(0, self._pending - left)
 
-    # -- state, inspection and the operator's commands -------------------------------------
+    # -- state and inspection (the operator's commands are in admin.py) ----------------------
     def get_state(self, key, default=None):
         r = self._db().execute("SELECT value FROM state WHERE key=?", (key,)).fetchone()
         return json.loads(r[0]) if r else default
@@ -546,15 +546,16 @@ class Spool:
         return r[0]
 
     def list(self, status=None, limit=100):
+        # status: one status, a tuple of them, or None for all
         q = ("SELECT d.alert_id, d.rcpt, d.status, d.attempts, d.next_at, d.last_error, a.device, a.severity,"
-             " a.subject, a.received FROM deliveries d JOIN alerts a ON a.id=d.alert_id")
+             " a.subject, a.received, d.via, a.source FROM deliveries d JOIN alerts a ON a.id=d.alert_id")
         args = ()
         if status:
-            q += " WHERE d.status=?"
-            args = (status,)
+            args = (status,) if isinstance(status, str) else tuple(status)
+            q += " WHERE d.status IN (%s)" % ",".join("?" * len(args))
         q += " ORDER BY a.received LIMIT ?"
         keys = ("id", "rcpt", "status", "attempts", "next_at", "last_error", "device", "severity",
-                "subject", "received")
+                "subject", "received", "via", "source")
         return [dict(zip(keys, r)) for r in self._db().execute(q, args + (limit,))]
 
     def show(self, alert_id):
@@ -566,8 +567,8 @@ class Spool:
         keys = ("id", "device", "severity", "kind", "subject", "source", "received", "payload", "raw",
                 "mail_from")
         out = dict(zip(keys, r))
-        out["deliveries"] = [dict(zip(("rcpt", "status", "attempts", "next_at", "last_error", "via"), d))
-                             for d in db.execute("SELECT rcpt, status, attempts, next_at, last_error, via"
+        out["deliveries"] = [dict(zip(("rcpt", "status", "attempts", "next_at", "last_error", "via", "updated"), d))
+                             for d in db.execute("SELECT rcpt, status, attempts, next_at, last_error, via, updated"
                                                  " FROM deliveries WHERE alert_id=?", (alert_id,))]
         out["dead_letter"] = [dict(zip(("rcpt", "code", "reply", "at"), d))
                               for d in db.execute("SELECT rcpt, code, reply, at FROM dead_letter"
@@ -591,45 +592,35 @@ class Spool:
         return [dict(zip(keys, r)) for r in self._db().execute(
             "SELECT alert_id, rcpt, code, reply, at FROM dead_letter ORDER BY at LIMIT ?", (limit,))]
 
-    def retry(self, alert_id=None, now=None):
-        # dead or waiting deliveries of one alert (or every dead one) go out on the next pass
-        now = self.clock.time() if now is None else now
+    def purge_done(self, older_than):
+        # housekeeping (spool.keep_done_days): finished alerts received before older_than go,
+        # and with them their ids stop deduplicating; the operator's purge is admin.purge
         db = self._db()
         with self._tx(db):
-            if alert_id is None:
-                # a revived delivery leaves the digest that died: it goes out on its own or in a new one
-                cur = db.execute("UPDATE deliveries SET status='ready', next_at=?, attempts=0, via=NULL"
-                                 " WHERE status='dead'", (now,))
-            else:
-                cur = db.execute("UPDATE deliveries SET status='ready', next_at=?,"
-                                 " via=CASE WHEN status='dead' THEN NULL ELSE via END WHERE alert_id=?"
-                                 " AND status IN ('ready','dead')", (now, alert_id))
-            n = cur.rowcount
+            n = self.purge_done_in(db, older_than)
         self._refresh_pending(db, force=True)
         return n
 
-    def purge(self, alert_id=None, older_than=None):
-        # alert_id: remove that alert entirely; otherwise remove finished alerts older than
-        # older_than (their ids then stop deduplicating)
+    def purge_done_in(self, db, older_than):
+        ids = [r[0] for r in db.execute(
+            "SELECT id FROM alerts a WHERE received < ? AND NOT EXISTS (SELECT 1 FROM deliveries d"
+            " WHERE d.alert_id=a.id AND d.status IN ('ready','sending'))", (older_than,))]
+        for i in ids:
+            db.execute("DELETE FROM deliveries WHERE alert_id=?", (i,))
+            db.execute("DELETE FROM alerts WHERE id=?", (i,))
+        db.execute("DELETE FROM sends WHERE at < ?", (self.clock.time() - 3600.0,))
+        # a digest no delivery points to any more is history
+        db.execute("DELETE FROM digests WHERE NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.via=digests.mid)")
+        return len(ids)
+
+    def transaction(self):
+        # (db, context manager) for a write made by an operator's command (admin.py)
         db = self._db()
-        with self._tx(db):
-            if alert_id is not None:
-                db.execute("DELETE FROM deliveries WHERE alert_id=?", (alert_id,))
-                db.execute("DELETE FROM dead_letter WHERE alert_id=?", (alert_id,))
-                n = db.execute("DELETE FROM alerts WHERE id=?", (alert_id,)).rowcount
-            else:
-                ids = [r[0] for r in db.execute(
-                    "SELECT id FROM alerts a WHERE received < ? AND NOT EXISTS (SELECT 1 FROM deliveries d"
-                    " WHERE d.alert_id=a.id AND d.status IN ('ready','sending'))", (older_than,))]
-                for i in ids:
-                    db.execute("DELETE FROM deliveries WHERE alert_id=?", (i,))
-                    db.execute("DELETE FROM alerts WHERE id=?", (i,))
-                n = len(ids)
-                db.execute("DELETE FROM sends WHERE at < ?", (self.clock.time() - 3600.0,))
-            # a digest no delivery points to any more is history
-            db.execute("DELETE FROM digests WHERE NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.via=digests.mid)")
-        self._refresh_pending(db, force=True)
-        return n
+        return db, self._tx(db)
+
+    def refresh(self):
+        # recount what is pending after an operator's command changed it
+        self._refresh_pending(self._db(), force=True)
 
     def boards(self):
         keys = ("device", "last_seen", "gap", "status", "silent", "changed", "notices", "muted")
