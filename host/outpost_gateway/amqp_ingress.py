@@ -96,6 +96,7 @@ class AmqpIngress:
         self._stopped = threading.Event()
         self._thread = None
         self._next = 0
+        self._setup_error = None
 
     # -- life cycle ------------------------------------------------------------------------
     def start(self):
@@ -149,9 +150,14 @@ class AmqpIngress:
                 self._session(pika, conn)
                 failed, delay = 0, 0.2
             except (pika.exceptions.AMQPError, OSError) as e:
-                self._down("lost %s: %s" % (self.node, _why(e)), True)
-                self._next += 1     # the next node first: this one may be the one that died
-                failed = 0
+                if not self.consuming:
+                    # refused while declaring or binding (permissions, a queue declared with
+                    # other arguments): the operator must act; said once, retried slowly
+                    self._refused_setup("%s refused the queue setup: %s" % (self.node, _why(e)))
+                else:
+                    self._down("lost %s: %s" % (self.node, _why(e)), True)
+                    self._next += 1     # the next node first: this one may be the one that died
+                    failed = 0
             finally:
                 self.connected = self.consuming = False
                 try:
@@ -159,6 +165,13 @@ class AmqpIngress:
                         conn.close()
                 except Exception:
                     pass
+
+    def _refused_setup(self, text):
+        if text != self._setup_error:
+            log.error("AMQP: %s; retrying every %.0f s", text, self.RETRY_MAX)
+        self._setup_error = text
+        self.last_error = text
+        self._stopped.wait(self.RETRY_MAX * (0.75 + random.random() / 2))
 
     def _down(self, text, loud):
         self.connected = self.consuming = False
@@ -202,7 +215,7 @@ class AmqpIngress:
         ch.basic_consume(c["queue"], on_message, auto_ack=False)
         self.connected = self.consuming = True
         self.connects += 1
-        self.last_error = None
+        self.last_error = self._setup_error = None
         log.info("AMQP connected to %s, consuming %r (prefetch %d)", self.node, c["queue"], c["prefetch"])
         while not self._stopped.is_set():
             conn.process_data_events(time_limit=0.5)
