@@ -419,6 +419,10 @@ def _validate_amqp(cfg):
             parse_url(u)
         except ValueError as e:
             raise ConfigError("amqp.urls[%d]: %s" % (i, e))
+    if a["enabled"]:
+        import importlib.util
+        if importlib.util.find_spec("pika") is None:
+            raise ConfigError("amqp.enabled: the AMQP ingress needs pika: pip install 'outpost-gateway[amqp]'")
     if a["enabled"] and not a["urls"]:
         raise ConfigError("amqp.urls: must list the cluster's nodes when amqp.enabled "
                           "(amqp://host:5672/ or amqps://host:5671/)")
