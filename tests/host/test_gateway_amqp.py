@@ -270,7 +270,7 @@ def test_gateway_sigkilled_mid_stream_loses_nothing(tmp_path, rabbit, queue):
         gw2 = None
         board = Board(rabbit, "b1")
         try:
-            assert wait_for(lambda: (gw.health() or {}).get("amqp", {}).get("consuming"), 60), gw.health()
+            assert wait_for(lambda: ((gw.health() or {}).get("amqp") or {}).get("consuming"), 60), gw.health()
             recs = [record(device="b1", seq=i, boot=2) for i in range(n_alerts)]
             infos = []
             for i, r in enumerate(recs):
