@@ -80,6 +80,41 @@ def checked_config(path, ca_files=None):
         del sys.path[:2]
 
 
+def board_info(board):
+    """The BOARD dict of boards/<board>/board.py (its pin map and fitted sensors)."""
+    bdir = os.path.join(ROOT, "boards", board)
+    path = os.path.join(bdir, "board.py")
+    if not os.path.isfile(path):
+        raise SystemExit("deploy_tree: no boards/%s/board.py" % board)
+    sys.path.insert(0, bdir)       # the emulated board's board.py imports its emulator
+    try:
+        ns = {"__name__": "board"}
+        with open(path) as f:
+            exec(compile(f.read(), path, "exec"), ns)
+    finally:
+        sys.path.remove(bdir)
+    return ns["BOARD"]
+
+
+def check(board, config_path, ca_files=None):
+    """The board's own check, on this computer: the config file checked in full
+    (outpost.config) and then against the board (outpost.wiring: rule -> reading, pins against
+    the pin map), exactly as the board checks it at boot. Raises ValueError naming every
+    problem; returns the checked config."""
+    info = board_info(board)
+    cfg = checked_config(config_path, ca_files)
+    sys.path[:0] = [os.path.join(ROOT, "firmware"), os.path.join(ROOT, "lib")]
+    try:
+        from outpost import wiring
+        bad = wiring.problems(cfg, info)
+    finally:
+        del sys.path[:2]
+    if bad:
+        raise ValueError("; ".join(bad) if len(bad) == 1 else
+                         "%d problems on %s:\n  " % (len(bad), board) + "\n  ".join(bad))
+    return cfg
+
+
 def _cert_text(v):
     # a CA read from a file is bytes: PEM as it is, DER made PEM, so config.json holds text
     if isinstance(v, (bytes, bytearray)):
@@ -102,7 +137,7 @@ def build(board, config_path, out, extra_libs=()):
     if not os.path.isfile(os.path.join(bdir, "board.py")):
         raise SystemExit("deploy_tree: no boards/%s/board.py" % board)
     ca_files = []
-    cfg = checked_config(config_path, ca_files)
+    cfg = check(board, config_path, ca_files)
     if os.path.exists(out):
         shutil.rmtree(out)
     os.makedirs(os.path.join(out, "lib"))

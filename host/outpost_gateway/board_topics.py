@@ -24,8 +24,9 @@ def handle(ingest, source, device, kind, payload, origin, answer):
         ingest.offer(payload, source, answer, device=device, origin=origin)
     elif kind == "status":
         st = bytes(payload[:16]).decode("utf-8", "replace").strip().lower()
-        if st not in ("online", "offline"):
-            ingest.refuse(source, "bad-status", "status of %r is %s, not online/offline"
+        # "config error": the board found its config broken at boot (firmware/outpost/cfgerror.py)
+        if st not in ("online", "offline", "config error"):
+            ingest.refuse(source, "bad-status", "status of %r is %s, not online/offline/config error"
                           % (device, show(payload)), payload, origin)
             answer("bad")
         else:

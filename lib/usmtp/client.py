@@ -110,7 +110,7 @@ class SMTP:
         hostname = self.server_hostname or host
         core = ClientCore(self.mode, "[127.0.0.1]", self.allow_plaintext_auth, self.trace,
                           pipelining=self.pipelining, chunking=self.chunking,
-                          flush_at=netio.WRITE_SIZE)
+                          flush_at=netio.WRITE_SIZE, bdat_size=netio.BDAT_SIZE)
         raw = sock
         try:
             core.local_hostname = self.local_hostname or netio.local_literal(sock)
@@ -186,13 +186,13 @@ class SMTP:
                 # after a timeout, replies and commands are out of step, and a socket error
                 # (raised here, not by the core) leaves the operation half done: either way
                 # the connection is spent
-                core.state = "closed"
+                core.lost()
                 self._lost = e.__class__.__name__ + ": " + str(e)
                 self.close()
             raise
         except BaseException as e:
             self._settle_batch(core, e)
-            core.state = "closed"
+            core.lost()
             self._lost = e.__class__.__name__
             self.close()
             raise
@@ -363,7 +363,7 @@ class SMTP:
             self._stream.close()
             self._stream = None
         if self._core is not None:
-            self._core.state = "closed"
+            self._core.lost()
 
     def __enter__(self):
         return self
