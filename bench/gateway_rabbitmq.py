@@ -27,6 +27,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -251,14 +252,15 @@ def analyse(published, up, events, stranded_ids, prefetch, gw_kills):
     out["after"] = []
     for k, (name, kt) in enumerate(events):
         nxt = times[k + 1] if k + 1 < len(times) else float("inf")
-        worst = 0.0
+        delays = []
         for a, t in published.items():
             if a in stranded_ids or a not in up.first or t >= nxt:
                 continue
             arr = up.first[a]
             if arr >= kt:
-                worst = max(worst, arr - max(t, kt))
-        out["after"].append((name, worst))
+                delays.append(arr - max(t, kt))
+        out["after"].append((name, max(delays or [0.0]), percentile(delays, 99),
+                             sum(1 for d in delays if d > 1.0), len(delays)))
     return out
 
 
@@ -397,8 +399,9 @@ def show(name, r, prefetch_note):
           % (r["alerts"], r["lost"], r["duplicates"], prefetch_note, r["stranded"]))
     print("  steady latency publish -> upstream: p50 %.0f ms, p99 %.0f ms"
           % (r["steady_p50_ms"], r["steady_p99_ms"]))
-    for what, worst in r["after"]:
-        print("  slowest alert after %s: %.2f s" % (what, worst))
+    for what, worst, p99, over, n in r["after"]:
+        print("  slowest alert after %s: %.2f s (p99 %.2f s; %d of %d alerts over 1 s)"
+              % (what, worst, p99, over, n))
     print("  accept rate (burst of %d): %.0f PUBACKs/s, %.0f commits/s"
           % (ARGS.burst, r["accept_ack"], r["accept_commit"]))
     print("  memory (RSS; gateways just before the kill): " + ", ".join("%s %.0f MiB" % (k, v / 1024.0) for k, v in sorted(r["memory"].items())))
@@ -420,10 +423,13 @@ def main():
     print("load average at start: %s" % " ".join(open("/proc/loadavg").read().split()[:3]))
     cpu0 = os.times()
     results = {}
-    if args.only != "mosquitto":
-        results["rabbitmq"] = run_rabbitmq(args, tmpdir("rabbit"))
-    if args.only != "rabbitmq":
-        results["mosquitto"] = run_mosquitto(args, tmpdir("mosq"))
+    for leg, run in (("rabbitmq", run_rabbitmq), ("mosquitto", run_mosquitto)):
+        if args.only in (None, leg):
+            tmp = tmpdir(leg)
+            try:
+                results[leg] = run(args, tmp)
+            finally:
+                shutil.rmtree(str(tmp), ignore_errors=True)
     print("load average at end: %s" % " ".join(open("/proc/loadavg").read().split()[:3]))
     print("%d gateways, %d alerts at %.0f/s, the killed gateway restarted after %.0f s"
           % (args.gateways, args.alerts, args.rate, args.restart_after))

@@ -18,7 +18,11 @@ from paho.mqtt.enums import CallbackAPIVersion
 from gateway_helpers import ROOT, base_data, free_port, make_cfg, record, wait_for, write_toml
 from outpost_gateway import config
 from outpost_gateway.amqp_ingress import AmqpIngress, bindings, parse_url, split_key
+from outpost_gateway.clock import SystemClock
+from outpost_gateway.ingest import Ingest
+from outpost_gateway.metrics import Metrics
 from outpost_gateway.service import Gateway
+from outpost_gateway.spool import Spool
 from peers import rabbitmq
 from peers.certs import TestCA
 from peers.smtpd import MailServer
@@ -218,6 +222,41 @@ def test_bad_records_refused_kept_and_acknowledged(tmp_path, rabbit, queue):
         b1.close()
         gw.stop()
     assert queue_depth(rabbit, queue) == 0      # bad ones acknowledged too: never redelivered
+
+
+def test_full_spool_leaves_alerts_in_the_queue_and_a_dead_node_is_skipped(tmp_path, rabbit, queue):
+    # a full spool refuses without acknowledging: the deliveries go back to the queue after
+    # BOUNCE_DELAY and are taken once there is room; nothing is lost. The first URL is a node
+    # that is not there: the ingress goes on to the next one.
+    dead = "amqp://127.0.0.1:%d/" % free_port()
+    sect = amqp_section(rabbit, queue)
+    sect["urls"] = [dead] + sect["urls"]
+    cfg = make_cfg(tmp_path, amqp=sect)
+    spool = Spool(str(tmp_path / "s.db"), SystemClock(), max_pending=5).open()
+    spool.start_writer()
+    m = Metrics()
+    ing = AmqpIngress(cfg, Ingest(cfg, spool, m, SystemClock()))
+    ing.BOUNCE_DELAY = 0.3
+    ing.start()
+    b1 = Board(rabbit, "b1")
+    try:
+        assert wait_for(lambda: ing.consuming, 30), ing.last_error
+        assert ing.status()["node"] == sect["urls"][1][len("amqp://"):-1]
+        recs = [record(device="b1", seq=i, boot=3) for i in range(8)]
+        for r in recs:
+            b1.publish("outpost/b1/alert", json.dumps(r)).wait_for_publish(20)
+        assert wait_for(lambda: m.c["spool_full"] >= 3, 30)
+        assert spool.counts()["alerts"] == 5 and ing.refusing == "full"
+        now = SystemClock().time()
+        spool.finish([(r["id"], "ops@example.org", "done", 1, now, None, 250, None) for r in recs[:5]], now)
+        assert wait_for(lambda: spool.counts()["alerts"] == 8, 60)
+        assert sorted(a["id"] for a in spool.list(limit=100)) == sorted(r["id"] for r in recs)
+        assert wait_for(lambda: ing.refusing is None, 10)
+    finally:
+        b1.close()
+        ing.stop()
+        spool.close()
+    assert queue_depth(rabbit, queue) == 0
 
 
 def test_broker_refuses_a_board_publishing_as_another(tmp_path, rabbit, queue):
