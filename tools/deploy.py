@@ -102,10 +102,23 @@ def check(board, config):
         return (["%s still holds the example's placeholders:" % os.path.basename(config)] +
                 ["  " + p for p in problems])
     try:
-        deploy_tree.check(board, config)
+        cfg = deploy_tree.check(board, config)
     except ValueError as e:         # outpost.config.ConfigError names the key
         return ["config: " + line for line in str(e).splitlines()[:1]] + \
             ["  " + line.strip() for line in str(e).splitlines()[1:]]
+    for line in warnings(cfg):
+        print("warning: " + line, file=sys.stderr)
+    return []
+
+
+def warnings(cfg):
+    # what the board accepts but a person would not want: a board that can never tell anyone
+    on = {"smtp": bool(cfg["smtp"]["host"]), "mqtt": bool(cfg["mqtt"]["host"]),
+          "serial": cfg["serial"]["uart"] >= 0}
+    if not [p for p in cfg["transport"]["order"] if on[p]]:
+        return ["transport.order: no path in it is configured (smtp.host, mqtt.host and "
+                "serial.uart are unset for " + ", ".join(cfg["transport"]["order"]) +
+                "): every alert stays in the board's outbox"]
     return []
 
 

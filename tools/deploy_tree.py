@@ -166,12 +166,19 @@ def main(argv=None):
     ap.add_argument("--out", required=True)
     ap.add_argument("--extra-lib", action="append", default=[])
     a = ap.parse_args(argv)
+    import preflight
+    left = preflight.placeholder_problems(read_config(a.config))
+    if left:
+        print("%s still holds the example's placeholders (make check says the same):\n  %s"
+              % (a.config, "\n  ".join(left)), file=sys.stderr)
+        return 2
     try:
         n = build(a.board, a.config, a.out, a.extra_lib)
     except ValueError as e:        # outpost.config.ConfigError names the key
         print("config: " + str(e), file=sys.stderr)
         return 2
-    print("deploy_tree: %s laid out in %s (config.json %d bytes, checked)" % (a.board, a.out, n))
+    print("deploy_tree: %s laid out in %s (config.json %d bytes; the config passed the board's "
+          "own check)" % (a.board, a.out, n))
     return 0
 
 

@@ -9,6 +9,7 @@ BOARD = {
     # the ESP32-DevKitC's pin map (boards/esp32_devkitc), so a config checked here holds there
     "gpio": (0, 1, 2, 3, 4, 5, 12, 13, 14, 15, 16, 17, 18, 19, 21, 22, 23, 25, 26, 27, 32, 33,
              34, 35, 36, 37, 38, 39),
+    "uarts": (1, 2),  # free for the gateway (as on the DevKitC)
     "adc": (32, 33, 34, 35, 36, 37, 38, 39),
     "input_only": (34, 35, 36, 37, 38, 39),
     "led": 2,

@@ -6,7 +6,8 @@
 #
 # A board folder's BOARD may say which pins exist and what they can do:
 #   "gpio": pins usable at all (flash and radio pins left out), "adc": pins an ADC reads (with
-#   Wi-Fi on), "input_only": pins that cannot drive a line (no I2C, no DHT22, no pull resistor).
+#   Wi-Fi on), "input_only": pins that cannot drive a line (no I2C, no DHT22, no pull resistor),
+#   "uarts": the UART ids free for a gateway (not the console).
 # A board without "gpio" (the unix port) has its pins left unchecked.
 
 
@@ -67,6 +68,10 @@ def problems(cfg, b):
             else:
                 used[p] = pk
     if cfg["serial"]["uart"] >= 0:
+        u = cfg["serial"]["uart"]
+        if b.get("uarts") is not None and u not in b["uarts"]:
+            out.append("serial.uart: " + b.get("name", "this board") + " has no UART " + str(u) +
+                       " free for the gateway (free: " + ", ".join([str(x) for x in b["uarts"]]) + ")")
         _pin(out, "serial.tx", cfg["serial"]["tx"], b, drive=True)
         _pin(out, "serial.rx", cfg["serial"]["rx"], b)
     known = readings(fitted)

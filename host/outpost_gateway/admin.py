@@ -155,7 +155,9 @@ def status(cfg, spool, as_json, out):
         print("  %-24s last seen %s via %-6s interval %-10s %s%s" % (
             b["device"], when(b["last_seen"]), b["path"] or "-",
             "-" if iv is None else "%ds%s" % (iv, "" if b["interval_from"] == "learned" else " (config)"),
-            "SILENT" if b["silent"] else "ok", " (Will: offline)" if b["status"] == "offline" else ""), file=out)
+            "SILENT" if b["silent"] else "ok", {"offline": " (Will: offline)",
+                                                "config error": " (CONFIG ERROR: its config is broken)"
+                                                }.get(b["status"], "")), file=out)
     return 0
 
 

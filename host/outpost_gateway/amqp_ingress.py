@@ -65,7 +65,8 @@ def bindings(topic_prefix):
     # the MQTT plugin leaves as a word separator) would match no "*" binding and be PUBACKed
     # and dropped by the broker; with "#" it reaches the gateway and is refused with a reason
     p = routing_prefix(topic_prefix)
-    return [p + ".#." + k for k in board_topics.KINDS]
+    # state: the boards' readings for the status page
+    return [p + ".#." + k for k in board_topics.KINDS + ("state",)]
 
 
 def split_key(prefix, key):
@@ -238,9 +239,9 @@ class AmqpIngress:
 
             def answer(res, why=None):
                 # the spool writer thread: the ack is sent by the connection thread
-                if res in ("new", "dup", "bad", "seen"):
+                if res in ("new", "dup", "bad", "seen", "ack"):
                     self._later(conn, lambda: _settle(ch, tag, True))
-                    if res != "bad" and self.refusing:
+                    if res not in ("bad", "ack") and self.refusing:
                         log.info("AMQP: the spool takes alerts again")
                         self.refusing = None
                 else:

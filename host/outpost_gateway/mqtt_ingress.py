@@ -96,6 +96,9 @@ class MqttIngress:
             if self.cfg["shared_group"]:
                 t = "$share/" + self.cfg["shared_group"] + "/" + t
             out.append((t, 1))
+        # the readings for the status page: every gateway of a fleet wants them all, and a
+        # shared subscription would not hand over the retained ones (QoS 0, as published)
+        out.append((self.prefix + "/+/state", 0))
         return out
 
     def start(self):
@@ -189,17 +192,18 @@ class MqttIngress:
         device, _, kind = rest.partition("/")
 
         def answer(res, why=None):
-            if res in ("new", "dup", "bad", "seen"):
+            if res in ("new", "dup", "bad", "seen", "ack"):
                 # bad input is acknowledged too: it is refused for good, redelivery cannot fix it
                 if qos and gen == self._gen:
                     client.ack(mid, qos)
-                if res != "bad" and self.refusing:
+                if res not in ("bad", "ack") and self.refusing:
                     log.info("MQTT: the spool takes alerts again")
                     self.refusing = None
             else:
                 self._bounce(res)
 
-        board_topics.handle(self.ingest, "mqtt", device, kind, msg.payload, topic, answer)
+        board_topics.handle(self.ingest, "mqtt", device, kind, msg.payload, topic, answer,
+                            retain=bool(msg.retain))
 
     def _bounce(self, res):
         # spool full or failing: leave the message unacknowledged and reconnect a little later,

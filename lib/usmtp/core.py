@@ -37,34 +37,48 @@ BDAT_SIZE = 4096           # body bytes per BDAT chunk when the size is not know
 FLUSH_AT = 2048            # queued bytes that make a body write worth doing
 PIECE = 4096               # a message given whole is stuffed and queued this much at a time
 
-# (state, command) -> (success codes, state after success, state after a 4xx/5xx)
-# None as a target state means "unchanged". "lost" is not a reply: the driver reports a
-# connection that broke or timed out (lost()), and every state goes to "closed".
-TABLE = {
-    ("greeting", "GREETING"): ((220,), "start", "closed"),
-    ("start", "EHLO"): ((250,), "ready", "start"),
-    ("start", "HELO"): ((250,), "ready", "start"),
-    ("ready", "HELO"): ((250,), "ready", "ready"),     # ehlo() again on a HELO-only server
-    ("ready", "EHLO"): ((250,), "ready", "ready"),
-    ("ready", "STARTTLS"): ((220,), "tls", "ready"),
-    ("tls", "TLS"): ((), "start", None),               # tls_established(): the handshake is done
-    ("ready", "AUTH"): ((235, 334), "ready", "ready"),
-    ("ready", "AUTH-RESP"): ((235, 334), "ready", "ready"),
-    ("ready", "MAIL"): ((250,), "mail", "ready"),
-    ("mail", "RCPT"): ((250, 251, 252), "mail", "mail"),
-    ("mail", "DATA"): ((354,), "data", "mail"),
-    ("data", "EOD"): ((250,), "ready", "ready"),
-    ("mail", "BDAT"): ((250,), "mail", "mail"),
-    ("mail", "BDAT-LAST"): ((250,), "ready", "mail"),
-    # after a refused MAIL, pipelined RCPT/DATA/BDAT can only fail
-    ("ready", "RCPT"): ((), "ready", "ready"),
-    ("ready", "DATA"): ((), "ready", "ready"),
-    ("ready", "BDAT"): ((), "ready", "ready"),
-    ("ready", "BDAT-LAST"): ((), "ready", "ready"),
-}
-# commands valid in every state
-ANY_STATE = {"RSET": ((250,), "ready", None), "NOOP": ((250,), None, None),
-             "QUIT": ((221,), "closed", "closed"), "LOST": ((), "closed", "closed")}
+# The state table, one row a line: state, command (the one a reply answers, or an event the
+# driver reports), the reply codes that mean success, the state after success, the state after
+# a 4xx/5xx ("-": unchanged). State "*" is every state. "LOST" and "TLS" are no replies: the
+# driver reports a connection that broke or timed out (lost()), or a finished TLS handshake
+# (tls_established()). Text, not a dict of tuples: on a board each tuple is a heap object.
+TABLE = """
+greeting GREETING 220 start closed
+start EHLO 250 ready start
+start HELO 250 ready start
+ready HELO 250 ready ready
+ready EHLO 250 ready ready
+ready STARTTLS 220 tls ready
+tls TLS - start -
+ready AUTH 235/334 ready ready
+ready AUTH-RESP 235/334 ready ready
+ready MAIL 250 mail ready
+mail RCPT 250/251/252 mail mail
+mail DATA 354 data mail
+data EOD 250 ready ready
+mail BDAT 250 mail mail
+mail BDAT-LAST 250 ready mail
+ready RCPT - ready ready
+ready DATA - ready ready
+ready BDAT - ready ready
+ready BDAT-LAST - ready ready
+* RSET 250 ready -
+* NOOP 250 - -
+* QUIT 221 closed closed
+* LOST - closed closed
+"""
+
+
+def row(state, cmd):
+    """The table's row for a reply to cmd in state: [state, cmd, codes, on success, on
+    failure], or None when cmd is not valid there."""
+    i = TABLE.find("\n* " + cmd + " ")
+    if i < 0:
+        i = TABLE.find("\n" + state + " " + cmd + " ")
+        if i < 0:
+            return None
+    return TABLE[i + 1:TABLE.find("\n", i + 1)].split()
+
 
 RCPT_OK = (250, 251, 252)
 
@@ -78,17 +92,12 @@ def check_arg(value, what):
     return value
 
 
-def envelope_addr(addr, what):
-    from usmtp.tx import envelope_addr as f
-    return f(addr, what)
-
-
 class ClientCore:
     def __init__(self, mode="plain", local_hostname="[127.0.0.1]", allow_plaintext_auth=False,
                  trace=None, secure=False, pipelining=True, chunking=True,
                  bdat_size=BDAT_SIZE, flush_at=FLUSH_AT):
-        if mode not in ("tls", "starttls", "opportunistic", "plain"):
-            from usmtp.checks import mode_problem
+        from usmtp.checks import mode_problem
+        if mode_problem(mode):
             raise SMTPUsageError("mode " + mode_problem(mode))
         self.mode = mode
         self.local_hostname = check_arg(local_hostname, "local_hostname")
@@ -207,8 +216,7 @@ class ClientCore:
 
     def _go(self, event):
         # a transition that no reply brings: the table's success target
-        row = ANY_STATE.get(event) or TABLE.get((self.state, event))
-        self.state = row[1]
+        self.state = row(self.state, event)[3]
 
     def _poll(self):
         while True:
@@ -239,10 +247,11 @@ class ClientCore:
                 self.result = e.value
                 return DONE
             if y == FLUSH:
-                # let small body pieces gather into one write (fewer segments and syscalls);
+                # let small body pieces gather into one write (fewer segments and syscalls),
+                # then have all of it written before the body goes on (memory O(flush_at));
                 # whatever is queued is always written before we wait for a reply
                 if self._qn >= self.flush_at:
-                    return SEND
+                    self._drain = True
             elif y == WRITE:
                 self._drain = True
             else:
@@ -262,20 +271,19 @@ class ClientCore:
             self._go("LOST")
             self._pending = []
             raise SMTPTransientError(421, r.text, r.enhanced, cmd)
-        row = ANY_STATE.get(cmd) or TABLE.get((self.state, cmd))
-        if row is None:
+        t = row(self.state, cmd)
+        if t is None:
             raise SMTPProtocolError("reply %d to %s arrived in state %s, where %s is not valid"
                                     % (r.code, cmd, self.state, cmd))
-        ok, s_ok, s_fail = row
-        if r.code in ok:
-            if s_ok is not None:
-                self.state = s_ok
+        if str(r.code) in t[2]:
+            target = t[3]
         elif r.code >= 400:
-            if s_fail is not None:
-                self.state = s_fail
+            target = t[4]
         else:
             raise SMTPProtocolError("unexpected reply %d to %s in state %s: %s"
                                     % (r.code, cmd, self.state, r.text))
+        if target != "-":
+            self.state = target
         if cmd == "AUTH" and r.code == 235:
             self.authenticated = True
         if ctx is not None:
@@ -446,7 +454,7 @@ class ClientCore:
         self._send(cmd)
         yield 0
         r = self.last_reply
-        if r.code != ANY_STATE[cmd][0][0]:
+        if r.code != (221 if cmd == "QUIT" else 250):
             raise reply_error(r.code, r.text, r.enhanced, cmd)
         return r
 
@@ -466,11 +474,14 @@ class ClientCore:
         from usmtp.tx import send
         return send(self, tx)
 
-    def op_send_many(self, txs):
+    def op_send_many(self, txs, on_settled=None):
         """Several messages, pipelined as far as the server allows.
-        Returns a list with, per message, its refused dict or its SMTPError."""
+        Returns a list with, per message, its refused dict or its SMTPError.
+        on_settled(i, result, reply): called as soon as the server's replies settle message i
+        (its refused dict or its SMTPError, and the Reply that settled it), before the next
+        message's end of data goes out."""
         from usmtp.batch import send_many
-        return send_many(self, txs)
+        return send_many(self, txs, on_settled)
 
     def op_begin_data(self, tx):
         """MAIL, RCPT and DATA, stopping at the 354: the caller then streams the body with

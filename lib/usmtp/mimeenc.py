@@ -13,11 +13,11 @@ LINE = 78               # folded header line length goal (RFC 5322 2.1.1)
 WORD = 75               # encoded word limit (RFC 2047 2)
 _QSAFE = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789!*+-/"
 _HEXU = "0123456789ABCDEF"
-_MIME = ("param", "text_lines", "CanonicalText", "Reader", "base64_chunks")
+_MIME = " param text_lines CanonicalText Reader base64_chunks "
 
 
 def __getattr__(name):
-    if name in _MIME:
+    if " " + name + " " in _MIME:
         import usmtp.mime
         return getattr(usmtp.mime, name)
     raise AttributeError(name)
@@ -177,8 +177,8 @@ def qp_chunks(data, bufsize):
 
 # ---- Date ------------------------------------------------------------------------------------
 
-_DAYS = ("Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed")
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_DAYS = "ThuFriSatSunMonTueWed"      # 1970-01-01 was a Thursday
+_MONTHS = "JanFebMarAprMayJunJulAugSepOctNovDec"
 
 
 def format_date(ts):
@@ -187,4 +187,4 @@ def format_date(ts):
     secs = ts - days * 86400
     y, m, d = civil(days)
     return "%s, %02d %s %04d %02d:%02d:%02d +0000" % (
-        _DAYS[days % 7], d, _MONTHS[m - 1], y, secs // 3600, secs // 60 % 60, secs % 60)
+        _DAYS[days % 7 * 3:days % 7 * 3 + 3], d, _MONTHS[m * 3 - 3:m * 3], y, secs // 3600, secs // 60 % 60, secs % 60)

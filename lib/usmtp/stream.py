@@ -57,3 +57,18 @@ def end(core):
         core.trace("C: .")
     yield 0
     return tx.outcome()
+
+
+def client_write(smtp, chunk):
+    # usmtp.SMTP.data_write: the piece goes out now
+    smtp._live().write_data(chunk)
+    core = smtp._core
+    while True:
+        out = core.data_to_send()
+        if not out:
+            return
+        try:
+            smtp._stream.write(out, smtp.timeout)
+        except SMTPError:
+            smtp.close()
+            raise

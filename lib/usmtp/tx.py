@@ -64,10 +64,6 @@ class Tx:
                 return True
         return False
 
-    def settled(self):
-        from usmtp.batch import settled
-        return settled(self)
-
     def failed(self):
         # what the replies read so far say: this transaction can no longer deliver anything
         if self.bdat_err is not None or (self.mail is not None and self.mail.code != 250):

@@ -20,8 +20,7 @@ from usmtp.checks import address_problem, display_name_problem, split_mailbox, t
 from usmtp.clock import now  # noqa: F401 (the writer's clock: UTC Unix seconds)
 from usmtp.errors import SMTPUsageError
 
-_RESERVED = ("from", "to", "cc", "bcc", "subject", "date", "message-id", "mime-version",
-             "content-type", "content-transfer-encoding")
+_RESERVED = " from to cc bcc subject date message-id mime-version content-type content-transfer-encoding "
 
 
 def _no_crlf(header, value):
@@ -190,7 +189,7 @@ class Message:
                 if not 33 <= ord(c) <= 126 or c == ":":
                     raise SMTPUsageError("extra header " + repr(name) +
                                          ": name may only hold printable ASCII without ':'")
-            if name.lower() in _RESERVED:
+            if " " + name.lower() + " " in _RESERVED:
                 raise SMTPUsageError("extra header " + name + ": set by the writer, pass it as an"
                                      " argument instead")
             _no_crlf(name, value)

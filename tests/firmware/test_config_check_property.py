@@ -45,7 +45,8 @@ def board_config(draw):
         cfg["sensors"] = draw(st.lists(sensor(), max_size=4))
     cfg["rules"] = [{"sensor": r, "above": 1} for r in draw(st.lists(READING, max_size=3))]
     if draw(st.booleans()):
-        cfg["serial"] = {"uart": 1, "tx": draw(st.integers(-1, 41)), "rx": draw(st.integers(-1, 41))}
+        cfg["serial"] = {"uart": draw(st.integers(-1, 3)), "tx": draw(st.integers(-1, 41)),
+                         "rx": draw(st.integers(-1, 41))}
     return cfg
 
 

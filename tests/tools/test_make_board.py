@@ -51,10 +51,13 @@ def test_make_check_lists_every_pin_problem_against_the_pin_map(tmp_path):
                                 {"name": "door", "type": "digital", "pin": 7},       # flash
                                 {"name": "lid", "type": "digital", "pin": 27},
                                 {"name": "lid2", "type": "digital", "pin": 27}],
-                       rules=[{"sensor": "shed.temperature", "above": 30}])
+                       rules=[{"sensor": "shed.temperature", "above": 30}],
+                       serial={"uart": 0, "tx": 36})
     rc, out = make("check", "BOARD=esp32_devkitc", "CONFIG=" + write_config(tmp_path, cfg))
     assert rc != 0
-    assert "4 problems on esp32_devkitc" in out, out
+    assert "6 problems on esp32_devkitc" in out, out
+    assert "serial.uart: esp32_devkitc has no UART 0 free for the gateway (free: 1, 2)" in out
+    assert "serial.tx: pin 36 is input-only on esp32_devkitc (cannot drive the line)" in out
     assert "sensors[0].pin: pin 4 has no ADC on esp32_devkitc" in out
     assert "sensors[1].pin: pin 35 is input-only on esp32_devkitc" in out
     assert "sensors[2].pin: esp32_devkitc has no usable pin 7" in out
@@ -62,6 +65,7 @@ def test_make_check_lists_every_pin_problem_against_the_pin_map(tmp_path):
     # the same config is fine where those pins exist: the check is the board's
     cfg["sensors"] = [{"name": "battery", "type": "adc", "pin": 4},
                       {"name": "shed", "type": "dht22", "pin": 5}]
+    cfg["serial"] = {"uart": 1, "tx": 17, "rx": 18}
     rc, out = make("check", "BOARD=esp32_s3", "CONFIG=" + write_config(tmp_path, cfg))
     assert rc == 0, out
 
@@ -95,7 +99,16 @@ def test_flash_compares_the_installed_esptool_with_the_pin():
                         "--eval", "show-esptool: ; @echo $(ESPTOOL_VERSION)", "show-esptool"],
                        capture_output=True, text=True, timeout=60)
     pin = [l for l in open(os.path.join(ROOT, "requirements-test.txt")) if l.startswith("esptool==")]
-    assert r.stdout.strip() == pin[0].strip().split("==")[1]
+    version = pin[0].strip().split("==")[1]
+    assert r.stdout.strip() == version
+    # and the recipe make flash runs compares the installed version with exactly that
+    r = subprocess.run(["make", "--no-print-directory", "-n", "-C", ROOT, "flash", "BOARD=esp32_devkitc",
+                        "PORT=/dev/ttyUSB9", "FIRMWARE=x.bin"], capture_output=True, text=True, timeout=60)
+    check = [l for l in r.stdout.splitlines() if "m.version('esptool')" in l]
+    assert check and "!= '%s')" % version in check[0], r.stdout
+    # run as written: the pinned esptool is installed here, so nothing would be reinstalled
+    cmd = check[0].split(" 2>/dev/null")[0]
+    assert subprocess.run(cmd, shell=True, cwd=ROOT).returncode == 0, cmd
 
 
 @pytest.mark.peers
@@ -125,3 +138,21 @@ def test_test_alert_reads_the_ca_beside_the_config_and_the_serial_path(tmp_path)
         os.remove(str(conf / "ca.pem"))
         rc, out = make("test-alert", "BOARD=emulated", "CONFIG=" + path)
         assert rc != 0 and "smtp.ca: cannot read 'ca.pem'" in out and "Traceback" not in out, out
+
+
+def test_make_check_warns_when_no_path_is_configured(tmp_path):
+    cfg = board_config()
+    del cfg["mqtt"]
+    rc, out = make("check", "BOARD=esp32_devkitc", "CONFIG=" + write_config(tmp_path, cfg))
+    assert rc == 0, out
+    assert "warning: transport.order: no path in it is configured" in out
+    assert "every alert stays in the board's outbox" in out
+
+
+def test_deploy_tree_refuses_the_untouched_example(tmp_path):
+    r = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "deploy_tree.py"), "--board",
+                        "esp32_devkitc", "--config", os.path.join(ROOT, "firmware", "config_example.py"),
+                        "--out", str(tmp_path / "out")], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "still holds the example's placeholders" in r.stderr
+    assert "smtp.host = 'smtp.example.org'" in r.stderr and "checked" not in r.stdout
+    assert not (tmp_path / "out").exists()
