@@ -22,7 +22,7 @@ from outpost_gateway.clock import SystemClock
 from outpost_gateway.ingest import Ingest
 from outpost_gateway.metrics import Metrics
 from outpost_gateway.service import Gateway
-from outpost_gateway.spool import Spool
+from outpost_gateway.spool import Outcome, Spool
 from peers import rabbitmq
 from peers.certs import TestCA
 from peers.smtpd import MailServer
@@ -122,7 +122,7 @@ def test_urls_and_routing_keys():
         with pytest.raises(ValueError, match=why):
             parse_url(bad)
     assert bindings("outpost") == ["outpost.#.alert", "outpost.#.report", "outpost.#.status",
-                                   "outpost.#.heartbeat"]
+                                   "outpost.#.heartbeat", "outpost.#.state"]
     assert split_key("outpost", "outpost.shed.alert") == ("shed", "alert")
     assert split_key("site.outpost", "site.outpost.a.b.alert") == ("a.b", "alert")
     assert split_key("outpost", "other.shed.alert") == (None, "")
@@ -248,7 +248,7 @@ def test_full_spool_leaves_alerts_in_the_queue_and_a_dead_node_is_skipped(tmp_pa
         assert wait_for(lambda: m.c["spool_full"] >= 3, 30)
         assert spool.counts()["alerts"] == 5 and ing.refusing == "full"
         now = SystemClock().time()
-        spool.finish([(r["id"], "ops@example.org", "done", 1, now, None, 250, None) for r in recs[:5]], now)
+        spool.finish([Outcome(r["id"], "ops@example.org", "done", 1, now, None, 250, None) for r in recs[:5]], now)
         assert wait_for(lambda: spool.counts()["alerts"] == 8, 60)
         assert sorted(a["id"] for a in spool.list(limit=100)) == sorted(r["id"] for r in recs)
         assert wait_for(lambda: ing.refusing is None, 10)

@@ -37,12 +37,16 @@ class RabbitNode:
         self.cluster = cluster
         self.index = index
         self.name = "outpost%d-%s@localhost" % (index, cluster.tag)
-        self.amqp_port = free_port()
-        self.mqtt_port = free_port()
-        self.dist_port = free_port()
+        self.pick_ports()
         self.dir = os.path.join(cluster.dir, "n%d" % index)
         os.makedirs(os.path.join(self.dir, "log"), exist_ok=True)
         self.proc = None
+
+    def pick_ports(self):
+        # free now; another process may take one before the node binds it (start() retries)
+        self.amqp_port = free_port()
+        self.mqtt_port = free_port()
+        self.dist_port = free_port()
 
     @property
     def host(self):
@@ -216,10 +220,24 @@ class RabbitCluster:
         if not wait_for_port("127.0.0.1", self.epmd_port, 10, self.epmd):
             raise RuntimeError("epmd did not start on port %d" % self.epmd_port)
         try:
-            for n in self.nodes:
-                n.start()
-            for n in self.nodes:
-                n.wait(self.start_timeout)
+            for attempt in range(3):
+                for n in self.nodes:
+                    n.start()
+                try:
+                    for n in self.nodes:
+                        n.wait(self.start_timeout)
+                    # the listeners open near the end of the boot: wait for its very end, so
+                    # that the first rabbitmqctl command finds the node ready
+                    self.nodes[0].ctl("await_startup", "--timeout", str(int(self.start_timeout)))
+                    break
+                except RuntimeError:
+                    # a port taken meanwhile, or a node that died booting: fresh ports and data
+                    if attempt == 2:
+                        raise
+                    for n in self.nodes:
+                        n.kill()
+                        shutil.rmtree(os.path.join(n.dir, "mnesia"), ignore_errors=True)
+                        n.pick_ports()
             if len(self.nodes) > 1:
                 self.nodes[0].ctl("await_online_nodes", str(len(self.nodes)), "--timeout", "60")
         except BaseException:
