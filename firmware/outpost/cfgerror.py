@@ -170,7 +170,8 @@ def report(given, err, log, root="", checked=False):
             continue
         try:
             if p == "mqtt":
-                m = transport.MqttPath(cfg, net, log, mono, keep=False)
+                from outpost.mqtt_path import MqttPath
+                m = MqttPath(cfg, net, log, mono, keep=False)
                 timeout = cfg["mqtt"]["timeout"]
                 m.send(rec, None, timeout, data)
                 m._publish([(m.status, b"config error", True)], timeout)
