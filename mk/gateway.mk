@@ -135,3 +135,4 @@ bench-gateway: setup-py
 	$(PY) bench/gateway_drain.py
 	$(PY) bench/gateway_latency.py
 	$(PY) bench/gateway_memory.py
+	$(PY) bench/gateway_page.py

@@ -90,6 +90,14 @@ CREATE TABLE IF NOT EXISTS readings(
 );
 CREATE INDEX IF NOT EXISTS readings_key ON readings(device, name, at);
 CREATE INDEX IF NOT EXISTS readings_at ON readings(at);
+-- each board's latest value of each reading (the page's "last readings", without a scan)
+CREATE TABLE IF NOT EXISTS readings_latest(
+  device TEXT NOT NULL,
+  name TEXT NOT NULL,
+  at REAL NOT NULL,
+  value REAL NOT NULL,
+  PRIMARY KEY(device, name)
+);
 -- input that could not be read (bad JSON, a name the contract refuses, a frame that cannot be
 -- parsed): acknowledged so it never loops, and kept here with the reason and its first bytes
 CREATE TABLE IF NOT EXISTS rejected(
@@ -434,12 +442,14 @@ class Spool:
     def _readings(self, db, op):
         vals = op.values
         if op.replay:
-            last = dict(db.execute("SELECT name, value FROM readings r WHERE device=? AND at=(SELECT max(at)"
-                                   " FROM readings b WHERE b.device=r.device AND b.name=r.name)", (op.device,)))
+            last = dict(db.execute("SELECT name, value FROM readings_latest WHERE device=?", (op.device,)))
             if last and all(last.get(k) == v for k, v in vals.items()):
                 return
-        db.executemany("INSERT INTO readings(device,name,at,value) VALUES(?,?,?,?)",
-                       [(op.device, k, op.at, v) for k, v in vals.items()])
+        rows = [(op.device, k, op.at, v) for k, v in vals.items()]
+        db.executemany("INSERT INTO readings(device,name,at,value) VALUES(?,?,?,?)", rows)
+        db.executemany("INSERT INTO readings_latest(device,name,at,value) VALUES(?,?,?,?)"
+                       " ON CONFLICT(device,name) DO UPDATE SET at=excluded.at, value=excluded.value"
+                       " WHERE excluded.at >= readings_latest.at", rows)
         self._readings_added += len(vals)
         if self._readings_added >= self.TRIM_EVERY:
             self._readings_added = 0
@@ -461,8 +471,7 @@ class Spool:
         # device -> {name: (value, at)}
         out = {}
         try:
-            rows = self._db().execute(
-                "SELECT device, name, value, max(at) FROM readings GROUP BY device, name").fetchall()
+            rows = self._db().execute("SELECT device, name, value, at FROM readings_latest").fetchall()
         except sqlite3.OperationalError as e:
             if "no such table" not in str(e):
                 raise
@@ -475,8 +484,8 @@ class Spool:
         return self._db().execute("SELECT at, value FROM readings WHERE device=? AND name=? AND at >= ?"
                                   " ORDER BY at", (device, name, since)).fetchall()
 
-    def recent_alerts(self, limit=50, device=None, kinds_excluded=()):
-        # newest first: the alert's columns, its record (payload) and its deliveries
+    def recent_alerts(self, limit=50, device=None, kinds_excluded=(), deliveries=True):
+        # newest first: the alert's columns, its record (payload) and (deliveries) its deliveries
         db = self._db()
         q = "SELECT id, device, severity, kind, subject, source, received, payload, raw FROM alerts"
         args = []
@@ -489,10 +498,12 @@ class Spool:
             args.extend(kinds_excluded)
         if where:
             q += " WHERE " + " AND ".join(where)
-        q += " ORDER BY received DESC, rowid DESC LIMIT ?"
+        # rows go in as they are received: the rowid order is the received order, and walking it
+        # backwards needs no index (an index on alerts would slow every ingress commit)
+        q += " ORDER BY rowid DESC LIMIT ?"
         keys = ("id", "device", "severity", "kind", "subject", "source", "received", "payload", "raw")
         out = [dict(zip(keys, r)) for r in db.execute(q, args + [limit])]
-        for a in out:
+        for a in (out if deliveries else ()):
             a["deliveries"] = [dict(zip(("rcpt", "status", "attempts", "next_at", "last_error", "updated"), d))
                                for d in db.execute("SELECT rcpt, status, attempts, next_at, last_error, updated"
                                                    " FROM deliveries WHERE alert_id=?", (a["id"],))]
@@ -728,9 +739,10 @@ class Spool:
 
     def board_paths(self):
         # device -> the ingress path (mqtt, serial, smtp) of its latest alert
-        return dict(self._db().execute(
-            "SELECT device, source FROM alerts a WHERE received = (SELECT max(received) FROM alerts b"
-            " WHERE b.device = a.device) GROUP BY device"))
+        # (the newest row is the one with the highest rowid: one pass, where a subquery per row
+        # took a second for 2,000 alerts on the status page)
+        return dict((d, s) for d, s, _ in self._db().execute(
+            "SELECT device, source, max(rowid) FROM alerts GROUP BY device"))
 
     def set_board(self, device, silent, changed, notices, muted):
         db = self._db()
