@@ -29,7 +29,7 @@ export const GOAL_MPY = 16 * 1024;
 export const GOAL_HEAP = 24 * 1024;
 // the order a send loads them in (any module not named here is measured after these)
 const ORDER = ["usmtp", "usmtp.errors", "usmtp.checks", "usmtp.clock", "usmtp.reply",
-               "usmtp.netio", "usmtp.core", "usmtp.session", "usmtp.client", "usmtp.auth",
+               "usmtp.netio", "usmtp.core", "usmtp.tx", "usmtp.client", "usmtp.auth",
                "usmtp.stuffing", "usmtp.mimeenc", "usmtp.header", "usmtp.writer",
                "outpost_contract.mail"];
 
