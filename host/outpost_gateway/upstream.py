@@ -176,7 +176,8 @@ class UpstreamPool:
         return res
 
     def _send_on(self, slot, batch, tell):
-        return slot["conn"].send_many(batch, on_settled=lambda i, result, reply: tell(i, result, reply_text(reply)))
+        return slot["conn"].send_many(batch, lambda i, result, reply: tell(i, result, reply_text(reply)),
+                                      self.r.get("one_in_flight", True))
 
     def probe(self):
         # the destination was down: one connection opened (and kept for the next batch), nothing
