@@ -143,7 +143,7 @@ def table(f):
              "| + an alert's words and record | %s | |" % kb(s["an alert"]),
              "| the SMTP step's modules (sendwake, usmtp client and writer, the alert's email) | %s | "
              "24 KB for the send modules (lib/usmtp) |" % kb(s["smtp step"]),
-             "| the MQTT step's modules (transport chain, umqtt.simple) | %s | |" % kb(s["mqtt step"]),
+             "| the MQTT step's modules (transport chain, MQTT path, umqtt.simple) | %s | |" % kb(s["mqtt step"]),
              "", "Measured 32-bit/64-bit ratio of the heap these modules hold: %.2f." % f["ratio_32_64"]]
     return "\n".join(rows) + "\n"
 

@@ -117,10 +117,10 @@ class App:
             # the check `make check` ran on the computer, run again on the board it is meant for
             from outpost import wiring
             bad = wiring.problems(cfg, bb)
+            err = wiring.ConfigError("; ".join(bad)) if bad else None
             unload("outpost.wiring")
-            if bad:
-                from outpost import config
-                raise config.ConfigError("; ".join(bad))
+            if err is not None:
+                raise err       # not outpost.config's: its 25 KB may not fit beside the app
         from outpost import sensors
         self.drivers = sensors.build(fitted, machine)
         self.rules = cfg["rules"]
@@ -157,8 +157,8 @@ class App:
                 self.tried[rid] = tried[rid] if isinstance(tried, dict) else 1
         if cfg["mqtt"]["host"]:
             # one kept connection; with deep sleep one per wake-up (closed before sleeping)
-            from outpost import transport
-            self.mqtt = transport.MqttPath(cfg, self.net, self.log, self.mono, keep=not cfg["deep_sleep"])
+            from outpost.mqtt_path import MqttPath
+            self.mqtt = MqttPath(cfg, self.net, self.log, self.mono, keep=not cfg["deep_sleep"])
             self.mqtt.on_up = self.path_back
             if cfg["mqtt"]["discovery"]:
                 cat = []
@@ -405,6 +405,7 @@ class App:
     def make_chain(self):
         # the paths, loaded when something is due to be sent (see flush)
         from outpost import smtp_path, transport
+        from outpost.mqtt_path import MqttPath
         cfg = self.cfg
         smtp = smtp_path.SmtpPath(cfg, self.net, self.log, self.root)
         smtp.auth_warned = self.auth_warned     # a setup problem is said once, not per attempt
@@ -414,12 +415,27 @@ class App:
             # after a reset on a heap below smtp.send_wake_below (sendwake.py)
             smtp.wake_resets = small_heap(cfg["smtp"]["send_wake_below"])
             smtp.wake = self.send_wake if smtp.wake_resets else self.send_step
-        paths = {"smtp": smtp, "mqtt": self.mqtt or transport.MqttPath(cfg, self.net, self.log, self.mono, False),
+        paths = {"smtp": smtp, "mqtt": self.mqtt or MqttPath(cfg, self.net, self.log, self.mono, False),
                  "serial": transport.SerialPath(cfg, self.log)}
         return transport.Chain([paths[n] for n in cfg["transport"]["order"]],
                                cfg["transport"]["budget"], self.log, self.mono, self.feed)
 
     def flush(self):
+        self.send_round()
+        self.resume = None
+        if self.chain is not None:
+            self.auth_warned = self.smtp.auth_warned
+        if self.chain is not None and self.mqtt is None:
+            # nothing of the paths stays in the heap between sends without a kept connection
+            self.chain = self.smtp = None
+            unload("outpost.transport")
+            unload("outpost.smtp_path")
+            unload("outpost.mqtt_path")
+            unload("umqtt")
+        unload("outpost.crash")
+        gc.collect()
+
+    def send_round(self):
         # Outages belong to the network, not to a record: when a round finds every path down,
         # the whole outbox holds off (backoff doubling per failed round). A critical alert is
         # still tried once at once, so it is not held behind an old outage.
@@ -479,17 +495,8 @@ class App:
                     # the next attempt sheds the next part at once
                     self.tried[rid] = (self.tried[rid] // SHED_AFTER + 1) * SHED_AFTER
                 self.held(rid, result[1])
-                break
-        self.resume = None
-        if self.chain is not None:
-            self.auth_warned = self.smtp.auth_warned
-        if self.chain is not None and self.mqtt is None:
-            # nothing of the paths stays in the heap between sends without a kept connection
-            self.chain = self.smtp = None
-            unload("outpost.transport")
-            unload("outpost.smtp_path")
-            unload("umqtt")
-        gc.collect()
+                return
+        self.flush_aside()
 
     def held(self, rid, reasons):
         # every path down this round: the whole outbox waits, the wait doubling per round
@@ -499,6 +506,44 @@ class App:
         self.hold_until = self.mono() + wait
         self.log("kept " + rid + " in the outbox (" + "; ".join(reasons) +
                  "); next try in " + str(wait) + " s")
+
+    def flush_aside(self):
+        # an alert set aside (it crashed the board) still goes, in its plain form (crash.py),
+        # on the first path that takes it, never only in the next report. Its `inflight` name
+        # starts with "~": crashing the board even so, it is marked dead (see recover_in_flight)
+        for rid, payload, why in self.ob.aside_records():
+            if self.mono() < self.hold_until and rid != self.resume:
+                return
+            from outpost import alerts, crash
+            try:
+                if self.chain is None:
+                    self.chain = self.make_chain()
+                rec = crash.plain(alerts.from_payload(payload)[0], why)
+            except ValueError as e:
+                self.ob.fail(rid, "unreadable record: " + str(e))
+                continue
+            except MemoryError:
+                self.chain = self.smtp = None
+                gc.collect()
+                self.held(rid, ["out of memory loading the paths"])
+                return
+            from outpost import smtp_path
+            if rid != self.resume:
+                smtp_path.remove(self.path(smtp_path.MAIL_FILE))    # the full email, if composed
+            self.current = rid
+            self.in_flight("~" + rid)
+            result = self.chain.send(rec, None, self.timeouts, lambda: self.ob.done(rid))
+            self.in_flight(None)
+            self.feed()
+            if result[0] == "sent":
+                self.ob.done(rid)
+                self.log("sent " + rid + " (plain form) via " + result[1])
+            elif result[0] == "dead":
+                self.ob.fail(rid, result[1])
+                self.log("REFUSED " + rid + " for good: " + result[1])
+            else:
+                self.held(rid + " (plain form)", result[1])
+                return
 
     # --- no reset loops: an alert that crashes the board is tried last, then set aside ---
     # `inflight` on flash names the alert being sent and how often it already crashed the
@@ -517,14 +562,24 @@ class App:
             f.write(rid + " " + str(self.crashed.get(rid, 0)))
 
     def recover_in_flight(self):
+        # only a reset the firmware can blame (watchdog, main.py after an exception) counts
+        # against the alert; after a power cut it is simply tried again (crash.py)
+        from outpost import crash
+        blamed = crash.blamed(self.machine, self.path(crash.MARK))
         try:
             with open(self.path(INFLIGHT)) as f:
                 rid, _, n = f.read().partition(" ")
-            n = int(n) + 1
+            n = int(n) + (1 if blamed else 0)
         except (OSError, ValueError):
             return
         self.in_flight(None)
-        if not self.ob.has(rid):
+        plain = rid.startswith("~")
+        rid = rid[1:] if plain else rid
+        if not self.ob.has(rid) or not n:
+            return
+        if plain:
+            # even its plain form crashed the board: out of the queue, counted, never a loop
+            self.ob.fail(rid, "the board crashed while sending it, even in plain form")
             return
         if n >= CRASH_LIMIT:
             self.ob.set_aside(rid, "the board crashed " + str(n) + " times while sending it")

