@@ -10,7 +10,7 @@ from realboard import RealBoard, heap_for
 # Heaps measured on the 64-bit PyPI port by bench/board_heap.py (bench/board_heap.json), for
 # this port's word size (realboard.heap_for): between the MQTT fallback's smallest heap and
 # the SMTP step's in the app's own wake, so the SMTP step runs out of memory and MQTT does not
-TOO_SMALL_KB = 128     # the MQTT fallback: 120k; the SMTP step in the app's wake: 140k
+TOO_SMALL_KB = 132     # the MQTT fallback: 124k; the SMTP step in the app's wake: 140k
 APP_WAKE_KB = 152      # the SMTP step in the app's own wake: 140k, plus a margin
 TOO_SMALL_FOR_SMTP = heap_for(TOO_SMALL_KB)
 
@@ -293,9 +293,9 @@ def test_an_exception_reset_from_main_counts_against_the_alert(tmp_path):
     # replaced by one that raises, as a firmware bug would, on the real runtime.
     from realboard import EXIT_RESET
     with RealBoard(tmp_path, board_config(), resets=False) as b:
-        os.remove(os.path.join(b.fs, "lib", "outpost", "app.mpy"))
-        with open(os.path.join(b.fs, "lib", "outpost", "app.py"), "w") as f:
-            f.write("def main():\n    raise RuntimeError('a bug')\n")
+        os.remove(os.path.join(b.fs, "lib", "outpost", "run.mpy"))   # main.py's entry point
+        with open(os.path.join(b.fs, "lib", "outpost", "run.py"), "w") as f:
+            f.write("def main(*hardware):\n    raise RuntimeError('a bug')\n")
         b.start()
         b.wait_for("machine.reset()", timeout=30)
         b.proc.wait(30)
