@@ -3,9 +3,12 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
+@pytest.mark.slow
 def test_make_demo_delivers_every_alert_once():
     r = subprocess.run([sys.executable, os.path.join(ROOT, "demo", "run.py")],
                        capture_output=True, text=True, timeout=240, cwd=ROOT)

@@ -70,6 +70,7 @@ def test_mail_and_mqtt_down_alert_goes_via_serial(emu, broker, reader):
         assert any("sent shed-1-1 via serial" in line for line in board.lines)
 
 
+@pytest.mark.slow
 def test_everything_down_waits_in_outbox_then_goes_out_once(emu, broker):
     with MailServer(tls="implicit") as srv, SerialGateway() as gw:
         srv.down()

@@ -1,9 +1,11 @@
 # Fleet failover: gateways on one real Mosquitto (the shipped settings) in one shared
-# subscription, each its own process and spool, one upstream. One gateway is SIGKILLed for more
-# than a minute while boards keep publishing; a survivor takes over its session. Nothing is
-# lost, every alert is relayed within 30 s of the kill (or of its publishing, if later) except
-# those the dead gateway had already committed to its own spool, and a repeat carries the same
-# Message-ID. The decision rule itself is checked first, without a broker.
+# subscription, each its own process and spool, one upstream. One gateway is SIGKILLed while
+# boards keep publishing; a survivor takes over its session. Nothing is lost, every alert is
+# relayed within 30 s of the kill (or of its publishing, if later) except those the dead
+# gateway had already committed to its own spool, and a repeat carries the same Message-ID.
+# Three gateways at the shipped fleet.takeover_after, one dead for more than a minute: the real
+# thing, waited once. Two gateways go through the same steps with time as a parameter
+# (takeover_after 1 s, dead for 5 s). The decision rule itself is checked first, without a broker.
 import collections
 import json
 import os
@@ -28,7 +30,6 @@ from usmtp.writer import make_message_id
 
 SENDER = "outpost@example.org"
 SNIPPET = os.path.join(ROOT, "host", "mosquitto", "outpost.conf")
-DEAD_FOR = 65.0         # seconds the killed gateway stays dead
 GOAL = 30.0             # seconds within which every alert must be relayed after the kill
 
 
@@ -356,7 +357,7 @@ def pending_in(spool):
         db.close()
 
 
-def run_fleet(tmp_path, n):
+def run_fleet(tmp_path, n, dead_for, fleet, settle):
     ca = TestCA()
     with open(SNIPPET) as f:
         settings = f.read()
@@ -385,7 +386,7 @@ def run_fleet(tmp_path, n):
                     d, gateway={"log_level": "info"},
                     mqtt={"enabled": True, "host": broker.host, "port": broker.port, "client_id": name,
                           "shared_group": "outpost-gw", "broker_config": ""},
-                    fleet={"enabled": True},
+                    fleet=dict(fleet, enabled=True),
                     relay={"host": "127.0.0.1", "port": up.port, "mode": "tls", "ca": str(cafile),
                            "username": "gw", "password_env": "FLEET_SMTP_PW", "sender": SENDER,
                            "timeout": 10.0, "backoff_base": 0.5, "backoff_max": 2.0, "jitter": 0.1},
@@ -417,13 +418,13 @@ def run_fleet(tmp_path, n):
             assert wait_for(holder, GOAL), "no survivor took over %s's session" % victim.name
             took = time.monotonic() - killed
             assert len(holder()) == 1
-            time.sleep(max(0.0, DEAD_FOR - (time.monotonic() - killed)))    # dead for over a minute
+            time.sleep(max(0.0, dead_for - (time.monotonic() - killed)))    # dead for a while
             back = time.monotonic()
             victim.start()
             # the owner has its session again and the holder has let go
             assert wait_for(lambda: ((victim.health() or {}).get("mqtt") or {}).get("subscribed")
                             and not any((g.fleet() or {}).get("holds") for g in survivors), 90)
-            time.sleep(3.0)                         # boards keep publishing to the whole fleet
+            time.sleep(settle)                      # boards keep publishing to the whole fleet
             boards.finish()
             want = dict((make_message_id(i, SENDER), t) for i, t in boards.published.items())
             assert wait_for(lambda: set(want) <= set(relayed), 180), len(set(want) - set(relayed))
@@ -460,9 +461,14 @@ def run_fleet(tmp_path, n):
 
 @pytest.mark.slow
 @pytest.mark.peers
-@pytest.mark.parametrize("n", [2, 3])
-def test_fleet_survives_a_dead_gateway(tmp_path, n):
-    fig, late = run_fleet(tmp_path, n)
+@pytest.mark.parametrize("n, dead_for, fleet, settle", [
+    # the real thing, once: the shipped takeover_after, dead for more than a minute
+    pytest.param(3, 65.0, {}, 3.0, id="3-gateways-dead-65s"),
+    # the same steps with time as a parameter
+    pytest.param(2, 5.0, {"takeover_after": 1.0}, 1.0, id="2-gateways-dead-5s"),
+])
+def test_fleet_survives_a_dead_gateway(tmp_path, n, dead_for, fleet, settle):
+    fig, late = run_fleet(tmp_path, n, dead_for, fleet, settle)
     assert fig["lost"] == 0 and fig["foreign"] == 0, fig
     assert not late, (fig, late)
-    assert fig["dead_s"] > 60.0
+    assert fig["dead_s"] >= dead_for

@@ -159,6 +159,11 @@ class Rig:
         self.log.close()
 
 
+# one rig (gateway, broker, upstream) for the module, its tests in order on one xdist worker:
+# a later test reads what an earlier one left in the rejected table
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("hostile-rig")]
+
+
 @pytest.fixture(scope="module")
 def rig(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("hostile")

@@ -41,6 +41,10 @@ def _run(cmd, cwd, timeout=600):
     return r
 
 
+# one wheel build for both tests: they run on one xdist worker (run_lanes: --dist loadgroup)
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("wheel")]
+
+
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory):
     # a copy of what pyproject packages (so the build writes nothing into the tree), built into a
