@@ -5,7 +5,7 @@
 
 Lanes: pytest (tests/ but tests/realmp, over TEST_WORKERS pytest-xdist workers), micropython
 (tests/mpvm/run.mjs on the WebAssembly VM), realmp (tests/realmp: the real MicroPython unix port
-against real peers), mpy (tools/check_mpy.py).
+against real peers, over up to 3 workers), mpy (tools/check_mpy.py).
 
 Most of the suite's time is spent waiting on peers (brokers, mail servers, gateway processes,
 the real MicroPython), so the lanes run at once, and the pytest lane over more workers than the
@@ -46,13 +46,14 @@ def workers():
 def command(lane, extra):
     if lane in ("pytest", "realmp"):
         cmd = [sys.executable, "-m", "pytest", "--durations=%d" % DURATIONS]
-        if lane == "realmp":
-            return cmd + [REALMP] + extra
-        # no path given: pytest.ini's testpaths (tests/) applies; tests/realmp is its own lane
-        n = workers()
+        # the realmp lane's 21 tests each mostly wait on a real MicroPython: fewer workers
+        n = workers() if lane == "pytest" else min(3, workers())
         # loadgroup: tests handed out one by one as workers free up, except that the tests of
         # one xdist_group (a module sharing one costly rig) all run on one worker, in order
         spread = ["-n", str(n), "--dist", "loadgroup"] if n else []
+        if lane == "realmp":
+            return cmd + spread + [REALMP] + extra
+        # no path given: pytest.ini's testpaths (tests/) applies; tests/realmp is its own lane
         return cmd + spread + ["--ignore=" + REALMP] + extra
     if lane == "micropython":
         node = shutil.which("node")

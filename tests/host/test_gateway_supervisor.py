@@ -9,12 +9,11 @@ import urllib.request
 
 import pytest
 
-from gateway_helpers import free_port, make_cfg, record, wait_for
+from gateway_helpers import Publisher, free_port, make_cfg, record, wait_for
 from outpost_gateway import cli
 from outpost_gateway.service import Gateway
 from peers.mosquitto import Mosquitto
 from peers.smtpd import MailServer
-from test_gateway_mqtt import Publisher
 from test_gateway_serial import Board, frame
 
 

@@ -35,12 +35,12 @@ def test_workers_and_lanes_get_blocks_of_their_own_below_the_ephemeral_range():
 
 def test_a_port_in_use_is_passed_over():
     first = ports.free_port()
+    nxt = first + 1 if block_of(first + 1) == block_of(first) else first - ports.BLOCK + 1
     held = socket.socket()
     try:
-        held.bind(("127.0.0.1", first + 1 if block_of(first + 1) == block_of(first) else first - 1))
-        taken = held.getsockname()[1]
-        seen = [ports.free_port() for _ in range(ports.BLOCK - 1)]
-        assert taken not in seen
-        assert len(set(seen)) == len(seen)
+        held.bind(("127.0.0.1", nxt))       # the port the next pick would be
+        seen = [ports.free_port() for _ in range(50)]
+        assert nxt not in seen
+        assert len(set(seen)) == len(seen) and first not in seen
     finally:
         held.close()

@@ -54,6 +54,9 @@ def test_the_pytest_lane_spreads_over_workers_and_keeps_groups_together(monkeypa
     monkeypatch.setenv("TEST_WORKERS", "0")
     assert "-n" not in run_lanes.command("pytest", [])
     assert "-n" not in run_lanes.command("realmp", [])
+    monkeypatch.setenv("TEST_WORKERS", "8")
+    cmd = run_lanes.command("realmp", [])
+    assert cmd[cmd.index("-n") + 1] == "3" and cmd[-1] == run_lanes.REALMP
 
 
 def test_lanes_run_side_by_side_and_report_wall_and_cpu(tmp_path, monkeypatch, capsys):
