@@ -11,6 +11,7 @@ MPVM   := tests/mpvm
 
 # stamps record what was installed from which file, so a change to it reinstalls
 PY_STAMP   := $(VENV)/.outpost-installed
+DEMO_STAMP := $(VENV)/.outpost-demo-installed
 NODE_STAMP := $(MPVM)/node_modules/.outpost-installed
 PYPROJECT  := $(wildcard pyproject.toml)
 
@@ -18,6 +19,8 @@ PYPROJECT  := $(wildcard pyproject.toml)
 ARGS ?=
 
 export PIP_DISABLE_PIP_VERSION_CHECK = 1
+
+KEEP ?=
 
 .PHONY: test test-py test-mp test-realmp test-mpy demo demo-deps setup setup-py setup-node clean-env
 
@@ -37,8 +40,14 @@ test-realmp: setup-py
 test-mpy: setup-py
 	$(PY) tools/run_lanes.py mpy $(if $(ARGS),-- $(ARGS))
 
-demo: setup-py demo-deps
-	$(PY) demo/run.py
+## the demo installs only what it runs (requirements-demo.txt), not the test lanes' packages;
+## KEEP=1 keeps its temporary folder (configs, the relay password, the spool) and says where
+demo: $(DEMO_STAMP) demo-deps
+	KEEP=$(KEEP) $(PY) demo/run.py
+
+$(DEMO_STAMP): requirements-demo.txt | $(PY)
+	$(PIP) install -r requirements-demo.txt
+	touch $@
 
 # the demo runs a real MQTT broker: install Mosquitto when it is missing (as root), else say how
 demo-deps:

@@ -57,8 +57,9 @@ const steps = [
   ["mqtt step", ["umqtt.simple"]],
   ["serial step", ["outpost_contract.frame"]],
   // words: when a rule fires; discovery: at connect with mqtt.discovery; testalert: make test-alert
-  ["loaded on demand, then unloaded", ["outpost.words", "outpost.discovery", "outpost.testalert"]],
-  ["not loaded by a wake", ["outpost.config", "umail"]],
+  // wiring: the config against the board, once at boot; cfgerror: only when that check fails
+  ["loaded on demand, then unloaded", ["outpost.words", "outpost.discovery", "outpost.testalert", "outpost.wiring"]],
+  ["not loaded by a wake", ["outpost.config", "outpost.cfgerror", "umail"]],
 ];
 const v = (mp.runPython("_v = '%d.%d.%d' % sys.implementation.version[:3]"), mp.globals.get("_v"));
 console.log(`MicroPython ${v} (WebAssembly, 32-bit): heap held after import, .mpy from the filesystem`);

@@ -1,13 +1,15 @@
 """A local mail catcher for the demo: aiosmtpd on 127.0.0.1 with STARTTLS (a throw-away CA made
-by trustme) and AUTH, keeping every message it accepts in memory."""
+with openssl, demo/certs.py) and AUTH, keeping every message it accepts in memory."""
 import logging
+import os
+import shutil
 import ssl
 import threading
 
-import trustme
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
+import certs
 from ports import free_port
 
 # aiosmtpd 1.4 logs a warning about its own deprecated attribute on every AUTH
@@ -16,10 +18,10 @@ logging.getLogger("mail.log").setLevel(logging.ERROR)
 
 class Catcher:
     def __init__(self, user="demo", password="demo-password", accounts=None):
-        self.ca = trustme.CA()
-        cert = self.ca.issue_cert("localhost", "127.0.0.1")
+        self._ca_pem, cert, key = certs.make()
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        cert.configure_cert(ctx)
+        ctx.load_cert_chain(cert, key)
+        shutil.rmtree(os.path.dirname(cert), ignore_errors=True)   # the keys are in ctx now
         self.user, self.password = user, password
         # login -> password; every message records which login sent it
         self.accounts = dict(accounts or {})
@@ -34,7 +36,7 @@ class Catcher:
 
     @property
     def ca_pem(self):
-        return self.ca.cert_pem.bytes()
+        return self._ca_pem
 
     def _auth(self, server, session, envelope, mechanism, data):
         ok = (isinstance(data, LoginPassword) and

@@ -8,6 +8,7 @@ mail catcher standing in for your mail provider.
 import email
 import email.policy
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -105,14 +106,37 @@ def prefixed(proc, tag, lines=None):
     return t
 
 
-def run_board(folder, name, cfg, seconds, speed):
+def run_board(folder, name, cfg, seconds, speed, lines=None):
     conf, sensors = board_config(folder, name, cfg)
     proc = subprocess.Popen(
         [PY, os.path.join(ROOT, "boards", "emulated", "run.py"), "--config", conf,
          "--sensors", sensors, "--flash", os.path.join(folder, name + "-flash"),
          "--speed", str(speed), "--for", str(seconds), "--start", START],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
-    return proc, prefixed(proc, name)
+    return proc, prefixed(proc, name, lines)
+
+
+def events(lines, what):
+    # (HH:MM, text) of each line the board printed about `what` ("alert", "sent"): the story
+    # is told from what happened, never from what was expected to happen
+    out = []
+    for line in lines:
+        stamp, _, rest = line.partition("] ")
+        if rest.startswith(what + " ") and stamp.startswith("[") and "T" in stamp:
+            out.append((stamp.split("T")[1][:5], rest[len(what) + 1:]))
+    return out
+
+
+def told(lines):
+    # one line per alert the board made (when, and what it said) and per alert it handed on
+    said = []
+    for at, text in events(lines, "alert"):
+        rid, _, rest = text.partition(" ")
+        said.append((at, 0, "%s %s: %s" % (at, rid, rest.partition("] ")[2] or rest)))
+    for at, text in events(lines, "sent"):
+        rid, _, via = text.partition(" via ")
+        said.append((at, 1, "%s %s went out via %s" % (at, rid, via)))
+    return [t for _, _, t in sorted(said)]
 
 
 def wait(pred, timeout, step=0.2):
@@ -124,10 +148,24 @@ def wait(pred, timeout, step=0.2):
     return False
 
 
-def main():
+def main(keep=None):
+    keep = os.environ.get("KEEP", "") not in ("", "0") if keep is None else keep
     folder = tempfile.mkdtemp(prefix="outpost-demo-")
+    try:
+        return story(folder)
+    finally:
+        if keep:
+            print("\n== KEEP=1: the demo's files (configs, the relay password, the spool, the "
+                  "boards' flash) stay in %s" % folder)
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
+            print("\n== removed the demo's files (%s); KEEP=1 keeps them" % folder)
+
+
+def story(folder):
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([os.path.join(ROOT, "host"), os.path.join(ROOT, "lib")])
+    env["PYTHONPATH"] = os.pathsep.join([os.path.join(ROOT, "host"), os.path.join(ROOT, "lib")] +
+                                        ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
     with Catcher(accounts={"greenhouse": "greenhouse-password",
                            "gateway": "gateway-password"}) as catcher, Broker(folder) as broker:
         http_port = free_port()
@@ -143,8 +181,8 @@ def main():
             ca = catcher.ca_pem.decode()
             common = {"wifi": {"ssid": "demo-ap", "password": "demo-wifi"},
                       "mail": {"to": [OWNER]}}
-            print("\n== greenhouse: direct SMTP to the provider; it warms past 30 C at 06:45 "
-                  "and sends its daily report at 07:00")
+            print("\n== greenhouse: direct SMTP to the provider; its rule: air.temperature "
+                  "above 30 C; its daily report at 07:00")
             greenhouse = dict(common, device="greenhouse")
             greenhouse["mail"] = {"sender": "greenhouse@outpost.example", "to": [OWNER]}
             greenhouse["smtp"] = {"host": "127.0.0.1", "port": catcher.port, "mode": "starttls",
@@ -156,9 +194,13 @@ def main():
             greenhouse["report"] = {"at": "07:00"}
             greenhouse["sample_every"] = 300
             greenhouse["transport"] = {"order": ["smtp"]}
-            p, t = run_board(folder, "greenhouse", greenhouse, 5400, 0)
+            seen = []
+            p, t = run_board(folder, "greenhouse", greenhouse, 5400, 0, seen)
             p.wait(120)
             t.join(5)
+            print("\n== what the greenhouse did:")
+            for line in told(seen):
+                print("   " + line)
 
             print("\n== freezer: its mail server cannot be reached (the internet is down), so "
                   "its alert goes over MQTT to the gateway, which relays it")
@@ -174,9 +216,13 @@ def main():
             freezer["report"] = {"at": ""}
             freezer["sample_every"] = 60
             freezer["transport"] = {"order": ["smtp", "mqtt"], "budget": 10}
-            p, t = run_board(folder, "freezer", freezer, 900, 120)
+            seen = []
+            p, t = run_board(folder, "freezer", freezer, 900, 120, seen)
             p.wait(120)
             t.join(5)
+            print("\n== what the freezer did:")
+            for line in told(seen):
+                print("   " + line)
             print("\n== the freezer board has stopped; the gateway's watchdog notices")
             silent = wait(lambda: any(b"is silent" in m[2] for m in catcher.messages), 30)
             print("\n== the freezer comes back")

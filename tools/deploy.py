@@ -3,12 +3,14 @@ progress and reset it.
 
     python tools/deploy.py --board esp32_devkitc --port /dev/ttyUSB0 [--config firmware/config_local.py]
 
-In this order, stopping at the first step that finds a problem (exit 2), so nothing is
-compiled for a board that is not there and nothing is copied that the board would refuse:
-the board folder, the serial port (tools/preflight.py), the config file, the example's
-placeholders left in it, the full config check and the layout (tools/deploy_tree.py: .mpy files,
-config.json, ca.pem), then the copy with mpremote, a few files per connection, with a line
-per batch, and a reset.
+    python tools/deploy.py --check --board esp32_devkitc --config FILE   (make check: no port)
+
+First the board folder and the config: the file, the example's placeholders left in it, the
+full config check and the board's own check against its pin map and sensors
+(tools/deploy_tree.py check, outpost/wiring.py: the very check the board runs at boot). Then
+the serial port (tools/preflight.py); every problem found so far is printed (exit 2) before
+anything is compiled or copied. Then the layout (.mpy files, config.json, ca.pem), the copy
+with mpremote, a few files per connection, with a line per batch, and a reset.
 """
 import argparse
 import os
@@ -84,6 +86,42 @@ def copy(mpremote, port, out, files, run=subprocess.run):
     return 0
 
 
+def check(board, config):
+    """The board's own config check on this computer (tools/deploy_tree.py check): the
+    problems, as lines; [] when the board would boot with it."""
+    if not os.path.isfile(config):
+        return ["%s is missing: cp firmware/config_example.py firmware/config_local.py and "
+                "edit it (or CONFIG=<file>)" % os.path.relpath(config, ROOT)]
+    try:
+        problems = preflight.placeholder_problems(deploy_tree.read_config(config))
+    except SystemExit as e:
+        return [str(e)]
+    except Exception as e:          # the file itself does not run: a syntax error, say
+        return ["%s: %s: %s" % (config, e.__class__.__name__, e)]
+    if problems:
+        return (["%s still holds the example's placeholders:" % os.path.basename(config)] +
+                ["  " + p for p in problems])
+    try:
+        cfg = deploy_tree.check(board, config)
+    except ValueError as e:         # outpost.config.ConfigError names the key
+        return ["config: " + line for line in str(e).splitlines()[:1]] + \
+            ["  " + line.strip() for line in str(e).splitlines()[1:]]
+    for line in warnings(cfg):
+        print("warning: " + line, file=sys.stderr)
+    return []
+
+
+def warnings(cfg):
+    # what the board accepts but a person would not want: a board that can never tell anyone
+    on = {"smtp": bool(cfg["smtp"]["host"]), "mqtt": bool(cfg["mqtt"]["host"]),
+          "serial": cfg["serial"]["uart"] >= 0}
+    if not [p for p in cfg["transport"]["order"] if on[p]]:
+        return ["transport.order: no path in it is configured (smtp.host, mqtt.host and "
+                "serial.uart are unset for " + ", ".join(cfg["transport"]["order"]) +
+                "): every alert stays in the board's outbox"]
+    return []
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--board", default="")
@@ -91,29 +129,32 @@ def main(argv=None):
     ap.add_argument("--config", default=os.path.join(ROOT, "firmware", "config_local.py"))
     ap.add_argument("--out", default=None, help="default: build/device/<board>")
     ap.add_argument("--mpremote", default=os.path.join(os.path.dirname(sys.executable), "mpremote"))
+    ap.add_argument("--extra-lib", action="append", default=[],
+                    help="a folder of modules the board's image would bring (umqtt for unix)")
+    ap.add_argument("--check", action="store_true",
+                    help="only the config check (make check): no port, nothing compiled")
     a = ap.parse_args(argv)
-    boards = sorted(b for b in os.listdir(os.path.join(ROOT, "boards"))
-                    if os.path.isfile(os.path.join(ROOT, "boards", b, "board.py"))
-                    and b not in ("emulated", "unix"))
+    every = sorted(b for b in os.listdir(os.path.join(ROOT, "boards"))
+                   if os.path.isfile(os.path.join(ROOT, "boards", b, "board.py")))
+    # the emulated board runs from the tree (make test-alert BOARD=emulated): nothing to copy
+    boards = every if a.check else [b for b in every if b not in ("emulated",)]
     if a.board not in boards:
         return fail(["BOARD=%s: not a board; one of %s" % (a.board, " ".join(boards))])
-    problems = preflight.port_problems(a.port)
+    # the config first: every problem the board would find at boot, before the port is touched
+    problems = check(a.board, a.config)
+    if a.check:
+        if problems:
+            return fail(problems)
+        print("check: %s is valid for %s (the board's own check, as at boot)"
+              % (os.path.relpath(a.config), a.board))
+        return 0
+    problems += preflight.port_problems(a.port)
     if problems:
         return fail(problems)
-    if not os.path.isfile(a.config):
-        return fail(["%s is missing: cp firmware/config_example.py firmware/config_local.py and "
-                     "edit it" % os.path.relpath(a.config, ROOT)])
-    try:
-        problems = preflight.placeholder_problems(deploy_tree.read_config(a.config))
-    except SystemExit as e:
-        return fail([str(e)])
-    if problems:
-        return fail(["%s still holds the example's placeholders:" % os.path.basename(a.config)] +
-                    ["  " + p for p in problems])
     out = a.out or os.path.join(ROOT, "build", "device", a.board)
-    print("deploy: checking %s and compiling for %s" % (os.path.basename(a.config), a.board))
+    print("deploy: %s checked for %s; compiling" % (os.path.basename(a.config), a.board))
     try:
-        n = deploy_tree.build(a.board, a.config, out)
+        n = deploy_tree.build(a.board, a.config, out, a.extra_lib)
     except ValueError as e:         # outpost.config.ConfigError names the key
         return fail(["config: " + str(e)])
     print("deploy: config valid (config.json %d bytes)" % n)

@@ -80,6 +80,41 @@ def checked_config(path, ca_files=None):
         del sys.path[:2]
 
 
+def board_info(board):
+    """The BOARD dict of boards/<board>/board.py (its pin map and fitted sensors)."""
+    bdir = os.path.join(ROOT, "boards", board)
+    path = os.path.join(bdir, "board.py")
+    if not os.path.isfile(path):
+        raise SystemExit("deploy_tree: no boards/%s/board.py" % board)
+    sys.path.insert(0, bdir)       # the emulated board's board.py imports its emulator
+    try:
+        ns = {"__name__": "board"}
+        with open(path) as f:
+            exec(compile(f.read(), path, "exec"), ns)
+    finally:
+        sys.path.remove(bdir)
+    return ns["BOARD"]
+
+
+def check(board, config_path, ca_files=None):
+    """The board's own check, on this computer: the config file checked in full
+    (outpost.config) and then against the board (outpost.wiring: rule -> reading, pins against
+    the pin map), exactly as the board checks it at boot. Raises ValueError naming every
+    problem; returns the checked config."""
+    info = board_info(board)
+    cfg = checked_config(config_path, ca_files)
+    sys.path[:0] = [os.path.join(ROOT, "firmware"), os.path.join(ROOT, "lib")]
+    try:
+        from outpost import wiring
+        bad = wiring.problems(cfg, info)
+    finally:
+        del sys.path[:2]
+    if bad:
+        raise ValueError("; ".join(bad) if len(bad) == 1 else
+                         "%d problems on %s:\n  " % (len(bad), board) + "\n  ".join(bad))
+    return cfg
+
+
 def _cert_text(v):
     # a CA read from a file is bytes: PEM as it is, DER made PEM, so config.json holds text
     if isinstance(v, (bytes, bytearray)):
@@ -102,7 +137,7 @@ def build(board, config_path, out, extra_libs=()):
     if not os.path.isfile(os.path.join(bdir, "board.py")):
         raise SystemExit("deploy_tree: no boards/%s/board.py" % board)
     ca_files = []
-    cfg = checked_config(config_path, ca_files)
+    cfg = check(board, config_path, ca_files)
     if os.path.exists(out):
         shutil.rmtree(out)
     os.makedirs(os.path.join(out, "lib"))
@@ -131,12 +166,19 @@ def main(argv=None):
     ap.add_argument("--out", required=True)
     ap.add_argument("--extra-lib", action="append", default=[])
     a = ap.parse_args(argv)
+    import preflight
+    left = preflight.placeholder_problems(read_config(a.config))
+    if left:
+        print("%s still holds the example's placeholders (make check says the same):\n  %s"
+              % (a.config, "\n  ".join(left)), file=sys.stderr)
+        return 2
     try:
         n = build(a.board, a.config, a.out, a.extra_lib)
     except ValueError as e:        # outpost.config.ConfigError names the key
         print("config: " + str(e), file=sys.stderr)
         return 2
-    print("deploy_tree: %s laid out in %s (config.json %d bytes, checked)" % (a.board, a.out, n))
+    print("deploy_tree: %s laid out in %s (config.json %d bytes; the config passed the board's "
+          "own check)" % (a.board, a.out, n))
     return 0
 
 

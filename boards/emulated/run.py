@@ -100,7 +100,15 @@ def main(argv=None):
 
 def test_alert(a):
     # the firmware's outpost.testalert on the emulated board, in world time as fast as it goes
-    # (the network waits are real); done when it prints its last line
+    # (the network waits are real); done when it prints its last line. The config is checked
+    # first as `make check` does it (a CA file is read beside the config file)
+    sys.path.insert(0, os.path.join(ROOT, "tools"))
+    import deploy_tree
+    try:
+        deploy_tree.check("emulated", a.config)
+    except ValueError as e:         # outpost.config.ConfigError names the key
+        print("config: " + str(e), file=sys.stderr)
+        return 2
     board = EmulatedBoard(a.config, sensors=a.sensors, flash_dir=a.flash, start=parse_start(a.start),
                           instant=True, uart_urls=dict(parse_uart(u) for u in a.uart),
                           out=lambda line: print(line, flush=True),

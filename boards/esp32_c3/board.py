@@ -12,6 +12,10 @@ BOARD = {
         "gateway_uart": 1, "gateway_tx": 0, "gateway_rx": 1,
         "led": 8,
     },
+    # usable GPIOs (12-17 wire the flash; 18/19 are the USB port), ADC1 on 0-4
+    "gpio": (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 20, 21),
+    "uarts": (1,),  # free for the gateway (UART 0 is the console)
+    "adc": (0, 1, 2, 3, 4),
     "led": 8,
     "led_type": "neopixel",
     "sensors": [

@@ -13,6 +13,12 @@ BOARD = {
         "gateway_uart": 2, "gateway_tx": 17, "gateway_rx": 16,
         "led": 2,                              # external LED + 330 R to GND (no user LED fitted)
     },
+    # usable GPIOs (6-11 wire the flash), ADC1 (ADC2 stops with Wi-Fi), input-only 34-39
+    "gpio": (0, 1, 2, 3, 4, 5, 12, 13, 14, 15, 16, 17, 18, 19, 21, 22, 23, 25, 26, 27, 32, 33,
+             34, 35, 36, 37, 38, 39),
+    "uarts": (1, 2),  # free for the gateway (UART 0 is the USB console)
+    "adc": (32, 33, 34, 35, 36, 37, 38, 39),
+    "input_only": (34, 35, 36, 37, 38, 39),
     "led": 2,
     "led_invert": False,
     # fitted sensors, used when the config says "sensors": None

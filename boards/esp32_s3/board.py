@@ -12,6 +12,11 @@ BOARD = {
         "gateway_uart": 1, "gateway_tx": 17, "gateway_rx": 18,
         "led": 48,
     },
+    # usable GPIOs (26-32 wire the flash and PSRAM; 19/20 are the USB port), ADC1 on 1-10
+    "gpio": (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 21, 33, 34, 35,
+             36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47, 48),
+    "uarts": (1, 2),  # free for the gateway (UART 0 is the console)
+    "adc": (1, 2, 3, 4, 5, 6, 7, 8, 9, 10),
     "led": 48,
     "led_type": "neopixel",
     "sensors": [

@@ -13,6 +13,11 @@ BOARD = {
         "gateway_uart": 0, "gateway_tx": 0, "gateway_rx": 1,
         "led": "LED",
     },
+    # GP0-22 and 26-28 (23-25 and 29 belong to the radio), ADC on 26-28
+    "gpio": (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22,
+             26, 27, 28),
+    "uarts": (0, 1),  # free for the gateway (the console is USB)
+    "adc": (26, 27, 28),
     "led": "LED",
     "sensors": [
         {"name": "mcu", "type": "internal_temp"},

@@ -55,6 +55,8 @@ def make_record(device, rid, event, ts, to=None):
         rec["closes"] = event["closes"]
     elif event.get("state"):
         rec["state"] = event["state"]
+    if event.get("repeats"):
+        rec["repeats"] = event["repeats"]     # a reminder: threads under its firing
     return rec
 
 

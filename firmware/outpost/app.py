@@ -82,26 +82,23 @@ class App:
         if len(self.ob):
             self.log("outbox: " + str(len(self.ob)) + " alert(s) waiting from before the reset")
         fitted = cfg["sensors"] if cfg["sensors"] is not None else b.get("sensors", [])
+        # the check `make check` ran on the computer, run again on the board it is meant for
+        from outpost import wiring
+        bad = wiring.problems(cfg, b)
+        transport.unload("outpost.wiring")
+        if bad:
+            from outpost import config
+            raise config.ConfigError("; ".join(bad))
         self.drivers = sensors.build(fitted, machine)
         self.rules = cfg["rules"]
         from outpost import words
         self.meta = words.sensor_words(fitted, self.drivers)
         transport.unload("outpost.words")
-        known = []
-        for d in self.drivers:
-            known += list(d.units)
         # the last few readings of each ruled sensor, for the alert's body (RAM only)
         self.hist = {}
         for r in self.rules:
             self.hist[r["sensor"]] = []
         self.next_state = 0
-        for i in range(len(self.rules)):
-            if self.rules[i]["sensor"] not in known:
-                # a misspelt reading name would make a rule that can never fire
-                from outpost import config
-                raise config.ConfigError("rules[" + str(i) + "].sensor: no sensor gives " +
-                                         repr(self.rules[i]["sensor"]) + " (readings: " +
-                                         ", ".join(known) + ")")
         self.states = saved["states"] if saved else [None] * len(self.rules)
         self.rep = saved["rep"] if saved else None
         self.next_report = saved["next_report"] if saved else None
@@ -229,7 +226,12 @@ class App:
         self.heartbeat()
         self.publish_state(readings)
         gc.collect()
-        return self.cfg["sample_every"]
+        # the next sample, or sooner when a reminder is due before it: it goes at its time
+        delay = self.cfg["sample_every"]
+        due = rules.next_due(self.rules, self.states)
+        if due is not None and due - mono < delay:
+            delay = max(0, due - mono)
+        return delay
 
     def do_report(self, readings):
         rc = self.cfg["report"]
@@ -437,11 +439,11 @@ def main():
     except ValueError as e:
         if e.__class__.__name__ != "ConfigError":   # outpost.config is not loaded to ask it
             raise
-        # nothing sensible to do without a valid config: say why, forever, without resetting
-        # (the watchdog is not started before the config is known to be good)
-        while True:
-            print("CONFIG ERROR: " + str(e))
-            time.sleep(60)
+        # the board cannot run: it says so over every path it can reach, then sleeps with a
+        # long backoff and says it again, never resetting (the watchdog is not started yet)
+        app = None
+        from outpost import cfgerror
+        cfgerror.run(e, getattr(board, "FS_ROOT", ""))
     try:
         while True:
             t0 = app.mono()

@@ -23,6 +23,7 @@
 KIND = {"threshold": "threshold", "missing": "sensor-missing", "stuck": "value-stuck"}
 REPEAT_CRITICAL = 14400     # default `repeat` of a critical rule, seconds
 HISTORY = 5                 # readings shown in an alert's body
+SLACK = 1                   # seconds: a wake timed for a reminder may come this much early
 
 
 def new_state():
@@ -136,10 +137,24 @@ def check(rule, state, value, now):
         st["fid"] = "?"      # the caller (evaluate) puts the alert's id here
     elif what is None and was_on and st["fid"] is not None:
         every = repeat_of(rule)
-        if every and now - st["last"] >= every:
+        if every and now - st["last"] + SLACK >= every:
             st["last"] = now
             what = "repeat"
     return st, what
+
+
+def next_due(rules, states):
+    """The monotonic time the next reminder is due (None: none is), so the board wakes for it
+    rather than at the first sample after it."""
+    due = None
+    for i in range(min(len(rules), len(states))):
+        st = states[i]
+        if st is None or not st.get("on") or st.get("fid") is None or st.get("owed"):
+            continue
+        every = repeat_of(rules[i])
+        if every and (due is None or st["last"] + every < due):
+            due = st["last"] + every
+    return due
 
 
 def evaluate(rules, states, readings, now, wall=0, new_id=None, meta=None, hist=None):
@@ -179,6 +194,8 @@ def evaluate(rules, states, readings, now, wall=0, new_id=None, meta=None, hist=
                 st["worst"] = None
             elif what == "firing" and rid is not None:
                 st["fid"] = rid
+            elif what == "repeat" and fid not in (None, "?"):
+                ev["repeats"] = fid         # its mail threads under the firing
             if value is not None:
                 ev["readings"] = {rule["sensor"]: {"value": value, "unit": rule.get("unit", unit)}}
             events.append(ev)

@@ -29,16 +29,17 @@ def qty(v, unit, limit=None):
 
 
 def span(seconds):
-    # "45 s", "12 min", "6 h 2 min", "2 d 3 h"
-    s = int(seconds)
+    # "45 s", "12 min", "6 h 2 min", "2 d 3 h": rounded to the unit shown, never cut down
+    # (1799.9 s of an episode timed in milliseconds is "30 min", not "29 min")
+    s = int(seconds + 0.5)
     if s < 120:
         return str(s) + " s"
-    m = s // 60
+    m = (s + 30) // 60
     if m < 60:
         return str(m) + " min"
-    h = m // 60
-    if h < 48:
-        return str(h) + " h" + (" " + str(m % 60) + " min" if m % 60 else "")
+    if m < 48 * 60:
+        return str(m // 60) + " h" + (" " + str(m % 60) + " min" if m % 60 else "")
+    h = (m + 30) // 60
     return str(h // 24) + " d" + (" " + str(h % 24) + " h" if h % 24 else "")
 
 

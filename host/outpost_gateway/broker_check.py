@@ -19,6 +19,8 @@ MOSQUITTO_DEFAULT_QUEUE = 1000      # max_queued_messages when the config does n
 def read_mosquitto(path, _depth=0):
     # -> {option: (value, file)}, the last setting winning, include_dir followed in Mosquitto's
     # order (alphabetical); raises OSError when the file cannot be read
+    # Every port it listens on is under "listener" as (ports, file), all of them kept (a
+    # listener line is not a setting the next one replaces).
     out = {}
     with open(path, encoding="utf-8", errors="replace") as f:
         lines = f.read().splitlines()
@@ -30,10 +32,24 @@ def read_mosquitto(path, _depth=0):
         value = value.strip()
         if key == "include_dir" and _depth < 4:
             for inc in sorted(glob.glob(os.path.join(value, "*.conf"))):
-                out.update(read_mosquitto(inc, _depth + 1))
+                sub = read_mosquitto(inc, _depth + 1)
+                ports = out.get("listener", ((), path))[0] + sub.pop("listener", ((), inc))[0]
+                out.update(sub)
+                if ports:
+                    out["listener"] = (ports, path)
+        elif key in ("listener", "port"):
+            port = value.split()[0] if value else ""
+            if port.isdigit():
+                out["listener"] = (out.get("listener", ((), path))[0] + (int(port),), path)
         else:
             out[key] = (value, path)
     return out
+
+
+def listener_ports(conf):
+    # the ports a Mosquitto with this config listens on: with no listener, 1883 (local only)
+    ports = conf.get("listener", ((), None))[0]
+    return ports or (1883,)
 
 
 def is_local(host):
@@ -64,6 +80,12 @@ def check_queue_limit(cfg):
     except OSError as e:
         log.info("could not check the broker's queue limit: cannot read %s (%s); %s", path,
                  e.strerror or e, advice)
+        return "unknown"
+    if m["port"] not in listener_ports(conf):
+        # a private broker (another instance, another config): not the file that sets its limit
+        log.info("could not check the broker's queue limit: %s has no listener on mqtt.port %d (it"
+                 " listens on %s), so it is not the broker the gateway uses; %s", path, m["port"],
+                 ", ".join(str(p) for p in listener_ports(conf)), advice)
         return "unknown"
     value, src = conf.get("max_queued_messages", (str(MOSQUITTO_DEFAULT_QUEUE), path + " (Mosquitto's default)"))
     try:

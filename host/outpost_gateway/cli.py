@@ -1,15 +1,13 @@
-# outpost-gateway: run the gateway, inspect and steer its spool, test the upstream.
+# outpost-gateway: run the gateway, inspect and steer its spool, test the upstream, let boards
+# into the broker (board), spool an alert from a script (alert).
 # main(argv) -> exit code, so tests call it with a list. Exit 0 ok, 1 failure, 2 bad config/usage.
 import argparse
-import json
 import os
 import signal
 import sys
 import time
 
-from outpost_contract import rules
-
-from . import __version__, config
+from . import __version__, admin, config
 
 DEFAULT_CONFIG = "/etc/outpost-gateway/gateway.toml"
 
@@ -32,10 +30,12 @@ def _parser():
     qs = q.add_subparsers(dest="qcmd", metavar="action")
     qs.required = True
     ql = qs.add_parser("list", parents=[common], help="list deliveries")
-    ql.add_argument("--status", choices=("ready", "sending", "done", "dead"))
+    ql.add_argument("--status", choices=("pending", "ready", "sending", "done", "dead"),
+                    help="pending = ready or sending (each waiting row says why it waits)")
     ql.add_argument("--limit", type=int, default=100)
-    qh = qs.add_parser("show", parents=[common], help="show one alert and its deliveries")
+    qh = qs.add_parser("show", parents=[common], help="show one alert and its deliveries, in words")
     qh.add_argument("id")
+    qh.add_argument("--json", action="store_true", help="print the raw record as JSON")
     qr = qs.add_parser("retry", parents=[common], help="send an alert now, or every dead one (--dead)")
     g = qr.add_mutually_exclusive_group(required=True)
     g.add_argument("id", nargs="?")
@@ -48,16 +48,32 @@ def _parser():
     qd.add_argument("--limit", type=int, default=100)
     qj = qs.add_parser("rejected", parents=[common], help="list input refused for good, newest first")
     qj.add_argument("--limit", type=int, default=100)
+    a = sub.add_parser("alert", parents=[common], help="spool an alert from a shell script or cron job",
+                       description="Spools one alert exactly like one that came over MQTT; the running"
+                       " gateway mails it. The first line of TEXT is the subject, the whole text the body."
+                       " Exit 0: spooled; 1: the spool could not be written (the alert was NOT stored);"
+                       " 2: bad arguments or config.")
+    a.add_argument("--device", required=True, help="the device the alert is about ([A-Za-z0-9._-], as a board's name)")
+    a.add_argument("--severity", default="warning", choices=("info", "warning", "critical"))
+    a.add_argument("--to", action="append", default=[], metavar="ADDR",
+                   help="also to this address (honoured where routing.honour_alert_to allows); repeatable")
+    a.add_argument("--kind", default="script", help="the alert's kind (default: script)")
+    a.add_argument("text", nargs="*", help="the alert's text (default: read from stdin)")
+    b = sub.add_parser("board", help="let boards into the MQTT broker (password file, ACL, reload)")
+    bs = b.add_subparsers(dest="bcmd", metavar="action")
+    bs.required = True
+    ba = bs.add_parser("add", parents=[common], help="create a board's broker login and ACL, reload Mosquitto,"
+                       " print its mqtt config section")
+    ba.add_argument("name")
+    ba.add_argument("--host", help="the broker's address as the board reaches it (default: this machine's name)")
+    ba.add_argument("--port", type=int, help="the LAN listener's port (default 1883, or 8883 with --tls)")
+    ba.add_argument("--tls", action="store_true", help="the board connects to the TLS listener")
+    ba.add_argument("--discovery", metavar="PREFIX", nargs="?", const="homeassistant",
+                    help="also let it publish Home Assistant discovery configs (default prefix homeassistant)")
+    br = bs.add_parser("remove", parents=[common], help="remove a board's login and ACL, reload Mosquitto")
+    br.add_argument("name")
+    bs.add_parser("list", parents=[common], help="list the boards let in by `board add`")
     return p
-
-
-def _subject(text, limit=60):
-    text = "".join(c if c >= " " else "?" for c in (text or ""))
-    return repr(text if len(text) <= limit else text[:limit - 3] + "...")
-
-
-def _when(t):
-    return "-" if not t else rules.iso(t)
 
 
 def main(argv=None, out=None):
@@ -66,12 +82,42 @@ def main(argv=None, out=None):
         args = _parser().parse_args(argv)
     except SystemExit as e:
         return int(e.code or 0)
+    cmd = args.cmd
+    broken = None
     try:
         cfg = config.load(args.config)
     except config.ConfigError as e:
-        print("outpost-gateway: config error: %s" % e, file=sys.stderr)
-        return 2
-    cmd = args.cmd
+        errors = getattr(e, "errors", [e])
+        if cmd == "check-config":
+            print("%s: %d error%s" % (args.config, len(errors), "" if len(errors) == 1 else "s"), file=sys.stderr)
+        for err in errors:
+            print("outpost-gateway: config error: %s" % err, file=sys.stderr)
+        if cmd == "board" and not [x for x in errors if str(x).startswith(("mqtt.", "fleet."))]:
+            # letting boards in needs only [mqtt] and [fleet]: an upstream not set up yet is no reason
+            cfg = broker_config(args.config)
+            if cfg is None:
+                return 2
+            print("outpost-gateway: (the errors above do not concern the broker: going on)", file=sys.stderr)
+            return _board(cfg, args, out)
+        if cmd not in ("status", "queue"):
+            return 2
+        # looking at the spool must work while the file on disk is broken (the running gateway
+        # read it before): the spool's place from what can be read of the file
+        cfg, where = fallback_config(args.config)
+        broken = "the config file has errors (above); showing the spool at %s (%s)" % (
+            config.spool_path(cfg), where)
+        print("outpost-gateway: " + broken, file=sys.stderr)
+    if cmd == "alert":
+        from .shell_alert import run as alert_run
+        text = " ".join(args.text)
+        if not args.text:
+            if sys.stdin is None or sys.stdin.isatty():
+                print("outpost-gateway alert: no text: give it as arguments or on stdin", file=sys.stderr)
+                return 2
+            text = sys.stdin.read(1 << 20)
+        return alert_run(cfg, args.device, args.severity, text, args.to, args.kind, out, sys.stderr)
+    if cmd == "board":
+        return _board(cfg, args, out)
     if cmd == "check-config":
         print("config OK: %s" % args.config, file=out)
         print("spool: %s" % config.spool_path(cfg), file=out)
@@ -92,10 +138,83 @@ def main(argv=None, out=None):
         return 1
     try:
         if cmd == "status":
-            return _status(cfg, spool, args.json, out)
-        return _queue(spool, args, out)
+            rc = admin.status(cfg, spool, args.json, out)
+            if broken and not args.json:
+                print("NOTE: " + broken, file=out)
+            return rc
+        return admin.queue(spool, args, out, sys.stderr)
     finally:
         spool.close()
+
+
+def fallback_config(path):
+    # -> (a config with only the spool's place, where it came from): the [gateway] section's
+    # state_dir/spool_path when the file parses, else the defaults
+    g = {}
+    where = "the default place"
+    try:
+        with open(path, "rb") as f:
+            data = config._toml.load(f)
+        sect = data.get("gateway") if isinstance(data, dict) else None
+        if isinstance(sect, dict):
+            for k in ("state_dir", "spool_path"):
+                if isinstance(sect.get(k), str) and sect[k]:
+                    g[k] = sect[k]
+                    where = "gateway.%s in the file" % k
+    except (OSError, ValueError):
+        pass
+    try:
+        cfg = config.merge({"gateway": g, "relay": {"enabled": False}, "mqtt": {"enabled": False},
+                            "http": {"enabled": False}}, env={})
+    except config.ConfigError:
+        cfg = config.merge({"relay": {"enabled": False}, "mqtt": {"enabled": False},
+                            "http": {"enabled": False}}, env={})
+        where = "the default place"
+    return cfg, where
+
+
+def broker_config(path):
+    # the file's [mqtt] and [fleet] sections alone, checked; None when they cannot be read
+    try:
+        with open(path, "rb") as f:
+            data = config._toml.load(f)
+        cfg = config.merge({"mqtt": data.get("mqtt", {}), "fleet": data.get("fleet", {}),
+                            "relay": {"enabled": False}, "http": {"enabled": False}}, env=os.environ)
+    except (OSError, ValueError, AttributeError):
+        return None
+    return cfg
+
+
+def _board(cfg, args, out):
+    import socket
+
+    from . import broker_admin
+    try:
+        if args.bcmd == "add":
+            port = args.port or (8883 if args.tls else 1883)
+            host = args.host or socket.gethostname()
+            pw, notes = broker_admin.add(cfg, args.name, discovery=args.discovery)
+            for n in notes:
+                print("# " + n, file=sys.stderr)
+            print("# board %s may now publish under %s/%s/ (its login is in %s)" % (
+                args.name, cfg["mqtt"]["topic_prefix"].rstrip("/"), args.name, cfg["mqtt"]["broker_passwd"]),
+                file=out)
+            print("# paste this into the board's config_local.py (the password is shown only now):", file=out)
+            print(broker_admin.board_section_text(args.name, pw, host, port, args.tls), file=out)
+            return 0
+        if args.bcmd == "remove":
+            for n in broker_admin.remove(cfg, args.name):
+                print("# " + n, file=sys.stderr)
+            print("removed board %s" % args.name, file=out)
+            return 0
+        rows = broker_admin.listing(cfg)
+        for name, login, topics in rows:
+            print("%-24s %-9s may publish %s" % (name, "login" if login else "NO LOGIN", ", ".join(topics)), file=out)
+        print("%d boards" % len(rows), file=out)
+        return 0
+    except broker_admin.BrokerAdminError as e:
+        print("outpost-gateway board: %s" % e, file=sys.stderr)
+        return 1
 
 
 def _run(cfg, path=None):
@@ -135,136 +254,6 @@ def _lock_spool(cfg):
         print("outpost-gateway: another gateway is already running on %s" % path, file=sys.stderr)
         return None
     return f
-
-
-def _status(cfg, spool, as_json, out):
-    c = spool.counts()
-    st = spool.get_state("status")
-    last = spool.get_state("relay_last_result")
-    paused = spool.get_state("relay_paused")
-    boards = _boards(cfg, spool)
-    silent = [b["device"] for b in boards if b["silent"]]
-    oldest = spool.oldest_pending()
-    data = {"running": st, "spool": c, "oldest_pending": oldest, "relay_last_result": last,
-            "relay_paused": paused, "silent_boards": silent, "boards": boards}
-    if as_json:
-        print(json.dumps(data, indent=2), file=out)
-        return 0
-    if st:
-        print("gateway: running (pid %s, updated %s)" % (st["pid"], _when(st["updated"])), file=out)
-        if st.get("mqtt") is not None:
-            m = st["mqtt"]
-            print("  mqtt: %s" % (("connected, subscribed" if m.get("subscribed") else "connected, not subscribed")
-                                  if m["connected"] else "disconnected (%s)" % (m["error"] or "-")), file=out)
-        if st.get("fleet"):
-            f = st["fleet"]
-            peers = ", ".join("%s %s" % kv for kv in sorted(f["peers"].items())) or "none seen"
-            print("  fleet: %s; peers: %s; holding: %s" % ("connected" if f["connected"] else "disconnected",
-                                                          peers, ", ".join(f["holds"]) or "none"), file=out)
-        for s in st.get("serial") or []:
-            print("  serial %s: %s" % (s["port"], "open" if s["open"] else "closed (%s)" % (s["error"] or "-")),
-                  file=out)
-        if st.get("smtp_ingress"):
-            si = st["smtp_ingress"]
-            n = si.get("sessions", 0)
-            print("  smtp ingress: port %s, %d session%s open" % (si["port"], n, "" if n == 1 else "s"), file=out)
-        if st.get("spool_error"):
-            print("  spool writes FAILING: %s" % st["spool_error"], file=out)
-        for name, why in sorted((st.get("failed") or {}).items()):
-            print("  %s: FAILED (%s)" % (name, why), file=out)
-    else:
-        print("gateway: not running", file=out)
-    print("spool: %d alerts; deliveries ready %d, sending %d, done %d, dead %d"
-          % (c["alerts"], c["ready"], c["sending"], c["done"], c["dead"]), file=out)
-    print("oldest undelivered: %s" % _when(oldest), file=out)
-    print("last relay result: %s" % ("-" if not last else "%s at %s" % (last["result"], _when(last["at"]))),
-          file=out)
-    if paused:
-        print("relay PAUSED since %s: %s" % (_when(paused["since"]), paused["reason"]), file=out)
-    print("silent boards: %s" % (", ".join(silent) or "none"), file=out)
-    print("boards: %d known" % len(boards), file=out)
-    for b in boards:
-        iv = b["interval"]
-        print("  %-24s last seen %s via %-6s interval %-10s %s%s" % (
-            b["device"], _when(b["last_seen"]), b["path"] or "-",
-            "-" if iv is None else "%ds%s" % (iv, "" if b["interval_from"] == "learned" else " (config)"),
-            "SILENT" if b["silent"] else "ok", " (Will: offline)" if b["status"] == "offline" else ""), file=out)
-    return 0
-
-
-def _boards(cfg, spool):
-    # every board the gateway knows: last seen, path of its latest alert, the interval the
-    # watchdog expects (configured, or learned from its heartbeats and reports), silent or not
-    from .watchdog import Watchdog
-    wd = Watchdog(cfg, spool, None)
-    paths = spool.board_paths()
-    out = []
-    for b in spool.boards():
-        if b["device"] == "gateway":
-            continue
-        iv = wd.interval(b)
-        out.append({"device": b["device"], "last_seen": b["last_seen"],
-                    "path": paths.get(b["device"]) or ("mqtt" if b["status"] else None),
-                    "interval": None if iv is None else round(iv),
-                    "interval_from": "config" if b["device"] in cfg["watchdog"]["intervals"] else "learned",
-                    "silent": bool(b["silent"]), "status": b["status"]})
-    return out
-
-
-def _queue(spool, args, out):
-    q = args.qcmd
-    if q == "list":
-        rows = spool.list(args.status, args.limit)
-        for r in rows:
-            # next= only where something is still to happen
-            nxt = " next=" + _when(r["next_at"]) if r["status"] in ("ready", "sending") else ""
-            print("%-40s %-16s %-30s %-7s attempts=%d%s %s %s" % (
-                r["id"], r["device"], r["rcpt"], r["status"], r["attempts"], nxt,
-                _subject(r["subject"]), ("(" + r["last_error"] + ")") if r["last_error"] else ""), file=out)
-        print("%d deliveries" % len(rows), file=out)
-        return 0
-    if q == "show":
-        a = spool.show(args.id)
-        if a is None:
-            print("no alert %r in the spool" % args.id, file=sys.stderr)
-            return 1
-        a["payload"] = bytes(a["payload"]).decode("utf-8", "replace")
-        print(json.dumps(a, indent=2), file=out)
-        return 0
-    if q == "retry":
-        n = spool.retry(None if args.dead else args.id)
-        if n == 0 and not args.dead:
-            print("no waiting or dead delivery for %r" % args.id, file=sys.stderr)
-            return 1
-        print("%d deliveries will be sent on the next pass" % n, file=out)
-        return 0
-    if q == "purge":
-        if args.id:
-            n = spool.purge(alert_id=args.id)
-            if n == 0:
-                print("no alert %r in the spool" % args.id, file=sys.stderr)
-                return 1
-        else:
-            n = spool.purge(older_than=time.time() - args.done_older_than * 86400)
-        print("purged %d alerts" % n, file=out)
-        return 0
-    if q == "dead":
-        rows = spool.dead(args.limit)
-        for r in rows:
-            print("%-40s %-30s %s %s  %s" % (r["id"], r["rcpt"], r["code"] or "-", _when(r["at"]), r["reply"]),
-                  file=out)
-        print("%d dead letters" % len(rows), file=out)
-        return 0
-    if q == "rejected":
-        rows = spool.rejected(args.limit)
-        for r in rows:
-            raw = bytes(r["raw"][:60]).decode("utf-8", "replace")
-            raw = "".join(c if " " <= c < "\x7f" else "?" for c in raw)
-            print("%s %-6s %-24s %s  [%d bytes: %r]" % (_when(r["at"]), r["source"], r["origin"] or "-",
-                                                     r["reason"], r["size"], raw), file=out)
-        print("%d rejected inputs" % len(rows), file=out)
-        return 0
-    return 2
 
 
 def _send_test(cfg, to, out):

@@ -10,7 +10,7 @@ from outpost_contract import record as alert_record
 from outpost_contract.rules import address_problem
 
 from . import config, routing
-from .spool import Alert, Rejected, Seen
+from .spool import Alert, Readings, Rejected, Seen
 
 log = logging.getLogger("outpost.ingest")
 
@@ -162,6 +162,29 @@ class Ingest:
         op = Alert(alert_id, device, "warning", "mail", subject, source, bytes(message), rcpts,
                    raw=True, mail_from=mail_from)
         self.spool.submit(op, lambda res: self._answered(res, source, alert_id, done, device, mail_from))
+
+    MAX_READINGS = 32       # names in one state message
+
+    def readings(self, device, payload, replay=False, origin=None):
+        # a board's retained state (JSON {name: number}): stored for the status page's charts.
+        # Not a sign of life (the broker hands over the retained one whenever we subscribe).
+        try:
+            import json
+            d = json.loads(bytes(payload[:4096]).decode("utf-8")) if len(payload) <= 4096 else None
+        except ValueError:
+            d = None
+        if not isinstance(d, dict):
+            self.refuse("mqtt", "bad-state", "state of %r is not a JSON object of at most 4 KB" % device,
+                        payload, origin)
+            return
+        vals = {}
+        for k, v in d.items():
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or v != v or v in (float("inf"), float("-inf")):
+                continue        # text states ("on") and nulls are not charted
+            if name_problem("reading", k) is None and len(vals) < self.MAX_READINGS:
+                vals[k] = float(v)
+        if vals:
+            self.spool.submit(Readings(device, self.clock.time(), vals, replay), _ignore)
 
     def seen(self, device, status=None, done=None, learn=False):
         self.spool.submit(Seen(device, self.clock.time(), status, learn), done or _ignore)

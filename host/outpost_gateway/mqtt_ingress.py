@@ -96,6 +96,9 @@ class MqttIngress:
             if self.cfg["shared_group"]:
                 t = "$share/" + self.cfg["shared_group"] + "/" + t
             out.append((t, 1))
+        # the readings for the status page: every gateway of a fleet wants them all, and a
+        # shared subscription would not hand over the retained ones (QoS 0, as published)
+        out.append((self.prefix + "/+/state", 0))
         return out
 
     def start(self):
@@ -199,6 +202,14 @@ class MqttIngress:
             else:
                 self._bounce(res)
 
+        if kind == "state" and device and "/" not in device:
+            why = self.ingest.device_problem(device)
+            if why is None:
+                self.ingest.readings(device, msg.payload, replay=bool(msg.retain), origin=topic)
+            else:
+                self.ingest.refuse("mqtt", "bad-device", "topic %s: %s" % (show(topic), why), msg.payload,
+                                   show(topic))
+            return
         if kind not in KINDS:
             self.ingest.refuse("mqtt", "bad-topic", "unexpected topic %s" % show(topic), msg.payload)
             answer("bad")
@@ -215,8 +226,9 @@ class MqttIngress:
             self.ingest.offer(msg.payload, "mqtt", answer, device=device, origin=topic)
         elif kind == "status":
             st = bytes(msg.payload[:16]).decode("utf-8", "replace").strip().lower()
-            if st not in ("online", "offline"):
-                self.ingest.refuse("mqtt", "bad-status", "status of %r is %s, not online/offline"
+            # "config error": the board found its config broken at boot (firmware/outpost/cfgerror.py)
+            if st not in ("online", "offline", "config error"):
+                self.ingest.refuse("mqtt", "bad-status", "status of %r is %s, not online/offline/config error"
                                    % (device, show(msg.payload)), msg.payload, topic)
                 answer("bad")
             else:

@@ -51,8 +51,9 @@ def open_spool(cfg, clock, readonly=False, requeue=True):
     s = cfg["spool"]
     if not readonly:
         private_state(path)
-    return Spool(path, clock, s["max_pending"], s["min_free_mb"], s["commit_batch"],
-                 readonly=readonly).open(requeue=requeue)
+    rd = cfg["readings"]
+    return Spool(path, clock, s["max_pending"], s["min_free_mb"], s["commit_batch"], readonly=readonly,
+                 readings_keep_days=rd["keep_days"], readings_max_rows=rd["max_rows"]).open(requeue=requeue)
 
 
 def private_state(path):
@@ -366,10 +367,12 @@ class Gateway:
                 self.spool.set_state("status", self.status())
                 now = self.clock.time()
                 keep = self.cfg["spool"]["keep_done_days"]
-                if keep and now - last_purge >= 3600.0:
-                    n = self.spool.purge(older_than=now - keep * 86400.0)
-                    if n:
-                        log.info("purged %d finished alerts older than %s days", n, keep)
+                if now - last_purge >= 3600.0:
+                    if keep:
+                        n = self.spool.purge_done(now - keep * 86400.0)
+                        if n:
+                            log.info("purged %d finished alerts older than %s days", n, keep)
+                    self.spool.trim_readings(now)     # readings.keep_days and readings.max_rows
                     last_purge = now
                 self._spool_works("status")
                 self._step_ok("status")

@@ -80,6 +80,16 @@ CREATE TABLE IF NOT EXISTS boards(
   muted INTEGER NOT NULL DEFAULT 0 -- a transition inside the flap guard: no notice sent
 );
 CREATE TABLE IF NOT EXISTS state(key TEXT PRIMARY KEY, value TEXT);
+-- the boards' readings (retained outpost/<device>/state), for the status page's charts: kept
+-- readings.keep_days, and at most readings.max_rows rows (the oldest go first)
+CREATE TABLE IF NOT EXISTS readings(
+  device TEXT NOT NULL,
+  name TEXT NOT NULL,
+  at REAL NOT NULL,
+  value REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS readings_key ON readings(device, name, at);
+CREATE INDEX IF NOT EXISTS readings_at ON readings(at);
 -- input that could not be read (bad JSON, a name the contract refuses, a frame that cannot be
 -- parsed): acknowledged so it never loops, and kept here with the reason and its first bytes
 CREATE TABLE IF NOT EXISTS rejected(
@@ -139,6 +149,18 @@ class Seen:
         self.learn = learn
 
 
+class Readings:
+    # one state message of a board: {name: number}. replay: a retained message the broker
+    # hands over at subscribe, stored only when it differs from what the spool last stored
+    __slots__ = ("device", "at", "values", "replay")
+
+    def __init__(self, device, at, values, replay=False):
+        self.device = device
+        self.at = at
+        self.values = values
+        self.replay = replay
+
+
 class Rejected:
     # an input refused for good (written whatever the spool's fill level)
     __slots__ = ("source", "origin", "reason", "raw", "size")
@@ -153,8 +175,12 @@ class Rejected:
 
 
 class Spool:
-    def __init__(self, path, clock, max_pending=100000, min_free_mb=64, commit_batch=1000, readonly=False):
+    def __init__(self, path, clock, max_pending=100000, min_free_mb=64, commit_batch=1000, readonly=False,
+                 readings_keep_days=7, readings_max_rows=500000):
         self.path = path
+        self.readings_keep = readings_keep_days * 86400.0
+        self.readings_max = readings_max_rows
+        self._readings_added = 0
         # readonly: for looking while the gateway runs (status, queue list): SQLite itself
         # refuses any write, and nothing is created, migrated or requeued
         self.readonly = readonly
@@ -354,6 +380,10 @@ class Spool:
                     rejected += 1
                     results.append("rejected")
                     continue
+                if isinstance(op, Readings):
+                    self._readings(db, op)
+                    results.append("readings")
+                    continue
                 if isinstance(op, Seen):
                     if op.status is None:
                         prev = plain.get(op.device)
@@ -398,6 +428,75 @@ class Spool:
         if seen and self.on_seen is not None:
             self.on_seen(seen)
         return results
+
+    TRIM_EVERY = 500        # readings rows added between two checks of the bounds
+
+    def _readings(self, db, op):
+        vals = op.values
+        if op.replay:
+            last = dict(db.execute("SELECT name, value FROM readings r WHERE device=? AND at=(SELECT max(at)"
+                                   " FROM readings b WHERE b.device=r.device AND b.name=r.name)", (op.device,)))
+            if last and all(last.get(k) == v for k, v in vals.items()):
+                return
+        db.executemany("INSERT INTO readings(device,name,at,value) VALUES(?,?,?,?)",
+                       [(op.device, k, op.at, v) for k, v in vals.items()])
+        self._readings_added += len(vals)
+        if self._readings_added >= self.TRIM_EVERY:
+            self._readings_added = 0
+            self.trim_readings_in(db, self.clock.time())
+
+    def trim_readings(self, now):
+        db = self._db()
+        with self._tx(db):
+            self.trim_readings_in(db, now)
+
+    def trim_readings_in(self, db, now):
+        db.execute("DELETE FROM readings WHERE at < ?", (now - self.readings_keep,))
+        over = db.execute("SELECT count(*) FROM readings").fetchone()[0] - self.readings_max
+        if over > 0:
+            db.execute("DELETE FROM readings WHERE rowid IN (SELECT rowid FROM readings ORDER BY at LIMIT ?)",
+                       (over,))
+
+    def latest_readings(self):
+        # device -> {name: (value, at)}
+        out = {}
+        try:
+            rows = self._db().execute(
+                "SELECT device, name, value, max(at) FROM readings GROUP BY device, name").fetchall()
+        except sqlite3.OperationalError as e:
+            if "no such table" not in str(e):
+                raise
+            return out      # a spool no gateway of this version has opened yet (read-only look)
+        for dev, name, value, at in rows:
+            out.setdefault(dev, {})[name] = (value, at)
+        return out
+
+    def reading_series(self, device, name, since):
+        return self._db().execute("SELECT at, value FROM readings WHERE device=? AND name=? AND at >= ?"
+                                  " ORDER BY at", (device, name, since)).fetchall()
+
+    def recent_alerts(self, limit=50, device=None, kinds_excluded=()):
+        # newest first: the alert's columns, its record (payload) and its deliveries
+        db = self._db()
+        q = "SELECT id, device, severity, kind, subject, source, received, payload, raw FROM alerts"
+        args = []
+        where = []
+        if device is not None:
+            where.append("device=?")
+            args.append(device)
+        if kinds_excluded:
+            where.append("kind NOT IN (%s)" % ",".join("?" * len(kinds_excluded)))
+            args.extend(kinds_excluded)
+        if where:
+            q += " WHERE " + " AND ".join(where)
+        q += " ORDER BY received DESC, rowid DESC LIMIT ?"
+        keys = ("id", "device", "severity", "kind", "subject", "source", "received", "payload", "raw")
+        out = [dict(zip(keys, r)) for r in db.execute(q, args + [limit])]
+        for a in out:
+            a["deliveries"] = [dict(zip(("rcpt", "status", "attempts", "next_at", "last_error", "updated"), d))
+                               for d in db.execute("SELECT rcpt, status, attempts, next_at, last_error, updated"
+                                                   " FROM deliveries WHERE alert_id=?", (a["id"],))]
+        return out
 
     def _seen(self, db, op):
         row = db.execute("SELECT beat, gap FROM boards WHERE device=?", (op.device,)).fetchone()
@@ -520,7 +619,7 @@ class Spool:
         with self._lock:
             self._pending = max(0, self._pending - left)
 
-    # -- state, inspection and the operator's commands -------------------------------------
+    # -- state and inspection (the operator's commands are in admin.py) ----------------------
     def get_state(self, key, default=None):
         r = self._db().execute("SELECT value FROM state WHERE key=?", (key,)).fetchone()
         return json.loads(r[0]) if r else default
@@ -546,15 +645,16 @@ class Spool:
         return r[0]
 
     def list(self, status=None, limit=100):
+        # status: one status, a tuple of them, or None for all
         q = ("SELECT d.alert_id, d.rcpt, d.status, d.attempts, d.next_at, d.last_error, a.device, a.severity,"
-             " a.subject, a.received FROM deliveries d JOIN alerts a ON a.id=d.alert_id")
+             " a.subject, a.received, d.via, a.source FROM deliveries d JOIN alerts a ON a.id=d.alert_id")
         args = ()
         if status:
-            q += " WHERE d.status=?"
-            args = (status,)
+            args = (status,) if isinstance(status, str) else tuple(status)
+            q += " WHERE d.status IN (%s)" % ",".join("?" * len(args))
         q += " ORDER BY a.received LIMIT ?"
         keys = ("id", "rcpt", "status", "attempts", "next_at", "last_error", "device", "severity",
-                "subject", "received")
+                "subject", "received", "via", "source")
         return [dict(zip(keys, r)) for r in self._db().execute(q, args + (limit,))]
 
     def show(self, alert_id):
@@ -566,8 +666,8 @@ class Spool:
         keys = ("id", "device", "severity", "kind", "subject", "source", "received", "payload", "raw",
                 "mail_from")
         out = dict(zip(keys, r))
-        out["deliveries"] = [dict(zip(("rcpt", "status", "attempts", "next_at", "last_error", "via"), d))
-                             for d in db.execute("SELECT rcpt, status, attempts, next_at, last_error, via"
+        out["deliveries"] = [dict(zip(("rcpt", "status", "attempts", "next_at", "last_error", "via", "updated"), d))
+                             for d in db.execute("SELECT rcpt, status, attempts, next_at, last_error, via, updated"
                                                  " FROM deliveries WHERE alert_id=?", (alert_id,))]
         out["dead_letter"] = [dict(zip(("rcpt", "code", "reply", "at"), d))
                               for d in db.execute("SELECT rcpt, code, reply, at FROM dead_letter"
@@ -591,45 +691,35 @@ class Spool:
         return [dict(zip(keys, r)) for r in self._db().execute(
             "SELECT alert_id, rcpt, code, reply, at FROM dead_letter ORDER BY at LIMIT ?", (limit,))]
 
-    def retry(self, alert_id=None, now=None):
-        # dead or waiting deliveries of one alert (or every dead one) go out on the next pass
-        now = self.clock.time() if now is None else now
+    def purge_done(self, older_than):
+        # housekeeping (spool.keep_done_days): finished alerts received before older_than go,
+        # and with them their ids stop deduplicating; the operator's purge is admin.purge
         db = self._db()
         with self._tx(db):
-            if alert_id is None:
-                # a revived delivery leaves the digest that died: it goes out on its own or in a new one
-                cur = db.execute("UPDATE deliveries SET status='ready', next_at=?, attempts=0, via=NULL"
-                                 " WHERE status='dead'", (now,))
-            else:
-                cur = db.execute("UPDATE deliveries SET status='ready', next_at=?,"
-                                 " via=CASE WHEN status='dead' THEN NULL ELSE via END WHERE alert_id=?"
-                                 " AND status IN ('ready','dead')", (now, alert_id))
-            n = cur.rowcount
+            n = self.purge_done_in(db, older_than)
         self._refresh_pending(db, force=True)
         return n
 
-    def purge(self, alert_id=None, older_than=None):
-        # alert_id: remove that alert entirely; otherwise remove finished alerts older than
-        # older_than (their ids then stop deduplicating)
+    def purge_done_in(self, db, older_than):
+        ids = [r[0] for r in db.execute(
+            "SELECT id FROM alerts a WHERE received < ? AND NOT EXISTS (SELECT 1 FROM deliveries d"
+            " WHERE d.alert_id=a.id AND d.status IN ('ready','sending'))", (older_than,))]
+        for i in ids:
+            db.execute("DELETE FROM deliveries WHERE alert_id=?", (i,))
+            db.execute("DELETE FROM alerts WHERE id=?", (i,))
+        db.execute("DELETE FROM sends WHERE at < ?", (self.clock.time() - 3600.0,))
+        # a digest no delivery points to any more is history
+        db.execute("DELETE FROM digests WHERE NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.via=digests.mid)")
+        return len(ids)
+
+    def transaction(self):
+        # (db, context manager) for a write made by an operator's command (admin.py)
         db = self._db()
-        with self._tx(db):
-            if alert_id is not None:
-                db.execute("DELETE FROM deliveries WHERE alert_id=?", (alert_id,))
-                db.execute("DELETE FROM dead_letter WHERE alert_id=?", (alert_id,))
-                n = db.execute("DELETE FROM alerts WHERE id=?", (alert_id,)).rowcount
-            else:
-                ids = [r[0] for r in db.execute(
-                    "SELECT id FROM alerts a WHERE received < ? AND NOT EXISTS (SELECT 1 FROM deliveries d"
-                    " WHERE d.alert_id=a.id AND d.status IN ('ready','sending'))", (older_than,))]
-                for i in ids:
-                    db.execute("DELETE FROM deliveries WHERE alert_id=?", (i,))
-                    db.execute("DELETE FROM alerts WHERE id=?", (i,))
-                n = len(ids)
-                db.execute("DELETE FROM sends WHERE at < ?", (self.clock.time() - 3600.0,))
-            # a digest no delivery points to any more is history
-            db.execute("DELETE FROM digests WHERE NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.via=digests.mid)")
-        self._refresh_pending(db, force=True)
-        return n
+        return db, self._tx(db)
+
+    def refresh(self):
+        # recount what is pending after an operator's command changed it
+        self._refresh_pending(self._db(), force=True)
 
     def boards(self):
         keys = ("device", "last_seen", "gap", "status", "silent", "changed", "notices", "muted")

@@ -51,6 +51,8 @@ def body(rec):
     lines.append("Severity: " + rec["severity"] + " (" + rec["kind"] + ")")
     if rec.get("state") == "resolved":
         lines.append("State:    resolved, closes " + rec.get("closes", "?"))
+    elif rec.get("repeats"):
+        lines.append("State:    still firing, reminds of " + rec["repeats"])
     lines.append("Made:     " + _when(rec.get("ts")))
     lines.append("Alert id: " + rec["id"])
     return "\n".join(lines) + "\n"
@@ -60,10 +62,12 @@ def headers(rec, sender=None):
     h = [("X-Outpost-Alert-Id", rec["id"]), ("X-Outpost-Device", rec["device"]),
          ("X-Outpost-Severity", rec["severity"]), ("X-Outpost-Kind", rec["kind"]),
          ("X-Outpost-State", rec.get("state") or "firing")]
-    if rec.get("closes") and sender:
-        # the resolved mail answers its firing one: mail clients show the episode as one thread
+    opened = rec.get("closes") or rec.get("repeats")
+    if opened and sender:
+        # the resolved mail and each reminder answer the firing one: mail clients show the
+        # episode as one thread
         from usmtp.writer import make_message_id
-        first = make_message_id(rec["closes"], sender)
+        first = make_message_id(opened, sender)
         h.append(("In-Reply-To", first))
         h.append(("References", first))
     return h

@@ -19,7 +19,7 @@ MAX_UNIT = 16
 MAX_TO = 32
 MAX_DEPTH = 8               # JSON nesting; a valid record needs 3 ({readings: {name: {...}}})
 KEYS = ("v", "id", "device", "severity", "kind", "subject", "ts", "body", "readings", "to",
-        "state", "closes")
+        "state", "closes", "repeats")
 STATES = ("firing", "resolved")   # an episode opens (and repeats) firing, and closes resolved
 REQUIRED = ("v", "id", "device", "severity", "kind", "subject")
 
@@ -139,6 +139,14 @@ def validate(rec):
         out["closes"] = closes
     elif state == "resolved":
         raise RecordError("closes", "is required when state is resolved (the id it closes)")
+    # a reminder names the firing it repeats, so its mail threads under it (optional: a reader
+    # that does not know it ignores it, as v1 ignores every unknown key)
+    repeats = rec.get("repeats")
+    if repeats is not None:
+        _check_name("repeats", repeats, MAX_ID)
+        if state == "resolved":
+            raise RecordError("repeats", "belongs to a firing record (a reminder), not a resolved one")
+        out["repeats"] = repeats
     return out
 
 

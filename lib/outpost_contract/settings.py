@@ -89,27 +89,28 @@ def _is_num(v):
     return (isinstance(v, int) or isinstance(v, float)) and not isinstance(v, bool)
 
 
-def typed(key, value, default):
-    # value must have the type of its default (an int is fine for a float, and becomes one)
+def typed(key, value, default, show=True):
+    # value must have the type of its default (an int is fine for a float, and becomes one);
+    # the error shows the value it got unless show is False (a secret)
     if isinstance(default, bool):
         if not isinstance(value, bool):
-            raise error(key, "must be true or false")
+            raise error(key, "must be true or false", value, show)
     elif isinstance(default, int):
         if not _is_int(value):
-            raise error(key, "must be an integer")
+            raise error(key, "must be an integer", value, show)
     elif isinstance(default, float):
         if not _is_num(value):
-            raise error(key, "must be a number")
+            raise error(key, "must be a number", value, show)
         return float(value)
     elif isinstance(default, str):
         if not isinstance(value, str):
-            raise error(key, "must be a string")
+            raise error(key, "must be a string", value, show)
     elif isinstance(default, list):
         if not isinstance(value, list):
-            raise error(key, "must be a list")
+            raise error(key, "must be a list", value, show)
     elif isinstance(default, dict):
         if not isinstance(value, dict):
-            raise error(key, "must be a table")
+            raise error(key, "must be a table", value, show)
     return value
 
 

@@ -1,22 +1,29 @@
 # usmtp: one small SMTP client for MicroPython and CPython.
-# The protocol lives in core.py (no I/O); client.py drives it over a socket; writer.py writes
-# messages. Importing the package touches no socket, so the core runs where there is none.
-# Nothing loads with the package itself: SMTP (the client, its core and driver), the error
-# classes, the writer and every submodule load on first use, so a board that needs only
-# usmtp.clock or usmtp.checks (the clock and address rules) does not pay for the rest.
+# The protocol lives in core.py (no I/O: the state table, the session) with its jobs in files
+# of their own: tx.py (one message over DATA), bdat.py (CHUNKING), batch.py (send_many),
+# stream.py (data_begin/write/end), auth.py and oauth.py (AUTH). client.py drives it over a
+# socket (netio.py); writer.py and mimeenc.py write a plain-text message, mime.py what goes
+# beyond it (attachments, HTML, non-ASCII headers). Each part loads on first use (README.md,
+# "What loads when"), so a board pays for what a send uses. Nothing loads with the package
+# itself: SMTP, Message, make_message_id, the error classes, outcome and is_transient load
+# their module when first named here, and a board that needs only usmtp.clock or usmtp.checks
+# (the clock and address rules) does not pay for the rest. Importing touches no socket.
 
 __version__ = "0.1.0"
 
-_LAZY = {"SMTP": "usmtp.client", "Message": "usmtp.writer", "make_message_id": "usmtp.writer"}
-_ERRORS = ("SMTPError", "SMTPUsageError", "SMTPProtocolError", "SMTPConnectError", "SMTPTimeout",
-           "SMTPTLSError", "SMTPReplyError", "SMTPTransientError", "SMTPPermanentError",
-           "SMTPSenderRefused", "SMTPAuthError", "SMTPDataError", "SMTPRecipientsRefused",
-           "is_transient", "outcome")
+# names kept as text, not as a dict and a tuple: on a board each is a heap object
+_ERRORS = (" SMTPError SMTPUsageError SMTPProtocolError SMTPConnectError SMTPTimeout SMTPTLSError"
+           " SMTPReplyError SMTPTransientError SMTPPermanentError SMTPSenderRefused SMTPAuthError"
+           " SMTPDataError SMTPRecipientsRefused is_transient outcome ")
 
 
 def __getattr__(name):
-    mod = _LAZY.get(name)
-    if mod is None and name in _ERRORS:
+    mod = None
+    if name == "SMTP":
+        mod = "usmtp.client"
+    elif name == "Message" or name == "make_message_id":
+        mod = "usmtp.writer"
+    elif " " + name + " " in _ERRORS:
         mod = "usmtp.errors"
     if mod is not None:
         return getattr(__import__(mod, None, None, [name]), name)

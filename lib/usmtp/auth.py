@@ -1,29 +1,24 @@
-# SASL mechanisms for SMTP AUTH (RFC 4954): PLAIN, LOGIN and XOAUTH2.
-# Each mechanism is a small object: initial() gives the initial response (or None) and
-# respond(challenge) answers a 334 challenge. Payloads are never traced (the core redacts them).
-
-import binascii
+# SASL mechanisms for SMTP AUTH (RFC 4954): PLAIN and LOGIN here, XOAUTH2 in oauth.py (loaded
+# only for a token). A mechanism is one small object: initial() gives the initial response (or
+# None) and respond(challenge) answers a 334 challenge. Payloads are never traced (the core
+# redacts them).
 
 from usmtp.errors import SMTPAuthError, SMTPUsageError
 
+NAMES = ("PLAIN", "LOGIN", "XOAUTH2")
+
 
 def b64(data):
+    import binascii
     if isinstance(data, str):
-        data = data.encode("utf-8")
+        data = data.encode()
     return binascii.b2a_base64(data).strip()
 
 
-def unb64(data):
-    try:
-        return binascii.a2b_base64(data)
-    except Exception:
-        return b""
-
-
-def _check(name, value):
+def check(name, value):
     if isinstance(value, bytes):
         try:
-            value = value.decode("utf-8")
+            value = value.decode()
         except UnicodeError:
             raise SMTPUsageError(name + " is not UTF-8")   # the value itself is never shown
     if not isinstance(value, str):
@@ -33,65 +28,45 @@ def _check(name, value):
     return value
 
 
-class Plain:
-    name = "PLAIN"
-
-    def __init__(self, user, secret):
-        self._payload = b64("\x00" + _check("user", user) + "\x00" + _check("password", secret))
-
-    def initial(self):
-        return self._payload
-
-    def respond(self, challenge):
-        # a server that ignored the initial response and asks with an empty challenge
-        if challenge.strip() == b"":
-            p = self._payload
-            self._payload = None
-            if p is not None:
-                return p
-        raise SMTPAuthError(535, "unexpected AUTH PLAIN challenge", None, "AUTH")
+def printable(b):
+    out = ""
+    for c in b:
+        out += chr(c) if 32 <= c < 127 else "?"
+    return out
 
 
-class Login:
-    name = "LOGIN"
-
-    def __init__(self, user, secret):
-        self._steps = [b64(_check("user", user)), b64(_check("password", secret))]
+class Mechanism:
+    # PLAIN: the initial response, and the same again for a server that ignored it and asks
+    # with an empty challenge; LOGIN: no initial response, then user and password in the order
+    # servers ask for them ("Username:", "Password:")
+    def __init__(self, name, init, steps):
+        self.name = name
+        self._init = init
+        self._steps = steps
 
     def initial(self):
-        return None
+        return self._init
 
     def respond(self, challenge):
-        # servers send "Username:" then "Password:" (base64); answer in that order
-        if not self._steps:
-            raise SMTPAuthError(535, "too many AUTH LOGIN challenges", None, "AUTH")
+        if not self._steps or (self._init and challenge.strip()):
+            raise SMTPAuthError(535, "unexpected AUTH " + self.name + " challenge", None, "AUTH")
         return self._steps.pop(0)
 
 
-class XOAuth2:
-    name = "XOAUTH2"
-
-    def __init__(self, user, token):
-        self._payload = b64("user=" + _check("user", user) + "\x01auth=Bearer " +
-                            _check("token", token) + "\x01\x01")
-        self._failed = False
-
-    def initial(self):
-        return self._payload
-
-    def respond(self, challenge):
-        # on failure the server sends a base64 JSON error as a 334 challenge and expects an
-        # empty line, after which it replies 5xx; keep the JSON for the error message
-        if self._failed:
-            raise SMTPAuthError(535, "unexpected XOAUTH2 challenge", None, "AUTH")
-        self._failed = True
-        self.error_detail = unb64(challenge)
-        return b""
+def Plain(user, secret):
+    p = b64("\x00" + check("user", user) + "\x00" + check("password", secret))
+    return Mechanism("PLAIN", p, [p])
 
 
-MECHANISMS = {"PLAIN": Plain, "LOGIN": Login, "XOAUTH2": XOAuth2}
-# preference when a password is given: PLAIN needs one round trip, LOGIN two
-PASSWORD_ORDER = ("PLAIN", "LOGIN")
+def Login(user, secret):
+    return Mechanism("LOGIN", None, [b64(check("user", user)), b64(check("password", secret))])
+
+
+def mechanism(name, user, secret):
+    if name == "XOAUTH2":
+        from usmtp.oauth import XOAuth2
+        return XOAuth2(user, secret)
+    return Plain(user, secret) if name == "PLAIN" else Login(user, secret)
 
 
 def choose(offered, oauth, wanted=None):
@@ -99,18 +74,15 @@ def choose(offered, oauth, wanted=None):
     names = offered.upper().split()
     if wanted:
         wanted = wanted.upper()
-        if wanted not in MECHANISMS:
+        if wanted not in NAMES:
             raise SMTPUsageError("unsupported AUTH mechanism " + wanted)
         if wanted not in names:
             raise SMTPAuthError(504, "server does not offer AUTH " + wanted, None, "AUTH")
         return wanted
     if oauth:
-        if "XOAUTH2" in names:
-            return "XOAUTH2"
-        raise SMTPAuthError(504, "server does not offer AUTH XOAUTH2 (offers: " + offered + ")",
-                            None, "AUTH")
-    for m in PASSWORD_ORDER:
+        wanted = "XOAUTH2"
+    for m in (wanted,) if wanted else ("PLAIN", "LOGIN"):
         if m in names:
             return m
-    raise SMTPAuthError(504, "no supported AUTH mechanism (server offers: " + offered + ")",
-                        None, "AUTH")
+    raise SMTPAuthError(504, "server offers no AUTH " + (wanted or "PLAIN or LOGIN") +
+                        " (offers: " + offered + ")", None, "AUTH")

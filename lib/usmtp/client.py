@@ -4,8 +4,6 @@ from usmtp import netio
 from usmtp.core import ClientCore, DONE, NEED_DATA
 from usmtp.errors import (SMTPConnectError, SMTPError, SMTPTimeout, SMTPUsageError)
 
-DEFAULT_MODES = {465: "tls", 587: "starttls", 25: "opportunistic"}
-DEFAULT_PORTS = {"tls": 465, "starttls": 587, "opportunistic": 25, "plain": 25}
 
 
 def _size_and_8bit(msg):
@@ -22,15 +20,12 @@ def _size_and_8bit(msg):
     return None, False, msg
 
 
-class _Trace:
-    def __init__(self, sink):
-        self.sink = sink
-
-    def __call__(self, line):
-        if callable(self.sink):
-            self.sink(line)
-        else:
-            self.sink.write(line + "\n")
+def _settle(core, e):
+    # a batch broken off by a timeout or a lost connection still settles every message the
+    # server had answered (usmtp.batch)
+    if core._batch is not None:
+        from usmtp.batch import settle
+        settle(core, e)
 
 
 class SMTP:
@@ -57,7 +52,10 @@ class SMTP:
         self.local_hostname = local_hostname
         self.insecure_skip_verify = insecure_skip_verify
         self.allow_plaintext_auth = allow_plaintext_auth
-        self.trace = _Trace(trace) if trace is not None else None
+        if trace is not None and not callable(trace):
+            f = trace
+            trace = lambda line: f.write(line + "\n")  # noqa: E731 (a file-like trace sink)
+        self.trace = trace
         self.pipelining = pipelining
         self.chunking = chunking
         self.source_address = source_address
@@ -77,9 +75,10 @@ class SMTP:
             raise SMTPUsageError("already connected")
         mode = self.mode
         if not port:
-            port = DEFAULT_PORTS.get(mode, 587) if mode else 587
+            # the mode's port: 465 implicit TLS, 587 STARTTLS, 25 opportunistic or plain
+            port = 465 if mode == "tls" else 25 if mode in ("opportunistic", "plain") else 587
         if mode is None:
-            mode = DEFAULT_MODES.get(port, "starttls")
+            mode = "tls" if port == 465 else "opportunistic" if port == 25 else "starttls"
         self.mode = mode
         self.port = port
         ctx = None
@@ -110,7 +109,7 @@ class SMTP:
         hostname = self.server_hostname or host
         core = ClientCore(self.mode, "[127.0.0.1]", self.allow_plaintext_auth, self.trace,
                           pipelining=self.pipelining, chunking=self.chunking,
-                          flush_at=netio.WRITE_SIZE)
+                          flush_at=netio.WRITE_SIZE, bdat_size=netio.BDAT_SIZE)
         raw = sock
         try:
             core.local_hostname = self.local_hostname or netio.local_literal(sock)
@@ -181,18 +180,18 @@ class SMTP:
         except SMTPError as e:
             if isinstance(e, SMTPConnectError):
                 self._salvage(stream, core)
-            self._settle_batch(core, e)
+            _settle(core, e)
             if core.state == "closed" or isinstance(e, (SMTPTimeout, SMTPConnectError)):
                 # after a timeout, replies and commands are out of step, and a socket error
                 # (raised here, not by the core) leaves the operation half done: either way
                 # the connection is spent
-                core.state = "closed"
+                core.lost()
                 self._lost = e.__class__.__name__ + ": " + str(e)
                 self.close()
             raise
         except BaseException as e:
-            self._settle_batch(core, e)
-            core.state = "closed"
+            _settle(core, e)
+            core.lost()
             self._lost = e.__class__.__name__
             self.close()
             raise
@@ -209,18 +208,6 @@ class SMTP:
                 break
             core.receive_data(data)
         core.drain()
-
-    def _settle_batch(self, core, e):
-        # a batch broken off by a timeout or a lost connection still settles every message the
-        # server had answered: e.partial_results, None for the unanswered ones
-        if getattr(e, "partial_results", None) is not None:
-            return
-        res = core.partial_results()
-        if res is not None:
-            try:
-                e.partial_results = res
-            except AttributeError:
-                pass        # MicroPython: a built-in exception takes no attributes
 
     def _live(self):
         if self._core is None or self._stream is None:
@@ -299,38 +286,19 @@ class SMTP:
 
     def send_many(self, items):
         """Several messages in one pipelined batch: items of (from_addr, to_addrs, msg).
-        Returns, per message, its refused dict or the SMTPError that refused it. When the
-        batch breaks off (a timeout, a lost connection, a 421) the error carries
-        .partial_results: per message, the outcome the server's replies settled, or None
-        where it gave none. Only those are worth sending again; give messages as bytes if you
-        may (a generator is used up by the first attempt)."""
-        core = self._live()
-        txs = []
-        for it in items:
-            size, eight, msg = _size_and_8bit(it[2])
-            txs.append(core.make_tx(it[0], it[1], msg, size, eight))
-        try:
-            return self._run(self._core.op_send_many(txs))
-        finally:
-            # the server's last word on each message (a Reply, or None), for a caller that logs
-            # it; the replies only, so no message's bytes are kept past the call
-            self.last_replies = [t.end for t in txs]
+        Returns, per message, its refused dict or the SMTPError that refused it (usmtp.batch)."""
+        from usmtp.batch import client_send_many
+        return client_send_many(self, items)
 
     def data_begin(self, from_addr, to_addrs):
         """Start a message whose body the caller writes piece by piece with data_write() and
-        ends with data_end(). Returns the refused-recipients dict."""
+        ends with data_end(). Returns the refused-recipients dict (usmtp.stream)."""
         tx = self._live().make_tx(from_addr, to_addrs, None)
         return self._run(self._core.op_begin_data(tx))
 
     def data_write(self, chunk):
-        self._live().write_data(chunk)
-        out = self._core.data_to_send()
-        if out:
-            try:
-                self._stream.write(out, self.timeout)
-            except SMTPError:
-                self.close()
-                raise
+        from usmtp.stream import client_write
+        client_write(self, chunk)
 
     def data_end(self):
         """Finish the message; returns the server's (code, text) for it."""
@@ -363,7 +331,7 @@ class SMTP:
             self._stream.close()
             self._stream = None
         if self._core is not None:
-            self._core.state = "closed"
+            self._core.lost()
 
     def __enter__(self):
         return self

@@ -1,8 +1,9 @@
-# usmtp client core: the whole SMTP client protocol with no I/O (no socket, no ssl, no clock).
+# usmtp client core: the SMTP client protocol with no I/O (no socket, no ssl, no clock).
 #
 # This file owns every state transition. TABLE below says, for the session state the server is
 # in and the command a reply answers, which codes mean success and where success and failure
-# lead. A reply the table does not expect raises SMTPProtocolError naming the state.
+# lead; a driver only reports what happened (tls_established(), lost()), it never sets the
+# state. A reply the table does not expect raises SMTPProtocolError naming the state.
 #
 # The driver (client.py) runs one operation at a time:
 #     core.start(core.op_open())            # or op_hello, op_auth, op_send, op_send_many, ...
@@ -13,52 +14,71 @@
 #         if step is NEED_DATA: core.receive_data(sock.read())   # b"" means EOF
 #
 # Operations are generators. They queue commands with _send() and yield a number N to wait
-# until at most N replies are outstanding (0: all answered), or FLUSH to have the driver write
-# what is queued before they go on (so a message body streams in O(chunk) memory).
-# Replies are matched to commands in order, which is what makes PIPELINING (RFC 2920) safe.
+# until at most N replies are outstanding (0: all answered), FLUSH to let the driver write
+# what is queued once it is worth a write, or WRITE to have it all written before they go on
+# (a reused buffer). Replies are matched to commands in order, which is what makes PIPELINING
+# (RFC 2920) safe. The core's jobs live in files of their own, loaded when an operation needs
+# them: tx.py (envelope and one message over DATA), bdat.py (CHUNKING), batch.py (send_many),
+# stream.py (a body written piece by piece, as uMail does), auth.py (AUTH mechanisms).
 
-from usmtp.errors import (SMTPAuthError, SMTPConnectError, SMTPDataError, SMTPError,
-                          SMTPProtocolError, SMTPRecipientsRefused, SMTPSenderRefused,
+from usmtp.errors import (SMTPAuthError, SMTPConnectError, SMTPError, SMTPProtocolError,
                           SMTPTLSError, SMTPTransientError, SMTPUsageError, reply_error)
-from usmtp.checks import address_problem, mode_problem, split_mailbox
 from usmtp.reply import ReplyParser, parse_ehlo
 
 SEND = "send"
 NEED_DATA = "need-data"
 DONE = "done"
 FLUSH = -1
+WRITE = -2
 
 MAX_OUTSTANDING = 100      # pipelined commands in flight before we stop and read replies
 MAX_AUTH_CHALLENGES = 5
 BDAT_SIZE = 4096           # body bytes per BDAT chunk when the size is not known up front
 FLUSH_AT = 2048            # queued bytes that make a body write worth doing
+PIECE = 4096               # a message given whole is stuffed and queued this much at a time
 
-# (state, command) -> (success codes, state after success, state after a 4xx/5xx)
-# None as a target state means "unchanged".
-TABLE = {
-    ("greeting", "GREETING"): ((220,), "start", "closed"),
-    ("start", "EHLO"): ((250,), "ready", "start"),
-    ("start", "HELO"): ((250,), "ready", "start"),
-    ("ready", "HELO"): ((250,), "ready", "ready"),     # ehlo() again on a HELO-only server
-    ("ready", "EHLO"): ((250,), "ready", "ready"),
-    ("ready", "STARTTLS"): ((220,), "tls", "ready"),
-    ("ready", "AUTH"): ((235, 334), "ready", "ready"),
-    ("ready", "AUTH-RESP"): ((235, 334), "ready", "ready"),
-    ("ready", "MAIL"): ((250,), "mail", "ready"),
-    ("mail", "RCPT"): ((250, 251, 252), "mail", "mail"),
-    ("mail", "DATA"): ((354,), "data", "mail"),
-    ("data", "EOD"): ((250,), "ready", "ready"),
-    ("mail", "BDAT"): ((250,), "mail", "mail"),
-    ("mail", "BDAT-LAST"): ((250,), "ready", "mail"),
-    # after a refused MAIL, pipelined RCPT/DATA/BDAT can only fail
-    ("ready", "RCPT"): ((), "ready", "ready"),
-    ("ready", "DATA"): ((), "ready", "ready"),
-    ("ready", "BDAT"): ((), "ready", "ready"),
-    ("ready", "BDAT-LAST"): ((), "ready", "ready"),
-}
-# commands valid in every state
-ANY_STATE = {"RSET": ((250,), "ready", None), "NOOP": ((250,), None, None),
-             "QUIT": ((221,), "closed", "closed")}
+# The state table, one row a line: state, command (the one a reply answers, or an event the
+# driver reports), the reply codes that mean success, the state after success, the state after
+# a 4xx/5xx ("-": unchanged). State "*" is every state. "LOST" and "TLS" are no replies: the
+# driver reports a connection that broke or timed out (lost()), or a finished TLS handshake
+# (tls_established()). Text, not a dict of tuples: on a board each tuple is a heap object.
+TABLE = """
+greeting GREETING 220 start closed
+start EHLO 250 ready start
+start HELO 250 ready start
+ready HELO 250 ready ready
+ready EHLO 250 ready ready
+ready STARTTLS 220 tls ready
+tls TLS - start -
+ready AUTH 235/334 ready ready
+ready AUTH-RESP 235/334 ready ready
+ready MAIL 250 mail ready
+mail RCPT 250/251/252 mail mail
+mail DATA 354 data mail
+data EOD 250 ready ready
+mail BDAT 250 mail mail
+mail BDAT-LAST 250 ready mail
+ready RCPT - ready ready
+ready DATA - ready ready
+ready BDAT - ready ready
+ready BDAT-LAST - ready ready
+* RSET 250 ready -
+* NOOP 250 - -
+* QUIT 221 closed closed
+* LOST - closed closed
+"""
+
+
+def row(state, cmd):
+    """The table's row for a reply to cmd in state: [state, cmd, codes, on success, on
+    failure], or None when cmd is not valid there."""
+    i = TABLE.find("\n* " + cmd + " ")
+    if i < 0:
+        i = TABLE.find("\n" + state + " " + cmd + " ")
+        if i < 0:
+            return None
+    return TABLE[i + 1:TABLE.find("\n", i + 1)].split()
+
 
 RCPT_OK = (250, 251, 252)
 
@@ -67,160 +87,16 @@ def check_arg(value, what):
     """Refuse CR, LF and NUL in anything that goes on a command line (no command injection)."""
     if isinstance(value, bytes):
         value = value.decode("utf-8")
-    for bad in ("\r", "\n", "\x00"):
-        if bad in value:
-            raise SMTPUsageError(what + " contains a CR, LF or NUL character: " + repr(value))
+    if "\r" in value or "\n" in value or "\x00" in value:
+        raise SMTPUsageError(what + " contains a CR, LF or NUL character: " + repr(value))
     return value
-
-
-def envelope_addr(addr, what):
-    """'Name <a@b>' or 'a@b' -> 'a@b' (the one address rule, usmtp.checks); '' stays ''."""
-    addr = check_arg(addr, what)
-    try:
-        addr = split_mailbox(addr)[1]
-    except ValueError as e:
-        raise SMTPUsageError(what + " " + repr(addr) + " " + str(e))
-    if addr:
-        p = address_problem(addr)
-        if p:
-            raise SMTPUsageError(what + " is not a valid address: " + repr(addr) + " (" + p + ")")
-    return addr
-
-
-def _is_ascii(s):
-    for c in s:
-        if ord(c) > 127:
-            return False
-    return True
-
-
-class Tx:
-    """One mail transaction: what was asked and every reply that came back for it."""
-
-    def __init__(self, sender, rcpts, source, size=None, eightbit=False):
-        self.sender = sender
-        self.rcpts = rcpts
-        self.source = source
-        self.size = size
-        self.eightbit = eightbit
-        self.mail = None
-        self.rcpt = {}
-        self.data = None
-        self.end = None
-        self.bdat_err = None
-        self.error = None       # set when refused before sending (e.g. SIZE)
-        self.auth = None        # reply to a deferred AUTH that led this transaction
-
-    def on_reply(self, cmd, key, r):
-        if cmd == "AUTH":
-            self.auth = r
-        elif cmd == "MAIL":
-            self.mail = r
-        elif cmd == "RCPT":
-            self.rcpt[key] = r
-        elif cmd == "DATA":
-            self.data = r
-        elif cmd == "EOD" or cmd == "BDAT-LAST":
-            self.end = r
-        elif cmd == "BDAT" and r.code != 250 and self.bdat_err is None:
-            self.bdat_err = r
-
-    def accepted(self):
-        for a in self.rcpt:
-            if self.rcpt[a].code in RCPT_OK:
-                return True
-        return False
-
-    def complete(self):
-        return self.end is not None or self.error is not None
-
-    def settled(self):
-        """The server's replies so far decide this message: it was answered at the end of
-        its data, or refused at some step (AUTH, MAIL, every RCPT, DATA, a BDAT chunk). A
-        message not settled when a batch breaks off is the only kind worth sending again."""
-        if self.complete() or self.bdat_err is not None:
-            return True
-        if self.auth is not None and self.auth.code != 235:
-            return True
-        if self.mail is not None and self.mail.code != 250:
-            return True
-        if self.rcpts and len(self.rcpt) == len(self.rcpts) and not self.accepted():
-            return True
-        return self.data is not None and self.data.code != 354
-
-    def outcome(self):
-        """The refused-recipients dict, or raise the error that sank the message."""
-        if self.error is not None:
-            raise self.error
-        a = self.auth
-        if a is not None and a.code != 235:
-            raise SMTPAuthError(a.code, a.text, a.enhanced, "AUTH")
-        m = self.mail
-        if m is None:
-            raise SMTPConnectError("no reply to MAIL FROM")
-        if m.code == 530:
-            # "authentication required" (or "STARTTLS first"): our setup, not this message,
-            # so it is an AUTH error that pauses a relay instead of dead-lettering the mail
-            raise SMTPAuthError(530, m.text, m.enhanced, "MAIL")
-        if m.code != 250:
-            raise SMTPSenderRefused(m.code, m.text, m.enhanced, self.sender)
-        refused = {}
-        for a in self.rcpts:
-            r = self.rcpt.get(a)
-            if r is None:
-                raise SMTPConnectError("no reply to RCPT TO:<" + a + ">")
-            if r.code not in RCPT_OK:
-                refused[a] = (r.code, r.text)
-        if len(refused) == len(self.rcpts):
-            raise SMTPRecipientsRefused(refused)
-        if self.data is not None and self.data.code != 354:
-            d = self.data
-            raise SMTPDataError(d.code, d.text, d.enhanced, "DATA")
-        if self.bdat_err is not None:
-            d = self.bdat_err
-            raise SMTPDataError(d.code, d.text, d.enhanced, "BDAT")
-        e = self.end
-        if e is None:
-            raise SMTPConnectError("no reply to the end of the message")
-        if e.code != 250:
-            raise SMTPDataError(e.code, e.text, e.enhanced, "end of data")
-        return refused
-
-
-PIECE = 4096               # a message given whole is stuffed and queued this much at a time
-
-
-def _failed(tx):
-    # what the replies read so far say: this transaction can no longer deliver anything
-    if tx.bdat_err is not None or (tx.mail is not None and tx.mail.code != 250):
-        return True
-    return len(tx.rcpt) == len(tx.rcpts) and not tx.accepted()
-
-
-def _chunks(source):
-    if isinstance(source, str):
-        source = source.encode("utf-8")
-    if isinstance(source, (bytes, bytearray, memoryview)):
-        # in pieces: stuffing or queueing the whole at once would copy the message two or
-        # three times over (memory O(message), not O(chunk))
-        mv = memoryview(source)
-        n = len(mv)
-        if n <= PIECE:
-            yield source
-            return
-        for i in range(0, n, PIECE):
-            yield mv[i:i + PIECE]
-        return
-    if hasattr(source, "chunks"):
-        source = source.chunks()
-    for c in source:
-        yield c
 
 
 class ClientCore:
     def __init__(self, mode="plain", local_hostname="[127.0.0.1]", allow_plaintext_auth=False,
                  trace=None, secure=False, pipelining=True, chunking=True,
                  bdat_size=BDAT_SIZE, flush_at=FLUSH_AT):
+        from usmtp.checks import mode_problem
         if mode_problem(mode):
             raise SMTPUsageError("mode " + mode_problem(mode))
         self.mode = mode
@@ -241,10 +117,12 @@ class ClientCore:
         self.greeting_reply = None
         self.result = None
         self._parser = ReplyParser()
-        self._out = bytearray()
+        self._q = []               # pieces to write, in order (commands, body bytes)
+        self._qn = 0               # their bytes
         self._pending = []         # (command, key, transaction) awaiting a reply, in order
         self._op = None
         self._wait = None
+        self._drain = False        # WRITE: everything queued goes out before the op resumes
         self._eof = False
         self._batch = None
         self._open_tx = None
@@ -263,10 +141,25 @@ class ClientCore:
         self.result = None
 
     def data_to_send(self):
-        out = self._out
-        if not out:
+        # pieces are handed over as they were queued (a body piece is never copied into a
+        # growing buffer); small ones go together, up to flush_at bytes
+        q = self._q
+        if not q:
             return b""
-        self._out = bytearray()
+        if len(q) == 1 or self._qn <= self.flush_at:
+            out = q[0]
+            if len(q) > 1:
+                # one buffer of the exact size (MicroPython's join takes no memoryview)
+                out = bytearray(self._qn)
+                i = 0
+                for p in q:
+                    out[i:i + len(p)] = p
+                    i += len(p)
+            self._q = []
+            self._qn = 0
+            return out
+        out = q.pop(0)
+        self._qn -= len(out)
         return out
 
     def receive_data(self, data):
@@ -284,7 +177,7 @@ class ClientCore:
                 e.partial_results = self.partial_results()
             if isinstance(e, (SMTPProtocolError, SMTPConnectError)) or \
                     (getattr(e, "code", 0) == 421):
-                self.state = "closed"
+                self._go("LOST")
             raise
 
     def tls_established(self):
@@ -294,7 +187,11 @@ class ClientCore:
         self.secure = True
         self.ext = {}
         self.esmtp = False
-        self.state = "start"
+        self._go("TLS")
+
+    def lost(self):
+        """The driver lost the connection (an error, a timeout, close()): nothing more on it."""
+        self._go("LOST")
 
     def waiting_for(self):
         """The command whose reply is awaited next (the driver picks its timeout by it)."""
@@ -317,22 +214,29 @@ class ClientCore:
 
     # ---- machinery --------------------------------------------------------------------
 
+    def _go(self, event):
+        # a transition that no reply brings: the table's success target
+        self.state = row(self.state, event)[3]
+
     def _poll(self):
         while True:
             if self._op is None:
                 return DONE
+            if self._drain:
+                if self._q:
+                    return SEND
+                self._drain = False
             w = self._wait
             if w is not None:
                 while len(self._pending) > w:
                     r = self._parser.next_reply()
                     if r is None:
-                        if self._out:
+                        if self._q:
                             return SEND
                         if self._eof:
-                            cmd = self._pending[0][0]
                             raise SMTPConnectError("server closed the connection while we waited "
-                                                   "for the reply to " + cmd + " (state " +
-                                                   self.state + ")")
+                                                   "for the reply to " + self._pending[0][0] +
+                                                   " (state " + self.state + ")")
                         return NEED_DATA
                     self._dispatch(r)
                 self._wait = None
@@ -343,10 +247,13 @@ class ClientCore:
                 self.result = e.value
                 return DONE
             if y == FLUSH:
-                # let small body pieces gather into one write (fewer segments and syscalls);
+                # let small body pieces gather into one write (fewer segments and syscalls),
+                # then have all of it written before the body goes on (memory O(flush_at));
                 # whatever is queued is always written before we wait for a reply
-                if len(self._out) >= self.flush_at:
-                    return SEND
+                if self._qn >= self.flush_at:
+                    self._drain = True
+            elif y == WRITE:
+                self._drain = True
             else:
                 self._wait = y
 
@@ -354,30 +261,29 @@ class ClientCore:
         cmd, key, ctx = self._pending.pop(0)
         self.replies += 1
         if self.trace:
-            for i in range(len(r.lines)):
-                last = i == len(r.lines) - 1
-                self.trace("S: " + str(r.code) + (" " if last else "-") +
+            n = len(r.lines)
+            for i in range(n):
+                self.trace("S: " + str(r.code) + (" " if i == n - 1 else "-") +
                            ((r.enhanced + " ") if (r.enhanced and i == 0) else "") + r.lines[i])
         self.last_reply = r
         if r.code == 421:
             # the server is closing the channel: nothing else will be answered
-            self.state = "closed"
+            self._go("LOST")
             self._pending = []
             raise SMTPTransientError(421, r.text, r.enhanced, cmd)
-        row = ANY_STATE.get(cmd) or TABLE.get((self.state, cmd))
-        if row is None:
+        t = row(self.state, cmd)
+        if t is None:
             raise SMTPProtocolError("reply %d to %s arrived in state %s, where %s is not valid"
                                     % (r.code, cmd, self.state, cmd))
-        ok, s_ok, s_fail = row
-        if r.code in ok:
-            if s_ok is not None:
-                self.state = s_ok
+        if str(r.code) in t[2]:
+            target = t[3]
         elif r.code >= 400:
-            if s_fail is not None:
-                self.state = s_fail
+            target = t[4]
         else:
             raise SMTPProtocolError("unexpected reply %d to %s in state %s: %s"
                                     % (r.code, cmd, self.state, r.text))
+        if target != "-":
+            self.state = target
         if cmd == "AUTH" and r.code == 235:
             self.authenticated = True
         if ctx is not None:
@@ -388,46 +294,33 @@ class ClientCore:
         if arg is not None:
             arg = check_arg(arg, cmd + " argument")
             line = line + " " + arg if line else arg
-        self._out.extend(line.encode("utf-8"))
-        self._out.extend(b"\r\n")
+        self._raw(line.encode() + b"\r\n")
         self._pending.append((cmd, key, ctx))
         if self.trace:
             if redact:
-                shown = (verb or cmd) + (" <redacted>" if verb is None else "")
+                # AUTH shows its mechanism only; an AUTH answer nothing at all
+                shown = "<redacted>"
                 if cmd == "AUTH":
-                    shown = line.partition(" ")[0] + " " + arg.partition(" ")[0] + \
-                        (" <redacted>" if " " in arg else "")
-                elif cmd == "AUTH-RESP":
-                    shown = "<redacted>"
-                self.trace("C: " + shown)
-            else:
-                self.trace("C: " + line)
+                    shown = "AUTH " + arg.partition(" ")[0] + (" <redacted>" if " " in arg else "")
+                line = shown
+            self.trace("C: " + line)
 
     def _raw(self, data):
-        self._out.extend(data)
+        self._q.append(data)
+        self._qn += len(data)
 
     def _need(self, *states):
         if self.state not in states:
             raise SMTPUsageError("not possible in state " + self.state + " (needs " +
                                  " or ".join(states) + ")")
 
-    def _partial(self):
-        # per message of a broken batch: its outcome when the server's replies settled it,
-        # None when it is still unanswered (only those may be sent again)
-        out = []
-        for tx in self._batch:
-            try:
-                out.append(tx.outcome() if tx.settled() else None)
-            except SMTPError as e:
-                out.append(e)
-        return out
-
     def partial_results(self):
         """After a batch broke off (a timeout, a lost connection): the outcome of every message
         the server had answered, None for the rest; None when no batch was running."""
         if self._batch is None:
             return None
-        out = self._partial()
+        from usmtp.batch import partial
+        out = partial(self._batch)
         self._batch = None
         return out
 
@@ -443,7 +336,7 @@ class ClientCore:
         except SMTPError:
             pass
 
-    # ---- operations -------------------------------------------------------------------
+    # ---- operations: the session -------------------------------------------------------
 
     def op_open(self):
         """Greeting, EHLO (HELO fallback), then STARTTLS as the mode asks.
@@ -518,9 +411,9 @@ class ClientCore:
         offered = self.ext.get("AUTH")
         if offered is None:
             raise SMTPAuthError(503, "server does not offer AUTH", None, "AUTH")
-        from usmtp import auth as _auth    # the mechanisms load only when logging in
-        name = _auth.choose(offered, oauth, mechanism)
-        mech = _auth.MECHANISMS[name](user, secret)
+        from usmtp import auth    # the mechanisms load only when logging in
+        mech = auth.mechanism(auth.choose(offered, oauth, mechanism), user, secret)
+        name = mech.name
         init = mech.initial()
         if defer and init and self.pipelining:
             self._deferred_auth = name + " " + init.decode()
@@ -531,25 +424,23 @@ class ClientCore:
             yield 0
             r = self.last_reply
             if r.code == 235:
-                self.authenticated = True
                 return name
             if r.code != 334:
-                detail = getattr(mech, "error_detail", None)
                 text = r.text
+                detail = getattr(mech, "error_detail", None)
                 if detail:
-                    text = text + " (" + _safe(detail) + ")"
+                    text += " (" + auth.printable(detail) + ")"
                 raise SMTPAuthError(r.code, text, r.enhanced, "AUTH " + name)
             rounds += 1
             err = None
+            resp = b"*"         # cancels the exchange (RFC 4954)
             if rounds > MAX_AUTH_CHALLENGES:
                 err = SMTPProtocolError("more than %d AUTH challenges" % MAX_AUTH_CHALLENGES)
-                resp = b"*"
             else:
                 try:
                     resp = mech.respond(r.text.encode())
                 except SMTPAuthError as e:
                     err = e
-                    resp = b"*"       # cancel the exchange (RFC 4954)
             self._send("AUTH-RESP", resp.decode(), redact=True, verb="")
             if err is not None:
                 yield 0
@@ -563,271 +454,43 @@ class ClientCore:
         self._send(cmd)
         yield 0
         r = self.last_reply
-        if r.code != ANY_STATE[cmd][0][0]:
+        if r.code != (221 if cmd == "QUIT" else 250):
             raise reply_error(r.code, r.text, r.enhanced, cmd)
         return r
-
-    def make_tx(self, sender, rcpts, source, size=None, eightbit=False):
-        """Validate an envelope into a Tx (raises SMTPUsageError on bad input)."""
-        sender = envelope_addr(sender, "sender") if sender else ""
-        if isinstance(rcpts, str):
-            rcpts = [rcpts]
-        seen = []
-        for a in rcpts:
-            a = envelope_addr(a, "recipient")
-            if not a:
-                raise SMTPUsageError("empty recipient address")
-            if a not in seen:
-                seen.append(a)
-        if not seen:
-            raise SMTPUsageError("no recipients")
-        return Tx(sender, seen, source, size, eightbit)
-
-    def op_send(self, tx):
-        """One message. Returns the refused-recipients dict; raises when nothing was sent."""
-        self._need("ready")
-        self._precheck(tx)
-        if tx.error is None:
-            yield from self._transaction(tx)
-            yield 0
-        err = None
-        try:
-            refused = tx.outcome()
-        except SMTPError as e:
-            err = e
-        if err is not None:
-            if self.state != "closed" and tx.error is None:
-                yield from self._rset()
-            raise err
-        return refused
-
-    def op_send_many(self, txs):
-        """Several messages, pipelined as far as the server allows.
-        Returns a list with, per message, its refused dict or its SMTPError."""
-        self._need("ready")
-        self._batch = txs
-        first = True
-        for tx in txs:
-            self._precheck(tx)
-            if tx.error is not None:
-                continue
-            if self.pipelining:
-                if not first:
-                    # the previous transaction may have failed half-open; RSET costs no round trip
-                    self._send("RSET")
-                yield from self._transaction(tx)
-                if tx.auth is not None and tx.auth.code != 235:
-                    # a refused AUTH: no message of the batch goes out unauthenticated
-                    for t in txs:
-                        if t is not tx and t.mail is None and t.error is None:
-                            t.error = SMTPAuthError(tx.auth.code, tx.auth.text,
-                                                    tx.auth.enhanced, "AUTH")
-                    break
-            else:
-                yield from self._transaction(tx)
-                yield 0
-                if not self._ok(tx):
-                    yield from self._rset()
-            first = False
-        yield 0
-        results = []
-        last_failed = False
-        bad_auth = None
-        for tx in txs:
-            if tx.auth is not None and tx.auth.code != 235:
-                bad_auth = tx.auth
-            try:
-                results.append(tx.outcome())
-                last_failed = False
-            except SMTPError as e:
-                if bad_auth is not None and tx.auth is None and tx.mail is not None and \
-                        tx.mail.code != 250:
-                    # a deferred AUTH rode with an earlier message: its refusal sank this MAIL
-                    e = SMTPAuthError(bad_auth.code, bad_auth.text, bad_auth.enhanced, "AUTH")
-                results.append(e)
-                last_failed = tx.error is None
-        self._batch = None
-        # a failed message may have left the server inside a transaction even when a later
-        # message of the batch was refused before sending (last_failed is then False)
-        if self.state != "closed" and (self.state != "ready" or
-                                       (last_failed and self.pipelining)):
-            yield from self._rset()
-        return results
-
-    # ---- transaction pieces -----------------------------------------------------------
-
-    def _ok(self, tx):
-        try:
-            tx.outcome()
-            return True
-        except SMTPError:
-            return False
 
     def _rset(self):
         self._send("RSET")
         yield 0
 
-    def _precheck(self, tx):
-        limit = self.max_size
-        if limit and tx.size and tx.size > limit:
-            tx.error = SMTPDataError(552, "message size %d exceeds the server's limit of %d"
-                                     % (tx.size, limit), "5.3.4", "SIZE")
-            return
-        if not _is_ascii(tx.sender + "".join(tx.rcpts)) and "SMTPUTF8" not in self.ext:
-            tx.error = SMTPUsageError("non-ASCII address but the server does not offer SMTPUTF8")
+    # ---- operations: messages (their code loads on first use) --------------------------
+
+    def make_tx(self, sender, rcpts, source, size=None, eightbit=False):
+        """Validate an envelope into a Tx (raises SMTPUsageError on bad input)."""
+        from usmtp.tx import make_tx
+        return make_tx(sender, rcpts, source, size, eightbit)
+
+    def op_send(self, tx):
+        """One message. Returns the refused-recipients dict; raises when nothing was sent."""
+        from usmtp.tx import send
+        return send(self, tx)
+
+    def op_send_many(self, txs):
+        """Several messages, pipelined as far as the server allows.
+        Returns a list with, per message, its refused dict or its SMTPError."""
+        from usmtp.batch import send_many
+        return send_many(self, txs)
 
     def op_begin_data(self, tx):
         """MAIL, RCPT and DATA, stopping at the 354: the caller then streams the body with
         write_data() and finishes with op_end_data(). (The shape uMail scripts expect.)"""
-        self._need("ready")
-        self._precheck(tx)
-        if tx.error is None:
-            yield from self._transaction(tx, False)
-            yield 0
-        if tx.data is not None and tx.data.code == 354 and tx.accepted():
-            refused = {}
-            for a in tx.rcpts:
-                if tx.rcpt[a].code not in RCPT_OK:
-                    refused[a] = (tx.rcpt[a].code, tx.rcpt[a].text)
-            from usmtp.stuffing import DataStuffer
-            self._open_tx = tx
-            self._stuffer = DataStuffer()
-            return refused
-        err = None
-        try:
-            tx.outcome()
-            err = SMTPDataError(0, "the server did not accept DATA", None, "DATA")
-        except SMTPError as e:
-            err = e
-        if tx.data is not None and tx.data.code == 354:
-            self._raw(b".\r\n")
-            self._pending.append(("EOD", None, tx))
-            yield 0
-        if self.state != "closed" and tx.error is None:
-            yield from self._rset()
-        raise err
+        from usmtp.stream import begin
+        return begin(self, tx)
 
     def write_data(self, chunk):
         """Queue body bytes (dot-stuffed, CRLF-normalised) inside an op_begin_data transaction."""
-        if self.state != "data" or self._open_tx is None:
-            raise SMTPUsageError("write_data() outside a DATA transaction")
-        out = self._stuffer.feed(chunk)
-        if out:
-            self._raw(out)
+        from usmtp.stream import write
+        write(self, chunk)
 
     def op_end_data(self):
-        if self.state != "data" or self._open_tx is None:
-            raise SMTPUsageError("end of data outside a DATA transaction")
-        tx = self._open_tx
-        self._open_tx = None
-        self._raw(self._stuffer.end())
-        self._stuffer = None
-        self._pending.append(("EOD", None, tx))
-        if self.trace:
-            self.trace("C: .")
-        yield 0
-        return tx.outcome()
-
-    def _transaction(self, tx, stream=True):
-        pipe = self.pipelining
-        auth = self._deferred_auth is not None
-        if auth:
-            self._send("AUTH", self._deferred_auth, tx, "auth", redact=True)
-            self._deferred_auth = None
-        params = ""
-        if tx.size and "SIZE" in self.ext:
-            params += " SIZE=" + str(tx.size)
-        if tx.eightbit and "8BITMIME" in self.ext:
-            params += " BODY=8BITMIME"
-        if not _is_ascii(tx.sender + "".join(tx.rcpts)):
-            params += " SMTPUTF8"
-        self._send("MAIL", "FROM:<" + tx.sender + ">" + params, tx)
-        if not pipe:
-            yield 0
-            if tx.mail.code != 250:
-                return
-        for a in tx.rcpts:
-            self._send("RCPT", "TO:<" + a + ">", tx, a)
-            yield 0 if not pipe else MAX_OUTSTANDING
-        if not pipe and not tx.accepted():
-            return
-        if auth:
-            # AUTH may ride with MAIL and RCPT, but no message data goes out before its 235:
-            # a server that takes local mail without AUTH would otherwise deliver it anyway
-            yield 0
-            if tx.auth is None or tx.auth.code != 235:
-                return
-        if self.chunking and stream:
-            yield from self._bdat(tx, pipe)
-            return
-        self._send("DATA", None, tx)
-        yield 0                     # DATA ends a pipelined group (RFC 2920)
-        if tx.data.code != 354 or not stream:
-            return
-        if tx.mail.code != 250 or not tx.accepted():
-            # nothing can be delivered but the server wants data: end it at once (RFC 2920)
-            self._raw(b".\r\n")
-            self._pending.append(("EOD", None, tx))
-            return
-        from usmtp.stuffing import DataStuffer
-        st = DataStuffer()
-        n = 0
-        for c in _chunks(tx.source):
-            out = st.feed(c)
-            if out:
-                n += len(out)
-                self._raw(out)
-                yield FLUSH
-        out = st.end()
-        n += len(out)
-        self._raw(out)
-        self._pending.append(("EOD", None, tx))
-        if self.trace:
-            self.trace("C: <message data, %d bytes>" % n)
-            self.trace("C: .")
-
-    def _bdat(self, tx, pipe):
-        from usmtp.stuffing import CRLFNormalizer
-        norm = CRLFNormalizer()
-        buf = bytearray()
-        total = 0
-        for c in _chunks(tx.source):
-            out = norm.feed(c)
-            if not out:
-                continue
-            buf.extend(out)
-            while len(buf) >= self.bdat_size:
-                piece = buf[:self.bdat_size]
-                buf = buf[self.bdat_size:]
-                total += len(piece)
-                self._bdat_chunk(tx, piece, False)
-                yield FLUSH
-                if not pipe:
-                    yield 0
-                    if tx.bdat_err is not None:
-                        return
-                else:
-                    yield MAX_OUTSTANDING
-                    if _failed(tx):
-                        return      # RFC 3030: no further BDAT once the transaction failed
-        buf.extend(norm.end())
-        total += len(buf)
-        self._bdat_chunk(tx, buf, True)
-        if self.trace:
-            self.trace("C: <message data, %d bytes in BDAT>" % total)
-
-    def _bdat_chunk(self, tx, data, last):
-        head = "BDAT " + str(len(data)) + (" LAST" if last else "")
-        self._out.extend(head.encode())
-        self._out.extend(b"\r\n")
-        self._out.extend(data)
-        self._pending.append(("BDAT-LAST" if last else "BDAT", None, tx))
-        if self.trace:
-            self.trace("C: " + head)
-
-
-def _safe(b):
-    out = []
-    for c in b:
-        out.append(chr(c) if 32 <= c < 127 else "?")
-    return "".join(out)
+        from usmtp.stream import end
+        return end(self)

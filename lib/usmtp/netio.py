@@ -7,7 +7,10 @@ from usmtp.errors import SMTPConnectError, SMTPTimeout, SMTPTLSError, SMTPUsageE
 
 MICROPYTHON = sys.implementation.name == "micropython"
 READ_SIZE = 512 if MICROPYTHON else 16384     # a reply line is at most 512 bytes (RFC 5321 4.5.3.1.5)
-WRITE_SIZE = 2048 if MICROPYTHON else 16384    # body bytes gathered into one socket write
+# body bytes gathered into one socket write; on a board each piece goes as it comes (during TLS
+# the heap has no large free block to gather them in)
+WRITE_SIZE = 512 if MICROPYTHON else 16384
+BDAT_SIZE = 1024 if MICROPYTHON else 4096     # a BDAT chunk, one buffer allocated per message
 ETIMEDOUT = (110, 116, 60)   # Linux/lwIP, MicroPython unix, BSD
 
 

@@ -19,9 +19,6 @@ class Reply:
     def text(self):
         return "\n".join(self.lines)
 
-    def __repr__(self):
-        return "Reply(%d, %r)" % (self.code, self.text)
-
 
 def _ascii(b):
     # reply text is meant to be ASCII; show anything else without failing on it

@@ -1,4 +1,6 @@
 # The streaming message writer: an RFC 5322 / MIME message as a generator of byte chunks.
+# A plain-text message needs only this module and usmtp.mimeenc; attachments, HTML, inline parts
+# and non-ASCII headers load usmtp.mime when a message has them.
 #
 #   m = Message(sender, to, subject, body, cc=None, bcc=None, date=None, message_id=None,
 #               headers=None, body_encoding="quoted-printable")
@@ -18,8 +20,7 @@ from usmtp.checks import address_problem, display_name_problem, split_mailbox, t
 from usmtp.clock import now  # noqa: F401 (the writer's clock: UTC Unix seconds)
 from usmtp.errors import SMTPUsageError
 
-_RESERVED = ("from", "to", "cc", "bcc", "subject", "date", "message-id", "mime-version",
-             "content-type", "content-transfer-encoding")
+_RESERVED = " from to cc bcc subject date message-id mime-version content-type content-transfer-encoding "
 
 
 def _no_crlf(header, value):
@@ -130,19 +131,6 @@ def _random_hex(nbytes):
     return out
 
 
-def _check_content_type(ct):
-    if not isinstance(ct, str):
-        raise SMTPUsageError("attachment content type must be a string")
-    _no_crlf("Content-Type", ct)
-    main = ct.partition(";")[0].strip()
-    typ, slash, sub = main.partition("/")
-    if not slash or not typ or not sub or " " in main or not mimeenc.is_ascii(ct):
-        raise SMTPUsageError("header Content-Type: expected type/subtype, got " + repr(ct))
-    if typ.lower() == "multipart":
-        raise SMTPUsageError("header Content-Type: an attachment cannot be multipart")
-    return ct
-
-
 class Message:
     def __init__(self, sender, to, subject, body="", cc=None, bcc=None, date=None,
                  message_id=None, headers=None, body_encoding="quoted-printable"):
@@ -201,63 +189,27 @@ class Message:
                 if not 33 <= ord(c) <= 126 or c == ":":
                     raise SMTPUsageError("extra header " + repr(name) +
                                          ": name may only hold printable ASCII without ':'")
-            if name.lower() in _RESERVED:
+            if " " + name.lower() + " " in _RESERVED:
                 raise SMTPUsageError("extra header " + name + ": set by the writer, pass it as an"
                                      " argument instead")
             _no_crlf(name, value)
             out.append((name, value))
         return out
 
+    # attachments, HTML and inline parts: usmtp.mime, loaded only when a message has them
     def attach(self, filename, source, content_type="application/octet-stream"):
-        if not isinstance(filename, str) or not filename:
-            raise SMTPUsageError("attachment filename must be a non-empty string")
-        _no_crlf("Content-Disposition", filename)
-        _check_content_type(content_type)
-        if not isinstance(source, (bytes, bytearray, memoryview, str)) and \
-                not hasattr(source, "readinto") and not hasattr(source, "read"):
-            raise SMTPUsageError("attachment " + filename + ": source must be bytes, str or a"
-                                 " file-like object, not " + type(source).__name__)
-        start = None
-        if hasattr(source, "seek") and hasattr(source, "tell"):
-            try:
-                start = source.tell()   # so chunks() can run again (a retry) from the same place
-            except (OSError, AttributeError, ValueError):
-                start = None
-        self.attachments.append((filename, source, content_type, start))
+        from usmtp.mime import attach
+        attach(self, filename, source, content_type)
 
     def set_html(self, html):
         # the body as HTML too: readers show it and fall back to the plain text
-        if isinstance(html, (bytes, bytearray)):
-            html = str(html, "utf-8")
-        if not isinstance(html, str):
-            raise SMTPUsageError("HTML body must be str, not " + type(html).__name__)
-        self.html = html
+        from usmtp.mime import set_html
+        set_html(self, html)
 
     def inline(self, cid, source, content_type, filename=None):
-        # a part of the HTML body (multipart/related), referred to as src="cid:<cid>"; streamed
-        # like an attachment. cid is "left@right" without the angle brackets.
-        if not isinstance(cid, str):
-            raise SMTPUsageError("inline part: Content-ID must be a string")
-        try:
-            check_message_id("<" + cid + ">")
-        except SMTPUsageError as e:
-            raise SMTPUsageError("inline part: Content-ID " + repr(cid) + " is not left@right: " + str(e))
-        _check_content_type(content_type)
-        if filename is not None:
-            if not isinstance(filename, str) or not filename:
-                raise SMTPUsageError("inline part filename must be a non-empty string")
-            _no_crlf("Content-Disposition", filename)
-        if not hasattr(source, "read") and not hasattr(source, "readinto") and \
-                not isinstance(source, (bytes, bytearray, memoryview)):
-            raise SMTPUsageError("inline part " + cid + ": source must be bytes or a file-like"
-                                 " object, not " + type(source).__name__)
-        start = None
-        if hasattr(source, "seek") and hasattr(source, "tell"):
-            try:
-                start = source.tell()
-            except (OSError, AttributeError, ValueError):
-                start = None
-        self.inlines.append((cid, source, content_type, filename, start))
+        # a part of the HTML body (multipart/related), referred to as src="cid:<cid>"
+        from usmtp.mime import inline
+        inline(self, cid, source, content_type, filename)
 
     def recipients(self):
         # the envelope: To + Cc + Bcc, each address once, in order
@@ -293,99 +245,23 @@ class Message:
     def _body_chunks(self, bufsize):
         data = self.body.encode()       # the one copy of the body; encoded piecewise from here
         if self.body_encoding == "base64":
-            return mimeenc.base64_chunks(mimeenc.Reader(mimeenc.CanonicalText(data)), bufsize)
+            from usmtp.mime import base64_chunks, CanonicalText, Reader
+            return base64_chunks(Reader(CanonicalText(data)), bufsize)
         return mimeenc.qp_chunks(data, bufsize)
-
-    def _attachment_head(self, filename, content_type):
-        ct = mimeenc.fold("Content-Type", [content_type + ";"] + _semi(mimeenc.param("name", filename)))
-        cd = mimeenc.fold("Content-Disposition", ["attachment;"] +
-                          _semi(mimeenc.param("filename", filename)))
-        return ct + b"Content-Transfer-Encoding: base64\r\n" + cd + b"\r\n"
-
-    def _inline_head(self, cid, content_type, filename):
-        h = mimeenc.fold("Content-Type", [content_type])
-        h += b"Content-Transfer-Encoding: base64\r\nContent-ID: <" + cid.encode() + b">\r\n"
-        if filename:
-            h += mimeenc.fold("Content-Disposition", ["inline;"] + _semi(mimeenc.param("filename", filename)))
-        else:
-            h += b"Content-Disposition: inline\r\n"
-        return h + b"\r\n"
-
-    def _multipart(self, subtype, boundary, extra=""):
-        params = ["multipart/" + subtype + ";", 'boundary="' + boundary + '"' + (";" if extra else "")]
-        if extra:
-            params.append(extra)
-        return mimeenc.fold("Content-Type", params)
-
-    def _nested(self, kind):
-        return "=_outpost_" + kind + "_" + self.boundary[len("=_outpost_"):]
-
-    def _text_parts(self, bufsize):
-        # the body: text/plain alone, or multipart/alternative of text/plain and the HTML
-        # (itself multipart/related when it shows inline parts). Starts with the part's headers.
-        if self.html is None:
-            yield self._text_part_head()
-            for c in self._body_chunks(bufsize):
-                yield c
-            return
-        # nested boundaries must not start with the outer one (RFC 2046 5.1.1: a parser may
-        # match a delimiter by prefix): "=_outpost_alt_<hex>" vs "=_outpost_<hex>"
-        alt = self._nested("alt")
-        ab = alt.encode()
-        yield self._multipart("alternative", alt) + b"\r\n--" + ab + b"\r\n" + self._text_part_head()
-        for c in self._body_chunks(bufsize):
-            yield c
-        yield b"\r\n--" + ab + b"\r\n"
-        rel = self._nested("rel")
-        rb = rel.encode()
-        if self.inlines:
-            yield self._multipart("related", rel, 'type="text/html"') + b"\r\n--" + rb + b"\r\n"
-        yield b"Content-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
-        for c in mimeenc.qp_chunks(self.html.encode(), bufsize):
-            yield c
-        for cid, source, content_type, filename, start in self.inlines:
-            if start is not None:
-                source.seek(start)
-            yield b"\r\n--" + rb + b"\r\n" + self._inline_head(cid, content_type, filename)
-            for c in mimeenc.base64_chunks(mimeenc.Reader(source), bufsize):
-                yield c
-        if self.inlines:
-            yield b"\r\n--" + rb + b"--\r\n"
-        yield b"\r\n--" + ab + b"--\r\n"
 
     def chunks(self, bufsize=1024):
         # generator of bytes chunks, CRLF line ends, memory O(bufsize)
         if not isinstance(bufsize, int) or bufsize < 78:
             raise SMTPUsageError("bufsize must be an int >= 78")
-        if self.inlines and self.html is None:
-            raise SMTPUsageError("inline parts need an HTML body that shows them (set_html)")
         head = self._head()
-        if not self.attachments:
-            first = True
-            for c in self._text_parts(bufsize):
-                yield head + c if first else c
-                first = False
+        if self.attachments or self.html is not None or self.inlines:
+            from usmtp.mime import chunks
+            yield from chunks(self, head, bufsize)
             return
-        b = self.boundary.encode()
-        head += self._multipart("mixed", self.boundary) + b"\r\n--" + b + b"\r\n"
-        first = True
-        for c in self._text_parts(bufsize):
-            yield head + c if first else c
-            first = False
-        for filename, source, content_type, start in self.attachments:
-            if start is not None:
-                source.seek(start)
-            # the CRLF before "--" belongs to the delimiter, so the part keeps its last line end
-            yield b"\r\n--" + b + b"\r\n" + self._attachment_head(filename, content_type)
-            for c in mimeenc.base64_chunks(mimeenc.Reader(source), bufsize):
-                yield c
-        yield b"\r\n--" + b + b"--\r\n"
+        yield head + self._text_part_head()
+        for c in self._body_chunks(bufsize):
+            yield c
 
     def as_bytes(self):
         # the whole message at once: for tests and small messages only
         return b"".join(self.chunks())
-
-
-def _semi(params):
-    # "a", "b", "c" -> "a;", "b;", "c" (parameters separated by ';', each foldable)
-    return [p + ";" for p in params[:-1]] + params[-1:]

@@ -50,3 +50,14 @@ def test_message_is_identical_for_the_same_record():
     head = b"".join(a.chunks()).split(b"\r\n\r\n", 1)[0]
     assert b"X-Outpost-Alert-Id: freezer-3-17" in head
     assert b"Subject: freezer: freezer.temperature" in head
+
+
+def test_a_reminder_threads_under_its_firing():
+    again = dict(REC, id="freezer-3-19", state="firing", repeats="freezer-3-17",
+                 subject="freezer.temperature -6 °C (above -12 °C), for 4 h")
+    m = alert_mail.message(again, "freezer@outpost.example", ["me@example.org"])
+    head = b"".join(m.chunks()).split(b"\r\n\r\n", 1)[0]
+    assert b"In-Reply-To: <freezer-3-17@outpost.example>" in head
+    assert b"References: <freezer-3-17@outpost.example>" in head
+    assert b"Message-ID: <freezer-3-19@outpost.example>" in head
+    assert "State:    still firing, reminds of freezer-3-17\n" in alert_mail.body(again)

@@ -178,3 +178,13 @@ def test_episode_state_refusals():
     assert key_of(ar.encode, good(closes="greenhouse-1-7")) == "closes"
     assert key_of(ar.encode, good(state="resolved", closes="a b")) == "closes"
     assert key_of(ar.encode, good(state="resolved", closes="x" * 129)) == "closes"
+
+
+def test_a_reminder_names_the_firing_it_repeats():
+    again = good(id="greenhouse-1-8", state="firing", repeats="greenhouse-1-7")
+    data = ar.encode(again)
+    assert data.endswith(b',"state":"firing","repeats":"greenhouse-1-7"}')
+    assert ar.decode(data)["repeats"] == "greenhouse-1-7"
+    assert ar.decode(ar.encode(good(repeats="greenhouse-1-7")))["repeats"] == "greenhouse-1-7"
+    assert key_of(ar.encode, good(state="resolved", closes="greenhouse-1-7", repeats="greenhouse-1-7")) == "repeats"
+    assert key_of(ar.encode, good(repeats="a b")) == "repeats"

@@ -218,9 +218,30 @@ def test_a_critical_episode_repeats_every_four_hours_then_resolves(emu):
         assert msgs[1]["Subject"].endswith("(above -12 °C), for 4 h")
         assert msgs[2]["Subject"].endswith("(above -12 °C), for 8 h")
         assert msgs[1].get_body().get_content().startswith("Still: freezer.temperature is -5 °C.")
+        # each reminder threads under the firing, as the all-clear does
+        for m in msgs[1:]:
+            assert (m["In-Reply-To"], m["References"]) == (first, first)
+        assert "State:    still firing, reminds of shed-1-1" in msgs[1].get_body().get_content()
         done = msgs[3]
         assert done["In-Reply-To"] == first
         assert done["Subject"].startswith("shed: freezer.temperature back to -")
         assert "after 9 h" in done["Subject"] and done["Subject"].endswith("(worst -5 °C)")
         body = done.get_body().get_content()
         assert "Lasted:   9 h" in body and "Worst:    -5 °C" in body
+
+
+def test_a_reminder_goes_at_its_due_time_not_at_the_next_sample(emu):
+    # samples every 7 min; the alert at the sample of 05:14, reminders every 10 min: the board
+    # wakes for 05:24 and 05:34 (the samples would come at 05:28 and 05:35)
+    script = {"freezer.temperature": [[0, -18.0], [600, -18.0], [900, -5.0]]}
+    with SerialGateway() as gw:
+        cfg = base_config(serial=gw, order=("serial",), sample_every=420)
+        cfg["rules"][0]["repeat"] = 600
+        board = emu(cfg, script, uart_urls={1: gw.url})
+        board.run(2100)
+        gw.wait_frames(3)
+        assert [(r["id"], r.get("repeats")) for r in gw.records[:3]] == \
+            [("shed-1-1", None), ("shed-1-2", "shed-1-1"), ("shed-1-3", "shed-1-1")]
+        made = [l.split("]")[0][1:] for l in board.lines if " alert shed-1-" in l]
+        assert made[:3] == ["2026-11-28T05:14:00Z", "2026-11-28T05:24:00Z", "2026-11-28T05:34:00Z"]
+        assert gw.records[1]["subject"].endswith(", for 10 min")

@@ -129,11 +129,12 @@ def test_snippet_keeps_a_3000_alert_burst_while_the_gateway_runs(tmp_path, debia
         gw.close()
 
 
-def uncomment_listeners(text, port, tls_port, files, passwd):
+def uncomment_listeners(text, port, tls_port, files, passwd, acl):
     # the commented listener blocks, switched on with the test's ports and files
     swap = {
         "#allow_anonymous false": "allow_anonymous false",
         "#password_file /etc/mosquitto/outpost.passwd": "password_file " + passwd,
+        "#acl_file /etc/mosquitto/outpost.acl": "acl_file " + acl,
         "#listener 8883": "listener %d 127.0.0.1" % tls_port,
         "#certfile /etc/mosquitto/certs/outpost-broker.crt": "certfile " + files["cert"],
         "#keyfile /etc/mosquitto/certs/outpost-broker.key": "keyfile " + files["key"],
@@ -155,8 +156,11 @@ class SnippetBroker(Mosquitto):
         for user, password in self.users.items():
             subprocess.run(["/usr/bin/mosquitto_passwd", "-b", passwd, user, password], check=True,
                            capture_output=True)
+        acl = os.path.join(self.dir, "outpost.acl")
+        with open(acl, "w") as f:
+            f.write("user outpost-gateway\ntopic read outpost/#\n\nuser greenhouse\ntopic write outpost/greenhouse/#\n")
         with open(SNIPPET) as f:
-            text = uncomment_listeners(f.read(), self.port, self.tls_port, files, passwd)
+            text = uncomment_listeners(f.read(), self.port, self.tls_port, files, passwd, acl)
         head = ["persistence_location %s/" % self.dir, "log_dest file %s" % self.log_path]
         if os.geteuid() == 0:
             head.append("user root")
@@ -249,3 +253,24 @@ def test_gateway_says_when_it_cannot_check(tmp_path, caplog):
     msgs = [r.getMessage() for r in caplog.records]
     assert len(msgs) == 2 and all(m.startswith("could not check the broker's queue limit") for m in msgs)
     assert "not on this machine" in msgs[0] and "cannot read" in msgs[1]
+
+
+def test_a_private_broker_on_another_port_is_not_judged_by_the_system_config(tmp_path, caplog):
+    # /etc/mosquitto/mosquitto.conf describes the system broker; a gateway on a private broker
+    # (its own port, its own limit of 1,000,000) is not warned about the system's 1000
+    caplog.set_level(logging.INFO, logger="outpost.broker")
+    main = tmp_path / "mosquitto.conf"
+    main.write_text("persistence true\n")           # no listener: the system broker on 1883
+    mqtt = {"enabled": True, "host": "localhost", "broker_config": str(main)}
+    assert check_queue_limit(make_cfg(tmp_path, mqtt=dict(mqtt, port=18830))) == "unknown"
+    assert warnings(caplog) == []
+    assert "has no listener on mqtt.port 18830 (it listens on 1883)" in caplog.records[-1].getMessage()
+    assert check_queue_limit(make_cfg(tmp_path, mqtt=dict(mqtt, port=1883))) == "low"
+    # listeners set in conf.d count, every one of them
+    confd = tmp_path / "conf.d"
+    confd.mkdir()
+    main.write_text("include_dir %s\nlistener 1883 127.0.0.1\n" % confd)
+    (confd / "lan.conf").write_text("listener 8883\nmax_queued_messages 100000\n")
+    assert read_mosquitto(str(main))["listener"][0] == (8883, 1883)
+    assert check_queue_limit(make_cfg(tmp_path, mqtt=dict(mqtt, port=8883))) == "ok"
+    assert check_queue_limit(make_cfg(tmp_path, mqtt=dict(mqtt, port=18830))) == "unknown"

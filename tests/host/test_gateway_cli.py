@@ -4,6 +4,7 @@ import io
 import json
 import logging
 import os
+import re
 import signal
 import threading
 import urllib.request
@@ -65,8 +66,18 @@ def test_status_and_queue_commands(conf, capsys):
     assert rc == 0 and "a-1-1" in out and "2 deliveries" in out
     rc, out = run(["queue", "list", "--status", "dead", "--config", conf])
     assert "a-1-2" in out and "a-1-1" not in out
-    rc, out = run(["queue", "show", "a-1-1", "--config", conf])
+    rc, out = run(["queue", "show", "a-1-1", "--json", "--config", conf])
     assert rc == 0 and json.loads(out)["deliveries"][0]["rcpt"] == "x@example.org"
+    # in words, with ISO times: where it came from, and why each delivery waits
+    rc, out = run(["queue", "show", "a-1-2", "--config", conf])
+    assert rc == 0 and "alert a-1-2" in out and "'two'" in out
+    assert re.search(r"received \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", out), out
+    assert "dead letter after 1 attempt: 550 5.1.1 no such user" in out
+    rc, out = run(["queue", "show", "a-1-1", "--config", conf])
+    assert "x@example.org" in out and "waits: due, but the gateway is not running" in out
+    rc, out = run(["queue", "list", "--status", "pending", "--config", conf])
+    assert rc == 0 and "1 deliveries" in out and "a-1-1" in out
+    assert "waits: due, but the gateway is not running" in out
     assert run(["queue", "show", "nope", "--config", conf])[0] == 1
     rc, out = run(["queue", "dead", "--config", conf])
     assert "550 5.1.1 no such user" in out and "1 dead letters" in out

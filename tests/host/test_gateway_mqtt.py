@@ -104,6 +104,20 @@ def test_status_last_will_and_heartbeat_tracked(tmp_path, broker):
         spool.close()
 
 
+def test_a_board_saying_config_error_is_tracked(tmp_path, broker):
+    # firmware/outpost/cfgerror.py: the board found its config broken at boot and says so
+    ing, spool, m = ingress(tmp_path, broker)
+    board = Publisher(broker, client_id="board-b8")
+    try:
+        board.publish("outpost/b8/status", b"config error", retain=True).wait_for_publish(20)
+        assert wait_for(lambda: [b["status"] for b in spool.boards()] == ["config error"], 30)
+        assert m.refusals == {}
+    finally:
+        board.close()
+        ing.stop()
+        spool.close()
+
+
 def test_unacked_alerts_redelivered_after_restart(tmp_path, broker):
     # alerts published while the gateway is away wait in its persistent session
     ing, spool, m = ingress(tmp_path, broker, client_id="gw-persist")

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from gateway_helpers import make_cfg, record
+from outpost_gateway import admin
 from outpost_gateway.clock import ManualClock
 from outpost_gateway.metrics import Metrics
 from outpost_gateway.relay import Relay
@@ -296,7 +297,7 @@ def test_revived_dead_digest_member_goes_out_again(tmp_path, upstream, ca):
     upstream.data_reply = ["554 5.6.0 refused"]
     relay.run_once()
     assert sorted(d["id"] for d in spool.dead()) == sorted(ids)
-    assert spool.retry() == 3
+    assert admin.retry(spool) == 3
     assert all(d["via"] is None for a in ids for d in spool.show(a)["deliveries"])
     upstream.rcpt_reply.clear()
     relay.run_once()

@@ -3,6 +3,7 @@ import sqlite3
 import threading
 
 from gateway_helpers import record_bytes
+from outpost_gateway import admin
 from outpost_gateway.clock import ManualClock
 from outpost_gateway.spool import Alert, Seen, Spool
 
@@ -119,14 +120,14 @@ def test_finish_dead_letter_retry_purge(tmp_path):
     assert [(d["id"], d["code"], d["reply"]) for d in dead] == [("dev-1-1", 550, "550 5.1.1 no such user")]
     assert sp.pending() == 0
     assert sp.show("dev-1-1")["deliveries"][0]["status"] == "dead"
-    assert sp.retry() == 1
+    assert admin.retry(sp) == 1
     assert sp.show("dev-1-1")["deliveries"][0]["status"] == "ready"
-    assert sp.retry("nope") == 0
+    assert admin.retry(sp, "nope") == 0
     # purge of finished alerts keeps waiting ones
-    assert sp.purge(older_than=now + 1) == 1
+    assert admin.purge(sp, older_than=now + 1) == 1
     assert sp.show("dev-1-2") is None
     assert sp.show("dev-1-1") is not None
-    assert sp.purge(alert_id="dev-1-1") == 1
+    assert admin.purge(sp, alert_id="dev-1-1") == 1
     assert sp.counts()["alerts"] == 0
     sp.close()
 
@@ -186,7 +187,7 @@ def test_send_times_and_digests_kept_then_purged(tmp_path):
     sp.finish([(a, r, "done", 1, now, None, 250, mid) for a, r in keys], now)
     assert sp.pending_digests(now) == []
     clock.advance(3600)
-    assert sp.purge(older_than=clock.time()) == 2
+    assert admin.purge(sp, older_than=clock.time()) == 2
     assert sp.recent_sends(0) == {}                           # older than the window: gone
     assert sp._db().execute("SELECT count(*) FROM digests").fetchone()[0] == 0
     sp.close()

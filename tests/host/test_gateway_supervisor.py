@@ -10,7 +10,7 @@ import urllib.request
 import pytest
 
 from gateway_helpers import Publisher, free_port, make_cfg, record, wait_for
-from outpost_gateway import cli
+from outpost_gateway import admin
 from outpost_gateway.service import Gateway
 from peers.mosquitto import Mosquitto
 from peers.smtpd import MailServer
@@ -67,7 +67,7 @@ def test_dead_mqtt_thread_is_reported_and_restarted(gw):
     assert any(p.startswith("mqtt failed") for p in h["problems"])
     out = io.StringIO()
     g.spool.set_state("status", g.status())
-    assert cli._status(g.cfg, g.spool, False, out) == 0
+    assert admin.status(g.cfg, g.spool, False, out) == 0
     assert "mqtt: FAILED (network thread gone)" in out.getvalue()
     assert g.supervise() == ["mqtt"]
     assert wait_for(lambda: g.mqtt.subscribed and health(http)[0] == 200, 30)

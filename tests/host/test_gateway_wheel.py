@@ -88,6 +88,9 @@ def test_wheel_holds_every_module_the_gateway_imports(installed):
                         and top not in ("micropython", "tls", "ussl"):     # MicroPython-only branches
                     missing.add((n, m))
     assert not missing, missing
+    # the status page's own files ship with it (it loads nothing from elsewhere)
+    assert {"outpost_gateway/static/index.html", "outpost_gateway/static/page.js",
+            "outpost_gateway/static/page.css"} <= set(names)
     # the installed package imports from outside the tree, nothing of the source on its path
     r = _run([installed["python"], "-c", "import outpost_gateway.cli, outpost_contract.record, usmtp;"
               "print(outpost_contract.record.__file__)"], str(installed["work"]))
@@ -197,11 +200,27 @@ def test_installed_gateway_runs_outside_the_tree(installed, tmp_path):
 
             r = _run([gw, "status", "-c", cfg], str(work))
             assert "gateway: running" in r.stdout, r.stdout
+            # the status page and the JSON it reads, from the installed package
+            with urllib.request.urlopen("http://127.0.0.1:%d/" % http_port, timeout=10) as h:
+                assert b'<script src="/static/page.js"' in h.read()
+            with urllib.request.urlopen("http://127.0.0.1:%d/static/page.js" % http_port, timeout=10) as h:
+                assert b"/api/boards" in h.read()
+            with urllib.request.urlopen("http://127.0.0.1:%d/api/queue" % http_port, timeout=10) as h:
+                q = json.loads(h.read())
+            assert {a["id"]: a["path"] for a in q["recent"]}["wheel-1-2"] == "serial"
             r = _run([gw, "queue", "list", "-c", cfg], str(work))
             assert "wheel-1-1" in r.stdout and "wheel-1-2" in r.stdout, r.stdout
             r = _run([gw, "send-test", "-c", cfg], str(work))
             assert "send-test: sent to owner@example.org" in r.stdout, r.stdout
             assert any(m.parsed()["Subject"] == "Outpost gateway test message" for m in up.wait_for(4, timeout=30))
+            # a script's alert (text on stdin, as from cron), mailed by the running gateway
+            r = subprocess.run([gw, "alert", "--device", "wheel", "-c", cfg], input="cron says hello\n",
+                               cwd=str(work), env=_clean_env(), capture_output=True, text=True, timeout=120)
+            assert r.returncode == 0, r.stderr
+            aid = r.stdout.split()[1]
+            got = up.wait_for(5, timeout=60)
+            assert [m.parsed()["Message-ID"] for m in got if m.parsed()["X-Outpost-Alert-Id"] == aid] == \
+                ["<%s@example.org>" % aid]
         finally:
             if p.poll() is None:
                 p.send_signal(signal.SIGTERM)

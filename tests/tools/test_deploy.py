@@ -173,7 +173,7 @@ def test_copy_shows_progress_and_lays_out_the_board(tmp_path, tty, stub):
     assert "deploy: done" in r.stdout
 
 
-def test_make_deploy_checks_the_port_first(tmp_path):
+def test_make_deploy_names_a_missing_port_before_compiling(tmp_path):
     r = subprocess.run(["make", "-s", "deploy", "BOARD=esp32_devkitc", "PORT=/dev/ttyNOPE9"],
                        cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert r.returncode != 0

@@ -94,6 +94,18 @@ class BoardError(RuntimeError):
     pass
 
 
+def ca_beside(cfg, folder):
+    # a CA file named by a relative path is the one beside the config file, as `make deploy`
+    # reads it (tools/deploy_tree.py), wherever the emulated board is started from
+    out = dict(cfg)
+    for sect in ("smtp", "mqtt"):
+        s = out.get(sect)
+        if isinstance(s, dict) and isinstance(s.get("ca"), str) and s["ca"] \
+                and "-----BEGIN" not in s["ca"] and not os.path.isabs(s["ca"]):
+            out[sect] = dict(s, ca=os.path.join(folder, s["ca"]))
+    return out
+
+
 class EmulatedBoard:
     def __init__(self, config, sensors=None, flash_dir=None, start=None, speed=1.0, instant=True,
                  wifi=True, uart_urls=None, out=None, ntp=True, program=None):
@@ -107,7 +119,7 @@ class EmulatedBoard:
                 exec(compile(f.read(), str(config), "exec"), ns)
             if "CONFIG" not in ns:
                 raise BoardError(str(config) + ": must define CONFIG = {...}")
-            self.config = ns["CONFIG"]
+            self.config = ca_beside(ns["CONFIG"], os.path.dirname(os.path.abspath(str(config))))
         self.clock = _clock.Clock(DEFAULT_START if start is None else start, speed, instant)
         self.script = _script.load(sensors)
         self.flash_dir = os.path.abspath(flash_dir or os.path.join("build", "emulated-flash"))

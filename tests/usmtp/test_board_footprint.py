@@ -1,0 +1,65 @@
+# What a board pays for usmtp to send one alert (issue 17): on the 32-bit MicroPython VM, with
+# lib/ compiled to .mpy as `make deploy` does, bench/usmtp_heap.mjs composes an alert as the
+# firmware does and sends it over STARTTLS + AUTH PLAIN + DATA to a scripted server, then
+# reports the modules that loaded, their .mpy and the heap they hold. The gates below hold the
+# figures reached, at a margin; the issue's goals (16 KB of .mpy, 24 KB of heap) are printed by
+# the bench against the same figures (README.md, "usmtp on a board").
+import json
+import os
+import shutil
+import subprocess
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BENCH = os.path.join(ROOT, "bench", "usmtp_heap.mjs")
+
+# gates: the figures reached (bench: 35,268 B of .mpy, 54,496 B held, 44,656 B for the send
+# step), plus a margin of about 4%. The issue's goals are 16 KB and 24 KB: not reached yet.
+GATE_MPY = 36 * 1024
+GATE_HEAP = 56 * 1024
+GATE_SEND_STEP = 46 * 1024      # the firmware's send step: the writer unloaded before connecting
+
+_cache = {}
+
+
+def figures():
+    if "out" not in _cache:
+        node = shutil.which("node")
+        assert node, "node is needed for the MicroPython VM (make setup)"
+        r = subprocess.run([node, BENCH, "--json"], capture_output=True, text=True, timeout=300,
+                           cwd=ROOT)
+        assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+        _cache["out"] = json.loads(r.stdout.strip().splitlines()[-1])
+    return _cache["out"]
+
+
+def test_the_alert_is_sent_over_starttls_and_auth():
+    f = figures()
+    refused, sent = f["result"].split(" ")
+    assert refused == "{}" and int(sent) > 300, f["result"]
+
+
+def test_one_message_loads_no_part_it_does_not_use():
+    # a plain-text alert with ASCII headers over DATA: no MIME parts, no CHUNKING, no batch,
+    # no streaming API, no XOAUTH2
+    mods = f = figures()["modules"]
+    for part in ("usmtp.mime", "usmtp.bdat", "usmtp.batch", "usmtp.stream", "usmtp.oauth"):
+        assert part not in mods, (part, f)
+    for need in ("usmtp.client", "usmtp.core", "usmtp.tx", "usmtp.auth", "usmtp.writer"):
+        assert need in mods, (need, f)
+
+
+def test_chunking_loads_only_bdat_on_top():
+    assert figures()["chunking_extra"] == ["usmtp.bdat"]
+
+
+def test_mpy_of_a_one_message_send_is_within_the_gate():
+    f = figures()
+    assert f["mpy"] <= GATE_MPY, "%d B of .mpy for one message (gate %d, goal %d)" % (
+        f["mpy"], GATE_MPY, f["goal_mpy"])
+
+
+def test_heap_held_by_a_one_message_send_is_within_the_gate():
+    f = figures()
+    assert f["heap"] <= GATE_HEAP, "%d B held for one message (gate %d, goal %d)" % (
+        f["heap"], GATE_HEAP, f["goal_heap"])
+    assert f["heap_send_step"] <= GATE_SEND_STEP, f["heap_send_step"]
