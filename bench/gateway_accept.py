@@ -18,10 +18,7 @@ import sys
 import threading
 import time
 
-from gateway_common import Gateway, alert_json, free_port, record, tmpdir
-
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
+from gateway_common import Gateway, Publisher, alert_json, free_port, mqtt_subscribed, record, tmpdir
 from peers.mosquitto import Mosquitto
 
 N_MQTT = int(sys.argv[1]) if len(sys.argv) > 1 else 20000
@@ -35,23 +32,17 @@ def bench_mqtt(inflight):
         gw = Gateway(tmp, mqtt={"enabled": True, "host": broker.host, "port": broker.port},
                      relay={"enabled": False})
         try:
-            gw.wait(lambda: ((gw.health() or {}).get("mqtt") or {}).get("subscribed"), 60)
-            pub = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id="bench-pub",
-                              protocol=mqtt.MQTTv5)
-            pub.max_inflight_messages_set(1000)
-            pub.max_queued_messages_set(0)
-            pub.connect(broker.host, broker.port)
-            pub.loop_start()
+            gw.wait_healthy(mqtt_subscribed)
+            pub = Publisher(broker, client_id="bench-pub", inflight=1000)
             payloads = [alert_json("bench%d" % (i % 10), i) for i in range(N_MQTT)]
             t0 = time.perf_counter()
-            infos = [pub.publish("outpost/bench%d/alert" % (i % 10), p, qos=1) for i, p in enumerate(payloads)]
+            infos = [pub.publish("outpost/bench%d/alert" % (i % 10), p) for i, p in enumerate(payloads)]
             for info in infos:
                 info.wait_for_publish(600)
             dt_pub = time.perf_counter() - t0
             gw.wait(lambda: gw.metrics()["outpost_acknowledged_total"] >= N_MQTT, 600, 0.02)
             dt = time.perf_counter() - t0
-            pub.disconnect()
-            pub.loop_stop()
+            pub.close()
             print("MQTT QoS 1 -> PUBACK after commit: %d alerts in %.2f s = %.0f alerts/s "
                   "(broker max_inflight_messages %d; the publisher alone took %.2f s)"
                   % (N_MQTT, dt, N_MQTT / dt, inflight, dt_pub))
@@ -67,20 +58,13 @@ def bench_mqtt_backlog(inflight):
         tmp = tmpdir("accept-backlog")
         sect = dict(mqtt={"enabled": True, "host": broker.host, "port": broker.port}, relay={"enabled": False})
         gw = Gateway(tmp, **sect)
-        gw.wait(lambda: ((gw.health() or {}).get("mqtt") or {}).get("subscribed"), 60)
+        gw.wait_healthy(mqtt_subscribed)
         gw.stop()
-        pub = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id="bench-pub",
-                          protocol=mqtt.MQTTv5)
-        pub.max_inflight_messages_set(1000)
-        pub.max_queued_messages_set(0)
-        pub.connect(broker.host, broker.port)
-        pub.loop_start()
-        infos = [pub.publish("outpost/bench%d/alert" % (i % 10), alert_json("bench%d" % (i % 10), i), qos=1)
-                 for i in range(N_MQTT)]
-        for info in infos:
-            info.wait_for_publish(600)
-        pub.disconnect()
-        pub.loop_stop()
+        with Publisher(broker, client_id="bench-pub", inflight=1000) as pub:
+            infos = [pub.publish("outpost/bench%d/alert" % (i % 10), alert_json("bench%d" % (i % 10), i))
+                     for i in range(N_MQTT)]
+            for info in infos:
+                info.wait_for_publish(600)
         t0 = time.perf_counter()
         gw = Gateway(tmp, **sect)
         try:
@@ -106,7 +90,7 @@ def bench_mqtt_mosquitto_pub(devices=10, inflight=1000):
         gw = Gateway(tmp, mqtt={"enabled": True, "host": broker.host, "port": broker.port},
                      relay={"enabled": False})
         try:
-            gw.wait(lambda: ((gw.health() or {}).get("mqtt") or {}).get("subscribed"), 60)
+            gw.wait_healthy(mqtt_subscribed)
             per = N_MQTT // devices
             files = []
             for d in range(devices):

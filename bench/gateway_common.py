@@ -10,7 +10,8 @@ for sub in ("tests/host", "tests", "lib", "host"):
     if p not in sys.path:
         sys.path.insert(0, p)
 
-from gateway_helpers import GatewayProcess, base_data, free_port, record, wait_for, write_toml  # noqa: E402
+from gateway_helpers import (GatewayProcess, Publisher, base_data, free_port, metrics, mqtt_subscribed,  # noqa: E402,F401
+                             record, wait_for, write_toml)
 
 
 def tmpdir(name):
@@ -36,12 +37,7 @@ class Gateway(GatewayProcess):
         self.wait(lambda: self.health() is not None, 60)
 
     def metrics(self):
-        out = {}
-        for line in self.get("/metrics").decode().splitlines():
-            if line and not line.startswith("#") and "{" not in line:
-                k, v = line.split()
-                out[k] = float(v)
-        return out
+        return metrics(self.http_port)
 
     @staticmethod
     def wait(pred, timeout, step=0.01):

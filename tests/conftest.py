@@ -71,3 +71,11 @@ def pytest_collection_modifyitems(session, config, items):
     # tests marked slow start first: spread over pytest-xdist workers, the long waits then
     # overlap with everything else instead of starting last and running on alone
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
+@pytest.fixture
+def broker():
+    # a real Mosquitto on a free loopback port, its own config and persistence (tests/peers)
+    from peers.mosquitto import Mosquitto
+    with Mosquitto() as b:
+        yield b

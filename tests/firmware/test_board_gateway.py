@@ -8,24 +8,10 @@ import pytest
 
 from emu_fixtures import RISE, base_config, emu  # noqa: F401 (fixture)
 from mqtt_reader import MqttReader
-from peers.mosquitto import Mosquitto
 from peers.smtpd import MailServer
 from serial_gateway import SerialGateway
 
 ALERT = "outpost/shed/alert"
-
-
-@pytest.fixture
-def broker():
-    with Mosquitto() as b:
-        yield b
-
-
-@pytest.fixture
-def reader(broker):
-    r = MqttReader(broker.host, broker.port)
-    yield r
-    r.close()
 
 
 def journal(board):

@@ -92,6 +92,35 @@ def wait_for(pred, timeout=20.0, step=0.005, most=0.1):
     return pred()
 
 
+def http_text(port, path, timeout=10):
+    with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=timeout) as r:
+        return r.read().decode()
+
+
+def http_json(port, path="/health", timeout=10):
+    # (status, JSON body): /health answers 503 with the same body when a path has failed
+    try:
+        with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=timeout) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def metrics(port):
+    # /metrics as {name: value}, the samples without labels
+    out = {}
+    for line in http_text(port, "/metrics").splitlines():
+        if line and not line.startswith("#") and "{" not in line:
+            k, v = line.rsplit(" ", 1)
+            out[k] = float(v)
+    return out
+
+
+def mqtt_subscribed(health):
+    # a /health body that says the MQTT ingress holds its subscription
+    return bool((health.get("mqtt") or {}).get("subscribed"))
+
+
 class GatewayProcess:
     """`python -m outpost_gateway run --config CONFIG` as a child process, as the service runs.
 
@@ -162,9 +191,7 @@ class GatewayProcess:
     def health(self):
         # /health as JSON (a failed path answers 503 with the same body); None while it is not up
         try:
-            return json.loads(self.get("/health", timeout=5))
-        except urllib.error.HTTPError as e:
-            return json.loads(e.read())
+            return http_json(self.http_port, "/health", timeout=5)[1]
         except (OSError, ValueError):
             return None
 

@@ -14,13 +14,12 @@ import smtplib
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 
 import pytest
 
 from outpost_contract import frame as serial_frame
-from gateway_helpers import HOST, ROOT, GatewayProcess, Publisher, base_data, free_port, record, wait_for, write_toml
+from gateway_helpers import (HOST, ROOT, GatewayProcess, Publisher, base_data, free_port, http_json, record, wait_for,
+                             write_toml)
 from peers.mosquitto import Mosquitto
 from peers.smtpd import MailServer
 from test_gateway_serial import Board
@@ -75,10 +74,7 @@ class Rig:
 
     def health(self):
         try:
-            with urllib.request.urlopen("http://127.0.0.1:%d/health" % self.http, timeout=10) as r:
-                return r.status, json.loads(r.read())
-        except urllib.error.HTTPError as e:
-            return e.code, json.loads(e.read())
+            return http_json(self.http)
         except OSError:
             return None, None
 

@@ -7,15 +7,13 @@ import json
 import logging
 import sqlite3
 import threading
-import urllib.error
-import urllib.request
 
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from gateway_helpers import (GatewayProcess, Publisher, base_data, free_port, make_cfg, record, unwritable,
-                             wait_for, write_toml)
+from gateway_helpers import (GatewayProcess, Publisher, base_data, free_port, http_json, http_text, make_cfg, record,
+                             unwritable, wait_for, write_toml)
 from outpost_gateway import config
 from outpost_gateway.clock import SystemClock
 from outpost_gateway.ingest import Ingest
@@ -31,27 +29,8 @@ from usmtp.writer import make_message_id
 SENDER = "outpost@example.org"
 
 
-def http_text(port, path):
-    with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=10) as r:
-        return r.read().decode()
-
-
-def http_json(port, path):
-    try:
-        with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=10) as r:
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read())
-
-
 def alert_topic(rec):
     return "outpost/%s/alert" % rec["device"]
-
-
-@pytest.fixture
-def broker():
-    with Mosquitto() as b:
-        yield b
 
 
 def ingress(tmp_path, broker, client_id="gw-1"):
