@@ -78,6 +78,20 @@ def record_bytes(**kw):
     return json.dumps(record(**kw)).encode()
 
 
+def fill_spool(spool, recs, source="test", rcpts=("ops@example.org",), batch=1000):
+    # alert records straight into a spool, `batch` to a commit
+    from outpost_gateway.spool import Alert
+    ops = []
+    for rec in recs:
+        ops.append(Alert(rec["id"], rec["device"], rec["severity"], rec["kind"], rec["subject"], source,
+                         json.dumps(rec).encode(), list(rcpts)))
+        if len(ops) == batch:
+            spool.write(ops)
+            ops = []
+    if ops:
+        spool.write(ops)
+
+
 def wait_for(pred, timeout=20.0, step=0.005, most=0.1):
     # for state no event reports: checked at once, then at growing gaps (5 ms up to 100 ms),
     # so a quick answer is seen quickly and a slow one costs few checks (each may be an HTTP
