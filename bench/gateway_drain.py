@@ -70,6 +70,7 @@ def drain(connections, batch=50, chunking=False):
         clock = SystemClock()
         spool = Spool(str(tmp / "s.db"), clock).open()
         fill(spool, N)
+        spool.start_writer()     # as in the gateway: each message is settled in its group commit
         relay = Relay(cfg, spool, Metrics(), clock)
         t0 = time.perf_counter()
         passes = 0

@@ -135,3 +135,6 @@ bench-gateway: setup-py
 	$(PY) bench/gateway_drain.py
 	$(PY) bench/gateway_latency.py
 	$(PY) bench/gateway_memory.py
+	$(PY) bench/gateway_crash.py
+	$(PY) bench/gateway_soak.py
+	$(PY) bench/gateway_page.py

@@ -112,7 +112,8 @@ class App:
             for rid in saved.get("tried", []):
                 self.tried[rid] = True
         # one kept connection; with deep sleep one per wake-up (closed before sleeping)
-        self.mqtt = transport.MqttPath(cfg, self.net, self.log, self.mono, keep=not cfg["deep_sleep"])
+        from outpost.mqtt_path import MqttPath
+        self.mqtt = MqttPath(cfg, self.net, self.log, self.mono, keep=not cfg["deep_sleep"])
         self.mqtt.on_up = self.path_back
         if cfg["mqtt"]["discovery"]:
             cat = []

@@ -35,8 +35,9 @@ def run(cfg, root="", say=_say):
     say("test-alert: " + cfg["device"] + ", paths in order: " + ", ".join(cfg["transport"]["order"]))
     if cfg["wifi"]["ssid"]:
         net.up()
+    from outpost.mqtt_path import MqttPath
     paths = {"smtp": transport.SmtpPath(cfg, net, log, root),
-             "mqtt": transport.MqttPath(cfg, net, log, mono, keep=False),
+             "mqtt": MqttPath(cfg, net, log, mono, keep=False),
              "serial": transport.SerialPath(cfg, log)}
     paths["smtp"].trace = lambda line: say("    " + line)
     how = {"smtp": "the mail server said 250", "mqtt": "the broker's PUBACK",

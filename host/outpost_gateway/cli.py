@@ -224,7 +224,12 @@ def _run(cfg, path=None):
     if lock is None:
         return 1
     setup_logging(cfg)
-    gw = Gateway(cfg)
+    from .spool import SpoolDamaged
+    try:
+        gw = Gateway(cfg)
+    except SpoolDamaged as e:
+        print("outpost-gateway: %s" % e, file=sys.stderr)
+        return 1
     gw.config_path = path
 
     def on_signal(signum, frame):

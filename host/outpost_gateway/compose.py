@@ -126,3 +126,27 @@ def gateway_alert(alert_id, kind, severity, subject, body, rcpts, now, device="g
 def safe_id(text):
     # alert ids allow [A-Za-z0-9._-]; anything else becomes "-"
     return "".join(c if (c.isalnum() and c.isascii()) or c in "._-" else "-" for c in str(text))[:128]
+
+
+# -- the relay's notices to the owner: (subject, body) ------------------------------------------
+def paused_notice(text, hint, pause_retry):
+    return ("Outpost gateway cannot send mail: " + one_line(text, 120),
+            "The gateway's upstream refused authentication or TLS:\n\n  %s\n\n%s"
+            "Alerts are kept in the spool and will go out once this is fixed.\n"
+            "The gateway probes again every %d seconds, and at once when its config is\n"
+            "reloaded (systemctl reload outpost-gateway, or SIGHUP).\n"
+            % (text, (hint + "\n\n") if hint else "", pause_retry))
+
+
+def resumed_notice(since):
+    return ("Outpost gateway sends mail again",
+            "Mail had been paused since %s (%s); the held alerts are going out now.\n"
+            % (_when(since), "authentication or TLS failure"))
+
+
+def dead_notice(row, text):
+    return ("Outpost could not deliver an alert to " + row["rcpt"],
+            "The upstream refused alert %s for %s for good:\n\n  %s\n\n"
+            "Subject: %s\nDevice: %s\n\nIt is in the dead-letter table: "
+            "outpost-gateway queue dead / queue retry %s\n"
+            % (row["alert_id"], row["rcpt"], text, row["subject"], row["device"], row["alert_id"]))

@@ -31,7 +31,7 @@ DEFAULTS = {
     "spool": {
         "max_pending": 100000,
         "min_free_mb": 64,
-        "keep_done_days": 7,
+        "keep_done_days": 7.0,      # fractions allowed (a soak keeps seconds)
         "commit_batch": 1000,
     },
     "readings": {

@@ -65,12 +65,19 @@ def board_state(b):
     return "online"
 
 
+EPISODE_WINDOW = 2000    # the newest alerts looked at for open episodes
+
+
 def boards(cfg, spool, now):
     latest = spool.latest_readings()
+    by_dev = {}
+    for a in spool.recent_alerts(EPISODE_WINDOW, deliveries=False):
+        if a["kind"] not in NOT_EPISODES:
+            by_dev.setdefault(a["device"], []).append(a)
     out = []
     for b in admin.boards(cfg, spool):
         dev = b["device"]
-        eps = open_episodes(spool.recent_alerts(200, device=dev, kinds_excluded=NOT_EPISODES))
+        eps = open_episodes(by_dev.get(dev, []))
         readings = [{"name": k, "value": v, "at": _iso(at), "chart": "/chart/%s/%s.svg" % (dev, k)}
                     for k, (v, at) in sorted(latest.get(dev, {}).items())]
         out.append({"device": dev, "state": board_state(b), "last_seen": _iso(b["last_seen"]),

@@ -367,12 +367,14 @@ class Gateway:
                 self.spool.set_state("status", self.status())
                 now = self.clock.time()
                 keep = self.cfg["spool"]["keep_done_days"]
-                if now - last_purge >= 3600.0:
+                # hourly, or more often when what is kept is shorter (a soak compresses days)
+                if now - last_purge >= (min(3600.0, keep * 86400.0 / 4) if keep else 3600.0):
                     if keep:
                         n = self.spool.purge_done(now - keep * 86400.0)
                         if n:
                             log.info("purged %d finished alerts older than %s days", n, keep)
                     self.spool.trim_readings(now)     # readings.keep_days and readings.max_rows
+                    self.spool.compact()
                     last_purge = now
                 self._spool_works("status")
                 self._step_ok("status")

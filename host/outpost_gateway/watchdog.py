@@ -15,6 +15,16 @@ from . import compose, routing
 log = logging.getLogger("outpost.watchdog")
 
 
+def learn_rhythm(beat, gap, at):
+    # a periodic message (heartbeat, report) at `at`, after the last one at `beat` -> the new
+    # (beat, gap): the board's rhythm is a slow moving average of the gaps between them, so one
+    # late or early message moves it only a little
+    d = at - beat if beat is not None else 0
+    if d > 0:
+        gap = d if gap is None else 0.8 * gap + 0.2 * d
+    return (at if beat is None else max(beat, at)), gap
+
+
 class Watchdog:
     def __init__(self, cfg, spool, clock):
         self.cfg = cfg

@@ -41,9 +41,41 @@ def _ok(tx):
         return False
 
 
-def send_many(core, txs):
+def _watch(tx, i, on_settled):
+    # tell the caller about message i as soon as its replies settle it, not when the batch
+    # ends: a caller that records it then re-sends after a crash at most the message whose
+    # reply was still on its way
+    heard = tx.on_reply
+
+    def hear(cmd, key, r):
+        heard(cmd, key, r)
+        if not tx.told and settled(tx):
+            tx.told = True
+            try:
+                res = tx.outcome()
+            except SMTPError as e:
+                res = e
+            on_settled(i, res, r)
+    tx.told = False
+    tx.on_reply = hear
+
+
+def send_many(core, txs, on_settled=None):
     core._need("ready")
     core._batch = txs
+    # with on_settled, one message's end of data in flight at a time (CHUNKING included):
+    # the previous one is answered and settled before the next can be accepted
+    core.one_end = on_settled is not None
+    if on_settled is not None:
+        for i in range(len(txs)):
+            _watch(txs[i], i, on_settled)
+    try:
+        return (yield from _send_many(core, txs))
+    finally:
+        core.one_end = False
+
+
+def _send_many(core, txs):
     first = True
     for tx in txs:
         precheck(core, tx)
@@ -92,7 +124,7 @@ def send_many(core, txs):
     return results
 
 
-def client_send_many(smtp, items):
+def client_send_many(smtp, items, on_settled=None):
     # usmtp.SMTP.send_many. When the batch breaks off (a timeout, a lost connection, a 421)
     # the error carries .partial_results: per message, the outcome the server's replies
     # settled, or None where it gave none. Only those are worth sending again; give messages
@@ -104,7 +136,7 @@ def client_send_many(smtp, items):
         size, eight, msg = _size_and_8bit(it[2])
         txs.append(core.make_tx(it[0], it[1], msg, size, eight))
     try:
-        return smtp._run(core.op_send_many(txs))
+        return smtp._run(core.op_send_many(txs, on_settled))
     finally:
         # the server's last word on each message (a Reply, or None), for a caller that logs
         # it; the replies only, so no message's bytes are kept past the call

@@ -44,10 +44,19 @@ def bdat(core, tx, pipe):
     else:
         last = bytes(mv[:n]) + tail
     total += len(last)
+    if pipe and getattr(core, "one_end", False) and _end_pending(core):
+        yield 0                 # the previous message's end is answered first (batch.send_many)
     _chunk(core, tx, last, True)
     yield WRITE
     if core.trace:
         core.trace("C: <message data, %d bytes in BDAT>" % total)
+
+
+def _end_pending(core):
+    for p in core._pending:
+        if p[0] == "BDAT-LAST" or p[0] == "EOD":
+            return True
+    return False
 
 
 def _chunk(core, tx, data, last):

@@ -2,6 +2,7 @@
 
 from usmtp import netio
 from usmtp.core import ClientCore, DONE, NEED_DATA
+import usmtp.tx  # noqa: F401 (every client sends: loaded now, before a TLS handshake shares the heap)
 from usmtp.errors import (SMTPConnectError, SMTPError, SMTPTimeout, SMTPUsageError)
 
 
@@ -284,11 +285,15 @@ class SMTP:
             sender = sender[1]
         return self.sendmail(sender, message.recipients(), message)
 
-    def send_many(self, items):
+    def send_many(self, items, on_settled=None):
         """Several messages in one pipelined batch: items of (from_addr, to_addrs, msg).
-        Returns, per message, its refused dict or the SMTPError that refused it (usmtp.batch)."""
+        Returns, per message, its refused dict or the SMTPError that refused it (usmtp.batch).
+        on_settled(i, result, reply), if given, is called as each message's reply arrives (its
+        refused dict or its SMTPError, and the Reply that settled it), so the caller can record
+        it before the next message goes out; messages refused before sending are only in the
+        returned list."""
         from usmtp.batch import client_send_many
-        return client_send_many(self, items)
+        return client_send_many(self, items, on_settled)
 
     def data_begin(self, from_addr, to_addrs):
         """Start a message whose body the caller writes piece by piece with data_write() and

@@ -474,11 +474,14 @@ class ClientCore:
         from usmtp.tx import send
         return send(self, tx)
 
-    def op_send_many(self, txs):
+    def op_send_many(self, txs, on_settled=None):
         """Several messages, pipelined as far as the server allows.
-        Returns a list with, per message, its refused dict or its SMTPError."""
+        Returns a list with, per message, its refused dict or its SMTPError.
+        on_settled(i, result, reply): called as soon as the server's replies settle message i
+        (its refused dict or its SMTPError, and the Reply that settled it), before the next
+        message's end of data goes out."""
         from usmtp.batch import send_many
-        return send_many(self, txs)
+        return send_many(self, txs, on_settled)
 
     def op_begin_data(self, tx):
         """MAIL, RCPT and DATA, stopping at the 354: the caller then streams the body with

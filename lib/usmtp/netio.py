@@ -66,22 +66,6 @@ def connect(host, port, timeout, source_address=None):
         raise SMTPConnectError("cannot connect to %s:%d: %s" % (host, port, e))
 
 
-def _pem_to_der_list(cadata):
-    out = []
-    rest = cadata
-    while True:
-        a = rest.find(b"-----BEGIN CERTIFICATE-----")
-        if a < 0:
-            return out
-        b = rest.find(b"-----END CERTIFICATE-----", a)
-        if b < 0:
-            raise SMTPUsageError("cadata: unterminated PEM certificate")
-        import binascii
-        body = rest[a + 27:b].replace(b"\r", b"").replace(b"\n", b"")
-        out.append(binascii.a2b_base64(body))
-        rest = rest[b + 25:]
-
-
 def client_context(cadata=None, insecure_skip_verify=False):
     """An ssl context that verifies the server against `cadata` (PEM str/bytes or DER bytes).
     With cadata None, CPython uses the system CAs; MicroPython has none and refuses."""
@@ -111,19 +95,17 @@ def client_context(cadata=None, insecure_skip_verify=False):
         if not is_set():            # a certificate is only checkable with a set clock
             raise SMTPTLSError("the clock is not set, so the server's certificate cannot be "
                                "checked: set the time (ntptime.settime()) before connecting")
-        # mbedTLS takes DER here (PEM text is refused as "invalid cert"), one certificate a
-        # call; the tls module's own method takes no keywords
-        ders = _pem_to_der_list(cadata) if b"-----BEGIN" in cadata else [cadata]
-        if not ders:
-            raise SMTPUsageError("cadata holds no certificate")
+        # mbedTLS takes DER only, one certificate a call: usmtp/cacert.py, loaded for this
+        # only, so its heap is free again for the handshake
+        import usmtp
+        from usmtp import cacert
         try:
-            for der in ders:
-                if native:
-                    ctx.load_verify_locations(der)
-                else:
-                    ctx.load_verify_locations(cadata=der)
-        except (ValueError, OSError) as e:
-            raise SMTPUsageError("cadata is not a usable CA certificate: %s" % (e,))
+            cacert.load(ctx, cadata, native)
+        except ValueError as e:
+            raise SMTPUsageError("cadata: " + str(e))
+        finally:
+            del sys.modules["usmtp.cacert"]
+            del usmtp.cacert
         return ctx
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
@@ -133,16 +115,14 @@ def client_context(cadata=None, insecure_skip_verify=False):
         return ctx
     ctx.verify_mode = ssl.CERT_REQUIRED
     ctx.check_hostname = True
+    if not cadata:
+        ctx.load_default_certs()
+        return ctx
+    from usmtp import cacert
     try:
-        if cadata:
-            if b"-----BEGIN" in cadata:
-                ctx.load_verify_locations(cadata=cadata.decode("ascii"))
-            else:
-                ctx.load_verify_locations(cadata=cadata)
-        else:
-            ctx.load_default_certs()
-    except (ValueError, ssl.SSLError) as e:
-        raise SMTPUsageError("cadata is not a usable CA certificate: %s" % (e,))
+        cacert.load(ctx, cadata)
+    except ValueError as e:
+        raise SMTPUsageError("cadata: " + str(e))
     return ctx
 
 

@@ -131,15 +131,18 @@ def test_tls_with_an_ssl_context_like_umqtt_simple_1_4(simple, tls_broker):
 
 
 def test_tls_with_legacy_ssl_params(simple, tls_broker):
-    # umqtt.simple before 1.4: ssl=True, ssl_params for MicroPython's ssl.wrap_socket
+    # umqtt.simple before 1.4: ssl=True, ssl_params for MicroPython's ssl.wrap_socket, whose
+    # cadata is one DER certificate
+    import ssl
+    from peers.certs import TestCA
     simple.LEGACY = True
-    params = {"server_hostname": "localhost", "cert_reqs": 2, "cadata": tls_broker.ca_pem}
+    der = ssl.PEM_cert_to_DER_cert(tls_broker.ca_pem.decode())
+    params = {"server_hostname": "localhost", "cert_reqs": 2, "cadata": der}
     c = simple.MQTTClient("board-11", tls_broker.host, tls_broker.tls_port, ssl=True, ssl_params=params)
     assert c.connect(timeout=10) == 0
     c.publish("t/legacy", b"x", False, 1)
     c.disconnect()
-    from peers.certs import TestCA
-    wrong = dict(params, cadata=TestCA().ca_pem)
+    wrong = dict(params, cadata=ssl.PEM_cert_to_DER_cert(TestCA().ca_pem.decode()))
     c = simple.MQTTClient("board-12", tls_broker.host, tls_broker.tls_port, ssl=True, ssl_params=wrong)
     with pytest.raises(OSError):
         c.connect(timeout=10)
@@ -147,6 +150,19 @@ def test_tls_with_legacy_ssl_params(simple, tls_broker):
     c = simple.MQTTClient("board-13", tls_broker.host, tls_broker.tls_port, ssl=True, ssl_params=misnamed)
     with pytest.raises(OSError):
         c.connect(timeout=10)
+
+
+@pytest.mark.parametrize("pem", [bytes, str], ids=["pem-bytes", "pem-str"])
+def test_legacy_ssl_params_refuse_pem_like_micropython(simple, tls_broker, pem):
+    # MicroPython's mbedTLS refuses PEM there with ValueError('invalid cert'): the stand-in
+    # must too, or a firmware handing it PEM passes here and never connects on a board
+    simple.LEGACY = True
+    ca = tls_broker.ca_pem if pem is bytes else tls_broker.ca_pem.decode()
+    params = {"server_hostname": "localhost", "cert_reqs": 2, "cadata": ca}
+    c = simple.MQTTClient("board-15", tls_broker.host, tls_broker.tls_port, ssl=True, ssl_params=params)
+    with pytest.raises(ValueError, match="invalid cert"):
+        c.connect(timeout=10)
+    assert "board-15" not in tls_broker.log()
 
 
 def test_check_msg_leaves_the_socket_blocking_like_the_original(simple, broker):

@@ -16,6 +16,7 @@ from outpost_gateway import cli
 from outpost_gateway.clock import SystemClock
 from outpost_gateway.compose import gateway_alert
 from outpost_gateway.service import open_spool
+from outpost_gateway.spool import Outcome
 from outpost_gateway import config
 
 
@@ -36,7 +37,7 @@ def seed(path):
     now = SystemClock().time()
     sp.write([gateway_alert("a-1-1", "threshold", "warning", "one", "b", ["x@example.org"], now),
               gateway_alert("a-1-2", "threshold", "warning", "two", "b", ["y@example.org"], now)])
-    sp.finish([("a-1-2", "y@example.org", "dead", 1, now, "550 5.1.1 no such user", 550, None)], now)
+    sp.finish([Outcome("a-1-2", "y@example.org", "dead", 1, now, "550 5.1.1 no such user", 550, None)], now)
     sp.close()
 
 
@@ -215,7 +216,7 @@ def test_status_lists_boards_and_queue_list_shows_device_and_subject(tmp_path, c
         sp.write([Seen("shed", t, None, True)])
     sp.write([Seen("cellar", now - 5000, "online", True)])
     sp.set_board("cellar", 1, now, 1, 0)
-    sp.finish([("shed-1-1", "x@example.org", "done", 1, now, None, 250, None)], now)
+    sp.finish([Outcome("shed-1-1", "x@example.org", "done", 1, now, None, 250, None)], now)
     sp.close()
     rc, out = run(["status", "--config", conf])
     assert rc == 0

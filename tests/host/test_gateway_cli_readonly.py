@@ -7,6 +7,7 @@ import os
 
 from gateway_helpers import base_data, write_toml
 from outpost_gateway import cli, config
+from outpost_gateway.spool import Outcome
 from outpost_gateway.clock import SystemClock
 from outpost_gateway.compose import gateway_alert
 from outpost_gateway.service import open_spool
@@ -38,7 +39,7 @@ def test_looking_and_steering_leave_in_flight_rows_alone(tmp_path):
     gw.write([gateway_alert("a-1-%d" % i, "threshold", "warning", "n%d" % i, "b", ["x@example.org"], now)
               for i in range(3)])
     gw.set_status([("a-1-0", "x@example.org"), ("a-1-1", "x@example.org")], "sending", now)
-    gw.finish([("a-1-2", "x@example.org", "dead", 1, now, "550 no", 550, None)], now)
+    gw.finish([Outcome("a-1-2", "x@example.org", "dead", 1, now, "550 no", 550, None)], now)
     before = digest(path)
     try:
         for argv in (["status"], ["status", "--json"], ["queue", "list"], ["queue", "list", "--status", "sending"],
@@ -57,8 +58,8 @@ def test_looking_and_steering_leave_in_flight_rows_alone(tmp_path):
         assert run(["queue", "retry", "a-1-0", "--config", conf])[0] == 1
         assert gw.counts()["sending"] == 2
         # the gateway's pass ends as it would have: its rows are still its own
-        gw.finish([("a-1-0", "x@example.org", "done", 1, now, None, 250, None),
-                   ("a-1-1", "x@example.org", "done", 1, now, None, 250, None)], now)
+        gw.finish([Outcome("a-1-0", "x@example.org", "done", 1, now, None, 250, None),
+                   Outcome("a-1-1", "x@example.org", "done", 1, now, None, 250, None)], now)
         assert gw.counts()["done"] == 2
     finally:
         gw.close()

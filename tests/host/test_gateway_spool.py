@@ -5,7 +5,8 @@ import threading
 from gateway_helpers import record_bytes
 from outpost_gateway import admin
 from outpost_gateway.clock import ManualClock
-from outpost_gateway.spool import Alert, Seen, Spool
+from outpost_gateway import admin
+from outpost_gateway.spool import Alert, Outcome, Seen, Spool
 
 
 def alert(i, rcpts=("a@example.org",), severity="warning"):
@@ -104,7 +105,7 @@ def test_full_spool_refuses_new_but_answers_duplicates(tmp_path):
     assert sp.write([alert(4), alert(1)]) == ["full", "dup"]
     # delivering one frees room
     now = ManualClock().time()
-    sp.finish([("dev-1-1", "a@example.org", "done", 1, now, None, 250, None)], now)
+    sp.finish([Outcome("dev-1-1", "a@example.org", "done", 1, now, None, 250, None)], now)
     assert sp.write([alert(4)]) == ["new"]
     sp.close()
 
@@ -114,8 +115,8 @@ def test_finish_dead_letter_retry_purge(tmp_path):
     sp = Spool(str(tmp_path / "s.db"), clock).open()
     sp.write([alert(1), alert(2)])
     now = clock.time()
-    sp.finish([("dev-1-1", "a@example.org", "dead", 1, now, "550 5.1.1 no such user", 550, None),
-               ("dev-1-2", "a@example.org", "done", 1, now, None, 250, None)], now)
+    sp.finish([Outcome("dev-1-1", "a@example.org", "dead", 1, now, "550 5.1.1 no such user", 550, None),
+               Outcome("dev-1-2", "a@example.org", "done", 1, now, None, 250, None)], now)
     dead = sp.dead()
     assert [(d["id"], d["code"], d["reply"]) for d in dead] == [("dev-1-1", 550, "550 5.1.1 no such user")]
     assert sp.pending() == 0
@@ -184,7 +185,7 @@ def test_send_times_and_digests_kept_then_purged(tmp_path):
     assert (mid, rcpt, msg) == ("<digest-x@example.org>", "a@example.org", b"the digest")
     assert sorted(r["alert_id"] for r in rows) == ["dev-1-1", "dev-1-2"]
     now = clock.time()
-    sp.finish([(a, r, "done", 1, now, None, 250, mid) for a, r in keys], now)
+    sp.finish([Outcome(a, r, "done", 1, now, None, 250, mid) for a, r in keys], now)
     assert sp.pending_digests(now) == []
     clock.advance(3600)
     assert admin.purge(sp, older_than=clock.time()) == 2

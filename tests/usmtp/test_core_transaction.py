@@ -306,6 +306,48 @@ S: 250 queued three
     assert isinstance(res[1], SMTPRecipientsRefused) and res[1].recipients["z@y"][0] == 550
 
 
+def test_send_many_settles_each_message_on_its_reply_one_end_in_flight():
+    # a caller that settles each message on its reply (the gateway's relay): with CHUNKING the
+    # next message's BDAT LAST waits for the previous one's answer, so a crash leaves at most
+    # one message answered but not recorded
+    c = opened("PIPELINING,CHUNKING")
+    told = []
+
+    def settled(i, result, reply):
+        told.append((i, result if isinstance(result, dict) else "refused", reply.code))
+    txs = [tx(c, body=b"one"), tx(c, body=b"two", rcpts=("z@y",)), tx(c, body=b"three")]
+    res = run(c, c.op_send_many(txs, settled), """
+C: MAIL FROM:<a@x>
+C: RCPT TO:<b@y>
+C: BDAT 5 LAST
+C: one
+C: RSET
+C: MAIL FROM:<a@x>
+C: RCPT TO:<z@y>
+S: 250 ok
+S: 250 ok
+S: 250 queued one
+S: 250 reset
+S: 250 ok
+S: 550 5.1.1 no z
+C: BDAT 5 LAST
+C: two
+C: RSET
+C: MAIL FROM:<a@x>
+C: RCPT TO:<b@y>
+S: 554 5.5.1 no valid recipients
+S: 250 reset
+S: 250 ok
+S: 250 ok
+C: BDAT 7 LAST
+C: three
+S: 250 queued three
+""")
+    assert res[0] == {} and res[2] == {}
+    # each told once, as its reply came: "two" on its refused RCPT, before its data went
+    assert told == [(0, {}, 250), (1, "refused", 550), (2, {}, 250)]
+
+
 def test_send_many_data_mode_pipelines_end_of_data_with_next_group():
     c = opened("PIPELINING")
     res = run(c, c.op_send_many([tx(c, body=b"one"), tx(c, body=b"two")]), """

@@ -6,7 +6,8 @@
 # TLS as umqtt.simple 1.4+ does it: `ssl` is an SSLContext (anything with wrap_socket), called
 # as ssl.wrap_socket(sock, server_hostname=server). With LEGACY = True it behaves like the older
 # releases instead: MQTTClient(..., ssl=True, ssl_params={...}) and MicroPython's
-# ssl.wrap_socket(sock, **ssl_params) (cert_reqs defaults to CERT_NONE there, as on the board).
+# ssl.wrap_socket(sock, **ssl_params) (cert_reqs defaults to CERT_NONE there, as on the board;
+# cadata must be one DER certificate: PEM raises ValueError('invalid cert'), as on the board).
 # Like the original, wait_msg()/check_msg() leave the socket blocking with no timeout.
 import errno
 import socket
@@ -249,8 +250,12 @@ def _mp_wrap_socket(sock, server_side=False, key=None, cert=None, cert_reqs=0, c
         ctx.verify_mode = _ssl.CERT_REQUIRED
         ctx.check_hostname = server_hostname is not None
         if cadata is not None:
-            if isinstance(cadata, str):
-                cadata = cadata.encode()
-            ctx.load_verify_locations(cadata=cadata.decode("ascii") if b"-----BEGIN" in cadata else cadata)
+            # as MicroPython's mbedTLS: one DER certificate, PEM text (str or bytes) refused
+            if isinstance(cadata, str) or b"-----BEGIN" in cadata:
+                raise ValueError("invalid cert")
+            try:
+                ctx.load_verify_locations(cadata=cadata)
+            except _ssl.SSLError:
+                raise ValueError("invalid cert")
     return ctx.wrap_socket(sock, server_hostname=server_hostname,
                            do_handshake_on_connect=do_handshake)
