@@ -5,6 +5,7 @@ import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -21,6 +22,7 @@ if HOST not in sys.path:
 
 from outpost_gateway import config  # noqa: E402
 from peers.ports import free_port  # noqa: E402,F401 (the gateway tests import it from here)
+from peers.process import end  # noqa: E402
 
 
 def base_data(tmp_path, **sections):
@@ -230,13 +232,7 @@ class GatewayProcess:
 
     def stop(self, timeout=60):
         """A clean stop (SIGTERM, as systemd does); its exit code. SIGKILL past timeout."""
-        if self.p.poll() is None:
-            self.p.terminate()
-            try:
-                self.p.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.p.kill()
-                self.p.wait(30)
+        end(self.p, signal.SIGTERM, timeout)
         self._reading.join(30)
         return self.p.returncode
 

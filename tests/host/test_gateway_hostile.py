@@ -138,8 +138,7 @@ class Rig:
         self.gw.stop()
 
 
-# one rig (gateway, broker, upstream) for the module, its tests in order on one xdist worker:
-# a later test reads what an earlier one left in the rejected table
+# one rig (gateway, broker, upstream) for the module, its tests on one xdist worker
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("hostile-rig")]
 
 
@@ -374,6 +373,11 @@ def test_connection_flood_under_a_1024_file_limit(rig):
 
 
 def test_unreadable_input_is_listed_with_its_reason(rig):
+    # an input of its own to list (the rig may be new: pytest sets a module's fixture up again
+    # when another module's test ran between two of this one's)
+    before = len(rejected(rig, "mqtt"))
+    rig.pub.publish("outpost/good/alert", b"[" * 5000).wait_for_publish(30)
+    assert wait_for(lambda: len(rejected(rig, "mqtt")) == before + 1, 30)
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([HOST, os.path.join(ROOT, "lib")])
     out = subprocess.run([sys.executable, "-m", "outpost_gateway", "queue", "rejected", "--config", rig.config],
