@@ -29,7 +29,7 @@ export const GOAL_MPY = 16 * 1024;
 export const GOAL_HEAP = 24 * 1024;
 // the order a send loads them in (any module not named here is measured after these)
 const ORDER = ["usmtp", "usmtp.errors", "usmtp.checks", "usmtp.clock", "usmtp.reply",
-               "usmtp.netio", "usmtp.core", "usmtp.session", "usmtp.client", "usmtp.auth",
+               "usmtp.netio", "usmtp.core", "usmtp.tx", "usmtp.client", "usmtp.auth",
                "usmtp.stuffing", "usmtp.mimeenc", "usmtp.header", "usmtp.writer",
                "outpost_contract.mail"];
 
@@ -107,6 +107,20 @@ async function sendRun(chunking) {
            mpy: mods.reduce((a, m) => a + (sizes[m] || 0), 0) };
 }
 
+async function sendAlone() {
+  // the message composed before (read from flash): only the client's modules load
+  const vm = await freshVM();
+  vm.runPython("B.setup(False)");
+  const base = held(vm);
+  vm.runPython("B.stored()");
+  const msg = held(vm) - base;
+  vm.runPython("B.send()");
+  vm.runPython("B.clear()");
+  const total = held(vm) - base;
+  const mods = get(vm, "B.loaded()").split(",").filter((m) => m);
+  return { heap: total, mods, mpy: mods.reduce((a, m) => a + (sizes[m] || 0), 0) };
+}
+
 async function perModule(mods) {
   const vm = await freshVM();
   vm.runPython("B.setup(False)");
@@ -124,6 +138,7 @@ async function perModule(mods) {
 const plain = await sendRun(false);
 const per = await perModule(plain.mods);
 const chunk = await sendRun(true);
+const alone = await sendAlone();
 const extra = chunk.mods.filter((m) => !plain.mods.includes(m));
 const usmtpMpy = Object.keys(sizes).filter((m) => m === "usmtp" || m.startsWith("usmtp."))
   .reduce((a, m) => a + sizes[m], 0);
@@ -134,7 +149,7 @@ const out = {
   micropython: version, modules: plain.mods, mpy: plain.mpy, heap: plain.total,
   heap_compose: plain.compose, heap_compose_step: plain.step1, heap_send_step: plain.step2, result: plain.result, per_module: per.rows,
   per_module_total: per.total, chunking_extra: extra, chunking_heap: chunk.total,
-  chunking_mpy: chunk.mpy, usmtp_mpy: usmtpMpy, goal_mpy: GOAL_MPY, goal_heap: GOAL_HEAP,
+  chunking_mpy: chunk.mpy, send_alone_heap: alone.heap, send_alone_mpy: alone.mpy, usmtp_mpy: usmtpMpy, goal_mpy: GOAL_MPY, goal_heap: GOAL_HEAP,
 };
 if (JSON_OUT) {
   console.log(JSON.stringify(out));
@@ -155,6 +170,8 @@ if (JSON_OUT) {
   console.log(`  of which held after composing (client + writer): ${plain.compose} B`);
   console.log(`as the firmware runs it (writer unloaded before connecting): composing ${plain.step1} B, ` +
               `then sending ${plain.step2} B; at most ${Math.max(plain.step1, plain.step2)} B at once`);
+  console.log(`the send alone (the message composed in an earlier wake, read from flash): .mpy ${alone.mpy} B, ` +
+              `heap held ${alone.heap} B`);
   console.log(`a server offering CHUNKING (BDAT): loads ${extra.length ? extra.join(", ") : "nothing more"}; ` +
               `.mpy ${out.chunking_mpy} B, heap held ${chunk.total} B`);
   console.log(`all of usmtp: ${usmtpMpy} B of .mpy (${kb(usmtpMpy)})`);

@@ -154,6 +154,13 @@ def compose():
     state["rcpts"] = m.recipients()
 
 
+def stored():
+    # a message composed earlier (an earlier wake wrote it to flash): the send alone
+    state["msg"] = (b"From: shed1@example.org\r\nTo: ops@example.org\r\nSubject: shed1: freezer"
+                    b"\r\n\r\nThe freezer is warming up.\r\n") * 4
+    state["rcpts"] = ["ops@example.org"]
+
+
 def unload_writer():
     # what smtp_path does before it connects
     for name in ("usmtp.writer", "usmtp.mimeenc", "outpost_contract.mail"):

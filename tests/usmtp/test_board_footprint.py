@@ -12,11 +12,12 @@ import subprocess
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BENCH = os.path.join(ROOT, "bench", "usmtp_heap.mjs")
 
-# gates: the figures reached (bench: 35,288 B of .mpy, 54,480 B held, 44,640 B for the send
+# gates: the figures reached (bench: 34,940 B of .mpy, 54,080 B held, 44,240 B for the send
 # step), plus a margin of about 4%. The goals are 16 KB and 24 KB: not reached yet.
 GATE_MPY = 36 * 1024
 GATE_HEAP = 56 * 1024
 GATE_SEND_STEP = 46 * 1024      # the firmware's send step: the writer unloaded before connecting
+GATE_SEND_ALONE = 40 * 1024     # the message composed earlier (bench: 38,064 B)
 
 _cache = {}
 
@@ -63,3 +64,4 @@ def test_heap_held_by_a_one_message_send_is_within_the_gate():
     assert f["heap"] <= GATE_HEAP, "%d B held for one message (gate %d, goal %d)" % (
         f["heap"], GATE_HEAP, f["goal_heap"])
     assert f["heap_send_step"] <= GATE_SEND_STEP, f["heap_send_step"]
+    assert f["send_alone_heap"] <= GATE_SEND_ALONE, f["send_alone_heap"]

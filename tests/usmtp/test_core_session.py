@@ -106,6 +106,22 @@ S: 250 AUTH PLAIN LOGIN
     assert c.ext == {"AUTH": "PLAIN LOGIN"}
 
 
+def test_the_driver_reports_events_and_the_table_moves_the_state():
+    # h11's way: the driver says what happened (a finished handshake, a lost connection) and
+    # the core's table decides the state; a handshake it did not ask for is the driver's mistake
+    from usmtp.core import row
+    c = new_core(mode="starttls")
+    raises(SMTPUsageError, c.tls_established)
+    assert c.state == "greeting"
+    run(c, c.op_open(), STARTTLS_OPEN)
+    c.tls_established()
+    assert c.state == "start" == row("tls", "TLS")[3]
+    c.lost()
+    assert c.state == "closed" == row("start", "LOST")[3]
+    raises(SMTPConnectError, c.start, c.op_hello())
+    assert row("greeting", "DATA") is None and row("mail", "BDAT-LAST")[2:] == ["250", "ready", "mail"]
+
+
 def test_starttls_required_but_not_offered():
     c = new_core(mode="starttls")
     e = raises(SMTPTLSError, run, c, c.op_open(), """
