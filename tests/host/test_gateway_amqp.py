@@ -29,7 +29,8 @@ from peers.smtpd import MailServer
 from test_gateway_mqtt import GatewayProcess, spool_count
 from usmtp.writer import make_message_id
 
-pytestmark = [pytest.mark.peers]
+# one RabbitMQ node for the module: its tests stay on one xdist worker (tools/run_lanes.py)
+pytestmark = [pytest.mark.peers, pytest.mark.xdist_group("rabbitmq")]
 
 SENDER = "outpost@example.org"
 BOARDS = ("shed", "b1")     # each user costs three rabbitmqctl calls (~0.7 s each)
