@@ -53,9 +53,9 @@ class SMTP:
         self.local_hostname = local_hostname
         self.insecure_skip_verify = insecure_skip_verify
         self.allow_plaintext_auth = allow_plaintext_auth
-        if trace is not None and not callable(trace):
-            f = trace
-            trace = lambda line: f.write(line + "\n")  # noqa: E731 (a file-like trace sink)
+        if trace is not None:
+            from usmtp.trace import sink    # a file-like trace becomes a callable
+            trace = sink(trace)
         self.trace = trace
         self.pipelining = pipelining
         self.chunking = chunking

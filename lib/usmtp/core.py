@@ -21,8 +21,8 @@
 # them: tx.py (envelope and one message over DATA), bdat.py (CHUNKING), batch.py (send_many),
 # stream.py (a body written piece by piece, as uMail does), auth.py (AUTH mechanisms).
 
-from usmtp.errors import (SMTPAuthError, SMTPConnectError, SMTPError, SMTPProtocolError,
-                          SMTPTLSError, SMTPTransientError, SMTPUsageError, reply_error)
+from usmtp import errors    # its rarer classes load when a failure names them (errors.py)
+from usmtp.errors import SMTPConnectError, SMTPError, SMTPProtocolError, SMTPUsageError
 from usmtp.reply import ReplyParser, parse_ehlo
 
 SEND = "send"
@@ -261,16 +261,14 @@ class ClientCore:
         cmd, key, ctx = self._pending.pop(0)
         self.replies += 1
         if self.trace:
-            n = len(r.lines)
-            for i in range(n):
-                self.trace("S: " + str(r.code) + (" " if i == n - 1 else "-") +
-                           ((r.enhanced + " ") if (r.enhanced and i == 0) else "") + r.lines[i])
+            from usmtp.trace import received
+            received(self.trace, r)
         self.last_reply = r
         if r.code == 421:
             # the server is closing the channel: nothing else will be answered
             self._go("LOST")
             self._pending = []
-            raise SMTPTransientError(421, r.text, r.enhanced, cmd)
+            raise errors.SMTPTransientError(421, r.text, r.enhanced, cmd)
         t = row(self.state, cmd)
         if t is None:
             raise SMTPProtocolError("reply %d to %s arrived in state %s, where %s is not valid"
@@ -297,13 +295,8 @@ class ClientCore:
         self._raw(line.encode() + b"\r\n")
         self._pending.append((cmd, key, ctx))
         if self.trace:
-            if redact:
-                # AUTH shows its mechanism only; an AUTH answer nothing at all
-                shown = "<redacted>"
-                if cmd == "AUTH":
-                    shown = "AUTH " + arg.partition(" ")[0] + (" <redacted>" if " " in arg else "")
-                line = shown
-            self.trace("C: " + line)
+            from usmtp.trace import sent    # loaded only when tracing (redaction is there)
+            sent(self.trace, cmd, line, arg, redact)
 
     def _raw(self, data):
         self._q.append(data)
@@ -347,7 +340,7 @@ class ClientCore:
             r = self.last_reply
             self.greeting_reply = r
             if r.code != 220:
-                raise reply_error(r.code, r.text, r.enhanced, "greeting")
+                raise errors.reply_error(r.code, r.text, r.enhanced, "greeting")
         res = yield from self.op_hello()
         if self.secure or self.mode == "plain":
             return res
@@ -362,15 +355,15 @@ class ClientCore:
             raise SMTPUsageError("the connection is already encrypted")
         if "STARTTLS" not in self.ext:
             if required:
-                raise SMTPTLSError("server does not offer STARTTLS and mode='starttls' requires "
-                                   "it (refusing to continue without TLS)")
+                raise errors.SMTPTLSError("server does not offer STARTTLS and mode='starttls' "
+                                          "requires it (refusing to continue without TLS)")
             return "ready"
         self._send("STARTTLS")
         yield 0
         r = self.last_reply
         if r.code != 220:
             if required:
-                raise SMTPTLSError("server refused STARTTLS: %d %s" % (r.code, r.text))
+                raise errors.SMTPTLSError("server refused STARTTLS: %d %s" % (r.code, r.text))
             return "ready"
         if self._parser.pending():
             # bytes sent before the handshake would be read as if they came over TLS
@@ -390,12 +383,12 @@ class ClientCore:
             self.esmtp = True
             return "ready"
         if r.code < 500:
-            raise reply_error(r.code, r.text, r.enhanced, "EHLO")
+            raise errors.reply_error(r.code, r.text, r.enhanced, "EHLO")
         self._send("HELO", self.local_hostname)
         yield 0
         r = self.last_reply
         if r.code != 250:
-            raise reply_error(r.code, r.text, r.enhanced, "HELO")
+            raise errors.reply_error(r.code, r.text, r.enhanced, "HELO")
         self.ext = {}
         self.esmtp = False
         return "ready"
@@ -410,7 +403,7 @@ class ClientCore:
                                  "(use TLS or STARTTLS, or set allow_plaintext_auth=True)")
         offered = self.ext.get("AUTH")
         if offered is None:
-            raise SMTPAuthError(503, "server does not offer AUTH", None, "AUTH")
+            raise errors.SMTPAuthError(503, "server does not offer AUTH", None, "AUTH")
         from usmtp import auth    # the mechanisms load only when logging in
         mech = auth.mechanism(auth.choose(offered, oauth, mechanism), user, secret)
         name = mech.name
@@ -430,7 +423,7 @@ class ClientCore:
                 detail = getattr(mech, "error_detail", None)
                 if detail:
                     text += " (" + auth.printable(detail) + ")"
-                raise SMTPAuthError(r.code, text, r.enhanced, "AUTH " + name)
+                raise errors.SMTPAuthError(r.code, text, r.enhanced, "AUTH " + name)
             rounds += 1
             err = None
             resp = b"*"         # cancels the exchange (RFC 4954)
@@ -439,7 +432,7 @@ class ClientCore:
             else:
                 try:
                     resp = mech.respond(r.text.encode())
-                except SMTPAuthError as e:
+                except errors.SMTPAuthError as e:
                     err = e
             self._send("AUTH-RESP", resp.decode(), redact=True, verb="")
             if err is not None:
@@ -455,7 +448,7 @@ class ClientCore:
         yield 0
         r = self.last_reply
         if r.code != (221 if cmd == "QUIT" else 250):
-            raise reply_error(r.code, r.text, r.enhanced, cmd)
+            raise errors.reply_error(r.code, r.text, r.enhanced, cmd)
         return r
 
     def _rset(self):

@@ -3,7 +3,8 @@
 
 import sys
 
-from usmtp.errors import SMTPConnectError, SMTPTimeout, SMTPTLSError, SMTPUsageError
+from usmtp import errors
+from usmtp.errors import SMTPConnectError, SMTPTimeout, SMTPUsageError
 
 MICROPYTHON = sys.implementation.name == "micropython"
 READ_SIZE = 512 if MICROPYTHON else 16384     # a reply line is at most 512 bytes (RFC 5321 4.5.3.1.5)
@@ -77,8 +78,8 @@ def client_context(cadata=None, insecure_skip_verify=False):
         try:
             import tls as ssl
         except ImportError:
-            raise SMTPTLSError("this build has no ssl or tls module: TLS is impossible here "
-                               "(mode='plain' only on a network you trust)")
+            raise errors.SMTPTLSError("this build has no ssl or tls module: TLS is impossible here "
+                                      "(mode='plain' only on a network you trust)")
     if isinstance(cadata, str):
         cadata = cadata.encode()
     if MICROPYTHON:
@@ -93,8 +94,8 @@ def client_context(cadata=None, insecure_skip_verify=False):
                                  "(or pass insecure_skip_verify=True, not recommended)")
         from usmtp.clock import is_set
         if not is_set():            # a certificate is only checkable with a set clock
-            raise SMTPTLSError("the clock is not set, so the server's certificate cannot be "
-                               "checked: set the time (ntptime.settime()) before connecting")
+            raise errors.SMTPTLSError("the clock is not set, so the server's certificate cannot be "
+                                      "checked: set the time (ntptime.settime()) before connecting")
         # mbedTLS takes DER only, one certificate a call: usmtp/cacert.py, loaded for this
         # only, so its heap is free again for the handshake
         import usmtp
@@ -137,7 +138,7 @@ def wrap(sock, ctx, server_hostname):
         if _is_timeout(e):
             raise SMTPTimeout("timed out in the TLS handshake with " + server_hostname)
         # MicroPython reports a failed certificate check as ValueError, CPython as SSLError
-        raise SMTPTLSError("TLS handshake with %s failed: %s" % (server_hostname, e))
+        raise errors.SMTPTLSError("TLS handshake with %s failed: %s" % (server_hostname, e))
 
 
 class Stream:
