@@ -50,7 +50,7 @@ const held = () => { mp.runPython("gc.collect()"); mp.runPython("_h = gc.mem_all
 const steps = [
   ["boot", ["machine", "board", "outpost.clock", "outpost_contract.record", "outpost.alerts",
             "outpost.outbox", "outpost.report", "outpost.rules", "outpost.sensors", "outpost.smtp_path",
-            "outpost.transport", "outpost.net", "outpost.app"]],
+            "outpost.transport", "outpost.net", "outpost.app", "outpost.mqtt_path"]],
   ["smtp step", ["usmtp.errors", "usmtp.reply", "usmtp.auth", "usmtp.stuffing", "usmtp.netio",
                  "usmtp.core", "usmtp.client", "usmtp", "usmtp.mimeenc", "usmtp.writer",
                  "outpost_contract.mail"]],

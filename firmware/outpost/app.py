@@ -85,10 +85,10 @@ class App:
         # the check `make check` ran on the computer, run again on the board it is meant for
         from outpost import wiring
         bad = wiring.problems(cfg, b)
+        err = wiring.ConfigError("; ".join(bad)) if bad else None
         transport.unload("outpost.wiring")
-        if bad:
-            from outpost import config
-            raise config.ConfigError("; ".join(bad))
+        if err is not None:
+            raise err       # not outpost.config's: its 25 KB may not fit beside the app
         self.drivers = sensors.build(fitted, machine)
         self.rules = cfg["rules"]
         from outpost import words
@@ -443,6 +443,9 @@ def main():
         # the board cannot run: it says so over every path it can reach, then sleeps with a
         # long backoff and says it again, never resetting (the watchdog is not started yet)
         app = None
+        g = globals()
+        for k in ("alerts", "outbox", "report", "rules", "sensors", "App"):
+            g.pop(k, None)      # with cfgerror's unload, room for a TLS handshake
         from outpost import cfgerror
         cfgerror.run(e, getattr(board, "FS_ROOT", ""))
     try:

@@ -4,6 +4,9 @@
 # alert; direct SMTP: the alert, when the smtp section itself is usable. A path is usable when
 # its own sections pass the config check (outpost.config) on their own. The gateway's watchdog
 # covers a board that reaches nothing. Loaded only after a config error, never by a wake.
+# On a heap too small for TLS beside what the failed boot left (smtp.send_wake_below), the mail
+# goes in a send wake (outpost/sendwake.py) as the app's would; the round count is kept on
+# flash (ROUND_FILE), so the backoff goes on after that wake.
 import binascii
 import time
 
@@ -11,24 +14,34 @@ from outpost_contract.rules import backoff
 
 SLEEP_MIN = 600          # seconds before the first repeat, doubling up to SLEEP_MAX
 SLEEP_MAX = 6 * 3600
-SENT_FILE = "cfgerr.sent"   # the ids already mailed: a repeat publishes, it does not mail again
+APP_MODULES = ("outpost.app", "outpost.rules", "outpost.report", "outpost.outbox",
+               "outpost.sensors", "outpost.alerts", "outpost.words", "outpost.wiring")
+SENT_FILE = "cfgerr.sent"       # the id already mailed: a repeat publishes, it does not mail again
+ROUND_FILE = "cfgerr.round"     # "<id> <rounds so far>"
 # the sections each path needs on top of device, wifi and ntp
 NEEDS = {"mqtt": ("mqtt",), "smtp": ("smtp", "mail"), "serial": ("serial",)}
 
 
 def raw_config():
-    # the config as written, when there is one: config.json, else config_local.CONFIG
+    # (the config as written, checked): config.json, which the computer checked in full at
+    # make deploy (the board found fault with it against the board only), else
+    # config_local.CONFIG, unchecked; (None, False) when there is none
     import json
     try:
         with open(_path("config.json")) as f:
-            return json.load(f)
+            return json.load(f), True
     except (OSError, ValueError):
         pass
     try:
         import config_local
-        return getattr(config_local, "CONFIG", None)
+        return getattr(config_local, "CONFIG", None), False
     except Exception:       # missing, or does not even compile
-        return None
+        return None, False
+
+
+def _on(cfg, path):
+    return {"mqtt": cfg["mqtt"]["host"], "smtp": cfg["smtp"]["host"],
+            "serial": cfg["serial"]["uart"] >= 0}[path]
 
 
 def usable(given, path, read):
@@ -46,9 +59,7 @@ def usable(given, path, read):
         cfg = config.validate(config.merge(config.DEFAULTS, over), read)
     except Exception:
         return None
-    on = {"mqtt": cfg["mqtt"]["host"], "smtp": cfg["smtp"]["host"],
-          "serial": cfg["serial"]["uart"] >= 0}[path]
-    return cfg if on else None
+    return cfg if _on(cfg, path) else None
 
 
 _root = ""
@@ -75,6 +86,37 @@ def record(device, err, now):
     return rec
 
 
+def _small(kb):
+    # as app.small_heap, without loading the app again
+    import gc
+    import sys
+    if sys.implementation.name != "micropython":
+        return False
+    return gc.mem_free() + gc.mem_alloc() < kb * 1024
+
+
+def _wake():
+    # the send wake: main.py mails SEND_FILE from a fresh heap, then the board boots again
+    import machine
+    machine.deepsleep(1)
+
+
+def _round(rid, n=None):
+    # read (n None) or write the rounds told for this error
+    if n is None:
+        try:
+            with open(_path(ROUND_FILE)) as f:
+                got, _, k = f.read().partition(" ")
+            return int(k) if got == rid else 0
+        except (OSError, ValueError):
+            return 0
+    try:
+        with open(_path(ROUND_FILE), "w") as f:
+            f.write(rid + " " + str(n))
+    except OSError:
+        pass
+
+
 def _sent():
     try:
         with open(_path(SENT_FILE)) as f:
@@ -91,8 +133,10 @@ def _mark(rid):
         pass
 
 
-def report(given, err, log, root=""):
-    """One round: every usable path is told. Returns the paths that took it."""
+def report(given, err, log, root="", checked=False):
+    """One round: every usable path is told. Returns the paths that took it. checked: given
+    passed the full check already (config.json): every configured path is usable as it is,
+    and the checker (25 KB) is not loaded."""
     global _root
     _root = root
     from outpost import clock
@@ -100,7 +144,10 @@ def report(given, err, log, root=""):
     from outpost.net import Net
     cfgs = {}
     for p in ("mqtt", "smtp", "serial"):
-        c = usable(given, p, _read)
+        if checked:
+            c = given if _on(given, p) else None
+        else:
+            c = usable(given, p, _read)
         if c is not None:
             cfgs[p] = c
     if not cfgs:
@@ -123,7 +170,8 @@ def report(given, err, log, root=""):
             continue
         try:
             if p == "mqtt":
-                m = transport.MqttPath(cfg, net, log, mono, keep=False)
+                from outpost.mqtt_path import MqttPath
+                m = MqttPath(cfg, net, log, mono, keep=False)
                 timeout = cfg["mqtt"]["timeout"]
                 m.send(rec, None, timeout, data)
                 m._publish([(m.status, b"config error", True)], timeout)
@@ -132,7 +180,13 @@ def report(given, err, log, root=""):
                 transport.SerialPath(cfg, log).send(rec, None, cfg["serial"]["timeout"], data)
             else:
                 from outpost.smtp_path import SmtpPath
-                SmtpPath(cfg, net, log, root).send_now(rec, None, cfg["smtp"]["timeout"])
+                sp = SmtpPath(cfg, net, log, root)
+                timeout = cfg["smtp"]["timeout"]
+                if checked and _small(cfg["smtp"]["send_wake_below"]):
+                    sp.wake = _wake     # sends from the next wake; returns once it did
+                    sp.send(rec, None, timeout)
+                else:
+                    sp.send_now(rec, None, timeout)
                 _mark(rec["id"])
             told.append(p)
             log("config error: told over " + p)
@@ -145,15 +199,24 @@ def run(err, root=""):
     # never returns: say it, sleep, say it again (the watchdog was never started)
     global _root
     _root = root
-    given = raw_config()
-    n = 0
+    # the app will not run: its modules make room for TLS (a board's heap is small)
+    from outpost.smtp_path import unload
+    for m in APP_MODULES:
+        unload(m)
+    import gc
+    gc.collect()
+    given, checked = raw_config()
+    device = given.get("device", "outpost") if isinstance(given, dict) else "outpost"
+    rid = record(device, err, 0)["id"]
+    n = _round(rid)
     while True:
         n += 1
         print("CONFIG ERROR: " + str(err))
         try:
-            report(given, err, print, root)
+            report(given, err, print, root, checked)
         except Exception as e:      # whatever happens, the board sleeps and says it again
             print("config error: reporting failed: " + repr(e))
+        _round(rid, n)              # after the round: a send wake in it does not count twice
         wait = backoff(n, SLEEP_MIN, 2, SLEEP_MAX)
         print("config error: next report in " + str(wait) + " s")
         time.sleep(wait)

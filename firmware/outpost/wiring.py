@@ -11,6 +11,11 @@
 # A board without "gpio" (the unix port) has its pins left unchecked.
 
 
+class ConfigError(ValueError):
+    # named as outpost.config's (app.main tells them by name), without loading the checker
+    pass
+
+
 def readings(sensor_cfgs):
     # the reading names the fitted sensors give, as their drivers name them (outpost/sensors.py)
     out = []

@@ -119,6 +119,10 @@ def status(cfg, spool, as_json, out):
             m = st["mqtt"]
             print("  mqtt: %s" % (("connected, subscribed" if m.get("subscribed") else "connected, not subscribed")
                                   if m["connected"] else "disconnected (%s)" % (m["error"] or "-")), file=out)
+        if st.get("amqp") is not None:
+            a = st["amqp"]
+            print("  amqp: %s" % ("consuming on %s" % a["node"] if a["consuming"]
+                                  else "not consuming (%s)" % (a["error"] or "connecting")), file=out)
         if st.get("fleet"):
             f = st["fleet"]
             peers = ", ".join("%s %s" % kv for kv in sorted(f["peers"].items())) or "none seen"

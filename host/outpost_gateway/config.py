@@ -57,6 +57,21 @@ DEFAULTS = {
         "broker_acl": "/etc/mosquitto/outpost.acl",
         "broker_pid": "/run/mosquitto/mosquitto.pid",
     },
+    "amqp": {
+        # a RabbitMQ cluster (host/rabbitmq/): boards publish MQTT to it, gateways consume AMQP
+        "enabled": False,
+        "urls": [],
+        "username": "",
+        "password": "",
+        "ca": "",
+        "queue": "outpost-alerts",
+        "exchange": "amq.topic",
+        "topic_prefix": "outpost",
+        "prefetch": 50,
+        "heartbeat": 30,
+        "connect_timeout": 5.0,
+        "name": "outpost-gateway",
+    },
     "serial": {
         "ports": [],
         "baudrate": 115200,
@@ -328,6 +343,8 @@ def _validate(cfg, env, errs):
                 if ch in m["client_id"]:
                     raise ConfigError("mqtt.client_id: must not contain %r with fleet.enabled (it names a topic level)" % ch)
 
+    _validate_amqp(cfg)
+
     s = cfg["serial"]
     with _each(errs):
         _str_list("serial.ports", s["ports"])
@@ -522,6 +539,41 @@ def _loopback(host):
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def _validate_amqp(cfg):
+    a = cfg["amqp"]
+    _str_list("amqp.urls", a["urls"])
+    from .amqp_ingress import parse_url     # pika is imported only when the ingress starts
+    for i, u in enumerate(a["urls"]):
+        try:
+            parse_url(u)
+        except ValueError as e:
+            raise ConfigError("amqp.urls[%d]: %s" % (i, e))
+    if a["enabled"]:
+        import importlib.util
+        if importlib.util.find_spec("pika") is None:
+            raise ConfigError("amqp.enabled: the AMQP ingress needs pika: pip install 'outpost-gateway[amqp]'")
+    if a["enabled"] and not a["urls"]:
+        raise ConfigError("amqp.urls: must list the cluster's nodes when amqp.enabled "
+                          "(amqp://host:5672/ or amqps://host:5671/)")
+    if a["enabled"] and not a["username"]:
+        raise ConfigError("amqp.username: must be set (the broker refuses anonymous clients)")
+    if a["password"] and not a["username"]:
+        raise ConfigError("amqp.password: set without amqp.username")
+    for k in ("queue", "exchange"):
+        if not a[k] or len(a[k]) > 255:
+            raise ConfigError("amqp.%s: must be 1-255 characters" % k)
+    if a["queue"].startswith("amq."):
+        raise ConfigError("amqp.queue: names starting with amq. are the broker's own")
+    t = a["topic_prefix"]
+    if not t.strip("/") or any(ch in t for ch in "+#*."):
+        raise ConfigError("amqp.topic_prefix: must be the boards' plain MQTT topic prefix (no wildcards or '.')")
+    if isinstance(a["prefetch"], bool) or not 1 <= a["prefetch"] <= 65535:
+        raise ConfigError("amqp.prefetch: must be a whole number from 1 to 65535")
+    _positive(cfg, "amqp", "heartbeat", True)
+    _positive(cfg, "amqp", "connect_timeout")
+    a["ca_data"] = settings.ca(cfg, "amqp.ca", settings.read_file) or None
 
 
 def load(path, env=None):

@@ -65,6 +65,8 @@ class HttpStatus:
                     problems = []
                     if st["mqtt"] is not None and not st["mqtt"]["connected"]:
                         problems.append("mqtt disconnected")
+                    if st.get("amqp") is not None and not st["amqp"]["consuming"]:
+                        problems.append("amqp not consuming")
                     if st["relay_paused"]:
                         problems.append("relay paused")
                     if gw.spool.is_full():

@@ -165,7 +165,7 @@ class Ingest:
 
     MAX_READINGS = 32       # names in one state message
 
-    def readings(self, device, payload, replay=False, origin=None):
+    def readings(self, device, payload, replay=False, origin=None, source="mqtt"):
         # a board's retained state (JSON {name: number}): stored for the status page's charts.
         # Not a sign of life (the broker hands over the retained one whenever we subscribe).
         try:
@@ -174,7 +174,7 @@ class Ingest:
         except ValueError:
             d = None
         if not isinstance(d, dict):
-            self.refuse("mqtt", "bad-state", "state of %r is not a JSON object of at most 4 KB" % device,
+            self.refuse(source, "bad-state", "state of %r is not a JSON object of at most 4 KB" % device,
                         payload, origin)
             return
         vals = {}

@@ -16,11 +16,11 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from . import board_topics
+from .board_topics import KINDS
 from .ingest import show
 
 log = logging.getLogger("outpost.mqtt")
-
-KINDS = ("alert", "report", "status", "heartbeat")
 
 
 def new_client(m, client_id, reconnect=True, manual_ack=True):
@@ -192,49 +192,18 @@ class MqttIngress:
         device, _, kind = rest.partition("/")
 
         def answer(res, why=None):
-            if res in ("new", "dup", "bad", "seen"):
+            if res in ("new", "dup", "bad", "seen", "ack"):
                 # bad input is acknowledged too: it is refused for good, redelivery cannot fix it
                 if qos and gen == self._gen:
                     client.ack(mid, qos)
-                if res != "bad" and self.refusing:
+                if res not in ("bad", "ack") and self.refusing:
                     log.info("MQTT: the spool takes alerts again")
                     self.refusing = None
             else:
                 self._bounce(res)
 
-        if kind == "state" and device and "/" not in device:
-            why = self.ingest.device_problem(device)
-            if why is None:
-                self.ingest.readings(device, msg.payload, replay=bool(msg.retain), origin=topic)
-            else:
-                self.ingest.refuse("mqtt", "bad-device", "topic %s: %s" % (show(topic), why), msg.payload,
-                                   show(topic))
-            return
-        if kind not in KINDS:
-            self.ingest.refuse("mqtt", "bad-topic", "unexpected topic %s" % show(topic), msg.payload)
-            answer("bad")
-            return
-        # the name in the topic is checked like a record's (status and heartbeat included):
-        # nothing the contract refuses reaches the watchdog or the spool
-        why = self.ingest.device_problem(device)
-        if why is not None:
-            self.ingest.refuse("mqtt", "bad-device", "topic %s: %s" % (show(topic), why), msg.payload,
-                               show(topic))
-            answer("bad")
-            return
-        if kind in ("alert", "report"):
-            self.ingest.offer(msg.payload, "mqtt", answer, device=device, origin=topic)
-        elif kind == "status":
-            st = bytes(msg.payload[:16]).decode("utf-8", "replace").strip().lower()
-            # "config error": the board found its config broken at boot (firmware/outpost/cfgerror.py)
-            if st not in ("online", "offline", "config error"):
-                self.ingest.refuse("mqtt", "bad-status", "status of %r is %s, not online/offline/config error"
-                                   % (device, show(msg.payload)), msg.payload, topic)
-                answer("bad")
-            else:
-                self.ingest.seen(device, st, answer)
-        else:
-            self.ingest.seen(device, None, answer, learn=True)
+        board_topics.handle(self.ingest, "mqtt", device, kind, msg.payload, topic, answer,
+                            retain=bool(msg.retain))
 
     def _bounce(self, res):
         # spool full or failing: leave the message unacknowledged and reconnect a little later,

@@ -102,6 +102,7 @@ class Gateway:
         self.spool.on_seen = lambda seen: self.wd_wake.set()
         self.watchdog.on_alert = self.wake.set
         self.mqtt = None
+        self.amqp = None
         self.fleet = None
         self.serial = []
         self.smtp = None
@@ -124,6 +125,7 @@ class Gateway:
             self.http.start()
             log.info("HTTP health/metrics on %s:%d", self.cfg["http"]["listen"], self.http.port)
         self._start_mqtt()
+        self._start_amqp()
         self._start_serial()
         self._start_smtp()
         self._thread("status", self._status_loop)
@@ -149,6 +151,19 @@ class Gateway:
         if self.mqtt is not None:
             self.mqtt.stop()
             self.mqtt = None
+
+    def _start_amqp(self):
+        # a RabbitMQ cluster: no fleet layer on this path, the broker hands a dead gateway's
+        # deliveries to the others
+        if self.cfg["amqp"]["enabled"]:
+            from .amqp_ingress import AmqpIngress
+            self.amqp = AmqpIngress(self.cfg, self.ingest)
+            self.amqp.start()
+
+    def _stop_amqp(self):
+        if self.amqp is not None:
+            self.amqp.stop()
+            self.amqp = None
 
     def _start_serial(self):
         for port in self.cfg["serial"]["ports"]:
@@ -212,6 +227,10 @@ class Gateway:
             self._stop_mqtt()
             self._start_mqtt()
             log.info("reload: MQTT ingress restarted with the new settings")
+        if "amqp" in changed:
+            self._stop_amqp()
+            self._start_amqp()
+            log.info("reload: AMQP ingress restarted with the new settings")
         if "serial" in changed:
             self._stop_serial()
             self._start_serial()
@@ -264,6 +283,11 @@ class Gateway:
                 out["mqtt"] = "network thread gone"
             elif self.mqtt.step_error is not None:
                 out["mqtt"] = "last message failed: " + self.mqtt.step_error
+        if self.amqp is not None and not stopping:
+            if not self.amqp.alive():
+                out["amqp"] = "connection thread gone"
+            elif self.amqp.step_error is not None:
+                out["amqp"] = "last message failed: " + self.amqp.step_error
         for s in self.serial:
             if not stopping and not s.alive():
                 out["serial " + s.port] = "reader thread gone"
@@ -296,6 +320,8 @@ class Gateway:
             done.append("spool-writer")
         if self.mqtt is not None and self.mqtt.supervise():
             done.append("mqtt")
+        if self.amqp is not None and self.amqp.supervise():
+            done.append("amqp")
         for s in self.serial:
             if s.supervise():
                 done.append("serial " + s.port)
@@ -391,6 +417,7 @@ class Gateway:
                                                     "subscribed": self.mqtt.subscribed,
                                                     "error": self.mqtt.last_error,
                                                     "spool_refusing": self.mqtt.refusing},
+            "amqp": None if self.amqp is None else self.amqp.status(),
             "serial": [{"port": s.port, "open": s.is_open, "error": s.last_error} for s in self.serial],
             "smtp_ingress": None if self.smtp is None else {"port": self.smtp.port,
                                                             "sessions": self.smtp.sessions},
@@ -413,6 +440,8 @@ class Gateway:
              1 if (self.mqtt is not None and self.mqtt.connected) else 0),
             ("mqtt_subscribed", "1 while subscribed to the alert topics",
              1 if (self.mqtt is not None and self.mqtt.subscribed) else 0),
+            ("amqp_consuming", "1 while consuming the RabbitMQ queue",
+             1 if (self.amqp is not None and self.amqp.consuming) else 0),
             ("fleet_sessions_held", "sessions of dead peer gateways this gateway holds",
              0 if self.fleet is None else len(self.fleet.status()["holds"])),
             ("serial_ports", "serial ports configured", len(self.serial)),
@@ -441,6 +470,7 @@ class Gateway:
         self.wd_wake.set()
         log.info("stopping")
         self._stop_mqtt()
+        self._stop_amqp()
         self._stop_serial()
         self._stop_smtp()
         self.spool.stop_writer()

@@ -1,7 +1,8 @@
 """One config check: what the computer accepts (`make check`: tools/deploy_tree.check, the
 board's own outpost/config.py and outpost/wiring.py) boots on the emulated board without a
 config error. Configs are generated (hypothesis): sensors of every type on any pin, the board's
-fitted sensors, rules on readings that exist or are misspelt, serial pins. Each accepted one is
+fitted sensors, rules on readings that exist or are misspelt, serial UARTs and pins, report
+fields, transport paths and mail providers (with and without their CA and sender). Each accepted one is
 laid out as `make deploy` writes it (config.json in the board's flash) and booted; each refused
 one names a key the board would name too."""
 import json
@@ -16,8 +17,16 @@ from emu_fixtures import EMU, ROOT, T_START
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 import deploy_tree  # noqa: E402
 
+def _pem():
+    import trustme
+    return trustme.CA().cert_pem.bytes().decode()
+
+
+PEM = _pem()
 NAMES = st.sampled_from(["freezer", "door", "battery", "shed", "mcu"])
-PIN = st.integers(min_value=0, max_value=41)
+# pins the emulated board (an ESP32-DevKitC) has, more often than any number
+PIN = st.one_of(st.sampled_from([4, 5, 13, 14, 16, 17, 21, 22, 25, 26, 27, 32, 33]),
+                st.integers(min_value=0, max_value=41))
 
 
 @st.composite
@@ -42,11 +51,24 @@ READING = st.sampled_from(["freezer", "freezer.temperature", "freezer.humidity",
 def board_config(draw):
     cfg = {"device": "prop", "report": {"at": ""}, "transport": {"order": ["serial"]}}
     if draw(st.booleans()):
-        cfg["sensors"] = draw(st.lists(sensor(), max_size=4))
-    cfg["rules"] = [{"sensor": r, "above": 1} for r in draw(st.lists(READING, max_size=3))]
+        cfg["sensors"] = draw(st.lists(sensor(), max_size=3))
+    cfg["rules"] = [{"sensor": r, "above": 1} for r in draw(st.lists(READING, max_size=2))]
     if draw(st.booleans()):
         cfg["serial"] = {"uart": draw(st.integers(-1, 3)), "tx": draw(st.integers(-1, 41)),
                          "rx": draw(st.integers(-1, 41))}
+    # report fields, paths and providers, mostly good (no Wi-Fi: nothing leaves this machine)
+    cfg["report"] = {"at": draw(st.sampled_from(["", "07:00", "23:59", "", "07:30", "24:00"])),
+                     "every": draw(st.sampled_from([0, 0, 0, 3600, 600, -1])),
+                     "csv_every": draw(st.sampled_from([300, 300, 60, 60, 0]))}
+    cfg["transport"]["order"] = draw(st.sampled_from(
+        [["serial"], ["smtp", "mqtt"], ["mqtt", "serial", "smtp"], ["serial"], ["smtp"],
+         ["mqtt"], ["serial", "smtp"], [], ["lora"], ["serial", "serial"]]))
+    if draw(st.integers(0, 2)) == 0:
+        cfg["smtp"] = {"provider": draw(st.sampled_from(["gmail", "fastmail", "outlook", "gmial"])),
+                       "username": "prop@example.org", "password": "x",
+                       "ca": draw(st.sampled_from([PEM, PEM, PEM, PEM, "", "missing.pem"]))}
+        if draw(st.integers(0, 7)):
+            cfg["mail"] = {"sender": "prop@example.org", "to": ["me@example.org"]}
     return cfg
 
 
@@ -76,7 +98,7 @@ def boot(tmp, checked):
         b.close()
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(cfg=board_config())
 def test_what_the_computer_accepts_boots_without_a_config_error(tmp_path_factory, cfg):
     tmp = str(tmp_path_factory.mktemp("prop"))

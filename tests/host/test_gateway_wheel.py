@@ -26,7 +26,7 @@ from peers.mosquitto import Mosquitto
 from peers.smtpd import MailServer
 
 SENDER = "outpost@example.org"
-THIRD_PARTY = {"paho", "serial", "aiosmtpd", "tomli", "dns", "dkim"}
+THIRD_PARTY = {"paho", "serial", "aiosmtpd", "tomli", "dns", "dkim", "pika"}
 
 
 def _clean_env():

@@ -109,9 +109,12 @@ class PtyBoard:
         os.close(self.cm)
         if rc == EXIT_RESET:
             # machine.reset(): mpremote's `reset`; the board boots what was copied
-            self.resets += 1
-            self.landed = tree(self.fs)
-            self.booted = True
+            landed = tree(self.fs)
+            with self._cond:
+                self.landed = landed
+                self.resets += 1
+                self.booted = True
+                self._cond.notify_all()
             self._start(repl=False)
         else:
             # the unix port ends on the raw REPL's soft reset: a board would say this and stay
@@ -152,6 +155,18 @@ class PtyBoard:
                 line, self._buf = self._buf.split(b"\n", 1)
                 self.lines.append(line.decode("utf-8", "replace").rstrip("\r"))
             self._cond.notify_all()
+
+    def wait_reset(self, timeout=30):
+        """The tree as it was at the first hard reset (mpremote's `reset` returns before the
+        board has acted on it)."""
+        end = time.monotonic() + timeout
+        with self._cond:
+            while self.landed is None:
+                left = end - time.monotonic()
+                if left <= 0:
+                    raise AssertionError("the board was not reset within %.0f s" % timeout)
+                self._cond.wait(left)
+            return self.landed
 
     def wait_for(self, text, timeout=30):
         end = time.monotonic() + timeout

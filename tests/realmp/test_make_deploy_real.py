@@ -39,8 +39,8 @@ def test_make_deploy_through_mpremote_lands_the_tree_and_boots_it(tmp_path):
         print("make deploy to the pty board: %.1f s, %d soft resets" % (took, board.soft_resets))
         # what mpremote copied, before the board ran anything: the built tree, byte for byte
         built = tree(os.path.join(ROOT, "build", "device", "unix"))
-        assert board.resets == 1 and board.landed == built, \
-            sorted(set(built.items()) ^ set((board.landed or {}).items()))[:10]
+        landed = board.wait_reset()
+        assert board.resets == 1 and landed == built, sorted(set(built.items()) ^ set(landed.items()))[:10]
         assert len(built) > 40 and "lib/outpost/app.mpy" in built and "config.json" in built
         assert "lib/umqtt/simple.mpy" in built
         # every mpremote connection soft-reset the board into its raw REPL
