@@ -20,7 +20,8 @@
 # A send that succeeds raises none of them, so only the base and the classes a driver catches
 # are defined here; the rest (TLS, reply and refusal errors, reply_error) live in
 # usmtp/moreerrors.py, which loads the first time one is named (module __getattr__: on the
-# VM each class costs ~190 B of heap). usmtp.errors.X is moreerrors.X, so isinstance and except
+# VM each class costs ~190 B of heap), with the texts of the errors a send may raise (errtext()).
+# usmtp.errors.X is moreerrors.X, so isinstance and except
 # work as before; is_transient and outcome never load it (they read the error's attributes).
 
 
@@ -73,6 +74,14 @@ def outcome(exc):
     if isinstance(exc, SMTPError) and getattr(exc, "_reconfigure", False):
         return RECONFIGURE      # SMTPAuthError, SMTPTLSError (moreerrors.py)
     return RETRY if is_transient(exc) else REFUSED
+
+
+def errtext(key, *args):
+    # an error's text by its key: the texts live in moreerrors.TEXTS, loaded when something
+    # fails. On a board every string constant costs its length plus ~35 B of heap in the
+    # module that holds it, so the modules a send loads keep only the keys.
+    t = __import__("usmtp.moreerrors", None, None, ["_"]).TEXTS[key]
+    return t % args if args else t
 
 
 def __getattr__(name):

@@ -1,4 +1,5 @@
-# The usmtp error classes a successful send never raises, with reply_error: loaded by
+# The usmtp error classes a successful send never raises, with reply_error and the texts of the
+# errors the modules of a send raise (TEXTS, read by errors.errtext(key, *args)): loaded by
 # usmtp.errors the first time one is named there (the taxonomy is described in errors.py).
 from usmtp.errors import SMTPError, SMTPProtocolError
 
@@ -77,3 +78,63 @@ def reply_error(code, text, enhanced=None, command=None):
         return SMTPPermanentError(code, text, enhanced, command)
     return SMTPProtocolError("unexpected reply " + str(code) + " " + text +
                              (" to " + command if command else ""))
+
+
+# key -> text (% args), for errors.errtext(): what failed, and what to do about it
+TEXTS = {
+    "crlf": "%s contains a CR, LF or NUL character: %s",
+    "busy": "an operation is already running",
+    "closed": "connection is closed",
+    "notls": "tls_established() without an accepted STARTTLS",
+    "eof": "server closed the connection while we waited for the reply to %s (state %s)",
+    "badstate": "reply %d to %s arrived in state %s, where %s is not valid",
+    "badcode": "unexpected reply %d to %s in state %s: %s",
+    "state": "not possible in state %s (needs %s)",
+    "tls2": "the connection is already encrypted",
+    "nostarttls": "server does not offer STARTTLS and mode='starttls' requires it "
+                  "(refusing to continue without TLS)",
+    "starttls": "server refused STARTTLS: %d %s",
+    "inject": "server sent data after its STARTTLS reply, before the TLS handshake "
+              "(possible command injection)",
+    "plainauth": "refusing to send credentials over an unencrypted connection (use TLS "
+                 "or STARTTLS, or set allow_plaintext_auth=True)",
+    "noauth": "server does not offer AUTH",
+    "challenges": "more than %d AUTH challenges",
+    "indata": "%s is not possible in state data (end the message first)",
+    "ctimeout": "timed out connecting to %s:%d",
+    "connect": "cannot connect to %s:%d: %s",
+    "nossl": "this build has no ssl or tls module: TLS is impossible here "
+             "(mode='plain' only on a network you trust)",
+    "cadata": "cadata is required on MicroPython: there is no system CA store (or "
+              "pass insecure_skip_verify=True, not recommended)",
+    "clock": "the clock is not set, so the server's certificate cannot be checked: "
+             "set the time (ntptime.settime()) before connecting",
+    "htimeout": "timed out in the TLS handshake with %s",
+    "handshake": "TLS handshake with %s failed: %s",
+    "wtimeout": "timed out sending to the server",
+    "wlost": "connection lost while sending: %s",
+    "rtimeout": "timed out waiting for the server's reply",
+    "rlost": "connection lost while reading: %s",
+    "connected": "already connected",
+    "timeout": "timed out waiting for the reply to %s (%s s)",
+    "lost": "the connection was lost (%s); connect again",
+    "noconn": "not connected (call connect() first, or give SMTP a host)",
+    "addr": "%s is not a valid address: %s (%s)",
+    "nomail": "no reply to MAIL FROM",
+    "norcpt": "no reply to RCPT TO:<%s>",
+    "noend": "no reply to the end of the message",
+    "emptyrcpt": "empty recipient address",
+    "size": "message size %d exceeds the server's limit of %d",
+    "utf8": "non-ASCII address but the server does not offer SMTPUTF8",
+    "longline": "reply line longer than %d bytes",
+    "longreply": "reply longer than %d bytes",
+    "codechange": "reply code changed from %d to %d inside one reply",
+    "lines": "reply has more than %d lines",
+    "malformed": "malformed reply line %r",
+    "notreply": "reply code %d is not an SMTP reply",
+    "challenge": "unexpected AUTH %s challenge",
+    "mech": "unsupported AUTH mechanism %s",
+    "nomech": "server does not offer AUTH %s",
+    "nomechs": "server offers no AUTH %s (offers: %s)",
+    "chunk": "message chunk must be bytes, bytearray, memoryview or str, not %s",
+}
