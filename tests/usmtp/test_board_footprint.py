@@ -12,12 +12,12 @@ import subprocess
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BENCH = os.path.join(ROOT, "bench", "usmtp_heap.mjs")
 
-# gates: the figures reached (bench: 32,295 B of .mpy, 49,232 B held, 39,392 B for the send
+# gates: the figures reached (bench: 31,595 B of .mpy, 47,936 B held, 39,504 B for the send
 # step, 33,232 B for a message composed earlier), plus a margin of 3-7% (the VM's conservative
 # collector and its interned-name pool, which doubles when full, move held figures by 1-2 KB).
 # The goals are 16 KB and 24 KB: not reached yet.
 GATE_MPY = 33 * 1024
-GATE_HEAP = 51 * 1024
+GATE_HEAP = 50 * 1024
 GATE_SEND_STEP = 41 * 1024      # the firmware's send step: the writer unloaded before connecting
 GATE_SEND_ALONE = 35 * 1024     # the message composed earlier
 
