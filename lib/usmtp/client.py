@@ -283,15 +283,15 @@ class SMTP:
             sender = sender[1]
         return self.sendmail(sender, message.recipients(), message)
 
-    def send_many(self, items, on_settled=None):
+    def send_many(self, items, on_settled=None, one_end=True):
         """Several messages in one pipelined batch: items of (from_addr, to_addrs, msg).
         Returns, per message, its refused dict or the SMTPError that refused it (usmtp.batch).
         on_settled(i, result, reply), if given, is called as each message's reply arrives (its
         refused dict or its SMTPError, and the Reply that settled it), so the caller can record
-        it before the next message goes out; messages refused before sending are only in the
-        returned list."""
+        it before the next message goes out (one_end=False: a CHUNKING batch still goes in one
+        burst); messages refused before sending are only in the returned list."""
         from usmtp.batch import client_send_many
-        return client_send_many(self, items, on_settled)
+        return client_send_many(self, items, on_settled, one_end)
 
     def data_begin(self, from_addr, to_addrs):
         """Start a message whose body the caller writes piece by piece with data_write() and

@@ -459,14 +459,15 @@ class ClientCore:
         from usmtp.tx import send
         return send(self, tx)
 
-    def op_send_many(self, txs, on_settled=None):
+    def op_send_many(self, txs, on_settled=None, one_end=True):
         """Several messages, pipelined as far as the server allows.
         Returns a list with, per message, its refused dict or its SMTPError.
         on_settled(i, result, reply): called as soon as the server's replies settle message i
         (its refused dict or its SMTPError, and the Reply that settled it), before the next
-        message's end of data goes out."""
+        message's end of data goes out (one_end=False: with CHUNKING, a batch still goes in
+        one burst and each message is told as its reply comes)."""
         from usmtp.batch import send_many
-        return send_many(self, txs, on_settled)
+        return send_many(self, txs, on_settled, one_end)
 
     def op_begin_data(self, tx):
         """MAIL, RCPT and DATA, stopping at the 354: the caller then streams the body with
