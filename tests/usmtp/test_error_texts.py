@@ -1,11 +1,11 @@
-# The texts of the errors a send may raise live in usmtp.moreerrors.TEXTS, out of the modules
-# a board loads to send (usmtp.errors.errtext). Error paths run rarely: every key a module
+# The texts of the errors usmtp raises live in usmtp/texts.py, out of the modules a board loads
+# to send (usmtp.errors.errtext). Error paths run rarely: every key a module
 # names must have its text, with as many placeholders as the call gives arguments.
 import ast
 import os
 
 from usmtp import errors
-from usmtp.moreerrors import TEXTS
+from usmtp.texts import TEXTS
 
 LIB = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
                    "lib", "usmtp")
