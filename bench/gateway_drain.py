@@ -3,22 +3,23 @@
 # The upstream is Postfix's smtp-sink (PIPELINING, no CHUNKING, like most providers): over DATA
 # a client must wait for the 354 before each body (RFC 2920), so about one round trip per
 # message on its connection is the floor, and N x RTT x 1.0 / connections the floor of a
-# drain. Last, an upstream with CHUNKING (BDAT: a batch in one round trip; aiosmtpd-based
-# MailServer, so its own CPU cost shows too). Goal: 10,000 in <= 35 s (Postfix, 20 connections).
+# drain. Last, an upstream with CHUNKING (aiosmtpd-based MailServer, so its own CPU cost shows
+# too): with relay.one_in_flight (the default) one message's end in flight per connection, so
+# about one round trip per message as over DATA; with it off, a batch in one burst.
+# Goal: 10,000 in <= 35 s (Postfix, 20 connections).
 #   python bench/gateway_drain.py [N] [connections ...]
 import contextlib
-import json
 import multiprocessing
 import sys
 import time
 
 from gateway_common import record, tmpdir
 
-from gateway_helpers import make_cfg
+from gateway_helpers import fill_spool, make_cfg
 from outpost_gateway.clock import SystemClock
 from outpost_gateway.metrics import Metrics
 from outpost_gateway.relay import Relay
-from outpost_gateway.spool import Alert, Spool
+from outpost_gateway.spool import Spool
 from peers.rttproxy import RttProxy
 from peers.smtpd import MailServer
 from peers.smtpsink import SmtpSink
@@ -29,16 +30,7 @@ RTT = float(__import__("os").environ.get("RTT_MS", "20")) / 1000.0
 
 
 def fill(spool, n):
-    ops = []
-    for i in range(n):
-        rec = record(device="drain", seq=i)
-        ops.append(Alert(rec["id"], "drain", "warning", rec["kind"], rec["subject"], "bench",
-                         json.dumps(rec).encode(), ["ops@example.org"]))
-        if len(ops) == 1000:
-            spool.write(ops)
-            ops = []
-    if ops:
-        spool.write(ops)
+    fill_spool(spool, (record(device="drain", seq=i) for i in range(n)), source="bench")
 
 
 def _proxy_main(target, rtt, conn):
@@ -70,12 +62,13 @@ def proxy_process(host, port, rtt):
         p.join(10)
 
 
-def drain(connections, batch=50, chunking=False):
+def drain(connections, batch=50, chunking=False, one_in_flight=True):
     server = MailServer(chunking=True, pipelining=True) if chunking else SmtpSink()
     with server as sink, proxy_process(sink.host, sink.port, RTT) as (phost, pport, stats):
         tmp = tmpdir("drain")
         cfg = make_cfg(tmp, relay={"host": phost, "port": pport, "mode": "plain", "batch": batch,
-                                   "timeout": 60.0, "connections": connections},
+                                   "timeout": 60.0, "connections": connections,
+                                   "one_in_flight": one_in_flight},
                        digest={"threshold": 10 ** 9, "rate_per_hour": 0})   # every alert its own message
         clock = SystemClock()
         spool = Spool(str(tmp / "s.db"), clock).open()
@@ -96,7 +89,8 @@ def drain(connections, batch=50, chunking=False):
         rt_per_msg = st["turns"] / 2.0 / N
         print("%-22s connections %2d (used %2d), batch %d, RTT %d ms: %6.1f s, %5.0f msg/s; "
               "%.2f round trips per message per connection; floor N*RTT*1.0/connections %.1f s "
-              "(x%.2f); %d passes" % ("smtp-sink (DATA)" if not chunking else "MailServer (CHUNKING)",
+              "(x%.2f); %d passes" % ("smtp-sink (DATA)" if not chunking else
+                                      "MailServer (CHUNKING)" + ("" if one_in_flight else ", batch burst"),
                                       connections, used, batch, RTT * 1000, dt, N / dt, rt_per_msg,
                                       floor, dt / floor if floor else 0.0, passes))
         sys.stdout.flush()
@@ -109,3 +103,4 @@ if __name__ == "__main__":
     for c in CONNS:
         drain(c)
     drain(CONNS[0], chunking=True)
+    drain(CONNS[0], chunking=True, one_in_flight=False)     # relay.one_in_flight = false

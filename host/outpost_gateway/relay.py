@@ -113,6 +113,9 @@ class Relay:
         self._new_digests = []   # digests composed in this pass, recorded in that same commit
         self.on_notice = None
         self._pending_cfg = None
+        # when a row was last marked waiting on the upstream (None: none since the last
+        # release); at start, rows a previous run marked may be waiting
+        self._last_mark = clock.time()
         self._lock = threading.Lock()     # the pass's tallies, settled from the pool's threads
         self._setup_helpers()
 
@@ -231,6 +234,11 @@ class Relay:
     def _upstream_back(self, at):
         # what failed on the upstream as a whole before `at` (when it answered) goes now; a
         # failure after that (a 421 later in the same pass) still waits its backoff
+        mark = self._last_mark
+        if mark is None and not self.down_count:
+            return          # nothing marked waiting on it since the last release: no write
+        if mark is not None and mark < at:
+            self._last_mark = None
         n = self.spool.release(UPSTREAM, at)
         if self.down_count or n:
             log.info("upstream answers again; %d deliveries waiting on it go now, oldest first", n)
@@ -315,6 +323,9 @@ class Relay:
                     out.append(self._outcome(row, "dead", now, error="lifetime exceeded; last error: " + text,
                                              code=code))
                 else:
+                    if cause is not None:
+                        with self._lock:
+                            self._last_mark = max(self._last_mark or now, now)
                     out.append(self._outcome(row, "ready", now, next_at=nxt, error=text, code=code,
                                              cause=cause))
             else:

@@ -8,9 +8,9 @@
 # on_result(i, result, reply) may run on the pool's threads, at most once per message; messages
 # it was never called for are left to the caller (unanswered, or refused before sending).
 #
-# Tests hand the relay a scripted pool with the same two methods (send_all, close) and the
-# attributes the relay reads (slots_open, idle_until); no socket is needed to test planning
-# and settling.
+# The relay uses send_all, probe (open a connection, send nothing: is a down upstream back?),
+# parallel, idle, drop and close. Tests hand it a scripted pool with the same methods
+# (tests/host/scripted_upstream.py): no socket is needed to test planning and settling.
 import logging
 
 import usmtp
@@ -176,7 +176,8 @@ class UpstreamPool:
         return res
 
     def _send_on(self, slot, batch, tell):
-        return slot["conn"].send_many(batch, on_settled=lambda i, result, reply: tell(i, result, reply_text(reply)))
+        return slot["conn"].send_many(batch, lambda i, result, reply: tell(i, result, reply_text(reply)),
+                                      self.r.get("one_in_flight", True))
 
     def probe(self):
         # the destination was down: one connection opened (and kept for the next batch), nothing

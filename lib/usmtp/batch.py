@@ -60,12 +60,12 @@ def _watch(tx, i, on_settled):
     tx.on_reply = hear
 
 
-def send_many(core, txs, on_settled=None):
+def send_many(core, txs, on_settled=None, one_end=True):
     core._need("ready")
     core._batch = txs
     # with on_settled, one message's end of data in flight at a time (CHUNKING included):
     # the previous one is answered and settled before the next can be accepted
-    core.one_end = on_settled is not None
+    core.one_end = on_settled is not None and one_end
     if on_settled is not None:
         for i in range(len(txs)):
             _watch(txs[i], i, on_settled)
@@ -124,7 +124,7 @@ def _send_many(core, txs):
     return results
 
 
-def client_send_many(smtp, items, on_settled=None):
+def client_send_many(smtp, items, on_settled=None, one_end=True):
     # usmtp.SMTP.send_many. When the batch breaks off (a timeout, a lost connection, a 421)
     # the error carries .partial_results: per message, the outcome the server's replies
     # settled, or None where it gave none. Only those are worth sending again; give messages
@@ -136,7 +136,7 @@ def client_send_many(smtp, items, on_settled=None):
         size, eight, msg = _size_and_8bit(it[2])
         txs.append(core.make_tx(it[0], it[1], msg, size, eight))
     try:
-        return smtp._run(core.op_send_many(txs, on_settled))
+        return smtp._run(core.op_send_many(txs, on_settled, one_end))
     finally:
         # the server's last word on each message (a Reply, or None), for a caller that logs
         # it; the replies only, so no message's bytes are kept past the call

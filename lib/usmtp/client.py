@@ -3,7 +3,7 @@
 from usmtp import netio
 from usmtp.core import ClientCore, DONE, NEED_DATA
 import usmtp.tx  # noqa: F401 (every client sends: loaded now, before a TLS handshake shares the heap)
-from usmtp.errors import (SMTPConnectError, SMTPError, SMTPTimeout, SMTPUsageError)
+from usmtp.errors import SMTPConnectError, SMTPError, SMTPTimeout, SMTPUsageError, errtext
 
 
 
@@ -53,9 +53,9 @@ class SMTP:
         self.local_hostname = local_hostname
         self.insecure_skip_verify = insecure_skip_verify
         self.allow_plaintext_auth = allow_plaintext_auth
-        if trace is not None and not callable(trace):
-            f = trace
-            trace = lambda line: f.write(line + "\n")  # noqa: E731 (a file-like trace sink)
+        if trace is not None:
+            from usmtp.trace import sink    # a file-like trace becomes a callable
+            trace = sink(trace)
         self.trace = trace
         self.pipelining = pipelining
         self.chunking = chunking
@@ -73,7 +73,7 @@ class SMTP:
         """Connect, read the greeting, EHLO, and STARTTLS as the mode asks.
         Returns the greeting (code, text)."""
         if self._stream is not None:
-            raise SMTPUsageError("already connected")
+            raise SMTPUsageError(errtext("connected"))
         mode = self.mode
         if not port:
             # the mode's port: 465 implicit TLS, 587 STARTTLS, 25 opportunistic or plain
@@ -96,7 +96,7 @@ class SMTP:
         sendall/recv on CPython; write/readline on MicroPython). mode defaults to "starttls";
         host is the name the certificate must carry. Returns the greeting (code, text)."""
         if self._stream is not None:
-            raise SMTPUsageError("already connected")
+            raise SMTPUsageError(errtext("connected"))
         if self.mode is None:
             self.mode = "starttls"
         ctx = None
@@ -175,8 +175,7 @@ class SMTP:
                         except SMTPTimeout:
                             pass
                     if data is None:
-                        raise SMTPTimeout("timed out waiting for the reply to %s (%s s)"
-                                          % (w, t))
+                        raise SMTPTimeout(errtext("timeout", w, t))
                     core.receive_data(data)
         except SMTPError as e:
             if isinstance(e, SMTPConnectError):
@@ -214,9 +213,8 @@ class SMTP:
         if self._core is None or self._stream is None:
             if self._lost:
                 # not the caller's mistake: a retry policy must see a transient network error
-                raise SMTPConnectError("the connection was lost (" + self._lost +
-                                       "); connect again")
-            raise SMTPUsageError("not connected (call connect() first, or give SMTP a host)")
+                raise SMTPConnectError(errtext("lost", self._lost))
+            raise SMTPUsageError(errtext("noconn"))
         return self._core
 
     def _reply(self):
@@ -285,15 +283,15 @@ class SMTP:
             sender = sender[1]
         return self.sendmail(sender, message.recipients(), message)
 
-    def send_many(self, items, on_settled=None):
+    def send_many(self, items, on_settled=None, one_end=True):
         """Several messages in one pipelined batch: items of (from_addr, to_addrs, msg).
         Returns, per message, its refused dict or the SMTPError that refused it (usmtp.batch).
         on_settled(i, result, reply), if given, is called as each message's reply arrives (its
         refused dict or its SMTPError, and the Reply that settled it), so the caller can record
-        it before the next message goes out; messages refused before sending are only in the
-        returned list."""
+        it before the next message goes out (one_end=False: a CHUNKING batch still goes in one
+        burst); messages refused before sending are only in the returned list."""
         from usmtp.batch import client_send_many
-        return client_send_many(self, items, on_settled)
+        return client_send_many(self, items, on_settled, one_end)
 
     def data_begin(self, from_addr, to_addrs):
         """Start a message whose body the caller writes piece by piece with data_write() and

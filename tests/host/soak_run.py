@@ -25,6 +25,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from gateway_helpers import HOST, ROOT, base_data, free_port, record, write_toml
 from peers.faultsmtp import FaultServer
 from peers.mosquitto import Mosquitto
+from peers.process import end as end_process
 from usmtp.writer import make_message_id
 
 SENDER = "outpost@example.org"
@@ -111,7 +112,8 @@ class Board:
 
 
 def run(tmp, n=5000, chunk=500, kills=2, restarts=2, connections=4, seed=19, fault_rate=0.05,
-        keep_seconds=20.0, timeout=300.0, log=print):
+        keep_seconds=20.0, timeout=300.0, rate=None, log=print):
+    # rate: alerts per second the boards publish (None: as fast as the broker takes them)
     rnd = random.Random(seed)
     plan = {}
     for conn in range(1, 5000):
@@ -162,6 +164,8 @@ def run(tmp, n=5000, chunk=500, kills=2, restarts=2, connections=4, seed=19, fau
         try:
             for i, c in enumerate(chunks):
                 board.send(c, timeout=timeout)
+                if rate:
+                    time.sleep(max(0.0, t0 + (i + 1) * chunk / float(rate) - time.time()))
                 if first_rss is None and time.time() - started > 3:
                     first_rss = rss_kib(gw.pid)
                 if i in restart_at:
@@ -194,13 +198,7 @@ def run(tmp, n=5000, chunk=500, kills=2, restarts=2, connections=4, seed=19, fau
             stop.set()
             sampler.join()
             board.close()
-            if gw.poll() is None:
-                gw.send_signal(signal.SIGTERM)
-                try:
-                    gw.wait(60)
-                except subprocess.TimeoutExpired:
-                    gw.kill()
-                    gw.wait()
+            end_process(gw, signal.SIGTERM, 60)
             glog.close()
         import sqlite3
         db = sqlite3.connect("file:%s?mode=ro" % spool, uri=True, timeout=30)
@@ -232,6 +230,6 @@ def run(tmp, n=5000, chunk=500, kills=2, restarts=2, connections=4, seed=19, fau
             "spool_samples": samples,
             "p50": lat[len(lat) // 2] if lat else None,
             "p99": lat[min(len(lat) - 1, int(len(lat) * 0.99))] if lat else None,
-            "faults": sum(1 for t in up.transfers if not t.accepted),
+            "faults": up.faults_hit,
             "alerts_left": left,        # in the spool at the end: finished ones are purged
         }

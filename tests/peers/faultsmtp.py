@@ -57,6 +57,7 @@ class FaultServer:
         self.plan = dict(plan or {})
         self.eod_delay = eod_delay
         self.generation = 0
+        self.faults_hit = 0
         if fault is not None:
             self.plan[(conn, pos)] = fault
         self.transfers = []
@@ -107,9 +108,11 @@ class FaultServer:
 
     def _fault(self, n, pos, step):
         f = self.plan.get((n, pos))
-        if f is None:
+        if f is None or not f.endswith("-" + step):
             return None
-        return f if f.endswith("-" + step) else None
+        with self._lock:
+            self.faults_hit += 1
+        return f
 
     def _serve(self, c, n):
         c.settimeout(30)

