@@ -18,6 +18,13 @@ except Exception as e:
     import sys
     import time
     sys.print_exception(e)
+    try:
+        # this reset is the firmware's fault: the app counts it against an alert being sent
+        # (outpost/crash.py), which a power cut is not
+        r = getattr(__import__("board"), "FS_ROOT", "")
+        open(r + "/reset.exc" if r else "reset.exc", "w").close()
+    except Exception:
+        pass
     time.sleep(5)  # time to read the console before the reset
     import machine
     machine.reset()

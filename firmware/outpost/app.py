@@ -299,7 +299,39 @@ class App:
                 self.hold_until = self.mono() + wait
                 self.log("kept " + rid + " in the outbox (" + "; ".join(result[1]) +
                          "); next try in " + str(wait) + " s")
-                break
+                return
+        self.flush_aside()
+
+    def flush_aside(self):
+        # an alert set aside (it crashed the board) still goes, in its plain form (crash.py),
+        # on the first path that takes it, never only in the next report. Its `inflight` name
+        # starts with "~": crashing the board even so, it is marked dead (see recover_in_flight)
+        for rid, payload, why in self.ob.aside_records():
+            if self.mono() < self.hold_until:
+                return
+            from outpost import crash
+            try:
+                rec = crash.plain(alerts.from_payload(payload)[0], why)
+            except ValueError as e:
+                self.ob.fail(rid, "unreadable record: " + str(e))
+                continue
+            transport.remove(self.path(transport.MAIL_FILE))    # the full email, if composed
+            self.in_flight("~" + rid)
+            result = self.chain.send(rec, None, self.timeouts, lambda: self.ob.done(rid))
+            self.in_flight(None)
+            self.feed()
+            if result[0] == "sent":
+                self.ob.done(rid)
+                self.log("sent " + rid + " (plain form) via " + result[1])
+            elif result[0] == "dead":
+                self.ob.fail(rid, result[1])
+                self.log("REFUSED " + rid + " for good: " + result[1])
+            else:
+                self.down_rounds += 1
+                tc = self.cfg["transport"]
+                self.hold_until = self.mono() + backoff(self.down_rounds, tc["retry_min"], 2, tc["retry_max"])
+                self.log("kept " + rid + " (plain form) in the outbox (" + "; ".join(result[1]) + ")")
+                return
 
     # --- no reset loops: an alert that crashes the board is tried last, then set aside ---
     # `inflight` on flash names the alert being sent and how often it already crashed the
@@ -318,14 +350,24 @@ class App:
             f.write(rid + " " + str(self.crashed.get(rid, 0)))
 
     def recover_in_flight(self):
+        # only a reset the firmware can blame (watchdog, main.py after an exception) counts
+        # against the alert; after a power cut it is simply tried again (crash.py)
+        from outpost import crash
+        blamed = crash.blamed(machine, self.path(crash.MARK))
         try:
             with open(self.path(INFLIGHT)) as f:
                 rid, _, n = f.read().partition(" ")
-            n = int(n) + 1
+            n = int(n) + (1 if blamed else 0)
         except (OSError, ValueError):
             return
         self.in_flight(None)
-        if not self.ob.has(rid):
+        plain = rid.startswith("~")
+        rid = rid[1:] if plain else rid
+        if not self.ob.has(rid) or not n:
+            return
+        if plain:
+            # even its plain form crashed the board: out of the queue, counted, never a loop
+            self.ob.fail(rid, "the board crashed while sending it, even in plain form")
             return
         if n >= CRASH_LIMIT:
             self.ob.set_aside(rid, "the board crashed " + str(n) + " times while sending it")

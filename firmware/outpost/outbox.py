@@ -269,6 +269,10 @@ class Outbox:
         # [(id, reason)] of the records set aside
         return [(it[0], it[3]) for it in self.items if len(it) > 3]
 
+    def aside_records(self):
+        # [(id, payload, reason)] of the records set aside: they still go, in a plain form
+        return [(it[0], it[2], it[3]) for it in self.items if len(it) > 3]
+
     def pending(self, last=()):
         # oldest first, critical before the rest; ids in `last` after all others; never the
         # records set aside

@@ -28,7 +28,12 @@ MP_LIB = os.path.join(os.path.dirname(VENV_BIN), "mp-lib")     # tools/fetch_umq
 # umqtt.simple by its TLS API: "ssl_params" is 1.3.4 as released, "ssl" the same with 1.4's
 # ssl=<SSLContext> (tools/fetch_umqtt.py says why it is made, not fetched)
 UMQTT = {"ssl_params": MP_LIB, "ssl": MP_LIB + "-sslctx"}
-EXIT_DEEPSLEEP = 71                  # boards/unix/machine.py
+EXIT_RESET = 70                      # boards/unix/machine.py
+EXIT_DEEPSLEEP = 71
+EXIT_WDT = 72
+PWRON_RESET = 1
+HARD_RESET = 2
+WDT_RESET = 3
 DEEPSLEEP_RESET = 4
 BOOT = "exec(open('boot.py').read()); exec(open('main.py').read())"
 
@@ -57,7 +62,12 @@ def layout(out, config, board="unix", umqtt="ssl_params"):
 
 
 class RealBoard:
-    def __init__(self, tmp_path, config, heapsize="256k", umqtt="ssl_params"):
+    def __init__(self, tmp_path, config, heapsize="256k", umqtt="ssl_params", resets=False):
+        # resets=True: machine.reset() and a watchdog bite start the board again too, with
+        # reset_cause() HARD_RESET or WDT_RESET, as on a board (b.resets counts them)
+        self.restart_on_reset = resets
+        self.auto_wake = True       # False: the caller starts each wake itself (bench/board_soak.py)
+        self.resets = 0
         self.fs = str(tmp_path / "flash")
         self.heapsize = heapsize
         self.config_bytes = layout(self.fs, config, umqtt=umqtt)
@@ -106,9 +116,12 @@ class RealBoard:
         rc = proc.wait()
         with self._cond:
             self.exits.append(rc)
-            if rc == EXIT_DEEPSLEEP and not self._killed:
+            if rc == EXIT_DEEPSLEEP and not self._killed and self.auto_wake:
                 self.wakes += 1
                 self.start(self._code, cause=DEEPSLEEP_RESET)   # the timer wakes it
+            elif rc in (EXIT_RESET, EXIT_WDT) and self.restart_on_reset and not self._killed:
+                self.resets += 1
+                self.start(self._code, cause=HARD_RESET if rc == EXIT_RESET else WDT_RESET)
             self._cond.notify_all()
 
     def wait_for(self, text, timeout=60, start=0):

@@ -191,11 +191,12 @@ def test_kill9_with_the_alert_in_the_outbox_and_mid_dialogue_delivers_each_id_on
             _wait(lambda: _mid_dialogue(srv), 60, "MAIL from the board")
             b.kill9()
             srv.delay = 0
-            # 3: a clean boot delivers it, tried last as the alert in flight at the crash
+            # 3: a clean boot delivers it; a power cut is not the alert's fault, so it is not
+            # counted as a crash of the alert in flight (issue 19)
             n = len(b.lines)
             b.start()
-            b.wait_for("was being sent when the board crashed (1 time(s))", timeout=60, start=n)
             b.wait_for("sent unix1-1-1 via smtp", timeout=60, start=n)
+            assert not any("when the board crashed" in l for l in b.lines)
             _wait(lambda: len(srv.messages) >= 1, 30, "the message")
             ids = [m.parsed()["Message-ID"] for m in srv.messages]
             assert ids == ["<unix1-1-1@example.org>"], ids
@@ -211,15 +212,63 @@ def test_kill9_with_the_alert_in_the_outbox_and_mid_dialogue_delivers_each_id_on
 
 
 @pytest.mark.parametrize("send_wake_below", WAKES)
-def test_an_alert_that_crashes_the_board_three_times_is_set_aside_not_dropped(
+def test_an_alert_that_crashes_the_board_three_times_is_set_aside_then_mailed_plain(
         tmp_path, send_wake_below):
+    # the watchdog resets the board mid-dialogue three times (the process dies as the hardware
+    # watchdog would end it; the board starts with reset_cause() WDT_RESET): the alert is set
+    # aside, kept in the journal, and still mailed at once in its plain form (issue 19)
+    from realboard import WDT_RESET
     with MailServer(tls="starttls", auth_users={"board": "s3cret"}, auth_required=True) as srv:
         cfg = board_config(smtp=starttls_auth(srv, send_wake_below=send_wake_below),
                            order=("smtp",))
         with RealBoard(tmp_path, cfg) as b:
             door_open(b)
             srv.delay = 0.3
+            cause = None            # the first boot is a power-on
             for crash in range(3):
+                seen = len(srv.connections)
+                b.start(cause=cause)
+                _wait(lambda: any("MAIL" in c.verbs for c in srv.connections[seen:]), 60,
+                      "MAIL, boot %d" % (crash + 1))
+                b.kill9()
+                door_closed(b)
+                cause = WDT_RESET
+            srv.delay = 0
+            n = len(b.lines)
+            b.start(cause=WDT_RESET)
+            i = b.wait_for("SET ASIDE unix1-1-1 (the board crashed 3 times while sending it)",
+                           timeout=60, start=n)
+            b.wait_for("sent unix1-1-1 (plain form) via smtp", timeout=60, start=i)
+            m = srv.wait_for(1)[0]
+            assert m.parsed()["Message-ID"] == "<unix1-1-1@example.org>"
+            text = m.parsed().get_payload(decode=True).decode()
+            assert "(plain form: the board crashed 3 times while sending it)" in text
+            assert (b.count("goes in a send wake of its own") > 0) == bool(send_wake_below)
+            # nothing left: later samples send nothing again
+            b.wait_for("sample door=0", timeout=60, start=i)
+            b.wait_for("sample door=0", timeout=60, start=b.wait_for("sample", 60, i) + 1)
+            assert len(srv.messages) == 1
+            b.kill9()
+        import sys
+        sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+            os.path.abspath(__file__)))), "firmware"))
+        from outpost.outbox import Outbox
+        ob = Outbox(os.path.join(b.fs, "outbox.log"))
+        ob.open()
+        assert ob.aside() == [] and ob.pending() == []
+
+
+@pytest.mark.parametrize("send_wake_below", WAKES)
+def test_power_cuts_mid_dialogue_never_set_an_alert_aside(tmp_path, send_wake_below):
+    # the same three interruptions as power cuts (reset_cause() PWRON_RESET): not the alert's
+    # fault, so it is never set aside and goes out whole on the next boot
+    with MailServer(tls="starttls", auth_users={"board": "s3cret"}, auth_required=True) as srv:
+        cfg = board_config(smtp=starttls_auth(srv, send_wake_below=send_wake_below),
+                           order=("smtp",))
+        with RealBoard(tmp_path, cfg) as b:
+            door_open(b)
+            srv.delay = 0.3
+            for crash in range(4):
                 seen = len(srv.connections)
                 b.start()
                 _wait(lambda: any("MAIL" in c.verbs for c in srv.connections[seen:]), 60,
@@ -229,22 +278,27 @@ def test_an_alert_that_crashes_the_board_three_times_is_set_aside_not_dropped(
             srv.delay = 0
             n = len(b.lines)
             b.start()
-            i = b.wait_for("SET ASIDE unix1-1-1 (the board crashed 3 times while sending it)",
-                           timeout=60, start=n)
-            b.wait_for("sample door=0", timeout=60, start=i)
-            b.wait_for("sample door=0", timeout=60, start=b.wait_for("sample", 60, i) + 1)
-            assert not any("sent unix1-1-1" in l for l in b.lines[n:])
-            assert srv.messages == []
-            assert (b.count("goes in a send wake of its own") > 0) == bool(send_wake_below)
-            b.kill9()
-        # kept in the journal: the outbox still holds it, marked aside
-        import sys
-        sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
-            os.path.abspath(__file__)))), "firmware"))
-        from outpost.outbox import Outbox
-        ob = Outbox(os.path.join(b.fs, "outbox.log"))
-        ob.open()
-        assert [a[0] for a in ob.aside()] == ["unix1-1-1"] and ob.pending() == []
+            b.wait_for("sent unix1-1-1 via smtp", timeout=60, start=n)
+            assert not any("SET ASIDE" in l or "when the board crashed" in l for l in b.lines)
+            m = srv.wait_for(1)[0]
+            assert "plain form" not in m.parsed().get_payload(decode=True).decode()
+
+
+def test_an_exception_reset_from_main_counts_against_the_alert(tmp_path):
+    # main.py leaves reset.exc before its machine.reset(): the app reads that reset as its
+    # own fault (a HARD_RESET alone could be the reset button). Here the app package is
+    # replaced by one that raises, as a firmware bug would, on the real runtime.
+    from realboard import EXIT_RESET
+    with RealBoard(tmp_path, board_config(), resets=False) as b:
+        os.remove(os.path.join(b.fs, "lib", "outpost", "app.mpy"))
+        with open(os.path.join(b.fs, "lib", "outpost", "app.py"), "w") as f:
+            f.write("def main():\n    raise RuntimeError('a bug')\n")
+        b.start()
+        b.wait_for("machine.reset()", timeout=30)
+        b.proc.wait(30)
+        assert EXIT_RESET in b.exits or b.proc.returncode == EXIT_RESET
+        assert any("RuntimeError: a bug" in l for l in b.lines)
+        assert os.path.exists(os.path.join(b.fs, "reset.exc"))
 
 
 def test_memory_error_on_the_mail_path_is_an_outage_and_mqtt_takes_the_alert(tmp_path):
