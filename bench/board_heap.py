@@ -26,6 +26,7 @@ sys.path[:0] = [os.path.join(ROOT, "tests"), os.path.join(ROOT, "tests", "realmp
 
 from peers.mosquitto import Mosquitto  # noqa: E402
 from peers.smtpd import MailServer  # noqa: E402
+from heap_search import smallest_heap  # noqa: E402
 from realboard import MP_LIB, RealBoard  # noqa: E402
 from test_board_real import board_config, closed_port_smtp, mqtt_cfg, starttls_auth  # noqa: E402
 
@@ -47,15 +48,7 @@ def completes(cfg, heap_kb, want):
 
 
 def smallest(cfg, want, lo=64, hi=320, step=4):
-    if not completes(cfg, hi, want):
-        return None
-    while hi - lo > step:
-        mid = (lo + hi) // 2 // step * step
-        if completes(cfg, mid, want):
-            hi = mid
-        else:
-            lo = mid
-    return hi
+    return smallest_heap(lambda kb: completes(cfg, kb, want), lo, hi, gap=step, step=step)
 
 
 def main():

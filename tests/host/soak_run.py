@@ -25,6 +25,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from gateway_helpers import HOST, ROOT, base_data, free_port, record, write_toml
 from peers.faultsmtp import FaultServer
 from peers.mosquitto import Mosquitto
+from peers.process import end as end_process
 from usmtp.writer import make_message_id
 
 SENDER = "outpost@example.org"
@@ -197,13 +198,7 @@ def run(tmp, n=5000, chunk=500, kills=2, restarts=2, connections=4, seed=19, fau
             stop.set()
             sampler.join()
             board.close()
-            if gw.poll() is None:
-                gw.send_signal(signal.SIGTERM)
-                try:
-                    gw.wait(60)
-                except subprocess.TimeoutExpired:
-                    gw.kill()
-                    gw.wait()
+            end_process(gw, signal.SIGTERM, 60)
             glog.close()
         import sqlite3
         db = sqlite3.connect("file:%s?mode=ro" % spool, uri=True, timeout=30)

@@ -26,10 +26,11 @@ from outpost_gateway.spool import Outcome, Spool
 from peers import rabbitmq
 from peers.certs import TestCA
 from peers.smtpd import MailServer
-from test_gateway_mqtt import GatewayProcess, spool_count
+from test_gateway_mqtt import spool_count, start_gateway
 from usmtp.writer import make_message_id
 
-pytestmark = [pytest.mark.peers]
+# one RabbitMQ node for the module: its tests stay on one xdist worker (tools/run_lanes.py)
+pytestmark = [pytest.mark.peers, pytest.mark.xdist_group("rabbitmq")]
 
 SENDER = "outpost@example.org"
 BOARDS = ("shed", "b1")     # each user costs three rabbitmqctl calls (~0.7 s each)
@@ -305,7 +306,7 @@ def test_gateway_sigkilled_mid_stream_loses_nothing(tmp_path, rabbit, queue):
         conf = write_toml(tmp_path / "gateway.toml", data)
         os.environ["E2E_AMQP_PW"] = "gw-pw"
         spool_path = str(tmp_path / "state" / "spool.db")
-        gw = GatewayProcess(conf, tmp_path, port)
+        gw = start_gateway(conf, tmp_path, port)
         gw2 = None
         board = Board(rabbit, "b1")
         try:
@@ -319,7 +320,7 @@ def test_gateway_sigkilled_mid_stream_loses_nothing(tmp_path, rabbit, queue):
                     assert wait_for(lambda: spool_count(spool_path, "SELECT count(*) FROM alerts") >= 50, 60)
                     gw.kill()
                     before = spool_count(spool_path, "SELECT count(*) FROM alerts")
-                    gw2 = GatewayProcess(conf, tmp_path, port)
+                    gw2 = start_gateway(conf, tmp_path, port)
             for i in infos:
                 i.wait_for_publish(60)
             assert 50 <= before < n_alerts, before
