@@ -105,6 +105,22 @@ def queue_depth(rabbit, queue):
         conn.close()
 
 
+def queue_messages(rabbit, queue):
+    # ready and unacknowledged together (the broker's count): 0 once the gateway has
+    # acknowledged everything it was handed
+    for line in rabbit.running_node().ctl("list_queues", "name", "messages", "-q").splitlines():
+        name, _, n = line.rpartition("\t")
+        if name == queue:
+            return int(n)
+    return None
+
+
+def settled(rabbit, queue):
+    # waits until the gateway acknowledged all it got (an ack may still be on its way when the
+    # last commit is seen; stopping then would put that alert back in the queue, rightly)
+    return wait_for(lambda: queue_messages(rabbit, queue) == 0, 30, step=0.5)
+
+
 def admin_publish(rabbit, key, body):
     n = rabbit.nodes[0]
     conn = pika.BlockingConnection(pika.ConnectionParameters(
@@ -180,6 +196,7 @@ def test_firmware_alert_through_rabbitmq_to_the_inbox(tmp_path, rabbit, queue):
                             == [("shed", "online")], 10)
             assert gw.failed() == {}
             assert gw.status()["amqp"]["node"] == "%s:%d" % (n.host, n.amqp_port)
+            assert settled(rabbit, queue)
         finally:
             if board is not None:
                 board.close()
@@ -219,6 +236,7 @@ def test_bad_records_refused_kept_and_acknowledged(tmp_path, rabbit, queue):
         assert wait_for(lambda: gw.spool.pending() == 5, 20)
         assert "cannot cross RabbitMQ's MQTT plugin" in [r for r in gw.spool.rejected()
                                                          if r["reason"].startswith("bad-device")][0]["reason"]
+        assert settled(rabbit, queue)
     finally:
         b1.close()
         gw.stop()
@@ -253,6 +271,7 @@ def test_full_spool_leaves_alerts_in_the_queue_and_a_dead_node_is_skipped(tmp_pa
         assert wait_for(lambda: spool.counts()["alerts"] == 8, 60)
         assert sorted(a["id"] for a in spool.list(limit=100)) == sorted(r["id"] for r in recs)
         assert wait_for(lambda: ing.refusing is None, 10)
+        assert settled(rabbit, queue)
     finally:
         b1.close()
         ing.stop()
@@ -328,6 +347,7 @@ def test_gateway_sigkilled_mid_stream_loses_nothing(tmp_path, rabbit, queue):
             assert wait_for(lambda: spool_count(
                 spool_path, "SELECT count(*) FROM deliveries WHERE status != 'done'") == 0, 60)
             assert spool_count(spool_path, "SELECT count(*) FROM deliveries") == n_alerts
+            assert settled(rabbit, queue)
             assert gw2.stop() == 0
         finally:
             os.environ.pop("E2E_AMQP_PW", None)
