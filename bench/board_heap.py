@@ -28,6 +28,8 @@ sys.path[:0] = [os.path.join(ROOT, "tests"), os.path.join(ROOT, "tests", "realmp
                 os.path.join(ROOT, "tests", "firmware")]
 JSON_FILE = os.path.join(ROOT, "bench", "board_heap.json")
 
+from heap_search import smallest_heap  # noqa: E402
+
 # the issue's goals, printed beside each figure
 GOALS = {"smtp_app": "96k (the issue's gate: 112k)", "smtp_sendwake": "-", "mqtt": "96k",
          "report_charts": "128k", "report_plain": "112k", "quiet_wake_vm": "24 KB"}
@@ -59,15 +61,7 @@ def completes(cfg, heap_kb, want):
 
 
 def smallest(cfg, want, lo=64, hi=320, step=4):
-    if not completes(cfg, hi, want):
-        return None
-    while hi - lo > step:
-        mid = (lo + hi) // 2 // step * step
-        if completes(cfg, mid, want):
-            hi = mid
-        else:
-            lo = mid
-    return hi
+    return smallest_heap(lambda kb: completes(cfg, kb, want), lo, hi, gap=step, step=step)
 
 
 def held_64(tree, modules):

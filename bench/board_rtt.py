@@ -10,6 +10,15 @@ about to send) to the moment the 250 for the message reaches the board (the serv
 + rtt/2), in round trips. The TCP handshake to the proxy is on loopback and not delayed, so
 add 1 for a real network's SYN/SYN-ACK. QUIT comes after the 250 and is not counted: the alert
 is marked done on the 250.
+
+Then the cost of one alert wake per path, behind --wake-rtt (100 ms): from power-on to the
+alert marked done (the board's "sent" line), with the number of resets (deep sleeps) and Wi-Fi
+associations it took, and the flash writes (each write() to a file, each file created or
+truncated, renamed or removed: every one is a flash program on a board; the unix port's RTC
+memory file is not counted, it is RTC RAM on a board), boot included. Paths:
+direct SMTP in the app's wake (smtp.send_wake_below 0), SMTP in a send wake, MQTT over TLS to
+Mosquitto. Serial is not measured here: the unix port has no UART (boards/unix/machine.py).
+The wall times are taken on a shared, busy machine: read them with the load printed.
 """
 import argparse
 import os
@@ -48,18 +57,130 @@ def one(rtt, chunking):
                 return (t250 - t0) / rtt
 
 
+# the unchanged boot.py and main.py; open() and os are wrapped to count flash writes, printed
+# when the process sleeps (a send wake) and after the app's "sent" line
+COUNTING_BOOT = """exec(open('boot.py').read())
+import builtins, sys, os as _os
+_n = {}
+def _count(name):
+    _n[name] = _n.get(name, 0) + 1
+class _W:
+    def __init__(s, f, name):
+        s.f = f
+        s.name = name
+    def write(s, d):
+        _count(s.name)
+        return s.f.write(d)
+    def __getattr__(s, k):
+        return getattr(s.f, k)
+    def __enter__(s):
+        return s
+    def __exit__(s, *a):
+        s.f.close()
+_open = builtins.open
+def _counting_open(name, mode='r', *a):
+    f = _open(name, mode, *a)
+    if 'w' in mode or 'a' in mode:
+        if 'w' in mode:
+            _count(name)    # created or truncated
+        return _W(f, name)
+    return f
+builtins.open = _counting_open
+class _Os:
+    def remove(s, p):
+        _os.remove(p)
+        _count(p)
+    def rename(s, a, b):
+        _os.rename(a, b)
+        _count(b)
+    def __getattr__(s, k):
+        return getattr(_os, k)
+sys.modules['os'] = _Os()
+def _show():
+    print('FLASH ' + ' '.join([k + '=' + str(_n[k]) for k in _n]))
+import machine
+_sleep = machine.deepsleep
+def _deepsleep(ms=0):
+    _show()
+    _sleep(ms)
+machine.deepsleep = _deepsleep
+_print = builtins.print
+def _p(*a, **k):
+    _print(*a, **k)
+    if a and isinstance(a[0], str) and '] sent unix1-1-1' in a[0]:
+        _show()
+builtins.print = _p
+exec(open('main.py').read())
+"""
+
+
+def wake_cost(path, rtt):
+    """(seconds from power-on to the alert marked done, resets, Wi-Fi associations,
+    {file: flash writes}) for one alert wake over `path`."""
+    from peers.mosquitto import Mosquitto
+    d = pathlib.Path(tempfile.mkdtemp(prefix="board-wake-"))
+    with MailServer(tls="starttls", auth_users={"board": "s3cret"}, auth_required=True,
+                    chunking=True) as srv, Mosquitto(tls=True) as broker:
+        target = (broker.host, broker.tls_port) if path == "mqtt" else (srv.host, srv.port)
+        with RttProxy(target[0], target[1], rtt=rtt) as proxy:
+            if path == "mqtt":
+                cfg = board_config(mqtt={"host": "127.0.0.1", "port": proxy.port, "tls": True,
+                                         "ca": broker.ca_pem.decode(), "server_hostname": "localhost",
+                                         "timeout": 10, "heartbeat": 0, "publish_every": 0},
+                                   order=("mqtt",))
+            else:
+                cfg = board_config(smtp=starttls_auth(srv, port=proxy.port, timeout=30,
+                                                      send_wake_below=(1 << 20) if path == "smtp-wake" else 0),
+                                   order=("smtp",))
+            with RealBoard(d, cfg, heapsize="512k") as b:
+                with open(os.path.join(b.fs, "pin27"), "w") as f:
+                    f.write("1")
+                t0 = time.monotonic()
+                b.start(code=COUNTING_BOOT)
+                i = b.wait_for("sent unix1-1-1", timeout=120)
+                took = time.monotonic() - t0
+                b.wait_for("FLASH ", timeout=30, start=i)
+                writes = {}
+                for line in b.lines:
+                    if line.startswith("FLASH "):
+                        for kv in line.split()[1:]:
+                            k, _, v = kv.rpartition("=")
+                            if k != "rtc.mem":      # RTC memory on a board, not flash
+                                writes[k] = writes.get(k, 0) + int(v)
+                return took, b.wakes, b.count("wifi: connecting"), writes
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("--rtt", type=float, default=0.2)
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--wake-rtt", type=float, default=0.1)
+    ap.add_argument("--only-wake", action="store_true", help="only the wake cost per path")
     a = ap.parse_args(argv)
+    if a.only_wake:
+        return wake_costs(a)
     print("cold wake on the real runtime: alert -> 250, in round trips of %.0f ms "
           "(STARTTLS + AUTH PLAIN, TLS 1.3)" % (a.rtt * 1000))
     for chunking, label in ((True, "PIPELINING + CHUNKING"), (False, "PIPELINING, no CHUNKING")):
         rts = [one(a.rtt, chunking) for _ in range(a.runs)]
         print("  %-26s %s  (median %.2f)" % (label, " ".join("%.2f" % r for r in rts),
                                               sorted(rts)[len(rts) // 2]))
+    return wake_costs(a)
+
+
+def wake_costs(a):
+    print("alert wake per path on the real runtime, %.0f ms RTT, power-on to the alert marked "
+          "done (load %.1f; median of %d):" % (a.wake_rtt * 1000, os.getloadavg()[0], a.runs))
+    for path, label in (("smtp", "direct SMTP, the app's wake"), ("smtp-wake", "SMTP in a send wake"),
+                        ("mqtt", "MQTT over TLS")):
+        runs = sorted((wake_cost(path, a.wake_rtt) for _ in range(a.runs)), key=lambda r: r[0])
+        took, resets, wifi, writes = runs[len(runs) // 2]
+        print("  %-28s %5.2f s  %d resets  %d Wi-Fi associations  %d flash writes (%s)"
+              % (label, took, resets, wifi, sum(writes.values()),
+                 ", ".join("%s %d" % (k, writes[k]) for k in sorted(writes))))
+    print("  %-28s not measured: the unix port has no UART" % "serial")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

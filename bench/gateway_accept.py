@@ -9,6 +9,7 @@
 # The relay is off, so only ingress + spool are measured. Goals: >= 5,000/s for MQTT with an
 # independent publisher, >= 1,000 msg/s for SMTP. The machine may be shared: see `uptime`.
 #   python bench/gateway_accept.py [N_MQTT] [N_SMTP]
+import contextlib
 import json
 import os
 import smtplib
@@ -18,45 +19,43 @@ import sys
 import threading
 import time
 
-from gateway_common import Gateway, alert_json, free_port, record, tmpdir
-
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
+from gateway_common import Gateway, Publisher, alert_json, free_port, mqtt_subscribed, record, tmpdir
 from peers.mosquitto import Mosquitto
 
 N_MQTT = int(sys.argv[1]) if len(sys.argv) > 1 else 20000
 N_SMTP = int(sys.argv[2]) if len(sys.argv) > 2 else 5000
 
 
-def bench_mqtt(inflight):
+@contextlib.contextmanager
+def mqtt_rig(name, inflight):
+    # a broker that queues up to 100,000 alerts, and a gateway subscribed to it with its relay off
     extra = "max_queued_messages 100000\nmax_inflight_messages %d" % inflight
     with Mosquitto(extra_config=extra) as broker:
-        tmp = tmpdir("accept-mqtt")
+        tmp = tmpdir(name)
         gw = Gateway(tmp, mqtt={"enabled": True, "host": broker.host, "port": broker.port},
                      relay={"enabled": False})
         try:
-            gw.wait(lambda: ((gw.health() or {}).get("mqtt") or {}).get("subscribed"), 60)
-            pub = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id="bench-pub",
-                              protocol=mqtt.MQTTv5)
-            pub.max_inflight_messages_set(1000)
-            pub.max_queued_messages_set(0)
-            pub.connect(broker.host, broker.port)
-            pub.loop_start()
-            payloads = [alert_json("bench%d" % (i % 10), i) for i in range(N_MQTT)]
-            t0 = time.perf_counter()
-            infos = [pub.publish("outpost/bench%d/alert" % (i % 10), p, qos=1) for i, p in enumerate(payloads)]
-            for info in infos:
-                info.wait_for_publish(600)
-            dt_pub = time.perf_counter() - t0
-            gw.wait(lambda: gw.metrics()["outpost_acknowledged_total"] >= N_MQTT, 600, 0.02)
-            dt = time.perf_counter() - t0
-            pub.disconnect()
-            pub.loop_stop()
-            print("MQTT QoS 1 -> PUBACK after commit: %d alerts in %.2f s = %.0f alerts/s "
-                  "(broker max_inflight_messages %d; the publisher alone took %.2f s)"
-                  % (N_MQTT, dt, N_MQTT / dt, inflight, dt_pub))
+            gw.wait_healthy(mqtt_subscribed)
+            yield broker, gw, tmp
         finally:
             gw.stop()
+
+
+def bench_mqtt(inflight):
+    with mqtt_rig("accept-mqtt", inflight) as (broker, gw, tmp):
+        pub = Publisher(broker, client_id="bench-pub", inflight=1000)
+        payloads = [alert_json("bench%d" % (i % 10), i) for i in range(N_MQTT)]
+        t0 = time.perf_counter()
+        infos = [pub.publish("outpost/bench%d/alert" % (i % 10), p) for i, p in enumerate(payloads)]
+        for info in infos:
+            info.wait_for_publish(600)
+        dt_pub = time.perf_counter() - t0
+        gw.wait(lambda: gw.metrics()["outpost_acknowledged_total"] >= N_MQTT, 600, 0.02)
+        dt = time.perf_counter() - t0
+        pub.close()
+        print("MQTT QoS 1 -> PUBACK after commit: %d alerts in %.2f s = %.0f alerts/s "
+              "(broker max_inflight_messages %d; the publisher alone took %.2f s)"
+              % (N_MQTT, dt, N_MQTT / dt, inflight, dt_pub))
 
 
 def bench_mqtt_backlog(inflight):
@@ -67,20 +66,13 @@ def bench_mqtt_backlog(inflight):
         tmp = tmpdir("accept-backlog")
         sect = dict(mqtt={"enabled": True, "host": broker.host, "port": broker.port}, relay={"enabled": False})
         gw = Gateway(tmp, **sect)
-        gw.wait(lambda: ((gw.health() or {}).get("mqtt") or {}).get("subscribed"), 60)
+        gw.wait_healthy(mqtt_subscribed)
         gw.stop()
-        pub = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id="bench-pub",
-                          protocol=mqtt.MQTTv5)
-        pub.max_inflight_messages_set(1000)
-        pub.max_queued_messages_set(0)
-        pub.connect(broker.host, broker.port)
-        pub.loop_start()
-        infos = [pub.publish("outpost/bench%d/alert" % (i % 10), alert_json("bench%d" % (i % 10), i), qos=1)
-                 for i in range(N_MQTT)]
-        for info in infos:
-            info.wait_for_publish(600)
-        pub.disconnect()
-        pub.loop_stop()
+        with Publisher(broker, client_id="bench-pub", inflight=1000) as pub:
+            infos = [pub.publish("outpost/bench%d/alert" % (i % 10), alert_json("bench%d" % (i % 10), i))
+                     for i in range(N_MQTT)]
+            for info in infos:
+                info.wait_for_publish(600)
         t0 = time.perf_counter()
         gw = Gateway(tmp, **sect)
         try:
@@ -100,37 +92,29 @@ def kb_record(device, seq):
 
 
 def bench_mqtt_mosquitto_pub(devices=10, inflight=1000):
-    extra = "max_queued_messages 100000\nmax_inflight_messages %d" % inflight
-    with Mosquitto(extra_config=extra) as broker:
-        tmp = tmpdir("accept-mqttpub")
-        gw = Gateway(tmp, mqtt={"enabled": True, "host": broker.host, "port": broker.port},
-                     relay={"enabled": False})
-        try:
-            gw.wait(lambda: ((gw.health() or {}).get("mqtt") or {}).get("subscribed"), 60)
-            per = N_MQTT // devices
-            files = []
-            for d in range(devices):
-                path = str(tmp / ("pub%d.txt" % d))
-                with open(path, "w") as f:
-                    for i in range(per):
-                        f.write(kb_record("pub%d" % d, i) + "\n")
-                files.append(path)
-            size = os.path.getsize(files[0]) / per
-            t0 = time.perf_counter()
-            procs = [subprocess.Popen(["mosquitto_pub", "-h", broker.host, "-p", str(broker.port), "-q", "1",
-                                       "-M", "100", "-t", "outpost/pub%d/alert" % d, "-l"],
-                                      stdin=open(files[d], "rb")) for d in range(devices)]
-            for p in procs:
-                p.wait(600)
-            dt_pub = time.perf_counter() - t0
-            n = per * devices
-            gw.wait(lambda: gw.metrics()["outpost_acknowledged_total"] >= n, 600, 0.25)   # /metrics costs CPU: poll gently
-            dt = time.perf_counter() - t0
-            print("MQTT QoS 1 from %d mosquitto_pub -l publishers (%.0f-byte records) -> PUBACK after commit: "
-                  "%d alerts in %.2f s = %.0f alerts/s (publishers done after %.2f s)"
-                  % (devices, size, n, dt, n / dt, dt_pub))
-        finally:
-            gw.stop()
+    with mqtt_rig("accept-mqttpub", inflight) as (broker, gw, tmp):
+        per = N_MQTT // devices
+        files = []
+        for d in range(devices):
+            path = str(tmp / ("pub%d.txt" % d))
+            with open(path, "w") as f:
+                for i in range(per):
+                    f.write(kb_record("pub%d" % d, i) + "\n")
+            files.append(path)
+        size = os.path.getsize(files[0]) / per
+        t0 = time.perf_counter()
+        procs = [subprocess.Popen(["mosquitto_pub", "-h", broker.host, "-p", str(broker.port), "-q", "1",
+                                   "-M", "100", "-t", "outpost/pub%d/alert" % d, "-l"],
+                                  stdin=open(files[d], "rb")) for d in range(devices)]
+        for p in procs:
+            p.wait(600)
+        dt_pub = time.perf_counter() - t0
+        n = per * devices
+        gw.wait(lambda: gw.metrics()["outpost_acknowledged_total"] >= n, 600, 0.25)   # /metrics costs CPU: poll gently
+        dt = time.perf_counter() - t0
+        print("MQTT QoS 1 from %d mosquitto_pub -l publishers (%.0f-byte records) -> PUBACK after commit: "
+              "%d alerts in %.2f s = %.0f alerts/s (publishers done after %.2f s)"
+              % (devices, size, n, dt, n / dt, dt_pub))
 
 
 def smtp_gateway(tag):

@@ -9,18 +9,17 @@
 # Goal: 10,000 in <= 35 s (Postfix, 20 connections).
 #   python bench/gateway_drain.py [N] [connections ...]
 import contextlib
-import json
 import multiprocessing
 import sys
 import time
 
 from gateway_common import record, tmpdir
 
-from gateway_helpers import make_cfg
+from gateway_helpers import fill_spool, make_cfg
 from outpost_gateway.clock import SystemClock
 from outpost_gateway.metrics import Metrics
 from outpost_gateway.relay import Relay
-from outpost_gateway.spool import Alert, Spool
+from outpost_gateway.spool import Spool
 from peers.rttproxy import RttProxy
 from peers.smtpd import MailServer
 from peers.smtpsink import SmtpSink
@@ -31,16 +30,7 @@ RTT = float(__import__("os").environ.get("RTT_MS", "20")) / 1000.0
 
 
 def fill(spool, n):
-    ops = []
-    for i in range(n):
-        rec = record(device="drain", seq=i)
-        ops.append(Alert(rec["id"], "drain", "warning", rec["kind"], rec["subject"], "bench",
-                         json.dumps(rec).encode(), ["ops@example.org"]))
-        if len(ops) == 1000:
-            spool.write(ops)
-            ops = []
-    if ops:
-        spool.write(ops)
+    fill_spool(spool, (record(device="drain", seq=i) for i in range(n)), source="bench")
 
 
 def _proxy_main(target, rtt, conn):

@@ -6,10 +6,8 @@ import sys
 import threading
 import time
 
-from gateway_common import Gateway, percentile, record, tmpdir
+from gateway_common import Gateway, Publisher, mqtt_subscribed, percentile, record, tmpdir
 
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 from peers.mosquitto import Mosquitto
 from peers.smtpd import MailServer
 
@@ -35,20 +33,16 @@ def main():
                      relay={"host": up.host, "port": up.port, "mode": "plain", "sender": SENDER},
                      digest={"threshold": 10 ** 9, "rate_per_hour": 0})
         try:
-            gw.wait(lambda: ((gw.health() or {}).get("mqtt") or {}).get("subscribed"), 60)
-            pub = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id="lat-pub",
-                              protocol=mqtt.MQTTv5)
-            pub.connect(broker.host, broker.port)
-            pub.loop_start()
+            gw.wait_healthy(mqtt_subscribed)
+            pub = Publisher(broker, client_id="lat-pub")
             sent = {}
             for i in range(N):
                 rec = record(device="lat", seq=i)
                 sent["<%s@example.org>" % rec["id"]] = time.perf_counter()
-                pub.publish("outpost/lat/alert", json.dumps(rec), qos=1)
+                pub.publish("outpost/lat/alert", json.dumps(rec))
                 time.sleep(PACE)          # a steady pace, not a synchronisation
             gw.wait(lambda: len(arrived) >= N, 120)
-            pub.disconnect()
-            pub.loop_stop()
+            pub.close()
         finally:
             gw.stop()
     lat = [1000 * (arrived[k] - t) for k, t in sent.items() if k in arrived]

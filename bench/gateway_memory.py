@@ -1,15 +1,14 @@
 # Resident memory (printed, not asserted) of a gateway process with 100,000 alerts queued in
 # its spool and the upstream unreachable (so they stay queued), next to the same gateway with
 # an empty spool. The alerts live in SQLite on disk; memory should not grow with the queue.
-import json
 import sys
 import time
 
 from gateway_common import Gateway, free_port, record, tmpdir
 
-from gateway_helpers import make_cfg
+from gateway_helpers import fill_spool, make_cfg
 from outpost_gateway.clock import SystemClock
-from outpost_gateway.spool import Alert, Spool
+from outpost_gateway.spool import Spool
 
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 100000
 
@@ -19,16 +18,7 @@ def fill(tmp, n):
     import os
     os.makedirs(cfg["gateway"]["state_dir"], exist_ok=True)
     spool = Spool(os.path.join(cfg["gateway"]["state_dir"], "spool.db"), SystemClock()).open()
-    ops = []
-    for i in range(n):
-        rec = record(device="mem%d" % (i % 20), seq=i)
-        ops.append(Alert(rec["id"], rec["device"], "warning", rec["kind"], rec["subject"], "bench",
-                         json.dumps(rec).encode(), ["ops@example.org"]))
-        if len(ops) == 5000:
-            spool.write(ops)
-            ops = []
-    if ops:
-        spool.write(ops)
+    fill_spool(spool, (record(device="mem%d" % (i % 20), seq=i) for i in range(n)), source="bench", batch=5000)
     spool.close()
 
 

@@ -11,43 +11,26 @@ import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { fileURLToPath } from "node:url";
+import { loadVM, pyFiles, writeFile } from "../tests/mpvm/vm.mjs";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, "..");
-const PKG = path.join(ROOT, "tests", "mpvm", "node_modules", "@micropython",
-                      "micropython-webassembly-pyscript", "micropython.mjs");
-
-function pyFiles(dir, rel = "") {
-  const out = [];
-  for (const e of fs.readdirSync(path.join(dir, rel), { withFileTypes: true })) {
-    if (e.name === "__pycache__") continue;
-    const r = path.posix.join(rel, e.name);
-    if (e.isDirectory()) out.push(...pyFiles(dir, r));
-    else if (e.name.endsWith(".py")) out.push(r);
-  }
-  return out.sort();
-}
 
 async function heapBench() {
-  if (!fs.existsSync(PKG)) {
-    console.log("MicroPython VM not installed: run `npm ci` in tests/mpvm first");
-    process.exitCode = 1;
-    return;
-  }
-  const { loadMicroPython } = await import(pathToFileURL(PKG).href);
   let line = "";
   const sink = (b) => { for (const c of b) { if (c === 10) { console.log(line); line = ""; } else line += String.fromCharCode(c); } };
   // a board-sized heap (an ESP32 without PSRAM has roughly 100-150 KB free for Python)
-  const mp = await loadMicroPython({ stdout: sink, stderr: sink, linebuffer: false, heapsize: 192 * 1024 });
-  const lib = path.join(ROOT, "lib");
-  for (const f of pyFiles(lib)) {
-    const vmPath = "/lib/" + f;
-    mp.FS.mkdirTree(path.posix.dirname(vmPath));
-    mp.FS.writeFile(vmPath, fs.readFileSync(path.join(lib, f)));
+  let mp;
+  try {
+    mp = await loadVM({ heap: 192 * 1024, stdout: sink, trees: ["lib"], under: "" });
+  } catch (e) {
+    console.log(String(e.message || e));
+    process.exitCode = 1;
+    return;
   }
-  mp.FS.writeFile("/lib/mp_heap_bench.py", fs.readFileSync(path.join(HERE, "mp_heap.py")));
-  mp.runPython("import sys\nsys.path.insert(0, '/lib')\nimport mp_heap_bench as B\nimport gc");
+  writeFile(mp, "/lib/mp_heap_bench.py", fs.readFileSync(path.join(HERE, "mp_heap.py")));
+  mp.runPython("import mp_heap_bench as B\nimport gc");
   const heap = () => { mp.runPython("gc.collect()"); mp.runPython("_h = B.heap()"); return mp.globals.get("_h"); };
   console.log("MicroPython " + (mp.runPython("_v = B.version()"), mp.globals.get("_v")) + " (WebAssembly port), heap held = " +
               "gc.mem_alloc() after gc.collect(), above the baseline before the message existed\n");

@@ -19,6 +19,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[:0] = [os.path.join(ROOT, "tests"), os.path.join(ROOT, "tests", "realmp")]
 
 from peers.smtpd import MailServer  # noqa: E402
+from heap_search import smallest_heap  # noqa: E402
 from realboard import MICROPYTHON  # noqa: E402
 
 SCRIPT = os.path.join(ROOT, "tests", "realmp", "mp_send.py")
@@ -51,15 +52,7 @@ def sends(libdir, job, heap_kb):
 
 
 def smallest(libdir, job, lo=16, hi=320):
-    if not sends(libdir, job, hi):
-        return None
-    while hi - lo > 2:
-        mid = (lo + hi) // 2
-        if sends(libdir, job, mid):
-            hi = mid
-        else:
-            lo = mid
-    return hi
+    return smallest_heap(lambda kb: sends(libdir, job, kb), lo, hi, gap=2)
 
 
 def main():

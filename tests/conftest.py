@@ -51,3 +51,31 @@ def _keep_shared_modules():
         parent, _, child = n.rpartition(".")
         if parent in saved:
             setattr(saved[parent], child, m)
+
+
+def _printable(text):
+    return text.encode("utf-8", "backslashreplace").decode("utf-8") if isinstance(text, str) else text
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    # A test's captured output may hold a lone surrogate (the hostile-input tests log one):
+    # pytest-xdist sends each report to the controller as UTF-8, which cannot carry it and
+    # ends the worker. Show it escaped instead.
+    outcome = yield
+    report = outcome.get_result()
+    report.sections = [(_printable(k), _printable(v)) for k, v in report.sections]
+
+
+def pytest_collection_modifyitems(session, config, items):
+    # tests marked slow start first: spread over pytest-xdist workers, the long waits then
+    # overlap with everything else instead of starting last and running on alone
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
+@pytest.fixture
+def broker():
+    # a real Mosquitto on a free loopback port, its own config and persistence (tests/peers)
+    from peers.mosquitto import Mosquitto
+    with Mosquitto() as b:
+        yield b

@@ -1,12 +1,22 @@
-"""Runs the test lanes one after the other, then fails if any lane failed or ran no test.
+"""Runs the test lanes side by side, then fails if any lane failed or ran no test.
 
     python tools/run_lanes.py                 pytest, micropython, realmp, mpy (what `make test` runs)
     python tools/run_lanes.py pytest -- -k smtp   one lane; arguments after -- go to it
 
-Lanes: pytest (tests/ but tests/realmp), micropython (tests/mpvm/run.mjs on the WebAssembly VM),
-realmp (tests/realmp: the real MicroPython unix port against real peers), mpy (tools/check_mpy.py).
-Each lane's output streams through unchanged; the closing lines sum them up, ending with
-`total: N passed, N failed`. A lane that hangs is killed after LANE_TIMEOUT seconds (default 2400).
+Lanes: pytest (tests/ but tests/realmp, over TEST_WORKERS pytest-xdist workers), micropython
+(tests/mpvm/run.mjs on the WebAssembly VM), realmp (tests/realmp: the real MicroPython unix port
+against real peers, over up to 3 workers), mpy (tools/check_mpy.py).
+
+Most of the suite's time is spent waiting on peers (brokers, mail servers, gateway processes,
+the real MicroPython), so the lanes run at once, and the pytest lane over more workers than the
+machine has cores. One lane alone streams its output; with several, each lane's output is
+printed whole when it ends. The closing lines give each lane's counts, wall time and CPU time
+(its own and its reaped children's), the 10 slowest tests, and end with
+`total: N passed, N failed`. A lane that hangs is killed after LANE_TIMEOUT seconds (default
+2400).
+
+Environment: TEST_WORKERS (pytest lane's workers; default 4; 0 runs it in one process),
+LANES_SERIAL=1 (one lane after the other, as before).
 """
 import os
 import re
@@ -14,6 +24,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -21,14 +32,29 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LANES = ("pytest", "micropython", "realmp", "mpy")
 REALMP = os.path.join("tests", "realmp")
 COUNT = re.compile(r"(\d+) (passed|failed|errors?|skipped|xfailed|xpassed)\b")
+# pytest's --durations lines ("12.34s call     tests/x.py::test_y") and the VM runner's
+# "PASS tests/x.py::test_y (12 ms)"
+PYTEST_DURATION = re.compile(r"^\s*([\d.]+)s (setup|call|teardown)\s+(\S.*?)\s*$")
+VM_DURATION = re.compile(r"^(?:PASS|FAIL)\s+(\S+)\s+\((\d+) ms\)")
+DURATIONS = 30      # pytest phases listed per pytest lane, enough for the 10 slowest tests
+
+
+def workers():
+    return max(0, int(os.environ.get("TEST_WORKERS", "4") or 0))
 
 
 def command(lane, extra):
-    if lane == "pytest":
+    if lane in ("pytest", "realmp"):
+        cmd = [sys.executable, "-m", "pytest", "--durations=%d" % DURATIONS]
+        # the realmp lane's 21 tests each mostly wait on a real MicroPython: fewer workers
+        n = workers() if lane == "pytest" else min(3, workers())
+        # loadgroup: tests handed out one by one as workers free up, except that the tests of
+        # one xdist_group (a module sharing one costly rig) all run on one worker, in order
+        spread = ["-n", str(n), "--dist", "loadgroup"] if n else []
+        if lane == "realmp":
+            return cmd + spread + [REALMP] + extra
         # no path given: pytest.ini's testpaths (tests/) applies; tests/realmp is its own lane
-        return [sys.executable, "-m", "pytest", "--ignore=" + REALMP] + extra
-    if lane == "realmp":
-        return [sys.executable, "-m", "pytest", REALMP] + extra
+        return cmd + spread + ["--ignore=" + REALMP] + extra
     if lane == "micropython":
         node = shutil.which("node")
         if node is None:
@@ -57,40 +83,125 @@ def counts(lane, lines):
             found.get("skipped", 0))
 
 
-def run(lane, extra, timeout):
-    cmd = command(lane, extra)
-    if cmd is None:
-        print("run_lanes: node is not installed; the micropython lane needs Node 20", flush=True)
-        return 127, [], 0.0
-    print("\n===== lane %s: %s" % (lane, " ".join(cmd)), flush=True)
-    t0 = time.monotonic()
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            start_new_session=True)
-    timed_out = []
+def durations(lane, lines):
+    """{test id: seconds} from the lane's own report (a pytest test's phases added up)."""
+    out = {}
+    if lane in ("pytest", "realmp"):
+        for line in lines:
+            m = PYTEST_DURATION.match(line)
+            if m:
+                out[m.group(3)] = out.get(m.group(3), 0.0) + float(m.group(1))
+    elif lane == "micropython":
+        for line in lines:
+            m = VM_DURATION.match(line)
+            if m:
+                out[m.group(1)] = int(m.group(2)) / 1000.0
+    return out
 
-    def kill():
-        timed_out.append(True)
+
+class Lane:
+    """One lane's process. Its output goes to `sink` (a stream, or a file printed later)."""
+
+    def __init__(self, name, extra, timeout, index, sink):
+        self.name = name
+        self.cmd = command(name, extra)
+        self.timeout = timeout
+        self.index = index
+        self.sink = sink
+        self.lines = []
+        self.rc = None
+        self.wall = 0.0
+        self.cpu = 0.0
+        self.timed_out = False
+
+    def run(self):
+        if self.cmd is None:
+            self.sink.write("run_lanes: node is not installed; the micropython lane needs Node 20\n")
+            self.rc = 127
+            return
+        self.sink.write("\n===== lane %s: %s\n" % (self.name, " ".join(self.cmd)))
+        self.sink.flush()
+        # each lane its own block of loopback ports (tests/peers/ports.py)
+        env = dict(os.environ, OUTPOST_PORT_LANE=str(self.index))
+        t0 = time.monotonic()
+        proc = subprocess.Popen(self.cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                start_new_session=True, env=env)
+
+        def kill():
+            self.timed_out = True
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except OSError:
+                pass
+
+        timer = threading.Timer(self.timeout, kill)
+        timer.start()
         try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except OSError:
-            pass
+            for raw in proc.stdout:
+                line = raw.decode("utf-8", "replace")
+                self.sink.write(line)
+                self.sink.flush()
+                self.lines.append(line.rstrip("\n"))
+            # wait4: the exit status and the CPU time of the lane and every child it reaped
+            _, status, usage = os.wait4(proc.pid, 0)
+            proc.returncode = self.rc = os.waitstatus_to_exitcode(status)
+            self.cpu = usage.ru_utime + usage.ru_stime
+        finally:
+            timer.cancel()
+            proc.stdout.close()
+        self.wall = time.monotonic() - t0
+        if self.timed_out:
+            self.sink.write("run_lanes: lane %s killed after %d s (LANE_TIMEOUT)\n" % (self.name, self.timeout))
+            self.rc = self.rc or 124
 
-    timer = threading.Timer(timeout, kill)
-    timer.start()
-    lines = []
-    try:
-        for raw in proc.stdout:
-            line = raw.decode("utf-8", "replace")
-            sys.stdout.write(line)
+    def verdict(self):
+        passed = counts(self.name, self.lines)[0]
+        if self.rc == 0 and passed == 0:
+            return "FAILED (ran no test)"
+        if self.rc != 0:
+            return "FAILED (exit %d)" % self.rc
+        return "ok"
+
+
+def run_all(lanes, extra, timeout, serial):
+    if serial or len(lanes) == 1:
+        done = []
+        for i, name in enumerate(lanes):
+            lane = Lane(name, extra, timeout, i, sys.stdout)
+            lane.run()
+            done.append(lane)
+        return done
+    # side by side: each lane writes to its own file, printed whole as soon as the lane ends
+    printing = threading.Lock()
+    folder = tempfile.mkdtemp(prefix="outpost-lanes-")
+    done = []
+
+    def one(i, name):
+        path = os.path.join(folder, name + ".log")
+        with open(path, "w", encoding="utf-8") as sink:
+            lane = Lane(name, extra, timeout, i, sink)
+            try:
+                lane.run()
+            except Exception as e:      # a lane that could not run is a failed lane, not a crash
+                sink.write("run_lanes: lane %s could not run: %r\n" % (name, e))
+                lane.rc = lane.rc if lane.rc not in (None, 0) else 1
+        with printing:
+            with open(path, encoding="utf-8", errors="replace") as f:
+                shutil.copyfileobj(f, sys.stdout)
+            sys.stdout.write("===== lane %s ended after %.1f s\n" % (name, lane.wall))
             sys.stdout.flush()
-            lines.append(line.rstrip("\n"))
-        rc = proc.wait()
-    finally:
-        timer.cancel()
-    if timed_out:
-        print("run_lanes: lane %s killed after %d s (LANE_TIMEOUT)" % (lane, timeout), flush=True)
-        rc = rc or 124
-    return rc, lines, time.monotonic() - t0
+            done.append(lane)
+
+    print("run_lanes: %s side by side (TEST_WORKERS=%d); each lane's output follows when it ends"
+          % (", ".join(lanes), workers()), flush=True)
+    threads = [threading.Thread(target=one, args=(i, name)) for i, name in enumerate(lanes)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    shutil.rmtree(folder, ignore_errors=True)
+    order = {name: i for i, name in enumerate(lanes)}
+    return sorted(done, key=lambda lane: order[lane.name])
 
 
 def main(argv=None):
@@ -100,26 +211,36 @@ def main(argv=None):
         i = argv.index("--")
         argv, extra = argv[:i], argv[i + 1:]
     lanes = argv or list(LANES)
+    for name in lanes:
+        command(name, [])       # an unknown lane is refused before anything runs
     if extra and len(lanes) != 1:
         raise SystemExit("run_lanes: arguments after -- need exactly one lane")
     timeout = int(os.environ.get("LANE_TIMEOUT", "2400"))
+    serial = os.environ.get("LANES_SERIAL", "") not in ("", "0")
 
-    report = []
-    for lane in lanes:
-        rc, lines, secs = run(lane, extra, timeout)
-        passed, failed, skipped = counts(lane, lines)
-        if rc == 0 and passed == 0:
-            verdict = "FAILED (ran no test)"
-        elif rc != 0:
-            verdict = "FAILED (exit %d)" % rc
-        else:
-            verdict = "ok"
-        report.append((lane, verdict, passed, failed, skipped, secs))
+    t0 = time.monotonic()
+    done = run_all(lanes, extra, timeout, serial)
+    wall = time.monotonic() - t0
+
+    slowest = []
+    for lane in done:
+        slowest += [(secs, lane.name, test) for test, secs in durations(lane.name, lane.lines).items()]
+    slowest.sort(key=lambda r: -r[0])
+    if slowest:
+        print("\n===== 10 slowest tests (wall, setup + call + teardown)")
+        for secs, name, test in slowest[:10]:
+            print("%7.1f s  %-12s %s" % (secs, name, test))
 
     print("\n===== lanes")
-    for lane, verdict, passed, failed, skipped, secs in report:
-        print("%-12s %-22s %5d passed, %d failed, %d skipped  (%.1f s)" % (
-            lane, verdict, passed, failed, skipped, secs))
+    report = []
+    for lane in done:
+        passed, failed, skipped = counts(lane.name, lane.lines)
+        verdict = lane.verdict()
+        report.append((lane.name, verdict, passed, failed))
+        print("%-12s %-22s %5d passed, %d failed, %d skipped  (wall %.1f s, CPU %.1f s)" % (
+            lane.name, verdict, passed, failed, skipped, lane.wall, lane.cpu))
+    print("%-12s %-22s %36s  (wall %.1f s, CPU %.1f s)" % (
+        "all", "side by side" if len(done) > 1 and not serial else "", "", wall, sum(l.cpu for l in done)))
     bad = [r[0] for r in report if r[1] != "ok"]
     if bad:
         print("failed lanes: " + ", ".join(bad))

@@ -3,7 +3,8 @@
 # None) and respond(challenge) answers a 334 challenge. Payloads are never traced (the core
 # redacts them).
 
-from usmtp.errors import SMTPAuthError, SMTPUsageError
+from usmtp import errors
+from usmtp.errors import SMTPUsageError, errtext
 
 NAMES = ("PLAIN", "LOGIN", "XOAUTH2")
 
@@ -49,7 +50,7 @@ class Mechanism:
 
     def respond(self, challenge):
         if not self._steps or (self._init and challenge.strip()):
-            raise SMTPAuthError(535, "unexpected AUTH " + self.name + " challenge", None, "AUTH")
+            raise errors.SMTPAuthError(535, errtext("challenge", self.name), None, "AUTH")
         return self._steps.pop(0)
 
 
@@ -75,14 +76,14 @@ def choose(offered, oauth, wanted=None):
     if wanted:
         wanted = wanted.upper()
         if wanted not in NAMES:
-            raise SMTPUsageError("unsupported AUTH mechanism " + wanted)
+            raise SMTPUsageError(errtext("mech", wanted))
         if wanted not in names:
-            raise SMTPAuthError(504, "server does not offer AUTH " + wanted, None, "AUTH")
+            raise errors.SMTPAuthError(504, errtext("nomech", wanted), None, "AUTH")
         return wanted
     if oauth:
         wanted = "XOAUTH2"
     for m in (wanted,) if wanted else ("PLAIN", "LOGIN"):
         if m in names:
             return m
-    raise SMTPAuthError(504, "server offers no AUTH " + (wanted or "PLAIN or LOGIN") +
-                        " (offers: " + offered + ")", None, "AUTH")
+    raise errors.SMTPAuthError(504, errtext("nomechs", wanted or "PLAIN or LOGIN", offered), None,
+                               "AUTH")

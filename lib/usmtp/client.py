@@ -3,7 +3,7 @@
 from usmtp import netio
 from usmtp.core import ClientCore, DONE, NEED_DATA
 import usmtp.tx  # noqa: F401 (every client sends: loaded now, before a TLS handshake shares the heap)
-from usmtp.errors import (SMTPConnectError, SMTPError, SMTPTimeout, SMTPUsageError)
+from usmtp.errors import SMTPConnectError, SMTPError, SMTPTimeout, SMTPUsageError, errtext
 
 
 
@@ -53,9 +53,9 @@ class SMTP:
         self.local_hostname = local_hostname
         self.insecure_skip_verify = insecure_skip_verify
         self.allow_plaintext_auth = allow_plaintext_auth
-        if trace is not None and not callable(trace):
-            f = trace
-            trace = lambda line: f.write(line + "\n")  # noqa: E731 (a file-like trace sink)
+        if trace is not None:
+            from usmtp.trace import sink    # a file-like trace becomes a callable
+            trace = sink(trace)
         self.trace = trace
         self.pipelining = pipelining
         self.chunking = chunking
@@ -73,7 +73,7 @@ class SMTP:
         """Connect, read the greeting, EHLO, and STARTTLS as the mode asks.
         Returns the greeting (code, text)."""
         if self._stream is not None:
-            raise SMTPUsageError("already connected")
+            raise SMTPUsageError(errtext("connected"))
         mode = self.mode
         if not port:
             # the mode's port: 465 implicit TLS, 587 STARTTLS, 25 opportunistic or plain
@@ -96,7 +96,7 @@ class SMTP:
         sendall/recv on CPython; write/readline on MicroPython). mode defaults to "starttls";
         host is the name the certificate must carry. Returns the greeting (code, text)."""
         if self._stream is not None:
-            raise SMTPUsageError("already connected")
+            raise SMTPUsageError(errtext("connected"))
         if self.mode is None:
             self.mode = "starttls"
         ctx = None
@@ -175,8 +175,7 @@ class SMTP:
                         except SMTPTimeout:
                             pass
                     if data is None:
-                        raise SMTPTimeout("timed out waiting for the reply to %s (%s s)"
-                                          % (w, t))
+                        raise SMTPTimeout(errtext("timeout", w, t))
                     core.receive_data(data)
         except SMTPError as e:
             if isinstance(e, SMTPConnectError):
@@ -214,9 +213,8 @@ class SMTP:
         if self._core is None or self._stream is None:
             if self._lost:
                 # not the caller's mistake: a retry policy must see a transient network error
-                raise SMTPConnectError("the connection was lost (" + self._lost +
-                                       "); connect again")
-            raise SMTPUsageError("not connected (call connect() first, or give SMTP a host)")
+                raise SMTPConnectError(errtext("lost", self._lost))
+            raise SMTPUsageError(errtext("noconn"))
         return self._core
 
     def _reply(self):

@@ -21,8 +21,8 @@
 # them: tx.py (envelope and one message over DATA), bdat.py (CHUNKING), batch.py (send_many),
 # stream.py (a body written piece by piece, as uMail does), auth.py (AUTH mechanisms).
 
-from usmtp.errors import (SMTPAuthError, SMTPConnectError, SMTPError, SMTPProtocolError,
-                          SMTPTLSError, SMTPTransientError, SMTPUsageError, reply_error)
+from usmtp import errors    # its rarer classes load when a failure names them (errors.py)
+from usmtp.errors import SMTPConnectError, SMTPError, SMTPProtocolError, SMTPUsageError, errtext
 from usmtp.reply import ReplyParser, parse_ehlo
 
 SEND = "send"
@@ -88,7 +88,7 @@ def check_arg(value, what):
     if isinstance(value, bytes):
         value = value.decode("utf-8")
     if "\r" in value or "\n" in value or "\x00" in value:
-        raise SMTPUsageError(what + " contains a CR, LF or NUL character: " + repr(value))
+        raise SMTPUsageError(errtext("crlf", what, repr(value)))
     return value
 
 
@@ -133,9 +133,9 @@ class ClientCore:
 
     def start(self, op):
         if self._op is not None:
-            raise SMTPUsageError("an operation is already running")
+            raise SMTPUsageError(errtext("busy"))
         if self.state == "closed":
-            raise SMTPConnectError("connection is closed")
+            raise SMTPConnectError(errtext("closed"))
         self._op = op
         self._wait = None
         self.result = None
@@ -183,7 +183,7 @@ class ClientCore:
     def tls_established(self):
         """The driver wrapped the socket in TLS: forget what was said in plaintext (RFC 3207)."""
         if self.state != "tls":
-            raise SMTPUsageError("tls_established() without an accepted STARTTLS")
+            raise SMTPUsageError(errtext("notls"))
         self.secure = True
         self.ext = {}
         self.esmtp = False
@@ -234,9 +234,7 @@ class ClientCore:
                         if self._q:
                             return SEND
                         if self._eof:
-                            raise SMTPConnectError("server closed the connection while we waited "
-                                                   "for the reply to " + self._pending[0][0] +
-                                                   " (state " + self.state + ")")
+                            raise SMTPConnectError(errtext("eof", self._pending[0][0], self.state))
                         return NEED_DATA
                     self._dispatch(r)
                 self._wait = None
@@ -261,27 +259,23 @@ class ClientCore:
         cmd, key, ctx = self._pending.pop(0)
         self.replies += 1
         if self.trace:
-            n = len(r.lines)
-            for i in range(n):
-                self.trace("S: " + str(r.code) + (" " if i == n - 1 else "-") +
-                           ((r.enhanced + " ") if (r.enhanced and i == 0) else "") + r.lines[i])
+            from usmtp.trace import received
+            received(self.trace, r)
         self.last_reply = r
         if r.code == 421:
             # the server is closing the channel: nothing else will be answered
             self._go("LOST")
             self._pending = []
-            raise SMTPTransientError(421, r.text, r.enhanced, cmd)
+            raise errors.SMTPTransientError(421, r.text, r.enhanced, cmd)
         t = row(self.state, cmd)
         if t is None:
-            raise SMTPProtocolError("reply %d to %s arrived in state %s, where %s is not valid"
-                                    % (r.code, cmd, self.state, cmd))
+            raise SMTPProtocolError(errtext("badstate", r.code, cmd, self.state, cmd))
         if str(r.code) in t[2]:
             target = t[3]
         elif r.code >= 400:
             target = t[4]
         else:
-            raise SMTPProtocolError("unexpected reply %d to %s in state %s: %s"
-                                    % (r.code, cmd, self.state, r.text))
+            raise SMTPProtocolError(errtext("badcode", r.code, cmd, self.state, r.text))
         if target != "-":
             self.state = target
         if cmd == "AUTH" and r.code == 235:
@@ -297,13 +291,8 @@ class ClientCore:
         self._raw(line.encode() + b"\r\n")
         self._pending.append((cmd, key, ctx))
         if self.trace:
-            if redact:
-                # AUTH shows its mechanism only; an AUTH answer nothing at all
-                shown = "<redacted>"
-                if cmd == "AUTH":
-                    shown = "AUTH " + arg.partition(" ")[0] + (" <redacted>" if " " in arg else "")
-                line = shown
-            self.trace("C: " + line)
+            from usmtp.trace import sent    # loaded only when tracing (redaction is there)
+            sent(self.trace, cmd, line, arg, redact)
 
     def _raw(self, data):
         self._q.append(data)
@@ -311,8 +300,7 @@ class ClientCore:
 
     def _need(self, *states):
         if self.state not in states:
-            raise SMTPUsageError("not possible in state " + self.state + " (needs " +
-                                 " or ".join(states) + ")")
+            raise SMTPUsageError(errtext("state", self.state, " or ".join(states)))
 
     def partial_results(self):
         """After a batch broke off (a timeout, a lost connection): the outcome of every message
@@ -347,7 +335,7 @@ class ClientCore:
             r = self.last_reply
             self.greeting_reply = r
             if r.code != 220:
-                raise reply_error(r.code, r.text, r.enhanced, "greeting")
+                raise errors.reply_error(r.code, r.text, r.enhanced, "greeting")
         res = yield from self.op_hello()
         if self.secure or self.mode == "plain":
             return res
@@ -359,24 +347,22 @@ class ClientCore:
         the server does not offer or refuses it and it is not required."""
         self._need("ready")
         if self.secure:
-            raise SMTPUsageError("the connection is already encrypted")
+            raise SMTPUsageError(errtext("tls2"))
         if "STARTTLS" not in self.ext:
             if required:
-                raise SMTPTLSError("server does not offer STARTTLS and mode='starttls' requires "
-                                   "it (refusing to continue without TLS)")
+                raise errors.SMTPTLSError(errtext("nostarttls"))
             return "ready"
         self._send("STARTTLS")
         yield 0
         r = self.last_reply
         if r.code != 220:
             if required:
-                raise SMTPTLSError("server refused STARTTLS: %d %s" % (r.code, r.text))
+                raise errors.SMTPTLSError(errtext("starttls", r.code, r.text))
             return "ready"
         if self._parser.pending():
             # bytes sent before the handshake would be read as if they came over TLS
             self._parser.take_rest()
-            raise SMTPProtocolError("server sent data after its STARTTLS reply, before the TLS "
-                                    "handshake (possible command injection)")
+            raise SMTPProtocolError(errtext("inject"))
         return "starttls"
 
     def op_hello(self):
@@ -390,12 +376,12 @@ class ClientCore:
             self.esmtp = True
             return "ready"
         if r.code < 500:
-            raise reply_error(r.code, r.text, r.enhanced, "EHLO")
+            raise errors.reply_error(r.code, r.text, r.enhanced, "EHLO")
         self._send("HELO", self.local_hostname)
         yield 0
         r = self.last_reply
         if r.code != 250:
-            raise reply_error(r.code, r.text, r.enhanced, "HELO")
+            raise errors.reply_error(r.code, r.text, r.enhanced, "HELO")
         self.ext = {}
         self.esmtp = False
         return "ready"
@@ -406,11 +392,10 @@ class ClientCore:
         (RFC 4954 section 4): one round trip less; a refusal is then raised by that send."""
         self._need("ready")
         if not self.secure and not self.allow_plaintext_auth:
-            raise SMTPUsageError("refusing to send credentials over an unencrypted connection "
-                                 "(use TLS or STARTTLS, or set allow_plaintext_auth=True)")
+            raise SMTPUsageError(errtext("plainauth"))
         offered = self.ext.get("AUTH")
         if offered is None:
-            raise SMTPAuthError(503, "server does not offer AUTH", None, "AUTH")
+            raise errors.SMTPAuthError(503, errtext("noauth"), None, "AUTH")
         from usmtp import auth    # the mechanisms load only when logging in
         mech = auth.mechanism(auth.choose(offered, oauth, mechanism), user, secret)
         name = mech.name
@@ -430,16 +415,16 @@ class ClientCore:
                 detail = getattr(mech, "error_detail", None)
                 if detail:
                     text += " (" + auth.printable(detail) + ")"
-                raise SMTPAuthError(r.code, text, r.enhanced, "AUTH " + name)
+                raise errors.SMTPAuthError(r.code, text, r.enhanced, "AUTH " + name)
             rounds += 1
             err = None
             resp = b"*"         # cancels the exchange (RFC 4954)
             if rounds > MAX_AUTH_CHALLENGES:
-                err = SMTPProtocolError("more than %d AUTH challenges" % MAX_AUTH_CHALLENGES)
+                err = SMTPProtocolError(errtext("challenges", MAX_AUTH_CHALLENGES))
             else:
                 try:
                     resp = mech.respond(r.text.encode())
-                except SMTPAuthError as e:
+                except errors.SMTPAuthError as e:
                     err = e
             self._send("AUTH-RESP", resp.decode(), redact=True, verb="")
             if err is not None:
@@ -450,12 +435,12 @@ class ClientCore:
         """NOOP, RSET or QUIT: returns the reply."""
         if self.state == "data":
             # inside DATA the command would become message text and never be answered
-            raise SMTPUsageError(cmd + " is not possible in state data (end the message first)")
+            raise SMTPUsageError(errtext("indata", cmd))
         self._send(cmd)
         yield 0
         r = self.last_reply
         if r.code != (221 if cmd == "QUIT" else 250):
-            raise reply_error(r.code, r.text, r.enhanced, cmd)
+            raise errors.reply_error(r.code, r.text, r.enhanced, cmd)
         return r
 
     def _rset(self):

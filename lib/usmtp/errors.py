@@ -16,6 +16,15 @@
 #       SMTPDataError         the message itself refused (DATA/BDAT/end of data)
 #
 # outcome(exc) sorts any failure into "retry", "refused" or "reconfigure" (see there).
+#
+# A send that succeeds raises none of them, so only the base and the classes a driver catches
+# are defined here; the rest (TLS, reply and refusal errors, reply_error) live in
+# usmtp/moreerrors.py, which loads the first time one is named (module __getattr__: on the
+# VM each class holds ~200 B of heap, bench/mpy_costs.mjs). usmtp.errors.X is moreerrors.X,
+# so isinstance and except work as before; is_transient and outcome never load it (they read
+# the error's attributes).
+# The texts of the errors live in usmtp/texts.py, read by key when one is made (errtext).
+import sys
 
 
 class SMTPError(OSError):
@@ -38,88 +47,14 @@ class SMTPTimeout(SMTPError):
     pass
 
 
-class SMTPTLSError(SMTPError):
-    pass
-
-
-class SMTPReplyError(SMTPError):
-    def __init__(self, code, text="", enhanced=None, command=None):
-        super().__init__(code, text)
-        self.code = code
-        self.text = text
-        self.enhanced = enhanced
-        self.command = command
-        self.transient = 400 <= code < 500
-
-    def __str__(self):
-        s = str(self.code)
-        if self.enhanced:
-            s += " " + self.enhanced
-        if self.text:
-            s += " " + self.text
-        if self.command:
-            s += " (after " + self.command + ")"
-        return s
-
-
-class SMTPTransientError(SMTPReplyError):
-    pass
-
-
-class SMTPPermanentError(SMTPReplyError):
-    pass
-
-
-class SMTPSenderRefused(SMTPReplyError):
-    def __init__(self, code, text="", enhanced=None, sender=None):
-        super().__init__(code, text, enhanced, "MAIL")
-        self.sender = sender
-
-
-class SMTPAuthError(SMTPReplyError):
-    pass
-
-
-class SMTPDataError(SMTPReplyError):
-    pass
-
-
-class SMTPRecipientsRefused(SMTPError):
-    def __init__(self, recipients):
-        super().__init__("every recipient refused")
-        self.recipients = recipients
-        # any temporary refusal means a retry can still reach someone; RFC 5321 4.5.3.1.10:
-        # a 552 to RCPT ("too many recipients") SHOULD be treated as temporary
-        t = False
-        for v in recipients.values():
-            if 400 <= v[0] < 500 or v[0] == 552:
-                t = True
-        self.transient = t
-
-    def __str__(self):
-        parts = []
-        for a in self.recipients:
-            c = self.recipients[a]
-            parts.append(a + ": " + str(c[0]) + " " + c[1])
-        return "every recipient refused: " + "; ".join(parts)
-
-
-def reply_error(code, text, enhanced=None, command=None):
-    # the generic error for an unexpected reply code, split by class
-    if 400 <= code < 500:
-        return SMTPTransientError(code, text, enhanced, command)
-    if code >= 500:
-        return SMTPPermanentError(code, text, enhanced, command)
-    return SMTPProtocolError("unexpected reply " + str(code) + " " + text +
-                             (" to " + command if command else ""))
-
-
 def is_transient(exc):
     # the retry policy in one place: True means "try again later", False "give up (dead-letter)".
     # 4xx replies, timeouts, lost connections and a misbehaving server are transient;
     # 5xx replies and local misuse are not.
-    if isinstance(exc, (SMTPReplyError, SMTPRecipientsRefused)):
-        return exc.transient
+    if isinstance(exc, SMTPError):
+        t = getattr(exc, "transient", None)     # a reply error or every recipient refused
+        if t is not None:
+            return t
     if isinstance(exc, SMTPUsageError):
         return False
     return isinstance(exc, OSError)
@@ -136,8 +71,30 @@ def outcome(exc):
     #   "refused"      this message will never be taken (5xx, or an unusable message): stop
     #   "reconfigure"  our setup is wrong (AUTH refused, TLS or certificate failure): no message
     #                  is at fault, and none goes through until the configuration changes
-    if isinstance(exc, (SMTPAuthError, SMTPTLSError)):
-        return RECONFIGURE
     if isinstance(exc, MemoryError):
         return RETRY        # a board short of heap for TLS: an outage, not a refusal
+    if isinstance(exc, SMTPError) and getattr(exc, "_reconfigure", False):
+        return RECONFIGURE      # SMTPAuthError, SMTPTLSError (moreerrors.py)
     return RETRY if is_transient(exc) else REFUSED
+
+
+def errtext(key, *args):
+    # an error's text by its key (usmtp/texts.py, loaded only when something fails): on a board
+    # a 40-character string constant holds 68 B of heap in the module that holds it,
+    # so the modules a send loads keep only the keys
+    t = __import__("usmtp.texts", None, None, ["_"]).TEXTS[key]
+    if sys.implementation.name == "micropython":
+        # unloaded again at once (the text made stays): a board short of heap gets it back
+        del sys.modules["usmtp.texts"]
+        try:
+            delattr(sys.modules["usmtp"], "texts")
+        except AttributeError:
+            pass
+    return t % args if args else t
+
+
+def __getattr__(name):
+    # the classes a successful send never raises, and reply_error: loaded when first named
+    if name[:4] == "SMTP" or name == "reply_error":
+        return getattr(__import__("usmtp.moreerrors", None, None, ["_"]), name)
+    raise AttributeError(name)

@@ -4,8 +4,8 @@
 # build on it and load only when used.
 
 from usmtp.core import FLUSH, MAX_OUTSTANDING, PIECE, RCPT_OK, check_arg
-from usmtp.errors import (SMTPAuthError, SMTPConnectError, SMTPDataError, SMTPError,
-                          SMTPRecipientsRefused, SMTPSenderRefused, SMTPUsageError)
+from usmtp import errors    # refusal classes load only when a reply refuses (errors.py)
+from usmtp.errors import SMTPConnectError, SMTPError, SMTPUsageError, errtext
 
 
 def envelope_addr(addr, what):
@@ -19,7 +19,7 @@ def envelope_addr(addr, what):
     if addr:
         p = address_problem(addr)
         if p:
-            raise SMTPUsageError(what + " is not a valid address: " + repr(addr) + " (" + p + ")")
+            raise SMTPUsageError(errtext("addr", what, repr(addr), p))
     return addr
 
 
@@ -76,36 +76,36 @@ class Tx:
             raise self.error
         a = self.auth
         if a is not None and a.code != 235:
-            raise SMTPAuthError(a.code, a.text, a.enhanced, "AUTH")
+            raise errors.SMTPAuthError(a.code, a.text, a.enhanced, "AUTH")
         m = self.mail
         if m is None:
-            raise SMTPConnectError("no reply to MAIL FROM")
+            raise SMTPConnectError(errtext("nomail"))
         if m.code == 530:
             # "authentication required" (or "STARTTLS first"): our setup, not this message,
             # so it is an AUTH error that pauses a relay instead of dead-lettering the mail
-            raise SMTPAuthError(530, m.text, m.enhanced, "MAIL")
+            raise errors.SMTPAuthError(530, m.text, m.enhanced, "MAIL")
         if m.code != 250:
-            raise SMTPSenderRefused(m.code, m.text, m.enhanced, self.sender)
+            raise errors.SMTPSenderRefused(m.code, m.text, m.enhanced, self.sender)
         refused = {}
         for a in self.rcpts:
             r = self.rcpt.get(a)
             if r is None:
-                raise SMTPConnectError("no reply to RCPT TO:<" + a + ">")
+                raise SMTPConnectError(errtext("norcpt", a))
             if r.code not in RCPT_OK:
                 refused[a] = (r.code, r.text)
         if len(refused) == len(self.rcpts):
-            raise SMTPRecipientsRefused(refused)
+            raise errors.SMTPRecipientsRefused(refused)
         d = self.data
         if d is not None and d.code != 354:
-            raise SMTPDataError(d.code, d.text, d.enhanced, "DATA")
+            raise errors.SMTPDataError(d.code, d.text, d.enhanced, "DATA")
         d = self.bdat_err
         if d is not None:
-            raise SMTPDataError(d.code, d.text, d.enhanced, "BDAT")
+            raise errors.SMTPDataError(d.code, d.text, d.enhanced, "BDAT")
         e = self.end
         if e is None:
-            raise SMTPConnectError("no reply to the end of the message")
+            raise SMTPConnectError(errtext("noend"))
         if e.code != 250:
-            raise SMTPDataError(e.code, e.text, e.enhanced, "end of data")
+            raise errors.SMTPDataError(e.code, e.text, e.enhanced, "end of data")
         return refused
 
 
@@ -117,7 +117,7 @@ def make_tx(sender, rcpts, source, size=None, eightbit=False):
     for a in rcpts:
         a = envelope_addr(a, "recipient")
         if not a:
-            raise SMTPUsageError("empty recipient address")
+            raise SMTPUsageError(errtext("emptyrcpt"))
         if a not in seen:
             seen.append(a)
     if not seen:
@@ -167,11 +167,10 @@ def send(core, tx):
 def precheck(core, tx):
     limit = core.max_size
     if limit and tx.size and tx.size > limit:
-        tx.error = SMTPDataError(552, "message size %d exceeds the server's limit of %d"
-                                 % (tx.size, limit), "5.3.4", "SIZE")
+        tx.error = errors.SMTPDataError(552, errtext("size", tx.size, limit), "5.3.4", "SIZE")
         return
     if not is_ascii(tx.sender + "".join(tx.rcpts)) and "SMTPUTF8" not in core.ext:
-        tx.error = SMTPUsageError("non-ASCII address but the server does not offer SMTPUTF8")
+        tx.error = SMTPUsageError(errtext("utf8"))
 
 
 def _end(core, tx):

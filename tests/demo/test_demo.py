@@ -4,9 +4,12 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
+@pytest.mark.slow
 def test_make_demo_delivers_every_alert_once():
     env = dict(os.environ, KEEP="")
     # only what `make demo` installs may be imported, by the demo or any process it starts

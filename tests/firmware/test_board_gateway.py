@@ -8,24 +8,10 @@ import pytest
 
 from emu_fixtures import RISE, base_config, emu  # noqa: F401 (fixture)
 from mqtt_reader import MqttReader
-from peers.mosquitto import Mosquitto
 from peers.smtpd import MailServer
 from serial_gateway import SerialGateway
 
 ALERT = "outpost/shed/alert"
-
-
-@pytest.fixture
-def broker():
-    with Mosquitto() as b:
-        yield b
-
-
-@pytest.fixture
-def reader(broker):
-    r = MqttReader(broker.host, broker.port)
-    yield r
-    r.close()
 
 
 def journal(board):
@@ -70,6 +56,7 @@ def test_mail_and_mqtt_down_alert_goes_via_serial(emu, broker, reader):
         assert any("sent shed-1-1 via serial" in line for line in board.lines)
 
 
+@pytest.mark.slow
 def test_everything_down_waits_in_outbox_then_goes_out_once(emu, broker):
     with MailServer(tls="implicit") as srv, SerialGateway() as gw:
         srv.down()

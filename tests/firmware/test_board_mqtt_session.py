@@ -24,22 +24,9 @@ pytestmark = pytest.mark.peers
 
 
 @pytest.fixture
-def broker():
-    with Mosquitto() as b:
-        yield b
-
-
-@pytest.fixture
 def tls_broker():
     with Mosquitto(tls=True) as b:
         yield b
-
-
-@pytest.fixture
-def reader(broker):
-    r = MqttReader(broker.host, broker.port)
-    yield r
-    r.close()
 
 
 def log_lines(broker, needle):

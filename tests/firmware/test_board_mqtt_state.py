@@ -14,7 +14,6 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from emu_fixtures import base_config, emu  # noqa: F401 (fixture)
-from peers.mosquitto import Mosquitto
 
 pytestmark = pytest.mark.peers
 
@@ -74,12 +73,6 @@ class Collector:
     def close(self):
         self.c.loop_stop()
         self.c.disconnect()
-
-
-@pytest.fixture
-def broker():
-    with Mosquitto() as b:
-        yield b
 
 
 def config(broker, **mqtt_over):

@@ -21,12 +21,6 @@ def simple():
             del sys.modules[name]
 
 
-@pytest.fixture
-def broker():
-    with Mosquitto() as b:
-        yield b
-
-
 def test_qos1_publish_returns_after_puback_and_arrives(simple, broker):
     reader = MqttReader(broker.host, broker.port, "t/#")
     try:

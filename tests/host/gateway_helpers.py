@@ -1,11 +1,17 @@
-# Shared bits for the gateway tests: configs, alert records, polling with a timeout.
+# One home for what the gateway tests and benchmarks (bench/) share: configs, alert records,
+# a gateway process (start-up, its log as events, /health, kill, stop), a board's MQTT
+# publisher, and waiting with a timeout.
 import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import threading
 import time
+import urllib.error
+import urllib.request
 
 import pytest
 
@@ -16,6 +22,7 @@ if HOST not in sys.path:
 
 from outpost_gateway import config  # noqa: E402
 from peers.ports import free_port  # noqa: E402,F401 (the gateway tests import it from here)
+from peers.process import end  # noqa: E402
 
 
 def base_data(tmp_path, **sections):
@@ -73,14 +80,202 @@ def record_bytes(**kw):
     return json.dumps(record(**kw)).encode()
 
 
-def wait_for(pred, timeout=20.0, step=0.02):
+def fill_spool(spool, recs, source="test", rcpts=("ops@example.org",), batch=1000):
+    # alert records straight into a spool, `batch` to a commit
+    from outpost_gateway.spool import Alert
+    ops = []
+    for rec in recs:
+        ops.append(Alert(rec["id"], rec["device"], rec["severity"], rec["kind"], rec["subject"], source,
+                         json.dumps(rec).encode(), list(rcpts)))
+        if len(ops) == batch:
+            spool.write(ops)
+            ops = []
+    if ops:
+        spool.write(ops)
+
+
+def wait_for(pred, timeout=20.0, step=0.005, most=0.1):
+    # for state no event reports: checked at once, then at growing gaps (5 ms up to 100 ms),
+    # so a quick answer is seen quickly and a slow one costs few checks (each may be an HTTP
+    # request or a spool query)
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         v = pred()
         if v:
             return v
-        time.sleep(step)
+        time.sleep(min(step, max(0.0, end - time.monotonic())))
+        step = min(most, step * 1.5)
     return pred()
+
+
+def http_text(port, path, timeout=10):
+    with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=timeout) as r:
+        return r.read().decode()
+
+
+def http_json(port, path="/health", timeout=10):
+    # (status, JSON body): /health answers 503 with the same body when a path has failed
+    try:
+        with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=timeout) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def metrics(port):
+    # /metrics as {name: value}, the samples without labels
+    out = {}
+    for line in http_text(port, "/metrics").splitlines():
+        if line and not line.startswith("#") and "{" not in line:
+            k, v = line.rsplit(" ", 1)
+            out[k] = float(v)
+    return out
+
+
+def mqtt_subscribed(health):
+    # a /health body that says the MQTT ingress holds its subscription
+    return bool((health.get("mqtt") or {}).get("subscribed"))
+
+
+class GatewayProcess:
+    """`python -m outpost_gateway run --config CONFIG` as a child process, as the service runs.
+
+    Its output is appended to log_path (a restarted gateway adds to the same log) by a reader
+    thread, which also wakes whoever waits for a line (wait_line): an event, not a poll of the
+    file. health() and get() read its HTTP listener when http_port is given.
+    """
+
+    def __init__(self, config, log_path, http_port=None, env=None, preexec_fn=None):
+        self.config = str(config)
+        self.log_path = str(log_path)
+        self.http_port = http_port
+        self.env = dict(os.environ, PYTHONPATH=os.pathsep.join([HOST, os.path.join(ROOT, "lib")]))
+        self.env.update(env or {})
+        self.preexec_fn = preexec_fn
+        self.p = None
+        self._cond = threading.Condition()
+        self._lines = []
+        self._reading = None
+        self.start()
+
+    def start(self):
+        self.p = subprocess.Popen([sys.executable, "-m", "outpost_gateway", "run", "--config", self.config],
+                                  env=self.env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, preexec_fn=self.preexec_fn)
+        with self._cond:
+            self._lines = []
+        self._reading = threading.Thread(target=self._read, args=(self.p.stdout,), daemon=True)
+        self._reading.start()
+        return self
+
+    def _read(self, pipe):
+        with open(self.log_path, "ab") as log:
+            for raw in pipe:
+                log.write(raw)
+                log.flush()
+                with self._cond:
+                    self._lines.append(raw.decode("utf-8", "replace").rstrip("\n"))
+                    self._cond.notify_all()
+        pipe.close()
+        with self._cond:
+            self._cond.notify_all()
+
+    def wait_line(self, match, timeout=60.0):
+        """The lines of this run that hold `match` (text, or a function of a line), once there is
+        one; [] after timeout, or as soon as the gateway's output ended."""
+        test = match if callable(match) else (lambda line: match in line)
+        end = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                found = [ln for ln in self._lines if test(ln)]
+                left = end - time.monotonic()
+                if found or left <= 0 or not self._reading.is_alive():
+                    return found
+                self._cond.wait(left)
+
+    def text(self):
+        # the whole log, earlier runs included
+        if self._reading is not None and self.p.poll() is not None:
+            self._reading.join(10)
+        with open(self.log_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def get(self, path, timeout=10):
+        with urllib.request.urlopen("http://127.0.0.1:%d%s" % (self.http_port, path), timeout=timeout) as r:
+            return r.read()
+
+    def health(self):
+        # /health as JSON (a failed path answers 503 with the same body); None while it is not up
+        try:
+            return http_json(self.http_port, "/health", timeout=5)[1]
+        except (OSError, ValueError):
+            return None
+
+    def wait_healthy(self, pred=lambda h: True, timeout=60.0):
+        """/health once it answers and pred(health) holds; fails naming the log's end if not."""
+        h = wait_for(lambda: (lambda x: x if x is not None and pred(x) else None)(self.health()), timeout)
+        assert h, "gateway not ready in %s s; log:\n%s" % (timeout, self.text()[-3000:])
+        return h
+
+    def rss_kib(self):
+        with open("/proc/%d/status" % self.p.pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        return 0
+
+    def kill(self):
+        # a crash: SIGKILL, nothing saved on the way out
+        self.p.kill()
+        self.p.wait(30)
+        self._reading.join(30)
+
+    def stop(self, timeout=60):
+        """A clean stop (SIGTERM, as systemd does); its exit code. SIGKILL past timeout."""
+        end(self.p, signal.SIGTERM, timeout)
+        self._reading.join(30)
+        return self.p.returncode
+
+    def cleanup(self):
+        if self.p is not None and self.p.poll() is None:
+            self.p.kill()
+            self.p.wait(30)
+        if self._reading is not None:
+            self._reading.join(30)
+
+
+class Publisher:
+    # a board's side of MQTT: QoS 1 publishes, each waited for until the broker's PUBACK
+    def __init__(self, broker, client_id="board-pub", will=None, inflight=200):
+        import paho.mqtt.client as mqtt
+        from paho.mqtt.enums import CallbackAPIVersion
+        self.c = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id=client_id,
+                             protocol=mqtt.MQTTv5)
+        self.c.max_inflight_messages_set(inflight)
+        self.c.max_queued_messages_set(0)
+        if will:
+            self.c.will_set(will[0], will[1], qos=1, retain=True)
+        self.c.connect(broker.host, broker.port)
+        self.c.loop_start()
+
+    def publish(self, topic, payload, retain=False):
+        return self.c.publish(topic, payload, qos=1, retain=retain)
+
+    def alerts(self, recs, timeout=60):
+        # each record on its device's alert topic; returns once the broker has them all
+        infos = [self.publish("outpost/%s/alert" % r["device"], json.dumps(r)) for r in recs]
+        for i in infos:
+            i.wait_for_publish(timeout)
+
+    def close(self):
+        self.c.disconnect()
+        self.c.loop_stop()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
 
 @contextlib.contextmanager

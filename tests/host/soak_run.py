@@ -25,6 +25,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from gateway_helpers import HOST, ROOT, base_data, free_port, record, write_toml
 from peers.faultsmtp import FaultServer
 from peers.mosquitto import Mosquitto
+from peers.process import end as end_process
 from usmtp.writer import make_message_id
 
 SENDER = "outpost@example.org"
@@ -179,7 +180,6 @@ def run(tmp, n=5000, chunk=500, kills=2, restarts=2, connections=4, seed=19, fau
                     gw = start()
                     started, first_rss = time.time(), None
                     log("gateway SIGKILLed after %d alerts published" % ((i + 1) * chunk))
-            published = time.time()
             want = set(make_message_id(r["id"], SENDER) for r in recs)
 
             def settled():
@@ -188,8 +188,22 @@ def run(tmp, n=5000, chunk=500, kills=2, restarts=2, connections=4, seed=19, fau
             end = time.monotonic() + timeout
             while settled() and time.monotonic() < end:
                 time.sleep(0.5)
-            # then the gateway's spool has it all done, and the size once it has purged
-            time.sleep(max(0.0, keep_seconds * 1.5 - (time.time() - published)))
+            # then the gateway purges what is finished once it is keep_seconds old (its status
+            # loop looks every 5 s): the size once it has
+            end = time.monotonic() + keep_seconds * 2 + 15
+
+            def kept():
+                import sqlite3
+                try:
+                    db = sqlite3.connect("file:%s?mode=ro" % spool, uri=True, timeout=30)
+                    try:
+                        return db.execute("SELECT count(*) FROM alerts").fetchone()[0]
+                    finally:
+                        db.close()
+                except sqlite3.Error:
+                    return -1
+            while kept() != 0 and time.monotonic() < end:
+                time.sleep(0.5)
             if first_rss is None:
                 first_rss = rss_kib(gw.pid)
             rss.append((first_rss, rss_kib(gw.pid)))
@@ -197,13 +211,7 @@ def run(tmp, n=5000, chunk=500, kills=2, restarts=2, connections=4, seed=19, fau
             stop.set()
             sampler.join()
             board.close()
-            if gw.poll() is None:
-                gw.send_signal(signal.SIGTERM)
-                try:
-                    gw.wait(60)
-                except subprocess.TimeoutExpired:
-                    gw.kill()
-                    gw.wait()
+            end_process(gw, signal.SIGTERM, 60)
             glog.close()
         import sqlite3
         db = sqlite3.connect("file:%s?mode=ro" % spool, uri=True, timeout=30)

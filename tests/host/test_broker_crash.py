@@ -6,14 +6,14 @@ import json
 import os
 import time
 
-from gateway_helpers import make_cfg, record, wait_for
+from gateway_helpers import Publisher, make_cfg, record, wait_for
 from outpost_gateway.clock import SystemClock
 from outpost_gateway.ingest import Ingest
 from outpost_gateway.metrics import Metrics
 from outpost_gateway.mqtt_ingress import MqttIngress
 from outpost_gateway.spool import Spool
 from peers.mosquitto import Mosquitto
-from test_gateway_mqtt import Publisher, alert_topic
+from test_gateway_mqtt import alert_topic
 
 
 def ingress(cfg, spool):

@@ -15,6 +15,9 @@ def fast(n):
     return settings(max_examples=n, deadline=None, suppress_health_check=list(HealthCheck), database=None)
 
 
+pytestmark = pytest.mark.slow
+
+
 @pytest.fixture(scope="module")
 def targets():
     t = Targets()

@@ -26,10 +26,11 @@ from outpost_gateway.spool import Outcome, Spool
 from peers import rabbitmq
 from peers.certs import TestCA
 from peers.smtpd import MailServer
-from test_gateway_mqtt import GatewayProcess, spool_count
+from test_gateway_mqtt import spool_count, start_gateway
 from usmtp.writer import make_message_id
 
-pytestmark = [pytest.mark.peers]
+# one RabbitMQ node for the module: its tests stay on one xdist worker (tools/run_lanes.py)
+pytestmark = [pytest.mark.peers, pytest.mark.xdist_group("rabbitmq")]
 
 SENDER = "outpost@example.org"
 BOARDS = ("shed", "b1")     # each user costs three rabbitmqctl calls (~0.7 s each)
@@ -102,6 +103,22 @@ def queue_depth(rabbit, queue):
         return conn.channel().queue_declare(queue, passive=True).method.message_count
     finally:
         conn.close()
+
+
+def queue_messages(rabbit, queue):
+    # ready and unacknowledged together (the broker's count): 0 once the gateway has
+    # acknowledged everything it was handed
+    for line in rabbit.running_node().ctl("list_queues", "name", "messages", "-q").splitlines():
+        name, _, n = line.rpartition("\t")
+        if name == queue:
+            return int(n)
+    return None
+
+
+def settled(rabbit, queue):
+    # waits until the gateway acknowledged all it got (an ack may still be on its way when the
+    # last commit is seen; stopping then would put that alert back in the queue, rightly)
+    return wait_for(lambda: queue_messages(rabbit, queue) == 0, 30, step=0.5)
 
 
 def admin_publish(rabbit, key, body):
@@ -179,6 +196,7 @@ def test_firmware_alert_through_rabbitmq_to_the_inbox(tmp_path, rabbit, queue):
                             == [("shed", "online")], 10)
             assert gw.failed() == {}
             assert gw.status()["amqp"]["node"] == "%s:%d" % (n.host, n.amqp_port)
+            assert settled(rabbit, queue)
         finally:
             if board is not None:
                 board.close()
@@ -218,6 +236,7 @@ def test_bad_records_refused_kept_and_acknowledged(tmp_path, rabbit, queue):
         assert wait_for(lambda: gw.spool.pending() == 5, 20)
         assert "cannot cross RabbitMQ's MQTT plugin" in [r for r in gw.spool.rejected()
                                                          if r["reason"].startswith("bad-device")][0]["reason"]
+        assert settled(rabbit, queue)
     finally:
         b1.close()
         gw.stop()
@@ -252,6 +271,7 @@ def test_full_spool_leaves_alerts_in_the_queue_and_a_dead_node_is_skipped(tmp_pa
         assert wait_for(lambda: spool.counts()["alerts"] == 8, 60)
         assert sorted(a["id"] for a in spool.list(limit=100)) == sorted(r["id"] for r in recs)
         assert wait_for(lambda: ing.refusing is None, 10)
+        assert settled(rabbit, queue)
     finally:
         b1.close()
         ing.stop()
@@ -305,7 +325,7 @@ def test_gateway_sigkilled_mid_stream_loses_nothing(tmp_path, rabbit, queue):
         conf = write_toml(tmp_path / "gateway.toml", data)
         os.environ["E2E_AMQP_PW"] = "gw-pw"
         spool_path = str(tmp_path / "state" / "spool.db")
-        gw = GatewayProcess(conf, tmp_path, port)
+        gw = start_gateway(conf, tmp_path, port)
         gw2 = None
         board = Board(rabbit, "b1")
         try:
@@ -319,7 +339,7 @@ def test_gateway_sigkilled_mid_stream_loses_nothing(tmp_path, rabbit, queue):
                     assert wait_for(lambda: spool_count(spool_path, "SELECT count(*) FROM alerts") >= 50, 60)
                     gw.kill()
                     before = spool_count(spool_path, "SELECT count(*) FROM alerts")
-                    gw2 = GatewayProcess(conf, tmp_path, port)
+                    gw2 = start_gateway(conf, tmp_path, port)
             for i in infos:
                 i.wait_for_publish(60)
             assert 50 <= before < n_alerts, before
@@ -327,6 +347,7 @@ def test_gateway_sigkilled_mid_stream_loses_nothing(tmp_path, rabbit, queue):
             assert wait_for(lambda: spool_count(
                 spool_path, "SELECT count(*) FROM deliveries WHERE status != 'done'") == 0, 60)
             assert spool_count(spool_path, "SELECT count(*) FROM deliveries") == n_alerts
+            assert settled(rabbit, queue)
             assert gw2.stop() == 0
         finally:
             os.environ.pop("E2E_AMQP_PW", None)

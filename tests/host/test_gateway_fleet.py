@@ -1,25 +1,23 @@
 # Fleet failover: gateways on one real Mosquitto (the shipped settings) in one shared
-# subscription, each its own process and spool, one upstream. One gateway is SIGKILLed for more
-# than a minute while boards keep publishing; a survivor takes over its session. Nothing is
-# lost, every alert is relayed within 30 s of the kill (or of its publishing, if later) except
-# those the dead gateway had already committed to its own spool, and a repeat carries the same
-# Message-ID. The decision rule itself is checked first, without a broker.
+# subscription, each its own process and spool, one upstream. One gateway is SIGKILLed while
+# boards keep publishing; a survivor takes over its session. Nothing is lost, every alert is
+# relayed within 30 s of the kill (or of its publishing, if later) except those the dead
+# gateway had already committed to its own spool, and a repeat carries the same Message-ID.
+# Three gateways at the shipped fleet.takeover_after, one dead for more than a minute: the real
+# thing, waited once. Two gateways go through the same steps with time as a parameter
+# (takeover_after 1 s, dead for 5 s). The decision rule itself is checked first, without a broker.
 import collections
 import json
 import os
-import signal
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
-import urllib.request
 
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from gateway_helpers import HOST, ROOT, base_data, free_port, record, wait_for, write_toml
+from gateway_helpers import ROOT, GatewayProcess, Publisher, base_data, free_port, record, wait_for, write_toml
 from outpost_gateway.fleet import Peer, parse_status, plan, taker
 from peers.certs import TestCA
 from peers.mosquitto import Mosquitto
@@ -28,7 +26,6 @@ from usmtp.writer import make_message_id
 
 SENDER = "outpost@example.org"
 SNIPPET = os.path.join(ROOT, "host", "mosquitto", "outpost.conf")
-DEAD_FOR = 65.0         # seconds the killed gateway stays dead
 GOAL = 30.0             # seconds within which every alert must be relayed after the kill
 
 
@@ -127,14 +124,10 @@ def test_the_fleet_survives_a_hostile_status_publish(tmp_path):
         try:
             b.start()
             assert wait_for(lambda: b.fleet.status()["connected"], 30)
-            c = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id="op", protocol=mqtt.MQTTv5)
-            c.connect(broker.host, broker.port)
-            c.loop_start()
-            c.publish("outpost-gateways/evil/status", b"[" * 5000, qos=1).wait_for_publish(30)
-            c.publish("outpost-gateways/evil/status", b"{" * 5000, qos=1).wait_for_publish(30)
-            c.publish("outpost-gateways/gw-c/status", b'{"state": "online"}', qos=1).wait_for_publish(30)
-            c.disconnect()
-            c.loop_stop()
+            with Publisher(broker, client_id="op") as c:
+                c.publish("outpost-gateways/evil/status", b"[" * 5000).wait_for_publish(30)
+                c.publish("outpost-gateways/evil/status", b"{" * 5000).wait_for_publish(30)
+                c.publish("outpost-gateways/gw-c/status", b'{"state": "online"}').wait_for_publish(30)
             assert wait_for(lambda: b.fleet.status()["peers"] == {"gw-c": "online"}, 30), b.fleet.status()
         finally:
             b.stop()
@@ -154,16 +147,8 @@ def fleet_cfg(tmp_path, name, broker, after=1.0):
 
 
 def publish(broker, recs):
-    c = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id="boards-q", protocol=mqtt.MQTTv5)
-    c.max_inflight_messages_set(100)
-    c.connect(broker.host, broker.port)
-    c.loop_start()
-    try:
-        for i in [c.publish("outpost/%s/alert" % r["device"], json.dumps(r), qos=1) for r in recs]:
-            i.wait_for_publish(60)
-    finally:
-        c.disconnect()
-        c.loop_stop()
+    with Publisher(broker, client_id="boards-q", inflight=100) as pub:
+        pub.alerts(recs)
 
 
 def ids(gw):
@@ -214,12 +199,8 @@ def test_a_peer_without_a_session_is_left_alone(tmp_path, caplog):
         try:
             b.start()
             # a status "offline" for an id the broker keeps no session for
-            c = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id="op", protocol=mqtt.MQTTv5)
-            c.connect(broker.host, broker.port)
-            c.loop_start()
-            c.publish("outpost-gateways/gw-ghost/status", b"offline", qos=1, retain=True).wait_for_publish(30)
-            c.disconnect()
-            c.loop_stop()
+            with Publisher(broker, client_id="op") as c:
+                c.publish("outpost-gateways/gw-ghost/status", b"offline", retain=True).wait_for_publish(30)
             # tried once, found nothing, let go
             assert wait_for(lambda: "the broker has no session for gw-ghost" in caplog.text
                             and "Client gw-ghost disconnected" in broker.log()
@@ -260,66 +241,21 @@ def test_a_peer_without_a_session_is_left_alone(tmp_path, caplog):
 
 # ---- the real thing ------------------------------------------------------------------------
 
-class GatewayProcess:
+class FleetGateway(GatewayProcess):
     def __init__(self, name, config, tmp_path, http_port):
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join([HOST, os.path.join(ROOT, "lib")])
-        env["FLEET_SMTP_PW"] = "gw-pw"
         self.name = name
-        self.config = config
-        self.http_port = http_port
-        self.log_path = str(tmp_path / ("%s.log" % name))
         self.spool = str(tmp_path / name / "state" / "spool.db")
-        self.env = env
-        self.p = None
-        self.start()
-
-    def start(self):
-        self.log = open(self.log_path, "ab")
-        self.p = subprocess.Popen([sys.executable, "-m", "outpost_gateway", "run", "--config", self.config],
-                                  env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
-
-    def health(self):
-        try:
-            with urllib.request.urlopen("http://127.0.0.1:%d/health" % self.http_port, timeout=5) as r:
-                return json.loads(r.read())
-        except urllib.error.HTTPError as e:
-            return json.loads(e.read())
-        except (OSError, ValueError):
-            return None
+        super().__init__(config, tmp_path / ("%s.log" % name), http_port=http_port,
+                         env={"FLEET_SMTP_PW": "gw-pw"})
 
     def fleet(self):
-        h = self.health()
-        return (h or {}).get("fleet") or None
-
-    def kill(self):
-        self.p.send_signal(signal.SIGKILL)
-        self.p.wait(30)
-        self.log.close()
-
-    def stop(self):
-        self.p.send_signal(signal.SIGTERM)
-        rc = self.p.wait(90)
-        self.log.close()
-        return rc
-
-    def cleanup(self):
-        if self.p.poll() is None:
-            self.p.kill()
-            self.p.wait(30)
-        if not self.log.closed:
-            self.log.close()
+        return (self.health() or {}).get("fleet") or None
 
 
 class Boards:
     # five boards publishing alerts at QoS 1 at a steady pace, in their own thread
     def __init__(self, broker, per_second=20):
-        self.c = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id="boards",
-                             protocol=mqtt.MQTTv5)
-        self.c.max_inflight_messages_set(200)
-        self.c.max_queued_messages_set(0)
-        self.c.connect(broker.host, broker.port)
-        self.c.loop_start()
+        self.pub = Publisher(broker, client_id="boards")
         self.gap = 1.0 / per_second
         self.published = {}         # alert id -> when published
         self.infos = []
@@ -333,7 +269,7 @@ class Boards:
         while not self.halt.is_set():
             r = record(device="board%d" % (seq % 5), seq=seq)
             self.published[r["id"]] = time.monotonic()
-            self.infos.append(self.c.publish("outpost/%s/alert" % r["device"], json.dumps(r), qos=1))
+            self.infos.append(self.pub.publish("outpost/%s/alert" % r["device"], json.dumps(r)))
             seq += 1
             nxt += self.gap
             self.halt.wait(max(0.0, nxt - time.monotonic()))
@@ -343,8 +279,7 @@ class Boards:
         self.t.join(30)
         for i in self.infos:
             i.wait_for_publish(120)
-        self.c.disconnect()
-        self.c.loop_stop()
+        self.pub.close()
 
 
 def pending_in(spool):
@@ -356,7 +291,7 @@ def pending_in(spool):
         db.close()
 
 
-def run_fleet(tmp_path, n):
+def run_fleet(tmp_path, n, dead_for, fleet, settle):
     ca = TestCA()
     with open(SNIPPET) as f:
         settings = f.read()
@@ -385,14 +320,14 @@ def run_fleet(tmp_path, n):
                     d, gateway={"log_level": "info"},
                     mqtt={"enabled": True, "host": broker.host, "port": broker.port, "client_id": name,
                           "shared_group": "outpost-gw", "broker_config": ""},
-                    fleet={"enabled": True},
+                    fleet=dict(fleet, enabled=True),
                     relay={"host": "127.0.0.1", "port": up.port, "mode": "tls", "ca": str(cafile),
                            "username": "gw", "password_env": "FLEET_SMTP_PW", "sender": SENDER,
                            "timeout": 10.0, "backoff_base": 0.5, "backoff_max": 2.0, "jitter": 0.1},
                     digest={"threshold": 100000, "rate_per_hour": 0},
                     watchdog={"enabled": False},
                     http={"enabled": True, "port": port})
-                gws.append(GatewayProcess(name, write_toml(d / "gateway.toml", data), tmp_path, port))
+                gws.append(FleetGateway(name, write_toml(d / "gateway.toml", data), tmp_path, port))
 
             def all_see_each_other():
                 for g in gws:
@@ -417,20 +352,20 @@ def run_fleet(tmp_path, n):
             assert wait_for(holder, GOAL), "no survivor took over %s's session" % victim.name
             took = time.monotonic() - killed
             assert len(holder()) == 1
-            time.sleep(max(0.0, DEAD_FOR - (time.monotonic() - killed)))    # dead for over a minute
+            time.sleep(max(0.0, dead_for - (time.monotonic() - killed)))    # dead for a while
             back = time.monotonic()
             victim.start()
             # the owner has its session again and the holder has let go
             assert wait_for(lambda: ((victim.health() or {}).get("mqtt") or {}).get("subscribed")
                             and not any((g.fleet() or {}).get("holds") for g in survivors), 90)
-            time.sleep(3.0)                         # boards keep publishing to the whole fleet
+            time.sleep(settle)                      # boards keep publishing to the whole fleet
             boards.finish()
             want = dict((make_message_id(i, SENDER), t) for i, t in boards.published.items())
             assert wait_for(lambda: set(want) <= set(relayed), 180), len(set(want) - set(relayed))
             # all relayed and every spool finished: nothing more can arrive
             assert wait_for(lambda: all(not pending_in(g.spool) for g in gws), 60)
             for g in gws:
-                assert g.stop() == 0
+                assert g.stop(90) == 0
         finally:
             if boards is not None and not boards.halt.is_set():
                 boards.finish()
@@ -460,9 +395,14 @@ def run_fleet(tmp_path, n):
 
 @pytest.mark.slow
 @pytest.mark.peers
-@pytest.mark.parametrize("n", [2, 3])
-def test_fleet_survives_a_dead_gateway(tmp_path, n):
-    fig, late = run_fleet(tmp_path, n)
+@pytest.mark.parametrize("n, dead_for, fleet, settle", [
+    # the real thing, once: the shipped takeover_after, dead for more than a minute
+    pytest.param(3, 65.0, {}, 3.0, id="3-gateways-dead-65s"),
+    # the same steps with time as a parameter
+    pytest.param(2, 5.0, {"takeover_after": 1.0}, 1.0, id="2-gateways-dead-5s"),
+])
+def test_fleet_survives_a_dead_gateway(tmp_path, n, dead_for, fleet, settle):
+    fig, late = run_fleet(tmp_path, n, dead_for, fleet, settle)
     assert fig["lost"] == 0 and fig["foreign"] == 0, fig
     assert not late, (fig, late)
-    assert fig["dead_s"] > 60.0
+    assert fig["dead_s"] >= dead_for

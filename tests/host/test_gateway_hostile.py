@@ -14,16 +14,14 @@ import smtplib
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 
 import pytest
 
 from outpost_contract import frame as serial_frame
-from gateway_helpers import HOST, ROOT, base_data, free_port, record, wait_for, write_toml
+from gateway_helpers import (HOST, ROOT, GatewayProcess, Publisher, base_data, free_port, http_json, record, wait_for,
+                             write_toml)
 from peers.mosquitto import Mosquitto
 from peers.smtpd import MailServer
-from test_gateway_mqtt import Publisher
 from test_gateway_serial import Board
 from usmtp.writer import make_message_id
 
@@ -60,15 +58,11 @@ class Rig:
         )
         self.config = write_toml(tmp / "gateway.toml", data)
         self.spool_path = os.path.join(str(tmp / "state"), "spool.db")
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join([HOST, os.path.join(ROOT, "lib")])
-        self.log_path = str(tmp / "gateway.log")
-        self.log = open(self.log_path, "ab")
 
         def limit():
             resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 1024))
-        self.p = subprocess.Popen([sys.executable, "-m", "outpost_gateway", "run", "--config", self.config],
-                                  env=env, stdout=self.log, stderr=subprocess.STDOUT, preexec_fn=limit)
+        self.gw = GatewayProcess(self.config, tmp / "gateway.log", http_port=self.http, preexec_fn=limit)
+        self.p = self.gw.p
         self.n = 0
         assert wait_for(lambda: self._ready(), 60), "gateway did not come up: " + self.log_text()[-2000:]
         self.pub = Publisher(broker, client_id="hostile-board")
@@ -80,16 +74,12 @@ class Rig:
 
     def health(self):
         try:
-            with urllib.request.urlopen("http://127.0.0.1:%d/health" % self.http, timeout=10) as r:
-                return r.status, json.loads(r.read())
-        except urllib.error.HTTPError as e:
-            return e.code, json.loads(e.read())
+            return http_json(self.http)
         except OSError:
             return None, None
 
     def log_text(self):
-        with open(self.log_path, "rb") as f:
-            return f.read().decode("utf-8", "replace")
+        return self.gw.text()
 
     def db(self, sql, args=()):
         c = sqlite3.connect("file:%s?mode=ro" % self.spool_path, uri=True, timeout=30)
@@ -99,11 +89,7 @@ class Rig:
             c.close()
 
     def rss_kib(self):
-        with open("/proc/%d/status" % self.p.pid) as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-        return 0
+        return self.gw.rss_kib()
 
     def fds(self):
         return len(os.listdir("/proc/%d/fd" % self.p.pid))
@@ -149,14 +135,11 @@ class Rig:
 
     def close(self):
         self.pub.close()
-        if self.p.poll() is None:
-            self.p.terminate()
-            try:
-                self.p.wait(60)
-            except subprocess.TimeoutExpired:
-                self.p.kill()
-                self.p.wait(30)
-        self.log.close()
+        self.gw.stop()
+
+
+# one rig (gateway, broker, upstream) for the module, its tests on one xdist worker
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("hostile-rig")]
 
 
 @pytest.fixture(scope="module")
@@ -257,15 +240,21 @@ def test_recipient_tricks_refused(rig, rcpt):
     rig.all_paths_deliver()
 
 
-@pytest.mark.parametrize("header", [b"Subject: a\rBcc: victim@evil.example", b"Subject: esc \x1b[2J",
-                                    b"Subject: vt \x0b ff \x0c", b"Subject: nul \x00"])
-def test_control_characters_in_headers_refused(rig, header):
+def raw_data(rig):
+    # a raw SMTP session to the gateway, up to the 354 that invites the message's data
     s = socket.create_connection(("127.0.0.1", rig.smtp_port), timeout=30)
     f = s.makefile("rb")
     f.readline()
     s.sendall(b"EHLO t\r\nMAIL FROM:<x@lan.example>\r\nRCPT TO:<me@example.org>\r\nDATA\r\n")
     while not f.readline().startswith(b"354"):
         pass
+    return s, f
+
+
+@pytest.mark.parametrize("header", [b"Subject: a\rBcc: victim@evil.example", b"Subject: esc \x1b[2J",
+                                    b"Subject: vt \x0b ff \x0c", b"Subject: nul \x00"])
+def test_control_characters_in_headers_refused(rig, header):
+    s, f = raw_data(rig)
     s.sendall(header + b"\r\n\r\nbody\r\n.\r\n")
     assert f.readline().startswith(b"554 5.6.0")
     s.close()
@@ -308,12 +297,7 @@ def test_password_guessing_is_limited(rig):
 
 def test_a_100_mib_line_in_data_costs_no_memory(rig):
     rss = rig.rss_kib()
-    s = socket.create_connection(("127.0.0.1", rig.smtp_port), timeout=30)
-    f = s.makefile("rb")
-    f.readline()
-    s.sendall(b"EHLO t\r\nMAIL FROM:<x@lan.example>\r\nRCPT TO:<me@example.org>\r\nDATA\r\n")
-    while not f.readline().startswith(b"354"):
-        pass
+    s, f = raw_data(rig)
     chunk = b"x" * (1 << 20)
     sent = 0
     try:
@@ -389,6 +373,11 @@ def test_connection_flood_under_a_1024_file_limit(rig):
 
 
 def test_unreadable_input_is_listed_with_its_reason(rig):
+    # an input of its own to list (the rig may be new: pytest sets a module's fixture up again
+    # when another module's test ran between two of this one's)
+    before = len(rejected(rig, "mqtt"))
+    rig.pub.publish("outpost/good/alert", b"[" * 5000).wait_for_publish(30)
+    assert wait_for(lambda: len(rejected(rig, "mqtt")) == before + 1, 30)
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([HOST, os.path.join(ROOT, "lib")])
     out = subprocess.run([sys.executable, "-m", "outpost_gateway", "queue", "rejected", "--config", rig.config],

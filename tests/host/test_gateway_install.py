@@ -12,7 +12,8 @@ import pytest
 
 from gateway_helpers import ROOT
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="installing a service creates a user: needs root")
+pytestmark = [pytest.mark.skipif(os.geteuid() != 0, reason="installing a service creates a user: needs root"),
+              pytest.mark.slow]
 
 
 def make(target, paths, user):

@@ -5,19 +5,15 @@
 import collections
 import json
 import logging
-import os
-import signal
 import sqlite3
-import subprocess
-import sys
 import threading
-import urllib.request
 
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from gateway_helpers import HOST, ROOT, base_data, free_port, make_cfg, record, unwritable, wait_for, write_toml
+from gateway_helpers import (GatewayProcess, Publisher, base_data, free_port, http_json, http_text, make_cfg, record,
+                             unwritable, wait_for, write_toml)
 from outpost_gateway import config
 from outpost_gateway.clock import SystemClock
 from outpost_gateway.ingest import Ingest
@@ -33,47 +29,8 @@ from usmtp.writer import make_message_id
 SENDER = "outpost@example.org"
 
 
-class Publisher:
-    # a board's side: QoS 1 publishes, waiting for the broker's PUBACKs
-    def __init__(self, broker, client_id="board-pub", will=None):
-        self.c = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id=client_id,
-                             protocol=mqtt.MQTTv5)
-        self.c.max_inflight_messages_set(200)
-        self.c.max_queued_messages_set(0)
-        if will:
-            self.c.will_set(will[0], will[1], qos=1, retain=True)
-        self.c.connect(broker.host, broker.port)
-        self.c.loop_start()
-
-    def publish(self, topic, payload, retain=False):
-        return self.c.publish(topic, payload, qos=1, retain=retain)
-
-    def close(self):
-        self.c.disconnect()
-        self.c.loop_stop()
-
-
-def http_text(port, path):
-    with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=10) as r:
-        return r.read().decode()
-
-
-def http_json(port, path):
-    try:
-        with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=10) as r:
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read())
-
-
 def alert_topic(rec):
     return "outpost/%s/alert" % rec["device"]
-
-
-@pytest.fixture
-def broker():
-    with Mosquitto() as b:
-        yield b
 
 
 def ingress(tmp_path, broker, client_id="gw-1"):
@@ -277,44 +234,8 @@ def gateway_config(tmp_path, broker, up, ca, http_port, batch=50):
     return write_toml(tmp_path / "gateway.toml", data)
 
 
-class GatewayProcess:
-    def __init__(self, config, tmp_path, http_port):
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join([HOST, os.path.join(ROOT, "lib")])
-        env["E2E_SMTP_PW"] = "gw-pw"
-        self.log = open(str(tmp_path / "gateway.log"), "ab")
-        self.p = subprocess.Popen([sys.executable, "-m", "outpost_gateway", "run", "--config", config],
-                                  env=env, stdout=self.log, stderr=subprocess.STDOUT)
-        self.http_port = http_port
-
-    def health(self):
-        try:
-            with urllib.request.urlopen("http://127.0.0.1:%d/health" % self.http_port, timeout=5) as r:
-                return json.loads(r.read())
-        except urllib.error.HTTPError as e:
-            return json.loads(e.read())
-        except OSError:
-            return None
-
-    def wait_subscribed(self):
-        def ok():
-            h = self.health()
-            return bool(h and h.get("mqtt") and h["mqtt"]["subscribed"])
-        assert wait_for(ok, 60), "gateway did not subscribe"
-
-    def kill(self):
-        self.p.send_signal(signal.SIGKILL)
-        self.p.wait(30)
-
-    def stop(self):
-        self.p.send_signal(signal.SIGTERM)
-        return self.p.wait(60)
-
-    def cleanup(self):
-        if self.p.poll() is None:
-            self.p.kill()
-            self.p.wait(30)
-        self.log.close()
+def start_gateway(config, tmp_path, http_port):
+    return GatewayProcess(config, tmp_path / "gateway.log", http_port=http_port, env={"E2E_SMTP_PW": "gw-pw"})
 
 
 def spool_count(path, sql):
@@ -339,11 +260,11 @@ def run_kill_test(tmp_path, upstream_down_during_kill):
         spool_path = str(tmp_path / "state" / "spool.db")
         if upstream_down_during_kill:
             up.down()
-        gw = GatewayProcess(conf, tmp_path, port)
+        gw = start_gateway(conf, tmp_path, port)
         gw2 = None
         pub = None
         try:
-            gw.wait_subscribed()
+            gw.wait_healthy(lambda h: (h.get("mqtt") or {}).get("subscribed"))
             pub = Publisher(broker)
             recs = [record(device="e2e", seq=i) for i in range(n)]
             done = threading.Event()
@@ -365,7 +286,7 @@ def run_kill_test(tmp_path, upstream_down_during_kill):
             assert 200 <= before < n, before
             if upstream_down_during_kill:
                 up.up()
-            gw2 = GatewayProcess(conf, tmp_path, port)
+            gw2 = start_gateway(conf, tmp_path, port)
             t.join(120)
             assert done.is_set()
             up.wait_for(n, timeout=180)

@@ -24,6 +24,8 @@ HOSTILE = [
     "",
     "\u202e right-to-left \u00e9 \u4e2d\u6587 " * 40,
 ]
+# plain test ids: a lone surrogate in an id cannot cross to a pytest-xdist worker's controller
+IDS = ["long-address", "smtp-reply", "control-chars", "lone-surrogate", "newlines", "empty", "rtl-cjk"]
 
 
 @pytest.fixture
@@ -46,7 +48,7 @@ def notices(spool):
     return out
 
 
-@pytest.mark.parametrize("text", HOSTILE)
+@pytest.mark.parametrize("text", HOSTILE, ids=IDS)
 def test_dead_letter_notice(relay, text):
     r, spool, clock = relay
     row = {"alert_id": "dev-1-1", "rcpt": text, "kind": "threshold", "subject": text, "device": text}
@@ -56,7 +58,7 @@ def test_dead_letter_notice(relay, text):
     assert got[0]["subject"].startswith("Outpost could not deliver an alert to")
 
 
-@pytest.mark.parametrize("text", HOSTILE)
+@pytest.mark.parametrize("text", HOSTILE, ids=IDS)
 def test_paused_and_resumed_notices(relay, text):
     r, spool, clock = relay
     r._pause(clock.time(), text)
@@ -72,7 +74,8 @@ def test_paused_and_resumed_notices(relay, text):
 
 
 # (a lone surrogate cannot be stored in SQLite at all, so no board can carry one)
-@pytest.mark.parametrize("name", [h for h in HOSTILE if "\ud800" not in h])
+@pytest.mark.parametrize("name", [h for h in HOSTILE if "\ud800" not in h],
+                         ids=[i for h, i in zip(HOSTILE, IDS) if "\ud800" not in h])
 def test_watchdog_notices_for_a_board_with_a_broken_name(tmp_path, name):
     # a name stored by an older gateway that did not check topics: the notice still goes out,
     # and the other boards are still watched

@@ -8,13 +8,10 @@ import signal
 import smtplib
 import stat
 import subprocess
-import sys
-import urllib.error
-import urllib.request
 
 import pytest
 
-from gateway_helpers import HOST, ROOT, base_data, free_port, record, wait_for, write_toml
+from gateway_helpers import HOST, GatewayProcess, base_data, free_port, record, wait_for, write_toml
 from outpost_gateway import config
 from outpost_gateway.clock import SystemClock
 from outpost_gateway.service import open_spool
@@ -23,41 +20,25 @@ from peers.certs import TestCA
 from peers.smtpd import MailServer
 
 
-class GatewayProcess:
-    def __init__(self, tmp_path, data, umask=0o022):
+class OperatedGateway(GatewayProcess):
+    # started with a given umask; its config rewritten and reloaded (SIGHUP); status read the
+    # way `outpost-gateway status` reads it
+    def __init__(self, tmp_path, data, umask=0o022, http_port=None):
         self.tmp = tmp_path
-        self.path = write_toml(tmp_path / "gw.toml", data)
-        self.log_path = tmp_path / "gateway.log"
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join([HOST, os.path.join(ROOT, "lib")]))
-        self.log = open(str(self.log_path), "ab")
-        self.p = subprocess.Popen([sys.executable, "-m", "outpost_gateway", "run", "--config", self.path],
-                                  env=env, stdout=self.log, stderr=subprocess.STDOUT,
-                                  preexec_fn=lambda: os.umask(umask))
-
-    def text(self):
-        return self.log_path.read_text(errors="replace")
+        super().__init__(write_toml(tmp_path / "gw.toml", data), tmp_path / "gateway.log", http_port=http_port,
+                         preexec_fn=lambda: os.umask(umask))
 
     def rewrite(self, data):
         write_toml(self.tmp / "gw.toml", data)
         self.p.send_signal(signal.SIGHUP)
 
     def status(self):
-        cfg = config.load(self.path)
+        cfg = config.load(self.config)
         sp = open_spool(cfg, SystemClock(), readonly=True, requeue=False)
         try:
             return sp.get_state("relay_paused"), sp.counts()
         finally:
             sp.close()
-
-    def stop(self):
-        if self.p.poll() is None:
-            self.p.send_signal(signal.SIGTERM)
-            try:
-                self.p.wait(60)
-            except subprocess.TimeoutExpired:
-                self.p.kill()
-                self.p.wait()
-        self.log.close()
 
 
 def test_state_private_whoever_starts_it_and_one_log_line_per_alert(tmp_path):
@@ -65,9 +46,9 @@ def test_state_private_whoever_starts_it_and_one_log_line_per_alert(tmp_path):
     data = base_data(tmp_path, relay={"enabled": False}, gateway={"log_level": "info"},
                      smtp_ingress={"enabled": True, "port": port, "require_tls": False,
                                    "allow_networks": ["127.0.0.0/8"], "allowed_domains": ["example.org"]})
-    gw = GatewayProcess(tmp_path, data, umask=0o022)      # a root shell's usual umask
+    gw = OperatedGateway(tmp_path, data, umask=0o022)      # a root shell's usual umask
     try:
-        wait_for(lambda: "SMTP ingress on" in gw.text(), 60)
+        assert gw.wait_line("SMTP ingress on", 60), gw.text()
         state = tmp_path / "state"
         assert stat.S_IMODE(os.stat(str(state)).st_mode) == 0o700
         for name in os.listdir(str(state)):             # spool.db, its -wal and -shm
@@ -76,7 +57,7 @@ def test_state_private_whoever_starts_it_and_one_log_line_per_alert(tmp_path):
         c.sendmail("board@lan.example", ["me@example.org"],
                    b"Subject: pump failed\r\nX-Outpost-Device: cellar\r\n\r\nthe pump\r\n")
         c.quit()
-        line = wait_for(lambda: [ln for ln in gw.text().splitlines() if "committed" in ln], 30)
+        line = gw.wait_line("committed", 30)
         assert len(line) == 1 and "received via smtp (board@lan.example) from device cellar" in line[0]
         alert_id = line[0].split("alert ", 1)[1].split()[0]
         assert alert_id.startswith("smtp")
@@ -115,7 +96,7 @@ def test_sighup_reloads_credentials_ca_and_listener(tmp_path, ca):
                         json.dumps(rec).encode(), ["ops@example.org"])])
         sp.close()
 
-        gw = GatewayProcess(tmp_path, data())
+        gw = OperatedGateway(tmp_path, data())
         try:
             paused = wait_for(lambda: gw.status()[0], 60)
             assert "535" in paused["reason"]
@@ -127,7 +108,7 @@ def test_sighup_reloads_credentials_ca_and_listener(tmp_path, ca):
             # 2. a config with an error is refused whole; the gateway keeps running
             (tmp_path / "gw.toml").write_text("[relay\n")
             gw.p.send_signal(signal.SIGHUP)
-            wait_for(lambda: "reload refused" in gw.text(), 30)
+            assert gw.wait_line("reload refused", 30)
             assert gw.p.poll() is None
             # 3. the right CA and a new listener port: sent at once (pause_retry is an hour)
             gw.rewrite(data(relay={"password": "right-pw"}, smtp_ingress={"port": port_b}))
@@ -135,7 +116,7 @@ def test_sighup_reloads_credentials_ca_and_listener(tmp_path, ca):
             assert wait_for(lambda: any(m.startswith("<shed-1-1@") for m in mids()), 60), mids()
             assert any(m.startswith("<gateway-paused-") for m in mids())     # the owner was told
             assert wait_for(lambda: gw.status()[0] is None, 30) is not False
-            wait_for(lambda: "SMTP ingress restarted" in gw.text(), 30)
+            assert gw.wait_line("SMTP ingress restarted", 30)
             c = smtplib.SMTP("127.0.0.1", port_b, timeout=20)
             c.sendmail("board@lan.example", ["me@example.org"], b"Subject: hi\r\n\r\nbody\r\n")
             c.quit()
@@ -169,25 +150,15 @@ def test_readme_test_alert_with_mosquitto_pub_is_committed_and_relayed(tmp_path)
         data = base_data(tmp_path, gateway={"log_level": "info"}, http={"enabled": True, "port": http},
                          mqtt={"enabled": True, "host": broker.host, "port": broker.port},
                          relay={"host": "127.0.0.1", "port": up.port, "mode": "plain"})
-        gw = GatewayProcess(tmp_path, data)
-
-        def subscribed():
-            try:
-                with urllib.request.urlopen("http://127.0.0.1:%d/health" % http, timeout=5) as r:
-                    return (json.loads(r.read()).get("mqtt") or {}).get("subscribed")
-            except urllib.error.HTTPError as e:
-                return (json.loads(e.read()).get("mqtt") or {}).get("subscribed")
-            except OSError:
-                return False
+        gw = OperatedGateway(tmp_path, data, http_port=http)
         try:
-            assert wait_for(subscribed, 60)
+            gw.wait_healthy(lambda h: (h.get("mqtt") or {}).get("subscribed"))
             p = subprocess.run(["mosquitto_pub", "-h", broker.host, "-p", str(broker.port), "-q", "1",
                                 "-t", topic, "-m", message], capture_output=True, timeout=60)
             assert p.returncode == 0, p.stderr
             msgs = up.wait_for(1, timeout=60)
             assert msgs[0].parsed()["Subject"].endswith(rec["subject"])
-            lines = wait_for(lambda: [ln for ln in gw.text().splitlines() if "alert " + rec["id"] + " " in ln
-                                      and "relayed" in ln], 30)
+            lines = gw.wait_line(lambda ln: "alert " + rec["id"] + " " in ln and "relayed" in ln, 30)
             story = [ln for ln in gw.text().splitlines() if rec["id"] in ln]
             assert any("received via mqtt (%s) from device %s: committed" % (topic, rec["device"]) in ln
                        for ln in story), story

@@ -5,10 +5,9 @@ import io
 import json
 import logging
 import smtplib
-import urllib.error
-import urllib.request
 
-from gateway_helpers import base_data, free_port, make_cfg, record, unwritable, wait_for, write_toml
+from gateway_helpers import (base_data, free_port, http_json as health, make_cfg, metrics, record, unwritable,
+                             wait_for, write_toml)
 from outpost_gateway import cli, config
 from outpost_gateway.clock import ManualClock
 from outpost_gateway.service import Gateway, JsonFormatter, setup_logging
@@ -18,25 +17,6 @@ from usmtp.writer import make_message_id
 
 MSG = (b"From: board@lan.example\r\nTo: me@example.org\r\nSubject: %s\r\n"
        b"Message-ID: <%s@lan.example>\r\n\r\nbody\r\n")
-
-
-def metrics(port):
-    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=10) as r:
-        text = r.read().decode()
-    out = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            k, v = line.rsplit(" ", 1)
-            out[k] = float(v)
-    return out
-
-
-def health(port):
-    try:
-        with urllib.request.urlopen("http://127.0.0.1:%d/health" % port, timeout=10) as r:
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read())
 
 
 def submit(port, n, start=0):

@@ -4,30 +4,19 @@
 # threads are ended the blunt way a bug would end them (an exception no handler expects).
 import io
 import json
-import urllib.error
-import urllib.request
 
 import pytest
 
-from gateway_helpers import free_port, make_cfg, record, wait_for
+from gateway_helpers import Publisher, free_port, http_json as health, make_cfg, record, wait_for
 from outpost_gateway import admin
 from outpost_gateway.service import Gateway
 from peers.mosquitto import Mosquitto
 from peers.smtpd import MailServer
-from test_gateway_mqtt import Publisher
 from test_gateway_serial import Board, frame
 
 
 # the threads these tests end on purpose die with an exception pytest would report
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
-
-
-def health(port):
-    try:
-        with urllib.request.urlopen("http://127.0.0.1:%d/health" % port, timeout=10) as r:
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read())
 
 
 class Killed(BaseException):

@@ -23,6 +23,7 @@ import pytest
 from gateway_helpers import ROOT, free_port, wait_for, write_toml
 from outpost_contract import frame as serial_frame
 from peers.mosquitto import Mosquitto
+from peers.process import end
 from peers.smtpd import MailServer
 
 SENDER = "outpost@example.org"
@@ -39,6 +40,10 @@ def _run(cmd, cwd, timeout=600):
     r = subprocess.run(cmd, cwd=cwd, env=_clean_env(), capture_output=True, text=True, timeout=timeout)
     assert r.returncode == 0, "%s failed:\n%s\n%s" % (" ".join(cmd), r.stdout[-4000:], r.stderr[-4000:])
     return r
+
+
+# one wheel build for both tests: they run on one xdist worker (run_lanes: --dist loadgroup)
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("wheel")]
 
 
 @pytest.fixture(scope="module")
@@ -218,13 +223,7 @@ def test_installed_gateway_runs_outside_the_tree(installed, tmp_path):
             assert [m.parsed()["Message-ID"] for m in got if m.parsed()["X-Outpost-Alert-Id"] == aid] == \
                 ["<%s@example.org>" % aid]
         finally:
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-                try:
-                    p.wait(60)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait(10)
+            end(p, signal.SIGTERM, 60)
             log.close()
             pty.close()
         assert p.returncode == 0, open(str(work / "gateway.log")).read()[-4000:]

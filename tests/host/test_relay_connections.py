@@ -7,24 +7,11 @@ import logging
 import pytest
 
 from outpost_gateway.clock import ManualClock
-from peers.certs import TestCA
-from peers.smtpd import MailServer
-from test_gateway_relay import SENDER, add, mid_of, relay_for
+# the upstream and its CA are test_gateway_relay's fixtures, the same server and config builder
+from test_gateway_relay import SENDER, add, ca, mid_of, relay_for, upstream  # noqa: F401
 from usmtp.writer import make_message_id
 
 NO_DIGEST = {"threshold": 10 ** 6, "rate_per_hour": 0}      # every alert its own message
-
-
-@pytest.fixture(scope="module")
-def ca():
-    return TestCA()
-
-
-@pytest.fixture
-def upstream(ca):
-    with MailServer(tls="implicit", auth_users={"gw": "right-pw"}, ca=ca, hostname="127.0.0.1",
-                    pipelining=True) as srv:
-        yield srv
 
 
 def carried(srv):

@@ -104,6 +104,7 @@ def test_refusal_then_broken_batch_settles_the_refused_one(tmp_path, refusal, br
             assert d["reply"].startswith(refusal[:3]) and spool.show(ids[0])["deliveries"][0]["attempts"] == 1
 
 
+@pytest.mark.slow
 def test_many_alerts_under_faults_lose_and_repeat_nothing(tmp_path):
     # a longer run: each fault in turn hits the first batch of a fresh upstream connection
     n = 4 * BATCH

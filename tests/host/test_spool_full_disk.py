@@ -12,12 +12,12 @@ import subprocess
 
 import pytest
 
-from gateway_helpers import make_cfg, record, wait_for
+from gateway_helpers import Publisher, make_cfg, record, wait_for
 from outpost_contract import frame as serial_frame
 from outpost_gateway.mqtt_ingress import MqttIngress
 from outpost_gateway.service import Gateway
 from peers.mosquitto import Mosquitto
-from test_gateway_mqtt import Publisher, alert_topic
+from test_gateway_mqtt import alert_topic
 from test_gateway_serial import Board
 
 SUBMISSION = (b"From: board@lan.example\r\nTo: ops@example.org\r\nSubject: frost %d\r\n"

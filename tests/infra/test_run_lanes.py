@@ -31,3 +31,48 @@ def test_vm_and_mpy_closing_lines():
 def test_lane_output_that_only_mentions_counts_is_not_trusted():
     # a test printing "5 passed" must not be taken for the VM runner's summary
     assert run_lanes.counts("micropython", ["5 passed, 0 failed"]) == (0, 0, 0)
+
+
+def test_durations_add_up_a_tests_phases_and_read_the_vm_runner():
+    lines = ["============ slowest 30 durations ============",
+             "12.50s call     tests/host/test_a.py::test_x[2-gateways]",
+             "0.50s setup    tests/host/test_a.py::test_x[2-gateways]",
+             "3.00s teardown tests/b.py::test_y",
+             "(12 durations < 0.005s hidden.  Use -vv to show these durations.)"]
+    assert run_lanes.durations("pytest", lines) == {"tests/host/test_a.py::test_x[2-gateways]": 13.0,
+                                                    "tests/b.py::test_y": 3.0}
+    vm = ["PASS tests/x.py::test_a (1500 ms)", "FAIL tests/x.py::test_b (20 ms)", "mpvm: 2 passed, 0 failed"]
+    assert run_lanes.durations("micropython", vm) == {"tests/x.py::test_a": 1.5, "tests/x.py::test_b": 0.02}
+    assert run_lanes.durations("mpy", ["mpy: 37 passed, 0 failed"]) == {}
+
+
+def test_the_pytest_lane_spreads_over_workers_and_keeps_groups_together(monkeypatch):
+    monkeypatch.setenv("TEST_WORKERS", "3")
+    cmd = run_lanes.command("pytest", ["-k", "smtp"])
+    assert cmd[cmd.index("-n") + 1] == "3" and cmd[cmd.index("--dist") + 1] == "loadgroup"
+    assert cmd[-2:] == ["-k", "smtp"]               # the caller's arguments come last, so they win
+    monkeypatch.setenv("TEST_WORKERS", "0")
+    assert "-n" not in run_lanes.command("pytest", [])
+    assert "-n" not in run_lanes.command("realmp", [])
+    monkeypatch.setenv("TEST_WORKERS", "8")
+    cmd = run_lanes.command("realmp", [])
+    assert cmd[cmd.index("-n") + 1] == "3" and cmd[-1] == run_lanes.REALMP
+
+
+def test_lanes_run_side_by_side_and_report_wall_and_cpu(tmp_path, monkeypatch, capsys):
+    # two stand-in lanes that each take 1 s of wall time: side by side, the whole run takes
+    # about 1 s, not 2, and each lane's counts, wall and CPU time are reported
+    script = tmp_path / "lane.py"
+    script.write_text("import sys, time\ntime.sleep(1.0)\nprint('%s: 3 passed, 0 failed' % sys.argv[1])\n")
+    monkeypatch.setattr(run_lanes, "command", lambda lane, extra: [sys.executable, str(script), lane[:3]])
+    monkeypatch.setattr(run_lanes, "counts", lambda lane, lines: (3, 0, 0) if any("3 passed" in l for l in lines)
+                        else (0, 0, 0))
+    monkeypatch.delenv("LANES_SERIAL", raising=False)
+    assert run_lanes.main(["mpy", "micropython"]) == 0
+    out = capsys.readouterr().out
+    assert "mpy: 3 passed" in out and "mic: 3 passed" in out
+    rows = [l for l in out.splitlines() if l.startswith(("mpy ", "micropython ", "all "))]
+    assert len(rows) == 3 and all("wall" in r and "CPU" in r for r in rows), rows
+    whole = float(rows[-1].split("wall ")[1].split(" s")[0])
+    assert whole < 1.9, out
+    assert out.rstrip().endswith("total: 6 passed, 0 failed")

@@ -8,40 +8,13 @@
 // gc.mem_alloc() per step sees what a board would hold.
 // Exit status 1 when the file raised (the traceback is printed).
 import fs from "node:fs";
-import path from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
-
-const HERE = path.dirname(fileURLToPath(import.meta.url));
-const ROOT = path.resolve(HERE, "..", "..");
-const PKG = path.join(HERE, "node_modules", "@micropython", "micropython-webassembly-pyscript",
-                      "micropython.mjs");
-
-function pyFiles(dir, rel = "") {
-  const out = [];
-  for (const e of fs.readdirSync(path.join(dir, rel), { withFileTypes: true })) {
-    if (e.name === "__pycache__") continue;
-    const r = path.posix.join(rel, e.name);
-    if (e.isDirectory()) out.push(...pyFiles(dir, r));
-    else if (e.name.endsWith(".py")) out.push(r);
-  }
-  return out;
-}
+import { loadVM } from "./vm.mjs";
 
 const [file, heapArg] = process.argv.slice(2);
 if (!file) { console.error("usage: node tests/mpvm/exec.mjs FILE.py [HEAP_BYTES]"); process.exit(2); }
-const { loadMicroPython } = await import(pathToFileURL(PKG).href);
 const out = (b) => process.stdout.write(Buffer.from(b));
-const mp = await loadMicroPython({ stdout: out, stderr: out, linebuffer: false,
-                                   heapsize: heapArg ? Number(heapArg) : 4 * 1024 * 1024 });
-for (const top of ["lib", "firmware"]) {
-  for (const f of pyFiles(path.join(ROOT, top))) {
-    const vmPath = "/outpost/" + top + "/" + f;
-    mp.FS.mkdirTree(path.posix.dirname(vmPath));
-    mp.FS.writeFile(vmPath, fs.readFileSync(path.join(ROOT, top, f)));
-  }
-}
+const mp = await loadVM({ heap: heapArg ? Number(heapArg) : 4 * 1024 * 1024, stdout: out });
 try {
-  mp.runPython("import sys\nsys.path[:0] = ['/outpost/lib', '/outpost/firmware']\n");
   mp.runPython(fs.readFileSync(file, "utf8"));
   mp.runPython("_has_step = 'step' in globals()");
   if (mp.globals.get("_has_step")) {

@@ -65,3 +65,20 @@ class TestCA:
             f.write(leaf.private_key_pem.bytes())
         os.chmod(paths["key"], 0o600)
         return paths
+
+
+class WithCA:
+    """For a peer that serves TLS: the CA given to it (self._ca), else one made when first asked for."""
+
+    _ca = None
+
+    @property
+    def ca(self):
+        if self._ca is None:
+            self._ca = TestCA()
+        return self._ca
+
+    @property
+    def ca_pem(self):
+        """PEM bytes of the CA that signed the server certificate."""
+        return self.ca.ca_pem

@@ -17,14 +17,15 @@ import signal
 import subprocess
 import tempfile
 
-from .certs import TestCA
+from .certs import WithCA
+from .process import end, read_log
 from .ports import free_port, wait_for_port
 
 BINARY = "/usr/sbin/mosquitto"
 PASSWD = "/usr/bin/mosquitto_passwd"
 
 
-class Mosquitto:
+class Mosquitto(WithCA):
     def __init__(self, port=0, users=None, tls=False, ca=None, hostname="localhost",
                  extra_config="", start_timeout=15):
         if not os.path.exists(BINARY):
@@ -42,16 +43,6 @@ class Mosquitto:
         self.log_path = os.path.join(self.dir, "mosquitto.log")
         self.conf_path = os.path.join(self.dir, "mosquitto.conf")
         self.proc = None
-
-    @property
-    def ca(self):
-        if self._ca is None:
-            self._ca = TestCA()
-        return self._ca
-
-    @property
-    def ca_pem(self):
-        return self.ca.ca_pem
 
     def _write_config(self):
         lines = [
@@ -125,25 +116,14 @@ class Mosquitto:
 
     def _end(self, sig):
         proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(sig)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(15)
+        end(proc, sig)
 
     @property
     def running(self):
         return self.proc is not None and self.proc.poll() is None
 
     def log(self):
-        try:
-            with open(self.log_path, errors="replace") as f:
-                return f.read()
-        except OSError:
-            return "(no log)"
+        return read_log(self.log_path)
 
     def close(self):
         self._end(signal.SIGKILL)

@@ -34,7 +34,7 @@ import time
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import MISSING, SMTP, AuthResult, LoginPassword
 
-from .certs import TestCA
+from .certs import WithCA
 
 TLS_MODES = ("none", "implicit", "starttls")
 MECHANISMS = ("PLAIN", "LOGIN", "XOAUTH2")
@@ -318,7 +318,7 @@ class _Controller(Controller):
                 s.close()
 
 
-class MailServer:
+class MailServer(WithCA):
     """An SMTP server on 127.0.0.1 (see the module docstring). Use as a context manager."""
 
     def __init__(self, tls="none", auth_users=None, auth_required=False, chunking=False, ca=None,
@@ -363,17 +363,6 @@ class MailServer:
         self._controller = None
 
     # ---- life cycle
-
-    @property
-    def ca(self):
-        if self._ca is None:
-            self._ca = TestCA()
-        return self._ca
-
-    @property
-    def ca_pem(self):
-        """PEM bytes of the CA that signed the server certificate."""
-        return self.ca.ca_pem
 
     @property
     def is_up(self):

@@ -19,6 +19,7 @@ import tempfile
 import time
 
 from .ports import free_port
+from .process import end, read_log
 
 BINARY = "/usr/sbin/smtp-sink"
 
@@ -149,17 +150,11 @@ class SmtpSink:
         return sessions
 
     def log(self):
-        try:
-            with open(self.log_path, errors="replace") as f:
-                return f.read()
-        except OSError:
-            return "(no log)"
+        return read_log(self.log_path)
 
     def _end(self):
         proc, self.proc = self.proc, None
-        if proc is not None and proc.poll() is None:
-            proc.kill()
-            proc.wait(15)
+        end(proc)
 
     def close(self):
         self._end()

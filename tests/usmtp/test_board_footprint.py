@@ -12,12 +12,14 @@ import subprocess
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BENCH = os.path.join(ROOT, "bench", "usmtp_heap.mjs")
 
-# gates: the figures reached (bench: 34,940 B of .mpy, 54,080 B held, 44,240 B for the send
-# step), plus a margin of about 4%. The goals are 16 KB and 24 KB: not reached yet.
-GATE_MPY = 36 * 1024
-GATE_HEAP = 56 * 1024
-GATE_SEND_STEP = 46 * 1024      # the firmware's send step: the writer unloaded before connecting
-GATE_SEND_ALONE = 40 * 1024     # the message composed earlier (bench: 38,064 B)
+# gates: the figures reached (bench: 31,752 B of .mpy, 48,048 B held, 39,616 B for the send
+# step, 33,360 B for a message composed earlier), plus a margin of 3-7% (the VM's conservative
+# collector and its interned-name pool, which doubles when full, move held figures by 1-2 KB).
+# The goals are 16 KB and 24 KB: not reached yet.
+GATE_MPY = 33 * 1024
+GATE_HEAP = 50 * 1024
+GATE_SEND_STEP = 41 * 1024      # the firmware's send step: the writer unloaded before connecting
+GATE_SEND_ALONE = 35 * 1024     # the message composed earlier
 
 _cache = {}
 
@@ -43,7 +45,9 @@ def test_one_message_loads_no_part_it_does_not_use():
     # a plain-text alert with ASCII headers over DATA: no MIME parts, no CHUNKING, no batch,
     # no streaming API, no XOAUTH2
     mods = f = figures()["modules"]
-    for part in ("usmtp.mime", "usmtp.bdat", "usmtp.batch", "usmtp.stream", "usmtp.oauth"):
+    # a send that succeeds raises nothing: the rarer error classes stay unloaded (errors.py)
+    for part in ("usmtp.mime", "usmtp.bdat", "usmtp.batch", "usmtp.stream", "usmtp.oauth",
+                 "usmtp.moreerrors", "usmtp.texts", "usmtp.trace"):
         assert part not in mods, (part, f)
     for need in ("usmtp.client", "usmtp.core", "usmtp.tx", "usmtp.auth", "usmtp.writer"):
         assert need in mods, (need, f)
@@ -65,3 +69,15 @@ def test_heap_held_by_a_one_message_send_is_within_the_gate():
         f["heap"], GATE_HEAP, f["goal_heap"])
     assert f["heap_send_step"] <= GATE_SEND_STEP, f["heap_send_step"]
     assert f["send_alone_heap"] <= GATE_SEND_ALONE, f["send_alone_heap"]
+
+
+def test_the_readme_carries_the_benchs_figures():
+    # a doc figure the bench contradicts is a bug: README.md, "What loads when"
+    f = figures()
+    with open(os.path.join(ROOT, "README.md")) as fh:
+        text = " ".join(fh.read().split())
+    want = "%.1f KB of `.mpy` and %.1f KB of heap held" % (f["mpy"] / 1024, f["heap"] / 1024)
+    assert want in text, "README.md should say: " + want
+    alone = "sent with %.1f KB held (%.1f KB of `.mpy`)" % (f["send_alone_heap"] / 1024,
+                                                          f["send_alone_mpy"] / 1024)
+    assert alone in text, "README.md should say: " + alone

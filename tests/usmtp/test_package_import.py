@@ -38,3 +38,56 @@ def test_the_rules_modules_load_without_the_client():
         for name in saved:
             sys.modules[name] = saved[name]
             setattr(usmtp, name[6:], saved[name])
+
+
+def test_rarer_error_classes_load_on_first_use_and_are_the_same_classes():
+    # usmtp.errors defines what a driver catches; the rest live in usmtp.moreerrors, loaded
+    # when first named, and every route to a name gives the one class
+    import sys
+    import usmtp.errors
+    errors = sys.modules["usmtp.errors"]    # not a package attribute another test left behind
+    saved = sys.modules.pop("usmtp.moreerrors", None)
+    if saved is not None:
+        del usmtp.moreerrors
+    try:
+        # before any is named, the classification needs none of them
+        assert errors.outcome(errors.SMTPTimeout("t")) == "retry"
+        assert errors.outcome(errors.SMTPConnectError("c")) == "retry"
+        assert errors.outcome(errors.SMTPUsageError("u")) == "refused"
+        assert errors.outcome(MemoryError()) == "retry"
+        assert "usmtp.moreerrors" not in sys.modules
+    finally:
+        if saved is not None:
+            sys.modules["usmtp.moreerrors"] = saved
+            usmtp.moreerrors = saved
+    from usmtp.errors import SMTPAuthError
+    from usmtp import moreerrors
+    assert SMTPAuthError is moreerrors.SMTPAuthError is usmtp.SMTPAuthError
+    assert errors.SMTPTLSError is usmtp.SMTPTLSError
+    assert issubclass(errors.SMTPSenderRefused, errors.SMTPReplyError)
+    assert issubclass(errors.SMTPTLSError, errors.SMTPError)
+    e = errors.reply_error(451, "later", "4.3.0", "MAIL")
+    assert isinstance(e, usmtp.SMTPTransientError) and errors.is_transient(e)
+    assert errors.outcome(e) == "retry"
+    assert errors.outcome(errors.SMTPPermanentError(550, "no")) == "refused"
+    assert errors.outcome(SMTPAuthError(535, "bad")) == "reconfigure"
+    assert errors.outcome(errors.SMTPTLSError("cert")) == "reconfigure"
+    r = errors.SMTPRecipientsRefused({"a@b": (452, "full")})
+    assert errors.is_transient(r) and errors.outcome(r) == "retry"
+    try:
+        errors.SMTPNoSuchError
+        raise AssertionError("an unknown name must raise AttributeError")
+    except AttributeError:
+        pass
+
+
+def test_error_texts_are_loaded_only_while_an_error_is_made():
+    # usmtp/texts.py holds every error's text; on MicroPython errtext unloads it again at once
+    import sys
+    import usmtp.errors
+    errors = sys.modules["usmtp.errors"]
+    assert errors.errtext("busy") == "an operation is already running"
+    assert errors.errtext("connect", "mx", 25, "refused") == "cannot connect to mx:25: refused"
+    if sys.implementation.name == "micropython":
+        # (not hasattr: the package's __getattr__ would import it again)
+        assert "usmtp.texts" not in sys.modules and "texts" not in usmtp.__dict__
