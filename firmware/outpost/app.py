@@ -50,6 +50,7 @@ class App:
         self.unsaved = []     # alerts that could not be journalled yet (out of memory)
         self.t0 = 0
         self.hop = None
+        self.oom = 0          # steps in a row that ran out of memory
         self.current = None   # the id being sent
         self.auth_warned = False
         self.resume = None    # the id the SMTP step just sent (its outcome is read first)
@@ -277,12 +278,19 @@ class App:
                     self.t0 = self.mono()
                     try:
                         delay = self.step()
+                        self.oom = 0
                     except MemoryError:
                         # whatever ran out (a module to load, a sample), this step is lost and
-                        # the next one comes at its time: never a reset for it
+                        # the next one comes at its time, never a crash; a heap too split for
+                        # three steps in a row starts again fresh, its state kept in RTC memory
                         self.chain = self.smtp = None
                         gc.collect()
+                        self.oom += 1
                         self.log("step: out of memory")
+                        if self.oom >= 3:
+                            self.log("heap too split: a 1 ms deep sleep for a fresh one")
+                            self.save_rtc(0)
+                            self.machine.deepsleep(1)
                         delay = self.cfg["sample_every"]
                 self.idle(max(0, delay - (self.mono() - self.t0)))
         except Hop:
