@@ -191,6 +191,52 @@ class Board:
         self.c.loop_stop()
 
 
+class Backlog:
+    """Where alerts wait during the steady phase, sampled every second: ready in the broker
+    (RabbitMQ: the queue's ready count; Mosquitto: not visible) and undelivered in the gateways'
+    spools (their outpost_spool_depth gauge)."""
+
+    def __init__(self, gws, ready=None):
+        self.gws, self.ready = gws, ready
+        self.max_ready = self.max_depth = 0
+        self.halt = threading.Event()
+        self.t = threading.Thread(target=self._run, daemon=True)
+        self.t.start()
+
+    def _run(self):
+        import urllib.request
+        while not self.halt.wait(1.0):
+            depth = 0
+            for g in self.gws:
+                try:
+                    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % g.http_port, timeout=2) as r:
+                        for line in r.read().decode().splitlines():
+                            if line.startswith("outpost_spool_depth "):
+                                depth += float(line.split()[1])
+                except OSError:
+                    pass
+            self.max_depth = max(self.max_depth, int(depth))
+            if self.ready is not None:
+                try:
+                    self.max_ready = max(self.max_ready, self.ready())
+                except Exception:
+                    pass
+
+    def stop(self):
+        self.halt.set()
+        self.t.join(10)
+
+
+def queue_ready(node):
+    import pika
+    conn = pika.BlockingConnection(pika.ConnectionParameters(
+        node.host, node.amqp_port, credentials=pika.PlainCredentials(*rabbitmq.ADMIN)))
+
+    def ready():
+        return conn.channel().queue_declare("outpost-alerts", passive=True).method.message_count
+    return ready
+
+
 def wait(pred, timeout, what):
     end = time.monotonic() + timeout
     while time.monotonic() < end:
@@ -239,28 +285,49 @@ def burst(boards, gws, n, boot):
     return n / acked, n / committed
 
 
-def analyse(published, up, events, stranded_ids, prefetch, gw_kills):
+OFFSET = time.time() - time.monotonic()     # the spool stamps commits with time.time()
+
+
+def committed_at(gws):
+    # alert id -> when a gateway first committed it (monotonic), from every gateway's spool
+    import sqlite3
+    out = {}
+    for g in gws:
+        db = sqlite3.connect("file:%s?mode=ro" % (g.dir / "state" / "spool.db"), uri=True, timeout=30)
+        try:
+            for aid, received in db.execute("SELECT id, received FROM alerts"):
+                t = received - OFFSET
+                if aid not in out or t < out[aid]:
+                    out[aid] = t
+        finally:
+            db.close()
+    return out
+
+
+def delays(published, arrived, events, skip=()):
+    """Steady latency before the first kill, and per kill the delays of the alerts that arrived
+    after it (arrival minus the later of publishing and the kill), up to the next event."""
+    times = [t for _, t in events]
+    first_kill = times[0] if times else float("inf")
+    before = [arrived[a] - t for a, t in published.items() if a in arrived and t < first_kill - 1]
+    out = {"steady": (1000 * percentile(before, 50), 1000 * percentile(before, 99)), "after": []}
+    for k, (name, kt) in enumerate(events):
+        nxt = times[k + 1] if k + 1 < len(times) else float("inf")
+        ds = [arrived[a] - max(t, kt) for a, t in published.items()
+              if a not in skip and a in arrived and t < nxt and arrived[a] >= kt]
+        out["after"].append((name, max(ds or [0.0]), percentile(ds, 99), sum(1 for d in ds if d > 1.0), len(ds)))
+    return out
+
+
+def analyse(published, up, gws, events, stranded_ids, prefetch, gw_kills):
     lost = [a for a in published if a not in up.first]
     dups = sum(max(0, up.count.get(a, 0) - 1) for a in published)
     out = {"alerts": len(published), "lost": len(lost), "duplicates": dups,
            "duplicate_goal": prefetch * gw_kills, "stranded": len(stranded_ids & set(published))}
-    times = [t for _, t in events]
-    first_kill = times[0] if times else float("inf")
-    before = [up.first[a] - t for a, t in published.items() if a in up.first and t < first_kill - 1]
-    out["steady_p50_ms"] = 1000 * percentile(before, 50)
-    out["steady_p99_ms"] = 1000 * percentile(before, 99)
-    out["after"] = []
-    for k, (name, kt) in enumerate(events):
-        nxt = times[k + 1] if k + 1 < len(times) else float("inf")
-        delays = []
-        for a, t in published.items():
-            if a in stranded_ids or a not in up.first or t >= nxt:
-                continue
-            arr = up.first[a]
-            if arr >= kt:
-                delays.append(arr - max(t, kt))
-        out["after"].append((name, max(delays or [0.0]), percentile(delays, 99),
-                             sum(1 for d in delays if d > 1.0), len(delays)))
+    # committed: the broker and ingress path (what a kill of a gateway or a node touches);
+    # relayed: that plus the gateway's relay to the upstream, which shares the CPU
+    out["committed"] = delays(published, committed_at(gws), events)
+    out["relayed"] = delays(published, up.first, events, skip=stranded_ids)
     return out
 
 
@@ -319,14 +386,17 @@ def run_rabbitmq(args, tmp):
                         victim[0].kill()
 
                     third = args.alerts // 3
+                    backlog = Backlog(gws, queue_ready(n0))
                     published, events = steady(boards, up, args.alerts, args.rate, 1,
                                                {third: ("gateway SIGKILLed", kill_gateway),
                                                 2 * third: ("broker node SIGKILLed", kill_node)})
+                    backlog.stop()
                     restart[0].join()
                     wait(lambda: all(a in up.first for a in published), 300, "every alert relayed")
                     mem = dict(mem_before)      # every node and gateway, just before its kill
-                    res = analyse(published, up, events, stranded, args.prefetch, 1)
+                    res = analyse(published, up, gws, events, stranded, args.prefetch, 1)
                     res.update(accept_ack=accept_ack, accept_commit=accept_commit, memory=mem,
+                               backlog=(backlog.max_ready, backlog.max_depth),
                                killed_node="%s (%s)" % (victim[0].name.split("-")[0],
                                                         "the queue's leader" if q and q[-1] == victim[0].name
                                                         else "a follower: the leader was on the boards' node"),
@@ -377,13 +447,16 @@ def run_mosquitto(args, tmp):
                     restart.append(threading.Timer(args.restart_after, gws[0].start))
                     restart[0].start()
 
+                backlog = Backlog(gws)
                 published, events = steady(boards, up, args.alerts, args.rate, 1,
                                            {args.alerts // 3: ("gateway SIGKILLed", kill_gateway)})
+                backlog.stop()
                 restart[0].join()
                 wait(lambda: all(a in up.first for a in published), 300, "every alert relayed")
                 mem = dict(mem_before, mosquitto=rss_kib(broker.proc.pid))
-                res = analyse(published, up, events, stranded, 0, 1)
-                res.update(accept_ack=accept_ack, accept_commit=accept_commit, memory=mem)
+                res = analyse(published, up, gws, events, stranded, 0, 1)
+                res.update(accept_ack=accept_ack, accept_commit=accept_commit, memory=mem,
+                           backlog=(None, backlog.max_depth))
                 return res
             finally:
                 for b in boards:
@@ -397,11 +470,17 @@ def show(name, r, prefetch_note):
     print("== %s ==" % name)
     print("  alerts %d at a steady rate: lost %d (goal 0), duplicates upstream %d (%s), stranded %d"
           % (r["alerts"], r["lost"], r["duplicates"], prefetch_note, r["stranded"]))
-    print("  steady latency publish -> upstream: p50 %.0f ms, p99 %.0f ms"
-          % (r["steady_p50_ms"], r["steady_p99_ms"]))
-    for what, worst, p99, over, n in r["after"]:
-        print("  slowest alert after %s: %.2f s (p99 %.2f s; %d of %d alerts over 1 s)"
-              % (what, worst, p99, over, n))
+    for what in ("committed", "relayed"):
+        d = r[what]
+        print("  %s (publish -> %s): steady p50 %.0f ms, p99 %.0f ms" % (
+            what, "first spool commit in a gateway" if what == "committed" else "first arrival upstream",
+            d["steady"][0], d["steady"][1]))
+        for name, worst, p99, over, n in d["after"]:
+            print("    slowest after %s: %.2f s (p99 %.2f s; %d of %d alerts over 1 s)"
+                  % (name, worst, p99, over, n))
+    ready, depth = r["backlog"]
+    print("  most waiting during the steady phase: %s in the broker's queue, %d in the gateways' spools"
+          % ("?" if ready is None else ready, depth))
     print("  accept rate (burst of %d): %.0f PUBACKs/s, %.0f commits/s"
           % (ARGS.burst, r["accept_ack"], r["accept_commit"]))
     print("  memory (RSS; gateways just before the kill): " + ", ".join("%s %.0f MiB" % (k, v / 1024.0) for k, v in sorted(r["memory"].items())))

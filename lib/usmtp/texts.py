@@ -1,7 +1,7 @@
 # The texts of the errors usmtp raises, by key (% args): what failed, and what to do about it.
 # errors.errtext(key, *args) reads one when something fails; on MicroPython it unloads this
 # module again at once, so a board pays for the texts only for the moment an error is made
-# (each held in the module that raises it would cost its length plus ~35 B of heap for good).
+# (each held in the module that raises it would cost ~30 B plus its length, for good).
 TEXTS = {
     "crlf": "%s contains a CR, LF or NUL character: %s",
     "busy": "an operation is already running",

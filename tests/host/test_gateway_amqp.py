@@ -38,7 +38,7 @@ BOARDS = ("shed", "b1")     # each user costs three rabbitmqctl calls (~0.7 s ea
 
 @pytest.fixture(scope="module")
 def rabbit():
-    with rabbitmq.RabbitCluster(1) as rc:
+    with rabbitmq.RabbitCluster(1, tls=True) as rc:
         rc.outpost("policy")
         rc.add_user("gw", "gw-pw")
         for b in BOARDS:
@@ -103,6 +103,22 @@ def queue_depth(rabbit, queue):
         return conn.channel().queue_declare(queue, passive=True).method.message_count
     finally:
         conn.close()
+
+
+def queue_messages(rabbit, queue):
+    # ready and unacknowledged together (the broker's count): 0 once the gateway has
+    # acknowledged everything it was handed
+    for line in rabbit.running_node().ctl("list_queues", "name", "messages", "-q").splitlines():
+        name, _, n = line.rpartition("\t")
+        if name == queue:
+            return int(n)
+    return None
+
+
+def settled(rabbit, queue):
+    # waits until the gateway acknowledged all it got (an ack may still be on its way when the
+    # last commit is seen; stopping then would put that alert back in the queue, rightly)
+    return wait_for(lambda: queue_messages(rabbit, queue) == 0, 30, step=0.5)
 
 
 def admin_publish(rabbit, key, body):
@@ -180,6 +196,7 @@ def test_firmware_alert_through_rabbitmq_to_the_inbox(tmp_path, rabbit, queue):
                             == [("shed", "online")], 10)
             assert gw.failed() == {}
             assert gw.status()["amqp"]["node"] == "%s:%d" % (n.host, n.amqp_port)
+            assert settled(rabbit, queue)
         finally:
             if board is not None:
                 board.close()
@@ -219,6 +236,7 @@ def test_bad_records_refused_kept_and_acknowledged(tmp_path, rabbit, queue):
         assert wait_for(lambda: gw.spool.pending() == 5, 20)
         assert "cannot cross RabbitMQ's MQTT plugin" in [r for r in gw.spool.rejected()
                                                          if r["reason"].startswith("bad-device")][0]["reason"]
+        assert settled(rabbit, queue)
     finally:
         b1.close()
         gw.stop()
@@ -253,11 +271,40 @@ def test_full_spool_leaves_alerts_in_the_queue_and_a_dead_node_is_skipped(tmp_pa
         assert wait_for(lambda: spool.counts()["alerts"] == 8, 60)
         assert sorted(a["id"] for a in spool.list(limit=100)) == sorted(r["id"] for r in recs)
         assert wait_for(lambda: ing.refusing is None, 10)
+        assert settled(rabbit, queue)
     finally:
         b1.close()
         ing.stop()
         spool.close()
     assert queue_depth(rabbit, queue) == 0
+
+
+def test_amqps_verifies_the_node_certificate(tmp_path, rabbit, queue):
+    # amqps:// with amqp.ca: the node's certificate is verified (and its name, "localhost");
+    # against another CA the gateway does not connect and says why
+    n = rabbit.nodes[0]
+    url = "amqps://localhost:%d/" % n.amqps_port
+    ca = tmp_path / "ca.pem"
+    ca.write_bytes(rabbit.ca.ca_pem)
+    gw = Gateway(make_cfg(tmp_path, amqp=amqp_section(rabbit, queue, urls=[url], ca=str(ca)),
+                          relay={"enabled": False}, watchdog={"enabled": False}))
+    gw.start()
+    try:
+        assert wait_for(lambda: gw.amqp.consuming, 30), gw.amqp.last_error
+        assert gw.amqp.status()["node"] == "localhost:%d" % n.amqps_port
+    finally:
+        gw.stop()
+    other = tmp_path / "other-ca.pem"
+    other.write_bytes(TestCA().ca_pem)
+    gw = Gateway(make_cfg(tmp_path / "b", amqp=amqp_section(rabbit, queue, urls=[url], ca=str(other)),
+                          relay={"enabled": False}, watchdog={"enabled": False}))
+    gw.start()
+    try:
+        assert wait_for(lambda: gw.amqp.last_error and "CERTIFICATE_VERIFY_FAILED" in gw.amqp.last_error, 30), \
+            gw.amqp.last_error
+        assert not gw.amqp.consuming
+    finally:
+        gw.stop()
 
 
 def test_broker_refuses_a_board_publishing_as_another(tmp_path, rabbit, queue):
@@ -328,6 +375,7 @@ def test_gateway_sigkilled_mid_stream_loses_nothing(tmp_path, rabbit, queue):
             assert wait_for(lambda: spool_count(
                 spool_path, "SELECT count(*) FROM deliveries WHERE status != 'done'") == 0, 60)
             assert spool_count(spool_path, "SELECT count(*) FROM deliveries") == n_alerts
+            assert settled(rabbit, queue)
             assert gw2.stop() == 0
         finally:
             os.environ.pop("E2E_AMQP_PW", None)
