@@ -56,23 +56,53 @@ def frame(kind, payload):
 
 def scan(data):
     # -> (list of (kind, payload), skipped byte count)
-    out = []
-    skipped = 0
+    import io
+    skipped = [0]
+    out = list(frames(io.BytesIO(data), skipped))
+    return out, skipped[0]
+
+
+BLOCK = 512
+
+
+def frames(f, skipped):
+    """Yields (kind, payload) for each complete frame read from the file `f`, a block at a
+    time: the heap holds one frame and a block, never the whole journal (at boot, beside the
+    app, a journal near compact_at did not fit). skipped[0] counts the bytes skipped."""
+    buf = b""
     pos = 0
-    n = len(data)
-    while pos < n:
-        if data[pos] == MAGIC and pos + 8 <= n:
-            ln = (data[pos + 2] << 8) | data[pos + 3]
-            end = pos + 4 + ln
-            if end + 4 <= n:
-                c = (data[end] << 24) | (data[end + 1] << 16) | (data[end + 2] << 8) | data[end + 3]
-                if c == _crc(bytes(data[pos + 1:end])) and chr(data[pos + 1]) in "ADXPCS":
-                    out.append((chr(data[pos + 1]), bytes(data[pos + 4:end])))
-                    pos = end + 4
+    eof = False
+    while True:
+        if pos > BLOCK:
+            buf = buf[pos:]
+            pos = 0
+        if len(buf) - pos < 8 and not eof:
+            more = f.read(BLOCK)
+            if more:
+                buf += more
+            else:
+                eof = True
+            continue
+        if pos >= len(buf):
+            return
+        if buf[pos] == MAGIC and len(buf) - pos >= 8:
+            ln = (buf[pos + 2] << 8) | buf[pos + 3]
+            need = 8 + ln
+            while len(buf) - pos < need and not eof:
+                more = f.read(max(BLOCK, need - (len(buf) - pos)))
+                if more:
+                    buf += more
+                else:
+                    eof = True
+            if len(buf) - pos >= need:
+                end = pos + 4 + ln
+                c = (buf[end] << 24) | (buf[end + 1] << 16) | (buf[end + 2] << 8) | buf[end + 3]
+                if c == _crc(buf[pos + 1:end]) and chr(buf[pos + 1]) in "ADXPCS":
+                    yield chr(buf[pos + 1]), buf[pos + 4:end]
+                    pos += need
                     continue
         pos += 1
-        skipped += 1
-    return out, skipped
+        skipped[0] += 1
 
 
 def _exists(path):
@@ -118,46 +148,56 @@ class Outbox:
             os.rename(tmp, self.path)  # a compaction was cut between remove and rename
         elif _exists(tmp):
             os.remove(tmp)             # a compaction was cut before its rename
-        data = b""
-        if _exists(self.path):
-            with open(self.path, "rb") as f:
-                data = f.read()
-        entries, skipped = scan(data)
         items = []
-        for kind, payload in entries:
-            if kind == "A":
-                try:
-                    rid, sev = _meta(payload)
-                except ValueError:
-                    continue
-                for it in items:
-                    if it[0] == rid:
-                        break
-                else:
-                    items.append([rid, sev, payload])
-            elif kind == "S":
-                rid, _, why = payload.decode().partition(" ")
-                for it in items:
-                    if it[0] == rid and len(it) == 3:
-                        it.append(why)
-            elif kind == "C":
-                parts = payload.split()
-                self.dropped = int(parts[0])
-                self.dead = int(parts[1])
-            else:
-                rid = payload.decode().split(" ")[0]
-                if kind == "P":
-                    self.dropped += 1
-                elif kind == "X":
-                    self.dead += 1
-                items = [it for it in items if it[0] != rid]
+        skipped = [0]
+        try:
+            f = open(self.path, "rb")
+        except OSError:
+            f = None
+        if f is not None:
+            with f:
+                for kind, payload in frames(f, skipped):
+                    self._replay(items, kind, payload)
+            self.size = os.stat(self.path)[6]
         self.items = items
-        self.size = len(data)
+        skipped = skipped[0]
         if skipped:
             self.log("outbox: journal damaged (" + str(skipped) + " bytes skipped), " +
                      str(len(items)) + " records recovered")
             self.compact()
         return skipped
+
+    def _replay(self, items, kind, payload):
+        # one journal frame applied to the records recovered so far
+        if kind == "A":
+            try:
+                rid, sev = _meta(payload)
+            except ValueError:
+                return
+            for it in items:
+                if it[0] == rid:
+                    break
+            else:
+                items.append([rid, sev, payload])
+        elif kind == "S":
+            rid, _, why = payload.decode().partition(" ")
+            for it in items:
+                if it[0] == rid and len(it) == 3:
+                    it.append(why)
+        elif kind == "C":
+            parts = payload.split()
+            self.dropped = int(parts[0])
+            self.dead = int(parts[1])
+        else:
+            rid = payload.decode().split(" ")[0]
+            if kind == "P":
+                self.dropped += 1
+            elif kind == "X":
+                self.dead += 1
+            for i in range(len(items)):
+                if items[i][0] == rid:
+                    del items[i]
+                    break
 
     # --- writing ----------------------------------------------------------------------
 

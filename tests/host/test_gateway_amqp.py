@@ -38,7 +38,7 @@ BOARDS = ("shed", "b1")     # each user costs three rabbitmqctl calls (~0.7 s ea
 
 @pytest.fixture(scope="module")
 def rabbit():
-    with rabbitmq.RabbitCluster(1) as rc:
+    with rabbitmq.RabbitCluster(1, tls=True) as rc:
         rc.outpost("policy")
         rc.add_user("gw", "gw-pw")
         for b in BOARDS:
@@ -277,6 +277,34 @@ def test_full_spool_leaves_alerts_in_the_queue_and_a_dead_node_is_skipped(tmp_pa
         ing.stop()
         spool.close()
     assert queue_depth(rabbit, queue) == 0
+
+
+def test_amqps_verifies_the_node_certificate(tmp_path, rabbit, queue):
+    # amqps:// with amqp.ca: the node's certificate is verified (and its name, "localhost");
+    # against another CA the gateway does not connect and says why
+    n = rabbit.nodes[0]
+    url = "amqps://localhost:%d/" % n.amqps_port
+    ca = tmp_path / "ca.pem"
+    ca.write_bytes(rabbit.ca.ca_pem)
+    gw = Gateway(make_cfg(tmp_path, amqp=amqp_section(rabbit, queue, urls=[url], ca=str(ca)),
+                          relay={"enabled": False}, watchdog={"enabled": False}))
+    gw.start()
+    try:
+        assert wait_for(lambda: gw.amqp.consuming, 30), gw.amqp.last_error
+        assert gw.amqp.status()["node"] == "localhost:%d" % n.amqps_port
+    finally:
+        gw.stop()
+    other = tmp_path / "other-ca.pem"
+    other.write_bytes(TestCA().ca_pem)
+    gw = Gateway(make_cfg(tmp_path / "b", amqp=amqp_section(rabbit, queue, urls=[url], ca=str(other)),
+                          relay={"enabled": False}, watchdog={"enabled": False}))
+    gw.start()
+    try:
+        assert wait_for(lambda: gw.amqp.last_error and "CERTIFICATE_VERIFY_FAILED" in gw.amqp.last_error, 30), \
+            gw.amqp.last_error
+        assert not gw.amqp.consuming
+    finally:
+        gw.stop()
 
 
 def test_broker_refuses_a_board_publishing_as_another(tmp_path, rabbit, queue):

@@ -5,6 +5,7 @@ node name, data folder, config and ports, sharing one private epmd and one Erlan
         node = rc.nodes[0]; node.amqp_port; node.mqtt_port
         rc.add_user("board1", "pw", board=True) # may publish only under outpost/board1/
     RabbitCluster(3)                            # three nodes that form one cluster at boot
+    RabbitCluster(1, tls=True)                  # plus AMQP over TLS: node.amqps_port, .ca.ca_pem
 
 The binaries in /usr/lib/rabbitmq/bin are called directly: the /usr/sbin wrappers switch user
 and drop the environment. Everything lives in one temp folder (HOME holds the cookie that
@@ -47,6 +48,7 @@ class RabbitNode:
         self.amqp_port = free_port()
         self.mqtt_port = free_port()
         self.dist_port = free_port()
+        self.amqps_port = free_port() if self.cluster.tls else None
 
     @property
     def host(self):
@@ -84,6 +86,16 @@ class RabbitNode:
             # a shared machine: no disk alarm from other people's files
             "disk_free_limit.absolute = 50MB",
         ]
+        if c.tls:
+            # AMQP over TLS beside the plain listener, with a certificate for "localhost" signed
+            # by the cluster's test CA (clients verify it; the node asks for no client certificate)
+            files = c.ca.write_files(self.dir, "localhost")
+            lines += ["listeners.ssl.default = 127.0.0.1:%d" % self.amqps_port,
+                      "ssl_options.cacertfile = %s" % files["ca"],
+                      "ssl_options.certfile = %s" % files["cert"],
+                      "ssl_options.keyfile = %s" % files["key"],
+                      "ssl_options.verify = verify_none",
+                      "ssl_options.fail_if_no_peer_cert = false"]
         if len(c.nodes) > 1:
             lines.append("cluster_formation.peer_discovery_backend = classic_config")
             for i, n in enumerate(c.nodes):
@@ -104,7 +116,8 @@ class RabbitNode:
     def wait(self, timeout=90):
         # the node is up when its AMQP and MQTT listeners accept (both open after boot)
         ok = wait_for_port(self.host, self.amqp_port, timeout, self.proc) and \
-            wait_for_port(self.host, self.mqtt_port, timeout, self.proc)
+            wait_for_port(self.host, self.mqtt_port, timeout, self.proc) and \
+            (self.amqps_port is None or wait_for_port(self.host, self.amqps_port, timeout, self.proc))
         if not ok:
             raise RuntimeError("rabbitmq node %s did not start; log:\n%s" % (self.name, self.log_text()))
         return self
@@ -187,7 +200,7 @@ def _group_pids(pgid):
 
 
 class RabbitCluster:
-    def __init__(self, size=1, start_timeout=120):
+    def __init__(self, size=1, start_timeout=120, tls=False):
         if not installed():
             raise RuntimeError("RabbitMQ is not installed (%s); .ci/run installs rabbitmq-server" % BIN)
         self.dir = tempfile.mkdtemp(prefix="outpost-rabbit-")
@@ -203,6 +216,11 @@ class RabbitCluster:
         self.epmd_port = free_port()
         self.epmd = None
         self.start_timeout = start_timeout
+        self.tls = tls
+        self.ca = None
+        if tls:
+            from .certs import TestCA
+            self.ca = TestCA()
         self.nodes = []
         self.nodes = [RabbitNode(self, i) for i in range(size)]
 

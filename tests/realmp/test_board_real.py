@@ -458,3 +458,36 @@ def test_a_report_that_keeps_failing_goes_without_charts_then_as_plain_text(tmp_
             assert [p.get_content_type() for p in m.walk()] == ["text/plain"]
             assert "report from" in m.get_content()
             assert b.count("machine.reset()") == 0 and b.count("Traceback") == 0
+
+
+def test_a_journal_near_compact_at_boots_and_delivers(tmp_path):
+    # found by the board soak: open() read the whole journal and copied every frame, so a
+    # journal just under outbox.compact_at (48 KB) beside the app ran the boot out of memory
+    # (at 256k in the soak, with more state; here at 192k), and main.py's reset came back to
+    # the same boot for ever
+    import sys
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__)))), "firmware"))
+    from outpost import alerts
+    from outpost.outbox import Outbox
+    with MailServer() as srv:
+        cfg = board_config(smtp={"host": "127.0.0.1", "port": srv.port, "mode": "plain",
+                                 "timeout": 10}, order=("smtp",))
+        with RealBoard(tmp_path, cfg, heapsize="192k") as b:
+            ob = Outbox(os.path.join(b.fs, "outbox.log"))
+            ob.open()
+            body = "x" * 400
+            n = 0
+            while ob.size < 47 * 1024:
+                n += 1
+                rid = "unix1-0-%d" % n
+                ob.add(alerts.to_payload({"v": 1, "id": rid, "device": "unix1", "severity": "info",
+                                          "kind": "test", "subject": "old", "body": body}))
+                ob.done(rid)
+            ob.add(alerts.to_payload({"v": 1, "id": "unix1-0-0", "device": "unix1",
+                                      "severity": "critical", "kind": "test", "subject": "waiting"}))
+            assert 47 * 1024 <= ob.size < ob.compact_at
+            b.start()
+            b.wait_for("sent unix1-0-0 via smtp", timeout=60)
+            assert b.count("MemoryError") == 0 and b.count("machine.reset()") == 0
+            assert srv.wait_for(1)[0].parsed()["Subject"].endswith("waiting")
