@@ -4,7 +4,7 @@
 # redacts them).
 
 from usmtp import errors
-from usmtp.errors import SMTPUsageError, errtext
+from usmtp.errors import SMTPUsageError
 
 NAMES = ("PLAIN", "LOGIN", "XOAUTH2")
 
@@ -50,7 +50,8 @@ class Mechanism:
 
     def respond(self, challenge):
         if not self._steps or (self._init and challenge.strip()):
-            raise errors.SMTPAuthError(535, errtext("challenge", self.name), None, "AUTH")
+            raise errors.SMTPAuthError(535, "unexpected AUTH " + self.name + " challenge", None,
+                                       "AUTH")
         return self._steps.pop(0)
 
 
@@ -76,14 +77,14 @@ def choose(offered, oauth, wanted=None):
     if wanted:
         wanted = wanted.upper()
         if wanted not in NAMES:
-            raise SMTPUsageError(errtext("mech", wanted))
+            raise SMTPUsageError("unsupported AUTH mechanism " + wanted)
         if wanted not in names:
-            raise errors.SMTPAuthError(504, errtext("nomech", wanted), None, "AUTH")
+            raise errors.SMTPAuthError(504, "server does not offer AUTH " + wanted, None, "AUTH")
         return wanted
     if oauth:
         wanted = "XOAUTH2"
     for m in (wanted,) if wanted else ("PLAIN", "LOGIN"):
         if m in names:
             return m
-    raise errors.SMTPAuthError(504, errtext("nomechs", wanted or "PLAIN or LOGIN", offered), None,
-                               "AUTH")
+    raise errors.SMTPAuthError(504, "server offers no AUTH " + (wanted or "PLAIN or LOGIN") +
+                               " (offers: " + offered + ")", None, "AUTH")

@@ -3,7 +3,7 @@
 from usmtp import netio
 from usmtp.core import ClientCore, DONE, NEED_DATA
 import usmtp.tx  # noqa: F401 (every client sends: loaded now, before a TLS handshake shares the heap)
-from usmtp.errors import SMTPConnectError, SMTPError, SMTPTimeout, SMTPUsageError, errtext
+from usmtp.errors import (SMTPConnectError, SMTPError, SMTPTimeout, SMTPUsageError)
 
 
 
@@ -73,7 +73,7 @@ class SMTP:
         """Connect, read the greeting, EHLO, and STARTTLS as the mode asks.
         Returns the greeting (code, text)."""
         if self._stream is not None:
-            raise SMTPUsageError(errtext("connected"))
+            raise SMTPUsageError("already connected")
         mode = self.mode
         if not port:
             # the mode's port: 465 implicit TLS, 587 STARTTLS, 25 opportunistic or plain
@@ -96,7 +96,7 @@ class SMTP:
         sendall/recv on CPython; write/readline on MicroPython). mode defaults to "starttls";
         host is the name the certificate must carry. Returns the greeting (code, text)."""
         if self._stream is not None:
-            raise SMTPUsageError(errtext("connected"))
+            raise SMTPUsageError("already connected")
         if self.mode is None:
             self.mode = "starttls"
         ctx = None
@@ -175,7 +175,8 @@ class SMTP:
                         except SMTPTimeout:
                             pass
                     if data is None:
-                        raise SMTPTimeout(errtext("timeout", w, t))
+                        raise SMTPTimeout("timed out waiting for the reply to %s (%s s)"
+                                          % (w, t))
                     core.receive_data(data)
         except SMTPError as e:
             if isinstance(e, SMTPConnectError):
@@ -213,8 +214,9 @@ class SMTP:
         if self._core is None or self._stream is None:
             if self._lost:
                 # not the caller's mistake: a retry policy must see a transient network error
-                raise SMTPConnectError(errtext("lost", self._lost))
-            raise SMTPUsageError(errtext("noconn"))
+                raise SMTPConnectError("the connection was lost (" + self._lost +
+                                       "); connect again")
+            raise SMTPUsageError("not connected (call connect() first, or give SMTP a host)")
         return self._core
 
     def _reply(self):

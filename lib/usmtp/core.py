@@ -22,7 +22,7 @@
 # stream.py (a body written piece by piece, as uMail does), auth.py (AUTH mechanisms).
 
 from usmtp import errors    # its rarer classes load when a failure names them (errors.py)
-from usmtp.errors import SMTPConnectError, SMTPError, SMTPProtocolError, SMTPUsageError, errtext
+from usmtp.errors import SMTPConnectError, SMTPError, SMTPProtocolError, SMTPUsageError
 from usmtp.reply import ReplyParser, parse_ehlo
 
 SEND = "send"
@@ -88,7 +88,7 @@ def check_arg(value, what):
     if isinstance(value, bytes):
         value = value.decode("utf-8")
     if "\r" in value or "\n" in value or "\x00" in value:
-        raise SMTPUsageError(errtext("crlf", what, repr(value)))
+        raise SMTPUsageError(what + " contains a CR, LF or NUL character: " + repr(value))
     return value
 
 
@@ -133,9 +133,9 @@ class ClientCore:
 
     def start(self, op):
         if self._op is not None:
-            raise SMTPUsageError(errtext("busy"))
+            raise SMTPUsageError("an operation is already running")
         if self.state == "closed":
-            raise SMTPConnectError(errtext("closed"))
+            raise SMTPConnectError("connection is closed")
         self._op = op
         self._wait = None
         self.result = None
@@ -183,7 +183,7 @@ class ClientCore:
     def tls_established(self):
         """The driver wrapped the socket in TLS: forget what was said in plaintext (RFC 3207)."""
         if self.state != "tls":
-            raise SMTPUsageError(errtext("notls"))
+            raise SMTPUsageError("tls_established() without an accepted STARTTLS")
         self.secure = True
         self.ext = {}
         self.esmtp = False
@@ -234,7 +234,9 @@ class ClientCore:
                         if self._q:
                             return SEND
                         if self._eof:
-                            raise SMTPConnectError(errtext("eof", self._pending[0][0], self.state))
+                            raise SMTPConnectError("server closed the connection while we waited "
+                                                   "for the reply to " + self._pending[0][0] +
+                                                   " (state " + self.state + ")")
                         return NEED_DATA
                     self._dispatch(r)
                 self._wait = None
@@ -269,13 +271,15 @@ class ClientCore:
             raise errors.SMTPTransientError(421, r.text, r.enhanced, cmd)
         t = row(self.state, cmd)
         if t is None:
-            raise SMTPProtocolError(errtext("badstate", r.code, cmd, self.state, cmd))
+            raise SMTPProtocolError("reply %d to %s arrived in state %s, where %s is not valid"
+                                    % (r.code, cmd, self.state, cmd))
         if str(r.code) in t[2]:
             target = t[3]
         elif r.code >= 400:
             target = t[4]
         else:
-            raise SMTPProtocolError(errtext("badcode", r.code, cmd, self.state, r.text))
+            raise SMTPProtocolError("unexpected reply %d to %s in state %s: %s"
+                                    % (r.code, cmd, self.state, r.text))
         if target != "-":
             self.state = target
         if cmd == "AUTH" and r.code == 235:
@@ -300,7 +304,8 @@ class ClientCore:
 
     def _need(self, *states):
         if self.state not in states:
-            raise SMTPUsageError(errtext("state", self.state, " or ".join(states)))
+            raise SMTPUsageError("not possible in state " + self.state + " (needs " +
+                                 " or ".join(states) + ")")
 
     def partial_results(self):
         """After a batch broke off (a timeout, a lost connection): the outcome of every message
@@ -347,22 +352,24 @@ class ClientCore:
         the server does not offer or refuses it and it is not required."""
         self._need("ready")
         if self.secure:
-            raise SMTPUsageError(errtext("tls2"))
+            raise SMTPUsageError("the connection is already encrypted")
         if "STARTTLS" not in self.ext:
             if required:
-                raise errors.SMTPTLSError(errtext("nostarttls"))
+                raise errors.SMTPTLSError("server does not offer STARTTLS and mode='starttls' "
+                                          "requires it (refusing to continue without TLS)")
             return "ready"
         self._send("STARTTLS")
         yield 0
         r = self.last_reply
         if r.code != 220:
             if required:
-                raise errors.SMTPTLSError(errtext("starttls", r.code, r.text))
+                raise errors.SMTPTLSError("server refused STARTTLS: %d %s" % (r.code, r.text))
             return "ready"
         if self._parser.pending():
             # bytes sent before the handshake would be read as if they came over TLS
             self._parser.take_rest()
-            raise SMTPProtocolError(errtext("inject"))
+            raise SMTPProtocolError("server sent data after its STARTTLS reply, before the TLS "
+                                    "handshake (possible command injection)")
         return "starttls"
 
     def op_hello(self):
@@ -392,10 +399,11 @@ class ClientCore:
         (RFC 4954 section 4): one round trip less; a refusal is then raised by that send."""
         self._need("ready")
         if not self.secure and not self.allow_plaintext_auth:
-            raise SMTPUsageError(errtext("plainauth"))
+            raise SMTPUsageError("refusing to send credentials over an unencrypted connection "
+                                 "(use TLS or STARTTLS, or set allow_plaintext_auth=True)")
         offered = self.ext.get("AUTH")
         if offered is None:
-            raise errors.SMTPAuthError(503, errtext("noauth"), None, "AUTH")
+            raise errors.SMTPAuthError(503, "server does not offer AUTH", None, "AUTH")
         from usmtp import auth    # the mechanisms load only when logging in
         mech = auth.mechanism(auth.choose(offered, oauth, mechanism), user, secret)
         name = mech.name
@@ -420,7 +428,7 @@ class ClientCore:
             err = None
             resp = b"*"         # cancels the exchange (RFC 4954)
             if rounds > MAX_AUTH_CHALLENGES:
-                err = SMTPProtocolError(errtext("challenges", MAX_AUTH_CHALLENGES))
+                err = SMTPProtocolError("more than %d AUTH challenges" % MAX_AUTH_CHALLENGES)
             else:
                 try:
                     resp = mech.respond(r.text.encode())
@@ -435,7 +443,7 @@ class ClientCore:
         """NOOP, RSET or QUIT: returns the reply."""
         if self.state == "data":
             # inside DATA the command would become message text and never be answered
-            raise SMTPUsageError(errtext("indata", cmd))
+            raise SMTPUsageError(cmd + " is not possible in state data (end the message first)")
         self._send(cmd)
         yield 0
         r = self.last_reply

@@ -20,11 +20,8 @@
 # A send that succeeds raises none of them, so only the base and the classes a driver catches
 # are defined here; the rest (TLS, reply and refusal errors, reply_error) live in
 # usmtp/moreerrors.py, which loads the first time one is named (module __getattr__: on the
-# VM each class holds ~200 B of heap, bench/mpy_costs.mjs). usmtp.errors.X is moreerrors.X,
-# so isinstance and except work as before; is_transient and outcome never load it (they read
-# the error's attributes).
-# The texts of the errors live in usmtp/texts.py, read by key when one is made (errtext).
-import sys
+# VM each class costs ~190 B of heap). usmtp.errors.X is moreerrors.X, so isinstance and except
+# work as before; is_transient and outcome never load it (they read the error's attributes).
 
 
 class SMTPError(OSError):
@@ -76,21 +73,6 @@ def outcome(exc):
     if isinstance(exc, SMTPError) and getattr(exc, "_reconfigure", False):
         return RECONFIGURE      # SMTPAuthError, SMTPTLSError (moreerrors.py)
     return RETRY if is_transient(exc) else REFUSED
-
-
-def errtext(key, *args):
-    # an error's text by its key (usmtp/texts.py, loaded only when something fails): on a board
-    # a 40-character string constant holds 68 B of heap in the module that holds it,
-    # so the modules a send loads keep only the keys
-    t = __import__("usmtp.texts", None, None, ["_"]).TEXTS[key]
-    if sys.implementation.name == "micropython":
-        # unloaded again at once (the text made stays): a board short of heap gets it back
-        del sys.modules["usmtp.texts"]
-        try:
-            delattr(sys.modules["usmtp"], "texts")
-        except AttributeError:
-            pass
-    return t % args if args else t
 
 
 def __getattr__(name):

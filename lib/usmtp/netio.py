@@ -4,7 +4,7 @@
 import sys
 
 from usmtp import errors
-from usmtp.errors import SMTPConnectError, SMTPTimeout, SMTPUsageError, errtext
+from usmtp.errors import SMTPConnectError, SMTPTimeout, SMTPUsageError
 
 MICROPYTHON = sys.implementation.name == "micropython"
 READ_SIZE = 512 if MICROPYTHON else 16384     # a reply line is at most 512 bytes (RFC 5321 4.5.3.1.5)
@@ -63,8 +63,8 @@ def connect(host, port, timeout, source_address=None):
         return s
     except OSError as e:
         if _is_timeout(e):
-            raise SMTPTimeout(errtext("ctimeout", host, port))
-        raise SMTPConnectError(errtext("connect", host, port, e))
+            raise SMTPTimeout("timed out connecting to %s:%d" % (host, port))
+        raise SMTPConnectError("cannot connect to %s:%d: %s" % (host, port, e))
 
 
 def client_context(cadata=None, insecure_skip_verify=False):
@@ -78,7 +78,8 @@ def client_context(cadata=None, insecure_skip_verify=False):
         try:
             import tls as ssl
         except ImportError:
-            raise errors.SMTPTLSError(errtext("nossl"))
+            raise errors.SMTPTLSError("this build has no ssl or tls module: TLS is impossible here "
+                                      "(mode='plain' only on a network you trust)")
     if isinstance(cadata, str):
         cadata = cadata.encode()
     if MICROPYTHON:
@@ -89,10 +90,12 @@ def client_context(cadata=None, insecure_skip_verify=False):
         # MicroPython's default is CERT_NONE: verification must be asked for explicitly
         ctx.verify_mode = ssl.CERT_REQUIRED
         if not cadata:
-            raise SMTPUsageError(errtext("cadata"))
+            raise SMTPUsageError("cadata is required on MicroPython: there is no system CA store "
+                                 "(or pass insecure_skip_verify=True, not recommended)")
         from usmtp.clock import is_set
         if not is_set():            # a certificate is only checkable with a set clock
-            raise errors.SMTPTLSError(errtext("clock"))
+            raise errors.SMTPTLSError("the clock is not set, so the server's certificate cannot be "
+                                      "checked: set the time (ntptime.settime()) before connecting")
         # mbedTLS takes DER only, one certificate a call: usmtp/cacert.py, loaded for this
         # only, so its heap is free again for the handshake
         import usmtp
@@ -133,9 +136,9 @@ def wrap(sock, ctx, server_hostname):
         return ctx.wrap_socket(sock, server_hostname=server_hostname)
     except Exception as e:
         if _is_timeout(e):
-            raise SMTPTimeout(errtext("htimeout", server_hostname))
+            raise SMTPTimeout("timed out in the TLS handshake with " + server_hostname)
         # MicroPython reports a failed certificate check as ValueError, CPython as SSLError
-        raise errors.SMTPTLSError(errtext("handshake", server_hostname, e))
+        raise errors.SMTPTLSError("TLS handshake with %s failed: %s" % (server_hostname, e))
 
 
 class Stream:
@@ -167,8 +170,8 @@ class Stream:
                 self.sock.sendall(data)
         except OSError as e:
             if _is_timeout(e):
-                raise SMTPTimeout(errtext("wtimeout"))
-            raise SMTPConnectError(errtext("wlost", e))
+                raise SMTPTimeout("timed out sending to the server")
+            raise SMTPConnectError("connection lost while sending: %s" % (e,))
 
     def read(self, timeout):
         self._settimeout(timeout)
@@ -180,8 +183,8 @@ class Stream:
                 d = self.sock.recv(READ_SIZE)
         except OSError as e:
             if _is_timeout(e):
-                raise SMTPTimeout(errtext("rtimeout"))
-            raise SMTPConnectError(errtext("rlost", e))
+                raise SMTPTimeout("timed out waiting for the server's reply")
+            raise SMTPConnectError("connection lost while reading: %s" % (e,))
         return d or b""
 
     def close(self):

@@ -2,7 +2,7 @@
 # Everything the server controls is bounded (line length, continuation lines, total size), and
 # anything that is not a well-formed reply raises SMTPProtocolError: a remote fault, never a crash.
 
-from usmtp.errors import SMTPProtocolError, errtext
+from usmtp.errors import SMTPProtocolError
 
 MAX_LINE = 2048      # RFC 5321 says 512; real servers are sloppier, so allow some slack
 MAX_LINES = 100      # continuation lines in one reply (EHLO lists ~20)
@@ -62,7 +62,7 @@ class ReplyParser:
         self._buf.extend(data)
         # a line that never ends must not eat the heap
         if len(self._buf) - self._pos > self.max_line and self._buf.find(b"\n", self._pos) < 0:
-            raise SMTPProtocolError(errtext("longline", self.max_line))
+            raise SMTPProtocolError("reply line longer than %d bytes" % self.max_line)
 
     def pending(self):
         return len(self._buf) - self._pos
@@ -87,10 +87,10 @@ class ReplyParser:
             if line.endswith(b"\r"):
                 line = line[:-1]
             if len(line) > self.max_line:
-                raise SMTPProtocolError(errtext("longline", self.max_line))
+                raise SMTPProtocolError("reply line longer than %d bytes" % self.max_line)
             self._size += len(line) + 2
             if self._size > self.max_reply:
-                raise SMTPProtocolError(errtext("longreply", self.max_reply))
+                raise SMTPProtocolError("reply longer than %d bytes" % self.max_reply)
             code, last, text = self._parse_line(line)
             if self._code is None:
                 self._code = code
@@ -98,14 +98,15 @@ class ReplyParser:
                 self._enh = enh
             else:
                 if code != self._code:
-                    raise SMTPProtocolError(errtext("codechange", self._code, code))
+                    raise SMTPProtocolError("reply code changed from %d to %d inside one reply"
+                                            % (self._code, code))
                 if self._enh is not None:
                     enh, rest = _split_enhanced(code, text)
                     if enh is not None:
                         text = rest
             self._lines.append(text)
             if len(self._lines) > self.max_lines:
-                raise SMTPProtocolError(errtext("lines", self.max_lines))
+                raise SMTPProtocolError("reply has more than %d lines" % self.max_lines)
             if last:
                 r = Reply(self._code, self._lines, self._enh)
                 self._code = None
@@ -121,13 +122,13 @@ class ReplyParser:
 
     def _parse_line(self, line):
         if len(line) < 3:
-            raise SMTPProtocolError(errtext("malformed", _ascii(line[:40])))
+            raise SMTPProtocolError("malformed reply line %r" % _ascii(line[:40]))
         d = line[:3]
         if not (48 <= d[0] <= 57 and 48 <= d[1] <= 57 and 48 <= d[2] <= 57):
-            raise SMTPProtocolError(errtext("malformed", _ascii(line[:40])))
+            raise SMTPProtocolError("malformed reply line %r" % _ascii(line[:40]))
         code = (d[0] - 48) * 100 + (d[1] - 48) * 10 + d[2] - 48
         if code < 200 or code > 599:
-            raise SMTPProtocolError(errtext("notreply", code))
+            raise SMTPProtocolError("reply code %d is not an SMTP reply" % code)
         if len(line) == 3:
             return code, True, ""
         sep = line[3]
@@ -135,7 +136,7 @@ class ReplyParser:
             return code, True, _ascii(line[4:])
         if sep == 45:       # "-"
             return code, False, _ascii(line[4:])
-        raise SMTPProtocolError(errtext("malformed", _ascii(line[:40])))
+        raise SMTPProtocolError("malformed reply line %r" % _ascii(line[:40]))
 
 
 def parse_ehlo(reply):

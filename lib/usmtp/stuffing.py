@@ -6,7 +6,6 @@
 # every line, even when the line starts at a chunk boundary, so "\n.\r\n", "\r.\n" and friends
 # can never end the DATA early (SMTP smuggling).  State is two flags: memory is O(chunk).
 # The work is done with C-level bytes.replace/startswith, never a per-byte Python loop.
-from usmtp.errors import errtext
 
 
 def _as_bytes(chunk):
@@ -16,7 +15,8 @@ def _as_bytes(chunk):
         return chunk.encode()
     if isinstance(chunk, (bytearray, memoryview)):
         return bytes(chunk)
-    raise TypeError(errtext("chunk", type(chunk).__name__))
+    raise TypeError("message chunk must be bytes, bytearray, memoryview or str, not " +
+                    type(chunk).__name__)
 
 
 class CRLFNormalizer:

@@ -5,7 +5,7 @@
 
 from usmtp.core import FLUSH, MAX_OUTSTANDING, PIECE, RCPT_OK, check_arg
 from usmtp import errors    # refusal classes load only when a reply refuses (errors.py)
-from usmtp.errors import SMTPConnectError, SMTPError, SMTPUsageError, errtext
+from usmtp.errors import SMTPConnectError, SMTPError, SMTPUsageError
 
 
 def envelope_addr(addr, what):
@@ -19,7 +19,7 @@ def envelope_addr(addr, what):
     if addr:
         p = address_problem(addr)
         if p:
-            raise SMTPUsageError(errtext("addr", what, repr(addr), p))
+            raise SMTPUsageError(what + " is not a valid address: " + repr(addr) + " (" + p + ")")
     return addr
 
 
@@ -79,7 +79,7 @@ class Tx:
             raise errors.SMTPAuthError(a.code, a.text, a.enhanced, "AUTH")
         m = self.mail
         if m is None:
-            raise SMTPConnectError(errtext("nomail"))
+            raise SMTPConnectError("no reply to MAIL FROM")
         if m.code == 530:
             # "authentication required" (or "STARTTLS first"): our setup, not this message,
             # so it is an AUTH error that pauses a relay instead of dead-lettering the mail
@@ -90,7 +90,7 @@ class Tx:
         for a in self.rcpts:
             r = self.rcpt.get(a)
             if r is None:
-                raise SMTPConnectError(errtext("norcpt", a))
+                raise SMTPConnectError("no reply to RCPT TO:<" + a + ">")
             if r.code not in RCPT_OK:
                 refused[a] = (r.code, r.text)
         if len(refused) == len(self.rcpts):
@@ -103,7 +103,7 @@ class Tx:
             raise errors.SMTPDataError(d.code, d.text, d.enhanced, "BDAT")
         e = self.end
         if e is None:
-            raise SMTPConnectError(errtext("noend"))
+            raise SMTPConnectError("no reply to the end of the message")
         if e.code != 250:
             raise errors.SMTPDataError(e.code, e.text, e.enhanced, "end of data")
         return refused
@@ -117,7 +117,7 @@ def make_tx(sender, rcpts, source, size=None, eightbit=False):
     for a in rcpts:
         a = envelope_addr(a, "recipient")
         if not a:
-            raise SMTPUsageError(errtext("emptyrcpt"))
+            raise SMTPUsageError("empty recipient address")
         if a not in seen:
             seen.append(a)
     if not seen:
@@ -167,10 +167,11 @@ def send(core, tx):
 def precheck(core, tx):
     limit = core.max_size
     if limit and tx.size and tx.size > limit:
-        tx.error = errors.SMTPDataError(552, errtext("size", tx.size, limit), "5.3.4", "SIZE")
+        tx.error = errors.SMTPDataError(552, "message size %d exceeds the server's limit of %d"
+                                        % (tx.size, limit), "5.3.4", "SIZE")
         return
     if not is_ascii(tx.sender + "".join(tx.rcpts)) and "SMTPUTF8" not in core.ext:
-        tx.error = SMTPUsageError(errtext("utf8"))
+        tx.error = SMTPUsageError("non-ASCII address but the server does not offer SMTPUTF8")
 
 
 def _end(core, tx):

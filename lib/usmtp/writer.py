@@ -18,14 +18,14 @@
 import usmtp.mimeenc as mimeenc
 from usmtp.checks import address_problem, display_name_problem, split_mailbox, token_problem
 from usmtp.clock import now  # noqa: F401 (the writer's clock: UTC Unix seconds)
-from usmtp.errors import SMTPUsageError, errtext
+from usmtp.errors import SMTPUsageError
 
 _RESERVED = " from to cc bcc subject date message-id mime-version content-type content-transfer-encoding "
 
 
 def _no_crlf(header, value):
     if "\r" in value or "\n" in value or "\0" in value:
-        raise SMTPUsageError(errtext("hcrlf", header, repr(value)))
+        raise SMTPUsageError("header " + header + ": CR, LF or NUL not allowed in " + repr(value))
 
 
 def check_address(header, addr):
@@ -34,7 +34,7 @@ def check_address(header, addr):
         _no_crlf(header, addr)
     p = address_problem(addr)
     if p:
-        raise SMTPUsageError(errtext("haddr", header, repr(addr), p))
+        raise SMTPUsageError("header " + header + ": invalid address " + repr(addr) + ": " + p)
     return addr
 
 
@@ -42,7 +42,7 @@ def parse_mailbox(header, item):
     # "addr", "<addr>", "Name <addr>", '"Name, Jr." <addr>' or (name, addr) -> (name, addr)
     if isinstance(item, (tuple, list)):
         if len(item) != 2:
-            raise SMTPUsageError(errtext("hpair", header))
+            raise SMTPUsageError("header " + header + ": a mailbox tuple is (name, address)")
         name, addr = item
         name = name or ""
     elif isinstance(item, str):
@@ -50,14 +50,15 @@ def parse_mailbox(header, item):
         try:
             name, addr = split_mailbox(item)
         except ValueError as e:
-            raise SMTPUsageError(errtext("haddr", header, repr(item), e))
+            raise SMTPUsageError("header " + header + ": invalid address " + repr(item) + ": " + str(e))
     else:
-        raise SMTPUsageError(errtext("htype", header, type(item).__name__))
+        raise SMTPUsageError("header " + header + ": address must be a string or a (name, address)"
+                             " tuple, not " + type(item).__name__)
     if isinstance(name, str):
         _no_crlf(header, name)
     p = display_name_problem(name)
     if p:
-        raise SMTPUsageError(errtext("hname", header, p))
+        raise SMTPUsageError("header " + header + ": display name " + p)
     return name, check_address(header, addr)
 
 
@@ -67,7 +68,8 @@ def _mailbox_list(header, items):
     if isinstance(items, tuple) and len(items) == 2 and isinstance(items[0], str) and \
             "@" in items[0] and " " not in items[0].strip() and "<" not in items[0]:
         # ("a@x", "b@y") is almost surely two addresses, not (name, address): say so
-        raise SMTPUsageError(errtext("htuple", header))
+        raise SMTPUsageError("header " + header + ": a tuple is one (name, address) mailbox;"
+                             " pass several addresses as a list")
     if not isinstance(items, list):
         items = [items]
     return [parse_mailbox(header, x) for x in items]
@@ -97,22 +99,22 @@ def make_message_id(alert_id, sender):
     # every path (lib/outpost_contract/README.md), so the receiving side can drop duplicates
     p = token_problem(alert_id, 128)
     if p:
-        raise SMTPUsageError(errtext("alertid", repr(alert_id), p))
+        raise SMTPUsageError("message id: alert id " + repr(alert_id) + " " + p)
     addr = parse_mailbox("Message-ID", sender)[1]
     return "<" + alert_id + "@" + _domain(addr) + ">"
 
 
 def check_message_id(mid):
     if not isinstance(mid, str):
-        raise SMTPUsageError(errtext("midtype"))
+        raise SMTPUsageError("header Message-ID: must be a string")
     _no_crlf("Message-ID", mid)
     left, at, right = mid[1:-1].partition("@")
     if (len(mid) > 250 or not mid.startswith("<") or not mid.endswith(">") or not at or not left
             or not right or "@" in right or not mimeenc.is_ascii(mid)):
-        raise SMTPUsageError(errtext("midform", repr(mid)))
+        raise SMTPUsageError("header Message-ID: expected <left@right>, got " + repr(mid))
     for c in " \t<>\"(),;\\":
         if c in mid[1:-1]:
-            raise SMTPUsageError(errtext("midchar", repr(c), repr(mid)))
+            raise SMTPUsageError("header Message-ID: " + repr(c) + " not allowed in " + repr(mid))
     return mid
 
 
@@ -137,23 +139,23 @@ class Message:
         self.cc = _mailbox_list("Cc", cc)
         self.bcc = _mailbox_list("Bcc", bcc)
         if not (self.to or self.cc or self.bcc):
-            raise SMTPUsageError(errtext("noto"))
+            raise SMTPUsageError("message has no recipient (to, cc and bcc are all empty)")
         if not isinstance(subject, str):
-            raise SMTPUsageError(errtext("subject"))
+            raise SMTPUsageError("header Subject: must be a string")
         _no_crlf("Subject", subject)
         self.subject = subject
         if isinstance(body, (bytes, bytearray)):
             try:
                 body = str(body, "utf-8")
             except (UnicodeError, ValueError):
-                raise SMTPUsageError(errtext("bodyutf8"))
+                raise SMTPUsageError("message body: bytes must be UTF-8 text")
         if not isinstance(body, str):
-            raise SMTPUsageError(errtext("bodytype", type(body).__name__))
+            raise SMTPUsageError("message body must be str, not " + type(body).__name__)
         self.body = body
         if date is None:
             date = now()
         if not isinstance(date, int) or isinstance(date, bool) or date < 0:
-            raise SMTPUsageError(errtext("date"))
+            raise SMTPUsageError("header Date: date must be UTC Unix seconds (int >= 0)")
         self.date = date
         if message_id is None:
             message_id = "<" + _random_hex(12) + "." + str(date) + "@" + \
@@ -164,7 +166,8 @@ class Message:
         elif body_encoding == "base64":
             self.body_encoding = "base64"
         else:
-            raise SMTPUsageError(errtext("encoding", repr(body_encoding)))
+            raise SMTPUsageError("body_encoding must be 'quoted-printable' or 'base64', not " +
+                                 repr(body_encoding))
         self.headers = self._extra_headers(headers)
         self.attachments = []
         self.html = None
@@ -181,12 +184,14 @@ class Message:
         for item in items:
             name, value = item
             if not isinstance(name, str) or not name or not isinstance(value, str):
-                raise SMTPUsageError(errtext("xtype", repr(name)))
+                raise SMTPUsageError("extra header " + repr(name) + ": name and value must be strings")
             for c in name:
                 if not 33 <= ord(c) <= 126 or c == ":":
-                    raise SMTPUsageError(errtext("xname", repr(name)))
+                    raise SMTPUsageError("extra header " + repr(name) +
+                                         ": name may only hold printable ASCII without ':'")
             if " " + name.lower() + " " in _RESERVED:
-                raise SMTPUsageError(errtext("xreserved", name))
+                raise SMTPUsageError("extra header " + name + ": set by the writer, pass it as an"
+                                     " argument instead")
             _no_crlf(name, value)
             out.append((name, value))
         return out
@@ -247,7 +252,7 @@ class Message:
     def chunks(self, bufsize=1024):
         # generator of bytes chunks, CRLF line ends, memory O(bufsize)
         if not isinstance(bufsize, int) or bufsize < 78:
-            raise SMTPUsageError(errtext("bufsize"))
+            raise SMTPUsageError("bufsize must be an int >= 78")
         head = self._head()
         if self.attachments or self.html is not None or self.inlines:
             from usmtp.mime import chunks

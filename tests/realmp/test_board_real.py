@@ -11,8 +11,8 @@ from realboard import RealBoard, heap_for
 # this port's word size (realboard.heap_for): between the MQTT fallback's smallest heap and
 # the SMTP step's in the app's own wake, so the SMTP step runs out of memory and MQTT does not
 TOO_SMALL_KB = 132     # the MQTT fallback: 124k; the SMTP step in the app's wake: 140k
-APP_WAKE_KB = 240      # the SMTP step in the app's own wake: 140k in bench/board_heap.json; after usmtp's
-                       # error-text split (merged last) 224k passes and 208k does not: see boards/README.md
+APP_WAKE_KB = 160      # the SMTP step in the app's own wake: 140k in bench/board_heap.json (144k passes,
+                       # 128k does not, by a probe after the error-text split was taken back)
 TOO_SMALL_FOR_SMTP = heap_for(TOO_SMALL_KB)
 
 

@@ -79,15 +79,3 @@ def test_rarer_error_classes_load_on_first_use_and_are_the_same_classes():
         raise AssertionError("an unknown name must raise AttributeError")
     except AttributeError:
         pass
-
-
-def test_error_texts_are_loaded_only_while_an_error_is_made():
-    # usmtp/texts.py holds every error's text; on MicroPython errtext unloads it again at once
-    import sys
-    import usmtp.errors
-    errors = sys.modules["usmtp.errors"]
-    assert errors.errtext("busy") == "an operation is already running"
-    assert errors.errtext("connect", "mx", 25, "refused") == "cannot connect to mx:25: refused"
-    if sys.implementation.name == "micropython":
-        # (not hasattr: the package's __getattr__ would import it again)
-        assert "usmtp.texts" not in sys.modules and "texts" not in usmtp.__dict__
