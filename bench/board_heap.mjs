@@ -43,22 +43,23 @@ async function board() {
   return vm;
 }
 let mp = await board();
+function vm_fs_file(vm, name, data) { vm.FS.writeFile(name, data); }
 const held = () => { mp.runPython("gc.collect()"); mp.runPython("_h = gc.mem_alloc()"); return mp.globals.get("_h"); };
 
-// in the order a wake loads them: the app at boot, then the SMTP step, then the MQTT fallback
-// (the send wake, in a fresh VM below, loads the SMTP path and usmtp without the app)
+// in the order a wake loads them: a quiet wake (boot and sample), the alert's words and record,
+// the SMTP step (with the app out of the heap: outpost/run.py), the gateway paths
 const steps = [
-  ["boot", ["machine", "board", "outpost.clock", "outpost_contract.record", "outpost.alerts",
-            "outpost.outbox", "outpost.report", "outpost.rules", "outpost.sensors", "outpost.smtp_path",
-            "outpost.transport", "outpost.net", "outpost.app", "outpost.mqtt_path"]],
-  ["smtp step", ["usmtp.errors", "usmtp.reply", "usmtp.auth", "usmtp.stuffing", "usmtp.netio",
-                 "usmtp.core", "usmtp.client", "usmtp", "usmtp.mimeenc", "usmtp.writer",
-                 "outpost_contract.mail"]],
-  ["mqtt step", ["umqtt.simple"]],
+  ["quiet wake", ["machine", "board", "outpost.run", "outpost.clock", "outpost.outbox", "outpost.report",
+                  "outpost.net", "outpost.app", "outpost.sensors", "outpost.rules"]],
+  ["an alert", ["outpost.words", "outpost_contract.record", "outpost.alerts"]],
+  ["smtp step", ["outpost.sendwake", "outpost.smtp_path", "usmtp", "usmtp.errors", "usmtp.checks",
+                 "usmtp.reply", "usmtp.netio", "usmtp.core", "usmtp.client", "usmtp.tx", "usmtp.auth",
+                 "usmtp.stuffing", "usmtp.mimeenc", "usmtp.writer", "outpost_contract.mail"]],
+  ["mqtt step", ["outpost.transport", "outpost.mqtt_path", "umqtt.simple"]],
   ["serial step", ["outpost_contract.frame"]],
-  // words: when a rule fires; discovery: at connect with mqtt.discovery; testalert: make test-alert
+  // discovery: at connect with mqtt.discovery; testalert: make test-alert
   // wiring: the config against the board, once at boot; cfgerror: only when that check fails
-  ["loaded on demand, then unloaded", ["outpost.words", "outpost.discovery", "outpost.testalert", "outpost.wiring"]],
+  ["loaded on demand, then unloaded", ["outpost.discovery", "outpost.testalert", "outpost.wiring"]],
   ["not loaded by a wake", ["outpost.config", "outpost.cfgerror", "umail"]],
 ];
 const v = (mp.runPython("_v = '%d.%d.%d' % sys.implementation.version[:3]"), mp.globals.get("_v"));
@@ -67,6 +68,7 @@ console.log("module".padEnd(28) + "held".padStart(8) + "  cumulative");
 console.log("(machine is the unix port's stand-in, boards/unix/machine.py; built into a board's image)");
 const base = held();
 const totals = {};
+const perModule = {};
 let missing = [];
 for (const [step, mods] of steps) {
   const start = held();
@@ -79,6 +81,7 @@ for (const [step, mods] of steps) {
       continue;
     }
     const after = held();
+    perModule[m] = after - before;
     console.log(("  " + m).padEnd(28) + String(after - before).padStart(8) + String(after - base).padStart(12));
   }
   totals[step] = held() - start;
@@ -89,19 +92,26 @@ for (const [step, mods] of steps) {
     console.log(`${step}: ${totals[step]} B`);
   }
 }
-// the send wake (outpost/sendwake.py): after the reset, without the app
+// a quiet wake as it runs: boot, one sample, no alert (the door closed), nothing to send
 mp = await board();
+vm_fs_file(mp, "/pin27", "0");
+vm_fs_file(mp, "/config.json", fs.readFileSync(path.join(tree, "config.json")));
+let quiet = null;
 {
-  const base2 = held();
-  for (const m of ["board", "outpost.sendwake", "outpost.clock", "outpost.net", "outpost.smtp_path",
-                   "usmtp.errors", "usmtp.reply", "usmtp.auth", "usmtp.stuffing", "usmtp.netio",
-                   "usmtp.core", "usmtp.client", "usmtp"]) {
-    try { mp.runPython(`__import__(${JSON.stringify(m)})`); } catch (e) { missing.push(m); }
+  mp.runPython("import machine, board, time");
+  const base2 = held();      // the unix port's machine stand-in is not counted: built into a board
+  try {
+    mp.runPython("from outpost import app\nfrom outpost.run import load_config\n" +
+                 "_a = app.App(load_config(), board, machine, time)\n_a.boot()\n_a.step()\napp = None");
+    quiet = held() - base2;
+    mp.runPython("_a = None");
+    console.log(`quiet wake (boot, sample, no alert; machine stand-in not counted): ${quiet} B`);
+  } catch (e) {
+    console.log("quiet wake: failed on this VM: " + e);
   }
-  totals["send wake"] = held() - base2;
-  console.log(`send wake (board, SMTP path, usmtp client; the message composed before): ${totals["send wake"]} B`);
 }
 if (missing.length) console.log("not importable here: " + [...new Set(missing)].join(", "));
-console.log(`\nsummary (32-bit): boot ${totals["boot"]} B, SMTP step +${totals["smtp step"]} B, ` +
-            `MQTT step +${totals["mqtt step"]} B; a send wake ${totals["send wake"]} B before TLS; ` +
-            `uMail holds 3.3 KB (issue 7's measurement)`);
+const kb = (n) => (typeof n === "number" ? (n / 1024).toFixed(1) + " KB" : n);
+console.log(`\nsummary (32-bit): quiet wake ${kb(quiet)} (goal 24 KB); modules of a quiet wake ${kb(totals["quiet wake"])}, ` +
+            `an alert +${kb(totals["an alert"])}, SMTP step ${kb(totals["smtp step"])}, MQTT step ${kb(totals["mqtt step"])}`);
+console.log("JSON " + JSON.stringify({ vm_version: v, modules: perModule, steps: totals, quiet_wake: quiet }));

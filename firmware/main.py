@@ -1,19 +1,23 @@
 # Start the app. A crash is printed and the board reset: a clean start beats a hung board.
 # Ctrl-C (KeyboardInterrupt) is not caught, so a developer lands at the REPL.
 try:
+    import board
     # a send wake first (outpost/sendwake.py): the SMTP step with nothing else in the heap
     from outpost import sendwake
-    if sendwake.run(getattr(__import__("board"), "FS_ROOT", "")):
+    if sendwake.run(getattr(board, "FS_ROOT", "")):
         # the alert went out in a send wake: the app starts again from a fresh heap (what the
         # send left behind would split it), with its state from RTC memory
         import machine
         machine.deepsleep(1)
     sendwake = None
-    from outpost.smtp_path import unload
+    from outpost import unload
     unload("outpost.sendwake")
+    unload("outpost.smtp_path")
     unload = None
-    from outpost.app import main
-    main()
+    import machine
+    import time
+    from outpost.run import main
+    main(board, machine, time)   # the hardware and the clock are handed in
 except Exception as e:
     import sys
     import time

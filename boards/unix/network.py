@@ -17,8 +17,8 @@ def _ap():
         return True
 
 
-class WLAN:
-    def __init__(self, interface=STA_IF):
+class _WLAN:
+    def __init__(self):
         self._active = False
         self._ssid = None
 
@@ -45,3 +45,13 @@ class WLAN:
 
     def ifconfig(self, *a):
         return ("127.0.0.1", "255.0.0.0", "127.0.0.1", "127.0.0.1")
+
+
+_IF = {}
+
+
+def WLAN(interface=STA_IF):
+    # one per interface, kept while powered, as on a board
+    if interface not in _IF:
+        _IF[interface] = _WLAN()
+    return _IF[interface]

@@ -87,12 +87,10 @@ def record(device, err, now):
 
 
 def _small(kb):
-    # as app.small_heap, without loading the app again
-    import gc
+    # on the board the mail always goes in a send wake: what the failed boot left (whatever
+    # smtp.send_wake_below says, which is about the app's own SMTP step) leaves no room for TLS
     import sys
-    if sys.implementation.name != "micropython":
-        return False
-    return gc.mem_free() + gc.mem_alloc() < kb * 1024
+    return sys.implementation.name == "micropython"
 
 
 def _wake():
@@ -184,6 +182,7 @@ def report(given, err, log, root="", checked=False):
                 timeout = cfg["smtp"]["timeout"]
                 if checked and _small(cfg["smtp"]["send_wake_below"]):
                     sp.wake = _wake     # sends from the next wake; returns once it did
+                    sp.wake_resets = True
                     sp.send(rec, None, timeout)
                 else:
                     sp.send_now(rec, None, timeout)

@@ -17,12 +17,15 @@ def is_set(t=None):
 class Mono:
     # seconds since first boot of this power cycle, from ticks (which wrap every ~12 days on
     # MicroPython, so it must be read at least every few days); continues across deep sleep
-    def __init__(self, start=0.0):
+    def __init__(self, start=0.0, tm=None):
+        self.time = tm or time    # the app hands in its `time`
         self.t = start
-        self.last = time.ticks_ms()
+        self.ms = 0               # whole milliseconds since start: no float drift in a sum
+        self.last = self.time.ticks_ms()
 
     def __call__(self):
+        time = self.time
         n = time.ticks_ms()
-        self.t += time.ticks_diff(n, self.last) / 1000
+        self.ms += time.ticks_diff(n, self.last)
         self.last = n
-        return self.t
+        return self.t + self.ms / 1000

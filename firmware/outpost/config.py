@@ -37,8 +37,9 @@ DEFAULTS = {
         "allow_plaintext_auth": False,
         "timeout": 20,         # seconds: connect and each reply
         "data_timeout": 0,     # seconds for the reply to the end of a message; 0: timeout
-        "send_wake_below": 200,  # KB: on a smaller heap the SMTP step runs in a wake of its
-                                 # own (boards/README.md); 0: never
+        "send_wake_below": 200,  # KB of heap at boot below which the SMTP step runs after a
+                                 # reset (a send wake) rather than in this wake with the app
+                                 # unloaded (boards/README.md); 0: never
     },
     "mail": {
         "sender": "",          # From address; its domain makes the Message-ID

@@ -179,7 +179,8 @@ def evaluate(rules, states, readings, now, wall=0, new_id=None, meta=None, hist=
         if what is not None:
             from outpost import words   # loaded only when an alert is made (see app.step)
             subj, body = words.describe(rule, st, what, value, unit, now, wall,
-                                        meta.get(rule["sensor"]), hist.get(rule["sensor"]))
+                                        meta.get(rule["sensor"]), hist.get(rule["sensor"]),
+                                        repeat_of(rule))
             ev = {"kind": KIND[rule.get("type", "threshold")],
                   "severity": rule.get("severity", "warning"),
                   "subject": subj, "body": body, "rule": i,

@@ -1,25 +1,8 @@
-# The direct SMTP path, and what every path shares (Down, Refused, unload). Its own module so
-# a send wake (sendwake.py) loads this path and usmtp and nothing of MQTT or serial.
+# The direct SMTP path. Its own module so the SMTP step (sendwake.py) loads this path and
+# usmtp and nothing of MQTT or serial.
 import gc
-import sys
 
-
-def unload(prefix):
-    # drop a finished step's modules so the next step has their heap (they load again on use);
-    # a package keeps its imported submodules as attributes, so those go too. Only on the
-    # board: under CPython (the emulated board) other code in the process shares the modules
-    if sys.implementation.name != "micropython":
-        return
-    for name in list(sys.modules):
-        if name == prefix or name.startswith(prefix + "."):
-            del sys.modules[name]
-    parent, _, child = prefix.rpartition(".")
-    if parent and parent in sys.modules:
-        try:
-            delattr(sys.modules[parent], child)
-        except (AttributeError, KeyError):    # MicroPython says KeyError
-            pass
-
+from outpost import Down, Refused, unload  # noqa: F401 (re-exported: what every path shares)
 
 def remove(path):
     import os
@@ -29,17 +12,9 @@ def remove(path):
         pass
 
 
-class Down(Exception):
-    pass
-
-
-class Refused(Exception):
-    pass
-
-
 MAIL_FILE = "mail.out"     # the composed message of the alert being sent (see SmtpPath)
 INFLIGHT = "inflight"      # the alert being sent, in case the board crashes (see the app)
-SEND_FILE = "mail.go"      # a send wake's alert: "<id>\n<the record as journalled>"
+SEND_FILE = "mail.go"      # the SMTP step's alert: "<id> <shed>\n<the record as journalled>"
 RESULT_FILE = "mail.res"   # its outcome: "<id> sent" | "<id> refused <why>" | "<id> down <why>"
 
 
@@ -59,12 +34,14 @@ class SmtpPath:
         self.trace = None       # a callable given the SMTP dialogue (AUTH redacted): test-alert
         self.file = root + "/" + MAIL_FILE if root else MAIL_FILE
         self.root = root
-        self.wake = None          # set by the app on a small heap: see _by_wake
+        self.wake = None          # set by the app on the board: see _by_wake
+        self.wake_resets = False  # wake() resets the board (a send wake) or not (App.send_step)
 
     def enabled(self):
         return bool(self.smtp["host"])
 
-    def send(self, rec, csv, timeout, sent=None):
+    def send(self, rec, csv, timeout, sent=None, shed=0):
+        # shed: what a report that kept failing leaves out (1: its charts, 2: its CSV too)
         from outpost import clock
         c = self.smtp
         if not self.net.connected():
@@ -73,11 +50,11 @@ class SmtpPath:
         if verify and not clock.is_set():
             raise Down("clock not set (NTP has not succeeded): cannot verify the server certificate")
         if self.wake is not None:
-            return self._by_wake(rec, csv, sent)
-        self.send_now(rec, csv, timeout, sent)
+            return self._by_wake(rec, csv, sent, shed)
+        self.send_now(rec, csv, timeout, sent, None, shed)
 
-    def send_now(self, rec, csv, timeout, sent=None, drop=None):
-        # drop: the send wake's modules it no longer needs once the message is composed
+    def send_now(self, rec, csv, timeout, sent=None, drop=None, shed=0):
+        # drop: the SMTP step's modules it no longer needs once the message is composed
         try:
             if drop is None:
                 # the client first, the writer on top of it: unloaded after composing, the
@@ -85,7 +62,7 @@ class SmtpPath:
                 # large blocks
                 import usmtp
                 usmtp.SMTP
-            rcpts = self._compose(rec, csv)
+            rcpts = self._compose(rec, csv if shed < 2 else None, shed)
         finally:
             unload("usmtp.writer")
             unload("usmtp.mimeenc")
@@ -117,7 +94,7 @@ class SmtpPath:
     # share the heap. Its outcome goes to RESULT_FILE ("<id> sent|refused|down
     # <why>"), which this method reads when the app, loaded again, tries the alert again.
 
-    def _by_wake(self, rec, csv, sent):
+    def _by_wake(self, rec, csv, sent, shed=0):
         result = self.root + "/" + RESULT_FILE if self.root else RESULT_FILE
         rid = rec["id"]
         try:
@@ -140,16 +117,20 @@ class SmtpPath:
         # the send wake composes it too: that heap has more room than the app's
         from outpost import alerts
         with open(self.root + "/" + SEND_FILE if self.root else SEND_FILE, "wb") as f:
-            f.write(rid.encode() + b"\n" + alerts.to_payload(rec, csv))
-        self.log("smtp: " + rid + " goes in a send wake of its own")
+            f.write(rid.encode() + b" " + str(shed).encode() + b"\n" +
+                    alerts.to_payload(rec, csv if shed < 2 else None))
+        if self.wake_resets:
+            self.log("smtp: " + rid + " goes in a send wake of its own")
+        else:
+            self.log("smtp: " + rid + " goes in the SMTP step, the app out of the heap")
         self.wake()     # does not return on a board
 
     def _forget(self):
         remove(self.file)
 
-    def _compose(self, rec, csv):
-        # -> the envelope recipients; MAIL_FILE holds "<id>\n<rcpt> <rcpt>...\n<message>"
-        rid = rec["id"].encode()
+    def _compose(self, rec, csv, shed=0):
+        # -> the envelope recipients; MAIL_FILE holds "<id> <shed>\n<rcpt> <rcpt>...\n<message>"
+        rid = rec["id"].encode() + b" " + str(shed).encode()
         try:
             with open(self.file, "rb") as f:
                 if f.readline().rstrip() == rid:
@@ -157,7 +138,7 @@ class SmtpPath:
         except OSError:
             pass
         from usmtp.errors import SMTPUsageError
-        chart = bool(self.chart and csv and rec["kind"] == "report")
+        chart = bool(self.chart and csv and rec["kind"] == "report" and not shed)
         try:
             try:
                 return self._write(rid, rec, csv, chart)

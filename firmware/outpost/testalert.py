@@ -7,8 +7,8 @@
 #   mpremote connect PORT exec "from outpost.testalert import main; main()"
 import time
 
-from outpost import alerts, clock, transport
-from outpost.app import load_config
+from outpost import alerts, clock, smtp_path, transport
+from outpost.run import load_config
 from outpost.net import Net
 
 DONE = "test-alert: done"
@@ -36,7 +36,7 @@ def run(cfg, root="", say=_say):
     if cfg["wifi"]["ssid"]:
         net.up()
     from outpost.mqtt_path import MqttPath
-    paths = {"smtp": transport.SmtpPath(cfg, net, log, root),
+    paths = {"smtp": smtp_path.SmtpPath(cfg, net, log, root),
              "mqtt": MqttPath(cfg, net, log, mono, keep=False),
              "serial": transport.SerialPath(cfg, log)}
     paths["smtp"].trace = lambda line: say("    " + line)

@@ -11,8 +11,7 @@
 import gc
 import time
 
-from outpost.smtp_path import (INFLIGHT, MAIL_FILE, Down, Refused, SmtpPath,  # noqa: F401
-                               remove, unload)
+from outpost import Down, Refused, unload  # noqa: F401 (a path raises these; see outpost/__init__.py)
 
 
 class SerialPath:
@@ -80,9 +79,10 @@ class Chain:
         self.mono = mono
         self.feed = feed or (lambda: None)
 
-    def send(self, rec, csv, timeouts, sent=None, data=None):
+    def send(self, rec, csv, timeouts, sent=None, data=None, shed=0):
         """Try each enabled path in order within the budget. sent() is called the moment a
-        peer took the message; data is the record's bytes for the gateway paths.
+        peer took the message; data is the record's bytes for the gateway paths; shed (SMTP):
+        what a report leaves out after failed attempts (1: its charts, 2: its CSV too).
         Returns ("sent", path) | ("dead", reason) | ("down", reasons), whatever a path raises."""
         start = self.mono()
         reasons = []
@@ -100,6 +100,8 @@ class Chain:
                 if p.name == "smtp":
                     if sent is not None:
                         kw["sent"] = sent       # called on the 250, before QUIT
+                    if shed:
+                        kw["shed"] = shed
                 elif data is not None:
                     kw["data"] = data
                 p.send(rec, csv, min(timeouts.get(p.name, 10), left), **kw)

@@ -1,8 +1,8 @@
 # The words a person reads in an alert: subject and body of what a rule saw (what crossed,
 # since when, the last readings, the rule), numbers as a thermometer shows them, durations, and
 # the labels and on/off texts the sensors' config gives. Loaded only when a rule fires or at
-# boot for the sensors' words, then unloaded: the sample loop does not hold it.
-from outpost.rules import repeat_of
+# boot for the sensors' words, then unloaded: the sample loop does not hold it. It imports
+# nothing of the rules: what it needs of a rule comes in the call (no import circle).
 
 
 def num(v):
@@ -74,8 +74,9 @@ def _state_text(v, on, off):
     return None
 
 
-def describe(rule, st, what, value, unit, now, wall=0, meta=None, hist=None):
-    """Subject and body of the alert: what crossed, since when, the last readings, the rule."""
+def describe(rule, st, what, value, unit, now, wall=0, meta=None, hist=None, every=0):
+    """Subject and body of the alert: what crossed, since when, the last readings, the rule
+    (every: its repeat period in seconds, rules.repeat_of)."""
     from outpost_contract.rules import iso
     t = rule.get("type", "threshold")
     label, u, on, off = _words(rule, meta, unit)
@@ -126,7 +127,6 @@ def describe(rule, st, what, value, unit, now, wall=0, meta=None, hist=None):
         for ts, v in hist:
             lines.append("  " + (iso(ts)[11:19] if ts else "--:--:--") + "  " +
                          ("none" if v is None else (_state_text(v, on, off) or qty(v, u))))
-    every = repeat_of(rule)
     lines.append("Rule:     " + rule_name(rule, label, u) +
                  (" (cooldown " + span(rule.get("cooldown", 1800)) +
                   (", repeats every " + span(every) if every else "") + ")"))

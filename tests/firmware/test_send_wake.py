@@ -38,9 +38,18 @@ def test_an_alert_goes_to_mail_go_and_the_board_sleeps(tmp_path):
     with pytest.raises(Slept):
         path(tmp_path).send(REC, "t,v\n1,2\n", 10)
     with open(tmp_path / SEND_FILE, "rb") as f:
-        assert f.readline() == b"shed-3-1\n"
+        assert f.readline() == b"shed-3-1 0\n"     # the id, and what it sheds (nothing)
         rec = json.loads(f.read())
     assert rec["id"] == "shed-3-1" and rec["x_csv"] == "t,v\n1,2\n"
+
+
+def test_a_report_that_sheds_its_csv_goes_without_it(tmp_path):
+    # shed 2 (a report that kept failing): the SMTP step gets the record without its CSV
+    with pytest.raises(Slept):
+        path(tmp_path).send(dict(REC, kind="report"), "t,v\n1,2\n", 10, None, 2)
+    with open(tmp_path / SEND_FILE, "rb") as f:
+        assert f.readline() == b"shed-3-1 2\n"
+        assert "x_csv" not in json.loads(f.read())
 
 
 def test_sent_calls_sent_and_clears_the_result(tmp_path):
@@ -66,7 +75,7 @@ def test_another_alerts_result_is_dropped_and_this_one_sent_in_a_new_wake(tmp_pa
     with pytest.raises(Slept):
         path(tmp_path).send(REC, None, 10, lambda: pytest.fail("not this alert"))
     assert not (tmp_path / RESULT_FILE).exists()
-    assert (tmp_path / SEND_FILE).read_bytes().startswith(b"shed-3-1\n")
+    assert (tmp_path / SEND_FILE).read_bytes().startswith(b"shed-3-1 0\n")
 
 
 def test_no_send_wake_due_is_a_no_op(tmp_path):

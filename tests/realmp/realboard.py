@@ -41,6 +41,26 @@ sys.path.insert(0, os.path.join(ROOT, "tools"))
 import deploy_tree  # noqa: E402
 
 
+# The heap the board's modules hold on a 32-bit MicroPython against this 64-bit unix port, as
+# bench/board_heap.py measures it (the WebAssembly VM against the PyPI port, same .mpy files).
+RATIO_32_64 = 0.73
+
+
+def word_bits():
+    """32 or 64: the word size of this MicroPython (sys.maxsize)."""
+    require_runtime()
+    out = subprocess.run([MICROPYTHON, "-c", "import sys; print(sys.maxsize)"],
+                         capture_output=True, text=True, check=True).stdout
+    return 64 if int(out) > 2 ** 31 else 32
+
+
+def heap_for(kb_64):
+    """A heap figure measured on the 64-bit port, for this port's word size: a test "at a heap
+    too small for the step" stays too small on a 32-bit build (rounded to 4k)."""
+    kb = kb_64 if word_bits() == 64 else kb_64 * RATIO_32_64
+    return "%dk" % (int(kb) // 4 * 4)
+
+
 def require_runtime(umqtt="ssl_params"):
     # a missing runtime is a failure with a way out, never a skip
     if not os.path.exists(MICROPYTHON):
