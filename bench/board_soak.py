@@ -145,7 +145,11 @@ def soak(tmp, wakes, seed, log=None):
             out["wall_s"] = time.monotonic() - t0
             time.sleep(1)
             arrived = {}
+            out["mail_without_message_id"] = []
             for m in srv.messages:
+                if m.parsed()["Message-ID"] is None:
+                    out["mail_without_message_id"].append(m.parsed()["Subject"])
+                    continue
                 rid = m.parsed()["Message-ID"].strip("<>").partition("@")[0]
                 arrived.setdefault(rid, []).append("smtp:" + m.parsed()["Message-ID"])
             for topic, payload, retain in reader.messages:
@@ -211,6 +215,7 @@ def main(argv=None):
     print("  lost                   %6d   (goal 0) %s" % (len(r["lost"]), " ".join(r["lost"][:5])))
     print("  cut before journalling %6d   (logged, power gone before the journal write)" % r["cut_before_journal"])
     print("  journal unreadable     %6d   (goal 0)" % r["journal_errors"])
+    print("  mail with no Message-ID %5d   %s" % (len(r["mail_without_message_id"]), r["mail_without_message_id"][:3]))
     print("  set aside              %6d   (goal 0: power cuts are not the alert's fault)" % r["set_aside"])
     print("  heap after boot        first wake %s B, last wake %s B (goal: the same); all wakes %s-%s B;"
           % (r["heap_first"], r["heap_last"], r["heap_range"][0], r["heap_range"][1]))
