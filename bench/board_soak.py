@@ -30,8 +30,8 @@ BOOT = """exec(open('boot.py').read())
 import gc
 from outpost import app as _app
 _boot = _app.App.boot
-def _heap_boot(self):
-    _boot(self)
+def _heap_boot(self, *a):
+    _boot(self, *a)
     gc.collect()
     print('SOAK heap after boot', gc.mem_alloc())
 _app.App.boot = _heap_boot

@@ -162,12 +162,19 @@ class SmtpPath:
 
     def _write(self, rid, rec, csv, chart):
         from outpost import alerts
+        import os
         msg = alerts.to_message(rec, csv, self.mail, chart)
         rcpts = msg.recipients()
-        with open(self.file, "wb") as f:
+        # written whole under another name, then renamed: a power cut while writing must not
+        # leave a file whose first line says "composed" (a retry would send it cut short, or
+        # empty, and take the 250 for the alert)
+        tmp = self.file + ".new"
+        with open(tmp, "wb") as f:
             f.write(rid + b"\n" + " ".join(rcpts).encode() + b"\n")
             for chunk in msg.chunks():
                 f.write(chunk)
+        remove(self.file)
+        os.rename(tmp, self.file)
         return rcpts
 
     def _body(self):

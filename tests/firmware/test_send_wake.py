@@ -81,3 +81,39 @@ def test_another_alerts_result_is_dropped_and_this_one_sent_in_a_new_wake(tmp_pa
 def test_no_send_wake_due_is_a_no_op(tmp_path):
     assert sendwake.run(str(tmp_path)) is False
     assert os.listdir(tmp_path) == []
+
+
+class PowerCut(BaseException):
+    pass
+
+
+def test_a_power_cut_while_composing_never_leaves_a_message_to_send_cut_short(tmp_path, monkeypatch):
+    # mail.out is what a retry sends as composed: written whole under another name, then
+    # renamed. A cut while writing (the board soak once sent an empty message and took its
+    # 250 for the alert) leaves nothing that claims to be this alert's message.
+    from outpost import alerts
+    from outpost.smtp_path import MAIL_FILE
+    real = alerts.to_message
+
+    class Cut:
+        def __init__(self, msg):
+            self.msg = msg
+
+        def recipients(self):
+            return self.msg.recipients()
+
+        def chunks(self):
+            for i, c in enumerate(self.msg.chunks()):
+                if i == 1:
+                    raise PowerCut()
+                yield c
+    monkeypatch.setattr(alerts, "to_message", lambda *a: Cut(real(*a)))
+    p = path(tmp_path)
+    with pytest.raises(PowerCut):
+        p._compose(REC, None)
+    assert not (tmp_path / MAIL_FILE).exists()
+    monkeypatch.setattr(alerts, "to_message", real)
+    assert p._compose(REC, None) == ["me@example.org"]
+    body = b"".join(p._body())
+    assert b"Message-ID: <shed-3-1@example.org>" in body and b"door is 1" in body
+    assert body.endswith(b"\r\n")

@@ -25,5 +25,6 @@ def test_a_hundred_wakes_with_power_cuts_lose_nothing(tmp_path):
     assert r["journal_errors"] == 0 and r["tracebacks"] == 0, r
     assert r["set_aside"] == 0, r
     # no trend: the last quarter's largest heap after boot is no larger than the first's
-    # (the RTC state restored differs by a few hundred bytes from wake to wake)
-    assert r["heap_last_quarter_max"] <= r["heap_first_quarter_max"] + 128, r
+    # (the state restored, RTC and the outbox's pending alerts, differs from wake to wake: up to
+    # 1.1 KB over 1,000 wakes in bench/board_soak.py, 0.6 KB within 100; a leak grows past it)
+    assert r["heap_last_quarter_max"] <= r["heap_first_quarter_max"] + 1024, r
