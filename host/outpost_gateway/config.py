@@ -116,6 +116,7 @@ DEFAULTS = {
         "backoff_base": 30.0,
         "backoff_factor": 2.0,
         "backoff_max": 3600.0,
+        "probe_every": 2.0,     # while the upstream is down: one connection (nothing sent) this often
         "jitter": 0.2,
         "lifetime": 5 * 86400.0,
         "pause_retry": 300.0,
@@ -447,7 +448,8 @@ def _validate(cfg, env, errs):
             raise ConfigError("relay.connections: must be a whole number from 1 to 50 "
                               "(providers allow a few per account; 4 is safe almost everywhere)")
     with _each(errs):
-        for k in ("timeout", "batch", "backoff_base", "backoff_max", "lifetime", "pause_retry"):
+        for k in ("timeout", "batch", "backoff_base", "backoff_max", "probe_every", "lifetime",
+                  "pause_retry"):
             _positive(cfg, "relay", k)
     with _each(errs):
         _positive(cfg, "relay", "idle_close", True)

@@ -19,7 +19,7 @@
 # The upstream as a whole: when no connection of a pass got an answer (connect error, 421,
 # timeout before any reply), the destination is down: the messages of that pass are charged and
 # marked as waiting on the upstream, and the relay only probes it (opens a connection, sends
-# nothing) on its own backoff. When the upstream answers again (a probe connects, or any
+# nothing) every relay.probe_every seconds. When the upstream answers again (a probe connects, or any
 # message gets its 250), everything waiting on it is due at once, oldest first.
 #
 # A digest is recorded in the spool (message and members) in the same commit that marks its
@@ -248,8 +248,11 @@ class Relay:
     def _down(self, now, err):
         # no connection got an answer: back off as a whole, not message by message
         self.down_count += 1
-        self.down_until = now + backoff(self.down_count, min(self.r["backoff_base"], 10.0), 2.0,
-                                        self.r["backoff_max"], self.r["jitter"], self.rand)
+        # a probe sends nothing and the alerts waiting are not charged by it: probe often
+        # (relay.probe_every), so the queue goes within that long of the upstream's return
+        self.down_until = now + backoff(self.down_count, min(self.r["backoff_base"],
+                                                             self.r["probe_every"]), 2.0,
+                                        self.r["probe_every"], self.r["jitter"], self.rand)
         self._result(now, "upstream unreachable: %s" % err)
 
     def _send(self, units):

@@ -64,7 +64,9 @@ def next_ats(spool):
 
 def test_outage_backoff_then_digest_and_critical_alone(tmp_path, upstream, ca):
     clock = ManualClock()
-    cfg, spool, relay = relay_for(tmp_path, upstream, ca, clock, timeout=1.0)
+    # probe_every raised: the down state's own backoff (10, 20, 40 s) is what this test follows
+    # (the 2 s default cadence: test_relay_settle.py)
+    cfg, spool, relay = relay_for(tmp_path, upstream, ca, clock, timeout=1.0, probe_every=3600.0)
     warn = add(spool, 12)
     crit = add(spool, 1, severity="critical", start=100)
 
@@ -220,7 +222,7 @@ def test_whole_messages_are_never_folded_into_a_digest(tmp_path, upstream, ca):
 
 def test_lifetime_exceeded_is_dead_and_owner_told(tmp_path, upstream, ca):
     clock = ManualClock()
-    cfg, spool, relay = relay_for(tmp_path, upstream, ca, clock, lifetime=100.0)
+    cfg, spool, relay = relay_for(tmp_path, upstream, ca, clock, lifetime=100.0, probe_every=3600.0)
     ids = add(spool, 1)
     upstream.down()
     relay.run_once()                        # attempt 1 fails, retry in 10 s

@@ -76,7 +76,8 @@ def test_refused_connections_mean_fewer_not_lost(tmp_path, upstream, ca, caplog)
 def test_all_connections_refused_backs_off_as_a_whole(tmp_path, upstream, ca):
     clock = ManualClock()
     upstream.greeting = "421 4.7.0 Too many connections, try later"
-    cfg, spool, relay = relay_for(tmp_path, upstream, ca, clock, batch=10, connections=4, digest=NO_DIGEST)
+    cfg, spool, relay = relay_for(tmp_path, upstream, ca, clock, batch=10, connections=4, digest=NO_DIGEST,
+                                  probe_every=3600.0)     # the down state's backoff, not the 2 s probe
     add(spool, 40)
     assert relay.run_once() == 0.0
     opened = len(upstream.connections)

@@ -166,12 +166,14 @@ def test_upstream_back_the_queue_goes_at_once_oldest_first(tmp_path):
     drive(clock, relay, back + 60, events)
     got = up.accepted()
     assert [a.mid for a in got] == [make_message_id(i, SENDER) for i in ids]     # in order
-    # the relay noticed the return at its next probe, then everything went in one pass
+    # all five within 2 s of the upstream's return (relay.probe_every, 2 s by default: the
+    # relay notices it at its next probe, then everything goes in one pass)
+    assert all(0 < a.at - back <= 2.0 for a in got), [a.at - back for a in got]
     probe = next(t for t, ok in up.probes if ok)
-    assert all(0 < a.at - probe <= 2.0 for a in got)
-    # the probes came on the destination's backoff (10, 20, 40, ... s), and no alert was
-    # tried during the outage after the destination was found down
+    assert back <= probe <= back + 2.0
+    # the probes came relay.probe_every apart (plus what a refused connect costs the scripted
+    # upstream), and no alert was tried during the outage after the destination was found down
     fails = [t for t, ok in up.probes if not ok]
     gaps = [b - a for a, b in zip(fails, fails[1:])]
-    assert gaps == sorted(gaps) and probe - back <= 2 * gaps[-1]
+    assert gaps and max(gaps) <= 2.0 + 0.5, max(gaps)
     assert spool.list("ready") == [] and up.attempts == got
