@@ -614,7 +614,7 @@ class App:
         every = self.cfg["mqtt"]["publish_every"]
         if not every or self.mqtt is None or self.mono() < self.next_state or not readings:
             return
-        if self.mqtt.client is None:
+        if self.mqtt.sock is None:
             return
         self.next_state = self.mono() + every
         try:
