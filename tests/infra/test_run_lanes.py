@@ -96,3 +96,20 @@ def test_an_xdist_group_runs_on_one_worker_in_order(tmp_path):
     assert len(ran) == 16, out
     grouped = [(words[0], words[-1]) for words in ran if "test_free" not in words[-1]]
     assert len(grouped) == 8 and len(set(w for w, _ in grouped)) == 1, out
+
+
+def test_warm_caches_writes_bytecode_even_where_python_is_told_not_to(tmp_path, monkeypatch):
+    # the pytest workers and every gateway process read these instead of compiling each again
+    (tmp_path / "host").mkdir()
+    (tmp_path / "host" / "mod.py").write_text("X = 1\n")
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_x.py").write_text("def test_x():\n    assert 1\n")
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    monkeypatch.setattr(run_lanes, "ROOT", str(tmp_path))
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
+    wall, cpu = run_lanes.warm_caches()
+    assert wall > 0 and cpu > 0
+    assert [p.name for p in (tmp_path / "host" / "__pycache__").iterdir()] == \
+        ["mod.%s.pyc" % sys.implementation.cache_tag]
+    rewritten = [p.name for p in (tmp_path / "tests" / "__pycache__").iterdir() if "-pytest-" in p.name]
+    assert rewritten and rewritten[0].startswith("test_x."), rewritten
