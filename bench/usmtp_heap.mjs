@@ -77,29 +77,27 @@ async function freshVM() {
 const get = (vm, expr) => { vm.runPython("_r = " + expr); return vm.globals.get("_r"); };
 const held = (vm) => get(vm, "B.heap()");
 
-async function sendRun(chunking) {
+async function composeAndSend(chunking, unloadWriter) {
+  // a fresh VM: the message composed, then sent; the heap held after each (from the start)
   const vm = await freshVM();
   vm.runPython(`B.setup(${chunking ? "True" : "False"})`);
   const base = held(vm);
   vm.runPython("B.compose()");
   const compose = held(vm) - base;
+  if (unloadWriter) vm.runPython("B.unload_writer()");
   vm.runPython("B.send()");
   vm.runPython("B.clear()");
-  const total = held(vm) - base;
+  return { vm, compose, total: held(vm) - base };
+}
+
+async function sendRun(chunking) {
+  const { vm, compose, total } = await composeAndSend(chunking, false);
   const mods = get(vm, "B.loaded()").split(",").filter((m) => m);
   const result = get(vm, "B.result()");
   // as the firmware runs it (smtp_path.py): the writer unloaded before connecting, so the
   // heap the SMTP step needs at once is the larger of the two steps
-  const vm2 = await freshVM();
-  vm2.runPython(`B.setup(${chunking ? "True" : "False"})`);
-  const base2 = held(vm2);
-  vm2.runPython("B.compose()");
-  const step1 = held(vm2) - base2;
-  vm2.runPython("B.unload_writer()");
-  vm2.runPython("B.send()");
-  vm2.runPython("B.clear()");
-  const step2 = held(vm2) - base2;
-  return { compose, total, mods, result, step1, step2,
+  const split = await composeAndSend(chunking, true);
+  return { compose, total, mods, result, step1: split.compose, step2: split.total,
            mpy: mods.reduce((a, m) => a + (sizes[m] || 0), 0) };
 }
 
