@@ -411,10 +411,21 @@ class App:
             self.next_report = report.next_due(now, at, rc["tz_offset_min"], rc["every"], now)
 
     def make_chain(self):
-        # the paths, loaded when something is due to be sent (see flush)
-        from outpost import smtp_path, transport
-        from outpost.mqtt_path import MqttPath
+        # the chain, made when something is due to be sent (see flush); each path is made when
+        # the chain reaches it and dropped after its attempt (make_path, drop_path)
+        from outpost import transport
+        tc = self.cfg["transport"]
+        return transport.Chain(tc["order"], tc["budget"], self.log, self.mono, self.feed,
+                               self.make_path, self.drop_path)
+
+    def make_path(self, name):
         cfg = self.cfg
+        if name == "mqtt":
+            return self.mqtt    # None without mqtt.host; with it, the kept path
+        if name == "serial":
+            from outpost import transport
+            return transport.SerialPath(cfg, self.log)
+        from outpost import smtp_path
         smtp = smtp_path.SmtpPath(cfg, self.net, self.log, self.root)
         smtp.auth_warned = self.auth_warned     # a setup problem is said once, not per attempt
         self.smtp = smtp
@@ -423,23 +434,22 @@ class App:
             # after a reset on a heap below smtp.send_wake_below (sendwake.py)
             smtp.wake_resets = small_heap(cfg["smtp"]["send_wake_below"])
             smtp.wake = self.send_wake if smtp.wake_resets else self.send_step
-        paths = {"smtp": smtp, "mqtt": self.mqtt or MqttPath(cfg, self.net, self.log, self.mono, False),
-                 "serial": transport.SerialPath(cfg, self.log)}
-        return transport.Chain([paths[n] for n in cfg["transport"]["order"]],
-                               cfg["transport"]["budget"], self.log, self.mono, self.feed)
+        return smtp
+
+    def drop_path(self, name, p):
+        # after its attempt a path leaves the heap to the next one (the kept MQTT path stays)
+        if name == "smtp" and p is not None:
+            self.auth_warned = p.auth_warned
+            self.smtp = None
+            unload("outpost.smtp_path")
 
     def flush(self):
         self.send_round()
         self.resume = None
-        if self.chain is not None:
-            self.auth_warned = self.smtp.auth_warned
-        if self.chain is not None and self.mqtt is None:
-            # nothing of the paths stays in the heap between sends without a kept connection
-            self.chain = self.smtp = None
-            unload("outpost.transport")
-            unload("outpost.smtp_path")
-            unload("outpost.mqtt_path")
-            unload("umqtt")
+        # nothing of the chain stays in the heap between sends (the kept MQTT path is the app's)
+        self.chain = self.smtp = None
+        unload("outpost.transport")
+        unload("outpost.smtp_path")
         unload("outpost.crash")
         gc.collect()
 
@@ -462,8 +472,7 @@ class App:
                         unload("outpost.sensors")
                         unload("outpost.rules")
                     self.chain = self.make_chain()
-                from outpost import alerts
-                rec, data, csv = alerts.from_payload(payload)
+                rec, data, csv = from_payload(payload)
             except ValueError as e:
                 self.ob.fail(rid, "unreadable record: " + str(e))
                 continue
@@ -614,7 +623,7 @@ class App:
         every = self.cfg["mqtt"]["publish_every"]
         if not every or self.mqtt is None or self.mono() < self.next_state or not readings:
             return
-        if self.mqtt.client is None:
+        if self.mqtt.sock is None:
             return
         self.next_state = self.mono() + every
         try:
@@ -661,6 +670,16 @@ class App:
             self.feed()
             time.sleep_ms(min(left, self.feed_ms, self.mqtt.poll_ms() if self.mqtt else 60000))
             self.keep_mqtt()
+
+
+def from_payload(payload):
+    # -> (record, its bytes for the gateway, csv or None). The journal holds records checked
+    # when they were encoded (alerts.to_payload): one json.loads reads an alert back without
+    # loading the record codec; a report's CSV is split off by alerts.from_payload
+    if b'"x_csv":' in payload:
+        from outpost import alerts
+        return alerts.from_payload(payload)
+    return json.loads(payload), payload, None
 
 
 def sys_mp():
