@@ -2,28 +2,18 @@
 # Ctrl-C (KeyboardInterrupt) is not caught, so a developer lands at the REPL.
 try:
     import board
-    r = getattr(board, "FS_ROOT", "")
-    try:
-        # the alert of a send wake (smtp_path.SEND_FILE); a wake without one leaves the send
-        # modules on flash (their names would stay in the heap all wake)
-        open(r + "/mail.go" if r else "mail.go").close()
-        due = True
-    except OSError:
-        due = False
-    if due:
-        # a send wake first (outpost/sendwake.py): the SMTP step with nothing else in the heap
-        from outpost import sendwake
-        if sendwake.run(r):
-            # the alert went out in a send wake: the app starts again from a fresh heap (what
-            # the send left behind would split it), with its state from RTC memory
-            import machine
-            machine.deepsleep(1)
-        sendwake = None
-        from outpost import unload
-        unload("outpost.sendwake")
-        unload("outpost.smtp_path")
-        unload = None
-    r = due = None
+    # a send wake first (outpost/sendwake.py): the SMTP step with nothing else in the heap
+    from outpost import sendwake
+    if sendwake.run(getattr(board, "FS_ROOT", "")):
+        # the alert went out in a send wake: the app starts again from a fresh heap (what the
+        # send left behind would split it), with its state from RTC memory
+        import machine
+        machine.deepsleep(1)
+    sendwake = None
+    from outpost import unload
+    unload("outpost.sendwake")
+    unload("outpost.smtp_path")
+    unload = None
     import machine
     import time
     from outpost.run import main

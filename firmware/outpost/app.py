@@ -219,6 +219,14 @@ class App:
                         self.log("step: out of memory")
                         if self.oom >= 3:
                             self.log("heap too split: a 1 ms deep sleep for a fresh one")
+                            # the step's modules make room for the one that saves the state
+                            self.drivers = None
+                            for m in ("outpost.sensors", "outpost.rules", "outpost.alerting",
+                                      "outpost.sending", "outpost.words", "outpost.alerts",
+                                      "outpost_contract.record", "outpost.transport",
+                                      "outpost.smtp_path", "outpost.mqtt_path", "outpost.crash"):
+                                unload(m)
+                            gc.collect()
                             from outpost import rtc
                             rtc.save(self, 0)
                             self.machine.deepsleep(1)

@@ -48,7 +48,7 @@ def test_a_quiet_wake_loads_only_the_sampling_part(tmp_path_factory):
     mods = quiet(tmp_path_factory)["quiet_modules"]
     for need in ("outpost.app", "outpost.sensors", "outpost.rules", "outpost.outbox"):
         assert need in mods, (need, mods)
-    # the send wake's modules (main.py finds no mail.go), the sending half, the alert's words
+    # the send wake's modules (main.py unloads them when none is due), the sending half, the alert's words
     # and record, the crash bookkeeping and RTC state (no deep sleep here), the drivers of
     # sensors not fitted (a door switch only), the config checker
     for part in ("outpost.sendwake", "outpost.smtp_path", "outpost.sending", "outpost.transport",
