@@ -93,7 +93,7 @@ const steps = [
   ["smtp step", ["outpost.sendwake", "outpost.smtp_path", "usmtp", "usmtp.errors", "usmtp.checks",
                  "usmtp.reply", "usmtp.netio", "usmtp.core", "usmtp.client", "usmtp.tx", "usmtp.auth",
                  "usmtp.stuffing", "usmtp.mimeenc", "usmtp.writer", "outpost_contract.mail"]],
-  ["mqtt step", ["outpost.transport", "outpost.mqtt_path", "umqtt.simple"]],
+  ["mqtt step", ["outpost.transport", "outpost.mqtt_path", "outpost.mqtt_connect", "umqtt.simple"]],
   ["serial step", ["outpost_contract.frame"]],
   // discovery: at connect with mqtt.discovery; testalert: make test-alert
   // wiring: the config against the board, once at boot; cfgerror: only when that check fails

@@ -282,8 +282,7 @@ class App:
         if len(self.ob) or self.chain is not None:
             from outpost import sending
             sending.flush(self)
-            if self.chain is None:      # a kept chain's callbacks still use it
-                unload("outpost.sending")
+            unload("outpost.sending")
         else:
             self.resume = None      # nothing to send: the sending half stays on flash
         if self.mqtt is not None:

@@ -37,7 +37,7 @@ def publish_state(a, readings):
     every = a.cfg["mqtt"]["publish_every"]
     if not every or a.mono() < a.next_state or not readings:
         return
-    if a.mqtt.client is None:
+    if a.mqtt.sock is None:
         return
     a.next_state = a.mono() + every
     try:

@@ -3,6 +3,7 @@
 # (held). Loaded by the app only when the outbox holds something or a chain is kept (a quiet
 # wake never loads it); the paths load when something is due and go after it.
 import gc
+import json
 
 from outpost import unload
 from outpost_contract.rules import backoff
@@ -11,10 +12,22 @@ SHED_AFTER = 3      # failed attempts of a report before it sheds a part (charts
 
 
 def make_chain(a):
-    # the paths, loaded when something is due to be sent (see flush)
-    from outpost import smtp_path, transport
-    from outpost.mqtt_path import MqttPath
+    # the chain, made when something is due to be sent (see flush); each path is made when
+    # the chain reaches it and dropped after its attempt (make_path, drop_path)
+    from outpost import transport
+    tc = a.cfg["transport"]
+    return transport.Chain(tc["order"], tc["budget"], a.log, a.mono, a.feed,
+                           lambda name: make_path(a, name), lambda name, p: drop_path(a, name, p))
+
+
+def make_path(a, name):
     cfg = a.cfg
+    if name == "mqtt":
+        return a.mqtt    # None without mqtt.host; with it, the kept path
+    if name == "serial":
+        from outpost import transport
+        return transport.SerialPath(cfg, a.log)
+    from outpost import smtp_path
     smtp = smtp_path.SmtpPath(cfg, a.net, a.log, a.root)
     smtp.auth_warned = a.auth_warned     # a setup problem is said once, not per attempt
     a.smtp = smtp
@@ -24,25 +37,25 @@ def make_chain(a):
         from outpost import rtc
         smtp.wake_resets = small_heap(cfg["smtp"]["send_wake_below"])
         smtp.wake = (lambda: rtc.send_wake(a)) if smtp.wake_resets else (lambda: rtc.send_step(a))
-    paths = {"smtp": smtp, "mqtt": a.mqtt or MqttPath(cfg, a.net, a.log, a.mono, False),
-             "serial": transport.SerialPath(cfg, a.log)}
-    return transport.Chain([paths[n] for n in cfg["transport"]["order"]],
-                           cfg["transport"]["budget"], a.log, a.mono, a.feed)
+    return smtp
+
+
+def drop_path(a, name, p):
+    # after its attempt a path leaves the heap to the next one (the kept MQTT path stays)
+    if name == "smtp" and p is not None:
+        a.auth_warned = p.auth_warned
+        a.smtp = None
+        unload("outpost.smtp_path")
 
 
 def flush(a):
     send_round(a)
     a.resume = None
-    if a.chain is not None:
-        a.auth_warned = a.smtp.auth_warned
-    if a.chain is not None and a.mqtt is None:
-        # nothing of the paths stays in the heap between sends without a kept connection
-        a.chain = a.smtp = None
-        unload("outpost.transport")
-        unload("outpost.smtp_path")
-        unload("outpost.mqtt_path")
-        unload("outpost.rtc")
-        unload("umqtt")
+    # nothing of the chain stays in the heap between sends (the kept MQTT path is the app's)
+    a.chain = a.smtp = None
+    unload("outpost.transport")
+    unload("outpost.smtp_path")
+    unload("outpost.rtc")
     unload("outpost.crash")
     gc.collect()
 
@@ -66,8 +79,8 @@ def send_round(a):
                     unload("outpost.sensors")
                     unload("outpost.rules")
                 a.chain = make_chain(a)
-            from outpost import alerts, crash
-            rec, data, csv = alerts.from_payload(payload)
+            from outpost import crash
+            rec, data, csv = from_payload(payload)
         except ValueError as e:
             a.ob.fail(rid, "unreadable record: " + str(e))
             continue
@@ -158,6 +171,16 @@ def flush_aside(a):
         else:
             held(a, rid + " (plain form)", result[1])
             return
+
+
+def from_payload(payload):
+    # -> (record, its bytes for the gateway, csv or None). The journal holds records checked
+    # when they were encoded (alerts.to_payload): one json.loads reads an alert back without
+    # loading the record codec; a report's CSV is split off by alerts.from_payload
+    if b'"x_csv":' in payload:
+        from outpost import alerts
+        return alerts.from_payload(payload)
+    return json.loads(payload), payload, None
 
 
 def sys_mp():
