@@ -5,23 +5,13 @@ import gc
 from outpost import Down, Refused, unload  # noqa: F401 (re-exported: what every path shares)
 
 def remove(path):
+    # -> whether there was a file to remove
     import os
     try:
         os.remove(path)
     except OSError:
-        pass
-
-
-def _drop_charts(base):
-    # the chart files of a message (chart.write), and any a power cut left
-    i = 0
-    while True:
-        try:
-            import os
-            os.remove(base + ".c" + str(i))
-        except OSError:
-            return
-        i += 1
+        return False
+    return True
 
 
 MAIL_FILE = "mail.out"     # the composed message of the alert being sent (see SmtpPath)
@@ -218,7 +208,10 @@ class SmtpPath:
         finally:
             for f in files:
                 f.close()
-            _drop_charts(self.file)
+            # the chart files (chart.write), and any a power cut left
+            i = 0
+            while remove(self.file + ".c" + str(i)):
+                i += 1
         remove(self.file)
         os.rename(tmp, self.file)
         return rcpts
