@@ -17,7 +17,7 @@ PALETTE = ((255, 255, 255), (221, 221, 221), (33, 102, 172), (96, 96, 96))
 
 def parse_time(s):
     # "2026-11-28T12:45:21Z" (outpost_contract.rules.iso) -> UTC seconds; ValueError otherwise
-    if len(s) != 20 or s[4] != "-" or s[10] != "T" or s[19] != "Z":
+    if len(s) != 20 or s[4] + s[10] + s[19] != "-TZ":
         raise ValueError("not an ISO time: " + s)
     # days since 1970-01-01 of the Gregorian date (the inverse of usmtp.mimeenc.civil)
     y = int(s[0:4])
@@ -45,11 +45,12 @@ def _lines(text):
             yield line
 
 
-def _cell(cells, i):
-    if i >= len(cells) or not cells[i]:
+def _cell(a, i):
+    # cell i of a row's cells as a number, None when empty or not a number
+    if i >= len(a) or not a[i]:
         return None
     try:
-        return float(cells[i])
+        return float(a[i])
     except ValueError:
         return None
 

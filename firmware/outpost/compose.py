@@ -10,9 +10,10 @@
 # So the HTML is long string templates, and the escapes one string split at run time.
 from outpost_contract.rules import iso
 
-_ESC = "&&amp; <&lt; >&gt; \"&quot;"     # & first
-_IMG = ('<h3>%s</h3><p>%s to %s</p>\n<img src="cid:%s" alt="%s over the period" width="240"'
-        ' height="64">\n')               # outpost.chart's size (that module is not loaded here)
+# the escapes (& first), and a chart's HTML in outpost.chart's size (that module is not loaded)
+_T = ("&&amp; <&lt; >&gt; \"&quot;",
+      '<h3>%s</h3><p>%s to %s</p>\n<img src="cid:%s" alt="%s over the period" width="240"'
+      ' height="64">\n')
 
 
 def add(m, rec, csv, charts=None):
@@ -26,12 +27,12 @@ def add(m, rec, csv, charts=None):
             name, lo, hi, png = charts[i]
             cid = "chart%d.%s@outpost" % (i, rec["id"])
             m.inline(cid, png, "image/png", name + ".png")
-            h += _IMG % (_esc(name), _num(lo), _num(hi), cid, _esc(name))
+            h += _T[1] % (_esc(name), _num(lo), _num(hi), cid, _esc(name))
         m.set_html(h + "</body></html>\n")
     m.attach(rec["device"] + "-" + iso(rec.get("ts") or 0)[:10] + ".csv", csv, "text/csv")
 
 
 def _esc(s):
-    for e in _ESC.split():
+    for e in _T[0].split():
         s = s.replace(e[0], e[1:])
     return s

@@ -88,8 +88,10 @@ class Png:
         plte = None
         row = bytearray(1 + (width * depth + 7) // 8)    # filter byte 0 (None), the pixels
         if self.compress:
-            from outpost import pngz
-            for c in pngz.rows(height, fill_row, row):
+            # outpost/pngz.py, asked for by names the wake already holds ("chunks"): a port that
+            # never compresses interns none of its names
+            z = __import__("outpost.pngz", None, None, ("chunks",))
+            for c in z.chunks(height, fill_row, row):
                 yield c
         else:
             # zlib header (deflate, 32 K window, no preset dictionary, check bits), then per

@@ -18,7 +18,7 @@ class Sink(io.IOBase):
         return len(b)
 
 
-def rows(height, fill_row, row):
+def chunks(height, fill_row, row):
     # a 512-byte window (wbits 9): small on the heap, enough for repeating rows
     sink = Sink()
     z = deflate.DeflateIO(sink, deflate.ZLIB, 9)
