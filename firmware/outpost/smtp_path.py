@@ -146,6 +146,9 @@ class SmtpPath:
         except OSError:
             pass
         from usmtp.errors import SMTPUsageError
+        if shed and rec["kind"] == "report":
+            self.log("smtp: " + rec["id"] + ", a report that kept failing, goes " +
+                     ("without its charts" if shed == 1 else "as plain text"))
         chart = bool(self.chart and csv and rec["kind"] == "report" and not shed)
         try:
             try:
