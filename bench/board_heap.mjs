@@ -53,8 +53,7 @@ const steps = [
                   "outpost.net", "outpost.app", "outpost.sensors", "outpost.rules"]],
   ["an alert", ["outpost.words", "outpost_contract.record", "outpost.alerts"]],
   ["smtp step", ["outpost.sendwake", "outpost.smtp_path", "usmtp", "usmtp.errors", "usmtp.checks",
-                 "usmtp.reply", "usmtp.netio", "usmtp.core", "usmtp.client", "usmtp.tx", "usmtp.auth",
-                 "usmtp.stuffing", "usmtp.mimeenc", "usmtp.writer", "outpost_contract.mail"]],
+                 "usmtp.core", "usmtp.client", "usmtp.tx", "usmtp.writer", "outpost_contract.mail"]],
   ["mqtt step", ["outpost.transport", "outpost.mqtt_path", "umqtt.simple"]],
   ["serial step", ["outpost_contract.frame"]],
   // discovery: at connect with mqtt.discovery; testalert: make test-alert

@@ -65,7 +65,6 @@ class SmtpPath:
             rcpts = self._compose(rec, csv if shed < 2 else None, shed)
         finally:
             unload("usmtp.writer")
-            unload("usmtp.mimeenc")
             unload("outpost_contract.mail")
             unload("outpost.chart")     # a report's charts: loaded to compose it only
             unload("outpost.png")

@@ -3,7 +3,7 @@
 # filled into one buffer allocated once and written from it (WRITE), never grown piece by piece.
 
 from usmtp.core import FLUSH, MAX_OUTSTANDING, WRITE
-from usmtp.stuffing import CRLFNormalizer
+from usmtp.tx import CRLFNormalizer
 from usmtp.tx import chunks
 
 

@@ -17,17 +17,18 @@
 # until at most N replies are outstanding (0: all answered), FLUSH to let the driver write
 # what is queued once it is worth a write, or WRITE to have it all written before they go on
 # (a reused buffer). Replies are matched to commands in order, which is what makes PIPELINING
-# (RFC 2920) safe. The core's jobs live in files of their own, loaded when an operation needs
-# them: tx.py (envelope and one message over DATA), bdat.py (CHUNKING), batch.py (send_many),
-# stream.py (a body written piece by piece, as uMail does), auth.py (AUTH mechanisms).
+# (RFC 2920) safe. Here too: the reply parser (every byte the server controls is bounded) and
+# AUTH PLAIN and LOGIN. The rest loads when an operation needs it: tx.py (one message over
+# DATA), bdat.py (CHUNKING), batch.py (send_many), stream.py (a body written piece by piece,
+# as uMail does), oauth.py (XOAUTH2), trace.py (a trace). One module, not four: on a board
+# each module and each name costs heap, and every send needs all of this.
 
 from usmtp import errors    # its rarer classes load when a failure names them (errors.py)
 from usmtp.errors import SMTPConnectError, SMTPError, SMTPProtocolError, SMTPUsageError
-from usmtp.reply import ReplyParser, parse_ehlo
 
-SEND = "send"
-NEED_DATA = "need-data"
-DONE = "done"
+SEND = 1
+NEED_DATA = 2
+DONE = 0
 FLUSH = -1
 WRITE = -2
 
@@ -36,6 +37,9 @@ MAX_AUTH_CHALLENGES = 5
 BDAT_SIZE = 4096           # body bytes per BDAT chunk when the size is not known up front
 FLUSH_AT = 2048            # queued bytes that make a body write worth doing
 PIECE = 4096               # a message given whole is stuffed and queued this much at a time
+MAX_LINE = 2048      # a reply line: RFC 5321 says 512; real servers are sloppier
+MAX_LINES = 100      # continuation lines in one reply (EHLO lists ~20)
+MAX_REPLY = 16384    # total bytes of one reply
 
 # The state table, one row a line: state, command (the one a reply answers, or an event the
 # driver reports), the reply codes that mean success, the state after success, the state after
@@ -92,13 +96,224 @@ def check_arg(value, what):
     return value
 
 
+# ---- replies: bytes from the server -> Reply ----------------------------------------------
+
+class Reply:
+    def __init__(self, code, lines, enhanced=None):
+        self.code = code
+        self.lines = lines          # text of each line, enhanced code stripped
+        self.enhanced = enhanced    # "5.1.1" or None
+        self.text = "\n".join(lines)
+
+
+def printable(b):
+    return "".join([chr(c) if 32 <= c < 127 else "?" for c in b])
+
+
+def _ascii(b):
+    # reply text is meant to be ASCII; show anything else without failing on it
+    try:
+        return b.decode("utf-8")
+    except UnicodeError:
+        return printable(b)
+
+
+def _enhanced(code, text):
+    # "5.1.1 User unknown" -> ("5.1.1", "User unknown") when the class matches the reply code
+    head, _, rest = text.partition(" ")
+    p = head.split(".")
+    if len(p) != 3 or p[0] != str(code // 100):
+        return None, text
+    for x in p:
+        if not x or len(x) > 3 or not x.isdigit():
+            return None, text
+    return head, rest
+
+
+def _bad(line):
+    return SMTPProtocolError("malformed reply line %r" % _ascii(line[:40]))
+
+
+class ReplyParser:
+    """Accumulates received bytes and returns complete replies (next_reply)."""
+
+    def __init__(self, max_line=MAX_LINE, max_lines=MAX_LINES, max_reply=MAX_REPLY):
+        self.max_line = max_line
+        self.max_lines = max_lines
+        self.max_reply = max_reply
+        self._buf = bytearray()
+        self._pos = 0           # start of the first unparsed line
+        self._code = None       # code of the reply being assembled
+        self._lines = []
+        self._size = 0
+        self._enh = None
+
+    def feed(self, data):
+        self._buf.extend(data)
+        # a line that never ends must not eat the heap
+        if len(self._buf) - self._pos > self.max_line and self._buf.find(b"\n", self._pos) < 0:
+            raise SMTPProtocolError("reply line longer than %d bytes" % self.max_line)
+
+    def pending(self):
+        return len(self._buf) - self._pos
+
+    def take_rest(self):
+        # bytes received but not parsed (used to catch data injected before a TLS handshake)
+        rest = bytes(self._buf[self._pos:])
+        self._buf = bytearray()
+        self._pos = 0
+        return rest
+
+    def next_reply(self):
+        """Return the next complete Reply, or None when more bytes are needed."""
+        buf = self._buf
+        while True:
+            nl = buf.find(b"\n", self._pos)
+            if nl < 0:
+                if self._pos:
+                    self._buf = buf[self._pos:]
+                    self._pos = 0
+                return None
+            line = bytes(buf[self._pos:nl])
+            self._pos = nl + 1
+            if line[-1:] == b"\r":
+                line = line[:-1]
+            n = len(line)
+            if n > self.max_line:
+                raise SMTPProtocolError("reply line longer than %d bytes" % self.max_line)
+            self._size += n + 2
+            if self._size > self.max_reply:
+                raise SMTPProtocolError("reply longer than %d bytes" % self.max_reply)
+            if n < 3 or not line[:3].isdigit():
+                raise _bad(line)
+            code = int(line[:3])
+            if code < 200 or code > 599:
+                raise SMTPProtocolError("reply code %d is not an SMTP reply" % code)
+            if n > 3 and line[3] != 32 and line[3] != 45:     # " " ends a reply, "-" goes on
+                raise _bad(line)
+            text = _ascii(line[4:])
+            if self._code is None:
+                self._code = code
+                self._enh, text = _enhanced(code, text)
+            else:
+                if code != self._code:
+                    raise SMTPProtocolError("reply code changed from %d to %d inside one reply"
+                                            % (self._code, code))
+                if self._enh is not None:
+                    enh, rest = _enhanced(code, text)
+                    if enh is not None:
+                        text = rest
+            self._lines.append(text)
+            if len(self._lines) > self.max_lines:
+                raise SMTPProtocolError("reply has more than %d lines" % self.max_lines)
+            if n == 3 or line[3] == 32:
+                r = Reply(code, self._lines, self._enh)
+                self._code = None
+                self._lines = []
+                self._size = 0
+                self._enh = None
+                return r
+
+
+def parse_ehlo(reply):
+    """EHLO reply -> {KEYWORD: params string}. The first line is the server's name."""
+    ext = {}
+    for line in reply.lines[1:]:
+        kw, _, params = line.strip().partition(" ")
+        # old servers say "AUTH=LOGIN PLAIN"
+        if kw[:5].upper() == "AUTH=":
+            params = kw[5:] + (" " + params if params else "")
+            kw = "AUTH"
+        kw = kw.upper()
+        if not kw:
+            continue
+        if kw in ext and kw == "AUTH":
+            params = ext[kw] + " " + params
+        ext[kw] = params
+    return ext
+
+
+# ---- AUTH PLAIN and LOGIN (RFC 4954); XOAUTH2 is in oauth.py ---------------------------------
+
+def b64(data):
+    import binascii
+    if isinstance(data, str):
+        data = data.encode()
+    return binascii.b2a_base64(data).strip()
+
+
+def check_secret(name, value):
+    # a credential as text; the value itself is never shown
+    if isinstance(value, bytes):
+        try:
+            value = value.decode()
+        except UnicodeError:
+            raise SMTPUsageError(name + " is not UTF-8")
+    if not isinstance(value, str):
+        raise SMTPUsageError(name + " must be a string")
+    if "\x00" in value:
+        raise SMTPUsageError(name + " contains a NUL character")
+    return value
+
+
+class Mechanism:
+    # PLAIN: the initial response, and the same again for a server that ignored it and asks
+    # with an empty challenge; LOGIN: no initial response, then user and password in the order
+    # servers ask for them ("Username:", "Password:"). Payloads are never traced.
+    def __init__(self, name, user, secret):
+        self.name = name
+        user = check_secret("user", user)
+        secret = check_secret("password", secret)
+        if name == "PLAIN":
+            self._init = b64("\x00" + user + "\x00" + secret)
+            self._steps = [self._init]
+        else:
+            self._init = None
+            self._steps = [b64(user), b64(secret)]
+
+    def initial(self):
+        return self._init
+
+    def respond(self, challenge):
+        if not self._steps or (self._init and challenge.strip()):
+            raise errors.SMTPAuthError(535, "unexpected AUTH " + self.name + " challenge", None,
+                                       "AUTH")
+        return self._steps.pop(0)
+
+
+def choose(offered, oauth, wanted=None):
+    """Pick the mechanism name from the server's AUTH list (a string of names)."""
+    names = offered.upper().split()
+    if wanted:
+        wanted = wanted.upper()
+        if wanted not in ("PLAIN", "LOGIN", "XOAUTH2"):
+            raise SMTPUsageError("unsupported AUTH mechanism " + wanted)
+        if wanted not in names:
+            raise errors.SMTPAuthError(504, "server does not offer AUTH " + wanted, None, "AUTH")
+        return wanted
+    if oauth:
+        wanted = "XOAUTH2"
+    for m in (wanted,) if wanted else ("PLAIN", "LOGIN"):
+        if m in names:
+            return m
+    raise errors.SMTPAuthError(504, "server offers no AUTH " + (wanted or "PLAIN or LOGIN") +
+                               " (offers: " + offered + ")", None, "AUTH")
+
+
+def _refused(r, what):
+    return errors.reply_error(r.code, r.text, r.enhanced, what)
+
+
+# ---- the session ------------------------------------------------------------------------------
+
 class ClientCore:
     def __init__(self, mode="plain", local_hostname="[127.0.0.1]", allow_plaintext_auth=False,
                  trace=None, secure=False, pipelining=True, chunking=True,
                  bdat_size=BDAT_SIZE, flush_at=FLUSH_AT):
         from usmtp.checks import mode_problem
-        if mode_problem(mode):
-            raise SMTPUsageError("mode " + mode_problem(mode))
+        p = mode_problem(mode)
+        if p:
+            raise SMTPUsageError("mode " + p)
         self.mode = mode
         self.local_hostname = check_arg(local_hostname, "local_hostname")
         self.allow_plaintext_auth = allow_plaintext_auth
@@ -109,8 +324,7 @@ class ClientCore:
         self.bdat_size = bdat_size
         self.flush_at = flush_at
         self.state = "greeting"
-        self.ext = {}              # EHLO keywords -> params; emptied after STARTTLS
-        self.esmtp = False
+        self._ext({}, False)        # EHLO keywords -> params; emptied after STARTTLS
         self.authenticated = False
         self.last_reply = None
         self.replies = 0           # replies dispatched so far (the driver times each one)
@@ -129,6 +343,17 @@ class ClientCore:
         self._stuffer = None
         self._deferred_auth = None
 
+    def _ext(self, ext, esmtp):
+        # what the server offers (EHLO), and what we use of it
+        self.ext = ext
+        self.esmtp = esmtp
+        self.pipelining = self.use_pipelining and "PIPELINING" in ext
+        self.chunking = self.use_chunking and "CHUNKING" in ext
+        try:
+            self.max_size = int(ext.get("SIZE") or "0")
+        except ValueError:
+            self.max_size = 0       # a SIZE we cannot read is no limit we can honour
+
     # ---- driver interface -------------------------------------------------------------
 
     def start(self, op):
@@ -146,20 +371,20 @@ class ClientCore:
         q = self._q
         if not q:
             return b""
-        if len(q) == 1 or self._qn <= self.flush_at:
-            out = q[0]
-            if len(q) > 1:
-                # one buffer of the exact size (MicroPython's join takes no memoryview)
-                out = bytearray(self._qn)
-                i = 0
-                for p in q:
-                    out[i:i + len(p)] = p
-                    i += len(p)
-            self._q = []
-            self._qn = 0
+        if len(q) > 1 and self._qn > self.flush_at:
+            out = q.pop(0)
+            self._qn -= len(out)
             return out
-        out = q.pop(0)
-        self._qn -= len(out)
+        out = q[0]
+        if len(q) > 1:
+            # one buffer of the exact size (MicroPython's join takes no memoryview)
+            out = bytearray(self._qn)
+            i = 0
+            for p in q:
+                out[i:i + len(p)] = p
+                i += len(p)
+        self._q = []
+        self._qn = 0
         return out
 
     def receive_data(self, data):
@@ -185,8 +410,7 @@ class ClientCore:
         if self.state != "tls":
             raise SMTPUsageError("tls_established() without an accepted STARTTLS")
         self.secure = True
-        self.ext = {}
-        self.esmtp = False
+        self._ext({}, False)
         self._go("TLS")
 
     def lost(self):
@@ -196,21 +420,6 @@ class ClientCore:
     def waiting_for(self):
         """The command whose reply is awaited next (the driver picks its timeout by it)."""
         return self._pending[0][0] if self._pending else None
-
-    @property
-    def pipelining(self):
-        return self.use_pipelining and "PIPELINING" in self.ext
-
-    @property
-    def chunking(self):
-        return self.use_chunking and "CHUNKING" in self.ext
-
-    @property
-    def max_size(self):
-        try:
-            return int(self.ext.get("SIZE", "0") or "0")
-        except ValueError:
-            return 0        # a SIZE we cannot read is no limit we can honour
 
     # ---- machinery --------------------------------------------------------------------
 
@@ -288,7 +497,7 @@ class ClientCore:
             ctx.on_reply(cmd, key, r)
 
     def _send(self, cmd, arg=None, ctx=None, key=None, redact=False, verb=None):
-        line = verb if verb is not None else cmd
+        line = cmd if verb is None else verb
         if arg is not None:
             arg = check_arg(arg, cmd + " argument")
             line = line + " " + arg if line else arg
@@ -306,6 +515,12 @@ class ClientCore:
         if self.state not in states:
             raise SMTPUsageError("not possible in state " + self.state + " (needs " +
                                  " or ".join(states) + ")")
+
+    def _reply(self, cmd):
+        # queue cmd; the generator that yields from this gets its reply
+        self._send(cmd)
+        yield 0
+        return self.last_reply
 
     def partial_results(self):
         """After a batch broke off (a timeout, a lost connection): the outcome of every message
@@ -337,10 +552,9 @@ class ClientCore:
         if self.state == "greeting":
             self._pending.append(("GREETING", None, None))
             yield 0
-            r = self.last_reply
-            self.greeting_reply = r
+            r = self.greeting_reply = self.last_reply
             if r.code != 220:
-                raise errors.reply_error(r.code, r.text, r.enhanced, "greeting")
+                raise _refused(r, "greeting")
         res = yield from self.op_hello()
         if self.secure or self.mode == "plain":
             return res
@@ -358,9 +572,7 @@ class ClientCore:
                 raise errors.SMTPTLSError("server does not offer STARTTLS and mode='starttls' "
                                           "requires it (refusing to continue without TLS)")
             return "ready"
-        self._send("STARTTLS")
-        yield 0
-        r = self.last_reply
+        r = yield from self._reply("STARTTLS")
         if r.code != 220:
             if required:
                 raise errors.SMTPTLSError("server refused STARTTLS: %d %s" % (r.code, r.text))
@@ -379,18 +591,16 @@ class ClientCore:
         yield 0
         r = self.last_reply
         if r.code == 250:
-            self.ext = parse_ehlo(r)
-            self.esmtp = True
+            self._ext(parse_ehlo(r), True)
             return "ready"
         if r.code < 500:
-            raise errors.reply_error(r.code, r.text, r.enhanced, "EHLO")
+            raise _refused(r, "EHLO")
         self._send("HELO", self.local_hostname)
         yield 0
         r = self.last_reply
         if r.code != 250:
-            raise errors.reply_error(r.code, r.text, r.enhanced, "HELO")
-        self.ext = {}
-        self.esmtp = False
+            raise _refused(r, "HELO")
+        self._ext({}, False)
         return "ready"
 
     def op_auth(self, user, secret, oauth=False, mechanism=None, defer=False):
@@ -404,14 +614,18 @@ class ClientCore:
         offered = self.ext.get("AUTH")
         if offered is None:
             raise errors.SMTPAuthError(503, "server does not offer AUTH", None, "AUTH")
-        from usmtp import auth    # the mechanisms load only when logging in
-        mech = auth.mechanism(auth.choose(offered, oauth, mechanism), user, secret)
-        name = mech.name
+        name = choose(offered, oauth, mechanism)
+        if name == "XOAUTH2":
+            from usmtp.oauth import XOAuth2
+            mech = XOAuth2(user, secret)
+        else:
+            mech = Mechanism(name, user, secret)
         init = mech.initial()
+        arg = name + (" " + init.decode() if init else "")
         if defer and init and self.pipelining:
-            self._deferred_auth = name + " " + init.decode()
+            self._deferred_auth = arg
             return name
-        self._send("AUTH", name + (" " + init.decode() if init else ""), redact=True)
+        self._send("AUTH", arg, redact=True)
         rounds = 0
         while True:
             yield 0
@@ -422,7 +636,7 @@ class ClientCore:
                 text = r.text
                 detail = getattr(mech, "error_detail", None)
                 if detail:
-                    text += " (" + auth.printable(detail) + ")"
+                    text += " (" + printable(detail) + ")"
                 raise errors.SMTPAuthError(r.code, text, r.enhanced, "AUTH " + name)
             rounds += 1
             err = None
@@ -444,16 +658,13 @@ class ClientCore:
         if self.state == "data":
             # inside DATA the command would become message text and never be answered
             raise SMTPUsageError(cmd + " is not possible in state data (end the message first)")
-        self._send(cmd)
-        yield 0
-        r = self.last_reply
+        r = yield from self._reply(cmd)
         if r.code != (221 if cmd == "QUIT" else 250):
-            raise errors.reply_error(r.code, r.text, r.enhanced, cmd)
+            raise _refused(r, cmd)
         return r
 
     def _rset(self):
-        self._send("RSET")
-        yield 0
+        yield from self._reply("RSET")
 
     # ---- operations: messages (their code loads on first use) --------------------------
 

@@ -4,7 +4,7 @@
 
 from usmtp.core import RCPT_OK
 from usmtp.errors import SMTPDataError, SMTPError, SMTPUsageError
-from usmtp.stuffing import DataStuffer
+from usmtp.tx import DataStuffer
 from usmtp.tx import precheck, transaction
 
 
@@ -68,7 +68,7 @@ def client_write(smtp, chunk):
         if not out:
             return
         try:
-            smtp._stream.write(out, smtp.timeout)
+            smtp._write(out, smtp.timeout)
         except SMTPError:
             smtp.close()
             raise
