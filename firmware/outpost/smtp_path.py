@@ -197,7 +197,8 @@ class SmtpPath:
                            server_hostname=c["server_hostname"] or None, timeout=timeout,
                            insecure_skip_verify=c["insecure_skip_verify"],
                            allow_plaintext_auth=c["allow_plaintext_auth"],
-                           data_timeout=c["data_timeout"] or None, trace=self.trace)
+                           data_timeout=c["data_timeout"] or None, trace=self.trace,
+                           chunking=False)  # DATA: no BDAT module, no chunk buffer on the heap
             try:
                 if c["oauth2_token"]:
                     s.login_oauth2(c["username"], c["oauth2_token"], defer=True)

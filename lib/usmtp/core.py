@@ -18,10 +18,11 @@
 # what is queued once it is worth a write, or WRITE to have it all written before they go on
 # (a reused buffer). Replies are matched to commands in order, which is what makes PIPELINING
 # (RFC 2920) safe. Here too: the reply parser (every byte the server controls is bounded) and
-# AUTH PLAIN and LOGIN. The rest loads when an operation needs it: tx.py (one message over
+# a deferred AUTH PLAIN. The rest loads when an operation needs it: tx.py (one message over
 # DATA), bdat.py (CHUNKING), batch.py (send_many), stream.py (a body written piece by piece,
-# as uMail does), oauth.py (XOAUTH2), trace.py (a trace). One module, not four: on a board
-# each module and each name costs heap, and every send needs all of this.
+# as uMail does), auth.py (an AUTH exchange: LOGIN, challenges), oauth.py (XOAUTH2), trace.py
+# (a trace). The parser is not a module of its own: on a board each module and each name
+# costs heap, and every send needs it.
 
 from usmtp import errors    # its rarer classes load when a failure names them (errors.py)
 from usmtp.errors import SMTPConnectError, SMTPError, SMTPProtocolError, SMTPUsageError
@@ -233,7 +234,7 @@ def parse_ehlo(reply):
     return ext
 
 
-# ---- AUTH PLAIN and LOGIN (RFC 4954); XOAUTH2 is in oauth.py ---------------------------------
+# ---- AUTH PLAIN (RFC 4954, 4616); LOGIN and the exchange are in auth.py, XOAUTH2 in oauth.py ----
 
 def b64(data):
     import binascii
@@ -256,48 +257,9 @@ def check_secret(name, value):
     return value
 
 
-class Mechanism:
-    # PLAIN: the initial response, and the same again for a server that ignored it and asks
-    # with an empty challenge; LOGIN: no initial response, then user and password in the order
-    # servers ask for them ("Username:", "Password:"). Payloads are never traced.
-    def __init__(self, name, user, secret):
-        self.name = name
-        user = check_secret("user", user)
-        secret = check_secret("password", secret)
-        if name == "PLAIN":
-            self._init = b64("\x00" + user + "\x00" + secret)
-            self._steps = [self._init]
-        else:
-            self._init = None
-            self._steps = [b64(user), b64(secret)]
-
-    def initial(self):
-        return self._init
-
-    def respond(self, challenge):
-        if not self._steps or (self._init and challenge.strip()):
-            raise errors.SMTPAuthError(535, "unexpected AUTH " + self.name + " challenge", None,
-                                       "AUTH")
-        return self._steps.pop(0)
-
-
-def choose(offered, oauth, wanted=None):
-    """Pick the mechanism name from the server's AUTH list (a string of names)."""
-    names = offered.upper().split()
-    if wanted:
-        wanted = wanted.upper()
-        if wanted not in ("PLAIN", "LOGIN", "XOAUTH2"):
-            raise SMTPUsageError("unsupported AUTH mechanism " + wanted)
-        if wanted not in names:
-            raise errors.SMTPAuthError(504, "server does not offer AUTH " + wanted, None, "AUTH")
-        return wanted
-    if oauth:
-        wanted = "XOAUTH2"
-    for m in (wanted,) if wanted else ("PLAIN", "LOGIN"):
-        if m in names:
-            return m
-    raise errors.SMTPAuthError(504, "server offers no AUTH " + (wanted or "PLAIN or LOGIN") +
-                               " (offers: " + offered + ")", None, "AUTH")
+def plain(user, secret):
+    # the AUTH PLAIN response (RFC 4616): the one a board sends, deferred (op_auth)
+    return b64("\x00" + check_secret("user", user) + "\x00" + check_secret("password", secret))
 
 
 def _refused(r, what):
@@ -614,44 +576,14 @@ class ClientCore:
         offered = self.ext.get("AUTH")
         if offered is None:
             raise errors.SMTPAuthError(503, "server does not offer AUTH", None, "AUTH")
-        name = choose(offered, oauth, mechanism)
-        if name == "XOAUTH2":
-            from usmtp.oauth import XOAuth2
-            mech = XOAuth2(user, secret)
-        else:
-            mech = Mechanism(name, user, secret)
-        init = mech.initial()
-        arg = name + (" " + init.decode() if init else "")
-        if defer and init and self.pipelining:
-            self._deferred_auth = arg
-            return name
-        self._send("AUTH", arg, redact=True)
-        rounds = 0
-        while True:
-            yield 0
-            r = self.last_reply
-            if r.code == 235:
-                return name
-            if r.code != 334:
-                text = r.text
-                detail = getattr(mech, "error_detail", None)
-                if detail:
-                    text += " (" + printable(detail) + ")"
-                raise errors.SMTPAuthError(r.code, text, r.enhanced, "AUTH " + name)
-            rounds += 1
-            err = None
-            resp = b"*"         # cancels the exchange (RFC 4954)
-            if rounds > MAX_AUTH_CHALLENGES:
-                err = SMTPProtocolError("more than %d AUTH challenges" % MAX_AUTH_CHALLENGES)
-            else:
-                try:
-                    resp = mech.respond(r.text.encode())
-                except errors.SMTPAuthError as e:
-                    err = e
-            self._send("AUTH-RESP", resp.decode(), redact=True, verb="")
-            if err is not None:
-                yield 0
-                raise err
+        if defer and self.pipelining and not oauth and (mechanism or "PLAIN").upper() == "PLAIN" \
+                and "PLAIN" in offered.upper().split():
+            # a board's login: nothing to exchange, so auth.py stays unloaded
+            self._deferred_auth = "PLAIN " + plain(user, secret).decode()
+            return "PLAIN"
+        from usmtp.auth import exchange
+        res = yield from exchange(self, offered, user, secret, oauth, mechanism, defer)
+        return res
 
     def op_simple(self, cmd):
         """NOOP, RSET or QUIT: returns the reply."""

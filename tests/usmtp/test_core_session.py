@@ -359,6 +359,6 @@ def test_bad_mode_and_injected_hostname():
 
 
 def test_credentials_that_are_not_utf8_are_a_usage_error():
-    from usmtp.core import Mechanism
-    e = raises(SMTPUsageError, Mechanism, "PLAIN", b"user", b"\xff\xfe")
+    from usmtp import auth
+    e = raises(SMTPUsageError, auth.Mechanism, "PLAIN", b"user", b"\xff\xfe")
     assert "password" in str(e) and "\\xff" not in str(e)
