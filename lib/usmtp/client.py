@@ -1,12 +1,13 @@
 # usmtp.SMTP: the blocking client with smtplib's names, driving the sans-I/O core over a socket,
 # on CPython and on MicroPython (>= 1.22, ssl/tls). This is the only usmtp module that imports
-# socket or ssl (cacert.py turns CA data into what each TLS API takes); it decides the runtime
-# once. The socket code is here, not in a module of its own: every send needs it.
+# socket (context.py builds the TLS context, cacert.py turns CA data into what each TLS API
+# takes); it decides the runtime once. The socket code is here, not in a module of its own:
+# every send needs it.
 
 import sys
 
 from usmtp import errors
-from usmtp.core import ClientCore, DONE, NEED_DATA
+from usmtp.core import ClientCore, DONE, NEED_DATA, lazy
 import usmtp.tx  # noqa: F401 (every client sends: loaded now, before a TLS handshake shares the heap)
 from usmtp.errors import SMTPConnectError, SMTPError, SMTPTimeout, SMTPUsageError
 
@@ -77,56 +78,6 @@ def connect(host, port, timeout, source_address=None):
         raise SMTPConnectError("cannot connect to %s:%d: %s" % (host, port, e))
 
 
-def client_context(cadata=None, insecure_skip_verify=False):
-    """An ssl context that verifies the server against `cadata` (PEM str/bytes or DER bytes).
-    With cadata None, CPython uses the system CAs; MicroPython has none and refuses."""
-    native = False
-    try:
-        import ssl
-    except ImportError:         # MicroPython builds with the tls module only
-        native = True
-        try:
-            import tls as ssl
-        except ImportError:
-            raise errors.SMTPTLSError("this build has no ssl or tls module: TLS is impossible here "
-                                      "(mode='plain' only on a network you trust)")
-    if isinstance(cadata, str):
-        cadata = cadata.encode()
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    if not MICROPYTHON:
-        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-        ctx.check_hostname = not insecure_skip_verify
-    if insecure_skip_verify:
-        ctx.verify_mode = ssl.CERT_NONE
-        return ctx
-    # MicroPython's default is CERT_NONE: verification must be asked for explicitly
-    ctx.verify_mode = ssl.CERT_REQUIRED
-    if not cadata:
-        if not MICROPYTHON:
-            ctx.load_default_certs()
-            return ctx
-        raise SMTPUsageError("cadata is required on MicroPython: there is no system CA store "
-                             "(or pass insecure_skip_verify=True, not recommended)")
-    if MICROPYTHON:
-        from usmtp.clock import is_set
-        if not is_set():            # a certificate is only checkable with a set clock
-            raise errors.SMTPTLSError("the clock is not set, so the server's certificate cannot be "
-                                      "checked: set the time (ntptime.settime()) before connecting")
-    # mbedTLS takes DER only, one certificate a call: usmtp/cacert.py, loaded for this only,
-    # so on a board its heap is free again for the handshake
-    import usmtp
-    from usmtp import cacert
-    try:
-        cacert.load(ctx, cadata, native)
-    except ValueError as e:
-        raise SMTPUsageError("cadata: " + str(e))
-    finally:
-        if MICROPYTHON:
-            del sys.modules["usmtp.cacert"]
-            del usmtp.cacert
-    return ctx
-
-
 def wrap(sock, ctx, server_hostname):
     """TLS handshake on a connected socket; any failure is SMTPTLSError (or SMTPTimeout)."""
     if MICROPYTHON:
@@ -179,7 +130,9 @@ class SMTP:
     mode: "tls" (implicit TLS, default for port 465), "starttls" (STARTTLS required, default
     for 587 and any other port), "opportunistic" (STARTTLS when offered, default for 25) or
     "plain" (never TLS). Certificates are always verified (cadata: PEM or DER CA data; None uses
-    the system store on CPython) unless insecure_skip_verify=True.
+    the system store on CPython) unless insecure_skip_verify=True. context: an ssl context of
+    your own instead (usmtp.context.client_context(cadata) makes the one usmtp would): a board
+    builds it first thing in a wake, while its heap still has the large free block it takes.
     Timeouts in seconds: `timeout` for connect and each command, `data_timeout` for the reply
     to the end of a message (servers scan it then), `connect_timeout` overrides for connecting.
     """
@@ -187,8 +140,10 @@ class SMTP:
     def __init__(self, host=None, port=0, mode=None, cadata=None, server_hostname=None,
                  timeout=10, local_hostname=None, insecure_skip_verify=False,
                  allow_plaintext_auth=False, trace=None, connect_timeout=None,
-                 data_timeout=None, pipelining=True, chunking=True, source_address=None):
+                 data_timeout=None, pipelining=True, chunking=True, source_address=None,
+                 context=None):
         self.mode = mode
+        self.context = context
         self.cadata = cadata
         self.server_hostname = server_hostname
         self.timeout = timeout
@@ -242,11 +197,20 @@ class SMTP:
             self.mode = "starttls"
         return self._open(sock, host, self._context())
 
-    def _context(self):
+    def _context(self, need=False):
         # "opportunistic" builds it only if the server offers STARTTLS (a LAN server may have none)
-        if self.mode in ("tls", "starttls"):
-            return client_context(self.cadata, self.insecure_skip_verify)
-        return None
+        if self.context is None and (need or self.mode in ("tls", "starttls")):
+            # usmtp/context.py, loaded for this only: on a board its heap is free again for
+            # the handshake
+            from usmtp import context
+            try:
+                return context.client_context(self.cadata, self.insecure_skip_verify)
+            finally:
+                if MICROPYTHON:
+                    del sys.modules["usmtp.context"]
+                    import usmtp
+                    del usmtp.context
+        return self.context
 
     def _open(self, sock, host, ctx):
         self._lost = None
@@ -273,9 +237,7 @@ class SMTP:
 
     def _starttls(self, ctx, hostname):
         try:
-            self._sock = wrap(self._sock, ctx or client_context(self.cadata,
-                                                                self.insecure_skip_verify),
-                              hostname or self.host)
+            self._sock = wrap(self._sock, ctx or self._context(True), hostname or self.host)
         except BaseException as e:
             # after the 220 the socket is neither plaintext SMTP nor TLS: nothing more on it
             self._lost = "TLS handshake failed: " + str(e)
@@ -405,31 +367,21 @@ class SMTP:
 
     # ---- smtplib-shaped API -----------------------------------------------------------
 
+    def __getattr__(self, name):
+        # the calls one message does not make load on first use, from usmtp.extra: ehlo, helo,
+        # starttls, login_oauth2, send_message, data_begin, data_end, noop, rset, has_extn;
+        # send_many from usmtp.batch, data_write from usmtp.stream
+        return lazy(self, " ehlo:extra helo:extra starttls:extra login_oauth2:extra"
+                          " send_message:extra data_begin:extra data_end:extra noop:extra"
+                          " rset:extra has_extn:extra send_many:batch data_write:stream ", name)
+
     @property
     def esmtp_features(self):
         return dict(self._core.ext) if self._core else {}
 
-    def has_extn(self, name):
-        return name.upper() in self.esmtp_features
-
     @property
     def is_tls(self):
         return bool(self._core and self._core.secure)
-
-    def ehlo(self, name=None):
-        core = self._live()
-        if name:
-            core.local_hostname = name
-        return self._do(core.op_hello())
-
-    helo = ehlo
-
-    def starttls(self):
-        """Upgrade to TLS now (for mode "plain"/"opportunistic" connections). Already encrypted
-        connections are left as they are."""
-        if not self._live().secure and self._run(self._core.op_starttls(True)) == "starttls":
-            self._starttls(None, self.server_hostname or self.host)
-        return self._reply()
 
     def login(self, user, password, mechanism=None, defer=False):
         """AUTH with the best mechanism the server offers (PLAIN, then LOGIN).
@@ -438,10 +390,6 @@ class SMTP:
         (after RSET: no message goes out unauthenticated)."""
         return self._do(self._live().op_auth(user, password, False, mechanism, defer))
 
-    def login_oauth2(self, user, token, defer=False):
-        """AUTH XOAUTH2 with an OAuth 2 bearer token (Gmail, Microsoft 365)."""
-        return self._do(self._live().op_auth(user, token, True, "XOAUTH2", defer))
-
     def sendmail(self, from_addr, to_addrs, msg):
         """Send one message. msg: bytes, str, an iterable of chunks, or a writer Message.
         Returns {recipient: (code, text)} for refused recipients; raises only when the
@@ -449,43 +397,6 @@ class SMTP:
         size, eight, msg = _size_and_8bit(msg)
         tx = self._live().make_tx(from_addr, to_addrs, msg, size, eight)
         return self._run(self._core.op_send(tx))
-
-    def send_message(self, message):
-        """Send a usmtp.writer.Message to its own recipients (Bcc included, never shown)."""
-        sender = message.sender
-        if isinstance(sender, tuple):
-            sender = sender[1]
-        return self.sendmail(sender, message.recipients(), message)
-
-    def send_many(self, items, on_settled=None, one_end=True):
-        """Several messages in one pipelined batch: items of (from_addr, to_addrs, msg).
-        Returns, per message, its refused dict or the SMTPError that refused it (usmtp.batch).
-        on_settled(i, result, reply), if given, is called as each message's reply arrives (its
-        refused dict or its SMTPError, and the Reply that settled it), so the caller can record
-        it before the next message goes out (one_end=False: a CHUNKING batch still goes in one
-        burst); messages refused before sending are only in the returned list."""
-        from usmtp.batch import client_send_many
-        return client_send_many(self, items, on_settled, one_end)
-
-    def data_begin(self, from_addr, to_addrs):
-        """Start a message whose body the caller writes piece by piece with data_write() and
-        ends with data_end(). Returns the refused-recipients dict (usmtp.stream)."""
-        tx = self._live().make_tx(from_addr, to_addrs, None)
-        return self._run(self._core.op_begin_data(tx))
-
-    def data_write(self, chunk):
-        from usmtp.stream import client_write
-        client_write(self, chunk)
-
-    def data_end(self):
-        """Finish the message; returns the server's (code, text) for it."""
-        return self._do(self._core.op_end_data())
-
-    def noop(self):
-        return self._do(self._live().op_simple("NOOP"))
-
-    def rset(self):
-        return self._do(self._live().op_simple("RSET"))
 
     def quit(self):
         res = (221, "")

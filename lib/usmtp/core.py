@@ -262,6 +262,17 @@ def plain(user, secret):
     return b64("\x00" + check_secret("user", user) + "\x00" + check_secret("password", secret))
 
 
+def lazy(obj, table, name):
+    # obj's method `name` when `table` (" name:module ...") says which usmtp module holds it, as
+    # a function of obj: the method and its module load on first use, never for one message
+    i = table.find(" " + name + ":")
+    if i < 0:
+        raise AttributeError(name)
+    i += len(name) + 2
+    f = getattr(__import__("usmtp." + table[i:table.find(" ", i)], None, None, ["_"]), name)
+    return lambda *a, **k: f(obj, *a, **k)
+
+
 def _refused(r, what):
     return errors.reply_error(r.code, r.text, r.enhanced, what)
 
@@ -378,6 +389,14 @@ class ClientCore:
     def lost(self):
         """The driver lost the connection (an error, a timeout, close()): nothing more on it."""
         self._go("LOST")
+
+    def __getattr__(self, name):
+        # op_send_many(txs, on_settled=None, one_end=True): several messages, pipelined as far
+        # as the server allows; per message, its refused dict or its SMTPError (batch.py).
+        # op_begin_data(tx), write_data(chunk), op_end_data(): MAIL, RCPT and DATA up to the
+        # 354, the body queued piece by piece, its end (stream.py: the shape uMail expects).
+        return lazy(self, " op_send_many:batch op_begin_data:stream write_data:stream"
+                          " op_end_data:stream ", name)
 
     def waiting_for(self):
         """The command whose reply is awaited next (the driver picks its timeout by it)."""
@@ -609,28 +628,3 @@ class ClientCore:
         """One message. Returns the refused-recipients dict; raises when nothing was sent."""
         from usmtp.tx import send
         return send(self, tx)
-
-    def op_send_many(self, txs, on_settled=None, one_end=True):
-        """Several messages, pipelined as far as the server allows.
-        Returns a list with, per message, its refused dict or its SMTPError.
-        on_settled(i, result, reply): called as soon as the server's replies settle message i
-        (its refused dict or its SMTPError, and the Reply that settled it), before the next
-        message's end of data goes out (one_end=False: with CHUNKING, a batch still goes in
-        one burst and each message is told as its reply comes)."""
-        from usmtp.batch import send_many
-        return send_many(self, txs, on_settled, one_end)
-
-    def op_begin_data(self, tx):
-        """MAIL, RCPT and DATA, stopping at the 354: the caller then streams the body with
-        write_data() and finishes with op_end_data(). (The shape uMail scripts expect.)"""
-        from usmtp.stream import begin
-        return begin(self, tx)
-
-    def write_data(self, chunk):
-        """Queue body bytes (dot-stuffed, CRLF-normalised) inside an op_begin_data transaction."""
-        from usmtp.stream import write
-        write(self, chunk)
-
-    def op_end_data(self):
-        from usmtp.stream import end
-        return end(self)
