@@ -33,6 +33,17 @@ def partial(txs):
     return out
 
 
+def partial_results(core):
+    """core.partial_results(): after a batch broke off (a timeout, a lost connection), the
+    outcome of every message the server had answered, None for the rest; None when no batch
+    was running."""
+    if core._batch is None:
+        return None
+    out = partial(core._batch)
+    core._batch = None
+    return out
+
+
 def _ok(tx):
     try:
         tx.outcome()
@@ -153,7 +164,7 @@ def settle(core, e):
     # e.partial_results: per message, its outcome, None for the unanswered ones
     if getattr(e, "partial_results", None) is not None:
         return
-    res = core.partial_results()
+    res = partial_results(core)
     if res is not None:
         try:
             e.partial_results = res

@@ -344,7 +344,16 @@ class SMTP:
             if not data:
                 break
             core.receive_data(data)
-        core.drain()
+        # dispatch the complete replies that did arrive, so what the server said about a
+        # message still counts
+        try:
+            while core._pending:
+                r = core._parser.next_reply()
+                if r is None:
+                    break
+                core._dispatch(r)
+        except SMTPError:
+            pass
 
     def _live(self):
         if self._core is None or self._sock is None:

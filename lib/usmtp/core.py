@@ -155,16 +155,6 @@ class ReplyParser:
         if len(self._buf) - self._pos > self.max_line and self._buf.find(b"\n", self._pos) < 0:
             raise SMTPProtocolError("reply line longer than %d bytes" % self.max_line)
 
-    def pending(self):
-        return len(self._buf) - self._pos
-
-    def take_rest(self):
-        # bytes received but not parsed (used to catch data injected before a TLS handshake)
-        rest = bytes(self._buf[self._pos:])
-        self._buf = bytearray()
-        self._pos = 0
-        return rest
-
     def next_reply(self):
         """Return the next complete Reply, or None when more bytes are needed."""
         buf = self._buf
@@ -372,7 +362,8 @@ class ClientCore:
         except SMTPError as e:
             self._op = None
             if self._batch is not None:
-                e.partial_results = self.partial_results()
+                from usmtp.batch import partial_results
+                e.partial_results = partial_results(self)
             if isinstance(e, (SMTPProtocolError, SMTPConnectError)) or \
                     (getattr(e, "code", 0) == 421):
                 self._go("LOST")
@@ -393,10 +384,11 @@ class ClientCore:
     def __getattr__(self, name):
         # op_send_many(txs, on_settled=None, one_end=True): several messages, pipelined as far
         # as the server allows; per message, its refused dict or its SMTPError (batch.py).
+        # partial_results(): after a batch broke off, per message its outcome or None (batch.py).
         # op_begin_data(tx), write_data(chunk), op_end_data(): MAIL, RCPT and DATA up to the
         # 354, the body queued piece by piece, its end (stream.py: the shape uMail expects).
-        return lazy(self, " op_send_many:batch op_begin_data:stream write_data:stream"
-                          " op_end_data:stream ", name)
+        return lazy(self, " op_send_many:batch partial_results:batch op_begin_data:stream"
+                          " write_data:stream op_end_data:stream ", name)
 
     def waiting_for(self):
         """The command whose reply is awaited next (the driver picks its timeout by it)."""
@@ -503,28 +495,6 @@ class ClientCore:
         yield 0
         return self.last_reply
 
-    def partial_results(self):
-        """After a batch broke off (a timeout, a lost connection): the outcome of every message
-        the server had answered, None for the rest; None when no batch was running."""
-        if self._batch is None:
-            return None
-        from usmtp.batch import partial
-        out = partial(self._batch)
-        self._batch = None
-        return out
-
-    def drain(self):
-        """The connection failed: dispatch the complete replies that did arrive before that,
-        so what the server said about a message still counts."""
-        try:
-            while self._pending:
-                r = self._parser.next_reply()
-                if r is None:
-                    return
-                self._dispatch(r)
-        except SMTPError:
-            pass
-
     # ---- operations: the session -------------------------------------------------------
 
     def op_open(self):
@@ -558,9 +528,11 @@ class ClientCore:
             if required:
                 raise errors.SMTPTLSError("server refused STARTTLS: %d %s" % (r.code, r.text))
             return "ready"
-        if self._parser.pending():
+        p = self._parser
+        if len(p._buf) > p._pos:
             # bytes sent before the handshake would be read as if they came over TLS
-            self._parser.take_rest()
+            p._buf = bytearray()
+            p._pos = 0
             raise SMTPProtocolError("server sent data after its STARTTLS reply, before the TLS "
                                     "handshake (possible command injection)")
         return "starttls"

@@ -72,12 +72,6 @@ class Tx:
                 return True
         return False
 
-    def failed(self):
-        # what the replies read so far say: this transaction can no longer deliver anything
-        if self.bdat_err is not None or (self.mail is not None and self.mail.code != 250):
-            return True
-        return len(self.rcpt) == len(self.rcpts) and not self.accepted()
-
     def outcome(self):
         """The refused-recipients dict, or raise the error that sank the message."""
         if self.error is not None:
@@ -242,11 +236,6 @@ def precheck(core, tx):
         tx.error = SMTPUsageError("non-ASCII address but the server does not offer SMTPUTF8")
 
 
-def _end(core, tx):
-    core._raw(b".\r\n")
-    core._pending.append(("EOD", None, tx))
-
-
 def transaction(core, tx, stream=True):
     pipe = core.pipelining
     auth = core._deferred_auth is not None
@@ -287,7 +276,8 @@ def transaction(core, tx, stream=True):
         return
     if tx.mail.code != 250 or not tx.accepted():
         # nothing can be delivered but the server wants data: end it at once (RFC 2920)
-        _end(core, tx)
+        core._raw(b".\r\n")
+        core._pending.append(("EOD", None, tx))
         return
     st = DataStuffer()
     n = 0
