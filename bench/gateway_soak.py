@@ -5,9 +5,11 @@
 # gateway SIGKILLed KILLS times. Prints lost (goal 0), duplicates per crash (goal <= 1 per
 # connection), the gateway's RSS per process (goal: flat within 10%), the spool's size (file +
 # WAL) over the run against spool.keep_done_days (goal: bounded), and publish -> upstream 250.
-#   python bench/gateway_soak.py [N] [KILLS] [RESTARTS] [KEEP_SECONDS] [RATE alerts/s]
+# Upstream faults come at a rate: about one message in FAULT_EVERY on each connection.
+#   python bench/gateway_soak.py [N] [KILLS] [RESTARTS] [KEEP_SECONDS] [RATE alerts/s] [FAULT_EVERY] [CONNECTIONS]
+# A progress line every minute (published, transfers upstream, RSS, spool size, load).
+import signal
 import sys
-import time
 
 from gateway_common import tmpdir
 
@@ -18,19 +20,22 @@ KILLS = int(sys.argv[2]) if len(sys.argv) > 2 else 5
 RESTARTS = int(sys.argv[3]) if len(sys.argv) > 3 else 2
 KEEP = float(sys.argv[4]) if len(sys.argv) > 4 else 30.0
 RATE = float(sys.argv[5]) if len(sys.argv) > 5 else 50.0
+FAULT_EVERY = int(sys.argv[6]) if len(sys.argv) > 6 else 1000
+CONNECTIONS = int(sys.argv[7]) if len(sys.argv) > 7 else 4
 
 
 def main():
     load = open("/proc/loadavg").read().split()[0]
     r = soak_run.run(tmpdir("soak"), n=N, chunk=max(1, int(RATE)), kills=KILLS, restarts=RESTARTS, keep_seconds=KEEP,
-                     timeout=max(600.0, N / 50.0), rate=RATE, log=lambda s: print("  " + s, flush=True))
-    print("gateway soak: %d alerts over MQTT at %.0f/s, %d gateway SIGKILLs, %d broker restarts, 4 upstream"
-          " connections, %d upstream faults injected; %.0f s; load average %s at start, %s at end"
-          % (N, RATE, KILLS, RESTARTS, r["faults"], r["seconds"], load, open("/proc/loadavg").read().split()[0]))
+                     timeout=max(600.0, N / 50.0), rate=RATE, fault_every=FAULT_EVERY, connections=CONNECTIONS, warm=20.0, progress=60.0,
+                     log=lambda s: print("  " + s, flush=True))
+    print("gateway soak: %d alerts over MQTT at %.0f/s, %d gateway SIGKILLs, %d broker restarts, %d upstream"
+          " connections, %d upstream faults injected (about 1 message in %d); %.0f s; load average %s at start, %s at end"
+          % (N, RATE, KILLS, RESTARTS, CONNECTIONS, r["faults"], FAULT_EVERY, r["seconds"], load, open("/proc/loadavg").read().split()[0]))
     print("  lost: %d (goal 0)" % len(r["lost"]))
     print("  duplicates: %d; per crash %s (goal <= %d each)" % (r["duplicates"], r["per_crash"], r["connections"]))
     for i, (a, b) in enumerate(r["rss"]):
-        print("  gateway process %d: RSS %s KiB a few s after start, %s KiB at its end%s"
+        print("  gateway process %d: RSS %s KiB 20 s after start, %s KiB at its end%s"
               % (i + 1, a, b, "" if not (a and b) else " (%+.1f%%)" % (100.0 * (b - a) / a)))
     s = r["spool_samples"]
     if s:
@@ -45,5 +50,6 @@ def main():
 
 
 if __name__ == "__main__":
-    t = time.time()
+    # a SIGTERM (the bench stopped early) unwinds: the gateway, broker and upstream are ended
+    signal.signal(signal.SIGTERM, lambda *a: sys.exit("stopped by SIGTERM"))
     main()

@@ -9,8 +9,10 @@ against real peers, over up to 3 workers), mpy (tools/check_mpy.py).
 
 Most of the suite's time is spent waiting on peers (brokers, mail servers, gateway processes,
 the real MicroPython), so the lanes run at once, and the pytest lane over more workers than the
-machine has cores. One lane alone streams its output; with several, each lane's output is
-printed whole when it ends. The closing lines give each lane's counts, wall time and CPU time
+machine has cores. The pytest and realmp lanes start once the bytecode caches are written
+(warm_caches: a few seconds, beside the other lanes), so that their many Python processes
+read compiled modules instead of each compiling them again. One lane alone streams its
+output; with several, each lane's output is printed whole when it ends. The closing lines give each lane's counts, wall time and CPU time
 (its own and its reaped children's), the 10 slowest tests, and end with
 `total: N passed, N failed`. A lane that hangs is killed after LANE_TIMEOUT seconds (default
 2400).
@@ -63,6 +65,33 @@ def command(lane, extra):
     if lane == "mpy":
         return [sys.executable, os.path.join("tools", "check_mpy.py")] + extra
     raise SystemExit("run_lanes: unknown lane %r (lanes: %s)" % (lane, ", ".join(LANES)))
+
+
+# the Python sources the lanes' processes import: the gateway, the shared libraries, the tests
+# and tools, the boards and firmware the emulated board runs
+SOURCES = ("host", "lib", "tests", "tools", "boards", "firmware", "demo", "bench")
+WARMED = ("pytest", "realmp")       # the lanes that wait for warm_caches()
+
+
+def warm_caches():
+    """Writes the bytecode every lane's Python processes would otherwise compile again each: the
+    project's modules (compileall) and pytest's assertion-rewritten test modules (one collection).
+    Without it, each pytest worker spent ~6 s of CPU rewriting and compiling the same test files
+    at the same time, and every gateway or CLI process compiled the gateway's modules again
+    (~0.2 s each) where PYTHONDONTWRITEBYTECODE is set. Returns (wall, CPU) seconds; a failure
+    here is not the lanes' failure (they compile for themselves then)."""
+    env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    t0 = time.monotonic()
+    cpu = 0.0
+    for cmd in ([sys.executable, "-m", "compileall", "-q", "-j", "0", "-x", "node_modules"]
+                + [d for d in SOURCES if os.path.isdir(os.path.join(ROOT, d))],
+                [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
+                 "-p", "no:xdist", "tests"]):
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _, _, usage = os.wait4(proc.pid, 0)
+        cpu += usage.ru_utime + usage.ru_stime
+    return time.monotonic() - t0, cpu
 
 
 def counts(lane, lines):
@@ -164,19 +193,32 @@ class Lane:
 
 
 def run_all(lanes, extra, timeout, serial):
+    warm = {}
     if serial or len(lanes) == 1:
         done = []
         for i, name in enumerate(lanes):
+            if name in WARMED and not warm:
+                warm["wall"], warm["cpu"] = warm_caches()
             lane = Lane(name, extra, timeout, i, sys.stdout)
             lane.run()
             done.append(lane)
-        return done
+        return done, warm
     # side by side: each lane writes to its own file, printed whole as soon as the lane ends
     printing = threading.Lock()
     folder = tempfile.mkdtemp(prefix="outpost-lanes-")
     done = []
 
+    warmed = threading.Event()
+
+    def warm_up():
+        try:
+            warm["wall"], warm["cpu"] = warm_caches()
+        finally:
+            warmed.set()
+
     def one(i, name):
+        if name in WARMED:
+            warmed.wait()       # the other lanes start at once, beside the warm-up
         path = os.path.join(folder, name + ".log")
         with open(path, "w", encoding="utf-8") as sink:
             lane = Lane(name, extra, timeout, i, sink)
@@ -195,13 +237,17 @@ def run_all(lanes, extra, timeout, serial):
     print("run_lanes: %s side by side (TEST_WORKERS=%d); each lane's output follows when it ends"
           % (", ".join(lanes), workers()), flush=True)
     threads = [threading.Thread(target=one, args=(i, name)) for i, name in enumerate(lanes)]
+    if any(name in WARMED for name in lanes):
+        threads.insert(0, threading.Thread(target=warm_up))
+    else:
+        warmed.set()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     shutil.rmtree(folder, ignore_errors=True)
     order = {name: i for i, name in enumerate(lanes)}
-    return sorted(done, key=lambda lane: order[lane.name])
+    return sorted(done, key=lambda lane: order[lane.name]), warm
 
 
 def main(argv=None):
@@ -219,7 +265,7 @@ def main(argv=None):
     serial = os.environ.get("LANES_SERIAL", "") not in ("", "0")
 
     t0 = time.monotonic()
-    done = run_all(lanes, extra, timeout, serial)
+    done, warm = run_all(lanes, extra, timeout, serial)
     wall = time.monotonic() - t0
 
     slowest = []
@@ -239,8 +285,11 @@ def main(argv=None):
         report.append((lane.name, verdict, passed, failed))
         print("%-12s %-22s %5d passed, %d failed, %d skipped  (wall %.1f s, CPU %.1f s)" % (
             lane.name, verdict, passed, failed, skipped, lane.wall, lane.cpu))
+    if warm:
+        print("%-12s %-22s %36s  (wall %.1f s, CPU %.1f s)" % ("warm-up", "bytecode caches", "", warm["wall"], warm["cpu"]))
     print("%-12s %-22s %36s  (wall %.1f s, CPU %.1f s)" % (
-        "all", "side by side" if len(done) > 1 and not serial else "", "", wall, sum(l.cpu for l in done)))
+        "all", "side by side" if len(done) > 1 and not serial else "", "", wall,
+        sum(l.cpu for l in done) + warm.get("cpu", 0.0)))
     bad = [r[0] for r in report if r[1] != "ok"]
     if bad:
         print("failed lanes: " + ", ".join(bad))

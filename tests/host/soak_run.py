@@ -1,14 +1,16 @@
 # The gateway soak: alerts published over MQTT (QoS 1, as boards do) go through a real gateway
-# process (MQTT ingress -> spool -> relay) to an upstream that injects faults (451/452 at RCPT,
-# 421 at MAIL, a hang-up after the data, a refusal for good), while the broker is restarted
-# twice and the gateway is SIGKILLed and started again. Shared by tests/host/test_gateway_soak.py
-# (short, asserts) and bench/gateway_soak.py (long, prints).
+# process (MQTT ingress -> spool -> relay) to an upstream, in a process of its own, that injects
+# transient faults at a rate (451/452 at RCPT, 421 at MAIL, 451 at the end of the data, hang-ups
+# at MAIL and after the data), while the broker is restarted and the gateway is SIGKILLed and
+# started again. Shared by tests/host/test_gateway_soak.py (short, asserts) and
+# bench/gateway_soak.py (long, prints).
 #
-# Reported: lost (acknowledged by the broker, never accepted upstream nor dead-lettered),
-# duplicates per crash, the gateway's RSS, the spool's size (file + WAL) over the run against
-# spool.keep_done_days, and publish -> upstream 250 latency.
+# Reported: lost (acknowledged by the broker, never accepted upstream), duplicates per crash,
+# the gateway's RSS, the spool's size (file + WAL) over the run against spool.keep_done_days,
+# and publish -> upstream 250 latency.
 import collections
 import json
+import multiprocessing
 import os
 import random
 import signal
@@ -30,6 +32,121 @@ from usmtp.writer import make_message_id
 
 SENDER = "outpost@example.org"
 FAULTS = ("451-rcpt", "452-rcpt", "421-mail", "hangup-eod", "451-eod", "hangup-mail")
+
+
+class SoakUpstream(FaultServer):
+    # the fault server with its faults at a rate: on each connection, about one message in
+    # fault_every meets one of FAULTS, at places drawn from the seed, however long the run and
+    # however many connections it opens. It runs in a process of its own (Upstream below), so
+    # neither it nor the boards' publisher waits on the other's share of one interpreter
+    def __init__(self, seed, fault_every, faults):
+        super().__init__(keep_bodies=False)
+        self._seed = seed
+        self._every = float(fault_every)
+        self._plans = {}
+        self._faults = faults       # a shared counter: faults met
+
+    def _plan_for(self, n):
+        rnd = random.Random(self._seed * 1000003 + n)
+        plan, pos = {}, 0
+        while pos < 2000000:
+            pos += 1 + int(rnd.expovariate(1.0 / self._every))
+            plan[pos] = rnd.choice(FAULTS)
+        return plan
+
+    def _fault(self, n, pos, step):
+        plan = self._plans.get(n)
+        if plan is None:
+            plan = self._plans[n] = self._plan_for(n)
+        f = plan.get(pos)
+        if f is None or not f.endswith("-" + step):
+            return None
+        with self._faults.get_lock():
+            self._faults.value += 1
+        return f
+
+
+class TransferLog:
+    # in the upstream's process, in place of its list of transfers: each one a line of a file
+    # (when the server had it, the gateway's crash count then, answered 250 or not, Message-ID)
+    def __init__(self, path, generation):
+        self.f = open(path, "a", buffering=1)
+        self.generation = generation
+
+    def append(self, t):
+        self.f.write("%.6f %d %d %s\n" % (t.at, self.generation.value, 1 if t.accepted else 0, t.mid))
+
+
+def _serve_upstream(seed, fault_every, path, generation, faults, pipe):
+    up = SoakUpstream(seed, fault_every, faults)
+    up.transfers = TransferLog(path, generation)
+    pipe.send(up.port)
+    pipe.recv()             # until the soak is over
+    up.close()
+
+
+Seen = collections.namedtuple("Seen", "at generation accepted mid")
+
+
+class Upstream:
+    # the soak's upstream in its own process; .transfers holds what read() has seen so far
+    def __init__(self, tmp, seed, fault_every):
+        ctx = multiprocessing.get_context("fork")      # started before any thread of the soak's
+        self.path = str(tmp / "upstream.log")
+        open(self.path, "w").close()
+        self._generation = ctx.Value("i", 0)
+        self._faults = ctx.Value("l", 0)
+        self._pipe, child = ctx.Pipe()
+        self.proc = ctx.Process(target=_serve_upstream, daemon=True,
+                                args=(seed, fault_every, self.path, self._generation, self._faults, child))
+        self.proc.start()
+        self.port = self._pipe.recv()
+        self.transfers = []
+        self._f = open(self.path)
+        self._part = ""
+        self._lock = threading.Lock()
+
+    @property
+    def generation(self):
+        return self._generation.value
+
+    @generation.setter
+    def generation(self, value):
+        self._generation.value = value
+
+    @property
+    def faults_hit(self):
+        return self._faults.value
+
+    def read(self):
+        # -> the transfers logged since the last call (each also added to .transfers)
+        with self._lock:
+            lines = (self._part + self._f.read()).split("\n")
+            self._part = lines.pop()
+            new = []
+            for line in lines:
+                at, g, ok, mid = line.split(" ", 3)
+                new.append(Seen(float(at), int(g), ok == "1", mid))
+            self.transfers.extend(new)
+            return new
+
+    def close(self):
+        try:
+            self._pipe.send("stop")
+        except OSError:
+            pass
+        self.proc.join(10)
+        if self.proc.is_alive():
+            self.proc.kill()
+            self.proc.join(10)
+        self.read()
+        self._f.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
 
 def rss_kib(pid):
@@ -111,19 +228,17 @@ class Board:
         self.c.loop_stop()
 
 
-def run(tmp, n=5000, chunk=500, kills=2, restarts=2, connections=4, seed=19, fault_rate=0.05,
-        keep_seconds=20.0, timeout=300.0, rate=None, log=print):
-    # rate: alerts per second the boards publish (None: as fast as the broker takes them)
-    rnd = random.Random(seed)
-    plan = {}
-    for conn in range(1, 5000):
-        if rnd.random() < fault_rate * 10:
-            plan[(conn, rnd.randint(1, 60))] = rnd.choice(FAULTS)
-    recs = [record(device="soak%d" % (i % 8), seq=i) for i in range(n)]
-    # the last few are refused for good by the upstream: dead letters, reported, not lost
+def run(tmp, n=5000, chunk=500, kills=2, restarts=2, connections=4, seed=19, fault_every=100,
+        keep_seconds=20.0, timeout=300.0, rate=None, warm=3.0, progress=None, log=print):
+    # rate: alerts per second the boards publish (None: as fast as the broker takes them);
+    # warm: seconds after a gateway's start when its first RSS is taken; progress: seconds
+    # between progress lines (None: none)
+    def recs_of(i):
+        # chunk i's alert records, made when published (a million do not sit in memory)
+        return [record(device="soak%d" % (k % 8), seq=k) for k in range(i * chunk, min(n, (i + 1) * chunk))]
     http = free_port()
     with Mosquitto(extra_config="max_queued_messages 1000000\nautosave_interval 5") as broker, \
-            FaultServer(plan=plan) as up:
+            Upstream(tmp, seed, fault_every) as up:
         data = base_data(tmp, gateway={"log_level": os.environ.get("SOAK_LOG", "warning")},
                          mqtt={"enabled": True, "host": broker.host, "port": broker.port, "client_id": "gw-soak"},
                          relay={"host": "127.0.0.1", "port": up.port, "mode": "plain", "sender": SENDER,
@@ -148,25 +263,32 @@ def run(tmp, n=5000, chunk=500, kills=2, restarts=2, connections=4, seed=19, fau
         board = Board(broker)
         samples = []        # (t, rss KiB, spool bytes, accepted upstream)
         stop = threading.Event()
+        t0 = time.time()
 
         def sample():
+            last = time.time()
             while not stop.wait(1.0):
+                up.read()
                 samples.append((time.time(), rss_kib(gw.pid), spool_bytes(spool), len(up.transfers)))
+                if progress and samples[-1][0] - last >= progress:
+                    last = samples[-1][0]
+                    log("%.0f s: %d published, %d transfers upstream, gateway RSS %s KiB, spool %.1f MB, load %s"
+                        % (last - t0, len(board.first), samples[-1][3], samples[-1][1], samples[-1][2] / 1e6,
+                           open("/proc/loadavg").read().split()[0]))
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
-        t0 = time.time()
-        chunks = [recs[i:i + chunk] for i in range(0, n, chunk)]
-        kill_at = set(int(len(chunks) * (k + 1) / (kills + 1)) for k in range(kills))
-        restart_at = set(int(len(chunks) * (k + 1.5) / (restarts + 1)) for k in range(restarts))
+        nchunks = (n + chunk - 1) // chunk
+        kill_at = set(int(nchunks * (k + 1) / (kills + 1)) for k in range(kills))
+        restart_at = set(int(nchunks * (k + 1.5) / (restarts + 1)) for k in range(restarts))
         rss = []            # per gateway process: (RSS a while after start, RSS at its end)
         started = time.time()
         first_rss = None
         try:
-            for i, c in enumerate(chunks):
-                board.send(c, timeout=timeout)
+            for i in range(nchunks):
+                board.send(recs_of(i), timeout=timeout)
                 if rate:
                     time.sleep(max(0.0, t0 + (i + 1) * chunk / float(rate) - time.time()))
-                if first_rss is None and time.time() - started > 3:
+                if first_rss is None and time.time() - started > warm:
                     first_rss = rss_kib(gw.pid)
                 if i in restart_at:
                     broker.stop()               # clean stop: it saves what it holds
@@ -180,14 +302,17 @@ def run(tmp, n=5000, chunk=500, kills=2, restarts=2, connections=4, seed=19, fau
                     gw = start()
                     started, first_rss = time.time(), None
                     log("gateway SIGKILLed after %d alerts published" % ((i + 1) * chunk))
-            want = set(make_message_id(r["id"], SENDER) for r in recs)
-
-            def settled():
-                got = set(t.mid for t in up.transfers if t.accepted)
-                return len(want - got)
+            want = set(make_message_id(r["id"], SENDER) for i in range(nchunks) for r in recs_of(i))
+            missing = set(want)
+            seen = 0        # transfers looked at (the sampler reads them too): the wait costs what arrived
             end = time.monotonic() + timeout
-            while settled() and time.monotonic() < end:
-                time.sleep(0.5)
+            while missing and time.monotonic() < end:
+                up.read()
+                k = len(up.transfers)
+                missing.difference_update(t.mid for t in up.transfers[seen:k] if t.accepted)
+                seen = k
+                if missing:
+                    time.sleep(0.5)
             # then the gateway purges what is finished once it is keep_seconds old (its status
             # loop looks every 5 s): the size once it has. A ceiling, not a wait: on a loaded
             # machine the last retries and the purge come later
@@ -220,6 +345,7 @@ def run(tmp, n=5000, chunk=500, kills=2, restarts=2, connections=4, seed=19, fau
             left = db.execute("SELECT count(*) FROM alerts").fetchone()[0]
         finally:
             db.close()
+        up.read()
         count = collections.Counter(t.mid for t in up.transfers if t.accepted)
         got = set(count)
         first_seen = {}
@@ -230,8 +356,8 @@ def run(tmp, n=5000, chunk=500, kills=2, restarts=2, connections=4, seed=19, fau
         for mid, k in count.items():
             if k > 1 and mid in want:
                 again[first_seen[mid][1]] += k - 1
-        lat = sorted(first_seen[make_message_id(r["id"], SENDER)][0] - board.first[r["id"]]
-                     for r in recs if make_message_id(r["id"], SENDER) in first_seen)
+        lat = sorted(first_seen[make_message_id(i, SENDER)][0] - t for i, t in board.first.items()
+                     if make_message_id(i, SENDER) in first_seen)
         sizes = [s[2] for s in samples]
         return {
             "n": n, "seconds": time.time() - t0, "kills": kills, "restarts": restarts,

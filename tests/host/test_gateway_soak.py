@@ -14,5 +14,5 @@ def test_soak_short_nothing_lost_at_most_one_per_connection_per_crash(tmp_path):
                      keep_seconds=4.0, timeout=240.0)
     assert r["lost"] == [], "%d lost, e.g. %s" % (len(r["lost"]), r["lost"][:5])
     assert all(k <= r["connections"] for k in r["per_crash"]), r["per_crash"]
+    assert r["faults"] >= 3, r["faults"]   # the upstream's faults were met (about 1 message in 100)
     assert r["alerts_left"] == 0            # every finished alert purged once it was old enough
-    assert r["spool_end"] <= r["spool_max"]

@@ -1,5 +1,6 @@
 """tools/run_lanes.py reads each lane's own closing line."""
 import os
+import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -76,3 +77,39 @@ def test_lanes_run_side_by_side_and_report_wall_and_cpu(tmp_path, monkeypatch, c
     whole = float(rows[-1].split("wall ")[1].split(" s")[0])
     assert whole < 1.9, out
     assert out.rstrip().endswith("total: 6 passed, 0 failed")
+
+
+def test_an_xdist_group_runs_on_one_worker_in_order(tmp_path):
+    # pytest 9.2 with pytest-xdist 3.8 silently drops xdist_group (pytest-xdist#1386): every
+    # test of a module sharing one costly rig (a RabbitMQ node, a built wheel) then ran on its
+    # own worker and built the rig again. The pinned pair must keep a group on one worker.
+    for name in ("test_one.py", "test_two.py"):
+        (tmp_path / name).write_text(
+            "import pytest\n"
+            "pytestmark = pytest.mark.xdist_group('rig')\n"
+            + "".join("def test_%d():\n    pass\n" % i for i in range(4)))
+    (tmp_path / "test_free.py").write_text("".join("def test_%d():\n    pass\n" % i for i in range(8)))
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    cmd = [sys.executable, "-m", "pytest", "-v", "-p", "no:cacheprovider", "-n", "2", "--dist", "loadgroup"]
+    out = subprocess.run(cmd, cwd=str(tmp_path), capture_output=True, text=True, timeout=120).stdout
+    ran = [line.split() for line in out.splitlines() if line.startswith("[gw") and " PASSED " in line]
+    assert len(ran) == 16, out
+    grouped = [(words[0], words[-1]) for words in ran if "test_free" not in words[-1]]
+    assert len(grouped) == 8 and len(set(w for w, _ in grouped)) == 1, out
+
+
+def test_warm_caches_writes_bytecode_even_where_python_is_told_not_to(tmp_path, monkeypatch):
+    # the pytest workers and every gateway process read these instead of compiling each again
+    (tmp_path / "host").mkdir()
+    (tmp_path / "host" / "mod.py").write_text("X = 1\n")
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_x.py").write_text("def test_x():\n    assert 1\n")
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    monkeypatch.setattr(run_lanes, "ROOT", str(tmp_path))
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
+    wall, cpu = run_lanes.warm_caches()
+    assert wall > 0 and cpu > 0
+    assert [p.name for p in (tmp_path / "host" / "__pycache__").iterdir()] == \
+        ["mod.%s.pyc" % sys.implementation.cache_tag]
+    rewritten = [p.name for p in (tmp_path / "tests" / "__pycache__").iterdir() if "-pytest-" in p.name]
+    assert rewritten and rewritten[0].startswith("test_x."), rewritten

@@ -34,12 +34,12 @@ def message_id(data):
 
 class Transfer:
     # one message body as received, and what the server answered it
-    def __init__(self, conn, pos, data, reply, generation=0):
+    def __init__(self, conn, pos, data, reply, generation=0, keep=True):
         self.at = time.time()       # when the server had it all (before its reply)
         self.generation = generation
         self.conn = conn
         self.pos = pos
-        self.data = data
+        self.data = data if keep else None
         self.reply = reply
         self.mid = message_id(data)
 
@@ -49,11 +49,13 @@ class Transfer:
 
 
 class FaultServer:
-    def __init__(self, fault=None, conn=1, pos=1, plan=None, eod_delay=0.0):
+    def __init__(self, fault=None, conn=1, pos=1, plan=None, eod_delay=0.0, keep_bodies=True):
         # plan: {(connection, message position): fault}; fault/conn/pos: a plan of one.
         # eod_delay: seconds the server "scans" each message before its reply (a reply in
         # flight, where a client's crash lands); generation: a tag the test moves on, kept
-        # with each transfer
+        # with each transfer; keep_bodies=False keeps only each transfer's Message-ID (a soak
+        # of a million messages)
+        self.keep_bodies = keep_bodies
         self.plan = dict(plan or {})
         self.eod_delay = eod_delay
         self.generation = 0
@@ -180,7 +182,7 @@ class FaultServer:
                     flt = self._fault(n, pos, "eod")
                     if flt in ("hangup-eod", "stall-eod"):
                         with self._lock:
-                            self.transfers.append(Transfer(n, pos, data, "none"))
+                            self.transfers.append(Transfer(n, pos, data, "none", keep=self.keep_bodies))
                         if flt == "stall-eod":
                             while f.readline(2048):
                                 pass
@@ -189,7 +191,7 @@ class FaultServer:
                     if self.eod_delay:
                         time.sleep(self.eod_delay)
                     with self._lock:
-                        self.transfers.append(Transfer(n, pos, data, reply, self.generation))
+                        self.transfers.append(Transfer(n, pos, data, reply, self.generation, self.keep_bodies))
                     say(reply)
                     mail_ok = False
                 elif verb == "RSET":
