@@ -117,3 +117,17 @@ def test_a_power_cut_while_composing_never_leaves_a_message_to_send_cut_short(tm
     body = b"".join(p._body())
     assert b"Message-ID: <shed-3-1@example.org>" in body and b"door is 1" in body
     assert body.endswith(b"\r\n")
+
+
+def test_the_smtp_step_builds_its_tls_context_first_or_leaves_it_to_the_client(tmp_path):
+    # sendwake._tls: the context the client will use, built before anything else of the step
+    # (on a board the heap is least split then); none for a plain connection, and none when it
+    # cannot be built yet (a bad CA here): the client builds it then and says what is wrong
+    from peers.certs import TestCA
+    smtp = {"mode": "starttls", "ca": TestCA().ca_pem.decode(), "insecure_skip_verify": False}
+    ctx = sendwake._tls(smtp)
+    assert ctx is not None and hasattr(ctx, "wrap_socket")
+    assert sendwake._tls(dict(smtp, mode="plain")) is None
+    assert sendwake._tls(dict(smtp, ca="-----BEGIN CERTIFICATE-----\nnot a cert")) is None
+    p = path(tmp_path)
+    assert p.context is None        # the app's own path builds none ahead
