@@ -12,13 +12,13 @@ import usmtp.tx  # noqa: F401 (every client sends: loaded now, before a TLS hand
 from usmtp.errors import SMTPConnectError, SMTPError, SMTPTimeout, SMTPUsageError
 
 MICROPYTHON = sys.implementation.name == "micropython"
-# On a board each read and each gathered write is one allocation of that size, made while the
-# heap is at its most split (after the TLS handshake): small ones fit where 512 bytes did not
-# (the real port at 124k). A longer reply line comes in pieces; the core's parser joins them.
+# On a board each read is one allocation of that size, made while the heap is at its most split
+# (after the TLS handshake): 128 bytes fit where 512 did not (the real port at 124k). A longer
+# reply line comes in pieces; the core's parser joins them.
 READ_SIZE = 128 if MICROPYTHON else 16384
-# body bytes gathered into one socket write; on a board each piece goes as it comes (during TLS
-# the heap has no large free block to gather them in)
-WRITE_SIZE = 256 if MICROPYTHON else 16384
+# bytes gathered into one socket write (a pipelined group of commands goes in one write: the
+# server cannot answer in between), in one buffer the core allocates when the session starts
+WRITE_SIZE = 512 if MICROPYTHON else 16384
 BDAT_SIZE = 1024 if MICROPYTHON else 4096     # a BDAT chunk, one buffer allocated per message
 
 

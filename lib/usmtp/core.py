@@ -294,6 +294,7 @@ class ClientCore:
         self.greeting_reply = None
         self.result = None
         self._parser = ReplyParser()
+        self._out = bytearray(flush_at)    # where queued pieces are gathered (data_to_send)
         self._q = []               # pieces to write, in order (commands, body bytes)
         self._qn = 0               # their bytes
         self._pending = []         # (command, key, transaction) awaiting a reply, in order
@@ -329,8 +330,10 @@ class ClientCore:
         self.result = None
 
     def data_to_send(self):
-        # pieces are handed over as they were queued (a body piece is never copied into a
-        # growing buffer); small ones go together, up to flush_at bytes
+        """What to write now (bytes-like, valid until the next call). Pieces are handed over as
+        they were queued (a body piece is never copied into a growing buffer); small ones go
+        together, up to flush_at bytes, copied into one buffer allocated with the session (on a
+        board an allocation after the TLS handshake may find no such block free)."""
         q = self._q
         if not q:
             return b""
@@ -340,8 +343,8 @@ class ClientCore:
             return out
         out = q[0]
         if len(q) > 1:
-            # one buffer of the exact size (MicroPython's join takes no memoryview)
-            out = bytearray(self._qn)
+            # (MicroPython's join takes no memoryview)
+            out = memoryview(self._out)[:self._qn]
             i = 0
             for p in q:
                 out[i:i + len(p)] = p
