@@ -1,6 +1,6 @@
 # Home Assistant MQTT discovery: one retained config per reading, so a board appears in Home
 # Assistant with its sensors and its online/offline status, without any YAML. Loaded only when
-# mqtt.discovery is on, at connect, and unloaded after (see transport.MqttPath._announce).
+# mqtt.discovery is on, at connect, and unloaded after (see mqtt_connect._announce).
 #
 # Each config follows Home Assistant's MQTT discovery schema: `unique_id`, `state_topic` and a
 # `value_template` reading this sensor's key from the board's state JSON, the unit and device

@@ -71,13 +71,18 @@ class SerialPath:
 
 
 class Chain:
+    # paths: the path objects, in order. Or their names, with make(name) giving each path when
+    # the chain reaches it (None: not configured) and drop(name, path) taking it back after its
+    # attempt: on a board the path that failed leaves the heap to the next one.
     # mono: a callable giving monotonic seconds (the app's clock.Mono)
-    def __init__(self, paths, budget, log, mono, feed=None):
+    def __init__(self, paths, budget, log, mono, feed=None, make=None, drop=None):
         self.paths = paths
         self.budget = budget
         self.log = log
         self.mono = mono
         self.feed = feed or (lambda: None)
+        self.make = make
+        self.drop = drop
 
     def send(self, rec, csv, timeouts, sent=None, data=None, shed=0):
         """Try each enabled path in order within the budget. sent() is called the moment a
@@ -87,39 +92,64 @@ class Chain:
         start = self.mono()
         reasons = []
         for p in self.paths:
-            if not p.enabled():
-                continue
-            left = self.budget - (self.mono() - start)
-            if left < 1:
-                reasons.append(p.name + ": no time left in the budget")
-                break
-            self.feed()
-            why = None
+            name = p
+            if self.make is not None:
+                try:
+                    p = self.make(name)
+                except MemoryError:
+                    p = None
+                    gc.collect()
+                    reasons.append(name + ": out of memory")
+                    self.log("path " + reasons[-1])
+                if p is None:
+                    continue
             try:
-                kw = {}
-                if p.name == "smtp":
-                    if sent is not None:
-                        kw["sent"] = sent       # called on the 250, before QUIT
-                    if shed:
-                        kw["shed"] = shed
-                elif data is not None:
-                    kw["data"] = data
-                p.send(rec, csv, min(timeouts.get(p.name, 10), left), **kw)
-                if sent is not None and p.name != "smtp":
-                    sent()
-                return ("sent", p.name)
-            except Refused as e:
-                return ("dead", p.name + ": " + str(e))
-            except Down as e:
-                why = str(e)
-            except MemoryError:
-                why = "out of memory"
-            except Exception as e:   # a bug or a surprise in a path: an outage, never a reset
-                why = (e.__class__.__name__ + " " + str(e)).strip()
-            gc.collect()
-            reasons.append(p.name + ": " + why)
-            self.log("path " + reasons[-1])
+                r = self._try(p, start, reasons, rec, csv, timeouts, sent, data, shed)
+            finally:
+                if self.drop is not None:
+                    self.drop(name, p)
+                p = None
+            if r is False:
+                break
+            if r is not None:
+                return r
         if not reasons:
             reasons.append("no path configured")
         return ("down", reasons)
 
+    def _try(self, p, start, reasons, rec, csv, timeouts, sent, data, shed):
+        # one path's attempt: its outcome; None (reasons says why) to try the next; False
+        # when the budget is spent
+        if not p.enabled():
+            return None
+        left = self.budget - (self.mono() - start)
+        if left < 1:
+            reasons.append(p.name + ": no time left in the budget")
+            return False
+        self.feed()
+        why = None
+        try:
+            kw = {}
+            if p.name == "smtp":
+                if sent is not None:
+                    kw["sent"] = sent       # called on the 250, before QUIT
+                if shed:
+                    kw["shed"] = shed
+            elif data is not None:
+                kw["data"] = data
+            p.send(rec, csv, min(timeouts.get(p.name, 10), left), **kw)
+            if sent is not None and p.name != "smtp":
+                sent()
+            return ("sent", p.name)
+        except Refused as e:
+            return ("dead", p.name + ": " + str(e))
+        except Down as e:
+            why = str(e)
+        except MemoryError:
+            why = "out of memory"
+        except Exception as e:   # a bug or a surprise in a path: an outage, never a reset
+            why = (e.__class__.__name__ + " " + str(e)).strip()
+        gc.collect()
+        reasons.append(p.name + ": " + why)
+        self.log("path " + reasons[-1])
+        return None
