@@ -99,7 +99,7 @@ def _send(root, rid, payload, cfg, feed, shed):
     if not net.up():
         return "down no Wi-Fi"
     rec, _, csv = alerts.from_payload(payload)
-    payload = None
+    payload = _ = alerts = None     # the record's code goes before the message is written
     path = smtp_path.SmtpPath(cfg, net, log, root)
     path.context = ctx
     try:
