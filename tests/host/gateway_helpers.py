@@ -94,6 +94,42 @@ def fill_spool(spool, recs, source="test", rcpts=("ops@example.org",), batch=100
         spool.write(ops)
 
 
+def ingress_on_a_small_spool(cls, cfg, tmp_path):
+    """A broker ingress (cls: MqttIngress, AmqpIngress) started on a spool with room for 5
+    alerts; a delivery the full spool refused goes back to the broker after 0.3 s.
+    -> (ingress, spool, metrics)"""
+    from outpost_gateway.clock import SystemClock
+    from outpost_gateway.ingest import Ingest
+    from outpost_gateway.metrics import Metrics
+    from outpost_gateway.spool import Spool
+    spool = Spool(str(tmp_path / "s.db"), SystemClock(), max_pending=5).open()
+    spool.start_writer()
+    m = Metrics()
+    ing = cls(cfg, Ingest(cfg, spool, m, SystemClock()))
+    ing.BOUNCE_DELAY = 0.3
+    ing.start()
+    return ing, spool, m
+
+
+def full_spool_keeps_alerts_with_the_broker(spool, metrics, publish, recs, when_full=None):
+    """The stated policy of every broker ingress: a spool with room for 5 (max_pending=5) refuses
+    the rest of recs without acknowledging them, so the broker keeps them and delivers them again
+    once 5 are done; nothing is lost. publish(rec) hands one record to the broker and waits for
+    its acknowledgement; when_full() checks more while the spool is full."""
+    for r in recs:
+        publish(r)
+    assert wait_for(lambda: metrics.c["spool_full"] >= 3, 30)
+    assert spool.counts()["alerts"] == 5
+    if when_full is not None:
+        when_full()
+    from outpost_gateway.clock import SystemClock
+    from outpost_gateway.spool import Outcome
+    now = SystemClock().time()
+    spool.finish([Outcome(r["id"], "ops@example.org", "done", 1, now, None, 250, None) for r in recs[:5]], now)
+    assert wait_for(lambda: spool.counts()["alerts"] == len(recs), 60)
+    assert sorted(a["id"] for a in spool.list(limit=100)) == sorted(r["id"] for r in recs)
+
+
 def wait_for(pred, timeout=20.0, step=0.005, most=0.1):
     # for state no event reports: checked at once, then at growing gaps (5 ms up to 100 ms),
     # so a quick answer is seen quickly and a slow one costs few checks (each may be an HTTP
