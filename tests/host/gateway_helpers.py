@@ -181,7 +181,7 @@ class GatewayProcess:
     file. health() and get() read its HTTP listener when http_port is given.
     """
 
-    def __init__(self, config, log_path, http_port=None, env=None, preexec_fn=None):
+    def __init__(self, config, log_path, http_port=None, env=None, preexec_fn=None, cond=None):
         self.config = str(config)
         self.log_path = str(log_path)
         self.http_port = http_port
@@ -189,7 +189,8 @@ class GatewayProcess:
         self.env.update(env or {})
         self.preexec_fn = preexec_fn
         self.p = None
-        self._cond = threading.Condition()
+        # gateways given one condition can be waited on together (wait_line_of_any)
+        self._cond = cond if cond is not None else threading.Condition()
         self._lines = []
         self._reading = None
         self.start()
@@ -228,6 +229,11 @@ class GatewayProcess:
                 if found or left <= 0 or not self._reading.is_alive():
                     return found
                 self._cond.wait(left)
+
+    def lines(self, match):
+        # the lines of this run that hold match (text), as they are now
+        with self._cond:
+            return [ln for ln in self._lines if match in ln]
 
     def text(self):
         # the whole log, earlier runs included
@@ -278,6 +284,23 @@ class GatewayProcess:
             self.p.wait(30)
         if self._reading is not None:
             self._reading.join(30)
+
+
+def wait_line_of_any(procs, match, timeout=60.0):
+    """The first of procs (GatewayProcess made with one shared cond) whose output of this run
+    holds match, once one does: woken by each new line, not a poll; None after timeout."""
+    cond = procs[0]._cond
+    assert all(p._cond is cond for p in procs), "wait_line_of_any needs one shared cond"
+    end = time.monotonic() + timeout
+    with cond:
+        while True:
+            for p in procs:
+                if any(match in ln for ln in p._lines):
+                    return p
+            left = end - time.monotonic()
+            if left <= 0:
+                return None
+            cond.wait(left)
 
 
 class Publisher:
