@@ -19,7 +19,7 @@ def parse_time(s):
     # "2026-11-28T12:45:21Z" (outpost_contract.rules.iso) -> UTC seconds; ValueError otherwise
     if len(s) != 20 or s[4] + s[10] + s[19] != "-TZ":
         raise ValueError("not an ISO time: " + s)
-    # days since 1970-01-01 of the Gregorian date (the inverse of usmtp.mimeenc.civil)
+    # days since 1970-01-01 of the Gregorian date (the inverse of usmtp.clock.civil)
     y = int(s[0:4])
     m = int(s[5:7])
     if m <= 2:
