@@ -43,8 +43,9 @@ class SmtpPath:
     def enabled(self):
         return bool(self.smtp["host"])
 
-    def send(self, rec, csv, timeout, sent=None, shed=0):
-        # shed: what a report that kept failing leaves out (1: its charts, 2: its CSV too)
+    def send(self, rec, csv, timeout, sent=None, shed=0, data=None):
+        # shed: what a report that kept failing leaves out (1: its charts, 2: its CSV too);
+        # data: the record's bytes as journalled (without the CSV), when the caller has them
         from outpost import clock
         c = self.smtp
         if not self.net.connected():
@@ -53,7 +54,7 @@ class SmtpPath:
         if verify and not clock.is_set():
             raise Down("clock not set (NTP has not succeeded): cannot verify the server certificate")
         if self.wake is not None:
-            return self._by_wake(rec, csv, sent, shed)
+            return self._by_wake(rec, csv, sent, shed, data)
         self.send_now(rec, csv, timeout, sent, None, shed)
 
     def send_now(self, rec, csv, timeout, sent=None, drop=None, shed=0):
@@ -102,7 +103,7 @@ class SmtpPath:
     # share the heap. Its outcome goes to RESULT_FILE ("<id> sent|refused|down
     # <why>"), which this method reads when the app, loaded again, tries the alert again.
 
-    def _by_wake(self, rec, csv, sent, shed=0):
+    def _by_wake(self, rec, csv, sent, shed=0, data=None):
         result = self.root + "/" + RESULT_FILE if self.root else RESULT_FILE
         rid = rec["id"]
         try:
@@ -122,11 +123,20 @@ class SmtpPath:
             raise Down(why or "send wake: no outcome")
         if got is not None:
             remove(result)     # an older alert's outcome, already settled
-        # the send wake composes it too: that heap has more room than the app's
-        from outpost import alerts
+        # the send wake composes it too: that heap has more room than the app's. The record as
+        # journalled, without loading its codec here when the caller has its bytes (the
+        # outbox entry's form, outpost.alerts.to_payload)
+        csv = csv if shed < 2 else None
+        if data is None:
+            from outpost import alerts
+            data = alerts.to_payload(rec, csv)
+        elif csv:
+            import json
+            data = data[:-1] + b',"x_csv":' + json.dumps(csv).encode() + b"}"
         with open(self.root + "/" + SEND_FILE if self.root else SEND_FILE, "wb") as f:
-            f.write(rid.encode() + b" " + str(shed).encode() + b"\n" +
-                    alerts.to_payload(rec, csv if shed < 2 else None))
+            f.write(rid.encode() + b" " + str(shed).encode() + b"\n")
+            f.write(data)
+        data = csv = None
         if self.wake_resets:
             self.log("smtp: " + rid + " goes in a send wake of its own")
         else:

@@ -135,8 +135,8 @@ class Chain:
                     kw["sent"] = sent       # called on the 250, before QUIT
                 if shed:
                     kw["shed"] = shed
-            elif data is not None:
-                kw["data"] = data
+            if data is not None:
+                kw["data"] = data   # SMTP: mail.go without the record codec loaded
             p.send(rec, csv, min(timeouts.get(p.name, 10), left), **kw)
             if sent is not None and p.name != "smtp":
                 sent()

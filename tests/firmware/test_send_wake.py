@@ -179,3 +179,18 @@ def test_the_smtp_step_builds_its_tls_context_first_or_leaves_it_to_the_client(t
     assert sendwake._tls(dict(smtp, ca="-----BEGIN CERTIFICATE-----\nnot a cert")) is None
     p = path(tmp_path)
     assert p.context is None        # the app's own path builds none ahead
+
+
+def test_mail_go_from_the_journalled_bytes_is_the_outbox_entry(tmp_path):
+    # with the record's bytes as journalled, mail.go holds the outbox entry without the record
+    # codec loaded in the app's heap: the same bytes alerts.to_payload makes
+    from outpost import alerts
+    rec = dict(REC, kind="report")
+    data = alerts.to_payload(rec)
+    for shed, csv, want in ((0, "t,v\n1,2\n", alerts.to_payload(rec, "t,v\n1,2\n")),
+                            (2, "t,v\n1,2\n", data), (0, None, data)):
+        with pytest.raises(Slept):
+            path(tmp_path).send(rec, csv, 10, None, shed, data)
+        with open(tmp_path / SEND_FILE, "rb") as f:
+            assert f.readline() == b"shed-3-1 %d\n" % shed
+            assert f.read() == want

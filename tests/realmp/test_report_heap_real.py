@@ -15,9 +15,10 @@ from peers.smtpd import MailServer
 from realboard import RealBoard, heap_for
 from test_board_real import board_config, starttls_auth
 
-CHARTS_KB = 128     # the gate for the report with charts (124k fails, in the SMTP step)
-PLAIN_KB = 128      # the goal is 112k: 112k-124k fail in the SMTP session itself, as
-                    # the in-app alert wake does (bench/board_heap.json smtp_app)
+CHARTS_KB = 128     # the gate for the report with charts; probed: 116k-136k pass (112k:
+                    # the charts do not fit and the step sheds them)
+PLAIN_KB = 116      # the goal is 112k, where the SMTP session itself runs out, as the
+                    # in-app alert wake does (smtp_app: 116k passes, 112k fails)
 
 
 def report_config(srv, chart):
@@ -40,7 +41,7 @@ def mail_report(tmp_path, chart, kb):
             return kinds
 
 
-@pytest.mark.parametrize("kb", [CHARTS_KB, CHARTS_KB + 4, CHARTS_KB + 8])
+@pytest.mark.parametrize("kb", [CHARTS_KB - 4, CHARTS_KB, CHARTS_KB + 4])
 def test_the_report_with_its_charts_in_one_wake(tmp_path, kb):
     kinds = mail_report(tmp_path, True, kb)
     assert kinds == ["multipart/mixed", "multipart/alternative", "text/plain",
@@ -52,7 +53,8 @@ def test_the_report_without_charts_in_one_wake(tmp_path, kb):
     assert mail_report(tmp_path, False, kb) == ["multipart/mixed", "text/plain", "text/csv"]
 
 
-TOO_SMALL_KB = 120  # below both figures: the report's SMTP step runs out of memory
+TOO_SMALL_KB = 112  # the SMTP step runs, and runs out of memory (below 112k the app itself
+                    # cannot hand the report to the step); lower it when the step fits here
 
 
 def test_a_report_on_a_heap_too_small_is_one_outage_per_attempt_and_sheds_its_parts(tmp_path):
