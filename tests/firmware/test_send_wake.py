@@ -194,3 +194,18 @@ def test_mail_go_from_the_journalled_bytes_is_the_outbox_entry(tmp_path):
         with open(tmp_path / SEND_FILE, "rb") as f:
             assert f.readline() == b"shed-3-1 %d\n" % shed
             assert f.read() == want
+
+
+def test_a_report_that_kept_failing_says_what_it_leaves_out(tmp_path):
+    import email
+    import email.policy
+    for shed, said, kinds in ((1, "goes without its charts", ["multipart/mixed", "text/plain", "text/csv"]),
+                              (2, "goes as plain text", ["text/plain"])):
+        logged = []
+        p = report_path(tmp_path)
+        p.log = logged.append
+        p._forget()
+        p._compose(REPORT, CSV if shed < 2 else None, shed)
+        assert logged == ["smtp: shed-3-1, a report that kept failing, " + said]
+        m = email.message_from_bytes(b"".join(p._body()), policy=email.policy.default)
+        assert [x.get_content_type() for x in m.walk()] == kinds
