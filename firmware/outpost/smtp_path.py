@@ -89,9 +89,10 @@ class SmtpPath:
             unload("outpost.chart")     # a report's charts: loaded to compose it only
             unload("outpost.png")
             if drop is not None:
-                # a send wake: everything the message needed goes, the client loads after it
-                # into a clean heap
+                # a send wake: everything the message needed goes (the record's rules too),
+                # the client loads after it into a clean heap
                 unload("usmtp")
+                unload("outpost_contract.rules")
             gc.collect()
         rec = csv = None
         try:
