@@ -230,7 +230,9 @@ class SmtpPath:
             f.readline()
             f.readline()
             while True:
-                b = f.read(256)   # small: during TLS the heap has no large free block
+                b = f.read(128)   # small: during TLS the heap has no large free block (the
+                                  # real port at 112k had none of 257 bytes; usmtp gathers
+                                  # the pieces into its own buffer for each write)
                 if not b:
                     return
                 yield b
