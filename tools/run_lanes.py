@@ -10,8 +10,8 @@ against real peers, over up to 3 workers), mpy (tools/check_mpy.py).
 Most of the suite's time is spent waiting on peers (brokers, mail servers, gateway processes,
 the real MicroPython), so the lanes run at once, and the pytest lane over more workers than the
 machine has cores. The pytest and realmp lanes start once the bytecode caches are written
-(warm_caches: a few seconds, beside the other lanes), so that their many Python processes
-read compiled modules instead of each compiling them again. One lane alone streams its
+(warm_caches: a few seconds, beside the other lanes; not for a lane given arguments), so that
+their many Python processes read compiled modules instead of each compiling them again. One lane alone streams its
 output; with several, each lane's output is printed whole when it ends. The closing lines give each lane's counts, wall time and CPU time
 (its own and its reaped children's), the 10 slowest tests, and end with
 `total: N passed, N failed`. A lane that hangs is killed after LANE_TIMEOUT seconds (default
@@ -194,10 +194,12 @@ class Lane:
 
 def run_all(lanes, extra, timeout, serial):
     warm = {}
+    # a lane run with arguments (a file, -k) loads a few modules: not worth a warm-up of all
+    to_warm = [] if extra else [name for name in lanes if name in WARMED]
     if serial or len(lanes) == 1:
         done = []
         for i, name in enumerate(lanes):
-            if name in WARMED and not warm:
+            if name in to_warm and not warm:
                 warm["wall"], warm["cpu"] = warm_caches()
             lane = Lane(name, extra, timeout, i, sys.stdout)
             lane.run()
@@ -217,7 +219,7 @@ def run_all(lanes, extra, timeout, serial):
             warmed.set()
 
     def one(i, name):
-        if name in WARMED:
+        if name in to_warm:
             warmed.wait()       # the other lanes start at once, beside the warm-up
         path = os.path.join(folder, name + ".log")
         with open(path, "w", encoding="utf-8") as sink:
@@ -237,7 +239,7 @@ def run_all(lanes, extra, timeout, serial):
     print("run_lanes: %s side by side (TEST_WORKERS=%d); each lane's output follows when it ends"
           % (", ".join(lanes), workers()), flush=True)
     threads = [threading.Thread(target=one, args=(i, name)) for i, name in enumerate(lanes)]
-    if any(name in WARMED for name in lanes):
+    if to_warm:
         threads.insert(0, threading.Thread(target=warm_up))
     else:
         warmed.set()
