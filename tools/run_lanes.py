@@ -11,11 +11,11 @@ Most of the suite's time is spent waiting on peers (brokers, mail servers, gatew
 the real MicroPython), so the lanes run at once, and the pytest lane over more workers than the
 machine has cores. The pytest and realmp lanes start once the bytecode caches are written
 (warm_caches: a few seconds, beside the other lanes; not for a lane given arguments), so that
-their many Python processes read compiled modules instead of each compiling them again. One lane alone streams its
-output; with several, each lane's output is printed whole when it ends. The closing lines give each lane's counts, wall time and CPU time
-(its own and its reaped children's), the 10 slowest tests, and end with
-`total: N passed, N failed`. A lane that hangs is killed after LANE_TIMEOUT seconds (default
-2400).
+their many Python processes read compiled modules instead of each compiling them again. One
+lane alone streams its output; with several, each lane's output is printed whole when it ends.
+The closing lines give each lane's counts, wall time and CPU time (its own and its reaped
+children's), the warm-up's, the 10 slowest tests, and end with `total: N passed, N failed`.
+A lane that hangs is killed after LANE_TIMEOUT seconds (default 2400).
 
 Environment: TEST_WORKERS (pytest lane's workers; default 4; 0 runs it in one process),
 LANES_SERIAL=1 (one lane after the other, as before).
