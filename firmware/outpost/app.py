@@ -444,6 +444,9 @@ class App:
             unload("outpost.smtp_path")
 
     def flush(self):
+        # the alert's codec was for journalling it: sending reads the journal without it
+        unload("outpost.alerts")
+        unload("outpost_contract.record")
         self.send_round()
         self.resume = None
         # nothing of the chain stays in the heap between sends (the kept MQTT path is the app's)
@@ -490,7 +493,9 @@ class App:
             self.current = rid
             self.set_led(True)
             self.in_flight(rid)
-            result = self.chain.send(rec, csv, self.timeouts, lambda: self.ob.done(rid), data, shed)
+            # without a CSV, data is the record as journalled: the SMTP step's file takes it as is
+            result = self.chain.send(rec, csv, self.timeouts, lambda: self.ob.done(rid), data, shed,
+                                     data if csv is None else None)
             rec = data = csv = None
             self.in_flight(None)
             self.crashed.pop(rid, None)
