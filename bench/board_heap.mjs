@@ -13,8 +13,9 @@ const ROOT = path.resolve(HERE, "..");
 const PKG = path.join(ROOT, "tests", "mpvm", "node_modules", "@micropython",
                       "micropython-webassembly-pyscript", "micropython.mjs");
 const tree = process.argv[2];
+const quietOnly = process.argv[3] === "--quiet";   // only the quiet wake, as JSON (tests/firmware/test_quiet_wake_vm.py)
 if (!tree || !fs.existsSync(path.join(tree, "lib"))) {
-  console.log("usage: node bench/board_heap.mjs DEPLOY_TREE (made by tools/deploy_tree.py)");
+  console.log("usage: node bench/board_heap.mjs DEPLOY_TREE [--quiet] (the tree made by tools/deploy_tree.py)");
   process.exit(2);
 }
 
@@ -46,12 +47,49 @@ let mp = await board();
 function vm_fs_file(vm, name, data) { vm.FS.writeFile(name, data); }
 const held = () => { mp.runPython("gc.collect()"); mp.runPython("_h = gc.mem_alloc()"); return mp.globals.get("_h"); };
 
+// a quiet wake as the board runs it: boot.py, main.py (no send wake due), outpost/run.py's
+// start, then App.run's boot and first step: one sample, no alert (the door closed), nothing
+// to send. Each part is its own call into the VM (it reclaims memory only between calls), so
+// run.main's loop is stepped by hand: main.py runs as deployed with run.main stopped before
+// its loop, and the calls below are that loop's first pass (run._run_app, App.run).
+// Not counted: the unix port's stand-ins for machine, network and ntptime, built into a
+// board's image. Counted: the rest, the interned names of every module the wake loaded
+// included (they stay in the heap after a module is unloaded).
+async function quietWake() {
+  mp = await board();
+  for (const f of ["boot.py", "main.py", "config.json"]) vm_fs_file(mp, "/" + f, fs.readFileSync(path.join(tree, f)));
+  vm_fs_file(mp, "/pin27", "0");
+  mp.runPython("import machine, network, ntptime, time");
+  const base = held();
+  const parts = [
+    "exec(open('/boot.py').read(), {'__name__': '__main__'})",
+    "import outpost.run\n_main = outpost.run.main\noutpost.run.main = lambda b, m, t: None\n" +
+      "exec(open('/main.py').read(), {'__name__': '__main__'})\noutpost.run.main = _main\n_main = None",
+    "import board\n_cfg = outpost.run.start(getattr(board, 'FS_ROOT', ''))",
+    "from outpost import app\n_a = app.App(_cfg, board, machine, time)\napp = None",
+    "_a.boot(None, None)",
+    "_a.t0 = _a.mono()\n_delay = _a.step()",
+  ];
+  for (const p of parts) mp.runPython(p);
+  const h = held() - base;
+  mp.runPython("_m = ' '.join(sorted(k for k in sys.modules if k.startswith('outpost') or k.startswith('usmtp')))");
+  return { heap: h, modules: mp.globals.get("_m").split(" ") };
+}
+if (quietOnly) {
+  const q = await quietWake();
+  console.log(JSON.stringify({ vm_version: (mp.runPython("_v = '%d.%d.%d' % sys.implementation.version[:3]"), mp.globals.get("_v")),
+                               quiet_wake: q.heap, quiet_modules: q.modules }));
+  process.exit(0);
+}
+
 // in the order a wake loads them: a quiet wake (boot and sample), the alert's words and record,
 // the SMTP step (with the app out of the heap: outpost/run.py), the gateway paths
 const steps = [
   ["quiet wake", ["machine", "board", "outpost.run", "outpost.clock", "outpost.outbox", "outpost.report",
                   "outpost.net", "outpost.app", "outpost.sensors", "outpost.rules"]],
-  ["an alert", ["outpost.words", "outpost_contract.record", "outpost.alerts"]],
+  ["an alert", ["outpost.words", "outpost_contract.record", "outpost.alerts", "outpost.alerting"]],
+  // the sending half, with something in the outbox (a quiet wake does not load it)
+  ["sending", ["outpost.sending", "outpost.crash"]],
   ["smtp step", ["outpost.sendwake", "outpost.smtp_path", "usmtp", "usmtp.errors", "usmtp.checks",
                  "usmtp.reply", "usmtp.netio", "usmtp.core", "usmtp.client", "usmtp.tx", "usmtp.auth",
                  "usmtp.stuffing", "usmtp.mimeenc", "usmtp.writer", "outpost_contract.mail"]],
@@ -59,7 +97,9 @@ const steps = [
   ["serial step", ["outpost_contract.frame"]],
   // discovery: at connect with mqtt.discovery; testalert: make test-alert
   // wiring: the config against the board, once at boot; cfgerror: only when that check fails
-  ["loaded on demand, then unloaded", ["outpost.discovery", "outpost.testalert", "outpost.wiring"]],
+  // rtc: the state across deep sleep; mqtt_keep: the kept MQTT connection (mqtt.host set)
+  ["loaded on demand, then unloaded", ["outpost.discovery", "outpost.testalert", "outpost.wiring",
+                                        "outpost.rtc", "outpost.mqtt_keep"]],
   ["not loaded by a wake", ["outpost.config", "outpost.cfgerror", "umail"]],
 ];
 const v = (mp.runPython("_v = '%d.%d.%d' % sys.implementation.version[:3]"), mp.globals.get("_v"));
@@ -92,26 +132,20 @@ for (const [step, mods] of steps) {
     console.log(`${step}: ${totals[step]} B`);
   }
 }
-// a quiet wake as it runs: boot, one sample, no alert (the door closed), nothing to send
-mp = await board();
-vm_fs_file(mp, "/pin27", "0");
-vm_fs_file(mp, "/config.json", fs.readFileSync(path.join(tree, "config.json")));
 let quiet = null;
-{
-  mp.runPython("import machine, board, time");
-  const base2 = held();      // the unix port's machine stand-in is not counted: built into a board
-  try {
-    mp.runPython("from outpost import app\nfrom outpost.run import load_config\n" +
-                 "_a = app.App(load_config(), board, machine, time)\n_a.boot()\n_a.step()\napp = None");
-    quiet = held() - base2;
-    mp.runPython("_a = None");
-    console.log(`quiet wake (boot, sample, no alert; machine stand-in not counted): ${quiet} B`);
-  } catch (e) {
-    console.log("quiet wake: failed on this VM: " + e);
-  }
+let quietModules = [];
+try {
+  const q = await quietWake();
+  quiet = q.heap;
+  quietModules = q.modules;
+  console.log(`quiet wake (boot.py, main.py, run.start, App boot + one step, no alert): ${quiet} B`);
+  console.log("  its modules: " + quietModules.join(" "));
+} catch (e) {
+  console.log("quiet wake: failed on this VM: " + e);
 }
 if (missing.length) console.log("not importable here: " + [...new Set(missing)].join(", "));
 const kb = (n) => (typeof n === "number" ? (n / 1024).toFixed(1) + " KB" : n);
 console.log(`\nsummary (32-bit): quiet wake ${kb(quiet)} (goal 24 KB); modules of a quiet wake ${kb(totals["quiet wake"])}, ` +
             `an alert +${kb(totals["an alert"])}, SMTP step ${kb(totals["smtp step"])}, MQTT step ${kb(totals["mqtt step"])}`);
-console.log("JSON " + JSON.stringify({ vm_version: v, modules: perModule, steps: totals, quiet_wake: quiet }));
+console.log("JSON " + JSON.stringify({ vm_version: v, modules: perModule, steps: totals, quiet_wake: quiet,
+                                      quiet_modules: quietModules }));

@@ -24,17 +24,17 @@ Alerts a killed gateway had committed but not relayed wait in its own spool unti
 counted apart ("stranded"), not as lost. Figures depend on the machine's load: say it.
 """
 import argparse
+import contextlib
 import json
 import os
 import re
 import shutil
 import signal
-import subprocess
 import sys
 import threading
 import time
 
-from gateway_common import ROOT, base_data, free_port, percentile, record, tmpdir, write_toml
+from gateway_common import ROOT, Gateway, percentile, record, tmpdir, wait_for
 
 import paho.mqtt.client as mqtt  # noqa: E402
 from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
@@ -90,51 +90,15 @@ class Upstream:
         self.srv.__exit__(*exc)
 
 
-class GatewayProc:
+class GatewayProc(Gateway):
+    """A gateway process in its own folder (tmp/name), as the benches start one
+    (bench/gateway_common.py); its spool read beside it."""
+
     def __init__(self, name, tmp, sections):
         self.name = name
         self.dir = tmp / name
         self.dir.mkdir()
-        self.http_port = free_port()
-        sections = dict(sections)
-        sections["http"] = {"enabled": True, "port": self.http_port}
-        sections.setdefault("watchdog", {"enabled": False})
-        sections["gateway"] = {"log_level": "warning"}
-        self.config = write_toml(self.dir / "gateway.toml", base_data(self.dir, **sections))
-        self.p = None
-        self.start()
-
-    def start(self):
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.path.join(ROOT, "host"), os.path.join(ROOT, "lib")]))
-        self.log = open(str(self.dir / "gateway.log"), "ab")
-        self.p = subprocess.Popen([sys.executable, "-m", "outpost_gateway", "run", "--config", self.config],
-                                  env=env, stdout=self.log, stderr=subprocess.STDOUT)
-
-    def health(self):
-        import urllib.request
-        try:
-            with urllib.request.urlopen("http://127.0.0.1:%d/health" % self.http_port, timeout=5) as r:
-                return json.loads(r.read())
-        except urllib.error.HTTPError as e:
-            return json.loads(e.read())
-        except (OSError, ValueError):
-            return None
-
-    def kill(self):
-        self.p.send_signal(signal.SIGKILL)
-        self.p.wait(30)
-        self.log.close()
-
-    def stop(self):
-        if self.p.poll() is None:
-            self.p.send_signal(signal.SIGTERM)
-            try:
-                self.p.wait(60)
-            except subprocess.TimeoutExpired:
-                self.p.kill()
-                self.p.wait()
-        if not self.log.closed:
-            self.log.close()
+        super().__init__(self.dir, **sections)
 
     def committed(self):
         import sqlite3
@@ -238,12 +202,26 @@ def queue_ready(node):
 
 
 def wait(pred, timeout, what):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(0.05)
-    raise TimeoutError("%s: not within %s s" % (what, timeout))
+    if not wait_for(pred, timeout, step=0.05, most=0.05):
+        raise TimeoutError("%s: not within %s s" % (what, timeout))
+    return True
+
+
+class GatewayKill:
+    """Called once: SIGKILLs the first gateway (every gateway's memory noted just before), keeps
+    what it had committed but not relayed apart ("stranded"), and restarts it `after` seconds
+    later, as systemd would."""
+
+    def __init__(self, gws, after):
+        self.gws, self.after = gws, after
+        self.memory, self.stranded, self.timer = {}, set(), None
+
+    def __call__(self):
+        self.memory.update({g.name: rss_kib(g.p.pid) for g in self.gws})
+        self.gws[0].kill()
+        self.stranded.update(self.gws[0].unrelayed())
+        self.timer = threading.Timer(self.after, self.gws[0].start)
+        self.timer.start()
 
 
 def steady(boards, up, n, rate, boot, events):
@@ -272,7 +250,8 @@ def steady(boards, up, n, rate, boot, events):
     return published, done_events
 
 
-def burst(boards, gws, n, boot):
+def burst(boards, gws, up, n, boot):
+    """n alerts as fast as the boards can: (PUBACKs/s, commits/s); returns once all are relayed."""
     t0 = time.monotonic()
     base = sum(g.committed() for g in gws)
     infos = [boards[i % len(boards)].publish(record(device=BOARDS[i % len(BOARDS)], seq=i, boot=boot))
@@ -282,7 +261,18 @@ def burst(boards, gws, n, boot):
     acked = time.monotonic() - t0
     wait(lambda: sum(g.committed() for g in gws) - base >= n, 300, "burst committed")
     committed = time.monotonic() - t0
+    wait(lambda: len(up.first) >= n, 300, "burst relayed")
     return n / acked, n / committed
+
+
+def settle(published, up, gws, events, backlog, kill, prefetch):
+    """After the steady phase: every alert relayed (the killed gateway back), then the figures."""
+    backlog.stop()
+    kill.timer.join()
+    wait(lambda: all(a in up.first for a in published), 300, "every alert relayed")
+    res = analyse(published, up, gws, events, kill.stranded, prefetch, 1)
+    res["memory"] = dict(kill.memory)       # every node and gateway, just before its kill
+    return res
 
 
 OFFSET = time.time() - time.monotonic()     # the spool stamps commits with time.time()
@@ -334,7 +324,9 @@ def analyse(published, up, gws, events, stranded_ids, prefetch, gw_kills):
 def run_rabbitmq(args, tmp):
     rc = rabbitmq.RabbitCluster(3)
     rc.start()
-    try:
+    # closed last to first: the boards, the gateways, the upstream, the cluster
+    with contextlib.ExitStack() as stack:
+        stack.callback(rc.close)
         n0 = rc.nodes[0]
         status = n0.ctl("cluster_status", "--formatter", "json")
         running = json.loads(status[status.index("{"):])["running_nodes"]
@@ -344,78 +336,61 @@ def run_rabbitmq(args, tmp):
         rc.add_user("gw", "gw-pw")
         for b in BOARDS:
             rc.add_user(b, b + "-pw", board=True)
-        with Upstream() as up:
-            gws = []
-            for i in range(args.gateways):
-                order = [rc.nodes[(i + 1 + j) % 3] for j in range(3)]     # gw i starts at node i+1
-                gws.append(GatewayProc("gw%d" % i, tmp, {
-                    "mqtt": {"enabled": False},
-                    "amqp": {"enabled": True, "urls": ["amqp://127.0.0.1:%d/" % n.amqp_port for n in order],
-                             "username": "gw", "password": "gw-pw", "prefetch": args.prefetch,
-                             "heartbeat": 10, "connect_timeout": 2.0},
-                    "relay": {"host": "127.0.0.1", "port": up.srv.port, "mode": "plain", "sender": SENDER,
-                              "backoff_base": 0.5, "backoff_max": 2.0, "jitter": 0.1},
-                    "digest": {"threshold": 1000000, "rate_per_hour": 0}}))
-            try:
-                wait(lambda: all(((g.health() or {}).get("amqp") or {}).get("consuming") for g in gws), 120,
-                     "gateways consuming")
-                # the queue was declared by the first gateway, after the cluster formed: it has
-                # three members; grown anyway, as a queue declared earlier would need
-                for n in rc.nodes:
-                    n0.ctl("grow", n.name, "all", tool="rabbitmq-queues", check=False)
-                members = n0.ctl("list_queues", "name", "type", "members", "leader", "-q")
-                boards = [Board(b, n0.host, n0.mqtt_port, b + "-pw") for b in BOARDS]
-                try:
-                    accept_ack, accept_commit = burst(boards, gws, args.burst, 90)
-                    wait(lambda: len(up.first) >= args.burst, 300, "burst relayed")
-                    restart, stranded, mem_before = [], set(), {}
+        up = stack.enter_context(Upstream())
+        gws = []
+        for i in range(args.gateways):
+            order = [rc.nodes[(i + 1 + j) % 3] for j in range(3)]     # gw i starts at node i+1
+            gws.append(GatewayProc("gw%d" % i, tmp, {
+                "mqtt": {"enabled": False},
+                "amqp": {"enabled": True, "urls": ["amqp://127.0.0.1:%d/" % n.amqp_port for n in order],
+                         "username": "gw", "password": "gw-pw", "prefetch": args.prefetch,
+                         "heartbeat": 10, "connect_timeout": 2.0},
+                "relay": {"host": "127.0.0.1", "port": up.srv.port, "mode": "plain", "sender": SENDER,
+                          "backoff_base": 0.5, "backoff_max": 2.0, "jitter": 0.1},
+                "digest": {"threshold": 1000000, "rate_per_hour": 0}}))
+            stack.callback(gws[-1].stop)
+        wait(lambda: all(((g.health() or {}).get("amqp") or {}).get("consuming") for g in gws), 120,
+             "gateways consuming")
+        # the queue was declared by the first gateway, after the cluster formed: it has
+        # three members; grown anyway, as a queue declared earlier would need
+        for n in rc.nodes:
+            n0.ctl("grow", n.name, "all", tool="rabbitmq-queues", check=False)
+        members = n0.ctl("list_queues", "name", "type", "members", "leader", "-q")
+        boards = [Board(b, n0.host, n0.mqtt_port, b + "-pw") for b in BOARDS]
+        for b in boards:
+            stack.callback(b.close)
+        accept_ack, accept_commit = burst(boards, gws, up, args.burst, 90)
+        kill_gateway = GatewayKill(gws, args.restart_after)
 
-                    def kill_gateway():
-                        mem_before.update({g.name: rss_kib(g.p.pid) for g in gws})
-                        gws[0].kill()
-                        stranded.update(gws[0].unrelayed())
-                        restart.append(threading.Timer(args.restart_after, gws[0].start))
-                        restart[0].start()
+        # the queue's leader, unless it is the boards' node (then another node)
+        q = n0.ctl("list_queues", "name", "leader", "-q").split()
+        victim = [n for n in rc.nodes[1:] if q and n.name == q[-1]] or [rc.nodes[2]]
 
-                    # the queue's leader, unless it is the boards' node (then another node)
-                    q = n0.ctl("list_queues", "name", "leader", "-q").split()
-                    victim = [n for n in rc.nodes[1:] if q and n.name == q[-1]] or [rc.nodes[2]]
+        def kill_node():
+            kill_gateway.memory.update({"node %d" % i: n.rss_kib() for i, n in enumerate(rc.nodes)})
+            victim[0].kill()
 
-                    def kill_node():
-                        mem_before.update({"node %d" % i: n.rss_kib() for i, n in enumerate(rc.nodes)})
-                        victim[0].kill()
-
-                    third = args.alerts // 3
-                    backlog = Backlog(gws, queue_ready(n0))
-                    published, events = steady(boards, up, args.alerts, args.rate, 1,
-                                               {third: ("gateway SIGKILLed", kill_gateway),
-                                                2 * third: ("broker node SIGKILLed", kill_node)})
-                    backlog.stop()
-                    restart[0].join()
-                    wait(lambda: all(a in up.first for a in published), 300, "every alert relayed")
-                    mem = dict(mem_before)      # every node and gateway, just before its kill
-                    res = analyse(published, up, gws, events, stranded, args.prefetch, 1)
-                    res.update(accept_ack=accept_ack, accept_commit=accept_commit, memory=mem,
-                               backlog=(backlog.max_ready, backlog.max_depth),
-                               killed_node="%s (%s)" % (victim[0].name.split("-")[0],
-                                                        "the queue's leader" if q and q[-1] == victim[0].name
-                                                        else "a follower: the leader was on the boards' node"),
-                               members=members)
-                    return res
-                finally:
-                    for b in boards:
-                        b.close()
-            finally:
-                for g in gws:
-                    g.stop()
-    finally:
-        rc.close()
+        third = args.alerts // 3
+        backlog = Backlog(gws, queue_ready(n0))
+        published, events = steady(boards, up, args.alerts, args.rate, 1,
+                                   {third: ("gateway SIGKILLed", kill_gateway),
+                                    2 * third: ("broker node SIGKILLed", kill_node)})
+        res = settle(published, up, gws, events, backlog, kill_gateway, args.prefetch)
+        res.update(accept_ack=accept_ack, accept_commit=accept_commit,
+                   backlog=(backlog.max_ready, backlog.max_depth),
+                   killed_node="%s (%s)" % (victim[0].name.split("-")[0],
+                                            "the queue's leader" if q and q[-1] == victim[0].name
+                                            else "a follower: the leader was on the boards' node"),
+                   members=members)
+        return res
 
 
 def run_mosquitto(args, tmp):
     with open(SNIPPET) as f:
         settings = f.read()
-    with Mosquitto(extra_config=settings) as broker, Upstream() as up:
+    with contextlib.ExitStack() as stack:
+        broker = stack.enter_context(Mosquitto(extra_config=settings))
+        up = stack.enter_context(Upstream())
         gws = []
         for i in range(args.gateways):
             gws.append(GatewayProc("mq-gw%d" % i, tmp, {
@@ -425,45 +400,29 @@ def run_mosquitto(args, tmp):
                 "relay": {"host": "127.0.0.1", "port": up.srv.port, "mode": "plain", "sender": SENDER,
                           "backoff_base": 0.5, "backoff_max": 2.0, "jitter": 0.1},
                 "digest": {"threshold": 1000000, "rate_per_hour": 0}}))
-        try:
-            def ready():
-                for g in gws:
-                    h = g.health() or {}
-                    f = h.get("fleet") or {}
-                    if not (h.get("mqtt") or {}).get("subscribed") or len(f.get("peers") or {}) != len(gws) - 1:
-                        return False
-                return True
-            wait(ready, 120, "gateways subscribed and seeing each other")
-            boards = [Board(b, broker.host, broker.port) for b in BOARDS]
-            try:
-                accept_ack, accept_commit = burst(boards, gws, args.burst, 90)
-                wait(lambda: len(up.first) >= args.burst, 300, "burst relayed")
-                restart, stranded, mem_before = [], set(), {}
+            stack.callback(gws[-1].stop)
 
-                def kill_gateway():
-                    mem_before.update({g.name: rss_kib(g.p.pid) for g in gws})
-                    gws[0].kill()
-                    stranded.update(gws[0].unrelayed())
-                    restart.append(threading.Timer(args.restart_after, gws[0].start))
-                    restart[0].start()
-
-                backlog = Backlog(gws)
-                published, events = steady(boards, up, args.alerts, args.rate, 1,
-                                           {args.alerts // 3: ("gateway SIGKILLed", kill_gateway)})
-                backlog.stop()
-                restart[0].join()
-                wait(lambda: all(a in up.first for a in published), 300, "every alert relayed")
-                mem = dict(mem_before, mosquitto=rss_kib(broker.proc.pid))
-                res = analyse(published, up, gws, events, stranded, 0, 1)
-                res.update(accept_ack=accept_ack, accept_commit=accept_commit, memory=mem,
-                           backlog=(None, backlog.max_depth))
-                return res
-            finally:
-                for b in boards:
-                    b.close()
-        finally:
+        def ready():
             for g in gws:
-                g.stop()
+                h = g.health() or {}
+                f = h.get("fleet") or {}
+                if not (h.get("mqtt") or {}).get("subscribed") or len(f.get("peers") or {}) != len(gws) - 1:
+                    return False
+            return True
+        wait(ready, 120, "gateways subscribed and seeing each other")
+        boards = [Board(b, broker.host, broker.port) for b in BOARDS]
+        for b in boards:
+            stack.callback(b.close)
+        accept_ack, accept_commit = burst(boards, gws, up, args.burst, 90)
+        kill_gateway = GatewayKill(gws, args.restart_after)
+        backlog = Backlog(gws)
+        published, events = steady(boards, up, args.alerts, args.rate, 1,
+                                   {args.alerts // 3: ("gateway SIGKILLed", kill_gateway)})
+        res = settle(published, up, gws, events, backlog, kill_gateway, 0)
+        res["memory"]["mosquitto"] = rss_kib(broker.proc.pid)
+        res.update(accept_ack=accept_ack, accept_commit=accept_commit,
+                   backlog=(None, backlog.max_depth))
+        return res
 
 
 def show(name, r, prefetch_note):

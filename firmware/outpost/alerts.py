@@ -90,19 +90,20 @@ def gateway_record(rec, csv):
 
 
 def to_message(rec, csv, mail_cfg, chart=False):
-    # the same email the gateway would make of this record (lib/outpost_contract/mail.py), plus
-    # the CSV; with chart, a report also shows each sensor's day as an inline PNG (outpost.chart)
-    from outpost_contract import mail as alert_mail
-    to = rec.get("to") or mail_cfg["to"]
-    m = alert_mail.message(rec, mail_cfg["sender"], to, mail_cfg.get("subject_prefix", ""))
+    # the same email the gateway would make of this record, plus the CSV; with chart, a
+    # report also shows each sensor's day as an inline PNG (outpost.compose, outpost.chart),
+    # drawn in memory as the writer reads it (the SMTP step draws them to flash first)
+    from outpost_contract import mail
+    m = mail.message(rec, mail_cfg["sender"], rec.get("to") or mail_cfg["to"],
+                     mail_cfg.get("subject_prefix", ""))
     if csv:
+        from outpost import compose
+        charts = None
         if chart and rec["kind"] == "report":
-            from outpost import chart as charts
-            charts.add_to(m, rec, csv, m.body)
-        m.attach(rec["device"] + "-" + _day(rec) + ".csv", csv, "text/csv")
+            from outpost import chart as ch
+            try:
+                charts = [(n, lo, hi, p.png()) for n, lo, hi, p in ch.plots(csv)]
+            except ValueError:
+                charts = None   # a CSV the chart cannot read: no chart
+        compose.add(m, rec, csv, charts)
     return m
-
-
-def _day(rec):
-    from outpost.report import iso
-    return iso(rec.get("ts") or 0)[:10]

@@ -1,31 +1,29 @@
-# The imperative shell: wires hardware, clock, network and flash to the pure parts
-# (rules, report, outbox, transport chain) and runs the sample loop. `machine` and `time` are
-# handed in (outpost/run.py), as sensors.build takes its `machine`.
+# The app's wake: wires hardware, clock, network and flash to the pure parts (rules,
+# report, outbox) and runs the sample loop. `machine` and `time` are handed in
+# (outpost/run.py), as sensors.build takes its `machine`.
 #
 # One step: read the sensors, apply the rules, journal any alert, fold the sample into the
-# report (sending it when due), then try the outbox, critical first. A round that finds every
-# path down holds the whole outbox off with exponential backoff (see flush()).
-#
-# What a wake holds: a quiet step holds sensors, rules, the outbox, the clock and Wi-Fi. The
-# alert's words and record code load when a rule fires and go once it is journalled; the
-# transport chain loads when something is due to be sent and goes after it. The SMTP step
-# itself runs with the app out of the heap (send_step, outpost/run.py).
+# report (journalling it when due), then send what the outbox holds. Each other job is a file
+# of its own, loaded only when a step needs it:
+#   alerting.py   an event becomes a journalled alert; the day's report when due
+#   sending.py    the sending half: the outbox over the transport chain, with backoff
+#   crash.py      the crash bookkeeping (`inflight`, whose fault a reset was)
+#   rtc.py        the state across deep sleep, and the hop to the SMTP step (run.py)
+#   mqtt_keep.py  the kept MQTT connection: heartbeat, live readings, keepalive
+# What a wake holds: a quiet step holds this module, sensors, rules, report, the outbox, the
+# clock and Wi-Fi. The alert's words and record code load when a rule fires and go once it is
+# journalled; the transport chain loads when something is due to be sent and goes after it.
+# The SMTP step itself runs with the app out of the heap (rtc.send_step, outpost/run.py).
 import gc
-import json
 
 from outpost import clock, outbox, report, unload
 from outpost.net import Net
-from outpost_contract.rules import backoff, iso
-
-RTC_MAGIC = "op1"
-INFLIGHT = "inflight"     # the alert being sent, in case the board crashes (smtp_path.INFLIGHT)
-CRASH_LIMIT = 3           # crashes while sending one alert before it is set aside
-SHED_AFTER = 3            # failed attempts of a report before it sheds a part (charts, then CSV)
+from outpost_contract.rules import iso
 
 
 class Hop(BaseException):
-    # ends App.run for the SMTP step (send_step); not an Exception, so no path or chain that
-    # turns errors into outages catches it
+    # ends App.run for the SMTP step (rtc.send_step); not an Exception, so no path or chain
+    # that turns errors into outages catches it
     pass
 
 
@@ -43,7 +41,7 @@ class App:
         self.down_rounds = 0  # consecutive rounds that found every path down
         self.hold_until = 0   # mono time before which the outbox waits (RAM only: flash wears)
         self.sent = 0
-        self.crashed = {}     # id -> crashes while it was being sent (see in_flight)
+        self.crashed = {}     # id -> crashes while it was being sent (see crash.py)
         self.mqtt = None      # the MQTT path, when configured (kept between sends)
         self.chain = None     # the transport chain, while something is being sent
         self.readings = {}
@@ -81,7 +79,7 @@ class App:
     # --- boot -------------------------------------------------------------------------
 
     def boot(self, hop=None, wdt=None):
-        """hop: the state an earlier App of this wake handed over for the SMTP step (send_step),
+        """hop: the state an earlier App of this wake handed over for the SMTP step (rtc.send_step),
         with the watchdog it started; None at a reset."""
         cfg = self.cfg
         b = self.board
@@ -93,7 +91,11 @@ class App:
                 self.led = neopixel.NeoPixel(machine.Pin(bb["led"]), 1)
             else:
                 self.led = machine.Pin(bb["led"], machine.Pin.OUT)
-        saved = hop if hop is not None else self.load_rtc()
+        saved = hop
+        if hop is None and machine.reset_cause() == machine.DEEPSLEEP_RESET:
+            from outpost import rtc
+            saved = rtc.load(machine)
+            unload("outpost.rtc")
         if hop is None:
             self.log("outpost on " + bb.get("name", "?") + " as " + cfg["device"])
         if saved is not None:
@@ -109,7 +111,9 @@ class App:
                                 cfg["outbox"]["compact_at"], self.log)
         self.ob.open()
         unload("outpost_contract.record")   # read the journal's ids; loads again with an alert
-        self.recover_in_flight()
+        from outpost import crash
+        crash.recover(self)
+        unload("outpost.crash")
         if len(self.ob) and hop is None:
             self.log("outbox: " + str(len(self.ob)) + " alert(s) waiting from before the reset")
         fitted = cfg["sensors"] if cfg["sensors"] is not None else bb.get("sensors", [])
@@ -157,17 +161,8 @@ class App:
             for rid in tried:
                 self.tried[rid] = tried[rid] if isinstance(tried, dict) else 1
         if cfg["mqtt"]["host"]:
-            # one kept connection; with deep sleep one per wake-up (closed before sleeping)
-            from outpost.mqtt_path import MqttPath
-            self.mqtt = MqttPath(cfg, self.net, self.log, self.mono, keep=not cfg["deep_sleep"])
-            self.mqtt.on_up = self.path_back
-            if cfg["mqtt"]["discovery"]:
-                cat = []
-                for d in self.drivers:
-                    for k in d.units:
-                        cat.append((k, d.units[k], self.meta.get(k, {}).get("label")))
-                self.mqtt.catalog = cat
-                self.mqtt.announced = bool(saved and saved.get("disc"))
+            from outpost import mqtt_keep
+            mqtt_keep.start(self, saved)
         self.next_beat = saved.get("next_beat", 0) if saved else 0
         self.timeouts = {"smtp": cfg["smtp"]["timeout"], "mqtt": cfg["mqtt"]["timeout"],
                          "serial": cfg["serial"]["timeout"]}
@@ -195,76 +190,11 @@ class App:
         self.seq += 1
         return make_id(self.cfg["device"], self.boot_no, self.seq)
 
-    # --- state across deep sleep (RTC memory survives it, RAM does not) -----------------
-
-    def load_rtc(self):
-        m = self.machine
-        if m.reset_cause() != m.DEEPSLEEP_RESET:
-            return None
-        try:
-            d = json.loads(m.RTC().memory())
-            if d.get("m") == RTC_MAGIC:
-                return d
-        except (ValueError, OSError, AttributeError):
-            pass
-        return None
-
-    def state(self, sleep_s):
-        return {"m": RTC_MAGIC, "boot": self.boot_no, "seq": self.seq,
-                "mono": self.mono() + sleep_s, "states": self.states, "rep": self.rep,
-                "next_report": self.next_report, "last_report": self.last_report,
-                "next_beat": self.next_beat, "ntp_at": self.net.ntp_at,
-                "down": self.down_rounds, "hold": self.hold_until, "tried": self.tried,
-                "disc": self.mqtt is not None and self.mqtt.announced}
-
-    def save_rtc(self, sleep_s):
-        d = self.state(sleep_s)
-        data = json.dumps(d)
-        while len(data) > 2000 and self.rep and self.rep["rows"]:
-            # RTC memory is small: the CSV keeps the newer half
-            self.rep["rows"] = self.rep["rows"][len(self.rep["rows"]) // 2 + 1:]
-            d["rep"] = self.rep
-            data = json.dumps(d)
-        if len(data) > 2000:
-            self.log("rtc: state too large for RTC memory; the report restarts after this sleep")
-            d["rep"] = None
-            d["next_report"] = None
-            data = json.dumps(d)
-        self.machine.RTC().memory(data.encode())
-
-    def send_wake(self):
-        # the SMTP step in a wake of its own (smtp_path.SmtpPath._by_wake), on a heap below
-        # smtp.send_wake_below: the state goes to RTC memory as for a deep sleep; `inflight`
-        # stays, so a crash in that wake counts
-        if self.mqtt is not None:
-            self.mqtt.close()
-        self.save_rtc(0)
-        self.machine.deepsleep(1)
-
-    def send_step(self):
-        # the SMTP step in this wake, with the app out of the heap: the state stays in RAM, the
-        # app's modules are unloaded, outpost/run.py runs the step (sendwake.step) and boots an
-        # App from this state, which reads the outcome. No reset, no new Wi-Fi association.
-        if self.mqtt is not None:
-            self.mqtt.close()
-        d = self.state(0)
-        d["t0"] = self.t0
-        d["readings"] = self.readings
-        d["hist"] = self.hist
-        d["meta"] = self.meta
-        d["crashed"] = self.crashed
-        d["next_state"] = self.next_state
-        d["feed_ms"] = self.feed_ms
-        d["resume"] = self.current
-        d["warned"] = self.auth_warned
-        self.hop = d
-        raise Hop()
-
     # --- the loop ---------------------------------------------------------------------
 
     def run(self, hop=None, wdt=None):
         """Boots, then samples until the board sleeps or stops. Returns the state for the SMTP
-        step when one is due in this wake (see send_step); the caller boots an App from it."""
+        step when one is due in this wake (see rtc.send_step); the caller boots an App from it."""
         self.boot(hop, wdt)
         try:
             while True:
@@ -289,7 +219,16 @@ class App:
                         self.log("step: out of memory")
                         if self.oom >= 3:
                             self.log("heap too split: a 1 ms deep sleep for a fresh one")
-                            self.save_rtc(0)
+                            # the step's modules make room for the one that saves the state
+                            self.drivers = None
+                            for m in ("outpost.sensors", "outpost.rules", "outpost.alerting",
+                                      "outpost.sending", "outpost.words", "outpost.alerts",
+                                      "outpost_contract.record", "outpost.transport",
+                                      "outpost.smtp_path", "outpost.mqtt_path", "outpost.crash"):
+                                unload(m)
+                            gc.collect()
+                            from outpost import rtc
+                            rtc.save(self, 0)
                             self.machine.deepsleep(1)
                         delay = self.cfg["sample_every"]
                 self.idle(max(0, delay - (self.mono() - self.t0)))
@@ -298,40 +237,6 @@ class App:
         except KeyboardInterrupt:
             self.shutdown()
             raise
-
-    def new_alert(self, event, csv=None):
-        # journalled before any attempt; a record too large for the heap loses its CSV, then
-        # its body, rather than reset the board before it is on flash
-        now = clock.now()
-        payload = None
-        for part in range(3):
-            try:
-                from outpost import alerts
-                rid = event.get("id") or self.next_id()
-                event["id"] = rid
-                rec = alerts.make_record(self.cfg["device"], rid, event, now if clock.is_set(now) else 0)
-                if part == 2:
-                    rec.pop("body", None)
-                payload = alerts.to_payload(rec, csv if part == 0 else None)
-                break
-            except MemoryError:
-                rec = None
-                gc.collect()
-        if payload is None:
-            # not even the bare record fits now: it is made again at the next step, without
-            # its CSV; a few at most wait so (the oldest goes first, counted as dropped)
-            self.unsaved.append((event, None))
-            if len(self.unsaved) > 4:
-                self.ob.dropped += 1
-                self.unsaved.pop(0)
-            self.log("alert " + event.get("id", "?") + ": out of memory; journalled at the next step")
-            return
-        self.log("alert " + rid + " [" + rec["severity"] + "] " + rec["subject"] +
-                 ("" if part == 0 else " (out of memory: " + ("without its CSV)" if part == 1 else "subject only)")))
-        rec = None
-        dropped = self.ob.add(payload)
-        for d in dropped:
-            self.tried.pop(d, None)
 
     def step(self):
         self.feed()
@@ -357,23 +262,34 @@ class App:
                 h.pop(0)
         unsaved = self.unsaved
         self.unsaved = []
-        for ev, csv in unsaved:
-            self.new_alert(ev, csv)
+        if unsaved:
+            from outpost import alerting
+            for ev, csv in unsaved:
+                alerting.new_alert(self, ev, csv)
         self.states, events = rules.evaluate(self.rules, self.states, readings, mono, wall,
                                              self.next_id, self.meta, self.hist)
         if events:
             unload("outpost.words")   # loaded by the rules to word these alerts
-        for ev in events:
-            self.new_alert(ev)
+            from outpost import alerting
+            for ev in events:
+                alerting.new_alert(self, ev)
         rules = sensors = None
         self.do_report(readings)
         return self.finish()
 
     def finish(self):
         # the sending half of a step (also where a step goes on after the SMTP step)
-        self.flush()
-        self.heartbeat()
-        self.publish_state(self.readings)
+        if len(self.ob) or self.chain is not None:
+            from outpost import sending
+            sending.flush(self)
+            unload("outpost.sending")
+        else:
+            self.resume = None      # nothing to send: the sending half stays on flash
+        if self.mqtt is not None:
+            from outpost import mqtt_keep
+            mqtt_keep.heartbeat(self)
+            mqtt_keep.publish_state(self, self.readings)
+        unload("outpost.alerting")
         unload("outpost.alerts")
         unload("outpost_contract.record")
         # the next sample, or sooner when a reminder is due before it: it goes at its time
@@ -397,258 +313,15 @@ class App:
             self.next_report = report.next_due(now, at, rc["tz_offset_min"], rc["every"], self.last_report)
         report.add(self.rep, readings, now, rc["max_rows"])
         if self.next_report is not None and now >= self.next_report:
-            extra = {"alerts queued": len(self.ob), "alerts dropped (outbox full)": self.ob.dropped,
-                     "alerts refused (5xx)": self.ob.dead, "boot": self.boot_no}
-            aside = self.ob.aside()
-            if aside:
-                extra["alerts set aside (crashed the board)"] = \
-                    ", ".join([a[0] + ": " + a[1] for a in aside])
-            subj, body = report.summary(self.rep, self.cfg["device"], now, extra)
-            self.new_alert({"kind": "report", "severity": "info", "subject": subj, "body": body},
-                           report.csv_text(self.rep))
-            self.last_report = now
-            self.rep = report.new(now, rc["csv_every"])
-            self.next_report = report.next_due(now, at, rc["tz_offset_min"], rc["every"], now)
-
-    def make_chain(self):
-        # the chain, made when something is due to be sent (see flush); each path is made when
-        # the chain reaches it and dropped after its attempt (make_path, drop_path)
-        from outpost import transport
-        tc = self.cfg["transport"]
-        return transport.Chain(tc["order"], tc["budget"], self.log, self.mono, self.feed,
-                               self.make_path, self.drop_path)
-
-    def make_path(self, name):
-        cfg = self.cfg
-        if name == "mqtt":
-            return self.mqtt    # None without mqtt.host; with it, the kept path
-        if name == "serial":
-            from outpost import transport
-            return transport.SerialPath(cfg, self.log)
-        from outpost import smtp_path
-        smtp = smtp_path.SmtpPath(cfg, self.net, self.log, self.root)
-        smtp.auth_warned = self.auth_warned     # a setup problem is said once, not per attempt
-        self.smtp = smtp
-        if sys_mp():
-            # on the board the SMTP step runs with the app out of the heap: in this wake, or
-            # after a reset on a heap below smtp.send_wake_below (sendwake.py)
-            smtp.wake_resets = small_heap(cfg["smtp"]["send_wake_below"])
-            smtp.wake = self.send_wake if smtp.wake_resets else self.send_step
-        return smtp
-
-    def drop_path(self, name, p):
-        # after its attempt a path leaves the heap to the next one (the kept MQTT path stays)
-        if name == "smtp" and p is not None:
-            self.auth_warned = p.auth_warned
-            self.smtp = None
-            unload("outpost.smtp_path")
-
-    def flush(self):
-        # the alert's codec was for journalling it: sending reads the journal without it
-        unload("outpost.alerts")
-        unload("outpost_contract.record")
-        self.send_round()
-        self.resume = None
-        # nothing of the chain stays in the heap between sends (the kept MQTT path is the app's)
-        self.chain = self.smtp = None
-        unload("outpost.transport")
-        unload("outpost.smtp_path")
-        unload("outpost.crash")
-        gc.collect()
-
-    def send_round(self):
-        # Outages belong to the network, not to a record: when a round finds every path down,
-        # the whole outbox holds off (backoff doubling per failed round). A critical alert is
-        # still tried once at once, so it is not held behind an old outage.
-        # an alert that was being sent when the board crashed goes after all the others
-        for rid, sev, payload in self.ob.pending(self.crashed):
-            fresh = rid not in self.tried
-            again = rid == self.resume      # its SMTP step just ran: read the outcome
-            if self.mono() < self.hold_until and not (fresh and sev == "critical") and not again:
-                continue
-            try:
-                if self.chain is None:
-                    if sys_mp():
-                        # the sampling modules make room for the paths (the drivers are made
-                        # again, and the modules loaded again, at the next sample)
-                        self.drivers = None
-                        unload("outpost.sensors")
-                        unload("outpost.rules")
-                    self.chain = self.make_chain()
-                rec, data, csv = from_payload(payload)
-            except ValueError as e:
-                self.ob.fail(rid, "unreadable record: " + str(e))
-                continue
-            except MemoryError:
-                # not even the paths load now: an outage of this round, with its backoff
-                self.chain = self.smtp = None
-                gc.collect()
-                self.held(rid, ["out of memory loading the paths"])
-                break
-            payload = None
-            # a report that keeps failing sheds what it can: its charts, then its CSV
-            if not again:
-                self.tried[rid] = self.tried.get(rid, 0) + 1
-            shed = (self.tried[rid] - 1) // SHED_AFTER if rec["kind"] == "report" else 0
-            self.current = rid
-            self.set_led(True)
-            self.in_flight(rid)
-            # without a CSV, data is the record as journalled: the SMTP step's file takes it as is
-            result = self.chain.send(rec, csv, self.timeouts, lambda: self.ob.done(rid), data, shed,
-                                     data if csv is None else None)
-            rec = data = csv = None
-            self.in_flight(None)
-            self.crashed.pop(rid, None)
-            self.set_led(False)
-            self.feed()
-            if result[0] == "sent":
-                self.ob.done(rid)
-                self.tried.pop(rid, None)
-                self.down_rounds = 0
-                self.hold_until = 0
-                self.sent += 1
-                self.log("sent " + rid + " via " + result[1])
-            elif result[0] == "dead":
-                self.ob.fail(rid, result[1])
-                self.tried.pop(rid, None)
-                self.log("REFUSED " + rid + " for good: " + result[1])
-            else:
-                if "out of memory" in " ".join(result[1]):
-                    # the next attempt sheds the next part at once
-                    self.tried[rid] = (self.tried[rid] // SHED_AFTER + 1) * SHED_AFTER
-                self.held(rid, result[1])
-                return
-        self.flush_aside()
-
-    def held(self, rid, reasons):
-        # every path down this round: the whole outbox waits, the wait doubling per round
-        tc = self.cfg["transport"]
-        self.down_rounds += 1
-        wait = backoff(self.down_rounds, tc["retry_min"], 2, tc["retry_max"])
-        self.hold_until = self.mono() + wait
-        self.log("kept " + rid + " in the outbox (" + "; ".join(reasons) +
-                 "); next try in " + str(wait) + " s")
-
-    def flush_aside(self):
-        # an alert set aside (it crashed the board) still goes, in its plain form (crash.py),
-        # on the first path that takes it, never only in the next report. Its `inflight` name
-        # starts with "~": crashing the board even so, it is marked dead (see recover_in_flight)
-        for rid, payload, why in self.ob.aside_records():
-            if self.mono() < self.hold_until and rid != self.resume:
-                return
-            from outpost import alerts, crash
-            try:
-                if self.chain is None:
-                    self.chain = self.make_chain()
-                rec = crash.plain(alerts.from_payload(payload)[0], why)
-            except ValueError as e:
-                self.ob.fail(rid, "unreadable record: " + str(e))
-                continue
-            except MemoryError:
-                self.chain = self.smtp = None
-                gc.collect()
-                self.held(rid, ["out of memory loading the paths"])
-                return
-            from outpost import smtp_path
-            if rid != self.resume:
-                smtp_path.remove(self.path(smtp_path.MAIL_FILE))    # the full email, if composed
-            self.current = rid
-            self.in_flight("~" + rid)
-            result = self.chain.send(rec, None, self.timeouts, lambda: self.ob.done(rid))
-            self.in_flight(None)
-            self.feed()
-            if result[0] == "sent":
-                self.ob.done(rid)
-                self.log("sent " + rid + " (plain form) via " + result[1])
-            elif result[0] == "dead":
-                self.ob.fail(rid, result[1])
-                self.log("REFUSED " + rid + " for good: " + result[1])
-            else:
-                self.held(rid + " (plain form)", result[1])
-                return
-
-    # --- no reset loops: an alert that crashes the board is tried last, then set aside ---
-    # `inflight` on flash names the alert being sent and how often it already crashed the
-    # board; it is removed when the attempt returns, whatever the outcome.
-
-    def in_flight(self, rid):
-        path = self.path(INFLIGHT)
-        if rid is None:
-            try:
-                import os
-                os.remove(path)
-            except OSError:
-                pass
-            return
-        with open(path, "w") as f:
-            f.write(rid + " " + str(self.crashed.get(rid, 0)))
-
-    def recover_in_flight(self):
-        # only a reset the firmware can blame (watchdog, main.py after an exception) counts
-        # against the alert; after a power cut it is simply tried again (crash.py)
-        from outpost import crash
-        blamed = crash.blamed(self.machine, self.path(crash.MARK))
-        try:
-            with open(self.path(INFLIGHT)) as f:
-                rid, _, n = f.read().partition(" ")
-            n = int(n) + (1 if blamed else 0)
-        except (OSError, ValueError):
-            return
-        self.in_flight(None)
-        plain = rid.startswith("~")
-        rid = rid[1:] if plain else rid
-        if not self.ob.has(rid) or not n:
-            return
-        if plain:
-            # even its plain form crashed the board: out of the queue, counted, never a loop
-            self.ob.fail(rid, "the board crashed while sending it, even in plain form")
-            return
-        if n >= CRASH_LIMIT:
-            self.ob.set_aside(rid, "the board crashed " + str(n) + " times while sending it")
-        else:
-            self.crashed[rid] = n
-            self.log("outbox: " + rid + " was being sent when the board crashed (" + str(n) +
-                     " time(s)); it goes last")
-
-    def heartbeat(self):
-        every = self.cfg["mqtt"]["heartbeat"]
-        if not every or self.mqtt is None or self.mono() < self.next_beat:
-            return
-        self.next_beat = self.mono() + every
-        if not self.net.connected():
-            return
-        try:
-            self.mqtt.beat(self.mono(), self.cfg["mqtt"]["timeout"])
-        except Exception as e:   # Down, or a MemoryError: a lost beat, never a reset
-            self.log("heartbeat: " + str(e))
-
-    def publish_state(self, readings):
-        # the latest readings, retained, for a live view (Home Assistant, a dashboard): at most
-        # every mqtt.publish_every seconds, QoS 0, only over a connection the loop already keeps
-        every = self.cfg["mqtt"]["publish_every"]
-        if not every or self.mqtt is None or self.mono() < self.next_state or not readings:
-            return
-        if self.mqtt.sock is None:
-            return
-        self.next_state = self.mono() + every
-        try:
-            self.mqtt.state(readings, self.cfg["mqtt"]["timeout"])
-        except Exception as e:
-            self.log("state: " + str(e))
+            from outpost import alerting
+            alerting.report_due(self, now, at)
 
     def keep_mqtt(self):
         # pings the kept MQTT connection within its keepalive, notices a drop, reconnects with
-        # backoff (see path_back)
+        # backoff (see mqtt_keep.path_back)
         if self.mqtt is not None:
             self.mqtt.service(self.cfg["mqtt"]["timeout"])
         self.feed()
-
-    def path_back(self):
-        # the broker took a new connection (from the loop, a heartbeat or an alert): the
-        # outbox's hold ends, so what waits goes out at the next flush, not at the end of backoff
-        if self.hold_until:
-            self.log("outbox: a path is back, retrying at the next sample")
-        self.hold_until = 0
 
     def shutdown(self):
         # the app stops on purpose (Ctrl-C): the gateway should know at once, not by a timeout
@@ -664,7 +337,8 @@ class App:
             # that does not wake up is caught by its overdue heartbeat
             if self.mqtt is not None:
                 self.mqtt.close()
-            self.save_rtc(seconds)
+            from outpost import rtc
+            rtc.save(self, seconds)
             self.log("deep sleep " + str(seconds) + " s")
             self.machine.deepsleep(int(seconds * 1000))
         end = time.ticks_add(time.ticks_ms(), int(seconds * 1000))
@@ -675,30 +349,6 @@ class App:
             self.feed()
             time.sleep_ms(min(left, self.feed_ms, self.mqtt.poll_ms() if self.mqtt else 60000))
             self.keep_mqtt()
-
-
-def from_payload(payload):
-    # -> (record, its bytes for the gateway, csv or None). The journal holds records checked
-    # when they were encoded (alerts.to_payload): one json.loads reads an alert back without
-    # loading the record codec; a report's CSV is split off by alerts.from_payload
-    if b'"x_csv":' in payload:
-        from outpost import alerts
-        return alerts.from_payload(payload)
-    return json.loads(payload), payload, None
-
-
-def sys_mp():
-    import sys
-    return sys.implementation.name == "micropython"
-
-
-def small_heap(kb):
-    # too small for the SMTP step even with the app out of the heap: the step then runs after
-    # a reset (sendwake.py). The figure is the heap the board has at boot: an ESP32's grows
-    # once later (64 KB, then 111,936 B), so its default keeps a stock ESP32 in one wake
-    if not sys_mp():
-        return False        # the emulated board: CPython has the room
-    return gc.mem_free() + gc.mem_alloc() < kb * 1024
 
 
 def hhmm(s):

@@ -1,6 +1,7 @@
 # The report's charts: one small PNG per CSV column (a sensor's day), drawn from the report's
-# CSV text at send time, so the outbox keeps only the CSV. Loaded for a report only; the SMTP
-# step unloads it with usmtp (transport.py).
+# CSV text at send time, so the outbox keeps only the CSV. Loaded for a report only: the SMTP
+# step writes each chart to flash with this module and outpost.png alone in its part of the heap,
+# unloads them, then writes the message (outpost.compose) reading the PNGs back.
 #
 # Each chart is WIDTH x HEIGHT pixels, 2 bits a pixel: time runs left to right from the first
 # row to the last, the value bottom (lowest of the day) to top (highest). A missing reading breaks
@@ -194,38 +195,27 @@ def plots(csv, width=WIDTH, height=HEIGHT):
     return out
 
 
-def _esc(s):
-    return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
-
-
-def _num(v):
-    s = "%.2f" % v
-    return s.rstrip("0").rstrip(".") if "." in s else s
-
-
-def html(text, items):
-    """The report as HTML: its text, then each chart (items: [(name, lo, hi, cid)])."""
-    out = ["<!DOCTYPE html><html><body>", "<pre>" + _esc(text) + "</pre>"]
-    for name, lo, hi, cid in items:
-        out.append("<h3>" + _esc(name) + "</h3><p>" + _num(lo) + " to " + _num(hi) + "</p>")
-        out.append('<img src="cid:' + cid + '" alt="' + _esc(name) + ' over the period" width="' +
-                   str(WIDTH) + '" height="' + str(HEIGHT) + '">')
-    out.append("</body></html>")
-    return "\n".join(out) + "\n"
-
-
-def add_to(message, rec, csv, body_text, compress=None):
-    """Put one inline chart per sensor into usmtp's Message (multipart/related, cid:) with an
-    HTML version of body_text that shows them. A CSV the chart cannot read adds nothing."""
+def write(csv, base):
+    """Each column's chart as a PNG file on flash, base + ".c0", ".c1", ... (the SMTP step's
+    first part: the writer then reads them back, this module unloaded). -> [(name, lo, hi,
+    path)]; [] for a CSV the chart cannot read."""
     try:
         items = plots(csv)
     except ValueError:
-        return 0
-    refs = []
+        return []
+    out = []
     for i in range(len(items)):
         name, lo, hi, plot = items[i]
-        cid = "chart" + str(i) + "." + rec["id"] + "@outpost"
-        message.inline(cid, plot.png(compress), "image/png", name + ".png")
-        refs.append((name, lo, hi, cid))
-    message.set_html(html(body_text, refs))
-    return len(items)
+        items[i] = None     # the plot goes once its image is on flash
+        path = base + ".c" + str(i)
+        img = plot.png()
+        plot = None
+        with open(path, "wb") as f:
+            while True:
+                b = img.read(512)   # one PNG chunk at a time
+                if not b:
+                    break
+                f.write(b)
+        img = None
+        out.append((name, lo, hi, path))
+    return out

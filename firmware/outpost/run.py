@@ -46,15 +46,21 @@ def _run_app(cfg, board, machine, time, hop, wdt):
     return hop, a.wdt
 
 
-def main(board, machine, time):
-    root = getattr(board, "FS_ROOT", "")
-    hop = wdt = None
+def start(root):
+    """The config, read as a wake starts (bench/board_heap.mjs's quiet wake calls this too)."""
     try:
         cfg = load_config(root)
         unload("outpost.config")
     except ValueError as e:
         config_error(e, root)
     gc.collect()
+    return cfg
+
+
+def main(board, machine, time):
+    root = getattr(board, "FS_ROOT", "")
+    hop = wdt = None
+    cfg = start(root)
     while True:
         try:
             hop, wdt = _run_app(cfg, board, machine, time, hop, wdt)   # returns for the SMTP step

@@ -83,7 +83,7 @@ def _send(root, rid, payload, cfg, feed, shed):
     if not net.up():
         return "down no Wi-Fi"
     rec, _, csv = alerts.from_payload(payload)
-    payload = None
+    payload = _ = alerts = None     # the record's code goes before the message is written
     path = smtp_path.SmtpPath(cfg, net, log, root)
     try:
         path.send_now(rec, csv, min(cfg["smtp"]["timeout"], cfg["transport"]["budget"]),

@@ -12,6 +12,18 @@ def remove(path):
         pass
 
 
+def _drop_charts(base):
+    # the chart files of a message (chart.write), and any a power cut left
+    i = 0
+    while True:
+        try:
+            import os
+            os.remove(base + ".c" + str(i))
+        except OSError:
+            return
+        i += 1
+
+
 MAIL_FILE = "mail.out"     # the composed message of the alert being sent (see SmtpPath)
 INFLIGHT = "inflight"      # the alert being sent, in case the board crashes (see the app)
 SEND_FILE = "mail.go"      # the SMTP step's alert: "<id> <shed>\n<the record as journalled>"
@@ -55,7 +67,8 @@ class SmtpPath:
         self.send_now(rec, csv, timeout, sent, None, shed)
 
     def send_now(self, rec, csv, timeout, sent=None, drop=None, shed=0):
-        # drop: the SMTP step's modules it no longer needs once the message is composed
+        # drop: the SMTP step's modules it no longer needs once the record is read (they go
+        # before composing, so the message's parts find the heap the app left)
         try:
             if drop is None:
                 # the client first, the writer on top of it: unloaded after composing, the
@@ -63,20 +76,25 @@ class SmtpPath:
                 # large blocks
                 import usmtp
                 usmtp.SMTP
+            else:
+                for name in drop:
+                    unload(name)
+                gc.collect()
             rcpts = self._compose(rec, csv if shed < 2 else None, shed)
         finally:
+            unload("outpost.compose")
+            unload("outpost_contract.mail")
+            unload("usmtp.mime")
             unload("usmtp.writer")
             unload("usmtp.mimeenc")
-            unload("outpost_contract.mail")
             unload("outpost.chart")     # a report's charts: loaded to compose it only
             unload("outpost.png")
             if drop is not None:
                 # a send wake: everything the message needed goes, the client loads after it
                 # into a clean heap
                 unload("usmtp")
-                for name in drop:
-                    unload(name)
             gc.collect()
+        rec = csv = None
         try:
             self._send(rcpts, timeout, sent)
         except Refused:
@@ -165,18 +183,46 @@ class SmtpPath:
             raise Down("flash: " + str(e))
 
     def _write(self, rid, rec, csv, chart):
-        from outpost import alerts
+        # in parts, so their modules never share the heap: a report's charts to flash first
+        # (outpost.chart and outpost.png, then unloaded), then the message, the writer reading
+        # the charts back from flash as it streams them into the file
         import os
-        msg = alerts.to_message(rec, csv, self.mail, chart)
-        rcpts = msg.recipients()
-        # written whole under another name, then renamed: a power cut while writing must not
-        # leave a file whose first line says "composed" (a retry would send it cut short, or
-        # empty, and take the 250 for the alert)
-        tmp = self.file + ".new"
-        with open(tmp, "wb") as f:
-            f.write(rid + b"\n" + " ".join(rcpts).encode() + b"\n")
-            for chunk in msg.chunks():
-                f.write(chunk)
+        charts = []
+        files = []
+        try:
+            if chart:
+                from outpost import chart as ch
+                charts = ch.write(csv, self.file)
+                ch = None
+                unload("outpost.chart")
+                unload("outpost.png")
+                gc.collect()
+            for i in range(len(charts)):
+                name, lo, hi, path = charts[i]
+                files.append(open(path, "rb"))
+                charts[i] = (name, lo, hi, files[i])
+            from outpost_contract import mail
+            msg = mail.message(rec, self.mail["sender"], rec.get("to") or self.mail["to"],
+                               self.mail.get("subject_prefix", ""))
+            mail = None
+            if csv:
+                from outpost import compose     # a report's parts (an alert's mail is plain)
+                compose.add(msg, rec, csv, charts)
+                compose = None
+            rcpts = msg.recipients()
+            # written whole under another name, then renamed: a power cut while writing must
+            # not leave a file whose first line says "composed" (a retry would send it cut
+            # short, or empty, and take the 250 for the alert)
+            tmp = self.file + ".new"
+            with open(tmp, "wb") as f:
+                f.write(rid + b"\n" + " ".join(rcpts).encode() + b"\n")
+                for chunk in msg.chunks(512):
+                    f.write(chunk)
+            msg = None
+        finally:
+            for f in files:
+                f.close()
+            _drop_charts(self.file)
         remove(self.file)
         os.rename(tmp, self.file)
         return rcpts

@@ -2,6 +2,7 @@
 # The report chart's PNG writer, on CPython and on the MicroPython VM: chunk CRCs, the zlib
 # stream (stored blocks everywhere; DeflateIO where the port compresses), and the pixels.
 import binascii
+import os
 import struct
 
 from outpost import chart, png, report
@@ -170,12 +171,20 @@ def test_chart_memory_is_dropped_after_the_last_row():
     assert plot.top is None and plot.bottom is None
 
 
-def test_a_foreign_csv_adds_no_chart():
-    class M:
-        def inline(self, *a):
-            raise AssertionError("no chart expected")
+def test_a_foreign_csv_adds_no_chart(tmp_path):
+    base = str(tmp_path / "mail.out")
+    assert chart.write("when,a\r\n1,2\r\n", base) == []
+    assert chart.write("", base) == []
+    assert os.listdir(tmp_path) == []
 
-        def set_html(self, h):
-            raise AssertionError("no html expected")
-    assert chart.add_to(M(), {"id": "x-1-1"}, "when,a\r\n1,2\r\n", "text") == 0
-    assert chart.add_to(M(), {"id": "x-1-1"}, "", "text") == 0
+
+def test_write_puts_each_column_chart_in_a_file_of_its_own(tmp_path):
+    # the SMTP step's first part: the PNGs on flash, the same bytes the in-memory image reads
+    csv = ramp_csv()
+    base = str(tmp_path / "mail.out")
+    items = chart.write(csv, base)
+    assert [i[0] for i in items] == [p[0] for p in chart.plots(csv)]
+    for (name, lo, hi, path), (_, lo2, hi2, plot) in zip(items, chart.plots(csv)):
+        assert (lo, hi) == (lo2, hi2) and path.startswith(base + ".c")
+        with open(path, "rb") as f:
+            assert f.read() == read_all(plot.png())

@@ -91,9 +91,9 @@ def test_a_power_cut_while_composing_never_leaves_a_message_to_send_cut_short(tm
     # mail.out is what a retry sends as composed: written whole under another name, then
     # renamed. A cut while writing (the board soak once sent an empty message and took its
     # 250 for the alert) leaves nothing that claims to be this alert's message.
-    from outpost import alerts
+    from outpost_contract import mail
     from outpost.smtp_path import MAIL_FILE
-    real = alerts.to_message
+    real = mail.message
 
     class Cut:
         def __init__(self, msg):
@@ -102,18 +102,66 @@ def test_a_power_cut_while_composing_never_leaves_a_message_to_send_cut_short(tm
         def recipients(self):
             return self.msg.recipients()
 
-        def chunks(self):
-            for i, c in enumerate(self.msg.chunks()):
+        def chunks(self, *a):
+            for i, c in enumerate(self.msg.chunks(*a)):
                 if i == 1:
                     raise PowerCut()
                 yield c
-    monkeypatch.setattr(alerts, "to_message", lambda *a: Cut(real(*a)))
+    monkeypatch.setattr(mail, "message", lambda *a: Cut(real(*a)))
     p = path(tmp_path)
     with pytest.raises(PowerCut):
         p._compose(REC, None)
     assert not (tmp_path / MAIL_FILE).exists()
-    monkeypatch.setattr(alerts, "to_message", real)
+    monkeypatch.setattr(mail, "message", real)
     assert p._compose(REC, None) == ["me@example.org"]
     body = b"".join(p._body())
     assert b"Message-ID: <shed-3-1@example.org>" in body and b"door is 1" in body
     assert body.endswith(b"\r\n")
+
+
+REPORT = dict(REC, kind="report", subject="shed report", body="report\n")
+CSV = "time_utc,door\r\n2026-11-28T05:00:00Z,0\r\n2026-11-28T05:05:00Z,1\r\n"
+
+
+def report_path(root):
+    p = path(root)
+    p.chart = True
+    return p
+
+
+def test_a_report_is_composed_with_its_charts_read_back_from_flash(tmp_path):
+    # the charts go to flash first (mail.out.c0...), the writer reads them back; once the
+    # message is written they are gone
+    p = report_path(tmp_path)
+    assert p._compose(REPORT, CSV) == ["me@example.org"]
+    import email
+    import email.policy
+    m = email.message_from_bytes(b"".join(p._body()), policy=email.policy.default)
+    kinds = [x.get_content_type() for x in m.walk()]
+    assert kinds == ["multipart/mixed", "multipart/alternative", "text/plain",
+                     "multipart/related", "text/html", "image/png", "text/csv"], kinds
+    png = [x for x in m.walk() if x.get_content_type() == "image/png"][0].get_content()
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    assert sorted(os.listdir(tmp_path)) == ["mail.out"]
+
+
+def test_charts_that_run_out_of_memory_leave_the_report_without_them(tmp_path, monkeypatch):
+    # a MemoryError while the charts are drawn: the report is written at once without them,
+    # and no chart file stays on flash
+    from outpost import chart
+
+    def short(csv, base):
+        with open(base + ".c0", "wb") as f:
+            f.write(b"\x89PNG half")
+        raise MemoryError()
+    monkeypatch.setattr(chart, "write", short)
+    logged = []
+    p = report_path(tmp_path)
+    p.log = logged.append
+    assert p._compose(REPORT, CSV) == ["me@example.org"]
+    import email
+    import email.policy
+    m = email.message_from_bytes(b"".join(p._body()), policy=email.policy.default)
+    assert [x.get_content_type() for x in m.walk()] == ["multipart/mixed", "text/plain", "text/csv"]
+    assert logged == ["smtp: out of memory writing the report's charts; it goes without them"]
+    assert sorted(os.listdir(tmp_path)) == ["mail.out"]

@@ -1,5 +1,6 @@
 // The one loader of the MicroPython VM (the WebAssembly port pinned in package.json) for the
-// scripts that drive it directly: tests/mpvm/exec.mjs and the benches (bench/mp_heap.mjs).
+// scripts that drive it directly: tests/mpvm/exec.mjs and the benches (bench/mp_heap.mjs,
+// bench/mpy_costs.mjs).
 //
 //   import { loadVM, writeFile } from "../tests/mpvm/vm.mjs";
 //   const mp = await loadVM({ heap: 192 * 1024, stdout: sink, trees: ["lib"] });
@@ -45,7 +46,10 @@ export async function loadVM({ heap = 4 * 1024 * 1024, stdout, stderr = stdout, 
       writeFile(mp, under + "/" + top + "/" + f, fs.readFileSync(path.join(ROOT, top, f)));
     }
   }
-  // a JSON list of strings is a Python list literal
-  mp.runPython("import sys\nsys.path[:0] = " + JSON.stringify(trees.map((t) => under + "/" + t)) + "\n");
+  // a JSON list of strings is a Python list literal; with no tree the VM's heap is left as
+  // it booted (the benches measure from there)
+  if (trees.length) {
+    mp.runPython("import sys\nsys.path[:0] = " + JSON.stringify(trees.map((t) => under + "/" + t)) + "\n");
+  }
   return mp;
 }

@@ -1,5 +1,6 @@
 """The unchanged firmware, boot.py through main.py, on the real MicroPython unix port with .mpy
 files laid out as `make deploy` lays them out, against real peers on 127.0.0.1."""
+import contextlib
 import os
 
 from peers.certs import TestCA
@@ -101,7 +102,9 @@ def mqtt_cfg(broker, **kw):
     return c
 
 
-def test_mail_server_unreachable_alert_goes_over_mqtt_qos1(tmp_path):
+@contextlib.contextmanager
+def broker_with_reader():
+    # a real Mosquitto and a subscriber that collects what the board publishes there
     import sys
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "firmware"))
     from mqtt_reader import MqttReader
@@ -109,19 +112,24 @@ def test_mail_server_unreachable_alert_goes_over_mqtt_qos1(tmp_path):
     with Mosquitto() as broker:
         reader = MqttReader(broker.host, broker.port)
         try:
-            cfg = board_config(smtp=closed_port_smtp(), mqtt=mqtt_cfg(broker))
-            with RealBoard(tmp_path, cfg) as b:
-                door_open(b)
-                b.start()
-                b.wait_for("sent unix1-1-1 via mqtt", timeout=60)
-                msgs = reader.wait_for("outpost/unix1/alert", 1)
-                assert b'"id":"unix1-1-1"' in msgs[0][1].replace(b" ", b"")
-                assert any("path smtp: " in line for line in b.lines)
-                # the journalled bytes went out unchanged: the payload is the record as encoded
-                import json
-                assert json.loads(msgs[0][1])["id"] == "unix1-1-1"
+            yield broker, reader
         finally:
             reader.close()
+
+
+def test_mail_server_unreachable_alert_goes_over_mqtt_qos1(tmp_path):
+    with broker_with_reader() as (broker, reader):
+        cfg = board_config(smtp=closed_port_smtp(), mqtt=mqtt_cfg(broker))
+        with RealBoard(tmp_path, cfg) as b:
+            door_open(b)
+            b.start()
+            b.wait_for("sent unix1-1-1 via mqtt", timeout=60)
+            msgs = reader.wait_for("outpost/unix1/alert", 1)
+            assert b'"id":"unix1-1-1"' in msgs[0][1].replace(b" ", b"")
+            assert any("path smtp: " in line for line in b.lines)
+            # the journalled bytes went out unchanged: the payload is the record as encoded
+            import json
+            assert json.loads(msgs[0][1])["id"] == "unix1-1-1"
 
 
 def test_a_broker_that_stops_answering_is_bounded_and_the_watchdog_never_bites(tmp_path):
@@ -215,6 +223,21 @@ def test_kill9_with_the_alert_in_the_outbox_and_mid_dialogue_delivers_each_id_on
             assert (b.count("goes in a send wake of its own") > 0) == bool(send_wake_below)
 
 
+def cut_mid_dialogue(b, srv, times, then=None):
+    # `times` boots each ended (SIGKILL) once the alert's MAIL reached the server; the reset
+    # cause of every boot after the first is `then` (None: a power-on)
+    srv.delay = 0.3
+    cause = None
+    for boot in range(times):
+        seen = len(srv.connections)
+        b.start(cause=cause)
+        _wait(lambda: any("MAIL" in c.verbs for c in srv.connections[seen:]), 60,
+              "MAIL, boot %d" % (boot + 1))
+        b.kill9()
+        door_closed(b)
+        cause = then
+    srv.delay = 0
+
 @pytest.mark.parametrize("send_wake_below", WAKES)
 def test_an_alert_that_crashes_the_board_three_times_is_set_aside_then_mailed_plain(
         tmp_path, send_wake_below):
@@ -227,17 +250,7 @@ def test_an_alert_that_crashes_the_board_three_times_is_set_aside_then_mailed_pl
                            order=("smtp",))
         with RealBoard(tmp_path, cfg) as b:
             door_open(b)
-            srv.delay = 0.3
-            cause = None            # the first boot is a power-on
-            for crash in range(3):
-                seen = len(srv.connections)
-                b.start(cause=cause)
-                _wait(lambda: any("MAIL" in c.verbs for c in srv.connections[seen:]), 60,
-                      "MAIL, boot %d" % (crash + 1))
-                b.kill9()
-                door_closed(b)
-                cause = WDT_RESET
-            srv.delay = 0
+            cut_mid_dialogue(b, srv, 3, then=WDT_RESET)     # the first boot is a power-on
             n = len(b.lines)
             b.start(cause=WDT_RESET)
             i = b.wait_for("SET ASIDE unix1-1-1 (the board crashed 3 times while sending it)",
@@ -271,15 +284,7 @@ def test_power_cuts_mid_dialogue_never_set_an_alert_aside(tmp_path, send_wake_be
                            order=("smtp",))
         with RealBoard(tmp_path, cfg) as b:
             door_open(b)
-            srv.delay = 0.3
-            for crash in range(4):
-                seen = len(srv.connections)
-                b.start()
-                _wait(lambda: any("MAIL" in c.verbs for c in srv.connections[seen:]), 60,
-                      "MAIL, boot %d" % (crash + 1))
-                b.kill9()
-                door_closed(b)
-            srv.delay = 0
+            cut_mid_dialogue(b, srv, 4)
             n = len(b.lines)
             b.start()
             b.wait_for("sent unix1-1-1 via smtp", timeout=60, start=n)
@@ -309,24 +314,16 @@ def test_memory_error_on_the_mail_path_is_an_outage_and_mqtt_takes_the_alert(tmp
     # with a heap this small the SMTP step (usmtp + writer + TLS) does not fit beside the app
     # on this 64-bit build (the send wake, which would make room, is off): the board must not
     # reset but go on to MQTT
-    import sys
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "firmware"))
-    from mqtt_reader import MqttReader
-    from peers.mosquitto import Mosquitto
-    with Mosquitto() as broker, MailServer(tls="starttls", auth_users={"board": "s3cret"},
-                                           auth_required=True) as srv:
-        reader = MqttReader(broker.host, broker.port)
-        try:
-            cfg = board_config(smtp=starttls_auth(srv, send_wake_below=0), mqtt=mqtt_cfg(broker))
-            with RealBoard(tmp_path, cfg, heapsize=TOO_SMALL_FOR_SMTP) as b:
-                door_open(b)
-                b.start()
-                i = b.wait_for("sent unix1-1-1 via mqtt", timeout=60)
-                assert any("path smtp: out of memory" in l for l in b.lines[:i])
-                reader.wait_for("outpost/unix1/alert", 1)
-                assert b.count("machine.reset()") == 0 and b.count("Traceback") == 0
-        finally:
-            reader.close()
+    with broker_with_reader() as (broker, reader), \
+            MailServer(tls="starttls", auth_users={"board": "s3cret"}, auth_required=True) as srv:
+        cfg = board_config(smtp=starttls_auth(srv, send_wake_below=0), mqtt=mqtt_cfg(broker))
+        with RealBoard(tmp_path, cfg, heapsize=TOO_SMALL_FOR_SMTP) as b:
+            door_open(b)
+            b.start()
+            i = b.wait_for("sent unix1-1-1 via mqtt", timeout=60)
+            assert any("path smtp: out of memory" in l for l in b.lines[:i])
+            reader.wait_for("outpost/unix1/alert", 1)
+            assert b.count("machine.reset()") == 0 and b.count("Traceback") == 0
 
 
 def test_a_retry_in_the_same_boot_loads_usmtp_again_and_delivers(tmp_path):
@@ -347,24 +344,28 @@ def test_a_retry_in_the_same_boot_loads_usmtp_again_and_delivers(tmp_path):
 def test_a_wake_with_the_mqtt_fallback_completes_at_128k(tmp_path):
     # issue 7's heap bound: boot, sample, one alert, the mail server unreachable (tried in a
     # send wake), the alert over MQTT, all .mpy from the filesystem
-    import sys
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "firmware"))
-    from mqtt_reader import MqttReader
-    from peers.mosquitto import Mosquitto
-    with Mosquitto() as broker:
-        reader = MqttReader(broker.host, broker.port)
-        try:
-            cfg = board_config(smtp=closed_port_smtp(), mqtt=mqtt_cfg(broker))
-            with RealBoard(tmp_path, cfg, heapsize="128k") as b:
-                door_open(b)
-                b.start()
-                b.wait_for("sent unix1-1-1 via mqtt", timeout=60)
-                reader.wait_for("outpost/unix1/alert", 1)
-                assert b.count("machine.reset()") == 0 and b.count("Traceback") == 0
-                assert b.count("WDT: bit") == 0 and b.proc.poll() is None
-        finally:
-            reader.close()
+    with broker_with_reader() as (broker, reader):
+        cfg = board_config(smtp=closed_port_smtp(), mqtt=mqtt_cfg(broker))
+        with RealBoard(tmp_path, cfg, heapsize="128k") as b:
+            door_open(b)
+            b.start()
+            b.wait_for("sent unix1-1-1 via mqtt", timeout=60)
+            reader.wait_for("outpost/unix1/alert", 1)
+            assert b.count("machine.reset()") == 0 and b.count("Traceback") == 0
+            assert b.count("WDT: bit") == 0 and b.proc.poll() is None
 
+
+def mailed_once_and_went_on(b, srv, i):
+    # the alert came in over STARTTLS + AUTH, and the app went on sampling with its state (the
+    # open door is not a new alert), without a reset, a traceback or the watchdog biting
+    m = srv.wait_for(1)[0]
+    assert m.tls and m.auth_user == "board"
+    assert m.parsed()["Message-ID"] == "<unix1-1-1@example.org>"
+    b.wait_for("sample door=1", timeout=30, start=i)
+    b.wait_for("sample door=1", timeout=30, start=b.wait_for("sample", 30, i) + 1)
+    assert len(srv.messages) == 1 and b.count("alert unix1-") == 1
+    assert b.count("machine.reset()") == 0 and b.count("Traceback") == 0
+    assert b.count("WDT: bit") == 0 and b.proc.poll() is None
 
 def test_a_wake_mailing_over_starttls_and_auth_completes_at_128k(tmp_path):
     # issue 7's heap bound for the whole wake: boot, sample, one alert, STARTTLS + AUTH + send,
@@ -381,15 +382,8 @@ def test_a_wake_mailing_over_starttls_and_auth_completes_at_128k(tmp_path):
             i = b.wait_for("sent unix1-1-1 via smtp", timeout=60)
             assert any("goes in a send wake of its own" in l for l in b.lines[:i])
             assert b.wakes == 2         # into the send wake, and back into the app
-            m = srv.wait_for(1)[0]
-            assert m.tls and m.auth_user == "board"
-            assert m.parsed()["Message-ID"] == "<unix1-1-1@example.org>"
-            # the rule's state came through the sleep: the open door is not a new alert
-            b.wait_for("sample door=1", timeout=30, start=i)
-            b.wait_for("sample door=1", timeout=30, start=b.wait_for("sample", 30, i) + 1)
-            assert len(srv.messages) == 1 and b.count("alert unix1-") == 1
-            assert b.count("machine.reset()") == 0 and b.count("Traceback") == 0
-            assert b.count("WDT: bit") == 0 and b.proc.poll() is None
+            # the rule's state came through the sleep
+            mailed_once_and_went_on(b, srv, i)
             assert not os.path.exists(os.path.join(b.fs, "mail.res"))
             assert not os.path.exists(os.path.join(b.fs, "inflight"))
 
@@ -408,15 +402,7 @@ def test_a_wake_mailing_in_the_apps_own_wake_completes_without_a_reset(tmp_path)
             assert any("goes in the SMTP step, the app out of the heap" in l for l in b.lines[:i])
             assert b.wakes == 0 and b.count("machine.deepsleep") == 0
             assert b.count("wifi: connecting") == 1 and b.count("outpost on unix") == 1
-            m = srv.wait_for(1)[0]
-            assert m.tls and m.auth_user == "board"
-            assert m.parsed()["Message-ID"] == "<unix1-1-1@example.org>"
-            # the app came back with its state: the open door is not a new alert
-            b.wait_for("sample door=1", timeout=30, start=i)
-            b.wait_for("sample door=1", timeout=30, start=b.wait_for("sample", 30, i) + 1)
-            assert len(srv.messages) == 1 and b.count("alert unix1-") == 1
-            assert b.count("machine.reset()") == 0 and b.count("Traceback") == 0
-            assert b.count("WDT: bit") == 0 and b.proc.poll() is None
+            mailed_once_and_went_on(b, srv, i)
             for f in ("mail.res", "mail.go", "inflight"):
                 assert not os.path.exists(os.path.join(b.fs, f)), f
 

@@ -82,25 +82,6 @@ S: 354 go
     assert run(c, c.op_simple("NOOP"), "C: NOOP\nS: 250 ok").code == 250
 
 
-def test_every_recipient_refused_is_transient_when_any_refusal_is():
-    # a 451 (greylisting) beside a 550: retrying later can still reach the 451 recipient
-    c = opened("PIPELINING")
-    e = raises(SMTPRecipientsRefused, run, c, c.op_send(tx(c, rcpts=("b@y", "c@y"))), """
-C: MAIL FROM:<a@x>
-C: RCPT TO:<b@y>
-C: RCPT TO:<c@y>
-C: DATA
-S: 250 ok
-S: 550 5.1.1 no such user
-S: 451 4.7.1 greylisted
-S: 554 5.5.1 no valid recipients
-C: RSET
-S: 250 ok
-""")
-    assert e.transient and is_transient(e)
-    assert not is_transient(SMTPRecipientsRefused({"b@y": (550, "no"), "c@y": (553, "no")}))
-
-
 def test_552_to_rcpt_counts_as_transient():
     # RFC 5321 4.5.3.1.10: 552 "too many recipients" is an old mistake for 452; clients
     # SHOULD treat a 552 to RCPT as temporary

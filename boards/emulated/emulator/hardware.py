@@ -43,8 +43,8 @@ class Bme280Device:
         self.regs = {}
 
     def _raw(self):
-        from outpost.sensors import bme280_calibration, bme280_compensate
-        cal = bme280_calibration(self.b88, self.a1, self.e1)
+        from outpost.bme280 import calibration, compensate as bme280_compensate
+        cal = calibration(self.b88, self.a1, self.e1)
         t = self.hw.value(self.name + ".temperature")
         p = self.hw.value(self.name + ".pressure")
         h = self.hw.value(self.name + ".humidity")

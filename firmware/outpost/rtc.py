@@ -1,0 +1,75 @@
+# The app's state across a deep sleep (RTC memory survives it, RAM does not), and the same
+# state handed over in RAM for the SMTP step of this wake (outpost/run.py). Loaded at a boot
+# from deep sleep and when the board sleeps or hops; a quiet wake without deep sleep never
+# loads it.
+import json
+
+MAGIC = "op1"
+MAX = 2000          # bytes of RTC memory the state may take
+
+
+def load(m):
+    """After a deep-sleep reset: the state that sleep kept, or None (nothing readable)."""
+    try:
+        d = json.loads(m.RTC().memory())
+        if d.get("m") == MAGIC:
+            return d
+    except (ValueError, OSError, AttributeError):
+        pass
+    return None
+
+
+def state(a, sleep_s):
+    return {"m": MAGIC, "boot": a.boot_no, "seq": a.seq,
+            "mono": a.mono() + sleep_s, "states": a.states, "rep": a.rep,
+            "next_report": a.next_report, "last_report": a.last_report,
+            "next_beat": a.next_beat, "ntp_at": a.net.ntp_at,
+            "down": a.down_rounds, "hold": a.hold_until, "tried": a.tried,
+            "disc": a.mqtt is not None and a.mqtt.announced}
+
+
+def save(a, sleep_s):
+    d = state(a, sleep_s)
+    data = json.dumps(d)
+    while len(data) > MAX and a.rep and a.rep["rows"]:
+        # RTC memory is small: the CSV keeps the newer half
+        a.rep["rows"] = a.rep["rows"][len(a.rep["rows"]) // 2 + 1:]
+        d["rep"] = a.rep
+        data = json.dumps(d)
+    if len(data) > MAX:
+        a.log("rtc: state too large for RTC memory; the report restarts after this sleep")
+        d["rep"] = None
+        d["next_report"] = None
+        data = json.dumps(d)
+    a.machine.RTC().memory(data.encode())
+
+
+def send_wake(a):
+    # the SMTP step in a wake of its own (smtp_path.SmtpPath._by_wake), on a heap below
+    # smtp.send_wake_below: the state goes to RTC memory as for a deep sleep; `inflight`
+    # stays, so a crash in that wake counts
+    if a.mqtt is not None:
+        a.mqtt.close()
+    save(a, 0)
+    a.machine.deepsleep(1)
+
+
+def send_step(a):
+    # the SMTP step in this wake, with the app out of the heap: the state stays in RAM, the
+    # app's modules are unloaded, outpost/run.py runs the step (sendwake.step) and boots an
+    # App from this state, which reads the outcome. No reset, no new Wi-Fi association.
+    if a.mqtt is not None:
+        a.mqtt.close()
+    d = state(a, 0)
+    d["t0"] = a.t0
+    d["readings"] = a.readings
+    d["hist"] = a.hist
+    d["meta"] = a.meta
+    d["crashed"] = a.crashed
+    d["next_state"] = a.next_state
+    d["feed_ms"] = a.feed_ms
+    d["resume"] = a.current
+    d["warned"] = a.auth_warned
+    a.hop = d
+    from outpost.app import Hop
+    raise Hop()
