@@ -163,7 +163,7 @@ def stored():
 
 def unload_writer():
     # what smtp_path does before it connects
-    for name in ("usmtp.writer", "usmtp.mimeenc", "outpost_contract.mail"):
+    for name in ("usmtp.writer", "outpost_contract.mail"):
         sys.modules.pop(name, None)
         parent, _, child = name.rpartition(".")
         try:

@@ -16,7 +16,7 @@ EMPTY = 255
 
 
 def _days(y, m, d):
-    # days since 1970-01-01 of a Gregorian date (the inverse of usmtp.mimeenc.civil)
+    # days since 1970-01-01 of a Gregorian date (the inverse of usmtp.clock.civil)
     if m <= 2:
         y -= 1
     era = y // 400

@@ -48,6 +48,7 @@ class SmtpPath:
         self.root = root
         self.wake = None          # set by the app on the board: see _by_wake
         self.wake_resets = False  # wake() resets the board (a send wake) or not (App.send_step)
+        self.context = None       # a TLS context built early in the SMTP step (sendwake._tls)
 
     def enabled(self):
         return bool(self.smtp["host"])
@@ -86,7 +87,6 @@ class SmtpPath:
             unload("outpost_contract.mail")
             unload("usmtp.mime")
             unload("usmtp.writer")
-            unload("usmtp.mimeenc")
             unload("outpost.chart")     # a report's charts: loaded to compose it only
             unload("outpost.png")
             if drop is not None:
@@ -248,7 +248,9 @@ class SmtpPath:
                            server_hostname=c["server_hostname"] or None, timeout=timeout,
                            insecure_skip_verify=c["insecure_skip_verify"],
                            allow_plaintext_auth=c["allow_plaintext_auth"],
-                           data_timeout=c["data_timeout"] or None, trace=self.trace)
+                           data_timeout=c["data_timeout"] or None, trace=self.trace,
+                           chunking=False,  # DATA: no BDAT module, no chunk buffer on the heap
+                           context=self.context)
             try:
                 if c["oauth2_token"]:
                     s.login_oauth2(c["username"], c["oauth2_token"], defer=True)

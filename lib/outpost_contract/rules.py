@@ -57,14 +57,14 @@ def backoff(attempt, base, factor, cap, jitter=0, rand=None):
 
 def format_date(ts):
     # the Date header: "Sat, 28 Nov 2026 12:45:21 +0000" (usmtp's writer makes it)
-    from usmtp.mimeenc import format_date as f
+    from usmtp.writer import format_date as f
     return f(int(ts))
 
 
 def iso(ts):
     # the one way a time is shown to people (mail bodies, reports, CSV, status): UTC,
     # "2026-11-28T12:45:21Z"
-    from usmtp.clock import civil    # small and loaded at boot anyway; mimeenc is not
+    from usmtp.clock import civil    # small and loaded at boot anyway; the writer is not
     t = int(ts)
     days = t // 86400
     s = t - days * 86400

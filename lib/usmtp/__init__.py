@@ -1,9 +1,9 @@
 # usmtp: one small SMTP client for MicroPython and CPython.
-# The protocol lives in core.py (no I/O: the state table, the session) with its jobs in files
-# of their own: tx.py (one message over DATA), bdat.py (CHUNKING), batch.py (send_many),
-# stream.py (data_begin/write/end), auth.py and oauth.py (AUTH). client.py drives it over a
-# socket (netio.py); writer.py and mimeenc.py write a plain-text message, mime.py what goes
-# beyond it (attachments, HTML, non-ASCII headers). Each part loads on first use (README.md,
+# The protocol lives in core.py (no I/O: the state table, the reply parser, the session, AUTH
+# PLAIN and LOGIN) with its jobs in files of their own: tx.py (one message over DATA, line ends
+# and dot-stuffing), bdat.py (CHUNKING), batch.py (send_many), stream.py (data_begin/write/end),
+# oauth.py (XOAUTH2). client.py drives it over a socket (and TLS); writer.py writes a plain-text
+# message, mime.py what goes beyond it (attachments, HTML, non-ASCII headers). Each part loads on first use (README.md,
 # "What loads when"), so a board pays for what a send uses. Nothing loads with the package
 # itself: SMTP, Message, make_message_id, the error classes, outcome and is_transient load
 # their module when first named here, and a board that needs only usmtp.clock or usmtp.checks
@@ -29,7 +29,7 @@ def __getattr__(name):
         return getattr(__import__(mod, None, None, [name]), name)
     if name[:1] == "_":
         raise AttributeError(name)
-    # a submodule ("from usmtp import netio"): MicroPython asks this function before it
+    # a submodule ("from usmtp import client"): MicroPython asks this function before it
     # looks for the file, so import it here
     try:
         return __import__("usmtp." + name, None, None, ["_"])

@@ -33,6 +33,17 @@ def partial(txs):
     return out
 
 
+def partial_results(core):
+    """core.partial_results(): after a batch broke off (a timeout, a lost connection), the
+    outcome of every message the server had answered, None for the rest; None when no batch
+    was running."""
+    if core._batch is None:
+        return None
+    out = partial(core._batch)
+    core._batch = None
+    return out
+
+
 def _ok(tx):
     try:
         tx.outcome()
@@ -60,7 +71,7 @@ def _watch(tx, i, on_settled):
     tx.on_reply = hear
 
 
-def send_many(core, txs, on_settled=None, one_end=True):
+def op_send_many(core, txs, on_settled=None, one_end=True):
     core._need("ready")
     core._batch = txs
     # with on_settled, one message's end of data in flight at a time (CHUNKING included):
@@ -124,8 +135,14 @@ def _send_many(core, txs):
     return results
 
 
-def client_send_many(smtp, items, on_settled=None, one_end=True):
-    # usmtp.SMTP.send_many. When the batch breaks off (a timeout, a lost connection, a 421)
+def send_many(smtp, items, on_settled=None, one_end=True):
+    # usmtp.SMTP.send_many (found on first use: core.lazy): several messages in one pipelined
+    # batch, items of (from_addr, to_addrs, msg). Returns, per message, its refused dict or the
+    # SMTPError that refused it. on_settled(i, result, reply), if given, is called as each
+    # message's reply arrives (its refused dict or its SMTPError, and the Reply that settled
+    # it), so the caller can record it before the next message goes out (one_end=False: a
+    # CHUNKING batch still goes in one burst); messages refused before sending are only in
+    # the returned list. When the batch breaks off (a timeout, a lost connection, a 421)
     # the error carries .partial_results: per message, the outcome the server's replies
     # settled, or None where it gave none. Only those are worth sending again; give messages
     # as bytes if you may (a generator is used up by the first attempt).
@@ -147,7 +164,7 @@ def settle(core, e):
     # e.partial_results: per message, its outcome, None for the unanswered ones
     if getattr(e, "partial_results", None) is not None:
         return
-    res = core.partial_results()
+    res = partial_results(core)
     if res is not None:
         try:
             e.partial_results = res

@@ -3,7 +3,7 @@
 # filled into one buffer allocated once and written from it (WRITE), never grown piece by piece.
 
 from usmtp.core import FLUSH, MAX_OUTSTANDING, WRITE
-from usmtp.stuffing import CRLFNormalizer
+from usmtp.tx import CRLFNormalizer
 from usmtp.tx import chunks
 
 
@@ -34,7 +34,7 @@ def bdat(core, tx, pipe):
                     return
             else:
                 yield MAX_OUTSTANDING
-                if tx.failed():
+                if _failed(tx):
                     return      # RFC 3030: no further BDAT once the transaction failed
         yield FLUSH
     tail = norm.end()           # at most 2 bytes
@@ -50,6 +50,13 @@ def bdat(core, tx, pipe):
     yield WRITE
     if core.trace:
         core.trace("C: <message data, %d bytes in BDAT>" % total)
+
+
+def _failed(tx):
+    # what the replies read so far say: this transaction can no longer deliver anything
+    if tx.bdat_err is not None or (tx.mail is not None and tx.mail.code != 250):
+        return True
+    return len(tx.rcpt) == len(tx.rcpts) and not tx.accepted()
 
 
 def _end_pending(core):

@@ -17,17 +17,19 @@
 # until at most N replies are outstanding (0: all answered), FLUSH to let the driver write
 # what is queued once it is worth a write, or WRITE to have it all written before they go on
 # (a reused buffer). Replies are matched to commands in order, which is what makes PIPELINING
-# (RFC 2920) safe. The core's jobs live in files of their own, loaded when an operation needs
-# them: tx.py (envelope and one message over DATA), bdat.py (CHUNKING), batch.py (send_many),
-# stream.py (a body written piece by piece, as uMail does), auth.py (AUTH mechanisms).
+# (RFC 2920) safe. Here too: the reply parser (every byte the server controls is bounded) and
+# a deferred AUTH PLAIN. The rest loads when an operation needs it: tx.py (one message over
+# DATA), bdat.py (CHUNKING), batch.py (send_many), stream.py (a body written piece by piece,
+# as uMail does), auth.py (an AUTH exchange: LOGIN, challenges), oauth.py (XOAUTH2), trace.py
+# (a trace). The parser is not a module of its own: on a board each module and each name
+# costs heap, and every send needs it.
 
 from usmtp import errors    # its rarer classes load when a failure names them (errors.py)
 from usmtp.errors import SMTPConnectError, SMTPError, SMTPProtocolError, SMTPUsageError
-from usmtp.reply import ReplyParser, parse_ehlo
 
-SEND = "send"
-NEED_DATA = "need-data"
-DONE = "done"
+SEND = 1
+NEED_DATA = 2
+DONE = 0
 FLUSH = -1
 WRITE = -2
 
@@ -36,6 +38,9 @@ MAX_AUTH_CHALLENGES = 5
 BDAT_SIZE = 4096           # body bytes per BDAT chunk when the size is not known up front
 FLUSH_AT = 2048            # queued bytes that make a body write worth doing
 PIECE = 4096               # a message given whole is stuffed and queued this much at a time
+MAX_LINE = 2048      # a reply line: RFC 5321 says 512; real servers are sloppier
+MAX_LINES = 100      # continuation lines in one reply (EHLO lists ~20)
+MAX_REPLY = 16384    # total bytes of one reply
 
 # The state table, one row a line: state, command (the one a reply answers, or an event the
 # driver reports), the reply codes that mean success, the state after success, the state after
@@ -92,13 +97,186 @@ def check_arg(value, what):
     return value
 
 
+# ---- replies: bytes from the server -> Reply ----------------------------------------------
+
+class Reply:
+    def __init__(self, code, lines, enhanced=None):
+        self.code = code
+        self.lines = lines          # text of each line, enhanced code stripped
+        self.enhanced = enhanced    # "5.1.1" or None
+        self.text = "\n".join(lines)
+
+
+def printable(b):
+    return "".join([chr(c) if 32 <= c < 127 else "?" for c in b])
+
+
+def _ascii(b):
+    # reply text is meant to be ASCII; show anything else without failing on it
+    try:
+        return b.decode("utf-8")
+    except UnicodeError:
+        return printable(b)
+
+
+def _enhanced(code, text):
+    # "5.1.1 User unknown" -> ("5.1.1", "User unknown") when the class matches the reply code
+    head, _, rest = text.partition(" ")
+    p = head.split(".")
+    if len(p) != 3 or p[0] != str(code // 100):
+        return None, text
+    for x in p:
+        if not x or len(x) > 3 or not x.isdigit():
+            return None, text
+    return head, rest
+
+
+def _bad(line):
+    return SMTPProtocolError("malformed reply line %r" % _ascii(line[:40]))
+
+
+class ReplyParser:
+    """Accumulates received bytes and returns complete replies (next_reply)."""
+
+    def __init__(self, max_line=MAX_LINE, max_lines=MAX_LINES, max_reply=MAX_REPLY):
+        self.max_line = max_line
+        self.max_lines = max_lines
+        self.max_reply = max_reply
+        self._buf = bytearray()
+        self._pos = 0           # start of the first unparsed line
+        self._code = None       # code of the reply being assembled
+        self._lines = []
+        self._size = 0
+        self._enh = None
+
+    def feed(self, data):
+        self._buf.extend(data)
+        # a line that never ends must not eat the heap
+        if len(self._buf) - self._pos > self.max_line and self._buf.find(b"\n", self._pos) < 0:
+            raise SMTPProtocolError("reply line longer than %d bytes" % self.max_line)
+
+    def next_reply(self):
+        """Return the next complete Reply, or None when more bytes are needed."""
+        buf = self._buf
+        while True:
+            nl = buf.find(b"\n", self._pos)
+            if nl < 0:
+                if self._pos:
+                    self._buf = buf[self._pos:]
+                    self._pos = 0
+                return None
+            line = bytes(buf[self._pos:nl])
+            self._pos = nl + 1
+            if line[-1:] == b"\r":
+                line = line[:-1]
+            n = len(line)
+            if n > self.max_line:
+                raise SMTPProtocolError("reply line longer than %d bytes" % self.max_line)
+            self._size += n + 2
+            if self._size > self.max_reply:
+                raise SMTPProtocolError("reply longer than %d bytes" % self.max_reply)
+            if n < 3 or not line[:3].isdigit():
+                raise _bad(line)
+            code = int(line[:3])
+            if code < 200 or code > 599:
+                raise SMTPProtocolError("reply code %d is not an SMTP reply" % code)
+            if n > 3 and line[3] != 32 and line[3] != 45:     # " " ends a reply, "-" goes on
+                raise _bad(line)
+            text = _ascii(line[4:])
+            if self._code is None:
+                self._code = code
+                self._enh, text = _enhanced(code, text)
+            else:
+                if code != self._code:
+                    raise SMTPProtocolError("reply code changed from %d to %d inside one reply"
+                                            % (self._code, code))
+                if self._enh is not None:
+                    enh, rest = _enhanced(code, text)
+                    if enh is not None:
+                        text = rest
+            self._lines.append(text)
+            if len(self._lines) > self.max_lines:
+                raise SMTPProtocolError("reply has more than %d lines" % self.max_lines)
+            if n == 3 or line[3] == 32:
+                r = Reply(code, self._lines, self._enh)
+                self._code = None
+                self._lines = []
+                self._size = 0
+                self._enh = None
+                return r
+
+
+def parse_ehlo(reply):
+    """EHLO reply -> {KEYWORD: params string}. The first line is the server's name."""
+    ext = {}
+    for line in reply.lines[1:]:
+        kw, _, params = line.strip().partition(" ")
+        # old servers say "AUTH=LOGIN PLAIN"
+        if kw[:5].upper() == "AUTH=":
+            params = kw[5:] + (" " + params if params else "")
+            kw = "AUTH"
+        kw = kw.upper()
+        if not kw:
+            continue
+        if kw in ext and kw == "AUTH":
+            params = ext[kw] + " " + params
+        ext[kw] = params
+    return ext
+
+
+# ---- AUTH PLAIN (RFC 4954, 4616); LOGIN and the exchange are in auth.py, XOAUTH2 in oauth.py ----
+
+def b64(data):
+    import binascii
+    if isinstance(data, str):
+        data = data.encode()
+    return binascii.b2a_base64(data).strip()
+
+
+def check_secret(name, value):
+    # a credential as text; the value itself is never shown
+    if isinstance(value, bytes):
+        try:
+            value = value.decode()
+        except UnicodeError:
+            raise SMTPUsageError(name + " is not UTF-8")
+    if not isinstance(value, str):
+        raise SMTPUsageError(name + " must be a string")
+    if "\x00" in value:
+        raise SMTPUsageError(name + " contains a NUL character")
+    return value
+
+
+def plain(user, secret):
+    # the AUTH PLAIN response (RFC 4616): the one a board sends, deferred (op_auth)
+    return b64("\x00" + check_secret("user", user) + "\x00" + check_secret("password", secret))
+
+
+def lazy(obj, table, name):
+    # obj's method `name` when `table` (" name:module ...") says which usmtp module holds it, as
+    # a function of obj: the method and its module load on first use, never for one message
+    i = table.find(" " + name + ":")
+    if i < 0:
+        raise AttributeError(name)
+    i += len(name) + 2
+    f = getattr(__import__("usmtp." + table[i:table.find(" ", i)], None, None, ["_"]), name)
+    return lambda *a, **k: f(obj, *a, **k)
+
+
+def _refused(r, what):
+    return errors.reply_error(r.code, r.text, r.enhanced, what)
+
+
+# ---- the session ------------------------------------------------------------------------------
+
 class ClientCore:
     def __init__(self, mode="plain", local_hostname="[127.0.0.1]", allow_plaintext_auth=False,
                  trace=None, secure=False, pipelining=True, chunking=True,
                  bdat_size=BDAT_SIZE, flush_at=FLUSH_AT):
         from usmtp.checks import mode_problem
-        if mode_problem(mode):
-            raise SMTPUsageError("mode " + mode_problem(mode))
+        p = mode_problem(mode)
+        if p:
+            raise SMTPUsageError("mode " + p)
         self.mode = mode
         self.local_hostname = check_arg(local_hostname, "local_hostname")
         self.allow_plaintext_auth = allow_plaintext_auth
@@ -109,14 +287,14 @@ class ClientCore:
         self.bdat_size = bdat_size
         self.flush_at = flush_at
         self.state = "greeting"
-        self.ext = {}              # EHLO keywords -> params; emptied after STARTTLS
-        self.esmtp = False
+        self._ext({}, False)        # EHLO keywords -> params; emptied after STARTTLS
         self.authenticated = False
         self.last_reply = None
         self.replies = 0           # replies dispatched so far (the driver times each one)
         self.greeting_reply = None
         self.result = None
         self._parser = ReplyParser()
+        self._out = bytearray(flush_at)    # where queued pieces are gathered (data_to_send)
         self._q = []               # pieces to write, in order (commands, body bytes)
         self._qn = 0               # their bytes
         self._pending = []         # (command, key, transaction) awaiting a reply, in order
@@ -128,6 +306,17 @@ class ClientCore:
         self._open_tx = None
         self._stuffer = None
         self._deferred_auth = None
+
+    def _ext(self, ext, esmtp):
+        # what the server offers (EHLO), and what we use of it
+        self.ext = ext
+        self.esmtp = esmtp
+        self.pipelining = self.use_pipelining and "PIPELINING" in ext
+        self.chunking = self.use_chunking and "CHUNKING" in ext
+        try:
+            self.max_size = int(ext.get("SIZE") or "0")
+        except ValueError:
+            self.max_size = 0       # a SIZE we cannot read is no limit we can honour
 
     # ---- driver interface -------------------------------------------------------------
 
@@ -141,25 +330,27 @@ class ClientCore:
         self.result = None
 
     def data_to_send(self):
-        # pieces are handed over as they were queued (a body piece is never copied into a
-        # growing buffer); small ones go together, up to flush_at bytes
+        """What to write now (bytes-like, valid until the next call). Pieces are handed over as
+        they were queued (a body piece is never copied into a growing buffer); small ones go
+        together, up to flush_at bytes, copied into one buffer allocated with the session (on a
+        board an allocation after the TLS handshake may find no such block free)."""
         q = self._q
         if not q:
             return b""
-        if len(q) == 1 or self._qn <= self.flush_at:
-            out = q[0]
-            if len(q) > 1:
-                # one buffer of the exact size (MicroPython's join takes no memoryview)
-                out = bytearray(self._qn)
-                i = 0
-                for p in q:
-                    out[i:i + len(p)] = p
-                    i += len(p)
-            self._q = []
-            self._qn = 0
+        if len(q) > 1 and self._qn > self.flush_at:
+            out = q.pop(0)
+            self._qn -= len(out)
             return out
-        out = q.pop(0)
-        self._qn -= len(out)
+        out = q[0]
+        if len(q) > 1:
+            # (MicroPython's join takes no memoryview)
+            out = memoryview(self._out)[:self._qn]
+            i = 0
+            for p in q:
+                out[i:i + len(p)] = p
+                i += len(p)
+        self._q = []
+        self._qn = 0
         return out
 
     def receive_data(self, data):
@@ -174,7 +365,8 @@ class ClientCore:
         except SMTPError as e:
             self._op = None
             if self._batch is not None:
-                e.partial_results = self.partial_results()
+                from usmtp.batch import partial_results
+                e.partial_results = partial_results(self)
             if isinstance(e, (SMTPProtocolError, SMTPConnectError)) or \
                     (getattr(e, "code", 0) == 421):
                 self._go("LOST")
@@ -185,32 +377,25 @@ class ClientCore:
         if self.state != "tls":
             raise SMTPUsageError("tls_established() without an accepted STARTTLS")
         self.secure = True
-        self.ext = {}
-        self.esmtp = False
+        self._ext({}, False)
         self._go("TLS")
 
     def lost(self):
         """The driver lost the connection (an error, a timeout, close()): nothing more on it."""
         self._go("LOST")
 
+    def __getattr__(self, name):
+        # op_send_many(txs, on_settled=None, one_end=True): several messages, pipelined as far
+        # as the server allows; per message, its refused dict or its SMTPError (batch.py).
+        # partial_results(): after a batch broke off, per message its outcome or None (batch.py).
+        # op_begin_data(tx), write_data(chunk), op_end_data(): MAIL, RCPT and DATA up to the
+        # 354, the body queued piece by piece, its end (stream.py: the shape uMail expects).
+        return lazy(self, " op_send_many:batch partial_results:batch op_begin_data:stream"
+                          " write_data:stream op_end_data:stream ", name)
+
     def waiting_for(self):
         """The command whose reply is awaited next (the driver picks its timeout by it)."""
         return self._pending[0][0] if self._pending else None
-
-    @property
-    def pipelining(self):
-        return self.use_pipelining and "PIPELINING" in self.ext
-
-    @property
-    def chunking(self):
-        return self.use_chunking and "CHUNKING" in self.ext
-
-    @property
-    def max_size(self):
-        try:
-            return int(self.ext.get("SIZE", "0") or "0")
-        except ValueError:
-            return 0        # a SIZE we cannot read is no limit we can honour
 
     # ---- machinery --------------------------------------------------------------------
 
@@ -288,7 +473,7 @@ class ClientCore:
             ctx.on_reply(cmd, key, r)
 
     def _send(self, cmd, arg=None, ctx=None, key=None, redact=False, verb=None):
-        line = verb if verb is not None else cmd
+        line = cmd if verb is None else verb
         if arg is not None:
             arg = check_arg(arg, cmd + " argument")
             line = line + " " + arg if line else arg
@@ -307,27 +492,11 @@ class ClientCore:
             raise SMTPUsageError("not possible in state " + self.state + " (needs " +
                                  " or ".join(states) + ")")
 
-    def partial_results(self):
-        """After a batch broke off (a timeout, a lost connection): the outcome of every message
-        the server had answered, None for the rest; None when no batch was running."""
-        if self._batch is None:
-            return None
-        from usmtp.batch import partial
-        out = partial(self._batch)
-        self._batch = None
-        return out
-
-    def drain(self):
-        """The connection failed: dispatch the complete replies that did arrive before that,
-        so what the server said about a message still counts."""
-        try:
-            while self._pending:
-                r = self._parser.next_reply()
-                if r is None:
-                    return
-                self._dispatch(r)
-        except SMTPError:
-            pass
+    def _reply(self, cmd):
+        # queue cmd; the generator that yields from this gets its reply
+        self._send(cmd)
+        yield 0
+        return self.last_reply
 
     # ---- operations: the session -------------------------------------------------------
 
@@ -337,10 +506,9 @@ class ClientCore:
         if self.state == "greeting":
             self._pending.append(("GREETING", None, None))
             yield 0
-            r = self.last_reply
-            self.greeting_reply = r
+            r = self.greeting_reply = self.last_reply
             if r.code != 220:
-                raise errors.reply_error(r.code, r.text, r.enhanced, "greeting")
+                raise _refused(r, "greeting")
         res = yield from self.op_hello()
         if self.secure or self.mode == "plain":
             return res
@@ -358,16 +526,16 @@ class ClientCore:
                 raise errors.SMTPTLSError("server does not offer STARTTLS and mode='starttls' "
                                           "requires it (refusing to continue without TLS)")
             return "ready"
-        self._send("STARTTLS")
-        yield 0
-        r = self.last_reply
+        r = yield from self._reply("STARTTLS")
         if r.code != 220:
             if required:
                 raise errors.SMTPTLSError("server refused STARTTLS: %d %s" % (r.code, r.text))
             return "ready"
-        if self._parser.pending():
+        p = self._parser
+        if len(p._buf) > p._pos:
             # bytes sent before the handshake would be read as if they came over TLS
-            self._parser.take_rest()
+            p._buf = bytearray()
+            p._pos = 0
             raise SMTPProtocolError("server sent data after its STARTTLS reply, before the TLS "
                                     "handshake (possible command injection)")
         return "starttls"
@@ -379,18 +547,16 @@ class ClientCore:
         yield 0
         r = self.last_reply
         if r.code == 250:
-            self.ext = parse_ehlo(r)
-            self.esmtp = True
+            self._ext(parse_ehlo(r), True)
             return "ready"
         if r.code < 500:
-            raise errors.reply_error(r.code, r.text, r.enhanced, "EHLO")
+            raise _refused(r, "EHLO")
         self._send("HELO", self.local_hostname)
         yield 0
         r = self.last_reply
         if r.code != 250:
-            raise errors.reply_error(r.code, r.text, r.enhanced, "HELO")
-        self.ext = {}
-        self.esmtp = False
+            raise _refused(r, "HELO")
+        self._ext({}, False)
         return "ready"
 
     def op_auth(self, user, secret, oauth=False, mechanism=None, defer=False):
@@ -404,56 +570,27 @@ class ClientCore:
         offered = self.ext.get("AUTH")
         if offered is None:
             raise errors.SMTPAuthError(503, "server does not offer AUTH", None, "AUTH")
-        from usmtp import auth    # the mechanisms load only when logging in
-        mech = auth.mechanism(auth.choose(offered, oauth, mechanism), user, secret)
-        name = mech.name
-        init = mech.initial()
-        if defer and init and self.pipelining:
-            self._deferred_auth = name + " " + init.decode()
-            return name
-        self._send("AUTH", name + (" " + init.decode() if init else ""), redact=True)
-        rounds = 0
-        while True:
-            yield 0
-            r = self.last_reply
-            if r.code == 235:
-                return name
-            if r.code != 334:
-                text = r.text
-                detail = getattr(mech, "error_detail", None)
-                if detail:
-                    text += " (" + auth.printable(detail) + ")"
-                raise errors.SMTPAuthError(r.code, text, r.enhanced, "AUTH " + name)
-            rounds += 1
-            err = None
-            resp = b"*"         # cancels the exchange (RFC 4954)
-            if rounds > MAX_AUTH_CHALLENGES:
-                err = SMTPProtocolError("more than %d AUTH challenges" % MAX_AUTH_CHALLENGES)
-            else:
-                try:
-                    resp = mech.respond(r.text.encode())
-                except errors.SMTPAuthError as e:
-                    err = e
-            self._send("AUTH-RESP", resp.decode(), redact=True, verb="")
-            if err is not None:
-                yield 0
-                raise err
+        if defer and self.pipelining and not oauth and (mechanism or "PLAIN").upper() == "PLAIN" \
+                and "PLAIN" in offered.upper().split():
+            # a board's login: nothing to exchange, so auth.py stays unloaded
+            self._deferred_auth = "PLAIN " + plain(user, secret).decode()
+            return "PLAIN"
+        from usmtp.auth import exchange
+        res = yield from exchange(self, offered, user, secret, oauth, mechanism, defer)
+        return res
 
     def op_simple(self, cmd):
         """NOOP, RSET or QUIT: returns the reply."""
         if self.state == "data":
             # inside DATA the command would become message text and never be answered
             raise SMTPUsageError(cmd + " is not possible in state data (end the message first)")
-        self._send(cmd)
-        yield 0
-        r = self.last_reply
+        r = yield from self._reply(cmd)
         if r.code != (221 if cmd == "QUIT" else 250):
-            raise errors.reply_error(r.code, r.text, r.enhanced, cmd)
+            raise _refused(r, cmd)
         return r
 
     def _rset(self):
-        self._send("RSET")
-        yield 0
+        yield from self._reply("RSET")
 
     # ---- operations: messages (their code loads on first use) --------------------------
 
@@ -466,28 +603,3 @@ class ClientCore:
         """One message. Returns the refused-recipients dict; raises when nothing was sent."""
         from usmtp.tx import send
         return send(self, tx)
-
-    def op_send_many(self, txs, on_settled=None, one_end=True):
-        """Several messages, pipelined as far as the server allows.
-        Returns a list with, per message, its refused dict or its SMTPError.
-        on_settled(i, result, reply): called as soon as the server's replies settle message i
-        (its refused dict or its SMTPError, and the Reply that settled it), before the next
-        message's end of data goes out (one_end=False: with CHUNKING, a batch still goes in
-        one burst and each message is told as its reply comes)."""
-        from usmtp.batch import send_many
-        return send_many(self, txs, on_settled, one_end)
-
-    def op_begin_data(self, tx):
-        """MAIL, RCPT and DATA, stopping at the 354: the caller then streams the body with
-        write_data() and finishes with op_end_data(). (The shape uMail scripts expect.)"""
-        from usmtp.stream import begin
-        return begin(self, tx)
-
-    def write_data(self, chunk):
-        """Queue body bytes (dot-stuffed, CRLF-normalised) inside an op_begin_data transaction."""
-        from usmtp.stream import write
-        write(self, chunk)
-
-    def op_end_data(self):
-        from usmtp.stream import end
-        return end(self)

@@ -1,4 +1,4 @@
-# What a message beyond plain text needs, for the writer (usmtp.writer) and usmtp.mimeenc:
+# What a message beyond plain text needs, for the writer (usmtp.writer):
 # attachments, an HTML body and its inline parts (multipart/mixed, alternative, related),
 # base64 streamed from fixed buffers, RFC 2047 encoded words for non-ASCII headers and RFC 2231
 # parameters for non-ASCII or long file names. Loaded only when a message has one of these: a
@@ -6,7 +6,7 @@
 import binascii
 
 from usmtp.errors import SMTPUsageError
-from usmtp.mimeenc import LINE, WORD, _HEXU, _QSAFE, fold, is_ascii, qp_chunks, line_spans
+from usmtp.writer import LINE, WORD, _HEXU, _QSAFE, fold, is_ascii, qp_chunks, line_spans
 from usmtp.writer import _no_crlf, check_message_id
 
 _PCT_SAFE = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789!#$&+-.^_`|~"

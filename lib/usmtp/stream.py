@@ -1,14 +1,16 @@
 # A message body the caller writes piece by piece (usmtp.SMTP.data_begin/data_write/data_end,
 # the shape uMail scripts expect), for the core: MAIL, RCPT and DATA up to the 354, then the
-# caller's pieces dot-stuffed, then the end of data. Loaded only by a caller that uses it.
+# caller's pieces dot-stuffed, then the end of data. Loaded only by a caller that uses it: each
+# function here is the method of the same name of ClientCore (op_begin_data, write_data,
+# op_end_data) or of usmtp.SMTP (data_write), which finds it on first use (core.lazy).
 
 from usmtp.core import RCPT_OK
 from usmtp.errors import SMTPDataError, SMTPError, SMTPUsageError
-from usmtp.stuffing import DataStuffer
+from usmtp.tx import DataStuffer
 from usmtp.tx import precheck, transaction
 
 
-def begin(core, tx):
+def op_begin_data(core, tx):
     core._need("ready")
     precheck(core, tx)
     if tx.error is None:
@@ -37,7 +39,7 @@ def begin(core, tx):
     raise err
 
 
-def write(core, chunk):
+def write_data(core, chunk):
     if core.state != "data" or core._open_tx is None:
         raise SMTPUsageError("write_data() outside a DATA transaction")
     out = core._stuffer.feed(chunk)
@@ -45,7 +47,7 @@ def write(core, chunk):
         core._raw(out)
 
 
-def end(core):
+def op_end_data(core):
     if core.state != "data" or core._open_tx is None:
         raise SMTPUsageError("end of data outside a DATA transaction")
     tx = core._open_tx
@@ -59,7 +61,7 @@ def end(core):
     return tx.outcome()
 
 
-def client_write(smtp, chunk):
+def data_write(smtp, chunk):
     # usmtp.SMTP.data_write: the piece goes out now
     smtp._live().write_data(chunk)
     core = smtp._core
@@ -68,7 +70,7 @@ def client_write(smtp, chunk):
         if not out:
             return
         try:
-            smtp._stream.write(out, smtp.timeout)
+            smtp._write(out, smtp.timeout)
         except SMTPError:
             smtp.close()
             raise

@@ -2,6 +2,14 @@
 # (pipelined when the server allows), the body dot-stuffed on its way out, and what the replies
 # mean for the message. Loaded on the first send; CHUNKING (bdat.py) and batches (batch.py)
 # build on it and load only when used.
+#
+# Line ends and dot-stuffing are here too (every send needs them): DataStuffer (DATA, RFC 5321
+# 4.5.2) and CRLFNormalizer (BDAT, RFC 3030) turn a message given in chunks of any size into
+# wire bytes: bare LF, bare CR and CRLF all become one CRLF, even when a CR ends one chunk and
+# its LF starts the next; DataStuffer doubles a leading "." on every line, even when the line
+# starts at a chunk boundary, so "\n.\r\n", "\r.\n" and friends can never end the DATA early
+# (SMTP smuggling). State is two flags: memory is O(chunk). The work is done with C-level
+# bytes.replace, never a per-byte Python loop. usmtp.stuffing has the whole-message helpers.
 
 from usmtp.core import FLUSH, MAX_OUTSTANDING, PIECE, RCPT_OK, check_arg
 from usmtp import errors    # refusal classes load only when a reply refuses (errors.py)
@@ -63,12 +71,6 @@ class Tx:
             if self.rcpt[a].code in RCPT_OK:
                 return True
         return False
-
-    def failed(self):
-        # what the replies read so far say: this transaction can no longer deliver anything
-        if self.bdat_err is not None or (self.mail is not None and self.mail.code != 250):
-            return True
-        return len(self.rcpt) == len(self.rcpts) and not self.accepted()
 
     def outcome(self):
         """The refused-recipients dict, or raise the error that sank the message."""
@@ -145,6 +147,66 @@ def chunks(source):
         yield c
 
 
+def _as_bytes(chunk):
+    if isinstance(chunk, bytes):
+        return chunk
+    if isinstance(chunk, str):
+        return chunk.encode()
+    if isinstance(chunk, (bytearray, memoryview)):
+        return bytes(chunk)
+    raise TypeError("message chunk must be bytes, bytearray, memoryview or str, not " +
+                    type(chunk).__name__)
+
+
+class CRLFNormalizer:
+    # Without dot-stuffing: for BDAT, where the byte count delimits the message.
+    _dots = False
+
+    def __init__(self):
+        self._bol = True        # the next output byte starts a line
+        self._cr = False        # the last input byte was a CR, already written as CRLF
+        self._ended = False
+
+    def feed(self, chunk):
+        if self._ended:
+            raise ValueError("feed() after end()")
+        data = _as_bytes(chunk)
+        if not data:
+            return b""
+        if self._cr:
+            self._cr = False
+            if data[0] == 10:   # the LF of a CRLF split across chunks: already written
+                data = data[1:]
+                if not data:
+                    return b""
+        if b"\r" in data:
+            self._cr = data[-1] == 13
+            data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        if b"\n" in data:
+            data = data.replace(b"\n", b"\r\n")
+        if self._dots:
+            if b"\r\n." in data:
+                data = data.replace(b"\r\n.", b"\r\n..")
+            if self._bol and data[0] == 46:
+                data = b"." + data
+        self._bol = data[-1] == 10
+        return data
+
+    def end(self):
+        # close the last line; DataStuffer adds the end-of-data mark
+        if self._ended:
+            raise ValueError("end() called twice")
+        self._ended = True
+        tail = b"" if self._bol else b"\r\n"
+        if self._dots:
+            tail += b".\r\n"
+        return tail
+
+
+class DataStuffer(CRLFNormalizer):
+    _dots = True
+
+
 def send(core, tx):
     # core.op_send: one message; the refused-recipients dict, or raise when nothing was sent
     core._need("ready")
@@ -172,11 +234,6 @@ def precheck(core, tx):
         return
     if not is_ascii(tx.sender + "".join(tx.rcpts)) and "SMTPUTF8" not in core.ext:
         tx.error = SMTPUsageError("non-ASCII address but the server does not offer SMTPUTF8")
-
-
-def _end(core, tx):
-    core._raw(b".\r\n")
-    core._pending.append(("EOD", None, tx))
 
 
 def transaction(core, tx, stream=True):
@@ -219,9 +276,9 @@ def transaction(core, tx, stream=True):
         return
     if tx.mail.code != 250 or not tx.accepted():
         # nothing can be delivered but the server wants data: end it at once (RFC 2920)
-        _end(core, tx)
+        core._raw(b".\r\n")
+        core._pending.append(("EOD", None, tx))
         return
-    from usmtp.stuffing import DataStuffer
     st = DataStuffer()
     n = 0
     for c in chunks(tx.source):

@@ -165,3 +165,17 @@ def test_charts_that_run_out_of_memory_leave_the_report_without_them(tmp_path, m
     assert [x.get_content_type() for x in m.walk()] == ["multipart/mixed", "text/plain", "text/csv"]
     assert logged == ["smtp: out of memory writing the report's charts; it goes without them"]
     assert sorted(os.listdir(tmp_path)) == ["mail.out"]
+
+
+def test_the_smtp_step_builds_its_tls_context_first_or_leaves_it_to_the_client(tmp_path):
+    # sendwake._tls: the context the client will use, built before anything else of the step
+    # (on a board the heap is least split then); none for a plain connection, and none when it
+    # cannot be built yet (a bad CA here): the client builds it then and says what is wrong
+    from peers.certs import TestCA
+    smtp = {"mode": "starttls", "ca": TestCA().ca_pem.decode(), "insecure_skip_verify": False}
+    ctx = sendwake._tls(smtp)
+    assert ctx is not None and hasattr(ctx, "wrap_socket")
+    assert sendwake._tls(dict(smtp, mode="plain")) is None
+    assert sendwake._tls(dict(smtp, ca="-----BEGIN CERTIFICATE-----\nnot a cert")) is None
+    p = path(tmp_path)
+    assert p.context is None        # the app's own path builds none ahead

@@ -94,6 +94,42 @@ def fill_spool(spool, recs, source="test", rcpts=("ops@example.org",), batch=100
         spool.write(ops)
 
 
+def ingress_on_a_small_spool(cls, cfg, tmp_path):
+    """A broker ingress (cls: MqttIngress, AmqpIngress) started on a spool with room for 5
+    alerts; a delivery the full spool refused goes back to the broker after 0.3 s.
+    -> (ingress, spool, metrics)"""
+    from outpost_gateway.clock import SystemClock
+    from outpost_gateway.ingest import Ingest
+    from outpost_gateway.metrics import Metrics
+    from outpost_gateway.spool import Spool
+    spool = Spool(str(tmp_path / "s.db"), SystemClock(), max_pending=5).open()
+    spool.start_writer()
+    m = Metrics()
+    ing = cls(cfg, Ingest(cfg, spool, m, SystemClock()))
+    ing.BOUNCE_DELAY = 0.3
+    ing.start()
+    return ing, spool, m
+
+
+def full_spool_keeps_alerts_with_the_broker(spool, metrics, publish, recs, when_full=None):
+    """The stated policy of every broker ingress: a spool with room for 5 (max_pending=5) refuses
+    the rest of recs without acknowledging them, so the broker keeps them and delivers them again
+    once 5 are done; nothing is lost. publish(rec) hands one record to the broker and waits for
+    its acknowledgement; when_full() checks more while the spool is full."""
+    for r in recs:
+        publish(r)
+    assert wait_for(lambda: metrics.c["spool_full"] >= 3, 30)
+    assert spool.counts()["alerts"] == 5
+    if when_full is not None:
+        when_full()
+    from outpost_gateway.clock import SystemClock
+    from outpost_gateway.spool import Outcome
+    now = SystemClock().time()
+    spool.finish([Outcome(r["id"], "ops@example.org", "done", 1, now, None, 250, None) for r in recs[:5]], now)
+    assert wait_for(lambda: spool.counts()["alerts"] == len(recs), 60)
+    assert sorted(a["id"] for a in spool.list(limit=100)) == sorted(r["id"] for r in recs)
+
+
 def wait_for(pred, timeout=20.0, step=0.005, most=0.1):
     # for state no event reports: checked at once, then at growing gaps (5 ms up to 100 ms),
     # so a quick answer is seen quickly and a slow one costs few checks (each may be an HTTP
@@ -145,7 +181,7 @@ class GatewayProcess:
     file. health() and get() read its HTTP listener when http_port is given.
     """
 
-    def __init__(self, config, log_path, http_port=None, env=None, preexec_fn=None):
+    def __init__(self, config, log_path, http_port=None, env=None, preexec_fn=None, cond=None):
         self.config = str(config)
         self.log_path = str(log_path)
         self.http_port = http_port
@@ -153,7 +189,8 @@ class GatewayProcess:
         self.env.update(env or {})
         self.preexec_fn = preexec_fn
         self.p = None
-        self._cond = threading.Condition()
+        # gateways given one condition can be waited on together (wait_line_of_any)
+        self._cond = cond if cond is not None else threading.Condition()
         self._lines = []
         self._reading = None
         self.start()
@@ -192,6 +229,11 @@ class GatewayProcess:
                 if found or left <= 0 or not self._reading.is_alive():
                     return found
                 self._cond.wait(left)
+
+    def lines(self, match):
+        # the lines of this run that hold match (text), as they are now
+        with self._cond:
+            return [ln for ln in self._lines if match in ln]
 
     def text(self):
         # the whole log, earlier runs included
@@ -242,6 +284,23 @@ class GatewayProcess:
             self.p.wait(30)
         if self._reading is not None:
             self._reading.join(30)
+
+
+def wait_line_of_any(procs, match, timeout=60.0):
+    """The first of procs (GatewayProcess made with one shared cond) whose output of this run
+    holds match, once one does: woken by each new line, not a poll; None after timeout."""
+    cond = procs[0]._cond
+    assert all(p._cond is cond for p in procs), "wait_line_of_any needs one shared cond"
+    end = time.monotonic() + timeout
+    with cond:
+        while True:
+            for p in procs:
+                if any(match in ln for ln in p._lines):
+                    return p
+            left = end - time.monotonic()
+            if left <= 0:
+                return None
+            cond.wait(left)
 
 
 class Publisher:

@@ -6,6 +6,7 @@
 # inbox on a real SMTP server; bad records refused, kept and acknowledged; the broker refusing
 # a board that publishes as another; a gateway process SIGKILLed mid-stream losing nothing.
 import collections
+import contextlib
 import json
 import os
 import sys
@@ -15,14 +16,12 @@ import pika
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from gateway_helpers import ROOT, base_data, free_port, make_cfg, record, wait_for, write_toml
+from gateway_helpers import (ROOT, base_data, free_port, full_spool_keeps_alerts_with_the_broker,
+                             ingress_on_a_small_spool, make_cfg, record,
+                             wait_for, write_toml)
 from outpost_gateway import config
 from outpost_gateway.amqp_ingress import AmqpIngress, bindings, parse_url, split_key
-from outpost_gateway.clock import SystemClock
-from outpost_gateway.ingest import Ingest
-from outpost_gateway.metrics import Metrics
 from outpost_gateway.service import Gateway
-from outpost_gateway.spool import Outcome, Spool
 from peers import rabbitmq
 from peers.certs import TestCA
 from peers.smtpd import MailServer
@@ -131,6 +130,18 @@ def admin_publish(rabbit, key, body):
         conn.close()
 
 
+@contextlib.contextmanager
+def consuming_gateway(tmp_path, rabbit, queue, **amqp):
+    # an in-process gateway on the queue (no relay, no watchdog), once it consumes; stopped after
+    gw = Gateway(make_cfg(tmp_path, amqp=amqp_section(rabbit, queue, **amqp), relay={"enabled": False},
+                          watchdog={"enabled": False}))
+    gw.start()
+    try:
+        assert wait_for(lambda: gw.amqp.consuming, 30), gw.amqp.last_error
+        yield gw
+    finally:
+        gw.stop()
+
 def test_urls_and_routing_keys():
     assert parse_url("amqp://rmq1/") == (False, "rmq1", 5672, "/")
     assert parse_url("amqps://rmq2:5999/outpost") == (True, "rmq2", 5999, "outpost")
@@ -211,35 +222,30 @@ def test_firmware_alert_through_rabbitmq_to_the_inbox(tmp_path, rabbit, queue):
 
 
 def test_bad_records_refused_kept_and_acknowledged(tmp_path, rabbit, queue):
-    cfg = make_cfg(tmp_path, amqp=amqp_section(rabbit, queue), relay={"enabled": False},
-                   watchdog={"enabled": False})
-    gw = Gateway(cfg)
-    gw.start()
-    b1 = Board(rabbit, "b1")
-    try:
-        assert wait_for(lambda: gw.amqp.consuming, 30), gw.amqp.last_error
-        good = [record(device="b1", seq=i) for i in range(5)]
-        infos = [b1.publish("outpost/b1/alert", json.dumps(r)) for r in good]
-        infos.append(b1.publish("outpost/b1/alert", b"{not json"))
-        infos.append(b1.publish("outpost/b1/alert", json.dumps(record(device="b2", seq=9))))
-        infos.append(b1.publish("outpost/b1/status", b"sleepy"))
-        for i in infos:
-            i.wait_for_publish(20)
-        # a device name with a '.' (outpost/a.b/alert reaches amq.topic as outpost.a.b.alert):
-        # refused with the reason and kept, not silently unrouted
-        admin_publish(rabbit, "outpost.a.b.alert", json.dumps(record(device="a.b", seq=1)))
-        want = {"malformed": 1, "device-mismatch": 1, "bad-status": 1, "bad-device": 1}
-        assert wait_for(lambda: len(gw.spool.rejected()) >= 4, 20)
-        rej = collections.Counter(r["reason"].split(":")[0] for r in gw.spool.rejected())
-        assert rej == want
-        assert all(r["source"] == "amqp" for r in gw.spool.rejected())
-        assert wait_for(lambda: gw.spool.pending() == 5, 20)
-        assert "cannot cross RabbitMQ's MQTT plugin" in [r for r in gw.spool.rejected()
-                                                         if r["reason"].startswith("bad-device")][0]["reason"]
-        assert settled(rabbit, queue)
-    finally:
-        b1.close()
-        gw.stop()
+    with consuming_gateway(tmp_path, rabbit, queue) as gw:
+        b1 = Board(rabbit, "b1")
+        try:
+            good = [record(device="b1", seq=i) for i in range(5)]
+            infos = [b1.publish("outpost/b1/alert", json.dumps(r)) for r in good]
+            infos.append(b1.publish("outpost/b1/alert", b"{not json"))
+            infos.append(b1.publish("outpost/b1/alert", json.dumps(record(device="b2", seq=9))))
+            infos.append(b1.publish("outpost/b1/status", b"sleepy"))
+            for i in infos:
+                i.wait_for_publish(20)
+            # a device name with a '.' (outpost/a.b/alert reaches amq.topic as outpost.a.b.alert):
+            # refused with the reason and kept, not silently unrouted
+            admin_publish(rabbit, "outpost.a.b.alert", json.dumps(record(device="a.b", seq=1)))
+            want = {"malformed": 1, "device-mismatch": 1, "bad-status": 1, "bad-device": 1}
+            assert wait_for(lambda: len(gw.spool.rejected()) >= 4, 20)
+            rej = collections.Counter(r["reason"].split(":")[0] for r in gw.spool.rejected())
+            assert rej == want
+            assert all(r["source"] == "amqp" for r in gw.spool.rejected())
+            assert wait_for(lambda: gw.spool.pending() == 5, 20)
+            assert "cannot cross RabbitMQ's MQTT plugin" in [r for r in gw.spool.rejected()
+                                                             if r["reason"].startswith("bad-device")][0]["reason"]
+            assert settled(rabbit, queue)
+        finally:
+            b1.close()
     assert queue_depth(rabbit, queue) == 0      # bad ones acknowledged too: never redelivered
 
 
@@ -251,25 +257,16 @@ def test_full_spool_leaves_alerts_in_the_queue_and_a_dead_node_is_skipped(tmp_pa
     sect = amqp_section(rabbit, queue)
     sect["urls"] = [dead] + sect["urls"]
     cfg = make_cfg(tmp_path, amqp=sect)
-    spool = Spool(str(tmp_path / "s.db"), SystemClock(), max_pending=5).open()
-    spool.start_writer()
-    m = Metrics()
-    ing = AmqpIngress(cfg, Ingest(cfg, spool, m, SystemClock()))
-    ing.BOUNCE_DELAY = 0.3
-    ing.start()
+    ing, spool, m = ingress_on_a_small_spool(AmqpIngress, cfg, tmp_path)
     b1 = Board(rabbit, "b1")
     try:
         assert wait_for(lambda: ing.consuming, 30), ing.last_error
         assert ing.status()["node"] == sect["urls"][1][len("amqp://"):-1]
-        recs = [record(device="b1", seq=i, boot=3) for i in range(8)]
-        for r in recs:
-            b1.publish("outpost/b1/alert", json.dumps(r)).wait_for_publish(20)
-        assert wait_for(lambda: m.c["spool_full"] >= 3, 30)
-        assert spool.counts()["alerts"] == 5 and ing.refusing == "full"
-        now = SystemClock().time()
-        spool.finish([Outcome(r["id"], "ops@example.org", "done", 1, now, None, 250, None) for r in recs[:5]], now)
-        assert wait_for(lambda: spool.counts()["alerts"] == 8, 60)
-        assert sorted(a["id"] for a in spool.list(limit=100)) == sorted(r["id"] for r in recs)
+        def refusing():
+            assert ing.refusing == "full"
+        full_spool_keeps_alerts_with_the_broker(
+            spool, m, lambda r: b1.publish("outpost/b1/alert", json.dumps(r)).wait_for_publish(20),
+            [record(device="b1", seq=i, boot=3) for i in range(8)], refusing)
         assert wait_for(lambda: ing.refusing is None, 10)
         assert settled(rabbit, queue)
     finally:
@@ -286,14 +283,8 @@ def test_amqps_verifies_the_node_certificate(tmp_path, rabbit, queue):
     url = "amqps://localhost:%d/" % n.amqps_port
     ca = tmp_path / "ca.pem"
     ca.write_bytes(rabbit.ca.ca_pem)
-    gw = Gateway(make_cfg(tmp_path, amqp=amqp_section(rabbit, queue, urls=[url], ca=str(ca)),
-                          relay={"enabled": False}, watchdog={"enabled": False}))
-    gw.start()
-    try:
-        assert wait_for(lambda: gw.amqp.consuming, 30), gw.amqp.last_error
+    with consuming_gateway(tmp_path, rabbit, queue, urls=[url], ca=str(ca)) as gw:
         assert gw.amqp.status()["node"] == "localhost:%d" % n.amqps_port
-    finally:
-        gw.stop()
     other = tmp_path / "other-ca.pem"
     other.write_bytes(TestCA().ca_pem)
     gw = Gateway(make_cfg(tmp_path / "b", amqp=amqp_section(rabbit, queue, urls=[url], ca=str(other)),
@@ -308,13 +299,8 @@ def test_amqps_verifies_the_node_certificate(tmp_path, rabbit, queue):
 
 
 def test_broker_refuses_a_board_publishing_as_another(tmp_path, rabbit, queue):
-    cfg = make_cfg(tmp_path, amqp=amqp_section(rabbit, queue), relay={"enabled": False},
-                   watchdog={"enabled": False})
-    gw = Gateway(cfg)
-    gw.start()
-    bad = Board(rabbit, "b1")
-    try:
-        assert wait_for(lambda: gw.amqp.consuming, 30), gw.amqp.last_error
+    with consuming_gateway(tmp_path, rabbit, queue) as gw:
+        bad = Board(rabbit, "b1")
         # b1 posing as shed, with a record that says shed
         bad.publish("outpost/shed/alert", json.dumps(record(device="shed", seq=77)))
         # RabbitMQ closes the connection of a board that writes outside outpost.<its name>.
@@ -325,8 +311,6 @@ def test_broker_refuses_a_board_publishing_as_another(tmp_path, rabbit, queue):
         ok.close()
         assert wait_for(lambda: gw.spool.pending() == 1, 20)
         assert [a["id"] for a in gw.spool.list()] == ["b1-1-1"]
-    finally:
-        gw.stop()
 
 
 @pytest.mark.slow

@@ -17,7 +17,8 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from gateway_helpers import ROOT, GatewayProcess, Publisher, base_data, free_port, record, wait_for, write_toml
+from gateway_helpers import (ROOT, GatewayProcess, Publisher, base_data, free_port, record, wait_for,
+                             wait_line_of_any, write_toml)
 from outpost_gateway.fleet import Peer, parse_status, plan, taker
 from peers.certs import TestCA
 from peers.mosquitto import Mosquitto
@@ -242,11 +243,11 @@ def test_a_peer_without_a_session_is_left_alone(tmp_path, caplog):
 # ---- the real thing ------------------------------------------------------------------------
 
 class FleetGateway(GatewayProcess):
-    def __init__(self, name, config, tmp_path, http_port):
+    def __init__(self, name, config, tmp_path, http_port, cond):
         self.name = name
         self.spool = str(tmp_path / name / "state" / "spool.db")
         super().__init__(config, tmp_path / ("%s.log" % name), http_port=http_port,
-                         env={"FLEET_SMTP_PW": "gw-pw"})
+                         env={"FLEET_SMTP_PW": "gw-pw"}, cond=cond)
 
     def fleet(self):
         return (self.health() or {}).get("fleet") or None
@@ -310,6 +311,7 @@ def run_fleet(tmp_path, n, dead_for, fleet, settle):
         cafile = tmp_path / "upstream-ca.pem"
         cafile.write_bytes(ca.ca_pem)
         gws = []
+        said = threading.Condition()        # one for all the gateways' log lines
         boards = None
         try:
             for name in names:
@@ -327,7 +329,7 @@ def run_fleet(tmp_path, n, dead_for, fleet, settle):
                     digest={"threshold": 100000, "rate_per_hour": 0},
                     watchdog={"enabled": False},
                     http={"enabled": True, "port": port})
-                gws.append(FleetGateway(name, write_toml(d / "gateway.toml", data), tmp_path, port))
+                gws.append(FleetGateway(name, write_toml(d / "gateway.toml", data), tmp_path, port, said))
 
             def all_see_each_other():
                 for g in gws:
@@ -349,13 +351,17 @@ def run_fleet(tmp_path, n, dead_for, fleet, settle):
             def holder():
                 hs = [g for g in survivors if victim.name in ((g.fleet() or {}).get("holds") or ())]
                 return hs
-            assert wait_for(holder, GOAL), "no survivor took over %s's session" % victim.name
+            # the takeover as a survivor says it in its log: an event, not a poll of /health
+            took_over = wait_line_of_any(survivors, "holding %s's MQTT session" % victim.name, GOAL)
+            assert took_over, "no survivor took over %s's session" % victim.name
             took = time.monotonic() - killed
-            assert len(holder()) == 1
+            assert holder() == [took_over]
             time.sleep(max(0.0, dead_for - (time.monotonic() - killed)))    # dead for a while
             back = time.monotonic()
             victim.start()
-            # the owner has its session again and the holder has let go
+            # the holder lets go once the owner is back (its log says so), and the owner has
+            # its session again
+            assert wait_line_of_any([took_over], "let go of %s's session" % victim.name, 90), took_over.health()
             assert wait_for(lambda: ((victim.health() or {}).get("mqtt") or {}).get("subscribed")
                             and not any((g.fleet() or {}).get("holds") for g in survivors), 90)
             time.sleep(settle)                      # boards keep publishing to the whole fleet

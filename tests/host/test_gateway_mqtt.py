@@ -12,7 +12,8 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from gateway_helpers import (GatewayProcess, Publisher, base_data, free_port, http_json, http_text, make_cfg, record,
+from gateway_helpers import (GatewayProcess, Publisher, base_data, free_port, full_spool_keeps_alerts_with_the_broker,
+                             http_json, http_text, ingress_on_a_small_spool, make_cfg, record,
                              unwritable, wait_for, write_toml)
 from outpost_gateway import config
 from outpost_gateway.clock import SystemClock
@@ -20,7 +21,7 @@ from outpost_gateway.ingest import Ingest
 from outpost_gateway.metrics import Metrics
 from outpost_gateway.mqtt_ingress import MqttIngress
 from outpost_gateway.service import Gateway
-from outpost_gateway.spool import Outcome, Spool
+from outpost_gateway.spool import Spool
 from peers.certs import TestCA
 from peers.mosquitto import Mosquitto
 from peers.smtpd import MailServer
@@ -160,24 +161,13 @@ def test_full_spool_leaves_alerts_with_the_broker(tmp_path, broker):
     # broker keeps them and delivers them again once there is room; nothing is lost
     cfg = make_cfg(tmp_path, mqtt={"enabled": True, "host": broker.host, "port": broker.port,
                                    "client_id": "gw-full"})
-    spool = Spool(str(tmp_path / "s.db"), SystemClock(), max_pending=5).open()
-    spool.start_writer()
-    m = Metrics()
-    ing = MqttIngress(cfg, Ingest(cfg, spool, m, SystemClock()))
-    ing.BOUNCE_DELAY = 0.3
-    ing.start()
+    ing, spool, m = ingress_on_a_small_spool(MqttIngress, cfg, tmp_path)
     pub = Publisher(broker)
     try:
         assert wait_for(lambda: ing.subscribed, 30)
-        recs = [record(device="full", seq=i) for i in range(8)]
-        for r in recs:
-            pub.publish(alert_topic(r), json.dumps(r)).wait_for_publish(20)
-        assert wait_for(lambda: m.c["spool_full"] >= 3, 30)
-        assert spool.counts()["alerts"] == 5
-        now = SystemClock().time()
-        spool.finish([Outcome(r["id"], "ops@example.org", "done", 1, now, None, 250, None) for r in recs[:5]], now)
-        assert wait_for(lambda: spool.counts()["alerts"] == 8, 60)
-        assert sorted(a["id"] for a in spool.list(limit=100)) == sorted(r["id"] for r in recs)
+        full_spool_keeps_alerts_with_the_broker(
+            spool, m, lambda r: pub.publish(alert_topic(r), json.dumps(r)).wait_for_publish(20),
+            [record(device="full", seq=i) for i in range(8)])
     finally:
         pub.close()
         ing.stop()

@@ -11,10 +11,10 @@ from realboard import RealBoard, heap_for
 # Heaps measured on the 64-bit PyPI port by bench/board_heap.py (bench/board_heap.json), for
 # this port's word size (realboard.heap_for): between the MQTT fallback's smallest heap and
 # the SMTP step's in the app's own wake, so the SMTP step runs out of memory and MQTT does not
-TOO_SMALL_KB = 116     # the MQTT fallback: 108k; the SMTP step in the app's wake: 128k (120k
-                       # does not), by probes at main 3ac87ef + m17-mqtt
+TOO_SMALL_KB = 116     # the MQTT fallback works at 112-124k here; the SMTP step in the app's wake
+                       # passes at 124k since usmtp's denser send path and the early TLS context
 MQTT_WAKE_KB = 116     # the MQTT fallback wake's gate: 108k is the smallest that completes (104k
-                       # keeps the alert for the next round), 108-124k all complete, by probes
+                       # keeps the alert for the next round), 112-124k all complete clean, by probes
 APP_WAKE_KB = 160      # the SMTP step in the app's own wake: 140k in bench/board_heap.json (144k passes,
                        # 128k does not, by a probe after the error-text split was taken back)
 TOO_SMALL_FOR_SMTP = heap_for(TOO_SMALL_KB)

@@ -277,3 +277,44 @@ def test_opportunistic_upgrades_when_offered_and_verifies(ca):
         with usmtp.SMTP("localhost", srv.port, mode="opportunistic", cadata=ca.ca_pem) as s:
             assert not s.is_tls
             s.sendmail("a@example.com", ["b@example.com"], BODY)
+
+
+def test_a_context_built_earlier_is_the_one_used(ca):
+    # SMTP(context=): a board builds its TLS context first thing in its SMTP step; the context
+    # given decides what is trusted (cadata is not read), with the hostname still checked
+    from usmtp.context import client_context
+    with MailServer(tls="starttls", ca=ca, auth_users={"user": "pw"}, auth_required=True) as srv:
+        ctx = client_context(ca.ca_pem)
+        with usmtp.SMTP("localhost", srv.port, mode="starttls", context=ctx,
+                        cadata=TestCA().ca_pem) as s:
+            assert s.is_tls
+            s.login("user", "pw", defer=True)
+            assert s.sendmail("a@example.com", "b@example.com", BODY) == {}
+        assert srv.wait_for(1)[0].auth_user == "user"
+        # a context trusting another CA is refused, whatever cadata says
+        with pytest.raises(SMTPTLSError):
+            usmtp.SMTP("localhost", srv.port, mode="starttls", cadata=ca.ca_pem,
+                       context=client_context(TestCA().ca_pem))
+        with pytest.raises(SMTPTLSError):
+            usmtp.SMTP("127.0.0.1", srv.port,
+                       mode="starttls", context=ctx, server_hostname="other.example")
+
+
+def test_calls_beyond_one_message_load_on_first_use_and_are_the_same_calls(ca):
+    # ehlo, noop, rset, send_message, ... live in usmtp.extra (SMTP.__getattr__): they answer
+    # as methods, and a name usmtp does not have is an AttributeError, not an import
+    import sys
+    with MailServer(tls="starttls", ca=ca) as srv:
+        with usmtp.SMTP("localhost", srv.port, mode="starttls", cadata=ca.ca_pem) as s:
+            assert s.noop()[0] == 250 and s.rset()[0] == 250
+            assert s.ehlo()[0] == 250 and s.has_extn("starttls") is False
+            assert s.starttls()[0] == 250       # already encrypted: left as it is
+            m = Message("a@example.com", ["b@example.com"], "hi", "body\n")
+            assert s.send_message(m) == {}
+            assert "usmtp.extra" in sys.modules
+            with pytest.raises(AttributeError):
+                s.no_such_call
+            with pytest.raises(AttributeError):
+                s._private
+            assert not hasattr(s, "send_mnay")
+        assert srv.wait_for(1)

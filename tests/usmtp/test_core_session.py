@@ -360,5 +360,5 @@ def test_bad_mode_and_injected_hostname():
 
 def test_credentials_that_are_not_utf8_are_a_usage_error():
     from usmtp import auth
-    e = raises(SMTPUsageError, auth.Plain, b"user", b"\xff\xfe")
+    e = raises(SMTPUsageError, auth.Mechanism, "PLAIN", b"user", b"\xff\xfe")
     assert "password" in str(e) and "\\xff" not in str(e)

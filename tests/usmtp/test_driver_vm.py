@@ -1,5 +1,5 @@
 # lane: micropython
-# The blocking driver (client.py + netio.Stream) on each runtime's own socket methods: on the
+# The blocking driver (client.py: SMTP._read and _write) on each runtime's own socket methods: on the
 # MicroPython VM (which has no network) the write loop, readline and the ETIMEDOUT mapping run
 # for real; pytest runs the CPython branch (sendall/recv). The peer is a scripted server.
 from tinytest import raises

@@ -2,7 +2,7 @@
 # MIME encoders: RFC 2047 words, folding, RFC 2231 parameters, quoted-printable, base64, Date.
 import binascii
 
-import usmtp.mimeenc as me
+import usmtp.writer as me
 from tinytest import raises
 
 HEX = "0123456789ABCDEF"

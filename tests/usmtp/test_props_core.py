@@ -4,7 +4,7 @@ from hypothesis import given, settings, strategies as st
 
 from usmtp.core import ClientCore, DONE, NEED_DATA
 from usmtp.errors import SMTPError
-from usmtp.reply import ReplyParser
+from usmtp.core import ReplyParser
 
 
 def drive(core, op, reads):

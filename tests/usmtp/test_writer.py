@@ -4,7 +4,7 @@
 import binascii
 import io
 
-import usmtp.mimeenc as me
+import usmtp.writer as me
 from usmtp.errors import SMTPUsageError
 from usmtp.writer import Message, make_message_id, now
 from tinytest import raises
