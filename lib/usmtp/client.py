@@ -88,6 +88,8 @@ def wrap(sock, ctx, server_hostname):
         gc.collect()    # the handshake needs a large contiguous block of heap
     try:
         return ctx.wrap_socket(sock, server_hostname=server_hostname)
+    except MemoryError:
+        raise       # the heap, not the TLS setup: an outage of this attempt (smtp_path)
     except Exception as e:
         if _is_timeout(e):
             raise SMTPTimeout("timed out in the TLS handshake with " + server_hostname)
