@@ -7,8 +7,9 @@
 
 1. Lays out the deploy tree (tools/deploy_tree.py, .mpy files as `make deploy` copies them).
 2. On the MicroPython VM compiled to WebAssembly, which is 32-bit like an ESP32
-   (bench/board_heap.mjs): the heap each module holds after import, and a quiet wake as it
-   runs (boot, one sample, no alert).
+   (bench/board_heap.mjs): the heap each module holds after import, and a quiet wake as the
+   board runs it (boot.py, main.py, outpost/run.py's start, the app's boot and one sample, no
+   alert).
 3. The same modules on the real MicroPython unix port (PyPI, 64-bit): the measured 32/64-bit
    ratio of the heap they hold.
 4. On that port, by bisection, the smallest `-X heapsize` at which each wake completes from
@@ -131,11 +132,14 @@ def table(f):
     s = f["vm_steps"]
     rows += ["", "| 32-bit WebAssembly VM (MicroPython %s), heap held | | goal |" % f["vm_version"],
              "|---|---|---|",
-             "| a quiet wake as it runs (boot, one sample, no alert) | %s | %s |"
+             "| a quiet wake as the board runs it (boot.py, main.py, the app's boot, one sample, no "
+             "alert; the interned names of every module it loaded included) | %s | %s |"
              % (kb(f["quiet_wake_vm"]), GOALS["quiet_wake_vm"]),
              "| its modules (app, run, clock, outbox, report, net, sensors, rules; the unix port's "
              "`machine` stand-in included) | %s | |" % kb(s["quiet wake"]),
-             "| + an alert's words and record | %s | |" % kb(s["an alert"]),
+             "| + an alert's words and record (and journalling it) | %s | |" % kb(s["an alert"]),
+             "| + the sending half, with something in the outbox (sending, crash) | %s | |"
+             % kb(s["sending"]),
              "| the SMTP step's modules (sendwake, usmtp client and writer, the alert's email) | %s | "
              "24 KB for the send modules (lib/usmtp) |" % kb(s["smtp step"]),
              "| the MQTT step's modules (transport chain, MQTT path, umqtt.simple) | %s | |" % kb(s["mqtt step"]),

@@ -2,7 +2,10 @@
 # Ctrl-C (KeyboardInterrupt) is not caught, so a developer lands at the REPL.
 try:
     import board
-    # a send wake first (outpost/sendwake.py): the SMTP step with nothing else in the heap
+    # a send wake first (outpost/sendwake.py): the SMTP step with nothing else in the heap.
+    # Imported in every wake, even with no mail.go: the names it interns (they stay in the
+    # heap after it is unloaded) grow the name pool here, in a fresh heap. Skipped, the pool
+    # grew later, in the alert's step, in a split heap: a send-wake board failed at 128k.
     from outpost import sendwake
     if sendwake.run(getattr(board, "FS_ROOT", "")):
         # the alert went out in a send wake: the app starts again from a fresh heap (what the

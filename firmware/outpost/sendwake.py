@@ -98,9 +98,12 @@ def _send(root, rid, payload, cfg, feed, shed):
         net.ntp_at = 0      # the RTC kept the time: no NTP round trip
     if not net.up():
         return "down no Wi-Fi"
+    # associated: the interface stays up without its driver (the path asks it nothing here)
+    net = Net = None
+    smtp_path.unload("outpost.net")
     rec, _, csv = alerts.from_payload(payload)
     payload = _ = alerts = None     # the record's code goes before the message is written
-    path = smtp_path.SmtpPath(cfg, net, log, root)
+    path = smtp_path.SmtpPath(cfg, None, log, root)
     path.context = ctx
     try:
         path.send_now(rec, csv, min(cfg["smtp"]["timeout"], cfg["transport"]["budget"]),

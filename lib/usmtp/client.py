@@ -89,7 +89,7 @@ def wrap(sock, ctx, server_hostname):
     try:
         return ctx.wrap_socket(sock, server_hostname=server_hostname)
     except MemoryError:
-        raise       # the heap, not the TLS setup: an outage of this attempt (smtp_path)
+        raise       # a board short of heap: an outage (errors.outcome), not a TLS setup fault
     except Exception as e:
         if _is_timeout(e):
             raise SMTPTimeout("timed out in the TLS handshake with " + server_hostname)

@@ -15,10 +15,11 @@ BENCH = os.path.join(ROOT, "bench", "board_heap.mjs")
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 import deploy_tree  # noqa: E402
 
-# the goal is 24 KB, not reached yet: bench/board_heap.json's quiet_wake_vm is the figure;
-# the gate holds it with a margin for the VM's conservative collector (1-2 KB)
+# the goal is 24 KB, not reached: the bench prints 39.9 KB (bench/board_heap.json's
+# quiet_wake_vm, 49.0 KB before the app was split). The gate holds that figure with a margin
+# for the VM's conservative collector (1-2 KB).
 GOAL = 24 * 1024
-GATE = 40 * 1024
+GATE = 42 * 1024
 
 _cache = {}
 
@@ -48,9 +49,9 @@ def test_a_quiet_wake_loads_only_the_sampling_part(tmp_path_factory):
     mods = quiet(tmp_path_factory)["quiet_modules"]
     for need in ("outpost.app", "outpost.sensors", "outpost.rules", "outpost.outbox"):
         assert need in mods, (need, mods)
-    # the send wake's modules (main.py unloads them when none is due), the sending half, the alert's words
-    # and record, the crash bookkeeping and RTC state (no deep sleep here), the drivers of
-    # sensors not fitted (a door switch only), the config checker
+    # the send wake's modules (main.py unloads them when none is due), the sending half, the
+    # alert's words and record, the crash bookkeeping and RTC state (no deep sleep here), the
+    # drivers of sensors not fitted (a door switch only), the config checker
     for part in ("outpost.sendwake", "outpost.smtp_path", "outpost.sending", "outpost.transport",
                  "outpost.mqtt_path", "outpost.alerting", "outpost.alerts", "outpost.words",
                  "outpost_contract.record", "outpost.crash", "outpost.rtc", "outpost.mqtt_keep",

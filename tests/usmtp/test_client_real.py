@@ -318,3 +318,17 @@ def test_calls_beyond_one_message_load_on_first_use_and_are_the_same_calls(ca):
                 s._private
             assert not hasattr(s, "send_mnay")
         assert srv.wait_for(1)
+
+
+def test_a_handshake_out_of_memory_is_an_outage_not_a_tls_fault(ca):
+    # on a board the handshake's allocations can fail: that is a MemoryError (outcome "retry",
+    # tried again later), never an SMTPTLSError that tells the owner to check the setup
+    from usmtp.errors import outcome
+
+    class Short:
+        def wrap_socket(self, sock, server_hostname=None):
+            raise MemoryError("memory allocation failed, allocating 520 bytes")
+    with MailServer(tls="starttls", ca=ca) as srv:
+        with pytest.raises(MemoryError) as ei:
+            usmtp.SMTP("localhost", srv.port, mode="starttls", context=Short())
+        assert outcome(ei.value) == "retry"
