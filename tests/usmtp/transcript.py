@@ -49,6 +49,16 @@ def run(core, op, text):
     sent = b""
     i = 0
     err = None
+
+    def take_burst(i, sent):
+        # where the transcript has a C: burst next, what the core wrote so far must be it:
+        # (the step after it, nothing left unmatched); elsewhere (i, sent) as they are
+        if i < len(steps) and steps[i][0] == "C":
+            if sent != steps[i][1]:
+                raise AssertionError("client wrote %r, transcript expects %r" % (sent, steps[i][1]))
+            return i + 1, b""
+        return i, sent
+
     while True:
         sent += bytes(core.data_to_send())
         try:
@@ -62,12 +72,8 @@ def run(core, op, text):
         if step != NEED_DATA:
             continue
         # the core wants a reply: everything it wrote so far must match the next C: burst
-        if i < len(steps) and steps[i][0] == "C":
-            if sent != steps[i][1]:
-                raise AssertionError("client wrote %r, transcript expects %r" % (sent, steps[i][1]))
-            sent = b""
-            i += 1
-        elif sent:
+        i, sent = take_burst(i, sent)
+        if sent:
             raise AssertionError("client wrote %r where the transcript has none" % (sent,))
         if i >= len(steps):
             raise AssertionError("core waits for data the transcript does not have")
@@ -77,11 +83,7 @@ def run(core, op, text):
                                  repr(data))
         i += 1
         core.receive_data(data)
-    if i < len(steps) and steps[i][0] == "C":
-        if sent != steps[i][1]:
-            raise AssertionError("client wrote %r, transcript expects %r" % (sent, steps[i][1]))
-        sent = b""
-        i += 1
+    i, sent = take_burst(i, sent)
     if sent:
         raise AssertionError("client wrote %r after the transcript ended" % (sent,))
     if i != len(steps):
