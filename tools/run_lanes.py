@@ -71,6 +71,7 @@ def command(lane, extra):
 # and tools, the boards and firmware the emulated board runs
 SOURCES = ("host", "lib", "tests", "tools", "boards", "firmware", "demo", "bench")
 WARMED = ("pytest", "realmp")       # the lanes that wait for warm_caches()
+WARM_TIMEOUT = 300                  # seconds a warm-up step may take before it is ended
 
 
 def warm_caches():
@@ -88,8 +89,18 @@ def warm_caches():
                 + [d for d in SOURCES if os.path.isdir(os.path.join(ROOT, d))],
                 [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
                  "-p", "no:xdist", "tests"]):
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        _, _, usage = os.wait4(proc.pid, 0)
+        try:
+            proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL)
+        except OSError:
+            continue
+        stuck = threading.Timer(WARM_TIMEOUT, proc.kill)      # never holds the lanes for long
+        stuck.start()
+        try:
+            _, _, usage = os.wait4(proc.pid, 0)
+        finally:
+            stuck.cancel()
+        proc.returncode = 0     # reaped here: Popen must not wait for it again
         cpu += usage.ru_utime + usage.ru_stime
     return time.monotonic() - t0, cpu
 
