@@ -9,6 +9,25 @@
 
 from usmtp.core import ClientCore, DONE, NEED_DATA
 
+# the envelope of a message from a@x to b@y up to DATA's 354, one command at a time and
+# pipelined (one burst, then the three replies): the start of many transcripts
+ENVELOPE_STEPWISE = """
+C: MAIL FROM:<a@x>
+S: 250 ok
+C: RCPT TO:<b@y>
+S: 250 ok
+C: DATA
+S: 354 go
+"""
+ENVELOPE_PIPELINED = """
+C: MAIL FROM:<a@x>
+C: RCPT TO:<b@y>
+C: DATA
+S: 250 ok
+S: 250 ok
+S: 354 go
+"""
+
 
 def parse(text):
     steps = []
