@@ -43,9 +43,9 @@ class SmtpPath:
     def enabled(self):
         return bool(self.smtp["host"])
 
-    def send(self, rec, csv, timeout, sent=None, shed=0, data=None):
+    def send(self, rec, csv, timeout, sent=None, shed=0, payload=None):
         # shed: what a report that kept failing leaves out (1: its charts, 2: its CSV too);
-        # data: the record's bytes as journalled (without the CSV), when the caller has them
+        # payload: the record as journalled, for the SMTP step (not encoded again)
         from outpost import clock
         c = self.smtp
         if not self.net.connected():
@@ -54,7 +54,7 @@ class SmtpPath:
         if verify and not clock.is_set():
             raise Down("clock not set (NTP has not succeeded): cannot verify the server certificate")
         if self.wake is not None:
-            return self._by_wake(rec, csv, sent, shed, data)
+            return self._by_wake(rec, csv, sent, shed, payload)
         self.send_now(rec, csv, timeout, sent, None, shed)
 
     def send_now(self, rec, csv, timeout, sent=None, drop=None, shed=0):
@@ -80,9 +80,10 @@ class SmtpPath:
             unload("outpost.chart")     # a report's charts: loaded to compose it only
             unload("outpost.png")
             if drop is not None:
-                # a send wake: everything the message needed goes, the client loads after it
-                # into a clean heap
+                # a send wake: everything the message needed goes (the record's rules too),
+                # the client loads after it into a clean heap
                 unload("usmtp")
+                unload("outpost_contract.rules")
             gc.collect()
         rec = csv = None
         try:
@@ -103,7 +104,7 @@ class SmtpPath:
     # share the heap. Its outcome goes to RESULT_FILE ("<id> sent|refused|down
     # <why>"), which this method reads when the app, loaded again, tries the alert again.
 
-    def _by_wake(self, rec, csv, sent, shed=0, data=None):
+    def _by_wake(self, rec, csv, sent, shed=0, payload=None):
         result = self.root + "/" + RESULT_FILE if self.root else RESULT_FILE
         rid = rec["id"]
         try:
@@ -123,20 +124,14 @@ class SmtpPath:
             raise Down(why or "send wake: no outcome")
         if got is not None:
             remove(result)     # an older alert's outcome, already settled
-        # the send wake composes it too: that heap has more room than the app's. The record as
-        # journalled, without loading its codec here when the caller has its bytes (the
-        # outbox entry's form, outpost.alerts.to_payload)
-        csv = csv if shed < 2 else None
-        if data is None:
+        # the send wake composes it too: that heap has more room than the app's
+        if payload is None or (csv and shed >= 2):
             from outpost import alerts
-            data = alerts.to_payload(rec, csv)
-        elif csv:
-            import json
-            data = data[:-1] + b',"x_csv":' + json.dumps(csv).encode() + b"}"
+            payload = alerts.to_payload(rec, csv if shed < 2 else None)
         with open(self.root + "/" + SEND_FILE if self.root else SEND_FILE, "wb") as f:
             f.write(rid.encode() + b" " + str(shed).encode() + b"\n")
-            f.write(data)
-        data = csv = None
+            f.write(payload)
+        payload = None
         if self.wake_resets:
             self.log("smtp: " + rid + " goes in a send wake of its own")
         else:
@@ -235,7 +230,9 @@ class SmtpPath:
             f.readline()
             f.readline()
             while True:
-                b = f.read(256)   # small: during TLS the heap has no large free block
+                b = f.read(128)   # small: during TLS the heap has no large free block (the
+                                  # real port at 112k had none of 257 bytes; usmtp gathers
+                                  # the pieces into its own buffer for each write)
                 if not b:
                     return
                 yield b

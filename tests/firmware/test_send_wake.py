@@ -181,19 +181,20 @@ def test_the_smtp_step_builds_its_tls_context_first_or_leaves_it_to_the_client(t
     assert p.context is None        # the app's own path builds none ahead
 
 
-def test_mail_go_from_the_journalled_bytes_is_the_outbox_entry(tmp_path):
-    # with the record's bytes as journalled, mail.go holds the outbox entry without the record
-    # codec loaded in the app's heap: the same bytes alerts.to_payload makes
-    from outpost import alerts
-    rec = dict(REC, kind="report")
-    data = alerts.to_payload(rec)
-    for shed, csv, want in ((0, "t,v\n1,2\n", alerts.to_payload(rec, "t,v\n1,2\n")),
-                            (2, "t,v\n1,2\n", data), (0, None, data)):
-        with pytest.raises(Slept):
-            path(tmp_path).send(rec, csv, 10, None, shed, data)
-        with open(tmp_path / SEND_FILE, "rb") as f:
-            assert f.readline() == b"shed-3-1 %d\n" % shed
-            assert f.read() == want
+def test_a_failure_after_the_250_never_undoes_sent(tmp_path, monkeypatch):
+    # mail.res says "sent" the moment the 250 comes; anything failing after it (memory for a
+    # log line, say) must not turn it into "down", which would send the alert a second time
+    with open(tmp_path / SEND_FILE, "wb") as f:
+        f.write(b"shed-3-1 0\n" + json.dumps(REC).encode())
+
+    def late(root, rid, payload, cfg, feed, shed, done):
+        sendwake._result(root, rid, "sent")
+        done.append(1)
+        raise MemoryError()
+    monkeypatch.setattr(sendwake, "_send", late)
+    assert sendwake.step(str(tmp_path), {}) is True
+    with open(tmp_path / RESULT_FILE) as f:
+        assert f.read() == "shed-3-1 sent"
 
 
 def test_a_report_that_kept_failing_says_what_it_leaves_out(tmp_path):
