@@ -38,7 +38,8 @@ WAKES = [  # key, what, how it completes
     ("smtp_app", "boot, sample, one alert, STARTTLS + AUTH + send, in the app's own wake "
                  "(`smtp.send_wake_below` 0: no reset)"),
     ("smtp_sendwake", "the same, the SMTP step after a reset (a send wake)"),
-    ("mqtt", "boot, sample, one alert, the mail server unreachable, the MQTT fallback (QoS 1)"),
+    ("mqtt", "boot, sample, one alert, the mail server unreachable (the SMTP step in the app's "
+             "own wake), the MQTT fallback (QoS 1)"),
     ("report_charts", "boot, samples, the report with its charts over STARTTLS, in one wake"),
     ("report_plain", "the same report without charts (`report.chart` false)"),
 ]
@@ -89,7 +90,7 @@ def wake_configs(srv, broker):
     return {
         "smtp_app": board_config(smtp=starttls_auth(srv, send_wake_below=0), order=("smtp",)),
         "smtp_sendwake": board_config(smtp=starttls_auth(srv, send_wake_below=1 << 20), order=("smtp",)),
-        "mqtt": board_config(smtp=closed_port_smtp(), mqtt=mqtt_cfg(broker)),
+        "mqtt": board_config(smtp=dict(closed_port_smtp(), send_wake_below=0), mqtt=mqtt_cfg(broker)),
         "report_charts": charts, "report_plain": plain,
     }
 

@@ -10,12 +10,12 @@ against real peers, over up to 3 workers), mpy (tools/check_mpy.py).
 Most of the suite's time is spent waiting on peers (brokers, mail servers, gateway processes,
 the real MicroPython), so the lanes run at once, and the pytest lane over more workers than the
 machine has cores. The pytest and realmp lanes start once the bytecode caches are written
-(warm_caches: a few seconds, beside the other lanes), so that their many Python processes
-read compiled modules instead of each compiling them again. One lane alone streams its
-output; with several, each lane's output is printed whole when it ends. The closing lines give each lane's counts, wall time and CPU time
-(its own and its reaped children's), the 10 slowest tests, and end with
-`total: N passed, N failed`. A lane that hangs is killed after LANE_TIMEOUT seconds (default
-2400).
+(warm_caches: a few seconds, beside the other lanes; not for a lane given arguments), so that
+their many Python processes read compiled modules instead of each compiling them again. One
+lane alone streams its output; with several, each lane's output is printed whole when it ends.
+The closing lines give each lane's counts, wall time and CPU time (its own and its reaped
+children's), the warm-up's, the 10 slowest tests, and end with `total: N passed, N failed`.
+A lane that hangs is killed after LANE_TIMEOUT seconds (default 2400).
 
 Environment: TEST_WORKERS (pytest lane's workers; default 4; 0 runs it in one process),
 LANES_SERIAL=1 (one lane after the other, as before).
@@ -71,6 +71,7 @@ def command(lane, extra):
 # and tools, the boards and firmware the emulated board runs
 SOURCES = ("host", "lib", "tests", "tools", "boards", "firmware", "demo", "bench")
 WARMED = ("pytest", "realmp")       # the lanes that wait for warm_caches()
+WARM_TIMEOUT = 300                  # seconds a warm-up step may take before it is ended
 
 
 def warm_caches():
@@ -88,8 +89,18 @@ def warm_caches():
                 + [d for d in SOURCES if os.path.isdir(os.path.join(ROOT, d))],
                 [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
                  "-p", "no:xdist", "tests"]):
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        _, _, usage = os.wait4(proc.pid, 0)
+        try:
+            proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL)
+        except OSError:
+            continue
+        stuck = threading.Timer(WARM_TIMEOUT, proc.kill)      # never holds the lanes for long
+        stuck.start()
+        try:
+            _, _, usage = os.wait4(proc.pid, 0)
+        finally:
+            stuck.cancel()
+        proc.returncode = 0     # reaped here: Popen must not wait for it again
         cpu += usage.ru_utime + usage.ru_stime
     return time.monotonic() - t0, cpu
 
@@ -194,10 +205,12 @@ class Lane:
 
 def run_all(lanes, extra, timeout, serial):
     warm = {}
+    # a lane run with arguments (a file, -k) loads a few modules: not worth a warm-up of all
+    to_warm = [] if extra else [name for name in lanes if name in WARMED]
     if serial or len(lanes) == 1:
         done = []
         for i, name in enumerate(lanes):
-            if name in WARMED and not warm:
+            if name in to_warm and not warm:
                 warm["wall"], warm["cpu"] = warm_caches()
             lane = Lane(name, extra, timeout, i, sys.stdout)
             lane.run()
@@ -217,7 +230,7 @@ def run_all(lanes, extra, timeout, serial):
             warmed.set()
 
     def one(i, name):
-        if name in WARMED:
+        if name in to_warm:
             warmed.wait()       # the other lanes start at once, beside the warm-up
         path = os.path.join(folder, name + ".log")
         with open(path, "w", encoding="utf-8") as sink:
@@ -237,7 +250,7 @@ def run_all(lanes, extra, timeout, serial):
     print("run_lanes: %s side by side (TEST_WORKERS=%d); each lane's output follows when it ends"
           % (", ".join(lanes), workers()), flush=True)
     threads = [threading.Thread(target=one, args=(i, name)) for i, name in enumerate(lanes)]
-    if any(name in WARMED for name in lanes):
+    if to_warm:
         threads.insert(0, threading.Thread(target=warm_up))
     else:
         warmed.set()

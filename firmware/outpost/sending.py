@@ -49,6 +49,9 @@ def drop_path(a, name, p):
 
 
 def flush(a):
+    # the alert's codec was for journalling it: sending reads the journal without it
+    unload("outpost.alerts")
+    unload("outpost_contract.record")
     send_round(a)
     a.resume = None
     # nothing of the chain stays in the heap between sends (the kept MQTT path is the app's)
@@ -98,7 +101,9 @@ def send_round(a):
         a.current = rid
         a.set_led(True)
         crash.mark(a, rid)
-        result = a.chain.send(rec, csv, a.timeouts, lambda: a.ob.done(rid), data, shed)
+        # without a CSV, data is the record as journalled: the SMTP step's file takes it as is
+        result = a.chain.send(rec, csv, a.timeouts, lambda: a.ob.done(rid), data, shed,
+                              data if csv is None else None)
         rec = data = csv = None
         crash.mark(a, None)
         a.crashed.pop(rid, None)

@@ -53,8 +53,9 @@ class SmtpPath:
     def enabled(self):
         return bool(self.smtp["host"])
 
-    def send(self, rec, csv, timeout, sent=None, shed=0):
-        # shed: what a report that kept failing leaves out (1: its charts, 2: its CSV too)
+    def send(self, rec, csv, timeout, sent=None, shed=0, payload=None):
+        # shed: what a report that kept failing leaves out (1: its charts, 2: its CSV too);
+        # payload: the record as journalled, for the SMTP step (not encoded again)
         from outpost import clock
         c = self.smtp
         if not self.net.connected():
@@ -63,7 +64,7 @@ class SmtpPath:
         if verify and not clock.is_set():
             raise Down("clock not set (NTP has not succeeded): cannot verify the server certificate")
         if self.wake is not None:
-            return self._by_wake(rec, csv, sent, shed)
+            return self._by_wake(rec, csv, sent, shed, payload)
         self.send_now(rec, csv, timeout, sent, None, shed)
 
     def send_now(self, rec, csv, timeout, sent=None, drop=None, shed=0):
@@ -112,7 +113,7 @@ class SmtpPath:
     # share the heap. Its outcome goes to RESULT_FILE ("<id> sent|refused|down
     # <why>"), which this method reads when the app, loaded again, tries the alert again.
 
-    def _by_wake(self, rec, csv, sent, shed=0):
+    def _by_wake(self, rec, csv, sent, shed=0, payload=None):
         result = self.root + "/" + RESULT_FILE if self.root else RESULT_FILE
         rid = rec["id"]
         try:
@@ -133,10 +134,13 @@ class SmtpPath:
         if got is not None:
             remove(result)     # an older alert's outcome, already settled
         # the send wake composes it too: that heap has more room than the app's
-        from outpost import alerts
+        if payload is None or (csv and shed >= 2):
+            from outpost import alerts
+            payload = alerts.to_payload(rec, csv if shed < 2 else None)
         with open(self.root + "/" + SEND_FILE if self.root else SEND_FILE, "wb") as f:
-            f.write(rid.encode() + b" " + str(shed).encode() + b"\n" +
-                    alerts.to_payload(rec, csv if shed < 2 else None))
+            f.write(rid.encode() + b" " + str(shed).encode() + b"\n")
+            f.write(payload)
+        payload = None
         if self.wake_resets:
             self.log("smtp: " + rid + " goes in a send wake of its own")
         else:

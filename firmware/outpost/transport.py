@@ -84,10 +84,11 @@ class Chain:
         self.make = make
         self.drop = drop
 
-    def send(self, rec, csv, timeouts, sent=None, data=None, shed=0):
+    def send(self, rec, csv, timeouts, sent=None, data=None, shed=0, payload=None):
         """Try each enabled path in order within the budget. sent() is called the moment a
         peer took the message; data is the record's bytes for the gateway paths; shed (SMTP):
-        what a report leaves out after failed attempts (1: its charts, 2: its CSV too).
+        what a report leaves out after failed attempts (1: its charts, 2: its CSV too);
+        payload (SMTP): the record as the outbox holds it.
         Returns ("sent", path) | ("dead", reason) | ("down", reasons), whatever a path raises."""
         start = self.mono()
         reasons = []
@@ -104,7 +105,7 @@ class Chain:
                 if p is None:
                     continue
             try:
-                r = self._try(p, start, reasons, rec, csv, timeouts, sent, data, shed)
+                r = self._try(p, start, reasons, rec, csv, timeouts, sent, data, shed, payload)
             finally:
                 if self.drop is not None:
                     self.drop(name, p)
@@ -117,7 +118,7 @@ class Chain:
             reasons.append("no path configured")
         return ("down", reasons)
 
-    def _try(self, p, start, reasons, rec, csv, timeouts, sent, data, shed):
+    def _try(self, p, start, reasons, rec, csv, timeouts, sent, data, shed, payload):
         # one path's attempt: its outcome; None (reasons says why) to try the next; False
         # when the budget is spent
         if not p.enabled():
@@ -135,6 +136,8 @@ class Chain:
                     kw["sent"] = sent       # called on the 250, before QUIT
                 if shed:
                     kw["shed"] = shed
+                if payload is not None:
+                    kw["payload"] = payload
             elif data is not None:
                 kw["data"] = data
             p.send(rec, csv, min(timeouts.get(p.name, 10), left), **kw)

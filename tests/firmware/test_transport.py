@@ -128,3 +128,57 @@ def test_sent_is_called_once_and_the_gateway_paths_get_the_bytes_unchanged():
     assert r == ("sent", "mqtt") and done == [1]
     assert list(smtp.calls[0]) == ["sent"]     # smtp calls sent() itself, on its 250
     assert mqtt.calls == [{"data": data}]                      # forwarded, not re-encoded
+
+
+def test_the_smtp_path_gets_the_record_as_journalled_for_its_step():
+    smtp = Raising("smtp", Down("no route"))
+    data = b'{"v":1,"id":"d-1-1"}'
+    Chain([smtp], 60, lambda m: None, Clock()).send(REC, None, {}, None, data, 0, data)
+    assert smtp.calls == [{"payload": data}]
+
+
+class Maker:
+    # make(name)/drop(name, path) for a chain of names: what was made and dropped, in order
+    def __init__(self, paths, fail=()):
+        self.paths = paths
+        self.fail = fail
+        self.log = []
+
+    def make(self, name):
+        self.log.append("make " + name)
+        if name in self.fail:
+            raise MemoryError("no room for " + name)
+        return self.paths.get(name)
+
+    def drop(self, name, p):
+        self.log.append("drop " + name + ("" if p is None else " " + p.name))
+
+
+def test_named_paths_are_made_when_reached_and_dropped_after_their_attempt():
+    m = Maker({"smtp": Raising("smtp", Down("no route")), "mqtt": Taking("mqtt"),
+               "serial": Taking("serial")})
+    r = Chain(["smtp", "mqtt", "serial"], 60, lambda s: None, Clock(), None, m.make, m.drop).send(
+        REC, None, {})
+    assert r == ("sent", "mqtt")
+    # the SMTP path is gone before MQTT is made; serial is never made
+    assert m.log == ["make smtp", "drop smtp smtp", "make mqtt", "drop mqtt mqtt"]
+
+
+def test_a_path_that_cannot_be_made_is_an_outage_of_that_path_and_one_not_configured_is_skipped():
+    m = Maker({"serial": Taking("serial")}, fail=("smtp",))
+    logs = []
+    r = Chain(["smtp", "mqtt", "serial"], 60, logs.append, Clock(), None, m.make, m.drop).send(
+        REC, None, {})
+    assert r == ("sent", "serial")
+    assert logs == ["path smtp: out of memory"]
+    assert m.log == ["make smtp", "make mqtt", "make serial", "drop serial serial"]
+    m = Maker({}, fail=("smtp",))
+    r = Chain(["smtp", "mqtt"], 60, logs.append, Clock(), None, m.make, m.drop).send(REC, None, {})
+    assert r == ("down", ["smtp: out of memory"])
+
+
+def test_a_path_is_dropped_even_when_it_ends_the_chain():
+    m = Maker({"smtp": Raising("smtp", Refused("550 no such user")), "mqtt": Taking("mqtt")})
+    r = Chain(["smtp", "mqtt"], 60, lambda s: None, Clock(), None, m.make, m.drop).send(REC, None, {})
+    assert r == ("dead", "smtp: 550 no such user")
+    assert m.log == ["make smtp", "drop smtp smtp"]

@@ -94,19 +94,21 @@ def fill_spool(spool, recs, source="test", rcpts=("ops@example.org",), batch=100
         spool.write(ops)
 
 
-def ingress_on_a_small_spool(cls, cfg, tmp_path):
-    """A broker ingress (cls: MqttIngress, AmqpIngress) started on a spool with room for 5
-    alerts; a delivery the full spool refused goes back to the broker after 0.3 s.
-    -> (ingress, spool, metrics)"""
+def ingress_on_a_spool(cls, cfg, tmp_path, max_pending=None, bounce=None, name="s.db"):
+    """A broker ingress (cls: MqttIngress, AmqpIngress) started on a spool of its own (room for
+    max_pending alerts, if given); a delivery the spool refused goes back to the broker after
+    `bounce` seconds, if given (else the ingress's own BOUNCE_DELAY). -> (ingress, spool, metrics)"""
     from outpost_gateway.clock import SystemClock
     from outpost_gateway.ingest import Ingest
     from outpost_gateway.metrics import Metrics
     from outpost_gateway.spool import Spool
-    spool = Spool(str(tmp_path / "s.db"), SystemClock(), max_pending=5).open()
+    kw = {} if max_pending is None else {"max_pending": max_pending}
+    spool = Spool(str(tmp_path / name), SystemClock(), **kw).open()
     spool.start_writer()
     m = Metrics()
     ing = cls(cfg, Ingest(cfg, spool, m, SystemClock()))
-    ing.BOUNCE_DELAY = 0.3
+    if bounce is not None:
+        ing.BOUNCE_DELAY = bounce
     ing.start()
     return ing, spool, m
 
@@ -301,6 +303,27 @@ def wait_line_of_any(procs, match, timeout=60.0):
             if left <= 0:
                 return None
             cond.wait(left)
+
+
+class PtyBoardEnd:
+    """What a board does on its end of a pty pair (self.master, raw; self.buf = b"" to start):
+    writes frames, reads the gateway's one-line replies (ACK/NAK) as they come."""
+
+    def send(self, data):
+        os.write(self.master, data)
+
+    def reply(self, timeout=60.0):
+        import select
+        from outpost_contract import frame as serial_frame
+        end = time.monotonic() + timeout
+        while b"\n" not in self.buf:
+            left = end - time.monotonic()
+            assert left > 0, "no reply from the gateway on the serial line"
+            r, _, _ = select.select([self.master], [], [], left)
+            if r:
+                self.buf += os.read(self.master, 4096)
+        line, _, self.buf = self.buf.partition(b"\n")
+        return serial_frame.parse_reply(line + b"\n")
 
 
 class Publisher:

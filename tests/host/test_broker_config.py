@@ -12,13 +12,9 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from gateway_helpers import ROOT, make_cfg, record, wait_for
+from gateway_helpers import ROOT, ingress_on_a_spool, make_cfg, record, wait_for
 from outpost_gateway.broker_check import check_queue_limit, read_mosquitto
-from outpost_gateway.clock import SystemClock
-from outpost_gateway.ingest import Ingest
-from outpost_gateway.metrics import Metrics
 from outpost_gateway.mqtt_ingress import MqttIngress
-from outpost_gateway.spool import Spool
 from peers.mosquitto import Mosquitto
 
 SNIPPET = os.path.join(ROOT, "host", "mosquitto", "outpost.conf")
@@ -62,10 +58,7 @@ def publish_burst(broker, n, device="burst"):
 class Gw:
     def __init__(self, tmp_path, broker, cid="gw-burst"):
         cfg = make_cfg(tmp_path, mqtt={"enabled": True, "host": broker.host, "port": broker.port, "client_id": cid})
-        self.spool = Spool(str(tmp_path / ("%s.db" % cid)), SystemClock()).open()
-        self.spool.start_writer()
-        self.ing = MqttIngress(cfg, Ingest(cfg, self.spool, Metrics(), SystemClock()))
-        self.ing.start()
+        self.ing, self.spool, _ = ingress_on_a_spool(MqttIngress, cfg, tmp_path, name="%s.db" % cid)
         assert wait_for(lambda: self.ing.subscribed, 60), self.ing.last_error
 
     def alerts(self):
@@ -177,10 +170,7 @@ def test_commented_listeners_work_with_tls_and_passwords(tmp_path):
         cfg = make_cfg(tmp_path, mqtt={"enabled": True, "host": "127.0.0.1", "port": b.tls_port, "tls": True,
                                        "ca": str(cafile), "username": "outpost-gateway",
                                        "password": "gw-secret", "client_id": "gw-snippet"})
-        spool = Spool(str(tmp_path / "s.db"), SystemClock()).open()
-        spool.start_writer()
-        ing = MqttIngress(cfg, Ingest(cfg, spool, Metrics(), SystemClock()))
-        ing.start()
+        ing, spool, _ = ingress_on_a_spool(MqttIngress, cfg, tmp_path)
         try:
             assert wait_for(lambda: ing.subscribed, 60), ing.last_error
             board = client(b, "greenhouse", username="greenhouse", password="board-secret")

@@ -17,7 +17,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from gateway_helpers import (ROOT, base_data, free_port, full_spool_keeps_alerts_with_the_broker,
-                             ingress_on_a_small_spool, make_cfg, record,
+                             ingress_on_a_spool, make_cfg, record,
                              wait_for, write_toml)
 from outpost_gateway import config
 from outpost_gateway.amqp_ingress import AmqpIngress, bindings, parse_url, split_key
@@ -257,7 +257,7 @@ def test_full_spool_leaves_alerts_in_the_queue_and_a_dead_node_is_skipped(tmp_pa
     sect = amqp_section(rabbit, queue)
     sect["urls"] = [dead] + sect["urls"]
     cfg = make_cfg(tmp_path, amqp=sect)
-    ing, spool, m = ingress_on_a_small_spool(AmqpIngress, cfg, tmp_path)
+    ing, spool, m = ingress_on_a_spool(AmqpIngress, cfg, tmp_path, max_pending=5, bounce=0.3)
     b1 = Board(rabbit, "b1")
     try:
         assert wait_for(lambda: ing.consuming, 30), ing.last_error

@@ -13,6 +13,7 @@ import sqlite3
 import smtplib
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -346,6 +347,19 @@ def test_slow_and_idle_clients_are_let_go(rig):
 def test_connection_flood_under_a_1024_file_limit(rig):
     log_before = len(rig.log_text())
     socks = []
+    # the sessions open, sampled from the start of the flood: on a busy machine the first
+    # sessions reach their idle timeout (IDLE) while the flood is still being accepted, so the
+    # cap is looked for during the flood, not only after it
+    seen = []
+    done = threading.Event()
+
+    def sample():
+        while not done.wait(0.02):
+            seen.append((rig.health()[1] or {}).get("smtp_ingress", {}).get("sessions") or 0)
+            if seen[-1] >= 100:
+                return
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
     try:
         # 1,100 idle connections from 110 addresses: more than the session limits and the
         # process's open-file limit allow
@@ -356,13 +370,15 @@ def test_connection_flood_under_a_1024_file_limit(rig):
                                                       source_address=(src, 0)))
             except OSError:
                 pass
-        assert wait_for(lambda: (rig.health()[1] or {}).get("smtp_ingress", {}).get("sessions") == 100, 60), \
-            (len(socks), rig.health())
+        sampler.join(60)
+        done.set()
+        assert seen and max(seen) == 100, (len(socks), max(seen or [0]), rig.health())
         assert rig.fds() < 1024 - 64, rig.fds()
         # during the flood: MQTT and serial alerts still go through, and the spool still writes
         want = {rig.good_mqtt(), rig.good_serial()}
         assert wait_for(lambda: want <= rig.delivered(), 60)
     finally:
+        done.set()
         for s in socks:
             s.close()
     assert wait_for(lambda: rig.health()[1]["smtp_ingress"]["sessions"] == 0, 60), rig.health()

@@ -13,7 +13,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from gateway_helpers import (GatewayProcess, Publisher, base_data, free_port, full_spool_keeps_alerts_with_the_broker,
-                             http_json, http_text, ingress_on_a_small_spool, make_cfg, record,
+                             http_json, http_text, ingress_on_a_spool, make_cfg, record,
                              unwritable, wait_for, write_toml)
 from outpost_gateway import config
 from outpost_gateway.clock import SystemClock
@@ -37,11 +37,7 @@ def alert_topic(rec):
 def ingress(tmp_path, broker, client_id="gw-1"):
     cfg = make_cfg(tmp_path, mqtt={"enabled": True, "host": broker.host, "port": broker.port,
                                    "client_id": client_id})
-    spool = Spool(str(tmp_path / "s.db"), SystemClock()).open()
-    spool.start_writer()
-    m = Metrics()
-    ing = MqttIngress(cfg, Ingest(cfg, spool, m, SystemClock()))
-    ing.start()
+    ing, spool, m = ingress_on_a_spool(MqttIngress, cfg, tmp_path)
     assert wait_for(lambda: ing.subscribed, 30)
     return ing, spool, m
 
@@ -123,10 +119,7 @@ def test_tls_and_login_to_the_broker(tmp_path):
         cfg = make_cfg(tmp_path, mqtt={"enabled": True, "host": "127.0.0.1", "port": b.tls_port, "tls": True,
                                        "ca": str(cafile), "username": "gw", "password": "gw-broker-pw",
                                        "client_id": "gw-tls"})
-        spool = Spool(str(tmp_path / "s.db"), SystemClock()).open()
-        spool.start_writer()
-        ing = MqttIngress(cfg, Ingest(cfg, spool, Metrics(), SystemClock()))
-        ing.start()
+        ing, spool, _ = ingress_on_a_spool(MqttIngress, cfg, tmp_path)
         try:
             assert wait_for(lambda: ing.subscribed, 30), ing.last_error
             pub = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id="board-tls",
@@ -161,7 +154,7 @@ def test_full_spool_leaves_alerts_with_the_broker(tmp_path, broker):
     # broker keeps them and delivers them again once there is room; nothing is lost
     cfg = make_cfg(tmp_path, mqtt={"enabled": True, "host": broker.host, "port": broker.port,
                                    "client_id": "gw-full"})
-    ing, spool, m = ingress_on_a_small_spool(MqttIngress, cfg, tmp_path)
+    ing, spool, m = ingress_on_a_spool(MqttIngress, cfg, tmp_path, max_pending=5, bounce=0.3)
     pub = Publisher(broker)
     try:
         assert wait_for(lambda: ing.subscribed, 30)

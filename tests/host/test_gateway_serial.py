@@ -3,14 +3,12 @@
 # re-sent frame, chatter ignored, and survival of unplug and re-plug.
 import json
 import os
-import select
-import time
 import tty
 
 import pytest
 
 from outpost_contract import frame as serial_frame
-from gateway_helpers import make_cfg, record, wait_for
+from gateway_helpers import PtyBoardEnd, make_cfg, record, wait_for
 from outpost_gateway.clock import ManualClock
 from outpost_gateway.ingest import Ingest
 from outpost_gateway.metrics import Metrics
@@ -18,7 +16,7 @@ from outpost_gateway.serial_ingress import SerialIngress
 from outpost_gateway.spool import Spool
 
 
-class Board:
+class Board(PtyBoardEnd):
     # the board's end of a pty; the gateway's end is reached through a symlink, so "re-plug"
     # can put a new pty behind the same path
     def __init__(self, link):
@@ -40,20 +38,6 @@ class Board:
         os.close(self.master)
         os.unlink(self.link)
 
-    def send(self, data):
-        os.write(self.master, data)
-
-    def reply(self, timeout=20.0):
-        end = time.monotonic() + timeout
-        while b"\n" not in self.buf:
-            left = end - time.monotonic()
-            if left <= 0:
-                raise AssertionError("no reply from the gateway")
-            r, _, _ = select.select([self.master], [], [], left)
-            if r:
-                self.buf += os.read(self.master, 4096)
-        line, _, self.buf = self.buf.partition(b"\n")
-        return serial_frame.parse_reply(line + b"\n")
 
 
 def frame(rec):

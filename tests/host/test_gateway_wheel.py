@@ -13,14 +13,13 @@ import smtplib
 import socket
 import subprocess
 import sys
-import time
 import tty
 import urllib.request
 import zipfile
 
 import pytest
 
-from gateway_helpers import ROOT, free_port, wait_for, write_toml
+from gateway_helpers import ROOT, PtyBoardEnd, free_port, wait_for, write_toml
 from outpost_contract import frame as serial_frame
 from peers.mosquitto import Mosquitto
 from peers.process import end
@@ -98,7 +97,7 @@ def test_wheel_holds_every_module_the_gateway_imports(installed):
     assert r.stdout.startswith(str(installed["work"] / "venv")) and ROOT not in r.stdout
 
 
-class Pty:
+class Pty(PtyBoardEnd):
     # the board's end of a pty pair; the gateway opens the other end by its path
     def __init__(self):
         self.master, slave = os.openpty()
@@ -107,18 +106,6 @@ class Pty:
         self.path = os.ttyname(slave)
         self._slave = slave
         self.buf = b""
-
-    def reply(self, timeout=60.0):
-        import select
-        end = time.monotonic() + timeout
-        while b"\n" not in self.buf:
-            left = end - time.monotonic()
-            assert left > 0, "no reply from the gateway on the serial line"
-            r, _, _ = select.select([self.master], [], [], left)
-            if r:
-                self.buf += os.read(self.master, 4096)
-        line, _, self.buf = self.buf.partition(b"\n")
-        return serial_frame.parse_reply(line + b"\n")
 
     def close(self):
         os.close(self.master)

@@ -113,3 +113,29 @@ def test_warm_caches_writes_bytecode_even_where_python_is_told_not_to(tmp_path, 
         ["mod.%s.pyc" % sys.implementation.cache_tag]
     rewritten = [p.name for p in (tmp_path / "tests" / "__pycache__").iterdir() if "-pytest-" in p.name]
     assert rewritten and rewritten[0].startswith("test_x."), rewritten
+
+
+def test_the_warm_up_comes_before_the_pytest_lanes_only_and_not_for_a_lane_with_arguments(monkeypatch, capsys):
+    calls = []
+    monkeypatch.setattr(run_lanes, "warm_caches", lambda: calls.append("warm") or (0.5, 0.25))
+
+    class Lane:
+        def __init__(self, name, extra, timeout, index, sink):
+            self.name, self.cpu, self.wall, self.rc, self.lines = name, 1.0, 1.0, 0, []
+
+        def run(self):
+            calls.append(self.name)
+
+    monkeypatch.setattr(run_lanes, "Lane", Lane)
+    done, warm = run_lanes.run_all(["mpy", "pytest"], [], 60, serial=True)
+    assert calls == ["mpy", "warm", "pytest"] and warm == {"wall": 0.5, "cpu": 0.25}
+    del calls[:]
+    done, warm = run_lanes.run_all(["micropython", "mpy"], [], 60, serial=False)
+    assert "warm" not in calls and warm == {}
+    del calls[:]
+    done, warm = run_lanes.run_all(["pytest"], ["-k", "smtp"], 60, serial=False)
+    assert calls == ["pytest"] and warm == {}
+    del calls[:]
+    done, warm = run_lanes.run_all(["pytest", "realmp", "mpy"], [], 60, serial=False)
+    assert calls.count("warm") == 1 and calls.index("warm") < calls.index("pytest") \
+        and calls.index("warm") < calls.index("realmp"), calls

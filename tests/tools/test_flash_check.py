@@ -47,14 +47,16 @@ def test_a_download_cut_short(tmp_path):
     assert len(p) == 1 and "4000 bytes, too small" in p[0]
 
 
+def first_problem(path, chip):
+    return preflight.image_problems(path, chip)[0]
+
+
 def test_wrong_magic_says_what_the_file_is(tmp_path):
-    p = preflight.image_problems(esp_image(tmp_path / "fw.bin", magic=0), "esp32")
-    assert "not the ESP image magic 0xe9" in p[0]
-    p = preflight.image_problems(uf2_image(tmp_path / "fw.uf2"), "esp32")
-    assert "a UF2 file (for the Pico)" in p[0]
+    assert "not the ESP image magic 0xe9" in first_problem(esp_image(tmp_path / "fw.bin", magic=0), "esp32")
+    assert "a UF2 file (for the Pico)" in first_problem(uf2_image(tmp_path / "fw.uf2"), "esp32")
     elf = tmp_path / "firmware.elf"
     elf.write_bytes(b"\x7fELF" + bytes(100000))
-    assert "an ELF file (use the .bin)" in preflight.image_problems(str(elf), "esp32")[0]
+    assert "an ELF file (use the .bin)" in first_problem(str(elf), "esp32")
 
 
 def test_an_image_for_another_chip(tmp_path):
@@ -69,13 +71,11 @@ def test_an_image_for_another_chip(tmp_path):
 
 
 def test_uf2_checks(tmp_path):
-    p = preflight.image_problems(uf2_image(tmp_path / "x.uf2", family=0x68ED2B88), "rp2040")
-    assert "not the RP2040" in p[0]
-    p = preflight.image_problems(esp_image(tmp_path / "x.bin"), "rp2040")
-    assert "not a UF2 file" in p[0]
+    assert "not the RP2040" in first_problem(uf2_image(tmp_path / "x.uf2", family=0x68ED2B88), "rp2040")
+    assert "not a UF2 file" in first_problem(esp_image(tmp_path / "x.bin"), "rp2040")
     cut = tmp_path / "cut.uf2"
     cut.write_bytes(open(uf2_image(tmp_path / "y.uf2"), "rb").read()[:-100])
-    assert "not whole 512-byte UF2 blocks" in preflight.image_problems(str(cut), "rp2040")[0]
+    assert "not whole 512-byte UF2 blocks" in first_problem(str(cut), "rp2040")
 
 
 def make_flash(*args):

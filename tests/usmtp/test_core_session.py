@@ -147,34 +147,38 @@ S: %d TLS not available
         assert str(code) in str(e)
 
 
+def opened_in(mode, transcript):
+    # a core in this TLS mode, opened along the transcript (greeting, EHLO, maybe STARTTLS)
+    c = new_core(mode=mode)
+    assert run(c, c.op_open(), transcript) == "ready"
+    return c
+
+
 def test_opportunistic_continues_in_plaintext_when_absent_or_refused():
-    c = new_core(mode="opportunistic")
-    assert run(c, c.op_open(), """
+    c = opened_in("opportunistic", """
 S: 220 mx
 C: EHLO [127.0.0.1]
 S: 250 mx
-""") == "ready"
+""")
     assert not c.secure
-    c = new_core(mode="opportunistic")
-    assert run(c, c.op_open(), """
+    c = opened_in("opportunistic", """
 S: 220 mx
 C: EHLO [127.0.0.1]
 S: 250-mx
 S: 250 STARTTLS
 C: STARTTLS
 S: 454 not now
-""") == "ready"
+""")
     assert not c.secure and c.state == "ready"
 
 
 def test_plain_mode_never_starttls():
-    c = new_core(mode="plain")
-    assert run(c, c.op_open(), """
+    opened_in("plain", """
 S: 220 mx
 C: EHLO [127.0.0.1]
 S: 250-mx
 S: 250 STARTTLS
-""") == "ready"
+""")
 
 
 def test_data_injected_before_tls_handshake_is_refused():

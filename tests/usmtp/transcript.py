@@ -9,6 +9,25 @@
 
 from usmtp.core import ClientCore, DONE, NEED_DATA
 
+# the envelope of a message from a@x to b@y up to DATA's 354, one command at a time and
+# pipelined (one burst, then the three replies): the start of many transcripts
+ENVELOPE_STEPWISE = """
+C: MAIL FROM:<a@x>
+S: 250 ok
+C: RCPT TO:<b@y>
+S: 250 ok
+C: DATA
+S: 354 go
+"""
+ENVELOPE_PIPELINED = """
+C: MAIL FROM:<a@x>
+C: RCPT TO:<b@y>
+C: DATA
+S: 250 ok
+S: 250 ok
+S: 354 go
+"""
+
 
 def parse(text):
     steps = []
@@ -49,6 +68,16 @@ def run(core, op, text):
     sent = b""
     i = 0
     err = None
+
+    def take_burst(i, sent):
+        # where the transcript has a C: burst next, what the core wrote so far must be it:
+        # (the step after it, nothing left unmatched); elsewhere (i, sent) as they are
+        if i < len(steps) and steps[i][0] == "C":
+            if sent != steps[i][1]:
+                raise AssertionError("client wrote %r, transcript expects %r" % (sent, steps[i][1]))
+            return i + 1, b""
+        return i, sent
+
     while True:
         sent += bytes(core.data_to_send())
         try:
@@ -62,12 +91,8 @@ def run(core, op, text):
         if step != NEED_DATA:
             continue
         # the core wants a reply: everything it wrote so far must match the next C: burst
-        if i < len(steps) and steps[i][0] == "C":
-            if sent != steps[i][1]:
-                raise AssertionError("client wrote %r, transcript expects %r" % (sent, steps[i][1]))
-            sent = b""
-            i += 1
-        elif sent:
+        i, sent = take_burst(i, sent)
+        if sent:
             raise AssertionError("client wrote %r where the transcript has none" % (sent,))
         if i >= len(steps):
             raise AssertionError("core waits for data the transcript does not have")
@@ -77,11 +102,7 @@ def run(core, op, text):
                                  repr(data))
         i += 1
         core.receive_data(data)
-    if i < len(steps) and steps[i][0] == "C":
-        if sent != steps[i][1]:
-            raise AssertionError("client wrote %r, transcript expects %r" % (sent, steps[i][1]))
-        sent = b""
-        i += 1
+    i, sent = take_burst(i, sent)
     if sent:
         raise AssertionError("client wrote %r after the transcript ended" % (sent,))
     if i != len(steps):
