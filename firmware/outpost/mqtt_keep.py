@@ -9,6 +9,8 @@ def start(a, saved):
     cfg = a.cfg
     a.mqtt = MqttPath(cfg, a.net, a.log, a.mono, keep=not cfg["deep_sleep"])
     a.mqtt.on_up = lambda: path_back(a)
+    if saved is not None and saved.get("mq"):
+        a.mqtt.take_over(saved["mq"])     # open through the SMTP step (rtc.send_step)
     if cfg["mqtt"]["discovery"]:
         cat = []
         for d in a.drivers:

@@ -163,6 +163,21 @@ class MqttPath:
             self.abort(self.sock)
         self._gone()
 
+    def hand_over(self):
+        """For the SMTP step in this wake (rtc.send_step): the open connection, for the App that
+        boots after the step to take over (take_over), so that a fallback to MQTT does not
+        connect again. None when there is none, or under TLS: then it is closed (two TLS
+        sessions at once may not fit in a board's system heap beside Wi-Fi)."""
+        if self.sock is None or self.m["tls"]:
+            self.close()
+            return None
+        s = (self.sock, self.raw, self.pid, self.last_tx)
+        self._gone()
+        return s
+
+    def take_over(self, s):
+        self.sock, self.raw, self.pid, self.last_tx = s
+
     def service(self, timeout):
         """From the main loop: a ping when half the keepalive has passed without sending (and
         its answer, so a dead connection shows), and a reconnect with backoff after a drop.

@@ -58,9 +58,10 @@ def send_step(a):
     # the SMTP step in this wake, with the app out of the heap: the state stays in RAM, the
     # app's modules are unloaded, outpost/run.py runs the step (sendwake.step) and boots an
     # App from this state, which reads the outcome. No reset, no new Wi-Fi association.
-    if a.mqtt is not None:
-        a.mqtt.close()
+    # a plain MQTT connection stays open through the step: the App after it takes it over
+    mq = a.mqtt.hand_over() if a.mqtt is not None else None
     d = state(a, 0)
+    d["mq"] = mq
     d["t0"] = a.t0
     d["readings"] = a.readings
     d["hist"] = a.hist
