@@ -43,8 +43,9 @@ def step(root, cfg, feed=None):
     smtp_path.remove(_at(root, smtp_path.SEND_FILE))
     gc.collect()
     outcome = "down send wake: failed"
+    done = []       # the server's 250 came and mail.res says so: nothing below may undo that
     try:
-        outcome = _send(root, rid, payload, cfg, feed, int(shed or 0))
+        outcome = _send(root, rid, payload, cfg, feed, int(shed or 0), done)
     except MemoryError:
         outcome = "down out of memory"
     except Exception as e:  # whatever it is, the app reads it as an outage of this path
@@ -53,7 +54,8 @@ def step(root, cfg, feed=None):
         payload = None
         smtp_path.unload("usmtp")
         gc.collect()
-        if outcome != "sent":
+        if outcome != "sent" and not done:
+            # (a failure after the 250, such as memory for a log line, is no failed send)
             _result(root, rid, outcome)
         # the attempt returned: not a crash (the app's recover_in_flight finds nothing)
         smtp_path.remove(_at(root, smtp_path.INFLIGHT))
@@ -84,34 +86,49 @@ def _tls(c):
         smtp_path.unload("usmtp.context")
 
 
-def _send(root, rid, payload, cfg, feed, shed):
+def _log(cfg, msg):
+    if cfg["log"]:
+        # loaded for the line only: the session holds neither module
+        from outpost import clock
+        from outpost_contract.rules import iso
+        print("[" + iso(clock.now()) + "] send wake: " + msg)
+
+
+def _send(root, rid, payload, cfg, feed, shed, done):
     ctx = _tls(cfg["smtp"])
     from outpost import alerts, clock
     from outpost.net import Net
-    from outpost_contract.rules import iso
 
     def log(msg):
-        if cfg["log"]:
-            print("[" + iso(clock.now()) + "] send wake: " + msg)
+        _log(cfg, msg)
     net = Net(cfg["wifi"], cfg["ntp"], log, feed, clock.Mono())
     if clock.is_set():
         net.ntp_at = 0      # the RTC kept the time: no NTP round trip
     if not net.up():
         return "down no Wi-Fi"
-    # associated: the interface stays up without its driver (the path asks it nothing here)
-    net = Net = None
+    # associated: the interface stays up without its driver (the path asks it nothing here),
+    # and the clock loads again only for a log line (the record's rules go after composing)
+    net = Net = clock = None
     smtp_path.unload("outpost.net")
+    smtp_path.unload("outpost.clock")
+
+    def sent():
+        _result(root, rid, "sent")
+        done.append(1)
     rec, _, csv = alerts.from_payload(payload)
     payload = _ = alerts = None     # the record's code goes before the message is written
     path = smtp_path.SmtpPath(cfg, None, log, root)
     path.context = ctx
     try:
         path.send_now(rec, csv, min(cfg["smtp"]["timeout"], cfg["transport"]["budget"]),
-                      lambda: _result(root, rid, "sent"),
+                      sent,
                       ("outpost.alerts", "outpost_contract.record"), shed)
     except smtp_path.Refused as e:
         return "refused " + str(e)
     except smtp_path.Down as e:
         return "down " + str(e)
-    log(rid + " accepted")
+    try:
+        log(rid + " accepted")
+    except MemoryError:
+        pass
     return "sent"

@@ -95,9 +95,10 @@ class SmtpPath:
             unload("outpost.chart")     # a report's charts: loaded to compose it only
             unload("outpost.png")
             if drop is not None:
-                # a send wake: everything the message needed goes, the client loads after it
-                # into a clean heap
+                # a send wake: everything the message needed goes (the record's rules too),
+                # the client loads after it into a clean heap
                 unload("usmtp")
+                unload("outpost_contract.rules")
             gc.collect()
         rec = csv = None
         try:
@@ -204,7 +205,9 @@ class SmtpPath:
             f.readline()
             f.readline()
             while True:
-                b = f.read(256)   # small: during TLS the heap has no large free block
+                b = f.read(128)   # small: during TLS the heap has no large free block (the
+                                  # real port at 112k had none of 257 bytes; usmtp gathers
+                                  # the pieces into its own buffer for each write)
                 if not b:
                     return
                 yield b

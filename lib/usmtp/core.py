@@ -337,20 +337,21 @@ class ClientCore:
         q = self._q
         if not q:
             return b""
-        if len(q) > 1 and self._qn > self.flush_at:
-            out = q.pop(0)
-            self._qn -= len(out)
-            return out
-        out = q[0]
-        if len(q) > 1:
+        n = k = 0       # the leading pieces that fit together
+        while k < len(q) and n + len(q[k]) <= self.flush_at:
+            n += len(q[k])
+            k += 1
+        if k < 2:
+            out = q.pop(0)      # one piece (or one larger than flush_at) goes as it is
+        else:
             # (MicroPython's join takes no memoryview)
-            out = memoryview(self._out)[:self._qn]
+            out = memoryview(self._out)[:n]
             i = 0
-            for p in q:
+            for p in q[:k]:
                 out[i:i + len(p)] = p
                 i += len(p)
-        self._q = []
-        self._qn = 0
+            del q[:k]
+        self._qn -= len(out)
         return out
 
     def receive_data(self, data):

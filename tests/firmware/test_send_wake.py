@@ -179,3 +179,19 @@ def test_the_smtp_step_builds_its_tls_context_first_or_leaves_it_to_the_client(t
     assert sendwake._tls(dict(smtp, ca="-----BEGIN CERTIFICATE-----\nnot a cert")) is None
     p = path(tmp_path)
     assert p.context is None        # the app's own path builds none ahead
+
+
+def test_a_failure_after_the_250_never_undoes_sent(tmp_path, monkeypatch):
+    # mail.res says "sent" the moment the 250 comes; anything failing after it (memory for a
+    # log line, say) must not turn it into "down", which would send the alert a second time
+    with open(tmp_path / SEND_FILE, "wb") as f:
+        f.write(b"shed-3-1 0\n" + json.dumps(REC).encode())
+
+    def late(root, rid, payload, cfg, feed, shed, done):
+        sendwake._result(root, rid, "sent")
+        done.append(1)
+        raise MemoryError()
+    monkeypatch.setattr(sendwake, "_send", late)
+    assert sendwake.step(str(tmp_path), {}) is True
+    with open(tmp_path / RESULT_FILE) as f:
+        assert f.read() == "shed-3-1 sent"

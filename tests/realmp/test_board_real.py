@@ -11,12 +11,15 @@ from realboard import RealBoard, heap_for
 # Heaps measured on the 64-bit PyPI port by bench/board_heap.py (bench/board_heap.json), for
 # this port's word size (realboard.heap_for): between the MQTT fallback's smallest heap and
 # the SMTP step's in the app's own wake, so the SMTP step runs out of memory and MQTT does not
-TOO_SMALL_KB = 112     # the in-app SMTP step runs out of memory at 108-116k and gets through at
-                       # 120k; the MQTT fallback completes from 108k (probes, main 0e8a17e + m17)
+TOO_SMALL_KB = 110     # the MQTT fallback completes from 108k; the SMTP step in the app's wake from
+                       # 112k since usmtp's denser send path (probes: 110k and 111k fail, 113k
+                       # too, 114-130k pass). The window is narrow now: as the SMTP step shrinks
+                       # further this test needs another way to run the mail path out of memory
 MQTT_WAKE_KB = 112     # the MQTT fallback wake's gate: 108-120k complete clean; at 104k the alert
                        # step runs out of memory and the board restarts for a fresh heap first
-APP_WAKE_KB = 160      # the SMTP step in the app's own wake: 140k in bench/board_heap.json (144k passes,
-                       # 128k does not, by a probe after the error-text split was taken back)
+APP_WAKE_KB = 120      # the SMTP step in the app's own wake (the gate is 112k): by probes on
+                       # main + usmtp's denser send path and the early TLS context, 112-128k all
+                       # pass and 108k fails; once 113k failed, so 112k has no margin yet
 TOO_SMALL_FOR_SMTP = heap_for(TOO_SMALL_KB)
 
 
