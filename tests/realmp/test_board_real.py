@@ -15,8 +15,8 @@ TOO_SMALL_KB = 110     # the MQTT fallback completes from 108k; the SMTP step in
                        # 112k since usmtp's denser send path (probes: 110k and 111k fail, 113k
                        # too, 114-130k pass). The window is narrow now: as the SMTP step shrinks
                        # further this test needs another way to run the mail path out of memory
-MQTT_WAKE_KB = 112     # the MQTT fallback wake's gate: 108-120k complete clean; at 104k the alert
-                       # step runs out of memory and the board restarts for a fresh heap first
+MQTT_WAKE_KB = 112     # the MQTT fallback wake's gate: 108-120k complete clean; at 104k the SMTP
+                       # step (the app out of the heap) and then MQTT run out of memory
 APP_WAKE_KB = 120      # the SMTP step in the app's own wake (the gate is 112k): by probes on
                        # main + usmtp's denser send path and the early TLS context, 112-128k all
                        # pass and 108k fails; once 113k failed, so 112k has no margin yet
