@@ -278,7 +278,12 @@ class App:
         return self.finish()
 
     def finish(self):
-        # the sending half of a step (also where a step goes on after the SMTP step)
+        # the sending half of a step (also where a step goes on after the SMTP step); the
+        # alert's code was for journalling it, and goes before the sending half loads
+        unload("outpost.alerting")
+        unload("outpost.alerts")
+        unload("outpost_contract.record")
+        gc.collect()
         if len(self.ob) or self.chain is not None:
             from outpost import sending
             sending.flush(self)
@@ -289,8 +294,7 @@ class App:
             from outpost import mqtt_keep
             mqtt_keep.heartbeat(self)
             mqtt_keep.publish_state(self, self.readings)
-        unload("outpost.alerting")
-        unload("outpost.alerts")
+        unload("outpost.alerts")            # a report's CSV loads them again to send it
         unload("outpost_contract.record")
         # the next sample, or sooner when a reminder is due before it: it goes at its time
         from outpost import rules

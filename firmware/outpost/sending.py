@@ -27,16 +27,20 @@ def make_path(a, name):
     if name == "serial":
         from outpost import transport
         return transport.SerialPath(cfg, a.log)
-    from outpost import smtp_path
-    smtp = smtp_path.SmtpPath(cfg, a.net, a.log, a.root)
-    smtp.auth_warned = a.auth_warned     # a setup problem is said once, not per attempt
-    a.smtp = smtp
     if sys_mp():
         # on the board the SMTP step runs with the app out of the heap: in this wake, or
-        # after a reset on a heap below smtp.send_wake_below (sendwake.py)
-        from outpost import rtc
-        smtp.wake_resets = small_heap(cfg["smtp"]["send_wake_below"])
-        smtp.wake = (lambda: rtc.send_wake(a)) if smtp.wake_resets else (lambda: rtc.send_step(a))
+        # after a reset on a heap below smtp.send_wake_below (sendwake.py); the app holds only
+        # its side of the hop (smtp_hop.py), not smtp_path's composing and sending
+        from outpost import rtc, smtp_hop
+        resets = small_heap(cfg["smtp"]["send_wake_below"])
+        smtp = smtp_hop.StepPath(cfg, a.net, a.log, a.root,
+                                 (lambda: rtc.send_wake(a)) if resets else (lambda: rtc.send_step(a)),
+                                 resets)
+    else:
+        from outpost import smtp_path
+        smtp = smtp_path.SmtpPath(cfg, a.net, a.log, a.root)
+    smtp.auth_warned = a.auth_warned     # a setup problem is said once, not per attempt
+    a.smtp = smtp
     return smtp
 
 
@@ -46,18 +50,17 @@ def drop_path(a, name, p):
         a.auth_warned = p.auth_warned
         a.smtp = None
         unload("outpost.smtp_path")
+        unload("outpost.smtp_hop")
 
 
 def flush(a):
-    # the alert's codec was for journalling it: sending reads the journal without it
-    unload("outpost.alerts")
-    unload("outpost_contract.record")
     send_round(a)
     a.resume = None
     # nothing of the chain stays in the heap between sends (the kept MQTT path is the app's)
     a.chain = a.smtp = None
     unload("outpost.transport")
     unload("outpost.smtp_path")
+    unload("outpost.smtp_hop")
     unload("outpost.rtc")
     unload("outpost.crash")
     gc.collect()

@@ -28,6 +28,7 @@ MAIL_FILE = "mail.out"     # the composed message of the alert being sent (see S
 INFLIGHT = "inflight"      # the alert being sent, in case the board crashes (see the app)
 SEND_FILE = "mail.go"      # the SMTP step's alert: "<id> <shed>\n<the record as journalled>"
 RESULT_FILE = "mail.res"   # its outcome: "<id> sent" | "<id> refused <why>" | "<id> down <why>"
+# (the same names in smtp_hop.py, the app's side of the step, which does not load this module)
 
 
 class SmtpPath:
@@ -46,7 +47,7 @@ class SmtpPath:
         self.trace = None       # a callable given the SMTP dialogue (AUTH redacted): test-alert
         self.file = root + "/" + MAIL_FILE if root else MAIL_FILE
         self.root = root
-        self.wake = None          # set by the app on the board: see _by_wake
+        self.wake = None          # set for the SMTP step (see smtp_hop.by_step)
         self.wake_resets = False  # wake() resets the board (a send wake) or not (App.send_step)
         self.context = None       # a TLS context built early in the SMTP step (sendwake._tls)
 
@@ -56,15 +57,19 @@ class SmtpPath:
     def send(self, rec, csv, timeout, sent=None, shed=0, payload=None):
         # shed: what a report that kept failing leaves out (1: its charts, 2: its CSV too);
         # payload: the record as journalled, for the SMTP step (not encoded again)
-        from outpost import clock
-        c = self.smtp
-        if not self.net.connected():
-            raise Down("no Wi-Fi")
-        verify = not c["insecure_skip_verify"] and c["mode"] != "plain"
-        if verify and not clock.is_set():
-            raise Down("clock not set (NTP has not succeeded): cannot verify the server certificate")
-        if self.wake is not None:
-            return self._by_wake(rec, csv, sent, shed, payload)
+        from outpost import smtp_hop
+        why = smtp_hop.check(self.smtp, self.net)
+        if why is None and self.wake is not None:
+            why = smtp_hop.by_step(self, rec, csv, sent, shed, payload)
+            if why is None:
+                return
+            if why[0] == "refused":
+                raise Refused(why[1])
+            why = why[1]
+        smtp_hop = None
+        unload("outpost.smtp_hop")
+        if why is not None:
+            raise Down(why)
         self.send_now(rec, csv, timeout, sent, None, shed)
 
     def send_now(self, rec, csv, timeout, sent=None, drop=None, shed=0):
@@ -107,46 +112,12 @@ class SmtpPath:
             gc.collect()
         self._forget()
 
-    # --- the send wake: on a small heap the SMTP step runs in a wake of its own -------------
-    # The app journals the alert, writes SEND_FILE (the id, then the record as
-    # journalled) and calls wake() (the app: state into RTC memory, a deep sleep of 1 ms).
-    # main.py then runs outpost.sendwake before it loads the app: only this path and usmtp
-    # share the heap. Its outcome goes to RESULT_FILE ("<id> sent|refused|down
-    # <why>"), which this method reads when the app, loaded again, tries the alert again.
-
-    def _by_wake(self, rec, csv, sent, shed=0, payload=None):
-        result = self.root + "/" + RESULT_FILE if self.root else RESULT_FILE
-        rid = rec["id"]
-        try:
-            with open(result) as f:
-                got, _, outcome = f.read().partition(" ")
-        except OSError:
-            got = None
-        if got == rid:
-            how, _, why = outcome.partition(" ")
-            if how == "sent" and sent is not None:
-                sent()      # journalled as done before the result file goes
-            remove(result)
-            if how == "sent":
-                return
-            if how == "refused":
-                raise Refused(why)
-            raise Down(why or "send wake: no outcome")
-        if got is not None:
-            remove(result)     # an older alert's outcome, already settled
-        # the send wake composes it too: that heap has more room than the app's
-        if payload is None or (csv and shed >= 2):
-            from outpost import alerts
-            payload = alerts.to_payload(rec, csv if shed < 2 else None)
-        with open(self.root + "/" + SEND_FILE if self.root else SEND_FILE, "wb") as f:
-            f.write(rid.encode() + b" " + str(shed).encode() + b"\n")
-            f.write(payload)
-        payload = None
-        if self.wake_resets:
-            self.log("smtp: " + rid + " goes in a send wake of its own")
-        else:
-            self.log("smtp: " + rid + " goes in the SMTP step, the app out of the heap")
-        self.wake()     # does not return on a board
+    # --- the SMTP step (with wake set): the app journals the alert, writes SEND_FILE (the id,
+    # then the record as journalled) and calls wake(): the hop to the step in this wake, or a
+    # send wake (state into RTC memory, a deep sleep of 1 ms; main.py then runs outpost.sendwake
+    # before it loads the app). Only this path and usmtp share the heap. Its outcome goes to
+    # RESULT_FILE ("<id> sent|refused|down <why>"), read when the app, loaded again, tries the
+    # alert again: smtp_hop.by_step, which the app on a board holds instead of this module.
 
     def _forget(self):
         remove(self.file)

@@ -15,8 +15,8 @@ TOO_SMALL_KB = 108     # the MQTT fallback completes from 108k; the SMTP step in
                        # 110-112k since usmtp's denser send path (probe: 108k fails, 110-128k
                        # pass). The window is narrow now: as the SMTP step shrinks further this
                        # test needs another way to run the mail path out of memory
-MQTT_WAKE_KB = 112     # the MQTT fallback wake's gate: 108-120k complete clean; at 104k the alert
-                       # step runs out of memory and the board restarts for a fresh heap first
+MQTT_WAKE_KB = 112     # the MQTT fallback wake's gate: 108-120k complete clean; at 104k the SMTP
+                       # step (the app out of the heap) and then MQTT run out of memory
 APP_WAKE_KB = 116      # the SMTP step in the app's own wake (the gate is 112k): this test
                        # passed 4 of 4 runs at 112k and fails at 110k; the probe passes 110-128k
                        # and fails at 108k. 116k keeps a few k of margin below it
