@@ -56,8 +56,8 @@ def test_row_buffer_halves_resolution_when_full():
         report.add(rep, {"a": (i, "")}, T0 + i * 10, 16)
     rows = rep["rows"]
     assert len(rows) <= 16
-    assert rows[0][0] == T0  # the start of the period is kept
-    assert rows[-1][0] >= T0 + 800
+    assert rows[0] == "%d,0" % T0  # the start of the period is kept, a row as its CSV text
+    assert int(rows[-1].split(",")[0]) >= T0 + 800
     assert rep["every"] >= 40
 
 
@@ -77,3 +77,12 @@ def test_periodic_schedule_and_none():
     assert report.next_due(T0 + 10, 0, 0, 3600, T0) == T0 + 3600
     assert report.next_due(T0 + 9000, 0, 0, 3600, T0) == T0 + 9000
     assert report.next_due(T0, None, 0, 0, None) is None
+
+
+def test_rows_from_an_older_firmware_in_rtc_memory_still_make_the_csv():
+    rep = report.new(T0, 1)
+    report.add(rep, {"a": (1, "")}, T0, 10)
+    rep["rows"].insert(0, [T0 - 1, None])
+    report.add(rep, {"a": (2.5, ""), "b": (3, "")}, T0 + 1, 10)
+    assert report.csv_text(rep).split("\r\n")[1:4] == [
+        "2026-11-27T23:59:59Z,,", "2026-11-28T00:00:00Z,1,", "2026-11-28T00:00:01Z,2.50,3"]
