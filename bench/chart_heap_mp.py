@@ -30,6 +30,20 @@ def record():
 S = {}
 
 
+def message(rec, csv, chart):
+    # the report's email as the SMTP step composes it (outpost.compose), the charts drawn in
+    # memory as the writer reads them (on the board they go to flash first)
+    from outpost import compose
+    from outpost_contract import mail
+    m = mail.message(rec, MAIL["sender"], MAIL["to"], MAIL["subject_prefix"])
+    items = None
+    if chart:
+        from outpost import chart as charts
+        items = [(n, lo, hi, p.png()) for n, lo, hi, p in charts.plots(csv)]
+    compose.add(m, rec, csv, items)
+    return m
+
+
 def heap():
     gc.collect()
     return gc.mem_alloc()
@@ -54,7 +68,7 @@ def step():
         S["chart"] = S.get("start", True)
         S["phase"] = "preload"
     elif phase == "preload":
-        from outpost import alerts  # noqa: F401
+        from outpost import alerts, compose  # noqa: F401
         from outpost_contract import mail  # noqa: F401
         import usmtp.writer  # noqa: F401
         S["phase"] = "base"
@@ -67,8 +81,7 @@ def step():
         S["phase"] = "msg"
     elif phase == "msg":
         S["mods"] = heap() - S["base"]
-        from outpost import alerts
-        m = alerts.to_message(record(), S["csv"], MAIL, S["chart"])
+        m = message(record(), S["csv"], S["chart"])
         S["gen"] = m.chunks()
         S["max"] = S["bytes"] = S["chunks"] = 0
         S["first"] = None

@@ -87,23 +87,3 @@ def gateway_record(rec, csv):
     if len(body.encode()) <= alert_record.MAX_BODY:
         r["body"] = body
     return alert_record.encode(r)
-
-
-def to_message(rec, csv, mail_cfg, chart=False):
-    # the same email the gateway would make of this record, plus the CSV; with chart, a
-    # report also shows each sensor's day as an inline PNG (outpost.compose, outpost.chart),
-    # drawn in memory as the writer reads it (the SMTP step draws them to flash first)
-    from outpost_contract import mail
-    m = mail.message(rec, mail_cfg["sender"], rec.get("to") or mail_cfg["to"],
-                     mail_cfg.get("subject_prefix", ""))
-    if csv:
-        from outpost import compose
-        charts = None
-        if chart and rec["kind"] == "report":
-            from outpost import chart as ch
-            try:
-                charts = [(n, lo, hi, p.png()) for n, lo, hi, p in ch.plots(csv)]
-            except ValueError:
-                charts = None   # a CSV the chart cannot read: no chart
-        compose.add(m, rec, csv, charts)
-    return m

@@ -10,28 +10,25 @@ from outpost.png import Png
 
 WIDTH = 240
 HEIGHT = 64
-WHITE, GRID, LINE, AXIS = 0, 1, 2, 3
+# colours 0 white, 1 grid, 2 the line, 3 the axes (as numbers: every name stays interned for the
+# rest of the wake, see outpost/compose.py)
 PALETTE = ((255, 255, 255), (221, 221, 221), (33, 102, 172), (96, 96, 96))
-EMPTY = 255
-
-
-def _days(y, m, d):
-    # days since 1970-01-01 of a Gregorian date (the inverse of usmtp.clock.civil)
-    if m <= 2:
-        y -= 1
-    era = y // 400
-    yoe = y - era * 400
-    doy = (153 * (m + (-3 if m > 2 else 9)) + 2) // 5 + d - 1
-    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
-    return era * 146097 + doe - 719468
 
 
 def parse_time(s):
     # "2026-11-28T12:45:21Z" (outpost_contract.rules.iso) -> UTC seconds; ValueError otherwise
-    if len(s) != 20 or s[4] != "-" or s[10] != "T" or s[19] != "Z":
+    if len(s) != 20 or s[4] + s[10] + s[19] != "-TZ":
         raise ValueError("not an ISO time: " + s)
-    return (_days(int(s[0:4]), int(s[5:7]), int(s[8:10])) * 86400 + int(s[11:13]) * 3600 +
-            int(s[14:16]) * 60 + int(s[17:19]))
+    # days since 1970-01-01 of the Gregorian date (the inverse of usmtp.clock.civil)
+    y = int(s[0:4])
+    m = int(s[5:7])
+    if m <= 2:
+        y -= 1
+    era = y // 400
+    yoe = y - era * 400
+    doy = (153 * (m + (-3 if m > 2 else 9)) + 2) // 5 + int(s[8:10]) - 1
+    days = era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
+    return days * 86400 + int(s[11:13]) * 3600 + int(s[14:16]) * 60 + int(s[17:19])
 
 
 def _lines(text):
@@ -48,11 +45,12 @@ def _lines(text):
             yield line
 
 
-def _cell(cells, i):
-    if i >= len(cells) or not cells[i]:
+def _cell(a, i):
+    # cell i of a row's cells as a number, None when empty or not a number
+    if i >= len(a) or not a[i]:
         return None
     try:
-        return float(cells[i])
+        return float(a[i])
     except ValueError:
         return None
 
@@ -90,108 +88,77 @@ def scan(csv):
 
 class Plot:
     # the pixels of one column's chart, computed when its first row is asked for
-    def __init__(self, csv, col, t0, t1, lo, hi, width=WIDTH, height=HEIGHT):
-        self.csv = csv
-        self.col = col
-        self.t0 = t0
-        self.t1 = t1
-        self.lo = lo
-        self.hi = hi
-        self.width = width
-        self.height = height
-        self.top = None     # top[x]..bottom[x]: the rows the line covers in column x
+    def __init__(self, *a):
+        self.a = a          # csv, column, first and last time, lowest and highest value
+        self.top = None     # top[x]..bottom[x]: the rows the line covers in column x (255: none)
         self.bottom = None
 
-    def x_of(self, t):
-        span = self.t1 - self.t0
-        if span <= 0:
-            return 0
-        return (t - self.t0) * (self.width - 1) // span
+    def fill_row(self, y, buf):
+        if y == 0:
+            self._draw()
+        top = self.top
+        bottom = self.bottom
+        for i in range(len(buf)):
+            buf[i] = 0
+        for x in range(WIDTH):
+            t = top[x]
+            if t != 255 and t <= y <= bottom[x]:
+                c = 2       # the line
+            elif y == HEIGHT - 1 or x == 0:
+                c = 3       # the axes
+            elif y == 0 or y == HEIGHT // 2 or x % (WIDTH // 4) == 0:
+                c = 1       # the grid
+            else:
+                continue    # white
+            buf[x >> 2] |= c << (6 - 2 * (x & 3))
+        if y == HEIGHT - 1:
+            self.top = self.bottom = None   # the image is written: give the heap back
 
-    def y_of(self, v):
-        h = self.height - 1
-        if self.hi <= self.lo:
-            return h // 2
-        y = h - int((v - self.lo) * h / (self.hi - self.lo) + 0.5)
-        return min(h, max(0, y))
-
-    def _mark(self, x, ya, yb):
-        if ya > yb:
-            ya, yb = yb, ya
-        if self.top[x] == EMPTY or ya < self.top[x]:
-            self.top[x] = ya
-        if self.bottom[x] == EMPTY or yb > self.bottom[x]:
-            self.bottom[x] = yb
-
-    def _segment(self, x0, y0, x1, y1):
-        if x1 <= x0:
-            self._mark(x0, y0, y1)
-            return
-        # each column covers the line from halfway to its left neighbour to halfway to its right
-        prev = y0
-        for x in range(x0, x1 + 1):
-            nxt = y0 + (y1 - y0) * (2 * (x - x0) + 1) // (2 * (x1 - x0)) if x < x1 else y1
-            self._mark(x, prev, nxt)
-            prev = nxt
-
-    def draw(self):
-        self.top = bytearray(self.width)
-        self.bottom = bytearray(self.width)
-        for i in range(self.width):
-            self.top[i] = EMPTY
-            self.bottom[i] = EMPTY
+    def _draw(self):
+        csv, col, t0, t1, lo, hi = self.a
+        top = self.top = bytearray(b"\xff" * WIDTH)
+        bottom = self.bottom = bytearray(b"\xff" * WIDTH)
+        h = HEIGHT - 1
         last = None
         first = True
-        for line in _lines(self.csv):
+        for line in _lines(csv):
             if first:
                 first = False
                 continue
             cells = line.split(",")
-            v = _cell(cells, self.col + 1)
+            v = _cell(cells, col + 1)
             if v is None:
                 last = None     # a gap: the line breaks
                 continue
-            p = (self.x_of(parse_time(cells[0])), self.y_of(v))
-            if last is None:
-                self._mark(p[0], p[1], p[1])
-            else:
-                self._segment(last[0], last[1], p[0], p[1])
-            last = p
-
-    def pixel(self, x, y):
-        t = self.top[x]
-        if t != EMPTY and t <= y <= self.bottom[x]:
-            return LINE
-        if y == self.height - 1 or x == 0:
-            return AXIS
-        if y == 0 or y == self.height // 2 or x % (self.width // 4) == 0:
-            return GRID
-        return WHITE
-
-    def fill_row(self, y, buf):
-        if y == 0:
-            self.draw()
-        for i in range(len(buf)):
-            buf[i] = 0
-        for x in range(self.width):
-            c = self.pixel(x, y)
-            if c:
-                buf[x >> 2] |= c << (6 - 2 * (x & 3))
-        if y == self.height - 1:
-            self.top = self.bottom = None   # the image is written: give the heap back
+            x = (parse_time(cells[0]) - t0) * (WIDTH - 1) // (t1 - t0) if t1 > t0 else 0
+            y = h // 2 if hi <= lo else min(h, max(0, h - int((v - lo) * h / (hi - lo) + 0.5)))
+            x0, y0 = (x, y) if last is None else last
+            if x < x0:
+                x = x0
+            # each column covers the line from halfway to its left neighbour to halfway to its
+            # right one
+            prev = y0
+            for c in range(x0, x + 1):
+                nxt = y0 + (y - y0) * (2 * (c - x0) + 1) // (2 * (x - x0)) if c < x else y
+                ya, yb = (prev, nxt) if prev <= nxt else (nxt, prev)
+                if top[c] == 255 or ya < top[c]:
+                    top[c] = ya
+                if bottom[c] == 255 or yb > bottom[c]:
+                    bottom[c] = yb
+                prev = nxt
+            last = (x, y)
 
     def png(self, compress=None):
-        return Png(self.width, self.height, 2, PALETTE, self.fill_row, compress)
+        return Png(WIDTH, HEIGHT, 2, PALETTE, self.fill_row, compress)
 
 
-def plots(csv, width=WIDTH, height=HEIGHT):
+def plots(csv):
     """[(name, lo, hi, Plot)] for each CSV column that has a value."""
     names, t0, t1, lows, highs = scan(csv)
     out = []
     for i in range(len(names)):
         if lows[i] is not None:
-            out.append((names[i], lows[i], highs[i],
-                        Plot(csv, i, t0, t1, lows[i], highs[i], width, height)))
+            out.append((names[i], lows[i], highs[i], Plot(csv, i, t0, t1, lows[i], highs[i])))
     return out
 
 

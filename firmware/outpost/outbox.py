@@ -22,9 +22,14 @@
 # severity present (info first, then warning, then critical); when the incoming record itself is
 # of lower severity than everything pending, it is the one refused. Every drop is logged and
 # counted (the count survives resets and compaction, and goes into the next report).
+#
+# What stays in the heap is this module: the records in RAM and the queries on them. Reading
+# the journal (outbox_read.py) loads at boot and goes after; writing it (outbox_write.py) loads
+# for each write and goes after, so a quiet wake holds neither.
 import json
 import os
 
+from outpost import unload
 from outpost_contract.rules import severity_rank
 
 try:
@@ -56,53 +61,8 @@ def frame(kind, payload):
 
 def scan(data):
     # -> (list of (kind, payload), skipped byte count)
-    import io
-    skipped = [0]
-    out = list(frames(io.BytesIO(data), skipped))
-    return out, skipped[0]
-
-
-BLOCK = 512
-
-
-def frames(f, skipped):
-    """Yields (kind, payload) for each complete frame read from the file `f`, a block at a
-    time: the heap holds one frame and a block, never the whole journal (at boot, beside the
-    app, a journal near compact_at did not fit). skipped[0] counts the bytes skipped."""
-    buf = b""
-    pos = 0
-    eof = False
-    while True:
-        if pos > BLOCK:
-            buf = buf[pos:]
-            pos = 0
-        if len(buf) - pos < 8 and not eof:
-            more = f.read(BLOCK)
-            if more:
-                buf += more
-            else:
-                eof = True
-            continue
-        if pos >= len(buf):
-            return
-        if buf[pos] == MAGIC and len(buf) - pos >= 8:
-            ln = (buf[pos + 2] << 8) | buf[pos + 3]
-            need = 8 + ln
-            while len(buf) - pos < need and not eof:
-                more = f.read(max(BLOCK, need - (len(buf) - pos)))
-                if more:
-                    buf += more
-                else:
-                    eof = True
-            if len(buf) - pos >= need:
-                end = pos + 4 + ln
-                c = (buf[end] << 24) | (buf[end + 1] << 16) | (buf[end + 2] << 8) | buf[end + 3]
-                if c == _crc(buf[pos + 1:end]) and chr(buf[pos + 1]) in "ADXPCS":
-                    yield chr(buf[pos + 1]), buf[pos + 4:end]
-                    pos += need
-                    continue
-        pos += 1
-        skipped[0] += 1
+    from outpost.outbox_read import scan as f
+    return f(data)
 
 
 def _exists(path):
@@ -155,10 +115,13 @@ class Outbox:
         except OSError:
             f = None
         if f is not None:
+            from outpost import outbox_read     # at boot only: it leaves the heap after
             with f:
-                for kind, payload in frames(f, skipped):
-                    self._replay(items, kind, payload)
+                for kind, payload in outbox_read.frames(f, skipped):
+                    outbox_read.replay(self, items, kind, payload)
             self.size = os.stat(self.path)[6]
+            outbox_read = None
+            unload("outpost.outbox_read")
         self.items = items
         skipped = skipped[0]
         if skipped:
@@ -167,73 +130,18 @@ class Outbox:
             self.compact()
         return skipped
 
-    def _replay(self, items, kind, payload):
-        # one journal frame applied to the records recovered so far
-        if kind == "A":
-            try:
-                rid, sev = _meta(payload)
-            except ValueError:
-                return
-            for it in items:
-                if it[0] == rid:
-                    break
-            else:
-                items.append([rid, sev, payload])
-        elif kind == "S":
-            rid, _, why = payload.decode().partition(" ")
-            for it in items:
-                if it[0] == rid and len(it) == 3:
-                    it.append(why)
-        elif kind == "C":
-            parts = payload.split()
-            self.dropped = int(parts[0])
-            self.dead = int(parts[1])
-        else:
-            rid = payload.decode().split(" ")[0]
-            if kind == "P":
-                self.dropped += 1
-            elif kind == "X":
-                self.dead += 1
-            for i in range(len(items)):
-                if items[i][0] == rid:
-                    del items[i]
-                    break
+    # --- writing (outpost/outbox_write.py: loaded for each write and unloaded after it) --
 
-    # --- writing ----------------------------------------------------------------------
-
-    def _append(self, data):
-        with open(self.path, "ab") as f:
-            f.write(data)
-        self.size += len(data)
-        self.writes += 1
-        if self.size > self.compact_at:
-            self.compact()
+    def _write(self, name, *args):
+        from outpost import outbox_write
+        try:
+            return getattr(outbox_write, name)(self, *args)
+        finally:
+            outbox_write = None
+            unload("outpost.outbox_write")
 
     def compact(self):
-        tmp = self.path + ".tmp"
-        with open(tmp, "wb") as f:
-            fr = frame("C", (str(self.dropped) + " " + str(self.dead)).encode())
-            f.write(fr)
-            size = len(fr)
-            for it in self.items:
-                fr = frame("A", it[2])
-                if len(it) > 3:
-                    fr += frame("S", (it[0] + " " + it[3]).encode())
-                f.write(fr)
-                size += len(fr)
-        try:
-            os.rename(tmp, self.path)
-        except OSError:  # FAT cannot rename over a file; open() handles a cut here
-            os.remove(self.path)
-            os.rename(tmp, self.path)
-        self.size = size
-        self.writes += 1
-
-    def pending_bytes(self):
-        n = 0
-        for it in self.items:
-            n += len(it[2])
-        return n
+        self._write("compact")
 
     def has(self, rid):
         for it in self.items:
@@ -244,66 +152,18 @@ class Outbox:
     def add(self, payload):
         """Journal a record before its first send attempt. Returns the ids dropped to make
         room (possibly the new record's own id, when the policy refuses it)."""
-        rid, sev = _meta(payload)
-        if self.has(rid):
-            return []
-        if len(payload) > self.max_bytes:
-            self.dropped += 1
-            self.log("outbox: DROPPED " + rid + " (" + str(len(payload)) + " bytes, larger than the outbox)")
-            self._append(frame("P", rid.encode()))
-            return [rid]
-        items = self.items + [[rid, sev, payload]]
-        total = self.pending_bytes() + len(payload)
-        dropped = []
-        while total > self.max_bytes:
-            victim = None
-            for it in items:
-                if len(it) > 3:
-                    continue    # set aside: kept for the owner to see, never dropped
-                if victim is None or severity_rank(it[1]) < severity_rank(victim[1]):
-                    victim = it
-            if victim is None:
-                break
-            # strict "<": among equal severity the oldest goes; the newcomer (last) goes only
-            # when it is below everything pending
-            items.remove(victim)
-            total -= len(victim[2])
-            dropped.append(victim[0])
-        out = b""
-        for d in dropped:
-            self.dropped += 1
-            self.log("outbox: full, DROPPED " + d + " (" + str(self.dropped) + " dropped so far)")
-            if d != rid:
-                out += frame("P", d.encode())
-        if rid in dropped:
-            out += frame("P", rid.encode())
-        else:
-            out += frame("A", payload)
-        self.items = items
-        self._append(out)
-        return dropped
+        return self._write("add", payload)
 
     def done(self, rid):
-        if not self.has(rid):
-            return
-        self.items = [it for it in self.items if it[0] != rid]
-        self._append(frame("D", rid.encode()))
+        self._write("done", rid)
 
     def fail(self, rid, reason):
         # refused for good (5xx): out of the queue, counted, reason kept in the journal
-        if not self.has(rid):
-            return
-        self.items = [it for it in self.items if it[0] != rid]
-        self.dead += 1
-        self._append(frame("X", (rid + " " + reason[:200]).encode()))
+        self._write("fail", rid, reason)
 
     def set_aside(self, rid, reason):
         # kept in the journal and counted, but no longer tried: it crashed the board
-        for it in self.items:
-            if it[0] == rid and len(it) == 3:
-                it.append(reason[:200])
-                self._append(frame("S", (rid + " " + it[3]).encode()))
-                self.log("outbox: SET ASIDE " + rid + " (" + it[3] + ")")
+        self._write("set_aside", rid, reason)
 
     def aside(self):
         # [(id, reason)] of the records set aside

@@ -5,15 +5,15 @@
 #   while True: data = img.read(512) ...
 #
 # The image data is compressed with MicroPython's `deflate.DeflateIO` when the port can compress
-# (the WebAssembly port can; the unix and ESP32 builds usually only decompress). Otherwise it is
-# a zlib stream of stored (uncompressed) blocks, whose only checksum, Adler-32, is computed here.
-# Either way no more than one row and one output block are held at a time.
+# (the WebAssembly port can; outpost/pngz.py, loaded only then). Otherwise, as on the unix and
+# ESP32 builds, which usually only decompress, it is a zlib stream of stored (uncompressed)
+# blocks, whose only checksum, Adler-32, is computed here. Either way no more than one row and
+# one output block are held at a time. Few names (see outpost/compose.py): every name a module
+# holds stays interned for the rest of the wake.
 import binascii
 import struct
 
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
-ROWS_PER_BLOCK = 8      # stored blocks: rows gathered into one IDAT chunk
-DEFLATE_WBITS = 9       # a 512-byte window: small on the heap, enough for repeating rows
 
 
 def chunk(kind, data):
@@ -45,54 +45,29 @@ def can_compress():
     return hasattr(deflate.DeflateIO, "write")
 
 
-def _sink():
-    # the stream DeflateIO writes its output into, drained into IDAT chunks. It must be an
-    # io.IOBase: MicroPython's DeflateIO writes only to objects with the stream protocol.
-    import io
-
-    class Sink(io.IOBase):
-        def __init__(self):
-            self.buf = bytearray()
-
-        def write(self, b):
-            self.buf.extend(b)
-            return len(b)
-
-        def take(self):
-            b = bytes(self.buf)
-            self.buf = bytearray()
-            return b
-
-    return Sink()
-
-
 class Png:
-    def __init__(self, width, height, depth, palette, fill_row, compress=None):
+    def __init__(self, *a):
+        # (width, height, depth, palette, fill_row[, compress]): positional, as one tuple
+        width, height, depth, palette = a[:4]
         if depth not in (1, 2, 4, 8) or len(palette) > (1 << depth) or not palette:
             raise ValueError("png: a palette of at most 2**depth colours, depth 1, 2, 4 or 8")
         if width < 1 or height < 1:
             raise ValueError("png: empty image")
-        self.width = width
-        self.height = height
-        self.depth = depth
-        self.palette = palette
-        self.fill_row = fill_row
-        self.stride = (width * depth + 7) // 8
+        self.a = a[:5]
+        compress = a[5] if len(a) > 5 else None
         self.compress = can_compress() if compress is None else compress
-        self._gen = None
-        self._done = False
+        self._gen = None    # the chunks being read; False once all were read
 
     # file-like: the writer reads pieces until b""; seek(0) starts over (a retry)
     def tell(self):
         return 0
 
-    def seek(self, pos, whence=0):
+    def seek(self, *pos):
         self._gen = None
-        self._done = False
         return 0
 
     def read(self, n=-1):
-        if self._done:
+        if self._gen is False:
             return b""
         if self._gen is None:
             self._gen = self.chunks()
@@ -100,64 +75,46 @@ class Png:
             if piece:
                 return piece
         # written: drop the generator, whose frame would keep the row and block buffers
-        self._gen = None
-        self._done = True
+        self._gen = False
         return b""
 
-    def _head(self):
-        ihdr = struct.pack(">IIBBBBB", self.width, self.height, self.depth, 3, 0, 0, 0)
-        plte = bytearray()
-        for rgb in self.palette:
-            plte.extend(bytes(rgb))
-        return SIGNATURE + chunk(b"IHDR", ihdr) + chunk(b"PLTE", bytes(plte))
-
     def chunks(self):
-        yield self._head()
-        row = bytearray(1 + self.stride)    # filter byte 0 (None), then the packed pixels
-        pixels = memoryview(row)[1:]
+        width, height, depth, palette, fill_row = self.a
+        plte = bytearray()
+        for rgb in palette:
+            plte.extend(bytes(rgb))
+        yield (SIGNATURE + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, depth, 3, 0,
+                                                      0, 0)) + chunk(b"PLTE", bytes(plte)))
+        plte = None
+        row = bytearray(1 + (width * depth + 7) // 8)    # filter byte 0 (None), the pixels
         if self.compress:
-            gen = self._deflated(row, pixels)
+            # outpost/pngz.py, asked for by names the wake already holds ("chunks"): a port that
+            # never compresses interns none of its names
+            z = __import__("outpost.pngz", None, None, ("chunks",))
+            for c in z.chunks(height, fill_row, row):
+                yield c
         else:
-            gen = self._stored(row, pixels)
-        for c in gen:
-            yield c
+            # zlib header (deflate, 32 K window, no preset dictionary, check bits), then per
+            # IDAT one stored block of up to 8 rows, the last one final, then Adler-32
+            n = len(row)
+            pixels = memoryview(row)[1:]
+            block = bytearray(5 + n * 8)
+            adler = 1
+            y = 0
+            while y < height:
+                k = min(8, height - y)
+                size = k * n
+                block[0] = 1 if y + k >= height else 0
+                block[1:5] = struct.pack("<HH", size, size ^ 0xFFFF)
+                for j in range(k):
+                    fill_row(y + j, pixels)
+                    block[5 + j * n:5 + (j + 1) * n] = row
+                adler = adler32(memoryview(block)[5:5 + size], adler)
+                out = bytes(memoryview(block)[:5 + size])
+                if y == 0:
+                    out = b"\x78\x01" + out
+                y += k
+                if y >= height:
+                    out += struct.pack(">I", adler)
+                yield chunk(b"IDAT", out)
         yield chunk(b"IEND", b"")
-
-    def _deflated(self, row, pixels):
-        import deflate
-        sink = _sink()
-        z = deflate.DeflateIO(sink, deflate.ZLIB, DEFLATE_WBITS)
-        for y in range(self.height):
-            self.fill_row(y, pixels)
-            z.write(row)
-            if len(sink.buf) >= 256:
-                yield chunk(b"IDAT", sink.take())
-        z.close()
-        yield chunk(b"IDAT", sink.take())
-
-    def _stored(self, row, pixels):
-        # zlib header (deflate, 32 K window, no preset dictionary, check bits), then per IDAT one
-        # stored block of up to ROWS_PER_BLOCK rows, the last one final, then Adler-32
-        n = len(row)
-        block = bytearray(5 + n * ROWS_PER_BLOCK)
-        first = True
-        adler = 1
-        y = 0
-        while y < self.height:
-            k = min(ROWS_PER_BLOCK, self.height - y)
-            size = k * n
-            block[0] = 1 if y + k >= self.height else 0
-            block[1:5] = struct.pack("<HH", size, size ^ 0xFFFF)
-            for j in range(k):
-                self.fill_row(y + j, pixels)
-                block[5 + j * n:5 + (j + 1) * n] = row
-            data = memoryview(block)[5:5 + size]
-            adler = adler32(data, adler)
-            out = memoryview(block)[:5 + size]
-            if first:
-                out = b"\x78\x01" + bytes(out)
-                first = False
-            y += k
-            if y >= self.height:
-                out = bytes(out) + struct.pack(">I", adler)
-            yield chunk(b"IDAT", bytes(out))

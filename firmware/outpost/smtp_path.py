@@ -5,23 +5,13 @@ import gc
 from outpost import Down, Refused, unload  # noqa: F401 (re-exported: what every path shares)
 
 def remove(path):
+    # -> whether there was a file to remove
     import os
     try:
         os.remove(path)
     except OSError:
-        pass
-
-
-def _drop_charts(base):
-    # the chart files of a message (chart.write), and any a power cut left
-    i = 0
-    while True:
-        try:
-            import os
-            os.remove(base + ".c" + str(i))
-        except OSError:
-            return
-        i += 1
+        return False
+    return True
 
 
 MAIL_FILE = "mail.out"     # the composed message of the alert being sent (see SmtpPath)
@@ -132,6 +122,9 @@ class SmtpPath:
         except OSError:
             pass
         from usmtp.errors import SMTPUsageError
+        if shed and rec["kind"] == "report":
+            self.log("smtp: " + rec["id"] + ", a report that kept failing, goes " +
+                     ("without its charts" if shed == 1 else "as plain text"))
         chart = bool(self.chart and csv and rec["kind"] == "report" and not shed)
         try:
             try:
@@ -194,7 +187,10 @@ class SmtpPath:
         finally:
             for f in files:
                 f.close()
-            _drop_charts(self.file)
+            # the chart files (chart.write), and any a power cut left
+            i = 0
+            while remove(self.file + ".c" + str(i)):
+                i += 1
         remove(self.file)
         os.rename(tmp, self.file)
         return rcpts

@@ -273,6 +273,8 @@ class ClientCore:
     def __init__(self, mode="plain", local_hostname="[127.0.0.1]", allow_plaintext_auth=False,
                  trace=None, secure=False, pipelining=True, chunking=True,
                  bdat_size=BDAT_SIZE, flush_at=FLUSH_AT):
+        # the session's one buffer first, before a module loads around it (usmtp.checks here)
+        self._out = bytearray(flush_at)    # where queued pieces are gathered (data_to_send)
         from usmtp.checks import mode_problem
         p = mode_problem(mode)
         if p:
@@ -294,7 +296,6 @@ class ClientCore:
         self.greeting_reply = None
         self.result = None
         self._parser = ReplyParser()
-        self._out = bytearray(flush_at)    # where queued pieces are gathered (data_to_send)
         self._q = []               # pieces to write, in order (commands, body bytes)
         self._qn = 0               # their bytes
         self._pending = []         # (command, key, transaction) awaiting a reply, in order

@@ -87,3 +87,23 @@ def check_pixels(data):
     assert rgb.getpixel((0, 20)) == PALETTE_RGB[3]
     assert rgb.getpixel((60, 20)) == PALETTE_RGB[1]
     return im
+
+
+def message(rec, csv, mail_cfg, chart=False):
+    """The report's email as the SMTP step composes it (outpost_contract.mail, outpost.compose),
+    with the charts drawn in memory as the writer reads them instead of from flash
+    (smtp_path.SmtpPath._write; tests/firmware/test_send_wake.py goes through flash)."""
+    from outpost import chart as charts
+    from outpost import compose
+    from outpost_contract import mail
+    m = mail.message(rec, mail_cfg["sender"], rec.get("to") or mail_cfg["to"],
+                     mail_cfg.get("subject_prefix", ""))
+    if csv:
+        items = None
+        if chart and rec["kind"] == "report":
+            try:
+                items = [(n, lo, hi, p.png()) for n, lo, hi, p in charts.plots(csv)]
+            except ValueError:
+                items = None
+        compose.add(m, rec, csv, items)
+    return m

@@ -8,6 +8,8 @@ import pytest
 
 from outpost import alerts
 
+import chart_case  # noqa: E402 (tests/firmware: the report's email as the SMTP step composes it)
+
 
 def test_boot_counter_survives_and_counts(tmp_path):
     p = str(tmp_path / "boot.count")
@@ -50,7 +52,7 @@ def test_gateway_record_carries_the_csv_in_the_body_when_it_fits():
 def test_email_from_record():
     rec = alerts.make_record("shed", "shed-1-3", EVENT, 1795842750)
     mail = {"sender": "Shed <shed@example.org>", "to": ["me@example.org"], "subject_prefix": "[outpost] "}
-    m = alerts.to_message(rec, "time_utc,a\r\n2026-11-28T05:00:00Z,1\r\n", mail)
+    m = chart_case.message(rec, "time_utc,a\r\n2026-11-28T05:00:00Z,1\r\n", mail)
     assert m.recipients() == ["me@example.org"]
     p = email.message_from_bytes(b"".join(m.chunks()), policy=email.policy.default)
     assert p["Message-ID"] == "<shed-1-3@example.org>"
@@ -64,7 +66,7 @@ def test_email_from_record():
 
 def test_record_to_overrides_the_config_recipients():
     rec = alerts.make_record("shed", "shed-1-4", EVENT, 0, to=["ops@example.org"])
-    m = alerts.to_message(rec, None, {"sender": "shed@example.org", "to": ["me@example.org"]})
+    m = chart_case.message(rec, None, {"sender": "shed@example.org", "to": ["me@example.org"]})
     assert m.recipients() == ["ops@example.org"]
 
 

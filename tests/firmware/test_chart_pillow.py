@@ -57,7 +57,7 @@ def test_report_mail_shows_charts_inline_and_keeps_the_csv():
                                         "time_utc,freezer.temperature,door")
     csv = "\r\n".join(l + ("," if i else "") + ("1" if i == 10 else ("0" if i else ""))
                       for i, l in enumerate(csv.split("\r\n")[:-1])) + "\r\n"
-    m = alerts.to_message(report_record(), csv, MAIL, chart=True)
+    m = chart_case.message(report_record(), csv, MAIL, chart=True)
     msg = email.message_from_bytes(m.as_bytes(), policy=email.policy.default)
     assert msg.get_content_type() == "multipart/mixed"
     alt, att = msg.get_payload()
@@ -89,7 +89,7 @@ def test_report_mail_shows_charts_inline_and_keeps_the_csv():
 
 
 def test_report_without_chart_is_text_and_csv_only():
-    m = alerts.to_message(report_record(), chart_case.csv_text(), MAIL, chart=False)
+    m = chart_case.message(report_record(), chart_case.csv_text(), MAIL, chart=False)
     msg = email.message_from_bytes(m.as_bytes(), policy=email.policy.default)
     assert [p.get_content_type() for p in msg.get_payload()] == ["text/plain", "text/csv"]
     assert m.html is None and m.inlines == []
@@ -97,12 +97,12 @@ def test_report_without_chart_is_text_and_csv_only():
 
 def test_alert_mail_never_gets_a_chart():
     rec = dict(report_record(), kind="threshold", severity="warning", subject="cold")
-    m = alerts.to_message(rec, None, MAIL, chart=True)
+    m = chart_case.message(rec, None, MAIL, chart=True)
     assert m.inlines == [] and m.html is None
 
 
 def test_mail_retry_writes_the_same_bytes():
-    m = alerts.to_message(report_record(), chart_case.csv_text(), MAIL, chart=True)
+    m = chart_case.message(report_record(), chart_case.csv_text(), MAIL, chart=True)
     assert m.as_bytes() == m.as_bytes()
 
 

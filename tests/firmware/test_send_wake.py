@@ -195,3 +195,18 @@ def test_a_failure_after_the_250_never_undoes_sent(tmp_path, monkeypatch):
     assert sendwake.step(str(tmp_path), {}) is True
     with open(tmp_path / RESULT_FILE) as f:
         assert f.read() == "shed-3-1 sent"
+
+
+def test_a_report_that_kept_failing_says_what_it_leaves_out(tmp_path):
+    import email
+    import email.policy
+    for shed, said, kinds in ((1, "goes without its charts", ["multipart/mixed", "text/plain", "text/csv"]),
+                              (2, "goes as plain text", ["text/plain"])):
+        logged = []
+        p = report_path(tmp_path)
+        p.log = logged.append
+        p._forget()
+        p._compose(REPORT, CSV if shed < 2 else None, shed)
+        assert logged == ["smtp: shed-3-1, a report that kept failing, " + said]
+        m = email.message_from_bytes(b"".join(p._body()), policy=email.policy.default)
+        assert [x.get_content_type() for x in m.walk()] == kinds
