@@ -58,10 +58,8 @@ def send_step(a):
     # the SMTP step in this wake, with the app out of the heap: the state stays in RAM, the
     # app's modules are unloaded, outpost/run.py runs the step (sendwake.step) and boots an
     # App from this state, which reads the outcome. No reset, no new Wi-Fi association.
-    # a plain MQTT connection stays open through the step: the App after it takes it over
-    mq = a.mqtt.hand_over() if a.mqtt is not None else None
     d = state(a, 0)
-    d["mq"] = mq
+    d["mq"] = None
     d["t0"] = a.t0
     d["readings"] = a.readings
     d["hist"] = a.hist
@@ -71,6 +69,11 @@ def send_step(a):
     d["feed_ms"] = a.feed_ms
     d["resume"] = a.current
     d["warned"] = a.auth_warned
-    a.hop = d
     from outpost.app import Hop
-    raise Hop()
+    h = Hop()
+    # last, once nothing above can run out of memory: a plain MQTT connection stays open
+    # through the step, and the App after it takes it over (mqtt_keep.start)
+    if a.mqtt is not None:
+        d["mq"] = a.mqtt.hand_over()
+    a.hop = d
+    raise h
