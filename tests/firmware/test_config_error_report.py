@@ -37,8 +37,9 @@ def test_a_rule_typo_is_told_over_mqtt_serial_and_smtp_then_backoff(emu):  # noq
             assert any("config error: next report in 600 s" in l for l in board.lines)
             # 10 min later it says it again (same id: the gateway drops the copy), mails no more
             board.run(660)
-            assert len(reader.on("outpost/shed/alert")) == 2
-            assert json.loads(reader.on("outpost/shed/alert")[1][1])["id"] == rec["id"]
+            # the broker's delivery to the test's reader is its own thread: waited for, not read
+            again = reader.wait_for("outpost/shed/alert", 2)
+            assert len(again) == 2 and json.loads(again[1][1])["id"] == rec["id"]
             assert len(srv.messages) == 1
             assert any("config error: next report in 1200 s" in l for l in board.lines)
             assert board.boots == 1          # no reset loop
