@@ -23,6 +23,14 @@ def tmp(name):
     return base
 
 
+def opened(name):
+    # a fresh journal's path and its Outbox, opened
+    p = tmp(name)
+    ob = outbox.Outbox(p)
+    ob.open()
+    return p, ob
+
+
 def rm(path):
     for p in (path, path + ".tmp"):
         try:
@@ -54,9 +62,7 @@ def test_frame_roundtrip_and_scan():
 
 
 def test_add_done_survive_reopen():
-    p = tmp("reopen")
-    ob = outbox.Outbox(p)
-    ob.open()
+    p, ob = opened("reopen")
     ob.add(rec(1))
     ob.add(rec(2))
     ob.done("dev-1-1")
@@ -121,9 +127,7 @@ def test_garbage_in_the_middle_is_skipped():
 
 
 def test_reset_during_send_resends_same_record():
-    p = tmp("reset")
-    ob = outbox.Outbox(p)
-    ob.open()
+    p, ob = opened("reset")
     ob.add(rec(7, "critical"))
     # power lost while sending: no done frame was written
     again = outbox.Outbox(p)
@@ -137,9 +141,7 @@ def test_reset_during_send_resends_same_record():
 
 
 def test_duplicate_add_is_ignored():
-    p = tmp("dup")
-    ob = outbox.Outbox(p)
-    ob.open()
+    p, ob = opened("dup")
     ob.add(rec(1))
     size = ob.size
     assert ob.add(rec(1)) == []
@@ -195,9 +197,7 @@ def test_compaction_bounds_the_journal_and_keeps_counts():
 
 
 def test_cut_compaction_keeps_the_old_journal():
-    p = tmp("cutcompact")
-    ob = outbox.Outbox(p)
-    ob.open()
+    p, ob = opened("cutcompact")
     ob.add(rec(1))
     write(p + ".tmp", b"\xa7partial")
     re = outbox.Outbox(p)
@@ -213,9 +213,7 @@ def test_cut_compaction_keeps_the_old_journal():
 
 
 def test_record_without_id_is_refused():
-    p = tmp("noid")
-    ob = outbox.Outbox(p)
-    ob.open()
+    p, ob = opened("noid")
     try:
         ob.add(b'{"v":1}')
     except ValueError as e:

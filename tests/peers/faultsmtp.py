@@ -17,6 +17,8 @@ import socket
 import threading
 import time
 
+from peers.closing import Closing, quietly
+
 FAULTS = ("421-mail", "451-mail", "550-mail", "451-rcpt", "452-rcpt", "550-rcpt", "554-data",
           "451-eod", "552-eod", "hangup-mail", "hangup-eod", "stall-mail", "stall-eod")
 PERMANENT = ("550-mail", "550-rcpt", "554-data", "552-eod")
@@ -48,7 +50,7 @@ class Transfer:
         return self.reply.startswith("250")
 
 
-class FaultServer:
+class FaultServer(Closing):
     def __init__(self, fault=None, conn=1, pos=1, plan=None, eod_delay=0.0, keep_bodies=True):
         # plan: {(connection, message position): fault}; fault/conn/pos: a plan of one.
         # eod_delay: seconds the server "scans" each message before its reply (a reply in
@@ -208,26 +210,11 @@ class FaultServer:
         except OSError:
             return
         finally:
-            try:
-                c.close()
-            except OSError:
-                pass
+            quietly(c.close)
 
     def close(self):
         self._stop.set()
-        try:
-            self._sock.close()
-        except OSError:
-            pass
+        quietly(self._sock.close)
         with self._lock:
             for c in self._conns:
-                try:
-                    c.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
+                quietly(c.shutdown, socket.SHUT_RDWR)

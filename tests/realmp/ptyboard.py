@@ -24,6 +24,7 @@ import threading
 import time
 import tty
 
+from peers.closing import Closing, quietly
 from realboard import MICROPYTHON, require_runtime
 
 EXIT_RESET = 70
@@ -41,7 +42,7 @@ def tree(folder):
     return out
 
 
-class PtyBoard:
+class PtyBoard(Closing):
     def __init__(self, flash, heapsize="256k"):
         require_runtime()
         self.fs = str(flash)
@@ -185,14 +186,4 @@ class PtyBoard:
             self.child.wait(10)
         self._thread.join(10)
         for fd in (self.master, self._slave):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-        return False
+            quietly(os.close, fd)
