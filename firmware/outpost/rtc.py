@@ -45,7 +45,7 @@ def save(a, sleep_s):
 
 
 def send_wake(a):
-    # the SMTP step in a wake of its own (smtp_path.SmtpPath._by_wake), on a heap below
+    # the SMTP step in a wake of its own (outpost/smtp_hop.py), on a heap below
     # smtp.send_wake_below: the state goes to RTC memory as for a deep sleep; `inflight`
     # stays, so a crash in that wake counts
     if a.mqtt is not None:

@@ -1,7 +1,7 @@
-# The SMTP step with the app out of the heap (see smtp_path.SmtpPath._by_wake). The app
+# The SMTP step with the app out of the heap (see outpost/smtp_hop.py). The app
 # journals the alert and writes SEND_FILE; then either outpost/run.py unloads the app and calls
-# step() in the same wake (App.send_step), or, on a heap below smtp.send_wake_below, the app
-# sleeps for a moment and main.py calls run() before it loads the app (App.send_wake). Either
+# step() in the same wake (rtc.send_step), or, on a heap below smtp.send_wake_below, the app
+# sleeps for a moment and main.py calls run() before it loads the app (rtc.send_wake). Either
 # way only this path and usmtp share the heap. The outcome goes to RESULT_FILE for the app
 # (the `250` is written the moment it comes, before QUIT); the app then marks the alert done,
 # or tries its next path.
@@ -57,7 +57,7 @@ def step(root, cfg, feed=None):
         if outcome != "sent" and not done:
             # (a failure after the 250, such as memory for a log line, is no failed send)
             _result(root, rid, outcome)
-        # the attempt returned: not a crash (the app's recover_in_flight finds nothing)
+        # the attempt returned: not a crash (crash.recover finds nothing at the next boot)
         smtp_path.remove(_at(root, smtp_path.INFLIGHT))
     return True
 
