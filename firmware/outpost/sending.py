@@ -76,26 +76,19 @@ def send_round(a):
         again = rid == a.resume      # its SMTP step just ran: read the outcome
         if a.mono() < a.hold_until and not (fresh and sev == "critical") and not again:
             continue
-        try:
-            if a.chain is None:
-                if sys_mp():
-                    # the sampling modules make room for the paths (the drivers are made
-                    # again, and the modules loaded again, at the next sample)
-                    a.drivers = None
-                    unload("outpost.sensors")
-                    unload("outpost.rules")
-                a.chain = make_chain(a)
-            from outpost import crash
-            rec, data, csv = from_payload(payload)
-        except ValueError as e:
-            a.ob.fail(rid, "unreadable record: " + str(e))
-            continue
-        except MemoryError:
-            # not even the paths load now: an outage of this round, with its backoff
-            a.chain = a.smtp = None
-            gc.collect()
-            held(a, rid, ["out of memory loading the paths"])
+        if a.chain is None and sys_mp():
+            # the sampling modules make room for the paths (the drivers are made again, and
+            # the modules loaded again, at the next sample)
+            a.drivers = None
+            unload("outpost.sensors")
+            unload("outpost.rules")
+        got = load(a, rid, payload)
+        if got is None:
             break
+        if not got:
+            continue
+        from outpost import crash
+        rec, data, csv = got
         payload = None
         # a report that keeps failing sheds what it can: its charts, then its CSV
         if not again:
@@ -112,24 +105,50 @@ def send_round(a):
         a.crashed.pop(rid, None)
         a.set_led(False)
         a.feed()
-        if result[0] == "sent":
-            a.ob.done(rid)
-            a.tried.pop(rid, None)
-            a.down_rounds = 0
-            a.hold_until = 0
-            a.sent += 1
-            a.log("sent " + rid + " via " + result[1])
-        elif result[0] == "dead":
-            a.ob.fail(rid, result[1])
-            a.tried.pop(rid, None)
-            a.log("REFUSED " + rid + " for good: " + result[1])
-        else:
+        if not settled(a, rid, result, ""):
             if "out of memory" in " ".join(result[1]):
                 # the next attempt sheds the next part at once
                 a.tried[rid] = (a.tried[rid] // SHED_AFTER + 1) * SHED_AFTER
             held(a, rid, result[1])
             return
     flush_aside(a)
+
+
+def load(a, rid, payload):
+    # the chain (made once a round) and the record: (record, bytes, csv); False when the
+    # record is unreadable (failed for good: the round goes on); None when the paths do not
+    # fit in the heap now (an outage of this round, with its backoff)
+    try:
+        if a.chain is None:
+            a.chain = make_chain(a)
+        from outpost import crash   # noqa: F401 (the caller's, loaded where memory may fail)
+        return from_payload(payload)
+    except ValueError as e:
+        a.ob.fail(rid, "unreadable record: " + str(e))
+        return False
+    except MemoryError:
+        a.chain = a.smtp = None
+        gc.collect()
+        held(a, rid, ["out of memory loading the paths"])
+        return None
+
+
+def settled(a, rid, result, form):
+    # True when the attempt took the alert off the outbox: sent (a path works: the outbox's
+    # hold ends) or refused for good; False when every path was down
+    if result[0] == "sent":
+        a.ob.done(rid)
+        a.down_rounds = 0
+        a.hold_until = 0
+        a.sent += 1
+        a.log("sent " + rid + form + " via " + result[1])
+    elif result[0] == "dead":
+        a.ob.fail(rid, result[1])
+        a.log("REFUSED " + rid + " for good: " + result[1])
+    else:
+        return False
+    a.tried.pop(rid, None)
+    return True
 
 
 def held(a, rid, reasons):
@@ -149,19 +168,14 @@ def flush_aside(a):
     for rid, payload, why in a.ob.aside_records():
         if a.mono() < a.hold_until and rid != a.resume:
             return
-        from outpost import alerts, crash
-        try:
-            if a.chain is None:
-                a.chain = make_chain(a)
-            rec = crash.plain(alerts.from_payload(payload)[0], why)
-        except ValueError as e:
-            a.ob.fail(rid, "unreadable record: " + str(e))
-            continue
-        except MemoryError:
-            a.chain = a.smtp = None
-            gc.collect()
-            held(a, rid, ["out of memory loading the paths"])
+        got = load(a, rid, payload)
+        if got is None:
             return
+        if not got:
+            continue
+        from outpost import crash
+        rec = crash.plain(got[0], why)
+        got = None
         from outpost import smtp_path
         if rid != a.resume:
             smtp_path.remove(a.path(smtp_path.MAIL_FILE))    # the full email, if composed
@@ -170,13 +184,7 @@ def flush_aside(a):
         result = a.chain.send(rec, None, a.timeouts, lambda: a.ob.done(rid))
         crash.mark(a, None)
         a.feed()
-        if result[0] == "sent":
-            a.ob.done(rid)
-            a.log("sent " + rid + " (plain form) via " + result[1])
-        elif result[0] == "dead":
-            a.ob.fail(rid, result[1])
-            a.log("REFUSED " + rid + " for good: " + result[1])
-        else:
+        if not settled(a, rid, result, " (plain form)"):
             held(a, rid + " (plain form)", result[1])
             return
 
