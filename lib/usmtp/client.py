@@ -8,7 +8,6 @@ import sys
 
 from usmtp import errors
 from usmtp.core import ClientCore, DONE, NEED_DATA, lazy
-import usmtp.tx  # noqa: F401 (every client sends: loaded now, before a TLS handshake shares the heap)
 from usmtp.errors import SMTPConnectError, SMTPError, SMTPTimeout, SMTPUsageError
 
 MICROPYTHON = sys.implementation.name == "micropython"
