@@ -674,42 +674,27 @@ class Tx:
         return False
 
     def outcome(self):
-        """The refused-recipients dict, or raise the error that sank the message."""
-        if self.error is not None:
-            raise self.error
-        a = self.auth
-        if a is not None and a.code != 235:
-            raise errors.SMTPAuthError(a.code, a.text, a.enhanced, "AUTH")
+        """The refused-recipients dict, or raise the error that sank the message (the error
+        and its classes come from usmtp.moreerrors: a message that went through loads none)."""
         m = self.mail
-        if m is None:
-            raise SMTPConnectError("no reply to MAIL FROM")
-        if m.code == 530:
-            # "authentication required" (or "STARTTLS first"): our setup, not this message,
-            # so it is an AUTH error that pauses a relay instead of dead-lettering the mail
-            raise errors.SMTPAuthError(530, m.text, m.enhanced, "MAIL")
-        if m.code != 250:
-            raise errors.SMTPSenderRefused(m.code, m.text, m.enhanced, self.sender)
-        refused = {}
-        for a in self.rcpts:
-            r = self.rcpt.get(a)
-            if r is None:
-                raise SMTPConnectError("no reply to RCPT TO:<" + a + ">")
-            if r.code not in RCPT_OK:
-                refused[a] = (r.code, r.text)
-        if len(refused) == len(self.rcpts):
-            raise errors.SMTPRecipientsRefused(refused)
+        a = self.auth
         d = self.data
-        if d is not None and d.code != 354:
-            raise errors.SMTPDataError(d.code, d.text, d.enhanced, "DATA")
-        d = self.bdat_err
-        if d is not None:
-            raise errors.SMTPDataError(d.code, d.text, d.enhanced, "BDAT")
         e = self.end
-        if e is None:
-            raise SMTPConnectError("no reply to the end of the message")
-        if e.code != 250:
-            raise errors.SMTPDataError(e.code, e.text, e.enhanced, "end of data")
-        return refused
+        if self.error is None and (a is None or a.code == 235) and m is not None and \
+                m.code == 250 and (d is None or d.code == 354) and self.bdat_err is None and \
+                e is not None and e.code == 250:
+            refused = {}
+            for x in self.rcpts:
+                r = self.rcpt.get(x)
+                if r is None:
+                    break
+                if r.code not in RCPT_OK:
+                    refused[x] = (r.code, r.text)
+            else:
+                if len(refused) < len(self.rcpts):
+                    return refused
+        from usmtp.moreerrors import failed
+        return failed(self)     # raises
 
 
 def make_tx(sender, rcpts, source, size=None, eightbit=False):
