@@ -100,11 +100,11 @@ def check_arg(value, what):
 # ---- replies: bytes from the server -> Reply ----------------------------------------------
 
 class Reply:
-    def __init__(self, code, lines, enhanced=None):
+    def __init__(self, code, enhanced):
         self.code = code
-        self.lines = lines          # text of each line, enhanced code stripped
+        self.lines = []             # text of each line, enhanced code stripped
         self.enhanced = enhanced    # "5.1.1" or None
-        self.text = "\n".join(lines)
+        self.text = ""              # the lines joined, once the reply is complete
 
 
 def printable(b):
@@ -133,72 +133,6 @@ def _enhanced(code, text):
 
 def _bad(what):
     return SMTPProtocolError("reply " + what)
-
-
-class ReplyParser:
-    """Accumulates received bytes and returns complete replies (next_reply). Every byte the
-    server sends is bounded: MAX_LINE a line, MAX_LINES lines, MAX_REPLY bytes a reply."""
-
-    def __init__(self):
-        self._buf = bytearray()
-        self._pos = 0           # start of the first unparsed line
-        self._code = None       # code of the reply being assembled
-        self._lines = []
-        self._size = 0
-        self._enh = None
-
-    def feed(self, data):
-        self._buf.extend(data)
-        # a line that never ends must not eat the heap
-        if len(self._buf) - self._pos > MAX_LINE and self._buf.find(b"\n", self._pos) < 0:
-            raise _bad("line over %d bytes" % MAX_LINE)
-
-    def next_reply(self):
-        """Return the next complete Reply, or None when more bytes are needed."""
-        buf = self._buf
-        while True:
-            nl = buf.find(b"\n", self._pos)
-            if nl < 0:
-                if self._pos:
-                    self._buf = buf[self._pos:]
-                    self._pos = 0
-                return None
-            line = bytes(buf[self._pos:nl])
-            self._pos = nl + 1
-            if line[-1:] == b"\r":
-                line = line[:-1]
-            n = len(line)
-            if n > MAX_LINE:
-                raise _bad("line over %d bytes" % MAX_LINE)
-            self._size += n + 2
-            if self._size > MAX_REPLY:
-                raise _bad("over %d bytes" % MAX_REPLY)
-            # " " ends a reply, "-" goes on
-            if n < 3 or not line[:3].isdigit() or not 200 <= int(line[:3]) <= 599 or \
-                    (n > 3 and line[3] != 32 and line[3] != 45):
-                raise _bad("line malformed: %r" % _ascii(line[:40]))
-            code = int(line[:3])
-            text = _ascii(line[4:])
-            if self._code is None:
-                self._code = code
-                self._enh, text = _enhanced(code, text)
-            else:
-                if code != self._code:
-                    raise _bad("code changed from %d to %d" % (self._code, code))
-                if self._enh is not None:
-                    enh, rest = _enhanced(code, text)
-                    if enh is not None:
-                        text = rest
-            self._lines.append(text)
-            if len(self._lines) > MAX_LINES:
-                raise _bad("over %d lines" % MAX_LINES)
-            if n == 3 or line[3] == 32:
-                r = Reply(code, self._lines, self._enh)
-                self._code = None
-                self._lines = []
-                self._size = 0
-                self._enh = None
-                return r
 
 
 def parse_ehlo(reply):
@@ -288,7 +222,12 @@ class ClientCore:
         self.replies = 0           # replies dispatched so far (the driver times each one)
         self.greeting_reply = None
         self.result = None
-        self._parser = ReplyParser()
+        # the reply parser: received bytes, where the first unparsed line starts, the reply
+        # being assembled and its size so far
+        self._buf = bytearray()
+        self._pos = 0
+        self._r = None
+        self._size = 0
         self._q = []               # pieces to write, in order (commands, body bytes)
         self._qn = 0               # their bytes
         self._pending = []         # (command, key, transaction) awaiting a reply, in order
@@ -350,7 +289,58 @@ class ClientCore:
         if not data:
             self._eof = True
             return
-        self._parser.feed(data)
+        b = self._buf
+        b.extend(data)
+        # a line that never ends must not eat the heap
+        if len(b) - self._pos > MAX_LINE and b.find(b"\n", self._pos) < 0:
+            raise _bad("line over %d bytes" % MAX_LINE)
+
+    def next_reply(self):
+        """The next complete Reply, or None when more bytes are needed. Every byte the server
+        controls is bounded: MAX_LINE a line, MAX_LINES lines, MAX_REPLY bytes a reply."""
+        buf = self._buf
+        while True:
+            nl = buf.find(b"\n", self._pos)
+            if nl < 0:
+                if self._pos:
+                    self._buf = buf[self._pos:]
+                    self._pos = 0
+                return None
+            line = bytes(buf[self._pos:nl])
+            self._pos = nl + 1
+            if line[-1:] == b"\r":
+                line = line[:-1]
+            n = len(line)
+            if n > MAX_LINE:
+                raise _bad("line over %d bytes" % MAX_LINE)
+            self._size += n + 2
+            if self._size > MAX_REPLY:
+                raise _bad("over %d bytes" % MAX_REPLY)
+            # " " ends a reply, "-" goes on
+            if n < 3 or not line[:3].isdigit() or not 200 <= int(line[:3]) <= 599 or \
+                    (n > 3 and line[3] != 32 and line[3] != 45):
+                raise _bad("line malformed: %r" % _ascii(line[:40]))
+            code = int(line[:3])
+            text = _ascii(line[4:])
+            r = self._r
+            if r is None:
+                enh, text = _enhanced(code, text)
+                r = self._r = Reply(code, enh)
+            else:
+                if code != r.code:
+                    raise _bad("code changed from %d to %d" % (r.code, code))
+                if r.enhanced is not None:
+                    enh, rest = _enhanced(code, text)
+                    if enh is not None:
+                        text = rest
+            r.lines.append(text)
+            if len(r.lines) > MAX_LINES:
+                raise _bad("over %d lines" % MAX_LINES)
+            if n == 3 or line[3] == 32:
+                r.text = "\n".join(r.lines)
+                self._r = None
+                self._size = 0
+                return r
 
     def poll(self):
         try:
@@ -407,7 +397,7 @@ class ClientCore:
             w = self._wait
             if w is not None:
                 while len(self._pending) > w:
-                    r = self._parser.next_reply()
+                    r = self.next_reply()
                     if r is None:
                         if self._q:
                             return SEND
@@ -521,11 +511,10 @@ class ClientCore:
             if required:
                 raise errors.SMTPTLSError("STARTTLS refused: %d %s" % (r.code, r.text))
             return "ready"
-        p = self._parser
-        if len(p._buf) > p._pos:
+        if len(self._buf) > self._pos:
             # bytes sent before the handshake would be read as if they came over TLS
-            p._buf = bytearray()
-            p._pos = 0
+            self._buf = bytearray()
+            self._pos = 0
             raise SMTPProtocolError("data after the STARTTLS reply (injection?)")
         return "starttls"
 
