@@ -609,10 +609,6 @@ def envelope_addr(addr, what):
     return addr
 
 
-def is_ascii(s):
-    return len(s.encode()) == len(s)
-
-
 class Tx:
     """One mail transaction: what was asked and every reply that came back for it."""
 
@@ -622,6 +618,8 @@ class Tx:
         self.source = source
         self.size = size
         self.eightbit = eightbit
+        a = sender + "".join(rcpts)
+        self.utf8 = len(a.encode()) != len(a)       # a non-ASCII address: SMTPUTF8
         self.mail = None
         self.rcpt = {}
         self.data = None
@@ -631,18 +629,14 @@ class Tx:
         self.auth = None        # reply to a deferred AUTH that led this transaction
 
     def on_reply(self, cmd, key, r):
-        if cmd == "AUTH":
-            self.auth = r
-        elif cmd == "MAIL":
-            self.mail = r
-        elif cmd == "RCPT":
+        # AUTH, MAIL, DATA -> .auth, .mail, .data; EOD and BDAT-LAST -> .end; RCPT -> .rcpt
+        if cmd == "RCPT":
             self.rcpt[key] = r
-        elif cmd == "DATA":
-            self.data = r
-        elif cmd == "EOD" or cmd == "BDAT-LAST":
-            self.end = r
-        elif cmd == "BDAT" and r.code != 250 and self.bdat_err is None:
-            self.bdat_err = r
+        elif cmd == "BDAT":
+            if r.code != 250 and self.bdat_err is None:
+                self.bdat_err = r
+        else:
+            setattr(self, "end" if cmd[0] in "EB" else cmd.lower(), r)
 
     def accepted(self):
         for a in self.rcpt:
@@ -791,11 +785,10 @@ def send(core, tx):
 def precheck(core, tx):
     limit = core.max_size
     if limit and tx.size and tx.size > limit:
-        tx.error = errors.SMTPDataError(552, "message size %d exceeds the server's limit of %d"
+        tx.error = errors.SMTPDataError(552, "size %d over the server's limit %d"
                                         % (tx.size, limit), "5.3.4", "SIZE")
-        return
-    if not is_ascii(tx.sender + "".join(tx.rcpts)) and "SMTPUTF8" not in core.ext:
-        tx.error = SMTPUsageError("non-ASCII address but the server does not offer SMTPUTF8")
+    elif tx.utf8 and "SMTPUTF8" not in core.ext:
+        tx.error = SMTPUsageError("non-ASCII address, no SMTPUTF8")
 
 
 def transaction(core, tx, stream=True):
@@ -810,7 +803,7 @@ def transaction(core, tx, stream=True):
         params += " SIZE=" + str(tx.size)
     if tx.eightbit and "8BITMIME" in ext:
         params += " BODY=8BITMIME"
-    if not is_ascii(tx.sender + "".join(tx.rcpts)):
+    if tx.utf8:
         params += " SMTPUTF8"
     core._send("MAIL", "FROM:<" + tx.sender + ">" + params, tx)
     if not pipe:
