@@ -11,10 +11,9 @@ from realboard import RealBoard, heap_for
 # Heaps measured on the 64-bit PyPI port by bench/board_heap.py (bench/board_heap.json), for
 # this port's word size (realboard.heap_for): between the MQTT fallback's smallest heap and
 # the SMTP step's in the app's own wake, so the SMTP step runs out of memory and MQTT does not
-TOO_SMALL_KB = 108     # the MQTT fallback completes from 108k; the SMTP step in the app's wake from
-                       # 110-112k since usmtp's denser send path (probe: 108k fails, 110-128k
-                       # pass). The window is narrow now: as the SMTP step shrinks further this
-                       # test needs another way to run the mail path out of memory
+TOO_SMALL_KB = 108     # the MQTT fallback completes here; a plain alert's SMTP step in the app's
+                       # wake does too since usmtp's small core (probe: 102k fails, 103-112k
+                       # pass), so the test's server makes the SMTP step heavier (a long EHLO)
 MQTT_WAKE_KB = 108     # the MQTT fallback wake's gate: 104-124k complete clean (probes at main
                        # 2a029ef + m17, twice at 104k and 108k); at 100k the hop to the SMTP step
                        # runs out of memory in the alert's step, at 96k the app's boot
@@ -321,8 +320,14 @@ def test_memory_error_on_the_mail_path_is_an_outage_and_mqtt_takes_the_alert(tmp
     # with a heap this small the SMTP step (usmtp + writer + TLS) does not fit beside the app
     # on this 64-bit build (the send wake, which would make room, is off): the board must not
     # reset but go on to MQTT
+    # The plain alert's SMTP step now fits wherever the MQTT fallback does (probes: SMTP in the
+    # app's wake from 103-104k, the MQTT fallback from 102k), so this server makes it heavier
+    # the way a real one can: an EHLO reply of 90 long lines (within usmtp's bounds), which the
+    # client holds while it sends
+    long_ehlo = ["X-VENDOR-%02d %s" % (i, "x" * 120) for i in range(90)]
     with broker_with_reader() as (broker, reader), \
-            MailServer(tls="starttls", auth_users={"board": "s3cret"}, auth_required=True) as srv:
+            MailServer(tls="starttls", auth_users={"board": "s3cret"}, auth_required=True,
+                       ehlo_extra=long_ehlo) as srv:
         cfg = board_config(smtp=starttls_auth(srv, send_wake_below=0), mqtt=mqtt_cfg(broker))
         with RealBoard(tmp_path, cfg, heapsize=TOO_SMALL_FOR_SMTP) as b:
             door_open(b)
