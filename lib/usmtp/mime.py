@@ -163,6 +163,22 @@ def base64_body(data, bufsize):
     return base64_chunks(Reader(CanonicalText(data)), bufsize)
 
 
+def mailbox_pair(header, item):
+    # writer.parse_mailbox for a (name, address) tuple
+    if len(item) != 2:
+        raise SMTPUsageError("header " + header + ": a mailbox tuple is (name, address)")
+    return item[0] or "", item[1]
+
+
+def mailbox_tuple(header, items):
+    # writer._mailbox_list given a tuple: ("a@x", "b@y") is almost surely two addresses, not
+    # (name, address): say so
+    if len(items) == 2 and isinstance(items[0], str) and "@" in items[0] and \
+            " " not in items[0].strip() and "<" not in items[0]:
+        raise SMTPUsageError("header " + header + ": a tuple is one (name, address) mailbox;"
+                             " pass several addresses as a list")
+
+
 # Message's methods beyond plain text (writer.Message.__getattr__ hands them the message)
 
 def m_attach(m, filename, source, content_type="application/octet-stream"):

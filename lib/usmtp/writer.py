@@ -161,10 +161,7 @@ def _bad(header, what):
 def parse_mailbox(header, item):
     # "addr", "<addr>", "Name <addr>", '"Name, Jr." <addr>' or (name, addr) -> (name, addr)
     if isinstance(item, (tuple, list)):
-        if len(item) != 2:
-            _bad(header, "a mailbox tuple is (name, address)")
-        name, addr = item
-        name = name or ""
+        name, addr = _mime().mailbox_pair(header, item)
     elif isinstance(item, str):
         _no_crlf(header, item)
         try:
@@ -190,10 +187,8 @@ def parse_mailbox(header, item):
 def _mailbox_list(header, items):
     if items is None:
         return []
-    if isinstance(items, tuple) and len(items) == 2 and isinstance(items[0], str) and \
-            "@" in items[0] and " " not in items[0].strip() and "<" not in items[0]:
-        # ("a@x", "b@y") is almost surely two addresses, not (name, address): say so
-        _bad(header, "a tuple is one (name, address) mailbox; pass several addresses as a list")
+    if isinstance(items, tuple):
+        _mime().mailbox_tuple(header, items)
     if not isinstance(items, list):
         items = [items]
     return [parse_mailbox(header, x) for x in items]
