@@ -185,8 +185,9 @@ class App:
                      str(len(self.rules)) + " rule(s)")
 
     def next_id(self):
-        # "<device>-<boot>-<seq>" (the record's rule, outpost_contract.record.make_id)
-        from outpost_contract.record import make_id
+        # "<device>-<boot>-<seq>" (alerts.make_id: the alert's code, loaded to journal it,
+        # without the record codec)
+        from outpost.alerts import make_id
         self.seq += 1
         return make_id(self.cfg["device"], self.boot_no, self.seq)
 

@@ -31,7 +31,7 @@ def run(cfg, root="", say=_say):
     log = lambda msg: say("  " + msg)   # noqa: E731 (the paths' log lines, indented)
     net = Net(cfg["wifi"], cfg["ntp"], log, None, mono)
     boot = alerts.bump_boot_counter(root + "/boot.count" if root else "boot.count")
-    ids = alerts.Ids(cfg["device"], boot)
+    seq = 0
     say("test-alert: " + cfg["device"] + ", paths in order: " + ", ".join(cfg["transport"]["order"]))
     if cfg["wifi"]["ssid"]:
         net.up()
@@ -51,7 +51,8 @@ def run(cfg, root="", say=_say):
             say(name + ": not configured (" + unset[name] + ")")
             continue
         tried += 1
-        rec = record(cfg, ids.next(), name, clock.now())
+        seq += 1
+        rec = record(cfg, alerts.make_id(cfg["device"], boot, seq), name, clock.now())
         say(name + ": sending " + rec["id"] + " (" + rec["subject"] + ")")
         t0 = time.ticks_ms()
         try:
