@@ -85,6 +85,10 @@ class App:
         b = self.board
         machine = self.machine
         bb = b.BOARD
+        if cfg["mqtt"]["host"]:
+            # the kept connection's code loads first, low in a fresh heap: it stays, what the
+            # boot loads after it goes and leaves its room in one piece
+            from outpost import mqtt_keep   # noqa: F401 (started below)
         if bb.get("led") is not None:
             if bb.get("led_type") == "neopixel":
                 import neopixel

@@ -1,11 +1,11 @@
 # The app's MQTT connection between sends, when mqtt.host is set: opened at boot, kept
 # through the loop (one per wake-up with deep sleep), pinged within its keepalive, the
 # heartbeat and the live readings sent over it. A board without MQTT never loads this.
+from outpost.mqtt_path import MqttPath
 
 
 def start(a, saved):
     # one kept connection; with deep sleep one per wake-up (closed before sleeping)
-    from outpost.mqtt_path import MqttPath
     cfg = a.cfg
     a.mqtt = MqttPath(cfg, a.net, a.log, a.mono, keep=not cfg["deep_sleep"])
     a.mqtt.on_up = lambda: path_back(a)

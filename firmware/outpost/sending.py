@@ -51,6 +51,7 @@ def drop_path(a, name, p):
         a.smtp = None
         unload("outpost.smtp_path")
         unload("outpost.smtp_hop")
+        unload("outpost.rtc")
 
 
 def flush(a):
