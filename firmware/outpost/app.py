@@ -89,6 +89,12 @@ class App:
             # the kept connection's code loads first, low in a fresh heap: it stays, what the
             # boot loads after it goes and leaves its room in one piece
             from outpost import mqtt_keep   # noqa: F401 (started below)
+        if hop is None:
+            # the boot's passing modules load together, each going after its use below: the
+            # names they intern grow the name pool (one block of 7 KB on a 64-bit board) while
+            # the heap is still in one piece, not between the holes of the ones gone before
+            from outpost import alerts, crash, wiring, words   # noqa: F401
+            alerts = crash = wiring = words = None
         if bb.get("led") is not None:
             if bb.get("led_type") == "neopixel":
                 import neopixel
@@ -107,7 +113,7 @@ class App:
         else:
             from outpost import alerts
             boot, seq, mono = alerts.bump_boot_counter(self.path("boot.count")), 0, 0.0
-            unload("outpost.alerts")
+        unload("outpost.alerts")
         self.boot_no = boot
         self.seq = seq
         self.mono = clock.Mono(mono, self.time)
@@ -208,34 +214,35 @@ class App:
                     self.t0 = hop["t0"]
                     hop = None
                     self.net.up()       # still associated: no new connection
-                    delay = self.finish()
+                    step = self.finish      # a step that runs out of memory here is lost too
                 else:
                     self.t0 = self.mono()
-                    try:
-                        delay = self.step()
-                        self.oom = 0
-                    except MemoryError:
-                        # whatever ran out (a module to load, a sample), this step is lost and
-                        # the next one comes at its time, never a crash; a heap too split for
-                        # three steps in a row starts again fresh, its state kept in RTC memory
-                        self.chain = self.smtp = None
+                    step = self.step
+                try:
+                    delay = step()
+                    self.oom = 0
+                except MemoryError:
+                    # whatever ran out (a module to load, a sample), this step is lost and
+                    # the next one comes at its time, never a crash; a heap too split for
+                    # three steps in a row starts again fresh, its state kept in RTC memory
+                    self.chain = self.smtp = None
+                    gc.collect()
+                    self.oom += 1
+                    self.log("step: out of memory")
+                    if self.oom >= 3:
+                        self.log("heap too split: a 1 ms deep sleep for a fresh one")
+                        # the step's modules make room for the one that saves the state
+                        self.drivers = None
+                        for m in ("outpost.sensors", "outpost.rules", "outpost.alerting",
+                                  "outpost.sending", "outpost.words", "outpost.alerts",
+                                  "outpost_contract.record", "outpost.transport",
+                                  "outpost.smtp_path", "outpost.mqtt_path", "outpost.crash"):
+                            unload(m)
                         gc.collect()
-                        self.oom += 1
-                        self.log("step: out of memory")
-                        if self.oom >= 3:
-                            self.log("heap too split: a 1 ms deep sleep for a fresh one")
-                            # the step's modules make room for the one that saves the state
-                            self.drivers = None
-                            for m in ("outpost.sensors", "outpost.rules", "outpost.alerting",
-                                      "outpost.sending", "outpost.words", "outpost.alerts",
-                                      "outpost_contract.record", "outpost.transport",
-                                      "outpost.smtp_path", "outpost.mqtt_path", "outpost.crash"):
-                                unload(m)
-                            gc.collect()
-                            from outpost import rtc
-                            rtc.save(self, 0)
-                            self.machine.deepsleep(1)
-                        delay = self.cfg["sample_every"]
+                        from outpost import rtc
+                        rtc.save(self, 0)
+                        self.machine.deepsleep(1)
+                    delay = self.cfg["sample_every"]
                 self.idle(max(0, delay - (self.mono() - self.t0)))
         except Hop:
             return self.hop

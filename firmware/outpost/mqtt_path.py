@@ -19,6 +19,16 @@ PID_LIMIT = 60000      # umqtt.simple's packet id is not wrapped at 65535: recon
 BOARD = sys.implementation.name == "micropython"   # off the board nothing is unloaded
 
 
+def _unload():
+    # umqtt.simple leaves the heap on the board; unloading takes a little heap too, and
+    # without it the module only stays a while
+    if BOARD and "umqtt" in sys.modules:
+        try:
+            unload("umqtt")
+        except MemoryError:
+            pass
+
+
 class MqttPath:
     name = "mqtt"
 
@@ -49,14 +59,19 @@ class MqttPath:
         return self.m["port"] or (8883 if self.m["tls"] else 1883)
 
     # --- the connection ---------------------------------------------------------------
-    # Between exchanges the path holds the connection's socket and packet id, not its code: on
-    # the board umqtt.simple loads for each exchange (a ping, a publish) and goes after it, and
-    # connecting (TLS, the Last Will, discovery) loads outpost/mqtt_connect.py only to connect.
+    # Between exchanges the path holds the connection's socket and packet id, not its code:
+    # connecting (TLS, the Last Will, discovery) loads outpost/mqtt_connect.py and umqtt.simple
+    # only to connect. On the board the exchanges after that (a publish, a ping) are the path's
+    # own few packets (see publish below), not umqtt.simple loaded from flash for each one.
 
     def _client(self):
-        # umqtt.simple's client over the open connection (on the board, made for this exchange)
+        # what the exchange speaks through: on the board the path itself (its publish, ping,
+        # wait_msg, check_msg and disconnect take umqtt.simple's arguments); off the board
+        # umqtt.simple's client over the open connection
         c = self.client
         if c is None:
+            if BOARD:
+                return self
             from umqtt.simple import MQTTClient
             c = MQTTClient(self.device, self.m["host"], self.port())
             c.sock = self.sock
@@ -64,11 +79,84 @@ class MqttPath:
         return c
 
     def _done(self, c):
-        # an exchange is over: the socket and packet id stay, umqtt.simple goes (on the board)
+        # an exchange is over: the socket and packet id stay (umqtt.simple goes, on the board)
         self.pid = c.pid
         self.client = None if BOARD else c
-        if BOARD:
-            unload("umqtt")
+        if c is not self:
+            _unload()
+
+    # --- on the board: MQTT 3.1.1's few packets after CONNECT, over the open connection ---
+
+    def publish(self, topic, msg, retain=False, qos=0):
+        # PUBLISH; at QoS 1 returns on its PUBACK (what the broker sends meanwhile is dropped:
+        # the board subscribes to nothing)
+        if isinstance(topic, str):
+            topic = topic.encode()
+        n = 2 + len(topic) + len(msg) + (2 if qos else 0)
+        p = bytearray((0x30 | qos << 1 | (1 if retain else 0),))
+        while True:                     # the remaining length, 7 bits a byte
+            p.append((n & 0x7F) | (0x80 if n > 0x7F else 0))
+            n >>= 7
+            if not n:
+                break
+        p += bytes((len(topic) >> 8, len(topic) & 0xFF))
+        p += topic
+        if qos:
+            self.pid = self.pid % 0xFFFF + 1       # 1..65535: 0 is no packet id
+            pid = bytes((self.pid >> 8, self.pid & 0xFF))
+            p += pid
+        self.sock.write(p)
+        p = None
+        self.sock.write(msg)
+        while qos:
+            if self._packet() == (0x40, pid):
+                return
+
+    def ping(self):
+        self.sock.write(b"\xc0\x00")
+
+    def wait_msg(self):
+        # the broker's next packet: None for a PINGRESP, else its type
+        op = self._packet()[0]
+        return None if op == 0xD0 else op
+
+    def check_msg(self):
+        # at once: raises when the broker closed the connection (a packet that came is dropped)
+        s = self.sock
+        s.setblocking(False)
+        try:
+            b = s.read(1)
+        finally:
+            s.setblocking(True)
+            self.settimeout(self, self.m["timeout"])
+        if b == b"":
+            raise OSError(-1, "closed by the broker")
+        if b:
+            self._packet(b[0])
+
+    def disconnect(self):
+        try:
+            self.sock.write(b"\xe0\x00")
+        finally:
+            self.sock.close()
+
+    def _packet(self, op=None):
+        # (first byte, body) of the broker's next packet
+        if op is None:
+            op = self._read(1)[0]
+        n = sh = 0
+        while True:
+            b = self._read(1)[0]
+            n |= (b & 0x7F) << sh
+            sh += 7
+            if b < 0x80:
+                return op, (self._read(n) if n else b"")
+
+    def _read(self, n):
+        b = self.sock.read(n)
+        if not b or len(b) < n:
+            raise OSError(-1, "closed by the broker")
+        return b
 
     def settimeout(self, c, timeout):
         # umqtt.simple leaves its socket blocking without a timeout after check_msg/wait_msg:
@@ -136,8 +224,7 @@ class MqttPath:
         # the connection is closed: what an exchange held goes with it
         s = self.sock
         self.sock = self.client = None
-        if BOARD:
-            unload("umqtt")
+        _unload()
         return s
 
     def _drop(self, why):
@@ -198,10 +285,6 @@ class MqttPath:
             return False
         try:
             c = self._client()
-        except MemoryError:     # no room for umqtt.simple now: the connection waits for the next call
-            gc.collect()
-            return False
-        try:
             ka = self.m["keepalive"]
             if ka and self.mono() - self.last_tx >= ka / 2:
                 c.ping()
@@ -212,6 +295,9 @@ class MqttPath:
             else:
                 c.check_msg()   # returns at once; raises when the broker closed the connection
             self._done(c)
+        except MemoryError:     # no room for this exchange now: the connection waits for the next call
+            c = None
+            gc.collect()
         except Exception as e:
             self._drop(self.what(e))
         return False

@@ -107,9 +107,7 @@ class Chain:
             try:
                 r = self._try(p, start, reasons, rec, csv, timeouts, sent, data, shed, payload)
             finally:
-                if self.drop is not None:
-                    self.drop(name, p)
-                p = None
+                p = None if self.drop is None else self._drop(name, p)
             if r is False:
                 break
             if r is not None:
@@ -117,6 +115,14 @@ class Chain:
         if not reasons:
             reasons.append("no path configured")
         return ("down", reasons)
+
+    def _drop(self, name, p):
+        # a path's modules leave the heap after its attempt; unloading takes a little heap
+        # too: without it they stay until the round ends, which is no reason to fail it
+        try:
+            self.drop(name, p)
+        except MemoryError:
+            gc.collect()
 
     def _try(self, p, start, reasons, rec, csv, timeouts, sent, data, shed, payload):
         # one path's attempt: its outcome; None (reasons says why) to try the next; False
