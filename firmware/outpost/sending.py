@@ -25,8 +25,8 @@ def make_path(a, name):
     if name == "mqtt":
         return a.mqtt    # None without mqtt.host; with it, the kept path
     if name == "serial":
-        from outpost import transport
-        return transport.SerialPath(cfg, a.log)
+        from outpost.serial_path import SerialPath
+        return SerialPath(cfg, a.log)
     if sys_mp():
         # on the board the SMTP step runs with the app out of the heap: in this wake, or
         # after a reset on a heap below smtp.send_wake_below (sendwake.py); the app holds only

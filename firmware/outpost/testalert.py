@@ -7,7 +7,8 @@
 #   mpremote connect PORT exec "from outpost.testalert import main; main()"
 import time
 
-from outpost import alerts, clock, smtp_path, transport
+from outpost import Down, Refused, alerts, clock, smtp_path
+from outpost.serial_path import SerialPath
 from outpost.run import load_config
 from outpost.net import Net
 
@@ -38,7 +39,7 @@ def run(cfg, root="", say=_say):
     from outpost.mqtt_path import MqttPath
     paths = {"smtp": smtp_path.SmtpPath(cfg, net, log, root),
              "mqtt": MqttPath(cfg, net, log, mono, keep=False),
-             "serial": transport.SerialPath(cfg, log)}
+             "serial": SerialPath(cfg, log)}
     paths["smtp"].trace = lambda line: say("    " + line)
     how = {"smtp": "the mail server said 250", "mqtt": "the broker's PUBACK",
            "serial": "the gateway's ACK"}
@@ -63,9 +64,9 @@ def run(cfg, root="", say=_say):
             ms = time.ticks_diff(time.ticks_ms(), t0)
             say(name + ": SENT in " + str(ms) + " ms (" + how[name] + ")")
             sent += 1
-        except transport.Refused as e:
+        except Refused as e:
             say(name + ": REFUSED for good: " + str(e))
-        except transport.Down as e:
+        except Down as e:
             say(name + ": FAILED: " + str(e))
         except Exception as e:   # a surprise is a result too: shown, and the next path tried
             say(name + ": FAILED: " + (e.__class__.__name__ + " " + str(e)).strip())
