@@ -9,7 +9,7 @@
 #   sending.py    the sending half: the outbox over the transport chain, with backoff
 #   crash.py      the crash bookkeeping (`inflight`, whose fault a reset was)
 #   rtc.py        the state across deep sleep, and the hop to the SMTP step (run.py)
-#   mqtt_keep.py  the kept MQTT connection: heartbeat, live readings, keepalive
+#   mqtt_keep.py  the kept MQTT connection, started at boot (mqtt_path.py keeps it)
 # What a wake holds: a quiet step holds this module, sensors, rules, report, the outbox, the
 # clock and Wi-Fi. The alert's words and record code load when a rule fires and go once it is
 # journalled; the transport chain loads when something is due to be sent and goes after it.
@@ -173,6 +173,7 @@ class App:
         if cfg["mqtt"]["host"]:
             from outpost import mqtt_keep
             mqtt_keep.start(self, saved)
+            unload("outpost.mqtt_keep")     # the path stays, not its start
         self.next_beat = saved.get("next_beat", 0) if saved else 0
         self.timeouts = {"smtp": cfg["smtp"]["timeout"], "mqtt": cfg["mqtt"]["timeout"],
                          "serial": cfg["serial"]["timeout"]}
@@ -303,9 +304,7 @@ class App:
         else:
             self.resume = None      # nothing to send: the sending half stays on flash
         if self.mqtt is not None:
-            from outpost import mqtt_keep
-            mqtt_keep.heartbeat(self)
-            mqtt_keep.publish_state(self, self.readings)
+            self.mqtt.after_step(self)      # the heartbeat and the live readings, when due
         unload("outpost.alerts")            # a report's CSV loads them again to send it
         unload("outpost_contract.record")
         # the next sample, or sooner when a reminder is due before it: it goes at its time
@@ -334,7 +333,7 @@ class App:
 
     def keep_mqtt(self):
         # pings the kept MQTT connection within its keepalive, notices a drop, reconnects with
-        # backoff (see mqtt_keep.path_back)
+        # backoff (see MqttPath._connect)
         if self.mqtt is not None:
             self.mqtt.service(self.cfg["mqtt"]["timeout"])
         self.feed()

@@ -48,7 +48,7 @@ class MqttPath:
         self.next_try = 0
         self.last_tx = 0          # mono time of the last packet sent (pings keep it within keepalive)
         self.connects = 0
-        self.on_up = None         # called after each successful connect
+        self.app = None           # the app (mqtt_keep.start): a new connection ends its outbox's hold
         self.catalog = None       # [(reading, unit, label)] for Home Assistant discovery
         self.announced = False    # discovery configs went out on a connection since boot
 
@@ -193,8 +193,36 @@ class MqttPath:
         self.connects += 1
         self.log("mqtt: connected to " + self.m["host"] + ":" + str(self.port()) +
                  (" (TLS)" if self.m["tls"] else ""))
-        if self.on_up is not None:
-            self.on_up()
+        a = self.app
+        if a is not None:
+            # the broker took a new connection (from the loop, a heartbeat or an alert): the
+            # outbox's hold ends, so what waits goes out at the next flush, not at its backoff's end
+            if a.hold_until:
+                self.log("outbox: a path is back, retrying at the next sample")
+            a.hold_until = 0
+
+    def after_step(self, a):
+        # app.finish: the heartbeat for the gateway's watchdog, and the latest readings,
+        # retained, for a live view (Home Assistant, a dashboard), each when due; a lost one
+        # (Down, a MemoryError) is never a reset
+        m = a.cfg["mqtt"]
+        every = m["heartbeat"]
+        if every and a.mono() >= a.next_beat:
+            a.next_beat = a.mono() + every
+            if self.net.connected():
+                try:
+                    self.beat(a.mono(), m["timeout"])
+                except Exception as e:
+                    self.log("heartbeat: " + str(e))
+        # at most every mqtt.publish_every seconds, QoS 0, only over a connection kept already
+        every = m["publish_every"]
+        if not every or a.mono() < a.next_state or not a.readings or self.sock is None:
+            return
+        a.next_state = a.mono() + every
+        try:
+            self.state(a.readings, m["timeout"])
+        except Exception as e:
+            self.log("state: " + str(e))
 
     def state(self, readings, timeout):
         # retained JSON of the latest readings, QoS 0 (the next one replaces a lost one)
