@@ -1,9 +1,10 @@
-# The MQTT path to the gateway's broker (umqtt.simple), over TLS when mqtt.tls is set. Its own
-# module, so a wake that sends by SMTP or serial never loads it; connecting is
-# outpost/mqtt_connect.py, loaded only to connect.
+# The MQTT path to the gateway's broker, over TLS when mqtt.tls is set: the kept connection
+# (its socket, keepalive and reconnects). Its own module, so a wake that sends by SMTP or serial
+# never loads it; connecting (umqtt.simple) is outpost/mqtt_connect.py, loaded only to connect,
+# and sending outpost/mqtt_send.py, loaded for what goes out: between sends the board holds
+# only this module's code.
 import gc
 import sys
-import time
 
 from outpost import Down, unload
 from outpost_contract.rules import backoff
@@ -15,7 +16,6 @@ from outpost_contract.rules import backoff
 # With deep sleep (keep=False) there is one connection per wake-up, closed before sleeping.
 RECONNECT_MIN = 5      # seconds before the first reconnect attempt; doubles up to:
 RECONNECT_MAX = 300
-PID_LIMIT = 60000      # umqtt.simple's packet id is not wrapped at 65535: reconnect before
 BOARD = sys.implementation.name == "micropython"   # off the board nothing is unloaded
 
 
@@ -85,32 +85,8 @@ class MqttPath:
         if c is not self:
             _unload()
 
-    # --- on the board: MQTT 3.1.1's few packets after CONNECT, over the open connection ---
-
-    def publish(self, topic, msg, retain=False, qos=0):
-        # PUBLISH; at QoS 1 returns on its PUBACK (what the broker sends meanwhile is dropped:
-        # the board subscribes to nothing)
-        if isinstance(topic, str):
-            topic = topic.encode()
-        n = 2 + len(topic) + len(msg) + (2 if qos else 0)
-        p = bytearray((0x30 | qos << 1 | (1 if retain else 0),))
-        while True:                     # the remaining length, 7 bits a byte
-            p.append((n & 0x7F) | (0x80 if n > 0x7F else 0))
-            n >>= 7
-            if not n:
-                break
-        p += bytes((len(topic) >> 8, len(topic) & 0xFF))
-        p += topic
-        if qos:
-            self.pid = self.pid % 0xFFFF + 1       # 1..65535: 0 is no packet id
-            pid = bytes((self.pid >> 8, self.pid & 0xFF))
-            p += pid
-        self.sock.write(p)
-        p = None
-        self.sock.write(msg)
-        while qos:
-            if self._packet() == (0x40, pid):
-                return
+    # --- on the board: the broker's packets read over the open connection (MQTT 3.1.1); what
+    # goes out is in mqtt_send.py, PINGREQ aside ---
 
     def ping(self):
         self.sock.write(b"\xc0\x00")
@@ -133,12 +109,6 @@ class MqttPath:
             raise OSError(-1, "closed by the broker")
         if b:
             self._packet(b[0])
-
-    def disconnect(self):
-        try:
-            self.sock.write(b"\xe0\x00")
-        finally:
-            self.sock.close()
 
     def _packet(self, op=None):
         # (first byte, body) of the broker's next packet
@@ -226,12 +196,7 @@ class MqttPath:
 
     def state(self, readings, timeout):
         # retained JSON of the latest readings, QoS 0 (the next one replaces a lost one)
-        import json
-        d = {}
-        for k in readings:
-            d[k] = readings[k][0]
-        self._publish([("outpost/" + self.device + "/state", json.dumps(d).encode(), True)],
-                      timeout, 0)
+        self._out("state", readings, timeout)
 
     def what(self, e):
         # one line: mbedTLS's verify messages start with a line break
@@ -269,12 +234,8 @@ class MqttPath:
         if self.sock is None:
             return
         try:
-            c = self._client()
-            self.settimeout(c, timeout)
-            if offline:
-                c.publish(self.status, b"offline", True, 1)
-            c.disconnect()
-        except Exception:       # a MemoryError loading umqtt.simple too: the Will says it
+            self._out("close", offline, timeout)
+        except Exception:       # a MemoryError loading the code too: the Will says it
             self.abort(self.sock)
         self._gone()
 
@@ -337,47 +298,28 @@ class MqttPath:
             return 60000
         return max(1000, ka * 250)
 
-    # --- sending ----------------------------------------------------------------------
+    # --- sending: outpost/mqtt_send.py, loaded for what goes out -------------------------
+
+    def _out(self, f, *args):
+        from outpost import mqtt_send
+        try:
+            return getattr(mqtt_send, f)(self, *args)
+        finally:
+            mqtt_send = None
+            if BOARD:
+                try:
+                    unload("outpost.mqtt_send")
+                except MemoryError:     # it stays a while
+                    pass
 
     def send(self, rec, csv, timeout, data=None):
-        # data: the record's bytes as the outbox holds them, forwarded unchanged (no second
-        # parse and encode on the board)
-        topic = "outpost/" + self.device + ("/report" if rec["kind"] == "report" else "/alert")
-        if data is None or csv:
-            from outpost import alerts
-            data = alerts.gateway_record(rec, csv)
-        self._publish([(topic, data, False)], timeout)
+        # data: the record's bytes as the outbox holds them, forwarded unchanged
+        self._out("send", rec, csv, timeout, data)
 
     def beat(self, uptime, timeout):
         # a sign of life for the gateway's watchdog (the retained status goes at each connect)
-        self._publish([("outpost/" + self.device + "/heartbeat", str(int(uptime)).encode(), False)],
-                      timeout)
+        self._out("publish", [("outpost/" + self.device + "/heartbeat", str(int(uptime)).encode(),
+                               False)], timeout)
 
     def _publish(self, messages, timeout, qos=1):
-        if not self.net.connected():
-            if self.sock is not None:
-                self._drop("no Wi-Fi")
-            raise Down("no Wi-Fi")
-        if self.sock is not None and self.pid >= PID_LIMIT:
-            self.close()
-        t0 = time.ticks_ms()
-        fresh = self.sock is None
-        while True:
-            if self.sock is None:
-                self._connect(timeout)   # raises Down
-            c = self._client()           # a MemoryError: an outage of this attempt (the chain's)
-            try:
-                self.settimeout(c, timeout)
-                for topic, data, retain in messages:
-                    c.publish(topic, data, retain, qos)  # QoS 1: returns only after the PUBACK
-                self.last_tx = self.mono()
-                self._done(c)
-                return
-            except Exception as e:
-                self._drop(self.what(e))
-                left = timeout - time.ticks_diff(time.ticks_ms(), t0) / 1000
-                if fresh or left < 1:
-                    raise Down(self.what(e))
-                # a kept connection may have died since it was last used: one fresh try
-                fresh = True
-                timeout = left
+        self._out("publish", messages, timeout, qos)
