@@ -93,8 +93,12 @@ class App:
             # the boot's passing modules load together, each going after its use below: the
             # names they intern grow the name pool (one block of 7 KB on a 64-bit board) while
             # the heap is still in one piece, not between the holes of the ones gone before
-            from outpost import alerts, crash, wiring, words   # noqa: F401
-            alerts = crash = wiring = words = None
+            from outpost import alerting, alerts, crash, outbox_write, transport, wiring, words  # noqa: F401
+            from outpost import rules, sensors  # noqa: F401
+            alerting = alerts = crash = outbox_write = transport = wiring = words = rules = sensors = None
+            unload("outpost.alerting")
+            unload("outpost.outbox_write")
+            unload("outpost.transport")
         if bb.get("led") is not None:
             if bb.get("led_type") == "neopixel":
                 import neopixel
