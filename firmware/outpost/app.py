@@ -11,8 +11,8 @@
 #   rtc.py        the state across deep sleep, and the hop to the SMTP step (run.py)
 #   mqtt_keep.py  the kept MQTT connection, started at boot (mqtt_path.py keeps it)
 # What a wake holds: a quiet step holds this module, sensors, rules, report, the outbox, the
-# clock and Wi-Fi. The alert's words and record code load when a rule fires and go once it is
-# journalled; the transport chain loads when something is due to be sent and goes after it.
+# clock and Wi-Fi. The alert's words and journalling code load when a rule fires and go once it
+# is journalled; the transport chain loads when something is due to be sent and goes after it.
 # The SMTP step itself runs with the app out of the heap (rtc.send_step, outpost/run.py).
 import gc
 
@@ -90,9 +90,11 @@ class App:
             # boot loads after it goes and leaves its room in one piece
             from outpost import mqtt_keep   # noqa: F401 (started below)
         if hop is None:
-            # the boot's passing modules load together, each going after its use below: the
-            # names they intern grow the name pool (one block of 7 KB on a 64-bit board) while
-            # the heap is still in one piece, not between the holes of the ones gone before
+            # the modules an alert wake uses load together once, in a fresh heap: the names
+            # they intern (which stay) take the name pool past 620 here, and its next block
+            # (7 KB on a 64-bit board) finds the heap in one piece, not later between the holes
+            # a step leaves (where an in-app SMTP wake lost its alert up to 116k). alerting,
+            # outbox_write and transport go at once, the others after their use below
             from outpost import alerting, alerts, crash, outbox_write, transport, wiring, words  # noqa: F401
             from outpost import rules, sensors  # noqa: F401
             alerting = alerts = crash = outbox_write = transport = wiring = words = rules = sensors = None
