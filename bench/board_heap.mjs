@@ -87,13 +87,14 @@ if (quietOnly) {
 const steps = [
   ["quiet wake", ["machine", "board", "outpost.run", "outpost.clock", "outpost.outbox", "outpost.report",
                   "outpost.net", "outpost.app", "outpost.sensors", "outpost.rules"]],
-  ["an alert", ["outpost.words", "outpost_contract.record", "outpost.alerts", "outpost.alerting"]],
+  // (the board writes the record without the record codec: outpost/alerts.py)
+  ["an alert", ["outpost.words", "outpost.alerts", "outpost.alerting", "outpost.outbox_write"]],
   // the sending half, with something in the outbox (a quiet wake does not load it)
   ["sending", ["outpost.sending", "outpost.crash"]],
   ["smtp step", ["outpost.sendwake", "outpost.smtp_path", "usmtp", "usmtp.errors", "usmtp.checks",
                  "usmtp.core", "usmtp.client", "usmtp.writer", "outpost_contract.mail"]],
-  ["mqtt step", ["outpost.transport", "outpost.mqtt_path", "outpost.mqtt_connect", "umqtt.simple"]],
-  ["serial step", ["outpost_contract.frame"]],
+  ["mqtt step", ["outpost.transport", "outpost.mqtt_path", "outpost.mqtt_send", "outpost.mqtt_connect", "umqtt.simple"]],
+  ["serial step", ["outpost.serial_path", "outpost_contract.frame"]],
   // discovery: at connect with mqtt.discovery; testalert: make test-alert
   // wiring: the config against the board, once at boot; cfgerror: only when that check fails
   // rtc: the state across deep sleep; mqtt_keep: the kept MQTT connection (mqtt.host set)

@@ -9,10 +9,10 @@
 #   sending.py    the sending half: the outbox over the transport chain, with backoff
 #   crash.py      the crash bookkeeping (`inflight`, whose fault a reset was)
 #   rtc.py        the state across deep sleep, and the hop to the SMTP step (run.py)
-#   mqtt_keep.py  the kept MQTT connection: heartbeat, live readings, keepalive
+#   mqtt_keep.py  the kept MQTT connection, started at boot (mqtt_path.py keeps it)
 # What a wake holds: a quiet step holds this module, sensors, rules, report, the outbox, the
-# clock and Wi-Fi. The alert's words and record code load when a rule fires and go once it is
-# journalled; the transport chain loads when something is due to be sent and goes after it.
+# clock and Wi-Fi. The alert's words and journalling code load when a rule fires and go once it
+# is journalled; the transport chain loads when something is due to be sent and goes after it.
 # The SMTP step itself runs with the app out of the heap (rtc.send_step, outpost/run.py).
 import gc
 
@@ -85,6 +85,22 @@ class App:
         b = self.board
         machine = self.machine
         bb = b.BOARD
+        if cfg["mqtt"]["host"]:
+            # the kept connection's code loads first, low in a fresh heap: it stays, what the
+            # boot loads after it goes and leaves its room in one piece
+            from outpost import mqtt_keep   # noqa: F401 (started below)
+        if hop is None:
+            # the modules an alert wake uses load together once, in a fresh heap: the names
+            # they intern (which stay) take the name pool past 620 here, and its next block
+            # (7 KB on a 64-bit board) finds the heap in one piece, not later between the holes
+            # a step leaves (where an in-app SMTP wake lost its alert up to 116k). alerting,
+            # outbox_write and transport go at once, the others after their use below
+            from outpost import alerting, alerts, crash, outbox_write, transport, wiring, words  # noqa: F401
+            from outpost import rules, sensors  # noqa: F401
+            alerting = alerts = crash = outbox_write = transport = wiring = words = rules = sensors = None
+            unload("outpost.alerting")
+            unload("outpost.outbox_write")
+            unload("outpost.transport")
         if bb.get("led") is not None:
             if bb.get("led_type") == "neopixel":
                 import neopixel
@@ -103,7 +119,7 @@ class App:
         else:
             from outpost import alerts
             boot, seq, mono = alerts.bump_boot_counter(self.path("boot.count")), 0, 0.0
-            unload("outpost.alerts")
+        unload("outpost.alerts")
         self.boot_no = boot
         self.seq = seq
         self.mono = clock.Mono(mono, self.time)
@@ -163,6 +179,7 @@ class App:
         if cfg["mqtt"]["host"]:
             from outpost import mqtt_keep
             mqtt_keep.start(self, saved)
+            unload("outpost.mqtt_keep")     # the path stays, not its start
         self.next_beat = saved.get("next_beat", 0) if saved else 0
         self.timeouts = {"smtp": cfg["smtp"]["timeout"], "mqtt": cfg["mqtt"]["timeout"],
                          "serial": cfg["serial"]["timeout"]}
@@ -185,8 +202,9 @@ class App:
                      str(len(self.rules)) + " rule(s)")
 
     def next_id(self):
-        # "<device>-<boot>-<seq>" (the record's rule, outpost_contract.record.make_id)
-        from outpost_contract.record import make_id
+        # "<device>-<boot>-<seq>" (alerts.make_id: the alert's code, loaded to journal it,
+        # without the record codec)
+        from outpost.alerts import make_id
         self.seq += 1
         return make_id(self.cfg["device"], self.boot_no, self.seq)
 
@@ -203,34 +221,35 @@ class App:
                     self.t0 = hop["t0"]
                     hop = None
                     self.net.up()       # still associated: no new connection
-                    delay = self.finish()
+                    step = self.finish      # a step that runs out of memory here is lost too
                 else:
                     self.t0 = self.mono()
-                    try:
-                        delay = self.step()
-                        self.oom = 0
-                    except MemoryError:
-                        # whatever ran out (a module to load, a sample), this step is lost and
-                        # the next one comes at its time, never a crash; a heap too split for
-                        # three steps in a row starts again fresh, its state kept in RTC memory
-                        self.chain = self.smtp = None
+                    step = self.step
+                try:
+                    delay = step()
+                    self.oom = 0
+                except MemoryError:
+                    # whatever ran out (a module to load, a sample), this step is lost and
+                    # the next one comes at its time, never a crash; a heap too split for
+                    # three steps in a row starts again fresh, its state kept in RTC memory
+                    self.chain = self.smtp = None
+                    gc.collect()
+                    self.oom += 1
+                    self.log("step: out of memory")
+                    if self.oom >= 3:
+                        self.log("heap too split: a 1 ms deep sleep for a fresh one")
+                        # the step's modules make room for the one that saves the state
+                        self.drivers = None
+                        for m in ("outpost.sensors", "outpost.rules", "outpost.alerting",
+                                  "outpost.sending", "outpost.words", "outpost.alerts",
+                                  "outpost_contract.record", "outpost.transport",
+                                  "outpost.smtp_path", "outpost.mqtt_path", "outpost.crash"):
+                            unload(m)
                         gc.collect()
-                        self.oom += 1
-                        self.log("step: out of memory")
-                        if self.oom >= 3:
-                            self.log("heap too split: a 1 ms deep sleep for a fresh one")
-                            # the step's modules make room for the one that saves the state
-                            self.drivers = None
-                            for m in ("outpost.sensors", "outpost.rules", "outpost.alerting",
-                                      "outpost.sending", "outpost.words", "outpost.alerts",
-                                      "outpost_contract.record", "outpost.transport",
-                                      "outpost.smtp_path", "outpost.mqtt_path", "outpost.crash"):
-                                unload(m)
-                            gc.collect()
-                            from outpost import rtc
-                            rtc.save(self, 0)
-                            self.machine.deepsleep(1)
-                        delay = self.cfg["sample_every"]
+                        from outpost import rtc
+                        rtc.save(self, 0)
+                        self.machine.deepsleep(1)
+                    delay = self.cfg["sample_every"]
                 self.idle(max(0, delay - (self.mono() - self.t0)))
         except Hop:
             return self.hop
@@ -291,9 +310,7 @@ class App:
         else:
             self.resume = None      # nothing to send: the sending half stays on flash
         if self.mqtt is not None:
-            from outpost import mqtt_keep
-            mqtt_keep.heartbeat(self)
-            mqtt_keep.publish_state(self, self.readings)
+            self.mqtt.after_step(self)      # the heartbeat and the live readings, when due
         unload("outpost.alerts")            # a report's CSV loads them again to send it
         unload("outpost_contract.record")
         # the next sample, or sooner when a reminder is due before it: it goes at its time
@@ -322,7 +339,7 @@ class App:
 
     def keep_mqtt(self):
         # pings the kept MQTT connection within its keepalive, notices a drop, reconnects with
-        # backoff (see mqtt_keep.path_back)
+        # backoff (see MqttPath._connect)
         if self.mqtt is not None:
             self.mqtt.service(self.cfg["mqtt"]["timeout"])
         self.feed()

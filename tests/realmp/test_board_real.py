@@ -11,12 +11,12 @@ from realboard import RealBoard, heap_for
 # Heaps measured on the 64-bit PyPI port by bench/board_heap.py (bench/board_heap.json), for
 # this port's word size (realboard.heap_for): between the MQTT fallback's smallest heap and
 # the SMTP step's in the app's own wake, so the SMTP step runs out of memory and MQTT does not
-TOO_SMALL_KB = 108     # the MQTT fallback completes here; a plain alert's SMTP step in the app's
-                       # wake does too since usmtp's small core (probe: 102k fails, 103-112k
-                       # pass), so the test's server makes the SMTP step heavier (a long EHLO)
-MQTT_WAKE_KB = 108     # the MQTT fallback wake's gate: 104-124k complete clean (probes at main
-                       # 2a029ef + m17, twice at 104k and 108k); at 100k the hop to the SMTP step
-                       # runs out of memory in the alert's step, at 96k the app's boot
+TOO_SMALL_KB = 108     # the MQTT fallback completes from 97k; a plain alert's SMTP step in the
+                       # app's wake now fits at 108k too (usmtp's small core), so the test's
+                       # server makes the SMTP step heavier the way a real one can (a long EHLO)
+MQTT_WAKE_KB = 100     # the MQTT fallback wake's gate: 97-116k complete clean, the SMTP step run
+                       # and nothing out of memory (probes, m23 at 897cc68+, 2026-12-07); 96k
+                       # and below run out of memory at the first boot. The goal is 96k
 APP_WAKE_KB = 116      # the SMTP step in the app's own wake (the gate is 112k): this test
                        # passed 4 of 4 runs at 112k and fails at 110k; the probe passes 110-128k
                        # and fails at 108k. 116k keeps a few k of margin below it
@@ -320,10 +320,9 @@ def test_memory_error_on_the_mail_path_is_an_outage_and_mqtt_takes_the_alert(tmp
     # with a heap this small the SMTP step (usmtp + writer + TLS) does not fit beside the app
     # on this 64-bit build (the send wake, which would make room, is off): the board must not
     # reset but go on to MQTT
-    # The plain alert's SMTP step now fits wherever the MQTT fallback does (probes: SMTP in the
-    # app's wake from 103-104k, the MQTT fallback from 102k), so this server makes it heavier
-    # the way a real one can: an EHLO reply of 90 long lines (within usmtp's bounds), which the
-    # client holds while it sends
+    # A plain alert's SMTP step now fits at this heap (usmtp's small core), so this server makes
+    # it heavier the way a real one can: an EHLO reply of 90 long lines (within usmtp's bounds),
+    # which the client holds while it sends
     long_ehlo = ["X-VENDOR-%02d %s" % (i, "x" * 120) for i in range(90)]
     with broker_with_reader() as (broker, reader), \
             MailServer(tls="starttls", auth_users={"board": "s3cret"}, auth_required=True,
@@ -353,7 +352,7 @@ def test_a_retry_in_the_same_boot_loads_usmtp_again_and_delivers(tmp_path):
             assert not any("AttributeError" in l for l in b.lines)
 
 
-def test_a_wake_with_the_mqtt_fallback_completes_at_108k(tmp_path):
+def test_a_wake_with_the_mqtt_fallback_completes_at_100k(tmp_path):
     # the MQTT fallback wake, in the app's own wake (smtp.send_wake_below 0: no reset): boot,
     # sample, one alert, the SMTP step (the app out of the heap) finds the mail server
     # unreachable, and the app, back, sends the alert over MQTT at QoS 1 on the connection it
