@@ -1,0 +1,47 @@
+# CHUNKING (RFC 3030) for the core: the body in BDAT chunks, line ends normalised, no
+# dot-stuffing; loaded only when the server offers CHUNKING. PROTOTYPE (NOTES-usmtp-core.md).
+# The chunks are filled into one buffer allocated once per message and written from it before
+# it is filled again.
+from usmtp.core import norm
+
+SIZE = 1024 if __import__("sys").implementation.name == "micropython" else 4096
+
+
+def bdat(core, src):
+    # queue BDAT chunks (core.got gets one reply each); the last one is BDAT n LAST
+    buf = bytearray(SIZE)
+    mv = memoryview(buf)
+    n = 0
+    total = 0
+    g = len(core.got)
+    for out in norm(src, False):
+        out = memoryview(out)
+        i = 0
+        while i < len(out):
+            k = min(SIZE - n, len(out) - i)
+            mv[n:n + k] = out[i:i + k]
+            n += k
+            i += k
+            if n == SIZE:
+                total += n
+                chunk(core, mv, False)
+                n = 0
+                yield -2        # the buffer is filled again only once it is written
+                yield 100
+                for r in core.got[g:]:
+                    if r[0] != 250:
+                        return  # RFC 3030: no further BDAT once the transaction failed
+    total += n
+    chunk(core, mv[:n], True)
+    yield -2
+    if core.trace:
+        core.trace("C: <message data, %d bytes in BDAT>" % total)
+
+
+def chunk(core, data, last):
+    head = "BDAT " + str(len(data)) + (" LAST" if last else "")
+    core.q.append(head.encode() + b"\r\n")
+    core.q.append(data)
+    core.pend.append(15 if last else 14)
+    if core.trace:
+        core.trace("C: " + head)

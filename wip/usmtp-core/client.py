@@ -1,0 +1,323 @@
+# usmtp.SMTP: the blocking client with smtplib's names, driving the sans-I/O core over a socket
+# on CPython and on MicroPython (>= 1.22). PROTOTYPE of the one-message rewrite (issue 17; see
+# NOTES-usmtp-core.md). The only usmtp module that touches a socket; it decides the runtime
+# once. What one message does not call (ehlo, starttls, noop, rset, send_many, data_*, ...)
+# loads from usmtp.extra on first use.
+import sys
+
+from usmtp.core import Core
+from usmtp.errors import SMTPError, SMTPConnectError, SMTPTimeout, SMTPUsageError
+
+MP = sys.implementation.name == "micropython"
+# on a board each read is one allocation made while the heap is most split (after the TLS
+# handshake): 128 bytes fit where 512 did not; a longer line comes in pieces
+READ = 128 if MP else 16384
+WRITE = 512 if MP else 16384
+
+
+def oserror(e, doing):
+    # a socket error as usmtp's: a timeout (ETIMEDOUT on Linux, lwIP, BSD), or a lost connection
+    if e.args and e.args[0] in (110, 116, 60) or not MP and isinstance(e, TimeoutError):
+        return SMTPTimeout("timed out " + doing)
+    return SMTPConnectError("connection lost " + doing + ": " + str(e))
+
+
+def ms():
+    import time
+    return time.ticks_ms() if MP else int(time.monotonic() * 1000)
+
+
+def wrap(sock, ctx, host):
+    """TLS handshake; any failure is SMTPTLSError (or SMTPTimeout; MemoryError stays one)."""
+    import gc
+    gc.collect()        # the handshake needs a large contiguous block
+    try:
+        return ctx.wrap_socket(sock, server_hostname=host)
+    except MemoryError:
+        raise
+    except Exception as e:
+        if isinstance(e, OSError) and isinstance(oserror(e, ""), SMTPTimeout):
+            raise SMTPTimeout("timed out in TLS with " + host)
+        # MicroPython reports a failed certificate check as ValueError, CPython as SSLError
+        from usmtp.moreerrors import SMTPTLSError
+        raise SMTPTLSError("TLS with %s failed: %s" % (host, e))
+
+
+class SMTP:
+    """An SMTP client connection.
+
+    mode: "tls" (implicit TLS, default for port 465), "starttls" (STARTTLS required, default
+    for 587 and any other port), "opportunistic" (STARTTLS when offered, default for 25) or
+    "plain" (never TLS). Certificates are always verified (cadata: PEM or DER CA data; None uses
+    the system store on CPython) unless insecure_skip_verify=True; context: an ssl context of
+    your own. Timeouts in seconds: `timeout` for connect and each command, `data_timeout` for
+    the reply to the end of a message, `connect_timeout` for connecting.
+    """
+
+    _sock = None
+    _core = None
+    _lost = None
+    greeting = None
+
+    def __init__(self, host=None, port=0, mode=None, cadata=None, server_hostname=None,
+                 timeout=10, local_hostname=None, insecure_skip_verify=False,
+                 allow_plaintext_auth=False, trace=None, connect_timeout=None,
+                 data_timeout=None, pipelining=True, chunking=True, source_address=None,
+                 context=None):
+        self.mode = mode
+        self.context = context
+        self.cadata = cadata
+        self.server_hostname = server_hostname
+        self.timeout = timeout
+        self.connect_timeout = connect_timeout or timeout
+        self.data_timeout = data_timeout or max(timeout, 60)
+        self.local_hostname = local_hostname
+        self.insecure_skip_verify = insecure_skip_verify
+        self.allow_plaintext_auth = allow_plaintext_auth
+        if trace is not None:
+            from usmtp.trace import sink
+            trace = sink(trace)
+        self.trace = trace
+        self.pipelining = pipelining
+        self.chunking = chunking
+        self.source_address = source_address
+        if host:
+            self.connect(host, port)
+
+    def connect(self, host, port=0):
+        """Connect, read the greeting, EHLO, and STARTTLS as the mode asks: the greeting."""
+        m = self.mode
+        if not port:
+            port = 465 if m == "tls" else 25 if m in ("opportunistic", "plain") else 587
+        if m is None:
+            self.mode = "tls" if port == 465 else "opportunistic" if port == 25 else "starttls"
+        self.port = port
+        ctx = self._context()       # built (and checked) before touching the network
+        import socket
+        t = self.connect_timeout
+        try:
+            if MP:
+                a = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)[0][-1]
+                s = socket.socket()
+                s.settimeout(t)
+                try:
+                    s.connect(a)
+                except BaseException:
+                    s.close()
+                    raise
+            else:
+                s = socket.create_connection((host, port), t, self.source_address)
+            try:    # pipelined writes must not wait for the server's delayed ACK (Nagle)
+                s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except (OSError, AttributeError):
+                pass
+        except OSError as e:
+            if isinstance(oserror(e, ""), SMTPTimeout):
+                raise SMTPTimeout("timed out connecting to %s:%d" % (host, port))
+            raise SMTPConnectError("cannot connect to %s:%d: %s" % (host, port, e))
+        return self.connect_socket(s, host, ctx)
+
+    def connect_socket(self, sock, host, ctx=None):
+        """Run the session over a socket already connected (a transport of your own); mode
+        defaults to "starttls"; host is the name the certificate must carry."""
+        if self._sock is not None:
+            raise SMTPUsageError("already connected")
+        if self.mode is None:
+            self.mode = "starttls"
+        ctx = ctx or self._context()
+        self._lost = None
+        self.host = host
+        name = self.server_hostname or host
+        try:
+            a = self.local_hostname
+            if not a:
+                try:
+                    a = sock.getsockname()[0]
+                    a = "[IPv6:" + a + "]" if ":" in a else "[" + a + "]"
+                except Exception:
+                    a = "[127.0.0.1]"
+            core = self._core = Core(self.mode, a, self.allow_plaintext_auth, self.trace,
+                                     self.pipelining, self.chunking, WRITE)
+            self._raw = self._sock = sock
+            self._tmo = None
+            if self.mode == "tls":
+                self._sock = wrap(sock, ctx, name)
+            if self._run(core.op_open(), self.connect_timeout) == "starttls":
+                self._starttls(ctx, name)
+        except BaseException:
+            self.close()
+            raise
+        self.greeting = core.got[0] if core.got else None
+        return self.greeting
+
+    def _context(self, need=False):
+        if self.context is None and (need or self.mode in ("tls", "starttls")):
+            # usmtp.context loads for this only: on a board its heap is free for the handshake
+            from usmtp import context
+            try:
+                return context.client_context(self.cadata, self.insecure_skip_verify)
+            finally:
+                if MP:
+                    del sys.modules["usmtp.context"]
+                    import usmtp
+                    del usmtp.context
+        return self.context
+
+    def _starttls(self, ctx, name):
+        try:
+            self._sock = wrap(self._sock, ctx or self._context(True), name)
+        except BaseException as e:
+            # after the 220 the socket is neither plaintext SMTP nor TLS: nothing more on it
+            self._lost = "TLS handshake failed: " + str(e)
+            self.close()
+            raise
+        self._tmo = None
+        self._core.tls_established()
+        self._run(self._core.op_hello())
+
+    def _io(self, data, t):
+        # write data (or read a line when data is None) with timeout t
+        if t != self._tmo:
+            # MicroPython's TLS object has no settimeout; the plain socket under it does
+            (self._raw if MP else self._sock).settimeout(t)
+            self._tmo = t
+        s = self._sock
+        try:
+            if data is None:
+                # MicroPython's read(n) waits for all n bytes: replies are lines
+                return (s.readline(READ) if MP else s.recv(READ)) or b""
+            if MP:
+                mv = memoryview(data)
+                while mv:
+                    n = s.write(mv)
+                    if n is not None:
+                        mv = mv[n:]
+            else:
+                s.sendall(data)
+        except OSError as e:
+            raise oserror(e, "reading" if data is None else "sending")
+
+    def _run(self, op, timeout=None):
+        core = self._core
+        if core is None or self._sock is None:
+            raise SMTPUsageError("not connected")
+        core.start(op)
+        seen = -1
+        start = 0
+        try:
+            while True:
+                out = core.data_to_send()
+                if out:
+                    self._io(out, self.timeout)
+                step = core.poll()
+                if step == 0:
+                    return core.result
+                if step == 2:
+                    w = core.waiting_for()
+                    t = timeout or (self.data_timeout if w == "EOD" or w == "BDAT-LAST"
+                                    else self.timeout)
+                    # the timeout bounds the whole reply, however slowly it trickles in
+                    if core.replies != seen:
+                        seen = core.replies
+                        start = ms()
+                    left = t - (time_diff(ms(), start)) / 1000
+                    d = None
+                    if left > 0:
+                        try:
+                            d = self._io(None, max(left, 0.1))
+                        except SMTPTimeout:
+                            pass
+                    if d is None:
+                        raise SMTPTimeout("no reply to %s in %s s" % (w, t))
+                    core.receive_data(d)
+        except BaseException as e:
+            if isinstance(e, SMTPError) and not isinstance(e, (SMTPTimeout, SMTPConnectError)) \
+                    and core.state:
+                raise       # a refusal: the connection is fine
+            if isinstance(e, SMTPConnectError):
+                # what the server had said before it broke may still count (a 250)
+                from usmtp.extra import salvage
+                salvage(self, core, e)
+            core.lost()
+            self._lost = type(e).__name__ + (": " + str(e) if isinstance(e, SMTPError) else "")
+            self.close()
+            raise
+
+    def _live(self):
+        if self._core is None or self._sock is None:
+            if self._lost:
+                # not the caller's mistake: a retry policy must see a transient network error
+                raise SMTPConnectError("the connection was lost (" + self._lost + ")")
+            raise SMTPUsageError("not connected")
+        return self._core
+
+    def __getattr__(self, name):
+        # the calls one message does not make, from usmtp.extra (send_many, ehlo, starttls,
+        # noop, rset, data_begin, login_oauth2, esmtp_features, is_tls, ...)
+        if name[0] == "_":
+            raise AttributeError(name)
+        from usmtp import extra
+        return extra.attr(self, name)
+
+    def login(self, user, password, mechanism=None, defer=False):
+        """AUTH with the best mechanism the server offers (PLAIN, then LOGIN). defer=True lets
+        AUTH PLAIN ride with the first message's MAIL and RCPT; its data goes only after the
+        235, and a refused login raises SMTPAuthError from that send."""
+        self._run(self._live().op_auth(user, password, False, mechanism, defer))
+        return self._core.last or (0, "")
+
+    def sendmail(self, from_addr, to_addrs, msg):
+        """Send one message (bytes, str, an iterable of chunks, or a writer Message):
+        {recipient: (code, text)} for refused recipients; raises when nobody got it."""
+        size = None
+        eight = False
+        if isinstance(msg, str):
+            msg = msg.encode()
+        if isinstance(msg, (bytes, bytearray)):
+            size = len(msg)
+            eight = size > 0 and max(msg) > 127
+        return self._run(self._live().op_send(from_addr, to_addrs, msg, size, eight))
+
+    def quit(self):
+        res = (221, "")
+        c = self._core
+        # inside DATA a QUIT would be message text: closing is how a client abandons a message
+        if c is not None and self._sock is not None and c.state and c.state != 6:
+            try:
+                self._run(c.op_simple(11))
+                res = c.last
+            except (SMTPConnectError, SMTPTimeout):
+                pass    # a server that hangs up instead of answering QUIT has said goodbye
+        self.close()
+        return res
+
+    def close(self):
+        s = self._sock
+        if s is not None:
+            self._sock = None
+            try:
+                s.close()
+            except OSError:
+                pass
+        if self._core is not None:
+            self._core.lost()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        try:
+            if self._sock is not None:
+                self.quit()
+        except SMTPError:
+            pass
+        self.close()
+        return False
+
+
+def time_diff(a, b):
+    # ticks wrap around on MicroPython: only ticks_diff measures across the wrap
+    if MP:
+        import time
+        return time.ticks_diff(a, b)
+    return a - b

@@ -1,0 +1,590 @@
+# usmtp core: the SMTP client protocol with no I/O (no socket, no ssl, no clock). PROTOTYPE of
+# the one-message rewrite (issue 17; see NOTES-usmtp-core.md): not yet wired into lib/usmtp.
+#
+# This file owns every state transition: T below says, for a state and the command a reply
+# answers (or an event the driver reports: TLS up, connection lost), where success and
+# failure lead. The driver never sets the state; a reply the table does not expect raises
+# SMTPProtocolError naming the state.
+#
+# Driver loop (client.py):
+#     core.start(core.op_open())
+#     while True:
+#         out = core.data_to_send();  out and sock.write(out)
+#         step = core.poll()              # 1 write, 2 need bytes, 0 done (core.result)
+#         if step == 2: core.receive_data(sock.readline())   # b"" is EOF
+#
+# An operation is a generator: it queues command lines and yields N to wait until at most N
+# replies are outstanding; replies are matched to commands in order (PIPELINING, RFC 2920) and
+# collected in self.got. The whole one-message session is here: greeting, EHLO, STARTTLS, a
+# deferred AUTH PLAIN, MAIL/RCPT/DATA with the body's line ends normalised and dots stuffed,
+# QUIT. Everything rarer loads from a module of its own when used. Names are few on purpose:
+# on a board each distinct identifier stays in the heap; constants are const() (inlined).
+try:
+    from micropython import const
+except ImportError:     # CPython
+    def const(x):
+        return x
+from usmtp.errors import SMTPError, SMTPUsageError, SMTPProtocolError, SMTPConnectError
+
+_SEND = const(1)
+_NEED = const(2)
+MAX_LINE = const(2048)      # a reply line (RFC 5321 says 512; real servers are sloppier)
+MAX_LINES = const(100)      # lines in one reply
+MAX_REPLY = const(16384)    # bytes in one reply
+_WAIT = const(100)          # pipelined commands in flight before we read replies
+
+# states
+_CLOSED = const(0)
+_GREET = const(1)
+_START = const(2)   # connected or TLS just up: EHLO next
+_READY = const(3)
+_TLS = const(4)     # STARTTLS answered 220: the driver's handshake next
+_MAIL = const(5)
+_DATA = const(6)
+STATES = "closed greeting start ready tls mail data"
+# commands (and events); VERBS names them in errors and on the wire
+VERBS = "GREETING EHLO HELO STARTTLS AUTH MAIL RCPT DATA EOD RSET NOOP QUIT TLS LOST BDAT BDAT-LAST"
+_C_GREET = const(0)
+_C_EHLO = const(1)
+_C_HELO = const(2)
+_C_STLS = const(3)
+_C_AUTH = const(4)
+_C_MAIL = const(5)
+_C_RCPT = const(6)
+_C_DATA = const(7)
+_C_EOD = const(8)
+_C_RSET = const(9)
+_C_NOOP = const(10)
+_C_QUIT = const(11)
+_E_TLS = const(12)
+_E_LOST = const(13)
+# rows of 5 bytes: state (9: any), command, success code - 200 (0: none), state after success,
+# state after a 4xx/5xx (9: unchanged). RCPT's success is any 25x; AUTH's 334 (a challenge,
+# auth.py) leaves the state as it is.
+T = bytes((
+    1, 0, 20, 2, 0,
+    2, 1, 50, 3, 2,   2, 2, 50, 3, 2,   3, 1, 50, 3, 3,   3, 2, 50, 3, 3,
+    3, 3, 20, 4, 3,   4, 12, 0, 2, 9,
+    3, 4, 35, 3, 3,   3, 5, 50, 5, 3,
+    5, 6, 50, 5, 5,   5, 7, 154, 6, 5,   6, 8, 50, 3, 3,
+    5, 14, 50, 5, 5,  5, 15, 50, 3, 5,   3, 6, 0, 3, 3,   3, 7, 0, 3, 3,
+    9, 9, 50, 3, 9,   9, 10, 50, 9, 9,   9, 11, 21, 0, 0,   9, 13, 0, 0, 0,
+))
+
+
+def word(names, i):
+    return names.split()[i]
+
+
+def check_arg(v, what):
+    """Refuse CR, LF and NUL in anything that goes on a command line (no injection)."""
+    if isinstance(v, bytes):
+        v = v.decode()
+    if "\r" in v or "\n" in v or "\x00" in v:
+        raise SMTPUsageError(what + ": CR, LF or NUL in " + repr(v))
+    return v
+
+
+def addr(a, what):
+    # 'Name <a@b>' or 'a@b' -> 'a@b', held to the one address rule (usmtp.checks)
+    from usmtp.checks import address_problem, split_mailbox
+    a = check_arg(a, what)
+    try:
+        a = split_mailbox(a)[1]
+    except ValueError as e:
+        raise SMTPUsageError(what + " " + repr(a) + " " + str(e))
+    p = a and address_problem(a)
+    if p:
+        raise SMTPUsageError(what + " " + repr(a) + " " + p)
+    return a
+
+
+def b64(data):
+    import binascii
+    if isinstance(data, str):
+        data = data.encode()
+    return binascii.b2a_base64(data).strip()
+
+
+def secret(name, v):
+    if isinstance(v, bytes):
+        try:
+            v = v.decode()
+        except UnicodeError:
+            raise SMTPUsageError(name + " is not UTF-8")
+    if not isinstance(v, str) or "\x00" in v:
+        raise SMTPUsageError(name + " must be a string without NUL")
+    return v
+
+
+def _bad(what):
+    return SMTPProtocolError("reply " + what)
+
+
+class Core:
+    def __init__(self, mode="plain", name="[127.0.0.1]", plain_auth=False, trace=None,
+                 pipelining=True, chunking=True, flush_at=2048):
+        self.buf = bytearray(flush_at)      # the one write buffer, before anything else
+        from usmtp.checks import mode_problem
+        p = mode_problem(mode)
+        if p:
+            raise SMTPUsageError("mode " + p)
+        self.mode = mode
+        self.name = check_arg(name, "local_hostname")
+        self.plain_auth = plain_auth
+        self.trace = trace
+        self.opts = (pipelining, chunking)
+        self.secure = mode == "tls"
+        self.state = _GREET
+        self.ext = {}
+        self.authed = False
+        self.last = None        # the last reply, (code, text)
+        self.got = []           # replies to the current operation, in order
+        self.replies = 0
+        self.inb = bytearray()  # received bytes not yet parsed
+        self.lines = None       # the reply being assembled: [code, size, line, ...]
+        self.q = []             # pieces to write
+        self.pend = []          # commands awaiting replies
+        self.op = None
+        self.wait = None
+        self.eof = False
+        self.auth = None        # a deferred AUTH PLAIN line
+        self.result = None
+
+    def has(self, kw):
+        # what the server offers and we use: "PIPELINING", "CHUNKING", ...
+        o = self.opts
+        if kw == "PIPELINING" and not o[0] or kw == "CHUNKING" and not o[1]:
+            return False
+        return kw in self.ext
+
+    # ---- driver interface -------------------------------------------------------------
+
+    def start(self, op):
+        if self.op is not None:
+            raise SMTPUsageError("busy")
+        if self.state == _CLOSED:
+            raise SMTPConnectError("connection closed")
+        self.op = op
+        self.wait = None
+        self.got = []
+        self.result = None
+
+    def data_to_send(self):
+        """What to write now: queued pieces, small ones gathered into the session's buffer."""
+        q = self.q
+        if not q:
+            return b""
+        lim = len(self.buf)
+        n = k = 0
+        while k < len(q) and n + len(q[k]) <= lim:
+            n += len(q[k])
+            k += 1
+        if k < 2:
+            return q.pop(0)
+        out = memoryview(self.buf)[:n]
+        i = 0
+        for p in q[:k]:
+            out[i:i + len(p)] = p
+            i += len(p)
+        del q[:k]
+        return out
+
+    def receive_data(self, data):
+        if not data:
+            self.eof = True
+            return
+        b = self.inb
+        b.extend(data)
+        if len(b) > MAX_LINE and b.find(b"\n") < 0:
+            raise _bad("line over %d bytes" % MAX_LINE)
+
+    def next_reply(self):
+        """The next complete reply as (code, text), or None: every byte the server controls is
+        bounded (MAX_LINE a line, MAX_LINES lines, MAX_REPLY bytes)."""
+        b = self.inb
+        while True:
+            nl = b.find(b"\n")
+            if nl < 0:
+                return None
+            ln = bytes(b[:nl])
+            self.inb = b = b[nl + 1:]
+            if ln[-1:] == b"\r":
+                ln = ln[:-1]
+            n = len(ln)
+            if n > MAX_LINE:
+                raise _bad("line over %d bytes" % MAX_LINE)
+            if n < 3 or not ln[:3].isdigit() or not 200 <= int(ln[:3]) <= 599 or \
+                    n > 3 and ln[3] != 32 and ln[3] != 45:
+                raise _bad("line malformed: %r" % ln[:40])
+            c = int(ln[:3])
+            try:
+                t = ln[4:].decode()
+            except UnicodeError:
+                t = "".join([chr(x) if 32 <= x < 127 else "?" for x in ln[4:]])
+            r = self.lines
+            if r is None:
+                r = self.lines = [c, 0]
+            elif c != r[0]:
+                raise _bad("code changed from %d to %d" % (r[0], c))
+            r[1] += n + 2
+            r.append(t)
+            if r[1] > MAX_REPLY:
+                raise _bad("over %d bytes" % MAX_REPLY)
+            if len(r) > MAX_LINES + 2:
+                raise _bad("over %d lines" % MAX_LINES)
+            if n == 3 or ln[3] == 32:
+                self.lines = None
+                return (c, "\n".join(r[2:]))
+
+    def poll(self):
+        try:
+            while True:
+                if self.op is None:
+                    return 0
+                w = self.wait
+                if w is not None and w < 0:
+                    if self.q:
+                        return _SEND    # a body piece: all of it written before going on
+                elif w is not None:
+                    while len(self.pend) > w:
+                        r = self.next_reply()
+                        if r is None:
+                            if self.q:
+                                return _SEND
+                            if self.eof:
+                                raise SMTPConnectError("server closed the connection before "
+                                                       "replying to " + self.waiting_for())
+                            return _NEED
+                        self.dispatch(r)
+                    self.wait = None
+                self.wait = None
+                try:
+                    w = self.op.send(None)
+                except StopIteration as e:
+                    self.op = None
+                    self.result = e.value
+                    return 0
+                # -1: a body piece, written once enough is queued (memory O(buffer));
+                # -2: a reused buffer, written before the operation goes on
+                if w != -1 or sum([len(p) for p in self.q]) >= len(self.buf):
+                    self.wait = w
+        except SMTPError as e:
+            self.op = None
+            if isinstance(e, (SMTPProtocolError, SMTPConnectError)) or \
+                    getattr(e, "code", 0) == 421:
+                self.go(_E_LOST)
+            raise
+
+    def tls_established(self):
+        """The driver wrapped the socket in TLS: forget what was said in plaintext (RFC 3207)."""
+        if self.state != _TLS:
+            raise SMTPUsageError("no STARTTLS to establish")
+        self.secure = True
+        self.ext = {}
+        self.go(_E_TLS)
+
+    def lost(self):
+        """The connection broke, timed out or was closed: nothing more on it."""
+        self.go(_E_LOST)
+
+    def waiting_for(self):
+        return word(VERBS, self.pend[0]) if self.pend else None
+
+    # ---- the table ----------------------------------------------------------------------
+
+    def row(self, cmd):
+        s = self.state
+        for i in range(0, len(T), 5):
+            if T[i + 1] == cmd and (T[i] == s or T[i] == 9):
+                return i
+        raise SMTPProtocolError("%s in state %s" % (word(VERBS, cmd), word(STATES, s)))
+
+    def go(self, ev):
+        self.state = T[self.row(ev) + 3]
+
+    def dispatch(self, r):
+        cmd = self.pend.pop(0)
+        self.replies += 1
+        self.last = r
+        if self.trace:
+            self.trace("S: %d %s" % r)
+        c = r[0]
+        if c == 421:
+            # the server is closing the channel: nothing else will be answered
+            self.go(_E_LOST)
+            self.pend = []
+            from usmtp.moreerrors import reply_error
+            raise reply_error(c, r[1], None, word(VERBS, cmd))
+        i = self.row(cmd)
+        ok = T[i + 2] + 200
+        if c == ok or cmd == _C_RCPT and c // 10 == 25:
+            s = T[i + 3]
+        elif c >= 400 or cmd == _C_AUTH and c == 334:
+            s = T[i + 4]
+        else:
+            raise SMTPProtocolError("reply %d to %s in state %s: %s" % (
+                c, word(VERBS, cmd), word(STATES, self.state), r[1]))
+        if s != 9:
+            self.state = s
+        if cmd == _C_AUTH and c == 235:
+            self.authed = True
+        self.got.append(r)
+
+    def cmd(self, c, arg=None, hide=False):
+        # queue one command line (its argument checked: no CR/LF injection)
+        line = word(VERBS, c)
+        if arg is not None:
+            line += " " + check_arg(arg, line + " argument")
+        self.q.append(line.encode() + b"\r\n")
+        self.pend.append(c)
+        if self.trace:
+            self.trace("C: " + (line[:10] + " <hidden>" if hide else line))
+
+    def need(self, *states):
+        if self.state not in states:
+            raise SMTPUsageError("not in state " + word(STATES, self.state))
+
+    def reply(self, c):
+        self.cmd(c)
+        yield 0
+        return self.got[-1]
+
+    def fail(self, r, what):
+        from usmtp.moreerrors import reply_error
+        return reply_error(r[0], r[1], None, what)
+
+    # ---- operations ------------------------------------------------------------------
+
+    def op_open(self):
+        """Greeting, EHLO (HELO fallback), STARTTLS as the mode asks. Returns "starttls" when
+        the driver must now wrap the socket, else "ready"."""
+        if self.state == _GREET:
+            self.pend.append(_C_GREET)
+            yield 0
+            r = self.got[-1]
+            if r[0] != 220:
+                raise self.fail(r, "greeting")
+        yield from self.op_hello()
+        if self.secure or self.mode == "plain":
+            return "ready"
+        if "STARTTLS" not in self.ext:
+            if self.mode == "starttls":
+                from usmtp.moreerrors import SMTPTLSError
+                raise SMTPTLSError("server offers no STARTTLS (required)")
+            return "ready"
+        r = yield from self.reply(_C_STLS)
+        if r[0] != 220:
+            if self.mode == "starttls":
+                from usmtp.moreerrors import SMTPTLSError
+                raise SMTPTLSError("STARTTLS refused: %d %s" % r)
+            return "ready"
+        if self.inb:
+            # bytes sent before the handshake would be read as if they came over TLS
+            self.inb = bytearray()
+            raise SMTPProtocolError("data after the STARTTLS reply (injection?)")
+        return "starttls"
+
+    def op_hello(self):
+        """EHLO, or HELO when the server does not know EHLO."""
+        self.need(_START, _READY)
+        self.cmd(_C_EHLO, self.name)
+        yield 0
+        r = self.got[-1]
+        ext = {}
+        if r[0] == 250:
+            for ln in r[1].split("\n")[1:]:
+                k, _, v = ln.strip().partition(" ")
+                k = k.upper()
+                if k[:5] == "AUTH=":    # old servers: "AUTH=LOGIN PLAIN"
+                    v = k[5:] + " " + v
+                    k = "AUTH"
+                if k:
+                    ext[k] = (ext[k] + " " + v) if k == "AUTH" and k in ext else v
+        else:
+            if r[0] < 500:
+                raise self.fail(r, "EHLO")
+            r = yield from self.reply(_C_HELO)      # (HELO takes the name too)
+        self.ext = ext
+        return "ready"
+
+    def op_auth(self, user, pw, oauth=False, mech=None, defer=False):
+        """AUTH. With defer=True and a server that pipelines, AUTH PLAIN is not sent now but
+        leads the next message's MAIL and RCPT (RFC 4954 section 4): one round trip less; a
+        refusal is then raised by that send, after RSET."""
+        self.need(_READY)
+        if not self.secure and not self.plain_auth:
+            raise SMTPUsageError("no AUTH over an unencrypted connection (allow_plaintext_auth)")
+        offered = self.ext.get("AUTH")
+        if offered is None:
+            from usmtp.moreerrors import SMTPAuthError
+            raise SMTPAuthError(503, "AUTH not offered", None, "AUTH")
+        if defer and not oauth and (mech or "PLAIN").upper() == "PLAIN" and \
+                self.has("PIPELINING") and "PLAIN" in offered.upper().split():
+            self.auth = "PLAIN " + b64("\x00" + secret("user", user) + "\x00" +
+                                       secret("password", pw)).decode()
+            return "PLAIN"
+        from usmtp.auth import exchange
+        return (yield from exchange(self, offered, user, pw, oauth, mech, defer))
+
+    def op_simple(self, c):
+        """NOOP, RSET or QUIT (as VERBS index or name): returns the reply."""
+        if isinstance(c, str):
+            c = VERBS.split().index(c)
+        if self.state == _DATA:
+            raise SMTPUsageError(word(VERBS, c) + " not in state data")
+        r = yield from self.reply(c)
+        if r[0] != (221 if c == _C_QUIT else 250):
+            raise self.fail(r, word(VERBS, c))
+        return r
+
+    def op_send(self, sender, rcpts, body, size=None, eight=False):
+        """One message: the refused-recipients dict; raises when nobody got it."""
+        self.need(_READY)
+        sender = addr(sender, "sender") if sender else ""
+        if isinstance(rcpts, str):
+            rcpts = [rcpts]
+        to = []
+        for a in rcpts:
+            a = addr(a, "recipient")
+            if not a:
+                raise SMTPUsageError("empty recipient")
+            if a not in to:
+                to.append(a)
+        if not to:
+            raise SMTPUsageError("no recipients")
+        a = sender + "".join(to)
+        utf8 = len(a.encode()) != len(a)
+        ext = self.ext
+        err = None
+        try:
+            lim = int(ext.get("SIZE") or 0)
+        except ValueError:
+            lim = 0         # a SIZE we cannot read is no limit we can honour
+        if lim and size and size > lim:
+            from usmtp.moreerrors import SMTPDataError
+            raise SMTPDataError(552, "size %d over the server's limit %d" % (size, lim),
+                                "5.3.4", "SIZE")
+        if utf8 and "SMTPUTF8" not in ext:
+            raise SMTPUsageError("non-ASCII address, no SMTPUTF8")
+        pipe = self.has("PIPELINING")
+        # replies in order: [AUTH], MAIL, RCPT..., DATA, end of data
+        g = self.got
+        if self.auth:
+            self.cmd(_C_AUTH, self.auth, True)
+            self.auth = None
+            au = 1
+        else:
+            au = 0
+        p = ""
+        if size and "SIZE" in ext:
+            p += " SIZE=" + str(size)
+        if eight and "8BITMIME" in ext:
+            p += " BODY=8BITMIME"
+        if utf8:
+            p += " SMTPUTF8"
+        self.cmd(_C_MAIL, "FROM:<" + sender + ">" + p)
+        for a in to:
+            yield _WAIT if pipe else 0
+            if not pipe and g[au][0] != 250:
+                break
+            self.cmd(_C_RCPT, "TO:<" + a + ">")
+        yield 0
+        ok = len(g) == au + 1 + len(to) and (not au or g[0][0] == 235) and g[au][0] == 250
+        refused = {}
+        for i in range(au + 1, len(g)):
+            if g[i][0] // 10 != 25:
+                from usmtp.moreerrors import detail
+                refused[to[i - au - 1]] = detail(g[i])[::2]
+        bd = self.has("CHUNKING")
+        if ok and len(refused) < len(to) and bd:
+            from usmtp.bdat import bdat
+            n = len(g)
+            yield from bdat(self, body)
+            yield 0
+            for r in g[n:]:
+                if r[0] != 250:
+                    break
+            else:
+                return refused
+        elif ok and len(refused) < len(to):
+            self.cmd(_C_DATA)
+            yield 0                 # DATA ends a pipelined group (RFC 2920)
+            if g[-1][0] == 354:
+                yield from self.body(body)
+                yield 0
+                if g[-1][0] == 250:
+                    return refused
+        from usmtp.moreerrors import failed
+        err = failed(sender, to, au, g, bd)     # the error that sank the message
+        if self.state != _CLOSED:
+            if self.state == _DATA:
+                self.q.append(b".\r\n")         # nothing deliverable: end the data at once
+                self.pend.append(_C_EOD)
+                yield 0
+            yield from self.reply(_C_RSET)
+        raise err
+
+    def body(self, src):
+        # DATA: the message stuffed and queued piece by piece, then its end
+        n = 0
+        for d in norm(src, True):
+            n += len(d)
+            self.q.append(d)
+            yield -1
+        self.pend.append(_C_EOD)
+        if self.trace:
+            self.trace("C: <message data, %d bytes>" % n)
+
+
+def fix(d, st, dots):
+    # one piece of a message -> wire bytes: every line end made CRLF (even a CR and its LF split
+    # across pieces) and, with dots, a leading "." doubled on every line (DATA, RFC 5321 4.5.2:
+    # no SMTP smuggling). st = [at a line's start, last byte a CR], carried piece to piece.
+    # O(piece) memory; C-level replace, never a per-byte loop.
+    if isinstance(d, str):
+        d = d.encode()
+    elif not isinstance(d, bytes):
+        if not isinstance(d, (bytearray, memoryview)):
+            raise TypeError("message chunk: " + type(d).__name__)
+        d = bytes(d)
+    if d and st[1]:
+        st[1] = False
+        if d[0] == 10:
+            d = d[1:]       # the LF of a CRLF split across pieces: already written
+    if not d:
+        return b""
+    if b"\r" in d:
+        st[1] = d[-1] == 13
+        d = d.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    d = d.replace(b"\n", b"\r\n")
+    if dots:
+        d = d.replace(b"\r\n.", b"\r\n..")
+        if st[0] and d[0] == 46:
+            d = b"." + d
+    st[0] = d[-1] == 10
+    return d
+
+
+def tail(st, dots):
+    # the last line closed, and with dots the end-of-data mark
+    return (b"" if st[0] else b"\r\n") + (b".\r\n" if dots else b"")
+
+
+def norm(src, dots):
+    # the message as wire bytes, piece by piece (fix), then its tail
+    if isinstance(src, str):
+        src = src.encode()
+    if isinstance(src, (bytes, bytearray, memoryview)):
+        mv = memoryview(src)
+        src = [mv[i:i + 4096] for i in range(0, len(mv), 4096)]
+    elif hasattr(src, "chunks"):
+        src = src.chunks()
+    st = [True, False]
+    for d in src:
+        d = fix(d, st, dots)
+        if d:
+            yield d
+    d = tail(st, dots)
+    if d:
+        yield d
