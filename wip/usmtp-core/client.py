@@ -256,8 +256,7 @@ class SMTP:
         # noop, rset, data_begin, login_oauth2, esmtp_features, is_tls, ...)
         if name[0] == "_":
             raise AttributeError(name)
-        from usmtp import extra
-        return extra.attr(self, name)
+        return __import__("usmtp.extra", None, None, ["_"]).attr(self, name)
 
     def login(self, user, password, mechanism=None, defer=False):
         """AUTH with the best mechanism the server offers (PLAIN, then LOGIN). defer=True lets

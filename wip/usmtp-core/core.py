@@ -511,6 +511,8 @@ class Core:
             self.cmd(_C_DATA)
             yield 0                 # DATA ends a pipelined group (RFC 2920)
             if g[-1][0] == 354:
+                if body is None:
+                    return refused      # the caller writes the body (usmtp.stream)
                 yield from self.body(body)
                 yield 0
                 if g[-1][0] == 250:

@@ -10,7 +10,11 @@ def attr(smtp, name):
         return dict(smtp._core.ext) if smtp._core else {}
     f = globals().get("x_" + name)
     if f is None:
-        raise AttributeError(name)
+        # the rest of the API has modules of its own: send_many (batch), data_* (stream)
+        m = "batch" if name == "send_many" else "stream" if name[:5] == "data_" else None
+        f = m and getattr(__import__("usmtp." + m, None, None, ["_"]), name, None)
+        if f is None:
+            raise AttributeError(name)
     return lambda *a, **k: f(smtp, *a, **k)
 
 

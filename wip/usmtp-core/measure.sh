@@ -11,5 +11,6 @@ cp "$W"/tests/mpvm/*.mjs "$W"/tests/mpvm/package.json "$T/tests/mpvm/"
 ln -s "$(readlink -f "$W/tests/mpvm/node_modules")" "$T/tests/mpvm/node_modules"
 ln -s "$(readlink -f "$W/.venv")" "$T/.venv"
 for f in "$W"/wip/usmtp-core/*.py; do cp "$f" "$T/lib/usmtp/"; done
+mv "$T/lib/usmtp/umail.py" "$T/lib/umail.py"
 cd "$T" && nice node bench/usmtp_heap.mjs "$@"
 rm -rf "$T"
