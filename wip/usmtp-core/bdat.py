@@ -13,7 +13,7 @@ def bdat(core, src):
     mv = memoryview(buf)
     n = 0
     total = 0
-    g = len(core.got)
+    g = len(core.got) + len(core.pend)     # where this message's BDAT replies will start
     for out in norm(src, False):
         out = memoryview(out)
         i = 0
@@ -30,12 +30,16 @@ def bdat(core, src):
                 yield 100
                 for r in core.got[g:]:
                     if r[0] != 250:
-                        return  # RFC 3030: no further BDAT once the transaction failed
+                        return -1   # RFC 3030: no further BDAT once the transaction failed
     total += n
+    if getattr(core, "one_end", False) and 15 in core.pend:
+        yield 0     # the previous message's end is answered first (batch, on_settled)
+    last = len(core.got) + len(core.pend)
     chunk(core, mv[:n], True)
     yield -2
     if core.trace:
         core.trace("C: <message data, %d bytes in BDAT>" % total)
+    return last
 
 
 def chunk(core, data, last):

@@ -149,6 +149,7 @@ class Core:
         self.wait = None
         self.eof = False
         self.auth = None        # a deferred AUTH PLAIN line
+        self.hook = None
         self.result = None
 
     def has(self, kw):
@@ -330,6 +331,8 @@ class Core:
         if cmd == _C_AUTH and c == 235:
             self.authed = True
         self.got.append(r)
+        if self.hook:
+            self.hook(r)      # a batch settling its messages as replies arrive (batch.py)
 
     def cmd(self, c, arg=None, hide=False):
         # queue one command line (its argument checked: no CR/LF injection)
@@ -438,9 +441,8 @@ class Core:
             raise self.fail(r, word(VERBS, c))
         return r
 
-    def op_send(self, sender, rcpts, body, size=None, eight=False):
-        """One message: the refused-recipients dict; raises when nobody got it."""
-        self.need(_READY)
+    def envelope(self, sender, rcpts, size=None):
+        """A message's envelope checked: (sender, [recipients], utf8); raises on bad input."""
         sender = addr(sender, "sender") if sender else ""
         if isinstance(rcpts, str):
             rcpts = [rcpts]
@@ -455,27 +457,34 @@ class Core:
             raise SMTPUsageError("no recipients")
         a = sender + "".join(to)
         utf8 = len(a.encode()) != len(a)
-        ext = self.ext
-        err = None
         try:
-            lim = int(ext.get("SIZE") or 0)
+            lim = int(self.ext.get("SIZE") or 0)
         except ValueError:
             lim = 0         # a SIZE we cannot read is no limit we can honour
         if lim and size and size > lim:
             from usmtp.moreerrors import SMTPDataError
             raise SMTPDataError(552, "size %d over the server's limit %d" % (size, lim),
                                 "5.3.4", "SIZE")
-        if utf8 and "SMTPUTF8" not in ext:
+        if utf8 and "SMTPUTF8" not in self.ext:
             raise SMTPUsageError("non-ASCII address, no SMTPUTF8")
-        pipe = self.has("PIPELINING")
-        # replies in order: [AUTH], MAIL, RCPT..., DATA, end of data
+        return sender, to, utf8
+
+    def tx(self, m, body, size=None, eight=False):
+        # queue one transaction for envelope m: [AUTH] MAIL RCPT.. then DATA and the body (or
+        # BDAT chunks), pipelined as far as the server allows; returns (index of its first
+        # reply in self.got, 1 when a deferred AUTH leads it, BDAT or not). body None: stop
+        # after the 354 (usmtp.stream writes it).
+        sender, to, utf8 = m
         g = self.got
+        b = len(g) + len(self.pend)
+        pipe = self.has("PIPELINING")
+        bd = self.has("CHUNKING") and body is not None
+        ext = self.ext
+        au = 0
         if self.auth:
             self.cmd(_C_AUTH, self.auth, True)
             self.auth = None
             au = 1
-        else:
-            au = 0
         p = ""
         if size and "SIZE" in ext:
             p += " SIZE=" + str(size)
@@ -484,48 +493,80 @@ class Core:
         if utf8:
             p += " SMTPUTF8"
         self.cmd(_C_MAIL, "FROM:<" + sender + ">" + p)
+        t = (b, au, bd)
         for a in to:
             yield _WAIT if pipe else 0
-            if not pipe and g[au][0] != 250:
-                break
+            if not pipe and g[b][0] != 250:
+                return t
             self.cmd(_C_RCPT, "TO:<" + a + ">")
-        yield 0
-        ok = len(g) == au + 1 + len(to) and (not au or g[0][0] == 235) and g[au][0] == 250
-        refused = {}
-        for i in range(au + 1, len(g)):
-            if g[i][0] // 10 != 25:
-                from usmtp.moreerrors import detail
-                refused[to[i - au - 1]] = detail(g[i])[::2]
-        bd = self.has("CHUNKING")
-        if ok and len(refused) < len(to) and bd:
-            from usmtp.bdat import bdat
-            n = len(g)
-            yield from bdat(self, body)
+        if au or not pipe:
+            # no message data before AUTH's 235 (a server that takes local mail without AUTH
+            # would deliver it anyway); without pipelining each step waits for its reply
             yield 0
-            for r in g[n:]:
-                if r[0] != 250:
-                    break
-            else:
-                return refused
-        elif ok and len(refused) < len(to):
-            self.cmd(_C_DATA)
-            yield 0                 # DATA ends a pipelined group (RFC 2920)
-            if g[-1][0] == 354:
-                if body is None:
-                    return refused      # the caller writes the body (usmtp.stream)
-                yield from self.body(body)
-                yield 0
-                if g[-1][0] == 250:
-                    return refused
-        from usmtp.moreerrors import failed
-        err = failed(sender, to, au, g, bd)     # the error that sank the message
-        if self.state != _CLOSED:
-            if self.state == _DATA:
-                self.q.append(b".\r\n")         # nothing deliverable: end the data at once
+            if au and g[b][0] != 235 or not self.sendable(g[b + au:], to):
+                return t
+        if bd:
+            from usmtp.bdat import bdat
+            last = yield from bdat(self, body)
+            return (b, au, last)    # where the reply to BDAT LAST will be
+        self.cmd(_C_DATA)
+        yield 0                 # DATA ends a pipelined group (RFC 2920)
+        if g[-1][0] == 354:
+            if not self.sendable(g[b + au:], to):
+                # nothing can be delivered but the server wants data: end it at once
+                self.q.append(b".\r\n")
                 self.pend.append(_C_EOD)
-                yield 0
+            elif body is not None:
+                yield from self.body(body)
+        return t
+
+    def sendable(self, r, to):
+        # MAIL (r[0]) taken and some RCPT accepted
+        if r[0][0] != 250:
+            return False
+        for x in r[1:len(to) + 1]:
+            if x[0] // 10 == 25:
+                return True
+        return False
+
+    def verdict(self, m, t, body=1, end=None):
+        # what the replies to transaction t (self.tx; got[b:end]) say: the refused-recipients
+        # dict, or the error that sank the message (returned, not raised)
+        sender, to, _ = m
+        b, au, bd = t
+        r = self.got[b:end]
+        n = au + 1 + len(to)
+        refused = {}
+        for i in range(au + 1, min(n, len(r))):
+            if r[i][0] // 10 != 25:
+                from usmtp.moreerrors import detail
+                refused[to[i - au - 1]] = detail(r[i])[::2]
+        ok = len(r) > n and (not au or r[0][0] == 235) and r[au][0] == 250 and \
+            len(refused) < len(to)
+        if ok and bd:
+            ok = len(self.got) > bd
+            for x in r[n:]:
+                if x[0] != 250:
+                    ok = False
+        elif ok:
+            ok = r[n][0] == 354 and (body is None or len(r) > n + 1 and r[n + 1][0] == 250)
+        if ok:
+            return refused
+        from usmtp.moreerrors import failed
+        return failed(sender, to, au, r, bd)
+
+    def op_send(self, sender, rcpts, body, size=None, eight=False):
+        """One message: the refused-recipients dict; raises when nobody got it."""
+        self.need(_READY)
+        m = self.envelope(sender, rcpts, size)
+        t = yield from self.tx(m, body, size, eight)
+        yield 0
+        v = self.verdict(m, t, body)
+        if isinstance(v, dict):
+            return v
+        if self.state != _CLOSED:
             yield from self.reply(_C_RSET)
-        raise err
+        raise v
 
     def body(self, src):
         # DATA: the message stuffed and queued piece by piece, then its end
