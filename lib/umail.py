@@ -49,13 +49,13 @@ class SMTP:
         else:
             raise usmtp.SMTPUsageError("umail.cmd() supports EHLO, HELO, NOOP and RSET; use "
                                        "login(), to(), write() and send()")
-        r = core.last_reply
-        return r.code, r.lines
+        return self._lines()
 
     def _lines(self):
         # uMail returns (code, [reply lines])
-        r = self._smtp._core.last_reply
-        return r.code, list(r.lines)
+        from usmtp.moreerrors import detail
+        c, _, t = detail(self._smtp._core.last)
+        return c, t.split("\n")
 
     def login(self, username, password):
         self.username = username
@@ -63,7 +63,7 @@ class SMTP:
             self._smtp.login(username, password)
         except usmtp.SMTPAuthError as e:
             # uMail takes 503 "already authenticated" as success (constructor login + login())
-            if e.code == 503 and self._smtp._core.authenticated:
+            if e.code == 503 and self._smtp._core.authed:
                 return self._lines()
             raise
         return self._lines()

@@ -37,10 +37,10 @@ def open_upstream(r, trace=None):
 
 
 def reply_text(e):
-    # a usmtp Reply (or None) as one line for the log: "250 2.0.0 queued as X"
+    # a usmtp reply (code, text) (or None) as one line for the log: "250 2.0.0 queued as X"
     if e is None:
         return None
-    return " ".join([str(e.code)] + ([e.enhanced] if e.enhanced else []) + list(e.lines))
+    return " ".join([str(e[0])] + e[1].split("\n"))
 
 
 class Sent:

@@ -5,7 +5,17 @@
 # traced (the core redacts them).
 
 from usmtp import errors
-from usmtp.core import MAX_AUTH_CHALLENGES, b64, check_secret, plain, printable
+from usmtp.core import b64, secret as check_secret
+
+MAX_AUTH_CHALLENGES = 5
+
+
+def plain(user, pw):
+    return b64("\x00" + check_secret("user", user) + "\x00" + check_secret("password", pw))
+
+
+def printable(b):
+    return "".join([chr(c) if 32 <= c < 127 else "?" for c in b])
 from usmtp.errors import SMTPProtocolError, SMTPUsageError
 
 
@@ -52,6 +62,7 @@ def choose(offered, oauth, wanted=None):
 
 
 def exchange(core, offered, user, secret, oauth, mechanism, defer):
+    from usmtp.moreerrors import detail
     name = choose(offered, oauth, mechanism)
     if name == "XOAUTH2":
         from usmtp.oauth import XOAuth2
@@ -60,23 +71,22 @@ def exchange(core, offered, user, secret, oauth, mechanism, defer):
         mech = Mechanism(name, user, secret)
     init = mech.initial()
     arg = name + (" " + init.decode() if init else "")
-    if defer and init and core.pipelining:
-        # it leads the next transaction's group (tx.py): one round trip less
-        core._deferred_auth = arg
+    if defer and init and core.has("PIPELINING"):
+        core.auth = arg         # it leads the next message's group
         return name
-    core._send("AUTH", arg, redact=True)
+    core.cmd(4, arg, True)
     rounds = 0
     while True:
         yield 0
-        r = core.last_reply
-        if r.code == 235:
+        r = core.got[-1]
+        if r[0] == 235:
             return name
-        if r.code != 334:
-            text = r.text
-            detail = getattr(mech, "error_detail", None)
-            if detail:
-                text += " (" + printable(detail) + ")"
-            raise errors.SMTPAuthError(r.code, text, r.enhanced, "AUTH " + name)
+        code, enh, text = detail(r)
+        if code != 334:
+            d = getattr(mech, "error_detail", None)
+            if d:
+                text += " (" + printable(d) + ")"
+            raise errors.SMTPAuthError(code, text, enh, "AUTH " + name)
         rounds += 1
         err = None
         resp = b"*"         # cancels the exchange (RFC 4954)
@@ -84,10 +94,13 @@ def exchange(core, offered, user, secret, oauth, mechanism, defer):
             err = SMTPProtocolError("more than %d AUTH challenges" % MAX_AUTH_CHALLENGES)
         else:
             try:
-                resp = mech.respond(r.text.encode())
+                resp = mech.respond(r[1].encode())
             except errors.SMTPAuthError as e:
                 err = e
-        core._send("AUTH-RESP", resp.decode(), redact=True, verb="")
+        core.q.append(resp + b"\r\n")    # an answer: no verb, never traced
+        core.pend.append(4)
+        if core.trace:
+            core.trace("C: <hidden>")
         if err is not None:
             yield 0
             raise err

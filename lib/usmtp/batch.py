@@ -1,172 +1,152 @@
-# Several messages in one pipelined batch for the core (core.op_send_many, usmtp.SMTP.send_many,
-# the gateway's relay), and what a batch broken off by a timeout or a lost connection settled.
-# Loaded only when a batch is sent: a board sends one message at a time.
+# Several messages in one pipelined batch (usmtp.SMTP.send_many, the gateway's relay), and
+# what a batch broken off by a timeout or a lost connection settled. Loaded only when a batch
+# is sent: a board sends one message at a time.
+#
+# Each message is one core.tx(); its replies are core.got[first:end], from its first reply to
+# whatever was queued after it (an RSET, or the next message).
+from usmtp.errors import SMTPError, SMTPUsageError
 
-from usmtp.errors import SMTPAuthError, SMTPError
-from usmtp.core import precheck, transaction
-
-
-def settled(tx):
-    """The server's replies so far decide this message: it was answered at the end of its
-    data, or refused at some step (AUTH, MAIL, every RCPT, DATA, a BDAT chunk). A message not
-    settled when a batch breaks off is the only kind worth sending again."""
-    if tx.end is not None or tx.error is not None or tx.bdat_err is not None:
-        return True
-    if tx.auth is not None and tx.auth.code != 235:
-        return True
-    if tx.mail is not None and tx.mail.code != 250:
-        return True
-    if tx.rcpts and len(tx.rcpt) == len(tx.rcpts) and not tx.accepted():
-        return True
-    return tx.data is not None and tx.data.code != 354
+BIG = 1 << 30
 
 
-def partial(txs):
-    # per message of a broken batch: its outcome when the server's replies settled it,
-    # None when it is still unanswered (only those may be sent again)
-    out = []
-    for tx in txs:
-        try:
-            out.append(tx.outcome() if settled(tx) else None)
-        except SMTPError as e:
-            out.append(e)
-    return out
-
-
-def partial_results(core):
-    """core.partial_results(): after a batch broke off (a timeout, a lost connection), the
-    outcome of every message the server had answered, None for the rest; None when no batch
-    was running."""
-    if core._batch is None:
-        return None
-    out = partial(core._batch)
-    core._batch = None
-    return out
-
-
-def _ok(tx):
-    try:
-        tx.outcome()
-        return True
-    except SMTPError:
+def settled(core, m, t, end):
+    """The replies so far decide message m (transaction t): it was answered at the end of its
+    data, or refused at some step. Only a message not settled when a batch breaks off is
+    worth sending again."""
+    b, au, bd = t
+    r = core.got[b:end]
+    to = m[1]
+    n = au + 1 + len(to)
+    if not r:
         return False
-
-
-def _watch(tx, i, on_settled):
-    # tell the caller about message i as soon as its replies settle it, not when the batch
-    # ends: a caller that records it then re-sends after a crash at most the message whose
-    # reply was still on its way
-    heard = tx.on_reply
-
-    def hear(cmd, key, r):
-        heard(cmd, key, r)
-        if not tx.told and settled(tx):
-            tx.told = True
-            try:
-                res = tx.outcome()
-            except SMTPError as e:
-                res = e
-            on_settled(i, res, r)
-    tx.told = False
-    tx.on_reply = hear
-
-
-def op_send_many(core, txs, on_settled=None, one_end=True):
-    core._need("ready")
-    core._batch = txs
-    # with on_settled, one message's end of data in flight at a time (CHUNKING included):
-    # the previous one is answered and settled before the next can be accepted
-    core.one_end = on_settled is not None and one_end
-    if on_settled is not None:
-        for i in range(len(txs)):
-            _watch(txs[i], i, on_settled)
-    try:
-        return (yield from _send_many(core, txs))
-    finally:
-        core.one_end = False
-
-
-def _send_many(core, txs):
-    first = True
-    for tx in txs:
-        precheck(core, tx)
-        if tx.error is not None:
-            continue
-        if core.pipelining:
-            if not first:
-                # the previous transaction may have failed half-open; RSET costs no round trip
-                core._send("RSET")
-            yield from transaction(core, tx)
-            if tx.auth is not None and tx.auth.code != 235:
-                # a refused AUTH: no message of the batch goes out unauthenticated
-                for t in txs:
-                    if t is not tx and t.mail is None and t.error is None:
-                        t.error = SMTPAuthError(tx.auth.code, tx.auth.text,
-                                                tx.auth.enhanced, "AUTH")
-                break
-        else:
-            yield from transaction(core, tx)
-            yield 0
-            if not _ok(tx):
-                yield from core._rset()
-        first = False
-    yield 0
-    results = []
-    last_failed = False
-    bad_auth = None
-    for tx in txs:
-        if tx.auth is not None and tx.auth.code != 235:
-            bad_auth = tx.auth
-        try:
-            results.append(tx.outcome())
-            last_failed = False
-        except SMTPError as e:
-            if bad_auth is not None and tx.auth is None and tx.mail is not None and \
-                    tx.mail.code != 250:
-                # a deferred AUTH rode with an earlier message: its refusal sank this MAIL
-                e = SMTPAuthError(bad_auth.code, bad_auth.text, bad_auth.enhanced, "AUTH")
-            results.append(e)
-            last_failed = tx.error is None
-    core._batch = None
-    # a failed message may have left the server inside a transaction even when a later
-    # message of the batch was refused before sending (last_failed is then False)
-    if core.state != "closed" and (core.state != "ready" or (last_failed and core.pipelining)):
-        yield from core._rset()
-    return results
+    if au and r[0][0] != 235 or len(r) > au and r[au][0] != 250:
+        return True
+    if len(r) >= n and not core.sendable(r[au:], to):
+        return True
+    if bd:
+        for x in r[n:]:
+            if x[0] != 250:
+                return True
+        return len(core.got) > bd
+    return len(r) > n and r[n][0] != 354 or len(r) > n + 1
 
 
 def send_many(smtp, items, on_settled=None, one_end=True):
-    # usmtp.SMTP.send_many (found on first use: core.lazy): several messages in one pipelined
-    # batch, items of (from_addr, to_addrs, msg). Returns, per message, its refused dict or the
-    # SMTPError that refused it. on_settled(i, result, reply), if given, is called as each
-    # message's reply arrives (its refused dict or its SMTPError, and the Reply that settled
-    # it), so the caller can record it before the next message goes out (one_end=False: a
-    # CHUNKING batch still goes in one burst); messages refused before sending are only in
-    # the returned list. When the batch breaks off (a timeout, a lost connection, a 421)
-    # the error carries .partial_results: per message, the outcome the server's replies
-    # settled, or None where it gave none. Only those are worth sending again; give messages
-    # as bytes if you may (a generator is used up by the first attempt).
-    from usmtp.client import _size_and_8bit
+    """Several messages in one pipelined batch: items of (from_addr, to_addrs, msg). Returns,
+    per message, its refused dict or the SMTPError that refused it. on_settled(i, result,
+    reply), if given, is called as each message's reply arrives (its result, and the reply
+    (code, text) that settled it), so the caller can record it before the next message goes
+    out (one_end=False: a CHUNKING batch goes in one burst); messages refused before sending
+    are only in the returned list. When the batch breaks off (a timeout, a lost connection, a
+    421) the error carries .partial_results: per message, the outcome the replies settled, or
+    None. Only those are worth sending again."""
     core = smtp._live()
-    txs = []
+    ms = []
+    res = []
     for it in items:
-        size, eight, msg = _size_and_8bit(it[2])
-        txs.append(core.make_tx(it[0], it[1], msg, size, eight))
-    try:
-        return smtp._run(core.op_send_many(txs, on_settled, one_end))
-    finally:
-        # the server's last word on each message (a Reply, or None), for a caller that logs
-        # it; the replies only, so no message's bytes are kept past the call
-        smtp.last_replies = [t.end for t in txs]
-
-
-def settle(core, e):
-    # e.partial_results: per message, its outcome, None for the unanswered ones
-    if getattr(e, "partial_results", None) is not None:
-        return
-    res = partial_results(core)
-    if res is not None:
+        msg = it[2]
+        size = None
+        eight = False
+        if isinstance(msg, str):
+            msg = msg.encode()
+        if isinstance(msg, (bytes, bytearray)):
+            size = len(msg)
+            eight = size > 0 and max(msg) > 127
+        e = None
         try:
-            e.partial_results = res
-        except AttributeError:
-            pass        # MicroPython: a built-in exception takes no attributes
+            env = core.envelope(it[0], it[1], size)
+        except SMTPError as x:
+            if isinstance(x, SMTPUsageError) and "SMTPUTF8" not in str(x):
+                raise       # a bad address: the caller's mistake, not this message's fate
+            env = None
+            e = x           # over the server's SIZE, or SMTPUTF8 it lacks: this message only
+        ms.append((env, msg, size, eight))
+        res.append(e)
+    ts = [None] * len(ms)
+    ends = [BIG] * len(ms)
+    told = [False] * len(ms)
+
+    def hear(r):
+        for i in range(len(ms)):
+            t = ts[i]
+            if t is not None and not told[i] and settled(core, ms[i][0], t, ends[i]):
+                told[i] = True
+                on_settled(i, core.verdict(ms[i][0], t, 1, ends[i]), r)
+
+    if on_settled is not None:
+        core.hook = hear
+    core.one_end = on_settled is not None and one_end
+    try:
+        smtp._run(_op(core, ms, ts, ends))
+    except BaseException as e:
+        if isinstance(e, SMTPError) and getattr(e, "partial_results", None) is None:
+            out = []
+            for i in range(len(ms)):
+                t = ts[i]
+                if t is not None and settled(core, ms[i][0], t, ends[i]):
+                    out.append(core.verdict(ms[i][0], t, 1, ends[i]))
+                else:
+                    out.append(res[i])
+            try:
+                e.partial_results = out
+            except AttributeError:
+                pass        # MicroPython: a built-in exception takes no attributes
+        raise
+    finally:
+        core.hook = None
+        core.one_end = False
+    bad = None      # a refused deferred AUTH: no later message went out unauthenticated
+    last = []
+    for i in range(len(ms)):
+        t = ts[i]
+        end = None
+        if t is not None:
+            b, au, bd = t
+            if au and core.got[b][0] != 235:
+                bad = core.got[b]
+            res[i] = core.verdict(ms[i][0], t, 1, ends[i])
+            n = b + au + 1 + len(ms[i][0][1])
+            end = core.got[bd] if bd and bd > 0 and len(core.got) > bd else \
+                core.got[n + 1] if not bd and n + 1 < min(ends[i], len(core.got)) else None
+        elif res[i] is None and bad is not None:
+            from usmtp.moreerrors import SMTPAuthError, detail
+            c, x, txt = detail(bad)
+            res[i] = SMTPAuthError(c, txt, x, "AUTH")
+        last.append(end)
+    # the server's last word on each message (a reply, or None), for a caller that logs it
+    smtp.last_replies = last
+    return res
+
+
+def _op(core, ms, ts, ends):
+    core.need(3)
+    pipe = core.has("PIPELINING")
+    prev = None
+    failed = False
+    for i in range(len(ms)):
+        m = ms[i]
+        if m[0] is None:
+            continue
+        if prev is not None:
+            if ends[prev] == BIG:
+                ends[prev] = len(core.got) + len(core.pend)
+            if pipe:
+                # the previous transaction may have failed half-open; RSET costs no round trip
+                core.cmd(9)
+        t = yield from core.tx(m[0], m[1], m[2], m[3])
+        ts[i] = t
+        prev = i
+        yield 0 if not pipe or t[1] else 100
+        if t[1] and core.got[t[0]][0] != 235:
+            break               # a refused AUTH: no message goes out unauthenticated
+        if not pipe:
+            failed = not isinstance(core.verdict(m[0], t, 1, len(core.got)), dict)
+            if failed:
+                ends[i] = len(core.got)
+                yield from core.reply(9)
+    yield 0
+    if prev is not None and ends[prev] == BIG:
+        ends[prev] = len(core.got)
+        failed = not isinstance(core.verdict(ms[prev][0], ts[prev], 1, ends[prev]), dict)
+    if core.state != 0 and (core.state != 3 or failed and pipe):
+        yield from core.reply(9)

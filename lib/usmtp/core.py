@@ -1,159 +1,102 @@
-# usmtp client core: the SMTP client protocol with no I/O (no socket, no ssl, no clock).
+# usmtp core: the SMTP client protocol with no I/O (no socket, no ssl, no clock).
 #
-# This file owns every state transition. TABLE below says, for the session state the server is
-# in and the command a reply answers, which codes mean success and where success and failure
-# lead; a driver only reports what happened (tls_established(), lost()), it never sets the
-# state. A reply the table does not expect raises SMTPProtocolError naming the state.
+# This file owns every state transition: T below says, for a state and the command a reply
+# answers (or an event the driver reports: TLS up, connection lost), where success and
+# failure lead. The driver never sets the state; a reply the table does not expect raises
+# SMTPProtocolError naming the state.
 #
-# The driver (client.py) runs one operation at a time:
-#     core.start(core.op_open())            # or op_hello, op_auth, op_send, op_send_many, ...
+# Driver loop (client.py):
+#     core.start(core.op_open())
 #     while True:
 #         out = core.data_to_send();  out and sock.write(out)
-#         step = core.poll()                # SEND, NEED_DATA or DONE; raises SMTPError
-#         if step is DONE: return core.result
-#         if step is NEED_DATA: core.receive_data(sock.read())   # b"" means EOF
+#         step = core.poll()              # 1 write, 2 need bytes, 0 done (core.result)
+#         if step == 2: core.receive_data(sock.readline())   # b"" is EOF
 #
-# Operations are generators. They queue commands with _send() and yield a number N to wait
-# until at most N replies are outstanding (0: all answered), FLUSH to let the driver write
-# what is queued once it is worth a write, or WRITE to have it all written before they go on
-# (a reused buffer). Replies are matched to commands in order, which is what makes PIPELINING
-# (RFC 2920) safe. Here too, because every send needs them and on a board each module costs
-# heap of its own: the reply parser (every byte the server controls is bounded), a deferred
-# AUTH PLAIN, and one message over DATA (the transaction, line ends and dot-stuffing, below).
-# The rest loads when an operation needs it: bdat.py (CHUNKING), batch.py (send_many),
-# stream.py (a body written piece by piece, as uMail does), auth.py (an AUTH exchange: LOGIN,
-# challenges), oauth.py (XOAUTH2), trace.py (a trace).
+# An operation is a generator: it queues command lines and yields N to wait until at most N
+# replies are outstanding; replies are matched to commands in order (PIPELINING, RFC 2920) and
+# collected in self.got. The whole one-message session is here: greeting, EHLO, STARTTLS, a
+# deferred AUTH PLAIN, MAIL/RCPT/DATA with the body's line ends normalised and dots stuffed,
+# QUIT. Everything rarer loads from a module of its own when used. Names are few on purpose:
+# on a board each distinct identifier stays in the heap; constants are const() (inlined).
+try:
+    from micropython import const
+except ImportError:     # CPython
+    def const(x):
+        return x
+from usmtp.errors import SMTPError, SMTPUsageError, SMTPProtocolError, SMTPConnectError
 
-from usmtp import errors    # its rarer classes load when a failure names them (errors.py)
-from usmtp.errors import SMTPConnectError, SMTPError, SMTPProtocolError, SMTPUsageError
+_SEND = const(1)
+_NEED = const(2)
+MAX_LINE = const(2048)      # a reply line (RFC 5321 says 512; real servers are sloppier)
+MAX_LINES = const(100)      # lines in one reply
+MAX_REPLY = const(16384)    # bytes in one reply
+_WAIT = const(100)          # pipelined commands in flight before we read replies
 
-SEND = 1
-NEED_DATA = 2
-DONE = 0
-FLUSH = -1
-WRITE = -2
-
-MAX_OUTSTANDING = 100      # pipelined commands in flight before we stop and read replies
-MAX_AUTH_CHALLENGES = 5
-BDAT_SIZE = 4096           # body bytes per BDAT chunk when the size is not known up front
-FLUSH_AT = 2048            # queued bytes that make a body write worth doing
-PIECE = 4096               # a message given whole is stuffed and queued this much at a time
-MAX_LINE = 2048      # a reply line: RFC 5321 says 512; real servers are sloppier
-MAX_LINES = 100      # continuation lines in one reply (EHLO lists ~20)
-MAX_REPLY = 16384    # total bytes of one reply
-
-# The state table, one row a line: state, command (the one a reply answers, or an event the
-# driver reports), the reply codes that mean success, the state after success, the state after
-# a 4xx/5xx ("-": unchanged). State "*" is every state. "LOST" and "TLS" are no replies: the
-# driver reports a connection that broke or timed out (lost()), or a finished TLS handshake
-# (tls_established()). Text, not a dict of tuples: on a board each tuple is a heap object.
-TABLE = """
-greeting GREETING 220 start closed
-start EHLO 250 ready start
-start HELO 250 ready start
-ready HELO 250 ready ready
-ready EHLO 250 ready ready
-ready STARTTLS 220 tls ready
-tls TLS - start -
-ready AUTH 235/334 ready ready
-ready AUTH-RESP 235/334 ready ready
-ready MAIL 250 mail ready
-mail RCPT 250/251/252 mail mail
-mail DATA 354 data mail
-data EOD 250 ready ready
-mail BDAT 250 mail mail
-mail BDAT-LAST 250 ready mail
-ready RCPT - ready ready
-ready DATA - ready ready
-ready BDAT - ready ready
-ready BDAT-LAST - ready ready
-* RSET 250 ready -
-* NOOP 250 - -
-* QUIT 221 closed closed
-* LOST - closed closed
-"""
+# states
+_CLOSED = const(0)
+_GREET = const(1)
+_START = const(2)   # connected or TLS just up: EHLO next
+_READY = const(3)
+_TLS = const(4)     # STARTTLS answered 220: the driver's handshake next
+_MAIL = const(5)
+_DATA = const(6)
+STATES = "closed greeting start ready tls mail data"
+# commands (and events); VERBS names them in errors and on the wire
+VERBS = "GREETING EHLO HELO STARTTLS AUTH MAIL RCPT DATA EOD RSET NOOP QUIT TLS LOST BDAT BDAT-LAST"
+_C_GREET = const(0)
+_C_EHLO = const(1)
+_C_HELO = const(2)
+_C_STLS = const(3)
+_C_AUTH = const(4)
+_C_MAIL = const(5)
+_C_RCPT = const(6)
+_C_DATA = const(7)
+_C_EOD = const(8)
+_C_RSET = const(9)
+_C_NOOP = const(10)
+_C_QUIT = const(11)
+_E_TLS = const(12)
+_E_LOST = const(13)
+# rows of 5 bytes: state (9: any), command, success code - 200 (0: none), state after success,
+# state after a 4xx/5xx (9: unchanged). RCPT's success is any 25x; AUTH's 334 (a challenge,
+# auth.py) leaves the state as it is.
+T = bytes((
+    1, 0, 20, 2, 0,
+    2, 1, 50, 3, 2,   2, 2, 50, 3, 2,   3, 1, 50, 3, 3,   3, 2, 50, 3, 3,
+    3, 3, 20, 4, 3,   4, 12, 0, 2, 9,
+    3, 4, 35, 3, 3,   3, 5, 50, 5, 3,
+    5, 6, 50, 5, 5,   5, 7, 154, 6, 5,   6, 8, 50, 3, 3,
+    5, 14, 50, 5, 5,  5, 15, 50, 3, 5,   3, 6, 0, 3, 3,   3, 7, 0, 3, 3,
+    9, 9, 50, 3, 9,   9, 10, 50, 9, 9,   9, 11, 21, 0, 0,   9, 13, 0, 0, 0,
+))
 
 
-def row(state, cmd):
-    """The table's row for a reply to cmd in state: [state, cmd, codes, on success, on
-    failure], or None when cmd is not valid there."""
-    i = TABLE.find("\n* " + cmd + " ")
-    if i < 0:
-        i = TABLE.find("\n" + state + " " + cmd + " ")
-        if i < 0:
-            return None
-    return TABLE[i + 1:TABLE.find("\n", i + 1)].split()
+def word(names, i):
+    return names.split()[i]
 
 
-RCPT_OK = (250, 251, 252)
+def check_arg(v, what):
+    """Refuse CR, LF and NUL in anything that goes on a command line (no injection)."""
+    if isinstance(v, bytes):
+        v = v.decode()
+    if "\r" in v or "\n" in v or "\x00" in v:
+        raise SMTPUsageError(what + ": CR, LF or NUL in " + repr(v))
+    return v
 
 
-def check_arg(value, what):
-    """Refuse CR, LF and NUL in anything that goes on a command line (no command injection)."""
-    if isinstance(value, bytes):
-        value = value.decode("utf-8")
-    if "\r" in value or "\n" in value or "\x00" in value:
-        raise SMTPUsageError(what + ": CR, LF or NUL in " + repr(value))
-    return value
-
-
-# ---- replies: bytes from the server -> Reply ----------------------------------------------
-
-class Reply:
-    def __init__(self, code, enhanced):
-        self.code = code
-        self.lines = []             # text of each line, enhanced code stripped
-        self.enhanced = enhanced    # "5.1.1" or None
-        self.text = ""              # the lines joined, once the reply is complete
-
-
-def printable(b):
-    return "".join([chr(c) if 32 <= c < 127 else "?" for c in b])
-
-
-def _ascii(b):
-    # reply text is meant to be ASCII; show anything else without failing on it
+def addr(a, what):
+    # 'Name <a@b>' or 'a@b' -> 'a@b', held to the one address rule (usmtp.checks)
+    from usmtp.checks import address_problem, split_mailbox
+    a = check_arg(a, what)
     try:
-        return b.decode("utf-8")
-    except UnicodeError:
-        return printable(b)
+        a = split_mailbox(a)[1]
+    except ValueError as e:
+        raise SMTPUsageError(what + " " + repr(a) + " " + str(e))
+    p = a and address_problem(a)
+    if p:
+        raise SMTPUsageError(what + " " + repr(a) + " " + p)
+    return a
 
-
-def _enhanced(code, text):
-    # "5.1.1 User unknown" -> ("5.1.1", "User unknown") when the class matches the reply code
-    head, _, rest = text.partition(" ")
-    p = head.split(".")
-    if len(p) != 3 or p[0] != str(code // 100):
-        return None, text
-    for x in p:
-        if not x or len(x) > 3 or not x.isdigit():
-            return None, text
-    return head, rest
-
-
-def _bad(what):
-    return SMTPProtocolError("reply " + what)
-
-
-def parse_ehlo(reply):
-    """EHLO reply -> {KEYWORD: params string}. The first line is the server's name."""
-    ext = {}
-    for line in reply.lines[1:]:
-        kw, _, params = line.strip().partition(" ")
-        # old servers say "AUTH=LOGIN PLAIN"
-        if kw[:5].upper() == "AUTH=":
-            params = kw[5:] + (" " + params if params else "")
-            kw = "AUTH"
-        kw = kw.upper()
-        if not kw:
-            continue
-        if kw in ext and kw == "AUTH":
-            params = ext[kw] + " " + params
-        ext[kw] = params
-    return ext
-
-
-# ---- AUTH PLAIN (RFC 4954, 4616); LOGIN and the exchange are in auth.py, XOAUTH2 in oauth.py ----
 
 def b64(data):
     import binascii
@@ -162,690 +105,528 @@ def b64(data):
     return binascii.b2a_base64(data).strip()
 
 
-def check_secret(name, value):
-    # a credential as text; the value itself is never shown
-    if isinstance(value, bytes):
+def secret(name, v):
+    if isinstance(v, bytes):
         try:
-            value = value.decode()
+            v = v.decode()
         except UnicodeError:
             raise SMTPUsageError(name + " is not UTF-8")
-    if not isinstance(value, str) or "\x00" in value:
+    if not isinstance(v, str) or "\x00" in v:
         raise SMTPUsageError(name + " must be a string without NUL")
-    return value
+    return v
 
 
-def plain(user, secret):
-    # the AUTH PLAIN response (RFC 4616): the one a board sends, deferred (op_auth)
-    return b64("\x00" + check_secret("user", user) + "\x00" + check_secret("password", secret))
+def _bad(what):
+    return SMTPProtocolError("reply " + what)
 
 
-def lazy(obj, table, name):
-    # obj's method `name` when `table` (" name:module ...") says which usmtp module holds it, as
-    # a function of obj: the method and its module load on first use, never for one message
-    i = table.find(" " + name + ":")
-    if i < 0:
-        raise AttributeError(name)
-    i += len(name) + 2
-    f = getattr(__import__("usmtp." + table[i:table.find(" ", i)], None, None, ["_"]), name)
-    return lambda *a, **k: f(obj, *a, **k)
-
-
-def _refused(r, what):
-    return errors.reply_error(r.code, r.text, r.enhanced, what)
-
-
-# ---- the session ------------------------------------------------------------------------------
-
-class ClientCore:
-    def __init__(self, mode="plain", local_hostname="[127.0.0.1]", allow_plaintext_auth=False,
-                 trace=None, secure=False, pipelining=True, chunking=True,
-                 bdat_size=BDAT_SIZE, flush_at=FLUSH_AT):
-        # the session's one buffer first, before a module loads around it (usmtp.checks here)
-        self._out = bytearray(flush_at)    # where queued pieces are gathered (data_to_send)
+class Core:
+    def __init__(self, mode="plain", name="[127.0.0.1]", plain_auth=False, trace=None,
+                 pipelining=True, chunking=True, flush_at=2048):
+        self.buf = bytearray(flush_at)      # the one write buffer, before anything else
         from usmtp.checks import mode_problem
         p = mode_problem(mode)
         if p:
             raise SMTPUsageError("mode " + p)
         self.mode = mode
-        self.local_hostname = check_arg(local_hostname, "local_hostname")
-        self.allow_plaintext_auth = allow_plaintext_auth
+        self.name = check_arg(name, "local_hostname")
+        self.plain_auth = plain_auth
         self.trace = trace
-        self.secure = secure or mode == "tls"
-        self.use_pipelining = pipelining
-        self.use_chunking = chunking
-        self.bdat_size = bdat_size
-        self.flush_at = flush_at
-        self.state = "greeting"
-        self._ext({}, False)        # EHLO keywords -> params; emptied after STARTTLS
-        self.authenticated = False
-        self.last_reply = None
-        self.replies = 0           # replies dispatched so far (the driver times each one)
-        self.greeting_reply = None
+        self.opts = (pipelining, chunking)
+        self.secure = mode == "tls"
+        self.state = _GREET
+        self.ext = {}
+        self.authed = False
+        self.last = None        # the last reply, (code, text)
+        self.got = []           # replies to the current operation, in order
+        self.replies = 0
+        self.inb = bytearray()  # received bytes not yet parsed
+        self.lines = None       # the reply being assembled: [code, size, line, ...]
+        self.q = []             # pieces to write
+        self.pend = []          # commands awaiting replies
+        self.op = None
+        self.wait = None
+        self.eof = False
+        self.auth = None        # a deferred AUTH PLAIN line
+        self.hook = None
         self.result = None
-        # the reply parser: received bytes, where the first unparsed line starts, the reply
-        # being assembled and its size so far
-        self._buf = bytearray()
-        self._pos = 0
-        self._r = None
-        self._size = 0
-        self._q = []               # pieces to write, in order (commands, body bytes)
-        self._qn = 0               # their bytes
-        self._pending = []         # (command, key, transaction) awaiting a reply, in order
-        self._op = None
-        self._wait = None
-        self._drain = False        # WRITE: everything queued goes out before the op resumes
-        self._eof = False
-        self._batch = None
-        self._deferred_auth = None
 
-    def _ext(self, ext, esmtp):
-        # what the server offers (EHLO), and what we use of it
-        self.ext = ext
-        self.esmtp = esmtp
-        self.pipelining = self.use_pipelining and "PIPELINING" in ext
-        self.chunking = self.use_chunking and "CHUNKING" in ext
-        try:
-            self.max_size = int(ext.get("SIZE") or "0")
-        except ValueError:
-            self.max_size = 0       # a SIZE we cannot read is no limit we can honour
+    def has(self, kw):
+        # what the server offers and we use: "PIPELINING", "CHUNKING", ...
+        o = self.opts
+        if kw == "PIPELINING" and not o[0] or kw == "CHUNKING" and not o[1]:
+            return False
+        return kw in self.ext
 
     # ---- driver interface -------------------------------------------------------------
 
     def start(self, op):
-        if self._op is not None:
+        if self.op is not None:
             raise SMTPUsageError("busy")
-        if self.state == "closed":
+        if self.state == _CLOSED:
             raise SMTPConnectError("connection closed")
-        self._op = op
-        self._wait = None
+        self.op = op
+        self.wait = None
+        self.got = []
         self.result = None
 
     def data_to_send(self):
-        """What to write now (bytes-like, valid until the next call). Pieces are handed over as
-        they were queued (a body piece is never copied into a growing buffer); small ones go
-        together, up to flush_at bytes, copied into one buffer allocated with the session (on a
-        board an allocation after the TLS handshake may find no such block free)."""
-        q = self._q
+        """What to write now: queued pieces, small ones gathered into the session's buffer."""
+        q = self.q
         if not q:
             return b""
-        n = k = 0       # the leading pieces that fit together
-        while k < len(q) and n + len(q[k]) <= self.flush_at:
+        lim = len(self.buf)
+        n = k = 0
+        while k < len(q) and n + len(q[k]) <= lim:
             n += len(q[k])
             k += 1
         if k < 2:
-            out = q.pop(0)      # one piece (or one larger than flush_at) goes as it is
-        else:
-            # (MicroPython's join takes no memoryview)
-            out = memoryview(self._out)[:n]
-            i = 0
-            for p in q[:k]:
-                out[i:i + len(p)] = p
-                i += len(p)
-            del q[:k]
-        self._qn -= len(out)
+            return q.pop(0)
+        out = memoryview(self.buf)[:n]
+        i = 0
+        for p in q[:k]:
+            out[i:i + len(p)] = p
+            i += len(p)
+        del q[:k]
         return out
 
     def receive_data(self, data):
         if not data:
-            self._eof = True
+            self.eof = True
             return
-        b = self._buf
+        b = self.inb
         b.extend(data)
-        # a line that never ends must not eat the heap
-        if len(b) - self._pos > MAX_LINE and b.find(b"\n", self._pos) < 0:
+        if len(b) > MAX_LINE and b.find(b"\n") < 0:
             raise _bad("line over %d bytes" % MAX_LINE)
 
     def next_reply(self):
-        """The next complete Reply, or None when more bytes are needed. Every byte the server
-        controls is bounded: MAX_LINE a line, MAX_LINES lines, MAX_REPLY bytes a reply."""
-        buf = self._buf
+        """The next complete reply as (code, text), or None: every byte the server controls is
+        bounded (MAX_LINE a line, MAX_LINES lines, MAX_REPLY bytes)."""
+        b = self.inb
         while True:
-            nl = buf.find(b"\n", self._pos)
+            nl = b.find(b"\n")
             if nl < 0:
-                if self._pos:
-                    self._buf = buf[self._pos:]
-                    self._pos = 0
                 return None
-            line = bytes(buf[self._pos:nl])
-            self._pos = nl + 1
-            if line[-1:] == b"\r":
-                line = line[:-1]
-            n = len(line)
+            ln = bytes(b[:nl])
+            self.inb = b = b[nl + 1:]
+            if ln[-1:] == b"\r":
+                ln = ln[:-1]
+            n = len(ln)
             if n > MAX_LINE:
                 raise _bad("line over %d bytes" % MAX_LINE)
-            self._size += n + 2
-            if self._size > MAX_REPLY:
-                raise _bad("over %d bytes" % MAX_REPLY)
-            # " " ends a reply, "-" goes on
-            if n < 3 or not line[:3].isdigit() or not 200 <= int(line[:3]) <= 599 or \
-                    (n > 3 and line[3] != 32 and line[3] != 45):
-                raise _bad("line malformed: %r" % _ascii(line[:40]))
-            code = int(line[:3])
-            text = _ascii(line[4:])
-            r = self._r
+            if n < 3 or not ln[:3].isdigit() or not 200 <= int(ln[:3]) <= 599 or \
+                    n > 3 and ln[3] != 32 and ln[3] != 45:
+                raise _bad("line malformed: %r" % ln[:40])
+            c = int(ln[:3])
+            try:
+                t = ln[4:].decode()
+            except UnicodeError:
+                t = "".join([chr(x) if 32 <= x < 127 else "?" for x in ln[4:]])
+            r = self.lines
             if r is None:
-                enh, text = _enhanced(code, text)
-                r = self._r = Reply(code, enh)
-            else:
-                if code != r.code:
-                    raise _bad("code changed from %d to %d" % (r.code, code))
-                if r.enhanced is not None:
-                    enh, rest = _enhanced(code, text)
-                    if enh is not None:
-                        text = rest
-            r.lines.append(text)
-            if len(r.lines) > MAX_LINES:
+                r = self.lines = [c, 0]
+            elif c != r[0]:
+                raise _bad("code changed from %d to %d" % (r[0], c))
+            r[1] += n + 2
+            r.append(t)
+            if r[1] > MAX_REPLY:
+                raise _bad("over %d bytes" % MAX_REPLY)
+            if len(r) > MAX_LINES + 2:
                 raise _bad("over %d lines" % MAX_LINES)
-            if n == 3 or line[3] == 32:
-                r.text = "\n".join(r.lines)
-                self._r = None
-                self._size = 0
-                return r
+            if n == 3 or ln[3] == 32:
+                self.lines = None
+                return (c, "\n".join(r[2:]))
 
     def poll(self):
         try:
-            return self._poll()
+            while True:
+                if self.op is None:
+                    return 0
+                w = self.wait
+                if w is not None and w < 0:
+                    if self.q:
+                        return _SEND    # a body piece: all of it written before going on
+                elif w is not None:
+                    while len(self.pend) > w:
+                        r = self.next_reply()
+                        if r is None:
+                            if self.q:
+                                return _SEND
+                            if self.eof:
+                                raise SMTPConnectError("server closed the connection before "
+                                                       "replying to " + self.waiting_for())
+                            return _NEED
+                        self.dispatch(r)
+                    self.wait = None
+                self.wait = None
+                try:
+                    w = self.op.send(None)
+                except StopIteration as e:
+                    self.op = None
+                    self.result = e.value
+                    return 0
+                # -1: a body piece, written once enough is queued (memory O(buffer));
+                # -2: a reused buffer, written before the operation goes on
+                if w != -1 or sum([len(p) for p in self.q]) >= len(self.buf):
+                    self.wait = w
         except SMTPError as e:
-            self._op = None
-            if self._batch is not None:
-                from usmtp.batch import partial_results
-                e.partial_results = partial_results(self)
+            self.op = None
             if isinstance(e, (SMTPProtocolError, SMTPConnectError)) or \
-                    (getattr(e, "code", 0) == 421):
-                self._go("LOST")
+                    getattr(e, "code", 0) == 421:
+                self.go(_E_LOST)
             raise
 
     def tls_established(self):
         """The driver wrapped the socket in TLS: forget what was said in plaintext (RFC 3207)."""
-        if self.state != "tls":
+        if self.state != _TLS:
             raise SMTPUsageError("no STARTTLS to establish")
         self.secure = True
-        self._ext({}, False)
-        self._go("TLS")
+        self.ext = {}
+        self.go(_E_TLS)
 
     def lost(self):
-        """The driver lost the connection (an error, a timeout, close()): nothing more on it."""
-        self._go("LOST")
-
-    def __getattr__(self, name):
-        # op_send_many(txs, on_settled=None, one_end=True): several messages, pipelined as far
-        # as the server allows; per message, its refused dict or its SMTPError (batch.py).
-        # partial_results(): after a batch broke off, per message its outcome or None (batch.py).
-        # op_begin_data(tx), write_data(chunk), op_end_data(): MAIL, RCPT and DATA up to the
-        # 354, the body queued piece by piece, its end (stream.py: the shape uMail expects).
-        return lazy(self, " op_send_many:batch partial_results:batch op_begin_data:stream"
-                          " write_data:stream op_end_data:stream ", name)
+        """The connection broke, timed out or was closed: nothing more on it."""
+        self.go(_E_LOST)
 
     def waiting_for(self):
-        """The command whose reply is awaited next (the driver picks its timeout by it)."""
-        return self._pending[0][0] if self._pending else None
+        return word(VERBS, self.pend[0]) if self.pend else None
 
-    # ---- machinery --------------------------------------------------------------------
+    # ---- the table ----------------------------------------------------------------------
 
-    def _go(self, event):
-        # a transition that no reply brings: the table's success target
-        self.state = row(self.state, event)[3]
+    def row(self, cmd):
+        s = self.state
+        for i in range(0, len(T), 5):
+            if T[i + 1] == cmd and (T[i] == s or T[i] == 9):
+                return i
+        raise SMTPProtocolError("%s in state %s" % (word(VERBS, cmd), word(STATES, s)))
 
-    def _poll(self):
-        while True:
-            if self._op is None:
-                return DONE
-            if self._drain:
-                if self._q:
-                    return SEND
-                self._drain = False
-            w = self._wait
-            if w is not None:
-                while len(self._pending) > w:
-                    r = self.next_reply()
-                    if r is None:
-                        if self._q:
-                            return SEND
-                        if self._eof:
-                            raise SMTPConnectError("server closed the connection before "
-                                                   "replying to " + self._pending[0][0])
-                        return NEED_DATA
-                    self._dispatch(r)
-                self._wait = None
-            try:
-                y = self._op.send(None)
-            except StopIteration as e:
-                self._op = None
-                self.result = e.value
-                return DONE
-            if y == FLUSH:
-                # let small body pieces gather into one write (fewer segments and syscalls),
-                # then have all of it written before the body goes on (memory O(flush_at));
-                # whatever is queued is always written before we wait for a reply
-                if self._qn >= self.flush_at:
-                    self._drain = True
-            elif y == WRITE:
-                self._drain = True
-            else:
-                self._wait = y
+    def go(self, ev):
+        self.state = T[self.row(ev) + 3]
 
-    def _dispatch(self, r):
-        cmd, key, ctx = self._pending.pop(0)
+    def dispatch(self, r):
+        cmd = self.pend.pop(0)
         self.replies += 1
+        self.last = r
         if self.trace:
-            from usmtp.trace import received
-            received(self.trace, r)
-        self.last_reply = r
-        if r.code == 421:
+            self.trace("S: %d %s" % r)
+        c = r[0]
+        if c == 421:
             # the server is closing the channel: nothing else will be answered
-            self._go("LOST")
-            self._pending = []
-            raise errors.SMTPTransientError(421, r.text, r.enhanced, cmd)
-        t = row(self.state, cmd)
-        if t is None:
-            raise SMTPProtocolError("reply %d to %s in state %s" % (r.code, cmd, self.state))
-        if str(r.code) in t[2]:
-            target = t[3]
-        elif r.code >= 400:
-            target = t[4]
+            self.go(_E_LOST)
+            self.pend = []
+            from usmtp.moreerrors import reply_error
+            raise reply_error(c, r[1], None, word(VERBS, cmd))
+        i = self.row(cmd)
+        ok = T[i + 2] + 200
+        if c == ok or cmd == _C_RCPT and c // 10 == 25:
+            s = T[i + 3]
+        elif c >= 400 or cmd == _C_AUTH and c == 334:
+            s = T[i + 4]
         else:
-            raise SMTPProtocolError("reply %d to %s in state %s: %s" % (r.code, cmd, self.state,
-                                                                        r.text))
-        if target != "-":
-            self.state = target
-        if cmd == "AUTH" and r.code == 235:
-            self.authenticated = True
-        if ctx is not None:
-            ctx.on_reply(cmd, key, r)
+            raise SMTPProtocolError("reply %d to %s in state %s: %s" % (
+                c, word(VERBS, cmd), word(STATES, self.state), r[1]))
+        if s != 9:
+            self.state = s
+        if cmd == _C_AUTH and c == 235:
+            self.authed = True
+        self.got.append(r)
+        if self.hook:
+            self.hook(r)      # a batch settling its messages as replies arrive (batch.py)
 
-    def _send(self, cmd, arg=None, ctx=None, key=None, redact=False, verb=None):
-        line = cmd if verb is None else verb
+    def cmd(self, c, arg=None, hide=False):
+        # queue one command line (its argument checked: no CR/LF injection)
+        line = word(VERBS, c)
         if arg is not None:
-            arg = check_arg(arg, cmd + " argument")
-            line = line + " " + arg if line else arg
-        self._raw(line.encode() + b"\r\n")
-        self._pending.append((cmd, key, ctx))
+            line += " " + check_arg(arg, line + " argument")
+        self.q.append(line.encode() + b"\r\n")
+        self.pend.append(c)
         if self.trace:
-            from usmtp.trace import sent    # loaded only when tracing (redaction is there)
-            sent(self.trace, cmd, line, arg, redact)
+            self.trace("C: " + (line[:10] + " <hidden>" if hide else line))
 
-    def _raw(self, data):
-        self._q.append(data)
-        self._qn += len(data)
-
-    def _need(self, *states):
+    def need(self, *states):
         if self.state not in states:
-            raise SMTPUsageError("not in state " + self.state + " (needs " + " or ".join(states) +
-                                 ")")
+            raise SMTPUsageError("not in state " + word(STATES, self.state))
 
-    def _reply(self, cmd):
-        # queue cmd; the generator that yields from this gets its reply
-        self._send(cmd)
+    def reply(self, c):
+        self.cmd(c)
         yield 0
-        return self.last_reply
+        return self.got[-1]
 
-    # ---- operations: the session -------------------------------------------------------
+    def fail(self, r, what):
+        from usmtp.moreerrors import reply_error
+        return reply_error(r[0], r[1], None, what)
+
+    # ---- operations ------------------------------------------------------------------
 
     def op_open(self):
-        """Greeting, EHLO (HELO fallback), then STARTTLS as the mode asks.
-        Returns "starttls" when the driver must now wrap the socket, else "ready"."""
-        if self.state == "greeting":
-            self._pending.append(("GREETING", None, None))
+        """Greeting, EHLO (HELO fallback), STARTTLS as the mode asks. Returns "starttls" when
+        the driver must now wrap the socket, else "ready"."""
+        if self.state == _GREET:
+            self.pend.append(_C_GREET)
             yield 0
-            r = self.greeting_reply = self.last_reply
-            if r.code != 220:
-                raise _refused(r, "greeting")
-        res = yield from self.op_hello()
+            r = self.got[-1]
+            if r[0] != 220:
+                raise self.fail(r, "greeting")
+        yield from self.op_hello()
         if self.secure or self.mode == "plain":
-            return res
-        res = yield from self.op_starttls(self.mode == "starttls")
-        return res
-
-    def op_starttls(self, required=True):
-        """STARTTLS. Returns "starttls" when the driver must now wrap the socket; "ready" when
-        the server does not offer or refuses it and it is not required."""
-        self._need("ready")
-        if self.secure:
-            raise SMTPUsageError("the connection is already encrypted")
+            return "ready"
         if "STARTTLS" not in self.ext:
-            if required:
-                raise errors.SMTPTLSError("server offers no STARTTLS (required)")
+            if self.mode == "starttls":
+                from usmtp.moreerrors import SMTPTLSError
+                raise SMTPTLSError("server offers no STARTTLS (required)")
             return "ready"
-        r = yield from self._reply("STARTTLS")
-        if r.code != 220:
-            if required:
-                raise errors.SMTPTLSError("STARTTLS refused: %d %s" % (r.code, r.text))
+        r = yield from self.reply(_C_STLS)
+        if r[0] != 220:
+            if self.mode == "starttls":
+                from usmtp.moreerrors import SMTPTLSError
+                raise SMTPTLSError("STARTTLS refused: %d %s" % r)
             return "ready"
-        if len(self._buf) > self._pos:
+        if self.inb:
             # bytes sent before the handshake would be read as if they came over TLS
-            self._buf = bytearray()
-            self._pos = 0
+            self.inb = bytearray()
             raise SMTPProtocolError("data after the STARTTLS reply (injection?)")
         return "starttls"
 
     def op_hello(self):
         """EHLO, or HELO when the server does not know EHLO."""
-        self._need("start", "ready")
-        self._send("EHLO", self.local_hostname)
+        self.need(_START, _READY)
+        self.cmd(_C_EHLO, self.name)
         yield 0
-        r = self.last_reply
-        if r.code == 250:
-            self._ext(parse_ehlo(r), True)
-            return "ready"
-        if r.code < 500:
-            raise _refused(r, "EHLO")
-        self._send("HELO", self.local_hostname)
-        yield 0
-        r = self.last_reply
-        if r.code != 250:
-            raise _refused(r, "HELO")
-        self._ext({}, False)
+        r = self.got[-1]
+        ext = {}
+        if r[0] == 250:
+            for ln in r[1].split("\n")[1:]:
+                k, _, v = ln.strip().partition(" ")
+                k = k.upper()
+                if k[:5] == "AUTH=":    # old servers: "AUTH=LOGIN PLAIN"
+                    v = k[5:] + " " + v
+                    k = "AUTH"
+                if k:
+                    ext[k] = (ext[k] + " " + v) if k == "AUTH" and k in ext else v
+        else:
+            if r[0] < 500:
+                raise self.fail(r, "EHLO")
+            r = yield from self.reply(_C_HELO)      # (HELO takes the name too)
+        self.ext = ext
         return "ready"
 
-    def op_auth(self, user, secret, oauth=False, mechanism=None, defer=False):
-        """AUTH. With defer=True and a server that pipelines, a mechanism with an initial
-        response (PLAIN, XOAUTH2) is not sent now but leads the next transaction's group
-        (RFC 4954 section 4): one round trip less; a refusal is then raised by that send."""
-        self._need("ready")
-        if not self.secure and not self.allow_plaintext_auth:
+    def op_auth(self, user, pw, oauth=False, mech=None, defer=False):
+        """AUTH. With defer=True and a server that pipelines, AUTH PLAIN is not sent now but
+        leads the next message's MAIL and RCPT (RFC 4954 section 4): one round trip less; a
+        refusal is then raised by that send, after RSET."""
+        self.need(_READY)
+        if not self.secure and not self.plain_auth:
             raise SMTPUsageError("no AUTH over an unencrypted connection (allow_plaintext_auth)")
         offered = self.ext.get("AUTH")
         if offered is None:
-            raise errors.SMTPAuthError(503, "AUTH not offered", None, "AUTH")
-        if defer and self.pipelining and not oauth and (mechanism or "PLAIN").upper() == "PLAIN" \
-                and "PLAIN" in offered.upper().split():
-            # a board's login: nothing to exchange, so auth.py stays unloaded
-            self._deferred_auth = "PLAIN " + plain(user, secret).decode()
+            from usmtp.moreerrors import SMTPAuthError
+            raise SMTPAuthError(503, "AUTH not offered", None, "AUTH")
+        if defer and not oauth and (mech or "PLAIN").upper() == "PLAIN" and \
+                self.has("PIPELINING") and "PLAIN" in offered.upper().split():
+            self.auth = "PLAIN " + b64("\x00" + secret("user", user) + "\x00" +
+                                       secret("password", pw)).decode()
             return "PLAIN"
         from usmtp.auth import exchange
-        res = yield from exchange(self, offered, user, secret, oauth, mechanism, defer)
-        return res
+        return (yield from exchange(self, offered, user, pw, oauth, mech, defer))
 
-    def op_simple(self, cmd):
-        """NOOP, RSET or QUIT: returns the reply."""
-        if self.state == "data":
-            # inside DATA the command would become message text and never be answered
-            raise SMTPUsageError(cmd + " not in state data")
-        r = yield from self._reply(cmd)
-        if r.code != (221 if cmd == "QUIT" else 250):
-            raise _refused(r, cmd)
+    def op_simple(self, c):
+        """NOOP, RSET or QUIT (as VERBS index or name): returns the reply."""
+        if isinstance(c, str):
+            c = VERBS.split().index(c)
+        if self.state == _DATA:
+            raise SMTPUsageError(word(VERBS, c) + " not in state data")
+        r = yield from self.reply(c)
+        if r[0] != (221 if c == _C_QUIT else 250):
+            raise self.fail(r, word(VERBS, c))
         return r
 
-    def _rset(self):
-        yield from self._reply("RSET")
+    def envelope(self, sender, rcpts, size=None):
+        """A message's envelope checked: (sender, [recipients], utf8); raises on bad input."""
+        sender = addr(sender, "sender") if sender else ""
+        if isinstance(rcpts, str):
+            rcpts = [rcpts]
+        to = []
+        for a in rcpts:
+            a = addr(a, "recipient")
+            if not a:
+                raise SMTPUsageError("empty recipient")
+            if a not in to:
+                to.append(a)
+        if not to:
+            raise SMTPUsageError("no recipients")
+        a = sender + "".join(to)
+        utf8 = len(a.encode()) != len(a)
+        try:
+            lim = int(self.ext.get("SIZE") or 0)
+        except ValueError:
+            lim = 0         # a SIZE we cannot read is no limit we can honour
+        if lim and size and size > lim:
+            from usmtp.moreerrors import SMTPDataError
+            raise SMTPDataError(552, "size %d over the server's limit %d" % (size, lim),
+                                "5.3.4", "SIZE")
+        if utf8 and "SMTPUTF8" not in self.ext:
+            raise SMTPUsageError("non-ASCII address, no SMTPUTF8")
+        return sender, to, utf8
 
-    # ---- operations: messages ------------------------------------------------------------
+    def tx(self, m, body, size=None, eight=False):
+        # queue one transaction for envelope m: [AUTH] MAIL RCPT.. then DATA and the body (or
+        # BDAT chunks), pipelined as far as the server allows; returns (index of its first
+        # reply in self.got, 1 when a deferred AUTH leads it, BDAT or not). body None: stop
+        # after the 354 (usmtp.stream writes it).
+        sender, to, utf8 = m
+        g = self.got
+        b = len(g) + len(self.pend)
+        pipe = self.has("PIPELINING")
+        bd = self.has("CHUNKING") and body is not None
+        ext = self.ext
+        au = 0
+        if self.auth:
+            self.cmd(_C_AUTH, self.auth, True)
+            self.auth = None
+            au = 1
+        p = ""
+        if size and "SIZE" in ext:
+            p += " SIZE=" + str(size)
+        if eight and "8BITMIME" in ext:
+            p += " BODY=8BITMIME"
+        if utf8:
+            p += " SMTPUTF8"
+        self.cmd(_C_MAIL, "FROM:<" + sender + ">" + p)
+        t = (b, au, bd)
+        for a in to:
+            yield _WAIT if pipe else 0
+            if not pipe and g[b][0] != 250:
+                return t
+            self.cmd(_C_RCPT, "TO:<" + a + ">")
+        if au or not pipe:
+            # no message data before AUTH's 235 (a server that takes local mail without AUTH
+            # would deliver it anyway); without pipelining each step waits for its reply
+            yield 0
+            if au and g[b][0] != 235 or not self.sendable(g[b + au:], to):
+                return t
+        if bd:
+            from usmtp.bdat import bdat
+            last = yield from bdat(self, body)
+            return (b, au, last)    # where the reply to BDAT LAST will be
+        self.cmd(_C_DATA)
+        yield 0                 # DATA ends a pipelined group (RFC 2920)
+        if g[-1][0] == 354:
+            if not self.sendable(g[b + au:], to):
+                # nothing can be delivered but the server wants data: end it at once
+                self.q.append(b".\r\n")
+                self.pend.append(_C_EOD)
+            elif body is not None:
+                yield from self.body(body)
+        return t
 
-    def make_tx(self, sender, rcpts, source, size=None, eightbit=False):
-        """Validate an envelope into a Tx (raises SMTPUsageError on bad input)."""
-        return make_tx(sender, rcpts, source, size, eightbit)
-
-    def op_send(self, tx):
-        """One message. Returns the refused-recipients dict; raises when nothing was sent."""
-        return send(self, tx)
-
-
-# ---- one mail transaction ---------------------------------------------------------------------
-# The envelope checked, MAIL, RCPT and DATA (pipelined when the server allows), the body
-# dot-stuffed on its way out, and what the replies mean for the message. CHUNKING (bdat.py) and
-# batches (batch.py) build on it and load only when used. It is in this module, not one of its
-# own: every send needs it, and on a board each module costs heap of its own.
-#
-# Line ends and dot-stuffing: DataStuffer (DATA, RFC 5321 4.5.2) and CRLFNormalizer (BDAT,
-# RFC 3030) turn a message given in chunks of any size into wire bytes: bare LF, bare CR and
-# CRLF all become one CRLF, even when a CR ends one chunk and its LF starts the next;
-# DataStuffer doubles a leading "." on every line, even when the line starts at a chunk
-# boundary, so "\n.\r\n", "\r.\n" and friends can never end the DATA early (SMTP smuggling).
-# State is two flags: memory is O(chunk). The work is done with C-level bytes.replace, never a
-# per-byte Python loop. usmtp.stuffing has the whole-message helpers.
-
-def envelope_addr(addr, what):
-    """'Name <a@b>' or 'a@b' -> 'a@b' (the one address rule, usmtp.checks); '' stays ''."""
-    from usmtp.checks import address_problem, split_mailbox
-    addr = check_arg(addr, what)
-    try:
-        addr = split_mailbox(addr)[1]
-    except ValueError as e:
-        raise SMTPUsageError(what + " " + repr(addr) + " " + str(e))
-    if addr:
-        p = address_problem(addr)
-        if p:
-            raise SMTPUsageError(what + " " + repr(addr) + " " + p)
-    return addr
-
-
-class Tx:
-    """One mail transaction: what was asked and every reply that came back for it."""
-
-    def __init__(self, sender, rcpts, source, size=None, eightbit=False):
-        self.sender = sender
-        self.rcpts = rcpts
-        self.source = source
-        self.size = size
-        self.eightbit = eightbit
-        a = sender + "".join(rcpts)
-        self.utf8 = len(a.encode()) != len(a)       # a non-ASCII address: SMTPUTF8
-        self.mail = None
-        self.rcpt = {}
-        self.data = None
-        self.end = None
-        self.bdat_err = None
-        self.error = None       # set when refused before sending (e.g. SIZE)
-        self.auth = None        # reply to a deferred AUTH that led this transaction
-
-    def on_reply(self, cmd, key, r):
-        # AUTH, MAIL, DATA -> .auth, .mail, .data; EOD and BDAT-LAST -> .end; RCPT -> .rcpt
-        if cmd == "RCPT":
-            self.rcpt[key] = r
-        elif cmd == "BDAT":
-            if r.code != 250 and self.bdat_err is None:
-                self.bdat_err = r
-        else:
-            setattr(self, "end" if cmd[0] in "EB" else cmd.lower(), r)
-
-    def accepted(self):
-        for a in self.rcpt:
-            if self.rcpt[a].code in RCPT_OK:
+    def sendable(self, r, to):
+        # MAIL (r[0]) taken and some RCPT accepted
+        if r[0][0] != 250:
+            return False
+        for x in r[1:len(to) + 1]:
+            if x[0] // 10 == 25:
                 return True
         return False
 
-    def outcome(self):
-        """The refused-recipients dict, or raise the error that sank the message (the error
-        and its classes come from usmtp.moreerrors: a message that went through loads none)."""
-        m = self.mail
-        a = self.auth
-        d = self.data
-        e = self.end
-        if self.error is None and (a is None or a.code == 235) and m is not None and \
-                m.code == 250 and (d is None or d.code == 354) and self.bdat_err is None and \
-                e is not None and e.code == 250:
-            refused = {}
-            for x in self.rcpts:
-                r = self.rcpt.get(x)
-                if r is None:
-                    break
-                if r.code not in RCPT_OK:
-                    refused[x] = (r.code, r.text)
-            else:
-                if len(refused) < len(self.rcpts):
-                    return refused
+    def verdict(self, m, t, body=1, end=None):
+        # what the replies to transaction t (self.tx; got[b:end]) say: the refused-recipients
+        # dict, or the error that sank the message (returned, not raised)
+        sender, to, _ = m
+        b, au, bd = t
+        r = self.got[b:end]
+        n = au + 1 + len(to)
+        refused = {}
+        for i in range(au + 1, min(n, len(r))):
+            if r[i][0] // 10 != 25:
+                from usmtp.moreerrors import detail
+                refused[to[i - au - 1]] = detail(r[i])[::2]
+        ok = len(r) > n and (not au or r[0][0] == 235) and r[au][0] == 250 and \
+            len(refused) < len(to)
+        if ok and bd:
+            ok = len(self.got) > bd
+            for x in r[n:]:
+                if x[0] != 250:
+                    ok = False
+        elif ok:
+            ok = r[n][0] == 354 and (body is None or len(r) > n + 1 and r[n + 1][0] == 250)
+        if ok:
+            return refused
         from usmtp.moreerrors import failed
-        return failed(self)     # raises
+        return failed(sender, to, au, r, bd)
 
-
-def make_tx(sender, rcpts, source, size=None, eightbit=False):
-    sender = envelope_addr(sender, "sender") if sender else ""
-    if isinstance(rcpts, str):
-        rcpts = [rcpts]
-    seen = []
-    for a in rcpts:
-        a = envelope_addr(a, "recipient")
-        if not a:
-            raise SMTPUsageError("empty recipient")
-        if a not in seen:
-            seen.append(a)
-    if not seen:
-        raise SMTPUsageError("no recipients")
-    return Tx(sender, seen, source, size, eightbit)
-
-
-def chunks(source):
-    if isinstance(source, str):
-        source = source.encode()
-    if isinstance(source, (bytes, bytearray, memoryview)):
-        # in pieces: stuffing or queueing the whole at once would copy the message two or
-        # three times over (memory O(message), not O(chunk))
-        mv = memoryview(source)
-        n = len(mv)
-        if n <= PIECE:
-            yield source
-            return
-        for i in range(0, n, PIECE):
-            yield mv[i:i + PIECE]
-        return
-    if hasattr(source, "chunks"):
-        source = source.chunks()
-    for c in source:
-        yield c
-
-
-def _as_bytes(chunk):
-    if isinstance(chunk, bytes):
-        return chunk
-    if isinstance(chunk, str):
-        return chunk.encode()
-    if isinstance(chunk, (bytearray, memoryview)):
-        return bytes(chunk)
-    raise TypeError("message chunk: " + type(chunk).__name__)
-
-
-class CRLFNormalizer:
-    # Without dot-stuffing: for BDAT, where the byte count delimits the message.
-    _dots = False
-
-    def __init__(self):
-        self._bol = True        # the next output byte starts a line
-        self._cr = False        # the last input byte was a CR, already written as CRLF
-        self._ended = False
-
-    def feed(self, chunk):
-        if self._ended:
-            raise ValueError("feed() after end()")
-        data = _as_bytes(chunk)
-        if not data:
-            return b""
-        if self._cr:
-            self._cr = False
-            if data[0] == 10:   # the LF of a CRLF split across chunks: already written
-                data = data[1:]
-                if not data:
-                    return b""
-        if b"\r" in data:
-            self._cr = data[-1] == 13
-            data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-        if b"\n" in data:
-            data = data.replace(b"\n", b"\r\n")
-        if self._dots:
-            if b"\r\n." in data:
-                data = data.replace(b"\r\n.", b"\r\n..")
-            if self._bol and data[0] == 46:
-                data = b"." + data
-        self._bol = data[-1] == 10
-        return data
-
-    def end(self):
-        # close the last line; DataStuffer adds the end-of-data mark
-        if self._ended:
-            raise ValueError("end() called twice")
-        self._ended = True
-        tail = b"" if self._bol else b"\r\n"
-        if self._dots:
-            tail += b".\r\n"
-        return tail
-
-
-class DataStuffer(CRLFNormalizer):
-    _dots = True
-
-
-def send(core, tx):
-    # core.op_send: one message; the refused-recipients dict, or raise when nothing was sent
-    core._need("ready")
-    precheck(core, tx)
-    if tx.error is None:
-        yield from transaction(core, tx)
+    def op_send(self, sender, rcpts, body, size=None, eight=False):
+        """One message: the refused-recipients dict; raises when nobody got it."""
+        self.need(_READY)
+        m = self.envelope(sender, rcpts, size)
+        t = yield from self.tx(m, body, size, eight)
         yield 0
-    err = None
-    try:
-        refused = tx.outcome()
-    except SMTPError as e:
-        err = e
-    if err is not None:
-        if core.state != "closed" and tx.error is None:
-            yield from core._rset()
-        raise err
-    return refused
+        v = self.verdict(m, t, body)
+        if isinstance(v, dict):
+            return v
+        if self.state != _CLOSED:
+            yield from self.reply(_C_RSET)
+        raise v
+
+    def body(self, src):
+        # DATA: the message stuffed and queued piece by piece, then its end
+        n = 0
+        for d in norm(src, True):
+            n += len(d)
+            self.q.append(d)
+            yield -1
+        self.pend.append(_C_EOD)
+        if self.trace:
+            self.trace("C: <message data, %d bytes>" % n)
 
 
-def precheck(core, tx):
-    limit = core.max_size
-    if limit and tx.size and tx.size > limit:
-        tx.error = errors.SMTPDataError(552, "size %d over the server's limit %d"
-                                        % (tx.size, limit), "5.3.4", "SIZE")
-    elif tx.utf8 and "SMTPUTF8" not in core.ext:
-        tx.error = SMTPUsageError("non-ASCII address, no SMTPUTF8")
+def fix(d, st, dots):
+    # one piece of a message -> wire bytes: every line end made CRLF (even a CR and its LF split
+    # across pieces) and, with dots, a leading "." doubled on every line (DATA, RFC 5321 4.5.2:
+    # no SMTP smuggling). st = [at a line's start, last byte a CR], carried piece to piece.
+    # O(piece) memory; C-level replace, never a per-byte loop.
+    if isinstance(d, str):
+        d = d.encode()
+    elif not isinstance(d, bytes):
+        if not isinstance(d, (bytearray, memoryview)):
+            raise TypeError("message chunk: " + type(d).__name__)
+        d = bytes(d)
+    if d and st[1]:
+        st[1] = False
+        if d[0] == 10:
+            d = d[1:]       # the LF of a CRLF split across pieces: already written
+    if not d:
+        return b""
+    if b"\r" in d:
+        st[1] = d[-1] == 13
+        d = d.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    d = d.replace(b"\n", b"\r\n")
+    if dots:
+        d = d.replace(b"\r\n.", b"\r\n..")
+        if st[0] and d[0] == 46:
+            d = b"." + d
+    st[0] = d[-1] == 10
+    return d
 
 
-def transaction(core, tx, stream=True):
-    pipe = core.pipelining
-    auth = core._deferred_auth is not None
-    if auth:
-        core._send("AUTH", core._deferred_auth, tx, "auth", redact=True)
-        core._deferred_auth = None
-    params = ""
-    ext = core.ext
-    if tx.size and "SIZE" in ext:
-        params += " SIZE=" + str(tx.size)
-    if tx.eightbit and "8BITMIME" in ext:
-        params += " BODY=8BITMIME"
-    if tx.utf8:
-        params += " SMTPUTF8"
-    core._send("MAIL", "FROM:<" + tx.sender + ">" + params, tx)
-    if not pipe:
-        yield 0
-        if tx.mail.code != 250:
-            return
-    for a in tx.rcpts:
-        core._send("RCPT", "TO:<" + a + ">", tx, a)
-        yield MAX_OUTSTANDING if pipe else 0
-    if not pipe and not tx.accepted():
-        return
-    if auth:
-        # AUTH may ride with MAIL and RCPT, but no message data goes out before its 235:
-        # a server that takes local mail without AUTH would otherwise deliver it anyway
-        yield 0
-        if tx.auth is None or tx.auth.code != 235:
-            return
-    if stream and core.chunking:
-        from usmtp.bdat import bdat
-        yield from bdat(core, tx, pipe)
-        return
-    core._send("DATA", None, tx)
-    yield 0                     # DATA ends a pipelined group (RFC 2920)
-    if tx.data.code != 354 or not stream:
-        return
-    if tx.mail.code != 250 or not tx.accepted():
-        # nothing can be delivered but the server wants data: end it at once (RFC 2920)
-        core._raw(b".\r\n")
-        core._pending.append(("EOD", None, tx))
-        return
-    st = DataStuffer()
-    n = 0
-    for c in chunks(tx.source):
-        out = st.feed(c)
-        if out:
-            n += len(out)
-            core._raw(out)
-            yield FLUSH
-    out = st.end()
-    n += len(out)
-    core._raw(out)
-    core._pending.append(("EOD", None, tx))
-    if core.trace:
-        core.trace("C: <message data, %d bytes>" % n)
-        core.trace("C: .")
+def tail(st, dots):
+    # the last line closed, and with dots the end-of-data mark
+    return (b"" if st[0] else b"\r\n") + (b".\r\n" if dots else b"")
+
+
+def norm(src, dots):
+    # the message as wire bytes, piece by piece (fix), then its tail
+    if isinstance(src, str):
+        src = src.encode()
+    if isinstance(src, (bytes, bytearray, memoryview)):
+        mv = memoryview(src)
+        src = [mv[i:i + 4096] for i in range(0, len(mv), 4096)]
+    elif hasattr(src, "chunks"):
+        src = src.chunks()
+    st = [True, False]
+    for d in src:
+        d = fix(d, st, dots)
+        if d:
+            yield d
+    d = tail(st, dots)
+    if d:
+        yield d

@@ -1,37 +1,77 @@
-# The usmtp.SMTP calls that one message does not make: each is the SMTP method of the same
-# name, found here on first use (SMTP.__getattr__, core.lazy), so a board that sends one alert
-# never loads them. send_many is in batch.py, data_write in stream.py. Here too: what the
-# client does with a connection that broke (salvage).
+# The usmtp.SMTP calls that one message does not make (SMTP.__getattr__ finds them here on
+# first use), and what the client does with a connection that broke (salvage); send_many
+# is in batch.py, data_begin/data_write/data_end in stream.py.
 
 
-def ehlo(smtp, name=None):
+def attr(smtp, name):
+    if name == "is_tls":
+        return bool(smtp._core and smtp._core.secure)
+    if name == "esmtp_features":
+        return dict(smtp._core.ext) if smtp._core else {}
+    f = globals().get("x_" + name)
+    if f is None:
+        # the rest of the API has modules of its own: send_many (batch), data_* (stream)
+        m = "batch" if name == "send_many" else "stream" if name[:5] == "data_" else None
+        f = m and getattr(__import__("usmtp." + m, None, None, ["_"]), name, None)
+        if f is None:
+            raise AttributeError(name)
+    return lambda *a, **k: f(smtp, *a, **k)
+
+
+def _do(smtp, op):
+    smtp._run(op)
+    return smtp._core.last or (0, "")
+
+
+def x_ehlo(smtp, name=None):
     core = smtp._live()
     if name:
-        core.local_hostname = name
-    return smtp._do(core.op_hello())
+        core.name = name
+    return _do(smtp, core.op_hello())
 
 
-helo = ehlo
+x_helo = x_ehlo
 
 
-def has_extn(smtp, name):
+def x_has_extn(smtp, name):
     return name.upper() in smtp.esmtp_features
 
 
-def starttls(smtp):
-    """Upgrade to TLS now (for mode "plain"/"opportunistic" connections). Already encrypted
-    connections are left as they are."""
-    if not smtp._live().secure and smtp._run(smtp._core.op_starttls(True)) == "starttls":
+def x_starttls(smtp):
+    """Upgrade to TLS now (a "plain" or "opportunistic" connection); an encrypted one stays."""
+    core = smtp._live()
+    if not core.secure:
+        mode = core.mode
+        core.mode = "starttls"
+        try:
+            from usmtp.core import SMTPUsageError
+            if core.state != 3:
+                raise SMTPUsageError("not in state ready")
+            smtp._run(_stls(core))
+        finally:
+            core.mode = mode
         smtp._starttls(None, smtp.server_hostname or smtp.host)
-    return smtp._reply()
+    return smtp._core.last or (0, "")
 
 
-def login_oauth2(smtp, user, token, defer=False):
+def _stls(core):
+    # op_open's STARTTLS step for a session that is already open
+    r = yield from core.reply(3)
+    if r[0] != 220:
+        from usmtp.moreerrors import SMTPTLSError
+        raise SMTPTLSError("STARTTLS refused: %d %s" % r)
+    if core.inb:
+        from usmtp.errors import SMTPProtocolError
+        core.inb = bytearray()
+        raise SMTPProtocolError("data after the STARTTLS reply (injection?)")
+
+
+def x_login_oauth2(smtp, user, token, defer=False):
     """AUTH XOAUTH2 with an OAuth 2 bearer token (Gmail, Microsoft 365)."""
-    return smtp._do(smtp._live().op_auth(user, token, True, "XOAUTH2", defer))
+    return _do(smtp, smtp._live().op_auth(user, token, True, "XOAUTH2", defer))
 
 
-def send_message(smtp, message):
+def x_send_message(smtp, message):
     """Send a usmtp.writer.Message to its own recipients (Bcc included, never shown)."""
     sender = message.sender
     if isinstance(sender, tuple):
@@ -39,45 +79,31 @@ def send_message(smtp, message):
     return smtp.sendmail(sender, message.recipients(), message)
 
 
-def data_begin(smtp, from_addr, to_addrs):
-    """Start a message whose body the caller writes piece by piece with data_write() and
-    ends with data_end(). Returns the refused-recipients dict (usmtp.stream)."""
-    tx = smtp._live().make_tx(from_addr, to_addrs, None)
-    return smtp._run(smtp._core.op_begin_data(tx))
+def x_noop(smtp):
+    return _do(smtp, smtp._live().op_simple(10))
 
 
-def data_end(smtp):
-    """Finish the message; returns the server's (code, text) for it."""
-    return smtp._do(smtp._core.op_end_data())
+def x_rset(smtp):
+    return _do(smtp, smtp._live().op_simple(9))
 
 
-def noop(smtp):
-    return smtp._do(smtp._live().op_simple("NOOP"))
-
-
-def rset(smtp):
-    return smtp._do(smtp._live().op_simple("RSET"))
-
-
-def salvage(smtp, core):
+def salvage(smtp, core, e):
     # SMTP._run when the connection broke: replies the server sent before that may still be
     # readable, and a 250 it gave must count (the message is not sent a second time)
     from usmtp.errors import SMTPError
     for _ in range(64):
         try:
-            data = smtp._read(0.2)
-        except OSError:     # SMTPError too
+            d = smtp._io(None, 0.2)
+        except OSError:
             break
-        if not data:
+        if not d:
             break
-        core.receive_data(data)
-    # dispatch the complete replies that did arrive, so what the server said about a
-    # message still counts
+        core.receive_data(d)
     try:
-        while core._pending:
+        while core.pend:
             r = core.next_reply()
             if r is None:
                 break
-            core._dispatch(r)
+            core.dispatch(r)
     except SMTPError:
         pass

@@ -79,42 +79,61 @@ def reply_error(code, text, enhanced=None, command=None):
                              (" to " + command if command else ""))
 
 
-def failed(tx):
-    # core.Tx.outcome when its message did not plainly go through: raise what sank it (the
-    # refused-recipients dict when nothing did)
-    from usmtp.core import RCPT_OK
-    if tx.error is not None:
-        raise tx.error
-    a = tx.auth
-    if a is not None and a.code != 235:
-        raise SMTPAuthError(a.code, a.text, a.enhanced, "AUTH")
-    m = tx.mail
-    if m is None:
-        raise SMTPConnectError("no reply to MAIL FROM")
-    if m.code == 530:
-        # "authentication required" (or "STARTTLS first"): our setup, not this message,
-        # so it is an AUTH error that pauses a relay instead of dead-lettering the mail
-        raise SMTPAuthError(530, m.text, m.enhanced, "MAIL")
-    if m.code != 250:
-        raise SMTPSenderRefused(m.code, m.text, m.enhanced, tx.sender)
+def detail(r):
+    # a reply (code, text) -> (code, enhanced status or None, text without it), the enhanced
+    # code taken off each line when its class matches the reply's (RFC 3463)
+    code = r[0]
+    enh = None
+    lines = []
+    for ln in r[1].split("\n"):
+        head, _, rest = ln.partition(" ")
+        p = head.split(".")
+        if len(p) == 3 and p[0] == str(code // 100) and \
+                all([x and len(x) <= 3 and x.isdigit() for x in p]):
+            if enh is None:
+                enh = head
+            ln = rest
+        lines.append(ln)
+    return code, enh, "\n".join(lines)
+
+
+def failed(sender, to, au, g, bdat=False):
+    # core.op_send when its message did not plainly go through: the error that sank it.
+    # g: the replies in order: [AUTH] MAIL RCPT... [DATA, end of data | BDAT...]
+    g = [detail(r) for r in g]
+    if au:
+        a = g.pop(0)
+        if a[0] != 235:
+            return SMTPAuthError(a[0], a[2], a[1], "AUTH")
+    if not g:
+        return SMTPConnectError("no reply to MAIL FROM")
+    m = g.pop(0)
+    if m[0] == 530:
+        # "authentication required" (or "STARTTLS first"): our setup, not this message, so
+        # an AUTH error that pauses a relay instead of dead-lettering the mail
+        return SMTPAuthError(530, m[2], m[1], "MAIL")
+    if m[0] != 250:
+        return SMTPSenderRefused(m[0], m[2], m[1], sender)
     refused = {}
-    for a in tx.rcpts:
-        r = tx.rcpt.get(a)
-        if r is None:
-            raise SMTPConnectError("no reply to RCPT TO:<" + a + ">")
-        if r.code not in RCPT_OK:
-            refused[a] = (r.code, r.text)
-    if len(refused) == len(tx.rcpts):
-        raise SMTPRecipientsRefused(refused)
-    d = tx.data
-    if d is not None and d.code != 354:
-        raise SMTPDataError(d.code, d.text, d.enhanced, "DATA")
-    d = tx.bdat_err
-    if d is not None:
-        raise SMTPDataError(d.code, d.text, d.enhanced, "BDAT")
-    e = tx.end
-    if e is None:
-        raise SMTPConnectError("no reply to the end of the message")
-    if e.code != 250:
-        raise SMTPDataError(e.code, e.text, e.enhanced, "end of data")
-    return refused
+    for a in to:
+        if not g:
+            return SMTPConnectError("no reply to RCPT TO:<" + a + ">")
+        r = g.pop(0)
+        if r[0] // 10 != 25:
+            refused[a] = (r[0], r[2])
+    if len(refused) == len(to):
+        return SMTPRecipientsRefused(refused)
+    if bdat:
+        for d in g:
+            if d[0] != 250:
+                return SMTPDataError(d[0], d[2], d[1], "BDAT")
+        return SMTPConnectError("no reply to the end of the message")
+    if not g:
+        return SMTPConnectError("no reply to DATA")
+    d = g.pop(0)
+    if d[0] != 354:
+        return SMTPDataError(d[0], d[2], d[1], "DATA")
+    if not g:
+        return SMTPConnectError("no reply to the end of the message")
+    e = g[0]
+    return SMTPDataError(e[0], e[2], e[1], "end of data")

@@ -1,12 +1,45 @@
-# Whole-message forms of the body encoders for tests and small messages; the streaming
-# encoders themselves (DataStuffer for DATA, CRLFNormalizer for BDAT) live in usmtp.core, which
-# every send loads, and are importable from here too.
+# The body encoders as objects, for tests and callers that feed a message piece by piece:
+# DataStuffer (DATA: line ends and dot-stuffing) and CRLFNormalizer (BDAT: line ends only), both
+# over usmtp.core's fix() and tail(), the code every send runs; and the whole-message forms.
 
-from usmtp.core import CRLFNormalizer, DataStuffer, _as_bytes  # noqa: F401
+
+class CRLFNormalizer:
+    _dots = False
+
+    def __init__(self):
+        self._st = [True, False]
+        self._ended = False
+
+    def feed(self, chunk):
+        if self._ended:
+            raise ValueError("feed() after end()")
+        from usmtp.core import fix
+        return fix(chunk, self._st, self._dots)
+
+    def end(self):
+        if self._ended:
+            raise ValueError("end() called twice")
+        self._ended = True
+        from usmtp.core import tail
+        return tail(self._st, self._dots)
+
+
+class DataStuffer(CRLFNormalizer):
+    _dots = True
+
+
+def _as_bytes(d):
+    if isinstance(d, str):
+        return d.encode()
+    if isinstance(d, (bytearray, memoryview)):
+        return bytes(d)
+    if isinstance(d, bytes):
+        return d
+    raise TypeError("message chunk: " + type(d).__name__)
 
 
 def normalize(data):
-    # the whole-message form of CRLFNormalizer (tests and small messages)
+    # the whole-message form of CRLFNormalizer
     n = CRLFNormalizer()
     return n.feed(data) + n.end()
 
