@@ -100,7 +100,7 @@ def exchange(core, offered, user, secret, oauth, mechanism, defer):
         core.q.append(resp + b"\r\n")    # an answer: no verb, never traced
         core.pend.append(4)
         if core.trace:
-            core.trace("C: <hidden>")
+            core.trace("C: <redacted>")
         if err is not None:
             yield 0
             raise err

@@ -308,14 +308,16 @@ class Core:
         self.replies += 1
         self.last = r
         if self.trace:
-            self.trace("S: %d %s" % r)
+            t = r[1].split("\n")
+            for i in range(len(t)):
+                self.trace("S: %d%s%s" % (r[0], " " if i == len(t) - 1 else "-", t[i]))
         c = r[0]
         if c == 421:
             # the server is closing the channel: nothing else will be answered
             self.go(_E_LOST)
             self.pend = []
-            from usmtp.moreerrors import reply_error
-            raise reply_error(c, r[1], None, word(VERBS, cmd))
+            from usmtp.moreerrors import refusal
+            raise refusal(r, word(VERBS, cmd))
         i = self.row(cmd)
         ok = T[i + 2] + 200
         if c == ok or cmd == _C_RCPT and c // 10 == 25:
@@ -341,7 +343,9 @@ class Core:
         self.q.append(line.encode() + b"\r\n")
         self.pend.append(c)
         if self.trace:
-            self.trace("C: " + (line[:10] + " <hidden>" if hide else line))
+            # AUTH shows its mechanism only, never a credential
+            self.trace("C: " + (line.rpartition(" ")[0] + " <redacted>" if hide and
+                                " " in arg else line))
 
     def need(self, *states):
         if self.state not in states:
@@ -353,8 +357,8 @@ class Core:
         return self.got[-1]
 
     def fail(self, r, what):
-        from usmtp.moreerrors import reply_error
-        return reply_error(r[0], r[1], None, what)
+        from usmtp.moreerrors import refusal
+        return refusal(r, what)
 
     # ---- operations ------------------------------------------------------------------
 
@@ -406,7 +410,11 @@ class Core:
         else:
             if r[0] < 500:
                 raise self.fail(r, "EHLO")
-            r = yield from self.reply(_C_HELO)      # (HELO takes the name too)
+            self.cmd(_C_HELO, self.name)
+            yield 0
+            r = self.got[-1]
+            if r[0] != 250:
+                raise self.fail(r, "HELO")
         self.ext = ext
         return "ready"
 

@@ -79,6 +79,12 @@ def reply_error(code, text, enhanced=None, command=None):
                              (" to " + command if command else ""))
 
 
+def refusal(r, what):
+    # the error for reply r (code, text) refusing `what`, with its enhanced status
+    code, enh, text = detail(r)
+    return reply_error(code, text, enh, what)
+
+
 def detail(r):
     # a reply (code, text) -> (code, enhanced status or None, text without it), the enhanced
     # code taken off each line when its class matches the reply's (RFC 3463)

@@ -17,7 +17,7 @@ from outpost_gateway.clock import ManualClock  # noqa: E402
 from outpost_gateway.ingest import Ingest  # noqa: E402
 from outpost_gateway.metrics import Metrics  # noqa: E402
 from outpost_gateway.spool import Spool  # noqa: E402
-from usmtp.core import ClientCore  # noqa: E402
+from usmtp.core import Core  # noqa: E402
 from usmtp.errors import SMTPUsageError  # noqa: E402
 from usmtp.writer import Message  # noqa: E402
 
@@ -97,7 +97,7 @@ def writer(a):
 
 def core(a):
     try:
-        ClientCore().make_tx("shed@example.org", ["<" + a + ">"], b"x\r\n")
+        Core().envelope("shed@example.org", ["<" + a + ">"])
         return True
     except SMTPUsageError:
         return False

@@ -7,7 +7,31 @@
 # needs the next reply); consecutive S: lines are fed together. "S:" lines may end with "\\"
 # to be fed without CRLF (partial lines), and "S: <EOF>" closes the connection.
 
-from usmtp.core import ClientCore, DONE, NEED_DATA
+from usmtp.core import Core
+
+DONE = 0            # what Core.poll() returns: done, bytes to write (1), bytes needed (2)
+NEED_DATA = 2
+
+
+def state(core):
+    """The core's state by name (the table's states are small ints on the board)."""
+    from usmtp.core import STATES
+    return STATES.split()[core.state]
+
+
+def row(st, cmd):
+    """The table's row for a reply to cmd in state st, by name: [state, command, success code
+    or "-", state after success, state after failure ("-": unchanged)], or None."""
+    from usmtp.core import STATES, T, VERBS
+    names = STATES.split()
+    s = names.index(st)
+    k = VERBS.split().index(cmd)
+    for i in range(0, len(T), 5):
+        if T[i + 1] == k and (T[i] == s or T[i] == 9):
+            return [st, cmd, str(T[i + 2] + 200) if T[i + 2] else "-",
+                    names[T[i + 3]] if T[i + 3] != 9 else "-",
+                    names[T[i + 4]] if T[i + 4] != 9 else "-"]
+    return None
 
 # the envelope of a message from a@x to b@y up to DATA's 354, one command at a time and
 # pipelined (one burst, then the three replies): the start of many transcripts
@@ -54,9 +78,10 @@ def parse(text):
 
 
 def new_core(**kw):
-    kw.setdefault("local_hostname", "[127.0.0.1]")
-    kw.setdefault("mode", "plain")
-    return ClientCore(**kw)
+    # the SMTP constructor's names for the core's options
+    return Core(kw.get("mode", "plain"), kw.get("local_hostname", "[127.0.0.1]"),
+                kw.get("allow_plaintext_auth", False), kw.get("trace"),
+                kw.get("pipelining", True), kw.get("chunking", True), kw.get("flush_at", 2048))
 
 
 def run(core, op, text):
