@@ -96,8 +96,10 @@ def writer(a):
 
 
 def core(a):
+    c = Core()
+    c.ext = {"SMTPUTF8": ""}    # a server that takes UTF-8 addresses: the address rule alone
     try:
-        Core().envelope("shed@example.org", ["<" + a + ">"])
+        c.envelope("shed@example.org", ["<" + a + ">"])
         return True
     except SMTPUsageError:
         return False
