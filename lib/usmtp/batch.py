@@ -39,13 +39,26 @@ def send_many(smtp, items, on_settled=None, one_end=True):
     out (one_end=False: a CHUNKING batch goes in one burst); messages refused before sending
     are only in the returned list. When the batch breaks off (a timeout, a lost connection, a
     421) the error carries .partial_results: per message, the outcome the replies settled, or
-    None. Only those are worth sending again."""
+    None. Only those are worth sending again; give messages as bytes if you may (a generator
+    is used up by the first attempt)."""
     core = smtp._live()
+    try:
+        return smtp._run(op_send_many(core, items, on_settled, one_end))
+    finally:
+        core.hook = None
+        core.one_end = False
+        # the server's last word on each message (a reply, or None), for a caller that logs it
+        smtp.last_replies = getattr(core, "lasts", None)
+
+
+def op_send_many(core, items, on_settled=None, one_end=True):
+    # the core's operation for send_many (above)
+    core.need(3)
     ms = []
     res = []
     for it in items:
         msg = it[2]
-        size = None
+        size = it[3] if len(it) > 3 else None
         eight = False
         if isinstance(msg, str):
             msg = msg.encode()
@@ -65,61 +78,58 @@ def send_many(smtp, items, on_settled=None, one_end=True):
     ts = [None] * len(ms)
     ends = [BIG] * len(ms)
     told = [False] * len(ms)
+    core.lasts = [None] * len(ms)
 
     def hear(r):
+        if isinstance(r, BaseException):
+            # the batch broke off: what the replies so far settled, None for the rest
+            # (again after the client salvaged replies that arrived before the break)
+            if isinstance(r, SMTPError):
+                out = []
+                for i in range(len(ms)):
+                    t = ts[i]
+                    if t is not None and settled(core, ms[i][0], t, ends[i]):
+                        out.append(core.verdict(ms[i][0], t, 1, ends[i]))
+                    else:
+                        out.append(res[i])
+                try:
+                    r.partial_results = out
+                except AttributeError:
+                    pass        # MicroPython: a built-in exception takes no attributes
+            return
+        if on_settled is None:
+            return
         for i in range(len(ms)):
             t = ts[i]
             if t is not None and not told[i] and settled(core, ms[i][0], t, ends[i]):
                 told[i] = True
                 on_settled(i, core.verdict(ms[i][0], t, 1, ends[i]), r)
 
-    if on_settled is not None:
-        core.hook = hear
+    core.hook = hear
     core.one_end = on_settled is not None and one_end
-    try:
-        smtp._run(_op(core, ms, ts, ends))
-    except BaseException as e:
-        if isinstance(e, SMTPError) and getattr(e, "partial_results", None) is None:
-            out = []
-            for i in range(len(ms)):
-                t = ts[i]
-                if t is not None and settled(core, ms[i][0], t, ends[i]):
-                    out.append(core.verdict(ms[i][0], t, 1, ends[i]))
-                else:
-                    out.append(res[i])
-            try:
-                e.partial_results = out
-            except AttributeError:
-                pass        # MicroPython: a built-in exception takes no attributes
-        raise
-    finally:
-        core.hook = None
-        core.one_end = False
+    yield from _op(core, ms, ts, ends)
+    core.hook = None
+    core.one_end = False
     bad = None      # a refused deferred AUTH: no later message went out unauthenticated
-    last = []
+    g = core.got
     for i in range(len(ms)):
         t = ts[i]
-        end = None
         if t is not None:
             b, au, bd = t
-            if au and core.got[b][0] != 235:
-                bad = core.got[b]
+            if au and g[b][0] != 235:
+                bad = g[b]
             res[i] = core.verdict(ms[i][0], t, 1, ends[i])
             n = b + au + 1 + len(ms[i][0][1])
-            end = core.got[bd] if bd and bd > 0 and len(core.got) > bd else \
-                core.got[n + 1] if not bd and n + 1 < min(ends[i], len(core.got)) else None
+            if isinstance(res[i], dict):
+                core.lasts[i] = g[bd] if bd else g[n + 1]
         elif res[i] is None and bad is not None:
             from usmtp.moreerrors import SMTPAuthError, detail
             c, x, txt = detail(bad)
             res[i] = SMTPAuthError(c, txt, x, "AUTH")
-        last.append(end)
-    # the server's last word on each message (a reply, or None), for a caller that logs it
-    smtp.last_replies = last
     return res
 
 
 def _op(core, ms, ts, ends):
-    core.need(3)
     pipe = core.has("PIPELINING")
     prev = None
     failed = False

@@ -274,6 +274,8 @@ class Core:
             if isinstance(e, (SMTPProtocolError, SMTPConnectError)) or \
                     getattr(e, "code", 0) == 421:
                 self.go(_E_LOST)
+            if self.hook:
+                self.hook(e)    # a batch broken off settles what it can (batch.py)
             raise
 
     def tls_established(self):

@@ -1,13 +1,23 @@
 # lane: micropython
 # Golden transcripts: mail transactions with and without PIPELINING and CHUNKING.
 from tinytest import raises
-from transcript import ENVELOPE_PIPELINED, ENVELOPE_STEPWISE, opened, run
+from transcript import ENVELOPE_PIPELINED, ENVELOPE_STEPWISE, opened, run, state
 from usmtp.errors import (SMTPDataError, SMTPRecipientsRefused, SMTPSenderRefused,
                           SMTPTransientError, SMTPUsageError, SMTPError, is_transient)
 
 
 def tx(c, body=b"Subject: hi\r\n\r\nbody\r\n", rcpts=("b@y",), size=None, sender="a@x"):
-    return c.make_tx(sender, list(rcpts), body, size)
+    # one message as op_send takes it (send(c, m)) and as a batch item
+    return (sender, list(rcpts), body, size)
+
+
+def send(c, m):
+    return c.op_send(*m)
+
+
+def send_many(c, items, *a):
+    from usmtp.batch import op_send_many
+    return op_send_many(c, items, *a)
 
 
 # the client's one burst for a batch of two messages, "one" and "two", over CHUNKING (RSET
@@ -27,7 +37,7 @@ C: two
 
 def test_sequential_without_pipelining():
     c = opened("SIZE 1000")
-    refused = run(c, c.op_send(tx(c, size=25)), """
+    refused = run(c, send(c, tx(c, size=25)), """
 C: MAIL FROM:<a@x> SIZE=25
 S: 250 2.1.0 ok
 C: RCPT TO:<b@y>
@@ -41,12 +51,12 @@ C: .
 S: 250 2.0.0 queued as 1
 """)
     assert refused == {}
-    assert c.state == "ready"
+    assert state(c) == "ready"
 
 
 def test_pipelined_group_with_mixed_recipient_outcomes():
     c = opened("PIPELINING")
-    refused = run(c, c.op_send(tx(c, rcpts=("b@y", "c@y", "d@y"))), """
+    refused = run(c, send(c, tx(c, rcpts=("b@y", "c@y", "d@y"))), """
 C: MAIL FROM:<a@x>
 C: RCPT TO:<b@y>
 C: RCPT TO:<c@y>
@@ -68,7 +78,7 @@ S: 250 ok
 
 def test_every_recipient_refused_pipelined():
     c = opened("PIPELINING")
-    e = raises(SMTPRecipientsRefused, run, c, c.op_send(tx(c, rcpts=("b@y", "c@y"))), """
+    e = raises(SMTPRecipientsRefused, run, c, send(c, tx(c, rcpts=("b@y", "c@y"))), """
 C: MAIL FROM:<a@x>
 C: RCPT TO:<b@y>
 C: RCPT TO:<c@y>
@@ -85,12 +95,12 @@ S: 250 flushed
     # only when every refusal is permanent is the whole refusal permanent
     assert e.transient and is_transient(e)
     assert not is_transient(SMTPRecipientsRefused({"b@y": (550, "no"), "c@y": (553, "no")}))
-    assert c.state == "ready"
+    assert state(c) == "ready"
 
 
 def test_all_refused_but_server_says_354_gets_an_empty_end():
     c = opened("PIPELINING")
-    raises(SMTPRecipientsRefused, run, c, c.op_send(tx(c)), """
+    raises(SMTPRecipientsRefused, run, c, send(c, tx(c)), """
 C: MAIL FROM:<a@x>
 C: RCPT TO:<b@y>
 C: DATA
@@ -106,7 +116,7 @@ S: 250 ok
 
 def test_sender_refused_pipelined_and_sequential():
     c = opened("PIPELINING")
-    e = raises(SMTPSenderRefused, run, c, c.op_send(tx(c)), """
+    e = raises(SMTPSenderRefused, run, c, send(c, tx(c)), """
 C: MAIL FROM:<a@x>
 C: RCPT TO:<b@y>
 C: DATA
@@ -118,7 +128,7 @@ S: 250 ok
 """)
     assert e.code == 553 and e.sender == "a@x" and e.enhanced == "5.7.1"
     c = opened()
-    e = raises(SMTPSenderRefused, run, c, c.op_send(tx(c)), """
+    e = raises(SMTPSenderRefused, run, c, send(c, tx(c)), """
 C: MAIL FROM:<a@x>
 S: 451 4.3.0 later
 C: RSET
@@ -142,28 +152,28 @@ def test_4xx_and_5xx_at_every_transaction_step():
     for step in steps:
         for code in (451, 554):
             c = opened()
-            e = raises(expect[step], run, c, c.op_send(tx(c, body=b"x")),
+            e = raises(expect[step], run, c, send(c, tx(c, body=b"x")),
                        (steps[step] % code) + "C: RSET\nS: 250 ok")
             assert is_transient(e) == (code == 451), (step, code)
-            assert c.state == "ready"
+            assert state(c) == "ready"
             assert run(c, c.op_simple("NOOP"), "C: NOOP\nS: 250 ok").code == 250
 
 
 def test_421_at_any_step_closes():
     c = opened("PIPELINING")
-    e = raises(SMTPTransientError, run, c, c.op_send(tx(c)), """
+    e = raises(SMTPTransientError, run, c, send(c, tx(c)), """
 C: MAIL FROM:<a@x>
 C: RCPT TO:<b@y>
 C: DATA
 S: 250 ok
 S: 421 4.4.2 shutting down
 """)
-    assert e.code == 421 and c.state == "closed"
+    assert e.code == 421 and state(c) == "closed"
 
 
 def test_bdat_pipelined_in_one_write():
     c = opened("PIPELINING,CHUNKING")
-    refused = run(c, c.op_send(tx(c, body=b"Subject: hi\n\n.line\n")), """
+    refused = run(c, send(c, tx(c, body=b"Subject: hi\n\n.line\n")), """
 C: MAIL FROM:<a@x>
 C: RCPT TO:<b@y>
 C: BDAT 22 LAST
@@ -181,7 +191,7 @@ def test_bdat_streamed_in_chunks_and_failed_chunk():
     c = opened("PIPELINING,CHUNKING")
     c.bdat_size = 8
     body = [b"12345", b"6789\n", b"abc"]    # normalised: 123456789\r\nabc\r\n (16 bytes)
-    run(c, c.op_send(tx(c, body=body)), """
+    run(c, send(c, tx(c, body=body)), """
 C: MAIL FROM:<a@x>
 C: RCPT TO:<b@y>
 C: BDAT 8
@@ -195,7 +205,7 @@ S: 250 ok
 S: 250 done
 """)
     c = opened("PIPELINING,CHUNKING")
-    e = raises(SMTPDataError, run, c, c.op_send(tx(c, body=b"x\n")), """
+    e = raises(SMTPDataError, run, c, send(c, tx(c, body=b"x\n")), """
 C: MAIL FROM:<a@x>
 C: RCPT TO:<b@y>
 C: BDAT 3 LAST
@@ -211,7 +221,7 @@ S: 250 ok
 
 def test_bdat_without_pipelining_waits_per_command():
     c = opened("CHUNKING")
-    run(c, c.op_send(tx(c, body=b"x")), """
+    run(c, send(c, tx(c, body=b"x")), """
 C: MAIL FROM:<a@x>
 S: 250 ok
 C: RCPT TO:<b@y>
@@ -224,7 +234,7 @@ S: 250 ok
 
 def test_smuggling_sequences_are_stuffed_on_the_wire():
     c = opened()
-    run(c, c.op_send(tx(c, body=[b"a\n.\r\nMAIL FROM:<evil@x>\r\n", b"b\r.\nc\r", b"\n."])), ENVELOPE_STEPWISE + """
+    run(c, send(c, tx(c, body=[b"a\n.\r\nMAIL FROM:<evil@x>\r\n", b"b\r.\nc\r", b"\n."])), ENVELOPE_STEPWISE + """
 C: a
 C: ..
 C: MAIL FROM:<evil@x>
@@ -239,7 +249,7 @@ S: 250 ok
 
 def test_size_limit_checked_before_sending_and_8bit_flag():
     c = opened("SIZE 10,8BITMIME")
-    e = raises(SMTPDataError, run, c, c.op_send(tx(c, body=b"x" * 20, size=20)), "")
+    e = raises(SMTPDataError, run, c, send(c, tx(c, body=b"x" * 20, size=20)), "")
     assert e.code == 552 and not is_transient(e)
     t = c.make_tx("a@x", ["b@y"], "caf\xe9".encode(), 5, True)
     run(c, c.op_send(t), """
@@ -286,7 +296,7 @@ def test_envelope_injection_and_bad_addresses_refused():
 def test_send_many_pipelined_with_chunking_is_one_burst():
     c = opened("PIPELINING,CHUNKING")
     txs = [tx(c, body=b"one"), tx(c, body=b"two", rcpts=("z@y",)), tx(c, body=b"three")]
-    res = run(c, c.op_send_many(txs), """
+    res = run(c, send_many(c, txs), """
 C: MAIL FROM:<a@x>
 C: RCPT TO:<b@y>
 C: BDAT 5 LAST
@@ -325,9 +335,9 @@ def test_send_many_settles_each_message_on_its_reply_one_end_in_flight():
     told = []
 
     def settled(i, result, reply):
-        told.append((i, result if isinstance(result, dict) else "refused", reply.code))
+        told.append((i, result if isinstance(result, dict) else "refused", reply[0]))
     txs = [tx(c, body=b"one"), tx(c, body=b"two", rcpts=("z@y",)), tx(c, body=b"three")]
-    res = run(c, c.op_send_many(txs, settled), """
+    res = run(c, send_many(c, txs, settled), """
 C: MAIL FROM:<a@x>
 C: RCPT TO:<b@y>
 C: BDAT 5 LAST
@@ -365,7 +375,7 @@ def test_send_many_settles_each_message_in_one_burst_when_asked():
     c = opened("PIPELINING,CHUNKING")
     told = []
     txs = [tx(c, body=b"one"), tx(c, body=b"two")]
-    res = run(c, c.op_send_many(txs, lambda i, r, reply: told.append((i, reply.code)), False), TWO_IN_ONE_BURST + """
+    res = run(c, send_many(c, txs, lambda i, r, reply: told.append((i, reply[0])), False), TWO_IN_ONE_BURST + """
 S: 250 ok
 S: 250 ok
 S: 250 queued one
@@ -379,7 +389,7 @@ S: 250 queued two
 
 def test_send_many_data_mode_pipelines_end_of_data_with_next_group():
     c = opened("PIPELINING")
-    res = run(c, c.op_send_many([tx(c, body=b"one"), tx(c, body=b"two")]), ENVELOPE_PIPELINED + """
+    res = run(c, send_many(c, [tx(c, body=b"one"), tx(c, body=b"two")]), ENVELOPE_PIPELINED + """
 C: one
 C: .
 C: RSET
@@ -403,7 +413,7 @@ S: 250 ok
 
 def test_send_many_connection_lost_reports_partial_results():
     c = opened("PIPELINING,CHUNKING")
-    e = raises(SMTPError, run, c, c.op_send_many([tx(c, body=b"one"), tx(c, body=b"two")]), TWO_IN_ONE_BURST + """
+    e = raises(SMTPError, run, c, send_many(c, [tx(c, body=b"one"), tx(c, body=b"two")]), TWO_IN_ONE_BURST + """
 S: 250 ok
 S: 250 ok
 S: 250 queued one
@@ -415,14 +425,14 @@ S: <EOF>
 def test_operation_before_greeting_is_misuse():
     from transcript import new_core
     c = new_core()
-    raises(SMTPUsageError, run, c, c.op_send(tx(c)), "")
+    raises(SMTPUsageError, run, c, send(c, tx(c)), "")
 
 
 def test_deferred_auth_leads_the_first_pipelined_group():
     c = opened("PIPELINING,CHUNKING,AUTH PLAIN", mode="tls")
     run(c, c.op_auth("user", "pass", defer=True), "")
     assert not c.authenticated
-    run(c, c.op_send(tx(c, body=b"x")), """
+    run(c, send(c, tx(c, body=b"x")), """
 C: AUTH PLAIN AHVzZXIAcGFzcw==
 C: MAIL FROM:<a@x>
 C: RCPT TO:<b@y>
@@ -440,7 +450,7 @@ def test_deferred_auth_refused_raises_auth_error_from_the_send():
     from usmtp.errors import SMTPAuthError
     c = opened("PIPELINING,AUTH PLAIN", mode="tls")
     run(c, c.op_auth("user", "pass", defer=True), "")
-    e = raises(SMTPAuthError, run, c, c.op_send(tx(c, body=b"x")), """
+    e = raises(SMTPAuthError, run, c, send(c, tx(c, body=b"x")), """
 C: AUTH PLAIN AHVzZXIAcGFzcw==
 C: MAIL FROM:<a@x>
 C: RCPT TO:<b@y>
@@ -460,7 +470,7 @@ def test_deferred_auth_refused_by_a_server_that_takes_mail_anyway_sends_no_messa
     for ext in ("PIPELINING,AUTH PLAIN", "PIPELINING,CHUNKING,AUTH PLAIN"):
         c = opened(ext, mode="tls")
         run(c, c.op_auth("user", "pass", defer=True), "")
-        e = raises(SMTPAuthError, run, c, c.op_send(tx(c, body=b"x")), """
+        e = raises(SMTPAuthError, run, c, send(c, tx(c, body=b"x")), """
 C: AUTH PLAIN AHVzZXIAcGFzcw==
 C: MAIL FROM:<a@x>
 C: RCPT TO:<b@y>
@@ -470,7 +480,7 @@ S: 250 2.1.5 ok
 C: RSET
 S: 250 ok
 """)
-        assert e.code == 535 and not c.authenticated and c.state == "ready"
+        assert e.code == 535 and not c.authenticated and state(c) == "ready"
 
 
 def test_deferred_auth_without_pipelining_is_immediate():
@@ -482,7 +492,7 @@ def test_deferred_auth_without_pipelining_is_immediate():
 def test_530_to_mail_is_an_auth_error_not_a_refused_sender():
     from usmtp.errors import SMTPAuthError
     c = opened()
-    e = raises(SMTPAuthError, run, c, c.op_send(tx(c)), """
+    e = raises(SMTPAuthError, run, c, send(c, tx(c)), """
 C: MAIL FROM:<a@x>
 S: 530 5.7.0 Authentication required
 C: RSET
