@@ -143,6 +143,9 @@ def _op(core, ms, ts, ends):
             if pipe:
                 # the previous transaction may have failed half-open; RSET costs no round trip
                 core.cmd(9)
+        # known before its replies can come (a BDAT LAST's place is known once it is queued)
+        ts[i] = (len(core.got) + len(core.pend), 1 if core.auth else 0,
+                 BIG if core.has("CHUNKING") else 0)
         t = yield from core.tx(m[0], m[1], m[2], m[3])
         ts[i] = t
         prev = i

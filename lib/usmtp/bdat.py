@@ -9,7 +9,8 @@ SIZE = 1024 if __import__("sys").implementation.name == "micropython" else 4096
 
 def bdat(core, src):
     # queue BDAT chunks (core.got gets one reply each); the last one is BDAT n LAST
-    buf = bytearray(SIZE)
+    size = getattr(core, "bdat_size", SIZE)
+    buf = bytearray(size)
     mv = memoryview(buf)
     n = 0
     total = 0
@@ -18,11 +19,8 @@ def bdat(core, src):
         out = memoryview(out)
         i = 0
         while i < len(out):
-            k = min(SIZE - n, len(out) - i)
-            mv[n:n + k] = out[i:i + k]
-            n += k
-            i += k
-            if n == SIZE:
+            if n == size:
+                # a full buffer goes once more follows (the last chunk is BDAT n LAST)
                 total += n
                 chunk(core, mv, False)
                 n = 0
@@ -31,6 +29,10 @@ def bdat(core, src):
                 for r in core.got[g:]:
                     if r[0] != 250:
                         return -1   # RFC 3030: no further BDAT once the transaction failed
+            k = min(size - n, len(out) - i)
+            mv[n:n + k] = out[i:i + k]
+            n += k
+            i += k
     total += n
     if getattr(core, "one_end", False) and 15 in core.pend:
         yield 0     # the previous message's end is answered first (batch, on_settled)

@@ -130,9 +130,12 @@ def failed(sender, to, au, g, bdat=False):
     if len(refused) == len(to):
         return SMTPRecipientsRefused(refused)
     if bdat:
-        for d in g:
+        # bdat: where the reply to BDAT LAST is (-1: the chunks stopped before it)
+        for k in range(len(g)):
+            d = g[k]
             if d[0] != 250:
-                return SMTPDataError(d[0], d[2], d[1], "BDAT")
+                return SMTPDataError(d[0], d[2], d[1], "end of data" if bdat > 0 and
+                                     k == len(g) - 1 else "BDAT")
         return SMTPConnectError("no reply to the end of the message")
     if not g:
         return SMTPConnectError("no reply to DATA")
