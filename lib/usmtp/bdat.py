@@ -7,7 +7,7 @@ from usmtp.core import norm
 SIZE = 1024 if __import__("sys").implementation.name == "micropython" else 4096
 
 
-def bdat(core, src):
+def bdat(core, src, env):
     # queue BDAT chunks (core.got gets one reply each); the last one is BDAT n LAST
     size = getattr(core, "bdat_size", SIZE)
     buf = bytearray(size)
@@ -26,9 +26,8 @@ def bdat(core, src):
                 n = 0
                 yield -2        # the buffer is filled again only once it is written
                 yield 100
-                for r in core.got[g:]:
-                    if r[0] != 250:
-                        return -1   # RFC 3030: no further BDAT once the transaction failed
+                if failed(core, g, env):
+                    return -1   # RFC 3030: no further BDAT once the transaction failed
             k = min(size - n, len(out) - i)
             mv[n:n + k] = out[i:i + k]
             n += k
@@ -51,3 +50,16 @@ def chunk(core, data, last):
     core.pend.append(15 if last else 14)
     if core.trace:
         core.trace("C: " + head)
+
+
+def failed(core, g, env):
+    # what the replies so far say: the transaction can deliver nothing (MAIL refused, every
+    # RCPT refused, or a chunk refused); env = (index of the reply to MAIL, recipients)
+    r = core.got
+    e, to = env
+    if len(r) > e + len(to) and not core.sendable(r[e:], to) or len(r) > e and r[e][0] != 250:
+        return True
+    for x in r[g:]:
+        if x[0] != 250:
+            return True
+    return False

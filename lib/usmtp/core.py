@@ -67,6 +67,7 @@ T = bytes((
     3, 4, 35, 3, 3,   3, 5, 50, 5, 3,
     5, 6, 50, 5, 5,   5, 7, 154, 6, 5,   6, 8, 50, 3, 3,
     5, 14, 50, 5, 5,  5, 15, 50, 3, 5,   3, 6, 0, 3, 3,   3, 7, 0, 3, 3,
+    3, 14, 0, 3, 3,   3, 15, 0, 3, 3,
     9, 9, 50, 3, 9,   9, 10, 50, 9, 9,   9, 11, 21, 0, 0,   9, 13, 0, 0, 0,
 ))
 
@@ -516,7 +517,7 @@ class Core:
                 return t
         if bd:
             from usmtp.bdat import bdat
-            last = yield from bdat(self, body)
+            last = yield from bdat(self, body, (b + au, to))
             return (b, au, last)    # where the reply to BDAT LAST will be
         self.cmd(_C_DATA)
         yield 0                 # DATA ends a pipelined group (RFC 2920)

@@ -9,9 +9,31 @@ from usmtp.errors import SMTPUsageError
 def data_begin(smtp, from_addr, to_addrs):
     """Start a message whose body the caller writes with data_write() and ends with
     data_end(). Returns the refused-recipients dict."""
-    core = smtp._live()
-    refused = smtp._run(core.op_send(from_addr, to_addrs, None))
-    core.st = [True, False]
+    return smtp._run(op_begin_data(smtp._live(), from_addr, to_addrs))
+
+
+def data_write(smtp, chunk):
+    """One piece of the body: it goes out now."""
+    write_data(smtp._live(), chunk)
+    core = smtp._core
+    while True:
+        out = core.data_to_send()
+        if not out:
+            return
+        smtp._io(out, smtp.timeout)
+
+
+def data_end(smtp):
+    """Finish the message; returns the server's (code, text) for it."""
+    smtp._run(op_end_data(smtp._live()))
+    return smtp._core.last
+
+
+# the core's side: MAIL, RCPT and DATA up to the 354; the pieces; the end of data
+
+def op_begin_data(core, sender, rcpts):
+    refused = yield from core.op_send(sender, rcpts, None)
+    core.st = [True, False, refused]    # fix()'s state, and what begin answered
     return refused
 
 
@@ -21,31 +43,23 @@ def _open(core):
     return core.st
 
 
-def data_write(smtp, chunk):
-    """One piece of the body: it goes out now."""
-    core = smtp._live()
+def write_data(core, chunk):
     out = fix(chunk, _open(core), True)
     if out:
-        smtp._io(out, smtp.timeout)
+        core.q.append(out)
 
 
-def data_end(smtp):
-    """Finish the message; returns the server's (code, text) for it."""
-    core = smtp._live()
+def op_end_data(core):
     st = _open(core)
     core.st = None
     core.q.append(tail(st, True))
     core.pend.append(8)
     if core.trace:
         core.trace("C: .")
-    smtp._run(_end(core))
-    return core.last
-
-
-def _end(core):
     yield 0
     r = core.got[-1]
     if r[0] != 250:
         from usmtp.moreerrors import SMTPDataError, detail
         c, e, t = detail(r)
         raise SMTPDataError(c, t, e, "end of data")
+    return st[2]
