@@ -630,7 +630,7 @@ def norm(src, dots):
         src = src.encode()
     if isinstance(src, (bytes, bytearray, memoryview)):
         mv = memoryview(src)
-        src = [mv[i:i + 4096] for i in range(0, len(mv), 4096)]
+        src = (mv[i:i + 4096] for i in range(0, len(mv), 4096))
     elif hasattr(src, "chunks"):
         src = src.chunks()
     st = [True, False]

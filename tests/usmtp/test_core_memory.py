@@ -6,7 +6,7 @@ import tracemalloc
 import pytest
 
 from transcript import opened
-from usmtp.core import DONE, NEED_DATA
+from transcript import DONE, NEED_DATA
 
 REPLIES = {"MAIL": b"250 ok\r\n", "RCPT": b"250 ok\r\n", "DATA": b"354 go\r\n",
            "EOD": b"250 ok\r\n", "BDAT": b"250 ok\r\n", "BDAT-LAST": b"250 ok\r\n"}
@@ -14,11 +14,10 @@ REPLIES = {"MAIL": b"250 ok\r\n", "RCPT": b"250 ok\r\n", "DATA": b"354 go\r\n",
 
 def _peak_while_sending(ext, body):
     c = opened(ext)
-    t = c.make_tx("a@x", ["b@y"], body)
     sent = 0
     tracemalloc.start()
     try:
-        c.start(c.op_send(t))
+        c.start(c.op_send("a@x", ["b@y"], body))
         while True:
             out = c.data_to_send()
             sent += len(out)
