@@ -550,7 +550,8 @@ class Core:
         for i in range(au + 1, min(n, len(r))):
             if r[i][0] // 10 != 25:
                 from usmtp.moreerrors import detail
-                refused[to[i - au - 1]] = detail(r[i])[::2]
+                d = detail(r[i])
+                refused[to[i - au - 1]] = (d[0], d[2])
         ok = len(r) > n and (not au or r[0][0] == 235) and r[au][0] == 250 and \
             len(refused) < len(to)
         if ok and bd:
