@@ -57,6 +57,7 @@ _C_NOOP = const(10)
 _C_QUIT = const(11)
 _E_TLS = const(12)
 _E_LOST = const(13)
+_C_BDAT = const(14)
 # rows of 5 bytes: state (9: any), command, success code - 200 (0: none), state after success,
 # state after a 4xx/5xx (9: unchanged). RCPT's success is any 25x; AUTH's 334 (a challenge,
 # auth.py) leaves the state as it is.
@@ -70,6 +71,9 @@ T = bytes((
     3, 14, 0, 3, 3,   3, 15, 0, 3, 3,
     9, 9, 50, 3, 9,   9, 10, 50, 9, 9,   9, 11, 21, 0, 0,   9, 13, 0, 0, 0,
 ))
+
+
+OK = (250, "")
 
 
 def word(names, i):
@@ -334,6 +338,8 @@ class Core:
             self.state = s
         if cmd == _C_AUTH and c == 235:
             self.authed = True
+        if cmd == _C_BDAT and c == 250:
+            r = OK      # one object for every accepted chunk: a long message keeps no text
         self.got.append(r)
         if self.hook:
             self.hook(r)      # a batch settling its messages as replies arrive (batch.py)
