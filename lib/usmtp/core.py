@@ -315,9 +315,8 @@ class Core:
         self.replies += 1
         self.last = r
         if self.trace:
-            t = r[1].split("\n")
-            for i in range(len(t)):
-                self.trace("S: %d%s%s" % (r[0], " " if i == len(t) - 1 else "-", t[i]))
+            from usmtp.trace import received    # loaded only when tracing
+            received(self.trace, r)
         c = r[0]
         if c == 421:
             # the server is closing the channel: nothing else will be answered
@@ -352,9 +351,8 @@ class Core:
         self.q.append(line.encode() + b"\r\n")
         self.pend.append(c)
         if self.trace:
-            # AUTH shows its mechanism only, never a credential
-            self.trace("C: " + (line.rpartition(" ")[0] + " <redacted>" if hide and
-                                " " in arg else line))
+            from usmtp.trace import sent        # (redaction is there)
+            sent(self.trace, line, hide)
 
     def need(self, *states):
         if self.state not in states:

@@ -9,17 +9,15 @@ def sink(trace):
     return lambda line: trace.write(line + "\n")  # noqa: E731
 
 
-def sent(trace, cmd, line, arg, redact):
-    if redact:
-        # AUTH shows its mechanism only; an AUTH answer nothing at all
-        line = "<redacted>"
-        if cmd == "AUTH":
-            line = "AUTH " + arg.partition(" ")[0] + (" <redacted>" if " " in arg else "")
+def sent(trace, line, hide):
+    # AUTH shows its mechanism only, never a credential
+    if hide:
+        line = line.rpartition(" ")[0] + " <redacted>" if line.count(" ") > 1 else line
     trace("C: " + line)
 
 
 def received(trace, r):
-    n = len(r.lines)
-    for i in range(n):
-        trace("S: " + str(r.code) + (" " if i == n - 1 else "-") +
-              ((r.enhanced + " ") if (r.enhanced and i == 0) else "") + r.lines[i])
+    # a reply (code, text) as the server sent it, one line each
+    t = r[1].split("\n")
+    for i in range(len(t)):
+        trace("S: %d%s%s" % (r[0], " " if i == len(t) - 1 else "-", t[i]))
