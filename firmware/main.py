@@ -2,21 +2,26 @@
 # Ctrl-C (KeyboardInterrupt) is not caught, so a developer lands at the REPL.
 try:
     import board
-    # a send wake first (outpost/sendwake.py): the SMTP step with nothing else in the heap.
-    # Imported in every wake, even with no mail.go: the names it interns (they stay in the
-    # heap after it is unloaded) grow the name pool here, in a fresh heap. Skipped, the pool
-    # grew later, in the alert's step, in a split heap: a send-wake board failed at 128k.
-    from outpost import sendwake
-    if sendwake.run(getattr(board, "FS_ROOT", "")):
-        # the alert went out in a send wake: the app starts again from a fresh heap (what the
-        # send left behind would split it), with its state from RTC memory
-        import machine
-        machine.deepsleep(1)
-    sendwake = None
-    from outpost import unload
-    unload("outpost.sendwake")
-    unload("outpost.smtp_path")
-    unload = None
+    # a send wake first (outpost/sendwake.py): the SMTP step with nothing else in the heap,
+    # loaded only when the app left it an alert (mail.go, outpost/smtp_path.py's SEND_FILE):
+    # a quiet wake does not intern its names
+    r = getattr(board, "FS_ROOT", "")
+    try:
+        open(r + "/mail.go" if r else "mail.go").close()
+        from outpost import sendwake
+    except OSError:
+        sendwake = None
+    if sendwake is not None:
+        if sendwake.run(r):
+            # the alert went out in a send wake: the app starts again from a fresh heap (what
+            # the send left behind would split it), with its state from RTC memory
+            import machine
+            machine.deepsleep(1)
+        sendwake = None
+        from outpost import unload
+        unload("outpost.sendwake")
+        unload("outpost.smtp_path")
+        unload = None
     import machine
     import time
     from outpost.run import main
