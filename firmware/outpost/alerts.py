@@ -1,31 +1,8 @@
 # Alerts: life-long ids (device, boot counter on flash, sequence), alert records (lib/outpost_contract/record.py)
 # and the email a record becomes (usmtp's writer, Message-ID from the alert id).
 import json
-import os
 
 from outpost_contract import record as alert_record
-
-
-def read_counter(path):
-    try:
-        with open(path) as f:
-            return int(f.read().strip() or "0")
-    except (OSError, ValueError):
-        return 0
-
-
-def bump_boot_counter(path):
-    # one small flash write per cold boot; write-then-rename so a cut never loses the count
-    n = read_counter(path) + 1
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(str(n))
-    try:
-        os.rename(tmp, path)
-    except OSError:
-        os.remove(path)
-        os.rename(tmp, path)
-    return n
 
 
 class Ids:

@@ -10,6 +10,7 @@ import time
 from outpost import alerts, clock, smtp_path, transport
 from outpost.run import load_config
 from outpost.net import Net
+from outpost.startup import bump_boot_counter
 
 DONE = "test-alert: done"
 
@@ -30,7 +31,7 @@ def run(cfg, root="", say=_say):
     mono = clock.Mono()
     log = lambda msg: say("  " + msg)   # noqa: E731 (the paths' log lines, indented)
     net = Net(cfg["wifi"], cfg["ntp"], log, None, mono)
-    boot = alerts.bump_boot_counter(root + "/boot.count" if root else "boot.count")
+    boot = bump_boot_counter(root + "/boot.count" if root else "boot.count")
     ids = alerts.Ids(cfg["device"], boot)
     say("test-alert: " + cfg["device"] + ", paths in order: " + ", ".join(cfg["transport"]["order"]))
     if cfg["wifi"]["ssid"]:

@@ -13,11 +13,12 @@ import chart_case  # noqa: E402 (tests/firmware: the report's email as the SMTP 
 
 def test_boot_counter_survives_and_counts(tmp_path):
     p = str(tmp_path / "boot.count")
-    assert alerts.read_counter(p) == 0
-    assert [alerts.bump_boot_counter(p) for _ in range(3)] == [1, 2, 3]
+    from outpost import startup
+    assert startup.read_counter(p) == 0
+    assert [startup.bump_boot_counter(p) for _ in range(3)] == [1, 2, 3]
     assert open(p).read() == "3" and not os.path.exists(p + ".tmp")
     open(p, "w").write("garbage")
-    assert alerts.bump_boot_counter(p) == 1   # unreadable counts as never booted
+    assert startup.bump_boot_counter(p) == 1   # unreadable counts as never booted
 
 
 def test_ids_are_device_boot_seq():
