@@ -2,26 +2,28 @@
 # Ctrl-C (KeyboardInterrupt) is not caught, so a developer lands at the REPL.
 try:
     import board
-    # a send wake first (outpost/sendwake.py): the SMTP step with nothing else in the heap,
-    # loaded only when the app left it an alert (mail.go, outpost/smtp_path.py's SEND_FILE):
-    # a quiet wake does not intern its names
-    r = getattr(board, "FS_ROOT", "")
-    try:
-        open(r + "/mail.go" if r else "mail.go").close()
-        from outpost import sendwake
-    except OSError:
-        sendwake = None
-    if sendwake is not None:
-        if sendwake.run(r):
-            # the alert went out in a send wake: the app starts again from a fresh heap (what
-            # the send left behind would split it), with its state from RTC memory
-            import machine
-            machine.deepsleep(1)
-        sendwake = None
-        from outpost import unload
-        unload("outpost.sendwake")
-        unload("outpost.smtp_path")
-        unload = None
+    # a send wake first (outpost/sendwake.py): the SMTP step with nothing else in the heap.
+    # Imported in every wake, even with no mail.go, and with it the alert's words and record
+    # code: the names they intern (they stay in the heap after the modules are unloaded) grow
+    # the name pool here, in a fresh heap, as one large block. Skipped, the pool grew later, in
+    # the alert's step or the MQTT connect, in a heap the app had split, and could not
+    # (probes on the PyPI port: without the alert's names here, the send wake and the MQTT
+    # fallback needed 4-8k more heap)
+    from outpost import sendwake
+    if sendwake.run(getattr(board, "FS_ROOT", "")):
+        # the alert went out in a send wake: the app starts again from a fresh heap (what the
+        # send left behind would split it), with its state from RTC memory
+        import machine
+        machine.deepsleep(1)
+    sendwake = None
+    import outpost.alerts, outpost.words
+    from outpost import unload
+    unload("outpost.sendwake")
+    unload("outpost.smtp_path")
+    unload("outpost.alerts")
+    unload("outpost.words")
+    unload("outpost_contract")
+    unload = None
     import machine
     import time
     from outpost.run import main

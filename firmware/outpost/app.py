@@ -17,7 +17,6 @@
 import gc
 
 from outpost import clock, report, unload
-from outpost_contract.rules import iso
 
 
 class Hop(BaseException):
@@ -59,7 +58,7 @@ class App:
 
     def log(self, msg):
         if self.cfg["log"]:
-            print("[" + iso(clock.now()) + "] " + msg)
+            print("[" + clock.iso(clock.now()) + "] " + msg)
 
     def feed(self):
         if self.wdt is not None:
@@ -115,8 +114,9 @@ class App:
                         self.oom = 0
                     except MemoryError:
                         # whatever ran out (a module to load, a sample), this step is lost and
-                        # the next one comes at its time, never a crash; a heap too split for
-                        # three steps in a row starts again fresh, its state kept in RTC memory
+                        # the next one comes at its time, never a crash (its alerts wait in
+                        # self.unsaved); a heap too split for three steps in a row starts
+                        # again fresh, its state kept in RTC memory
                         self.chain = self.smtp = None
                         gc.collect()
                         self.oom += 1
@@ -164,19 +164,20 @@ class App:
             h.append((wall, readings.get(name, (None, ""))[0]))
             if len(h) > rules.HISTORY:
                 h.pop(0)
-        unsaved = self.unsaved
-        self.unsaved = []
-        if unsaved:
-            from outpost import alerting
-            for ev, csv in unsaved:
-                alerting.new_alert(self, ev, csv)
         self.states, events = rules.evaluate(self.rules, self.states, readings, mono, wall,
                                              self.next_id, self.meta, self.hist)
-        if events:
-            unload("outpost.words")   # loaded by the rules to word these alerts
+        # the new alerts wait with any earlier ones until each is journalled: a step that runs
+        # out of heap on the way loses none (the next step journals them)
+        for ev in events:
+            self.unsaved.append((ev, None))
+        events = None
+        if self.unsaved:
+            unload("outpost.words")   # loaded by the rules to word the alerts
             from outpost import alerting
-            for ev in events:
-                alerting.new_alert(self, ev)
+            for _ in range(len(self.unsaved)):
+                ev, csv = self.unsaved.pop(0)
+                alerting.new_alert(self, ev, csv)    # back in self.unsaved when it cannot
+            ev = csv = None
         rules = sensors = None
         self.do_report(readings)
         return self.finish()
