@@ -175,8 +175,9 @@ class App:
             unload("outpost.words")   # loaded by the rules to word the alerts
             from outpost import alerting
             for _ in range(len(self.unsaved)):
-                ev, csv = self.unsaved.pop(0)
-                alerting.new_alert(self, ev, csv)    # back in self.unsaved when it cannot
+                ev, csv = self.unsaved[0]
+                alerting.new_alert(self, ev, csv)    # back at the end of self.unsaved if it cannot
+                self.unsaved.pop(0)
             ev = csv = None
         rules = sensors = None
         self.do_report(readings)
