@@ -91,7 +91,7 @@ const steps = [
   // the sending half, with something in the outbox (a quiet wake does not load it)
   ["sending", ["outpost.sending", "outpost.crash"]],
   ["smtp step", ["outpost.sendwake", "outpost.smtp_path", "usmtp", "usmtp.errors", "usmtp.checks",
-                 "usmtp.core", "usmtp.client", "usmtp.tx", "usmtp.writer", "outpost_contract.mail"]],
+                 "usmtp.core", "usmtp.client", "usmtp.writer", "outpost_contract.mail"]],
   ["mqtt step", ["outpost.transport", "outpost.mqtt_path", "outpost.mqtt_connect", "umqtt.simple"]],
   ["serial step", ["outpost_contract.frame"]],
   // discovery: at connect with mqtt.discovery; testalert: make test-alert

@@ -1,7 +1,7 @@
 # usmtp: one small SMTP client for MicroPython and CPython.
-# The protocol lives in core.py (no I/O: the state table, the reply parser, the session, AUTH
-# PLAIN and LOGIN) with its jobs in files of their own: tx.py (one message over DATA, line ends
-# and dot-stuffing), bdat.py (CHUNKING), batch.py (send_many), stream.py (data_begin/write/end),
+# The protocol lives in core.py (no I/O: the state table, the reply parser, the session, a
+# deferred AUTH PLAIN, one message over DATA with its line ends and dot-stuffing) with the
+# rarer jobs in files of their own: auth.py (LOGIN, challenges), bdat.py (CHUNKING), batch.py (send_many), stream.py (data_begin/write/end),
 # oauth.py (XOAUTH2). client.py drives it over a socket (and TLS); writer.py writes a plain-text
 # message, mime.py what goes beyond it (attachments, HTML, non-ASCII headers). Each part loads on first use (README.md,
 # "What loads when"), so a board pays for what a send uses. Nothing loads with the package

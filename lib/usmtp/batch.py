@@ -3,7 +3,7 @@
 # Loaded only when a batch is sent: a board sends one message at a time.
 
 from usmtp.errors import SMTPAuthError, SMTPError
-from usmtp.tx import precheck, transaction
+from usmtp.core import precheck, transaction
 
 
 def settled(tx):

@@ -2,9 +2,7 @@
 # normalised, no dot-stuffing. Loaded only when the server offers CHUNKING. The chunks are
 # filled into one buffer allocated once and written from it (WRITE), never grown piece by piece.
 
-from usmtp.core import FLUSH, MAX_OUTSTANDING, WRITE
-from usmtp.tx import CRLFNormalizer
-from usmtp.tx import chunks
+from usmtp.core import FLUSH, MAX_OUTSTANDING, WRITE, CRLFNormalizer, chunks
 
 
 def bdat(core, tx, pipe):

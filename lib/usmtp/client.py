@@ -8,7 +8,6 @@ import sys
 
 from usmtp import errors
 from usmtp.core import ClientCore, DONE, NEED_DATA, lazy
-import usmtp.tx  # noqa: F401 (every client sends: loaded now, before a TLS handshake shares the heap)
 from usmtp.errors import SMTPConnectError, SMTPError, SMTPTimeout, SMTPUsageError
 
 MICROPYTHON = sys.implementation.name == "micropython"
@@ -321,7 +320,8 @@ class SMTP:
                     core.receive_data(data)
         except SMTPError as e:
             if isinstance(e, SMTPConnectError):
-                self._salvage(core)
+                from usmtp.extra import salvage
+                salvage(self, core)
             _settle(core, e)
             if core.state == "closed" or isinstance(e, (SMTPTimeout, SMTPConnectError)):
                 # after a timeout, replies and commands are out of step, and a socket error
@@ -337,28 +337,6 @@ class SMTP:
             self._lost = e.__class__.__name__
             self.close()
             raise
-
-    def _salvage(self, core):
-        # the connection broke: replies the server sent before that may still be readable,
-        # and a 250 it gave must count (the message is not sent a second time)
-        for _ in range(64):
-            try:
-                data = self._read(0.2)
-            except OSError:     # SMTPError too
-                break
-            if not data:
-                break
-            core.receive_data(data)
-        # dispatch the complete replies that did arrive, so what the server said about a
-        # message still counts
-        try:
-            while core._pending:
-                r = core._parser.next_reply()
-                if r is None:
-                    break
-                core._dispatch(r)
-        except SMTPError:
-            pass
 
     def _live(self):
         if self._core is None or self._sock is None:

@@ -1,6 +1,7 @@
 # The usmtp.SMTP calls that one message does not make: each is the SMTP method of the same
 # name, found here on first use (SMTP.__getattr__, core.lazy), so a board that sends one alert
-# never loads them. send_many is in batch.py, data_write in stream.py.
+# never loads them. send_many is in batch.py, data_write in stream.py. Here too: what the
+# client does with a connection that broke (salvage).
 
 
 def ehlo(smtp, name=None):
@@ -56,3 +57,27 @@ def noop(smtp):
 
 def rset(smtp):
     return smtp._do(smtp._live().op_simple("RSET"))
+
+
+def salvage(smtp, core):
+    # SMTP._run when the connection broke: replies the server sent before that may still be
+    # readable, and a 250 it gave must count (the message is not sent a second time)
+    from usmtp.errors import SMTPError
+    for _ in range(64):
+        try:
+            data = smtp._read(0.2)
+        except OSError:     # SMTPError too
+            break
+        if not data:
+            break
+        core.receive_data(data)
+    # dispatch the complete replies that did arrive, so what the server said about a
+    # message still counts
+    try:
+        while core._pending:
+            r = core._parser.next_reply()
+            if r is None:
+                break
+            core._dispatch(r)
+    except SMTPError:
+        pass

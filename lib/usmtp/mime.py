@@ -14,6 +14,53 @@ _PCT_SAFE = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789!#$&+
 
 # ---- the message's parts ---------------------------------------------------------------------
 
+def _random_hex(nbytes):
+    try:
+        import os
+        raw = os.urandom(nbytes)
+    except (ImportError, AttributeError, NotImplementedError, OSError):
+        import random
+        raw = bytes([random.getrandbits(8) for _ in range(nbytes)])
+    out = ""
+    for b in raw:
+        out += "0123456789abcdef"[b >> 4] + "0123456789abcdef"[b & 15]
+    return out
+
+
+def _multi(m):
+    # a message with parts gets its boundary: "=_" can never occur in base64 or
+    # quoted-printable text, so no part can hold it
+    if m.boundary is None:
+        m.boundary = "=_outpost_" + _random_hex(12)
+
+
+def qp_any(line, out, col, final):
+    # writer.qp_line for what its fast path does not take (non-ASCII, "=", a segment, a
+    # trailing space): byte by byte
+    n = len(line)
+    end = n - 1 if final else n     # only the line's real last byte must not be bare whitespace
+    for i in range(n):
+        c = line[i]
+        if (33 <= c <= 126 and c != 61) or ((c == 32 or c == 9) and i != end):
+            w = 1
+        else:
+            w = 3
+        if col + w > 75:
+            out += b"=\r\n"
+            col = 0
+        if w == 1:
+            out.append(c)
+        else:
+            out.append(61)
+            out.append(ord(_HEXU[c >> 4]))
+            out.append(ord(_HEXU[c & 15]))
+        col += w
+    if final:
+        out += b"\r\n"
+        return 0
+    return col
+
+
 def _check_content_type(ct):
     if not isinstance(ct, str):
         raise SMTPUsageError("attachment content type must be a string")
@@ -47,6 +94,7 @@ def attach(m, filename, source, content_type):
         raise SMTPUsageError("attachment " + filename + ": source must be bytes, str or a"
                              " file-like object, not " + type(source).__name__)
     m.attachments.append((filename, source, content_type, _start(source)))
+    _multi(m)
 
 
 def set_html(m, html):
@@ -55,6 +103,7 @@ def set_html(m, html):
     if not isinstance(html, str):
         raise SMTPUsageError("HTML body must be str, not " + type(html).__name__)
     m.html = html
+    _multi(m)
 
 
 def inline(m, cid, source, content_type, filename):
@@ -75,6 +124,7 @@ def inline(m, cid, source, content_type, filename):
         raise SMTPUsageError("inline part " + cid + ": source must be bytes or a file-like"
                              " object, not " + type(source).__name__)
     m.inlines.append((cid, source, content_type, filename, _start(source)))
+    _multi(m)
 
 
 def _semi(params):

@@ -1,6 +1,6 @@
 # The usmtp error classes a successful send never raises, with reply_error: loaded by
 # usmtp.errors the first time one is named there (the taxonomy is described in errors.py).
-from usmtp.errors import SMTPError, SMTPProtocolError
+from usmtp.errors import SMTPConnectError, SMTPError, SMTPProtocolError
 
 
 class SMTPTLSError(SMTPError):
@@ -77,3 +77,44 @@ def reply_error(code, text, enhanced=None, command=None):
         return SMTPPermanentError(code, text, enhanced, command)
     return SMTPProtocolError("unexpected reply " + str(code) + " " + text +
                              (" to " + command if command else ""))
+
+
+def failed(tx):
+    # core.Tx.outcome when its message did not plainly go through: raise what sank it (the
+    # refused-recipients dict when nothing did)
+    from usmtp.core import RCPT_OK
+    if tx.error is not None:
+        raise tx.error
+    a = tx.auth
+    if a is not None and a.code != 235:
+        raise SMTPAuthError(a.code, a.text, a.enhanced, "AUTH")
+    m = tx.mail
+    if m is None:
+        raise SMTPConnectError("no reply to MAIL FROM")
+    if m.code == 530:
+        # "authentication required" (or "STARTTLS first"): our setup, not this message,
+        # so it is an AUTH error that pauses a relay instead of dead-lettering the mail
+        raise SMTPAuthError(530, m.text, m.enhanced, "MAIL")
+    if m.code != 250:
+        raise SMTPSenderRefused(m.code, m.text, m.enhanced, tx.sender)
+    refused = {}
+    for a in tx.rcpts:
+        r = tx.rcpt.get(a)
+        if r is None:
+            raise SMTPConnectError("no reply to RCPT TO:<" + a + ">")
+        if r.code not in RCPT_OK:
+            refused[a] = (r.code, r.text)
+    if len(refused) == len(tx.rcpts):
+        raise SMTPRecipientsRefused(refused)
+    d = tx.data
+    if d is not None and d.code != 354:
+        raise SMTPDataError(d.code, d.text, d.enhanced, "DATA")
+    d = tx.bdat_err
+    if d is not None:
+        raise SMTPDataError(d.code, d.text, d.enhanced, "BDAT")
+    e = tx.end
+    if e is None:
+        raise SMTPConnectError("no reply to the end of the message")
+    if e.code != 250:
+        raise SMTPDataError(e.code, e.text, e.enhanced, "end of data")
+    return refused

@@ -4,10 +4,8 @@
 # function here is the method of the same name of ClientCore (op_begin_data, write_data,
 # op_end_data) or of usmtp.SMTP (data_write), which finds it on first use (core.lazy).
 
-from usmtp.core import RCPT_OK
+from usmtp.core import RCPT_OK, DataStuffer, precheck, transaction
 from usmtp.errors import SMTPDataError, SMTPError, SMTPUsageError
-from usmtp.tx import DataStuffer
-from usmtp.tx import precheck, transaction
 
 
 def op_begin_data(core, tx):
@@ -40,7 +38,7 @@ def op_begin_data(core, tx):
 
 
 def write_data(core, chunk):
-    if core.state != "data" or core._open_tx is None:
+    if core.state != "data" or getattr(core, "_open_tx", None) is None:
         raise SMTPUsageError("write_data() outside a DATA transaction")
     out = core._stuffer.feed(chunk)
     if out:
@@ -48,7 +46,7 @@ def write_data(core, chunk):
 
 
 def op_end_data(core):
-    if core.state != "data" or core._open_tx is None:
+    if core.state != "data" or getattr(core, "_open_tx", None) is None:
         raise SMTPUsageError("end of data outside a DATA transaction")
     tx = core._open_tx
     core._open_tx = None

@@ -1,8 +1,8 @@
 # Whole-message forms of the body encoders for tests and small messages; the streaming
-# encoders themselves (DataStuffer for DATA, CRLFNormalizer for BDAT) live in usmtp.tx, which
+# encoders themselves (DataStuffer for DATA, CRLFNormalizer for BDAT) live in usmtp.core, which
 # every send loads, and are importable from here too.
 
-from usmtp.tx import CRLFNormalizer, DataStuffer, _as_bytes  # noqa: F401
+from usmtp.core import CRLFNormalizer, DataStuffer, _as_bytes  # noqa: F401
 
 
 def normalize(data):

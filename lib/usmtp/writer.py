@@ -108,39 +108,24 @@ def qp_line(line, out, col=0, final=True):
         if final:
             out += b"\r\n"
         return 0
-    last = line[n - 1]
-    if col == 0 and final and min(line) >= 32 and max(line) <= 126 and b"=" not in line \
-            and last != 32:
+    if col == 0 and final and min(line) >= 32 and max(line) <= 126 and b"=" not in line:
         # plain printable ASCII (the common case): C-level checks, cut every 75 chars
-        i = 0
-        while n - i > 76:
-            out += line[i:i + 75]
-            out += b"=\r\n"
-            i += 75
-        out += line[i:]
-        out += b"\r\n"
-        return 0
-    end = n - 1 if final else n     # only the line's real last byte must not be bare whitespace
-    for i in range(n):
-        c = line[i]
-        if (33 <= c <= 126 and c != 61) or ((c == 32 or c == 9) and i != end):
-            w = 1
+        if line[n - 1] == 32:
+            if n < 74:      # "-- ", a signature's separator: its last space as =20
+                out += line[:n - 1]
+                out += b"=20\r\n"
+                return 0
         else:
-            w = 3
-        if col + w > 75:
-            out += b"=\r\n"
-            col = 0
-        if w == 1:
-            out.append(c)
-        else:
-            out.append(61)
-            out.append(ord(_HEXU[c >> 4]))
-            out.append(ord(_HEXU[c & 15]))
-        col += w
-    if final:
-        out += b"\r\n"
-        return 0
-    return col
+            i = 0
+            while n - i > 76:
+                out += line[i:i + 75]
+                out += b"=\r\n"
+                i += 75
+            out += line[i:]
+            out += b"\r\n"
+            return 0
+    from usmtp.mime import qp_any     # anything else: byte by byte
+    return qp_any(line, out, col, final)
 
 
 def line_spans(data):
@@ -303,19 +288,6 @@ def check_message_id(mid):
     return mid
 
 
-def _random_hex(nbytes):
-    try:
-        import os
-        raw = os.urandom(nbytes)
-    except (ImportError, AttributeError, NotImplementedError, OSError):
-        import random
-        raw = bytes([random.getrandbits(8) for _ in range(nbytes)])
-    out = ""
-    for b in raw:
-        out += "0123456789abcdef"[b >> 4] + "0123456789abcdef"[b & 15]
-    return out
-
-
 class Message:
     def __init__(self, sender, to, subject, body="", cc=None, bcc=None, date=None,
                  message_id=None, headers=None, body_encoding="quoted-printable"):
@@ -343,6 +315,7 @@ class Message:
             raise SMTPUsageError("header Date: date must be UTC Unix seconds (int >= 0)")
         self.date = date
         if message_id is None:
+            from usmtp.mime import _random_hex
             message_id = "<" + _random_hex(12) + "." + str(date) + "@" + \
                 _domain(self.sender[1]) + ">"
         self.message_id = check_message_id(message_id)
@@ -357,8 +330,7 @@ class Message:
         self.attachments = []
         self.html = None
         self.inlines = []
-        # "=_" can never occur in base64 or quoted-printable text: no part can hold the boundary
-        self.boundary = "=_outpost_" + _random_hex(12)
+        self.boundary = None        # a multipart message's (usmtp.mime)
 
     @staticmethod
     def _extra_headers(headers):
