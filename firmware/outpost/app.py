@@ -86,6 +86,14 @@ class App:
         finally:
             startup = None
             unload("outpost.startup")
+        self.ob.open()
+        unload("outpost_contract.record")   # read the journal's ids; loads again with an alert
+        if self.crashed_files:
+            from outpost import crash
+            crash.recover(self)
+            unload("outpost.crash")
+        if len(self.ob) and hop is None:
+            self.log("outbox: " + str(len(self.ob)) + " alert(s) waiting from before the reset")
 
     def next_id(self):
         # "<device>-<boot>-<seq>" (the record's rule, outpost_contract.record.make_id)

@@ -29,19 +29,23 @@ def state(a, sleep_s):
 
 
 def save(a, sleep_s):
-    d = state(a, sleep_s)
+    keep(a.machine, state(a, sleep_s), a.log)
+
+
+def keep(machine, d, log):
+    # the state d (state()'s keys) into RTC memory
     data = json.dumps(d)
-    while len(data) > MAX and a.rep and a.rep["rows"]:
+    rep = d["rep"]
+    while len(data) > MAX and rep and rep["rows"]:
         # RTC memory is small: the CSV keeps the newer half
-        a.rep["rows"] = a.rep["rows"][len(a.rep["rows"]) // 2 + 1:]
-        d["rep"] = a.rep
+        rep["rows"] = rep["rows"][len(rep["rows"]) // 2 + 1:]
         data = json.dumps(d)
     if len(data) > MAX:
-        a.log("rtc: state too large for RTC memory; the report restarts after this sleep")
+        log("rtc: state too large for RTC memory; the report restarts after this sleep")
         d["rep"] = None
         d["next_report"] = None
         data = json.dumps(d)
-    a.machine.RTC().memory(data.encode())
+    machine.RTC().memory(data.encode())
 
 
 def send_wake(a):
@@ -77,3 +81,16 @@ def send_step(a):
         d["mq"] = a.mqtt.hand_over()
     a.hop = d
     raise h
+
+
+def fresh_heap(cfg, machine, hop):
+    # the App after the SMTP step found no room to boot in the heap the step left (run.py):
+    # its state goes to RTC memory as for a deep sleep, and a 1 ms deep sleep gives it a fresh
+    # heap (the step's outcome waits in mail.res, read as after a send wake). One reset, never
+    # a crash.
+    for k in ("mq", "readings", "hist", "meta", "t0", "resume", "warned", "crashed"):
+        hop.pop(k, None)    # what only the App of this wake needs, not RTC memory
+    if cfg["log"]:
+        print("heap too split after the SMTP step: a 1 ms deep sleep for a fresh one")
+    keep(machine, hop, print)
+    machine.deepsleep(1)

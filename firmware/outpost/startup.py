@@ -87,15 +87,10 @@ def boot(a, hop, wdt):
     a.mono = clock.Mono(mono, a.time)
     ob = cfg["outbox"]
     a.ob = outbox.Outbox(a.path(ob["file"]), ob["max_bytes"], ob["compact_at"], a.log)
-    a.ob.open()
-    unload("outpost_contract.record")   # read the journal's ids; loads again with an alert
-    # crash.py's files: the alert in flight at a crash, main.py's mark of a crash reset
-    if _exists(a.path("inflight")) or _exists(a.path("reset.exc")):
-        from outpost import crash
-        crash.recover(a)
-        unload("outpost.crash")
-    if len(a.ob) and hop is None:
-        a.log("outbox: " + str(len(a.ob)) + " alert(s) waiting from before the reset")
+    # App.boot reads the journal once this module has left the heap (after the SMTP step the
+    # heap is at its tightest); crash.py's files, the alert in flight at a crash and main.py's
+    # mark of a crash reset, say whether it needs crash.recover then
+    a.crashed_files = _exists(a.path("inflight")) or _exists(a.path("reset.exc"))
     fitted = cfg["sensors"] if cfg["sensors"] is not None else bb.get("sensors", [])
     a.fitted = fitted
     if hop is None:
