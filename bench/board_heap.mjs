@@ -92,8 +92,8 @@ const steps = [
   ["sending", ["outpost.sending", "outpost.crash"]],
   ["smtp step", ["outpost.sendwake", "outpost.smtp_path", "usmtp", "usmtp.errors", "usmtp.checks",
                  "usmtp.core", "usmtp.client", "usmtp.writer", "outpost_contract.mail"]],
-  ["mqtt step", ["outpost.transport", "outpost.mqtt_path", "outpost.mqtt_connect", "umqtt.simple"]],
-  ["serial step", ["outpost_contract.frame"]],
+  ["mqtt step", ["outpost.transport", "outpost.mqtt_path", "outpost.mqtt_send", "outpost.mqtt_connect", "umqtt.simple"]],
+  ["serial step", ["outpost.serial_path", "outpost_contract.frame"]],
   // discovery: at connect with mqtt.discovery; testalert: make test-alert
   // wiring: the config against the board, once at boot; cfgerror: only when that check fails
   // rtc: the state across deep sleep; mqtt_keep: the kept MQTT connection (mqtt.host set)

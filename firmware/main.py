@@ -3,12 +3,9 @@
 try:
     import board
     # a send wake first (outpost/sendwake.py): the SMTP step with nothing else in the heap.
-    # Imported in every wake, even with no mail.go, and with it the alert's words and record
-    # code: the names they intern (they stay in the heap after the modules are unloaded) grow
-    # the name pool here, in a fresh heap, as one large block. Skipped, the pool grew later, in
-    # the alert's step or the MQTT connect, in a heap the app had split, and could not
-    # (probes on the PyPI port: without the alert's names here, the send wake and the MQTT
-    # fallback needed 4-8k more heap)
+    # Imported in every wake, even with no mail.go: the names it interns (they stay in the
+    # heap after it is unloaded) grow the name pool here, in a fresh heap. Skipped, the pool
+    # grew later, in the alert's step, in a split heap: a send-wake board failed at 128k.
     from outpost import sendwake
     if sendwake.run(getattr(board, "FS_ROOT", "")):
         # the alert went out in a send wake: the app starts again from a fresh heap (what the
@@ -16,13 +13,9 @@ try:
         import machine
         machine.deepsleep(1)
     sendwake = None
-    import outpost.alerts, outpost.words
     from outpost import unload
     unload("outpost.sendwake")
     unload("outpost.smtp_path")
-    unload("outpost.alerts")
-    unload("outpost.words")
-    unload("outpost_contract")
     unload = None
     import machine
     import time

@@ -24,19 +24,27 @@ def new_alert(a, event, csv=None):
         except MemoryError:
             rec = None
             gc.collect()
+    if payload is not None:
+        a.log("alert " + rid + " [" + rec["severity"] + "] " + rec["subject"] +
+              ("" if part == 0 else " (out of memory: " + ("without its CSV)" if part == 1 else "subject only)")))
+        rec = None
+        try:
+            dropped = a.ob.add(payload)
+        except MemoryError:
+            # the journal's writer did not fit: not on flash yet (unless it got that far)
+            payload = None
+            gc.collect()
+            if a.ob.has(rid):
+                return
     if payload is None:
-        # not even the bare record fits now: it is made again at the next step, without
-        # its CSV; a few at most wait so (the oldest goes first, counted as dropped)
+        # not even the bare record fits now: it is made again at the next step, with its id,
+        # without its CSV; a few at most wait so (the oldest goes first, counted as dropped)
         a.unsaved.append((event, None))
         if len(a.unsaved) > 4:
             a.ob.dropped += 1
             a.unsaved.pop(0)
         a.log("alert " + event.get("id", "?") + ": out of memory; journalled at the next step")
         return
-    a.log("alert " + rid + " [" + rec["severity"] + "] " + rec["subject"] +
-          ("" if part == 0 else " (out of memory: " + ("without its CSV)" if part == 1 else "subject only)")))
-    rec = None
-    dropped = a.ob.add(payload)
     for d in dropped:
         a.tried.pop(d, None)
 

@@ -9,7 +9,7 @@
 #   sending.py    the sending half: the outbox over the transport chain, with backoff
 #   crash.py      the crash bookkeeping (`inflight`, whose fault a reset was)
 #   rtc.py        the state across deep sleep, and the hop to the SMTP step (run.py)
-#   mqtt_keep.py  the kept MQTT connection: heartbeat, live readings, keepalive
+#   mqtt_keep.py  the kept MQTT connection, started at boot (mqtt_path.py keeps it)
 # What a wake holds: a quiet step holds this module, sensors, rules, report, the outbox, the
 # clock and Wi-Fi. The alert's words and record code load when a rule fires and go once it is
 # journalled; the transport chain loads when something is due to be sent and goes after it.
@@ -80,24 +80,29 @@ class App:
         """hop: the state an earlier App of this wake handed over for the SMTP step (rtc.send_step),
         with the watchdog it started; None at a reset. The work is startup.py's, which leaves
         the heap after it."""
+        if self.cfg["mqtt"]["host"]:
+            # the kept connection's code loads first, low in a fresh heap: it stays, what the
+            # boot loads after it goes and leaves its room in one piece
+            from outpost import mqtt_keep   # noqa: F401 (started by startup.boot)
         from outpost import startup
         try:
             startup.boot(self, hop, wdt)
         finally:
             startup = None
             unload("outpost.startup")
-        self.ob.open()
+        self.ob.open()      # the journal, read with the boot's code out of the heap
         unload("outpost_contract.record")   # read the journal's ids; loads again with an alert
         if self.crashed_files:
             from outpost import crash
             crash.recover(self)
-            unload("outpost.crash")
+        unload("outpost.crash")             # (loaded with the boot's passing modules)
         if len(self.ob) and hop is None:
             self.log("outbox: " + str(len(self.ob)) + " alert(s) waiting from before the reset")
 
     def next_id(self):
-        # "<device>-<boot>-<seq>" (the record's rule, outpost_contract.record.make_id)
-        from outpost_contract.record import make_id
+        # "<device>-<boot>-<seq>" (alerts.make_id: the alert's code, loaded to journal it,
+        # without the record codec)
+        from outpost.alerts import make_id
         self.seq += 1
         return make_id(self.cfg["device"], self.boot_no, self.seq)
 
@@ -114,35 +119,35 @@ class App:
                     self.t0 = hop["t0"]
                     hop = None
                     self.net.up()       # still associated: no new connection
-                    delay = self.finish()
+                    step = self.finish      # a step that runs out of memory here is lost too
                 else:
                     self.t0 = self.mono()
-                    try:
-                        delay = self.step()
-                        self.oom = 0
-                    except MemoryError:
-                        # whatever ran out (a module to load, a sample), this step is lost and
-                        # the next one comes at its time, never a crash (its alerts wait in
-                        # self.unsaved); a heap too split for three steps in a row starts
-                        # again fresh, its state kept in RTC memory
-                        self.chain = self.smtp = None
+                    step = self.step
+                try:
+                    delay = step()
+                    self.oom = 0
+                except MemoryError:
+                    # whatever ran out (a module to load, a sample), this step is lost and
+                    # the next one comes at its time, never a crash; a heap too split for
+                    # three steps in a row starts again fresh, its state kept in RTC memory
+                    self.chain = self.smtp = None
+                    gc.collect()
+                    self.oom += 1
+                    self.log("step: out of memory")
+                    if self.oom >= 3:
+                        self.log("heap too split: a 1 ms deep sleep for a fresh one")
+                        # the step's modules make room for the one that saves the state
+                        self.drivers = None
+                        for m in ("outpost.sensors", "outpost.rules", "outpost.alerting",
+                                  "outpost.sending", "outpost.words", "outpost.alerts",
+                                  "outpost_contract.record", "outpost.transport",
+                                  "outpost.smtp_path", "outpost.mqtt_path", "outpost.crash"):
+                            unload(m)
                         gc.collect()
-                        self.oom += 1
-                        self.log("step: out of memory")
-                        if self.oom >= 3:
-                            self.log("heap too split: a 1 ms deep sleep for a fresh one")
-                            # the step's modules make room for the one that saves the state
-                            self.drivers = None
-                            for m in ("outpost.sensors", "outpost.rules", "outpost.alerting",
-                                      "outpost.sending", "outpost.words", "outpost.alerts",
-                                      "outpost_contract.record", "outpost.transport",
-                                      "outpost.smtp_path", "outpost.mqtt_path", "outpost.crash"):
-                                unload(m)
-                            gc.collect()
-                            from outpost import rtc
-                            rtc.save(self, 0)
-                            self.machine.deepsleep(1)
-                        delay = self.cfg["sample_every"]
+                        from outpost import rtc
+                        rtc.save(self, 0)
+                        self.machine.deepsleep(1)
+                    delay = self.cfg["sample_every"]
                 self.idle(max(0, delay - (self.mono() - self.t0)))
         except Hop:
             return self.hop
@@ -181,12 +186,18 @@ class App:
         events = None
         if self.unsaved:
             unload("outpost.words")   # loaded by the rules to word the alerts
-            from outpost import alerting
-            for _ in range(len(self.unsaved)):
-                ev, csv = self.unsaved[0]
-                alerting.new_alert(self, ev, csv)    # back at the end of self.unsaved if it cannot
-                self.unsaved.pop(0)
-            ev = csv = None
+            todo = self.unsaved
+            self.unsaved = []
+            try:
+                from outpost import alerting
+                while todo:
+                    ev, csv = todo[0]
+                    alerting.new_alert(self, ev, csv)    # into self.unsaved again if it cannot
+                    todo.pop(0)
+            finally:
+                todo.extend(self.unsaved)   # what this step did not reach goes first next time
+                self.unsaved = todo
+            ev = csv = todo = None
         rules = sensors = None
         self.do_report(readings)
         return self.finish()
@@ -205,9 +216,7 @@ class App:
         else:
             self.resume = None      # nothing to send: the sending half stays on flash
         if self.mqtt is not None:
-            from outpost import mqtt_keep
-            mqtt_keep.heartbeat(self)
-            mqtt_keep.publish_state(self, self.readings)
+            self.mqtt.after_step(self)      # the heartbeat and the live readings, when due
         unload("outpost.alerts")            # a report's CSV loads them again to send it
         unload("outpost_contract.record")
         # the next sample, or sooner when a reminder is due before it: it goes at its time
@@ -236,7 +245,7 @@ class App:
 
     def keep_mqtt(self):
         # pings the kept MQTT connection within its keepalive, notices a drop, reconnects with
-        # backoff (see mqtt_keep.path_back)
+        # backoff (see MqttPath._connect)
         if self.mqtt is not None:
             self.mqtt.service(self.cfg["mqtt"]["timeout"])
         self.feed()

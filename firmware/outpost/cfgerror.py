@@ -138,7 +138,6 @@ def report(given, err, log, root="", checked=False):
     global _root
     _root = root
     from outpost import clock
-    from outpost import transport
     from outpost.net import Net
     cfgs = {}
     for p in ("mqtt", "smtp", "serial"):
@@ -175,7 +174,8 @@ def report(given, err, log, root="", checked=False):
                 m._publish([(m.status, b"config error", True)], timeout)
                 m.close()
             elif p == "serial":
-                transport.SerialPath(cfg, log).send(rec, None, cfg["serial"]["timeout"], data)
+                from outpost.serial_path import SerialPath
+                SerialPath(cfg, log).send(rec, None, cfg["serial"]["timeout"], data)
             else:
                 from outpost.smtp_path import SmtpPath
                 sp = SmtpPath(cfg, net, log, root)

@@ -1,9 +1,10 @@
-# The MQTT path to the gateway's broker (umqtt.simple), over TLS when mqtt.tls is set. Its own
-# module, so a wake that sends by SMTP or serial never loads it; connecting is
-# outpost/mqtt_connect.py, loaded only to connect.
+# The MQTT path to the gateway's broker, over TLS when mqtt.tls is set: the kept connection
+# (its socket, keepalive and reconnects). Its own module, so a wake that sends by SMTP or serial
+# never loads it; connecting (umqtt.simple) is outpost/mqtt_connect.py, loaded only to connect,
+# and sending outpost/mqtt_send.py, loaded for what goes out: between sends the board holds
+# only this module's code.
 import gc
 import sys
-import time
 
 from outpost import Down, unload
 from outpost_contract.rules import backoff
@@ -15,8 +16,17 @@ from outpost_contract.rules import backoff
 # With deep sleep (keep=False) there is one connection per wake-up, closed before sleeping.
 RECONNECT_MIN = 5      # seconds before the first reconnect attempt; doubles up to:
 RECONNECT_MAX = 300
-PID_LIMIT = 60000      # umqtt.simple's packet id is not wrapped at 65535: reconnect before
 BOARD = sys.implementation.name == "micropython"   # off the board nothing is unloaded
+
+
+def _unload():
+    # umqtt.simple leaves the heap on the board; unloading takes a little heap too, and
+    # without it the module only stays a while
+    if BOARD and "umqtt" in sys.modules:
+        try:
+            unload("umqtt")
+        except MemoryError:
+            pass
 
 
 class MqttPath:
@@ -38,7 +48,7 @@ class MqttPath:
         self.next_try = 0
         self.last_tx = 0          # mono time of the last packet sent (pings keep it within keepalive)
         self.connects = 0
-        self.on_up = None         # called after each successful connect
+        self.app = None           # the app (mqtt_keep.start): a new connection ends its outbox's hold
         self.catalog = None       # [(reading, unit, label)] for Home Assistant discovery
         self.announced = False    # discovery configs went out on a connection since boot
 
@@ -49,14 +59,19 @@ class MqttPath:
         return self.m["port"] or (8883 if self.m["tls"] else 1883)
 
     # --- the connection ---------------------------------------------------------------
-    # Between exchanges the path holds the connection's socket and packet id, not its code: on
-    # the board umqtt.simple loads for each exchange (a ping, a publish) and goes after it, and
-    # connecting (TLS, the Last Will, discovery) loads outpost/mqtt_connect.py only to connect.
+    # Between exchanges the path holds the connection's socket and packet id, not its code:
+    # connecting (TLS, the Last Will, discovery) loads outpost/mqtt_connect.py and umqtt.simple
+    # only to connect. On the board the exchanges after that (a publish, a ping) are the path's
+    # own few packets (see publish below), not umqtt.simple loaded from flash for each one.
 
     def _client(self):
-        # umqtt.simple's client over the open connection (on the board, made for this exchange)
+        # what the exchange speaks through: on the board the path itself (its publish, ping,
+        # wait_msg, check_msg and disconnect take umqtt.simple's arguments); off the board
+        # umqtt.simple's client over the open connection
         c = self.client
         if c is None:
+            if BOARD:
+                return self
             from umqtt.simple import MQTTClient
             c = MQTTClient(self.device, self.m["host"], self.port())
             c.sock = self.sock
@@ -64,11 +79,54 @@ class MqttPath:
         return c
 
     def _done(self, c):
-        # an exchange is over: the socket and packet id stay, umqtt.simple goes (on the board)
+        # an exchange is over: the socket and packet id stay (umqtt.simple goes, on the board)
         self.pid = c.pid
         self.client = None if BOARD else c
-        if BOARD:
-            unload("umqtt")
+        if c is not self:
+            _unload()
+
+    # --- on the board: the broker's packets read over the open connection (MQTT 3.1.1); what
+    # goes out is in mqtt_send.py, PINGREQ aside ---
+
+    def ping(self):
+        self.sock.write(b"\xc0\x00")
+
+    def wait_msg(self):
+        # the broker's next packet: None for a PINGRESP, else its type
+        op = self._packet()[0]
+        return None if op == 0xD0 else op
+
+    def check_msg(self):
+        # at once: raises when the broker closed the connection (a packet that came is dropped)
+        s = self.sock
+        s.setblocking(False)
+        try:
+            b = s.read(1)
+        finally:
+            s.setblocking(True)
+            self.settimeout(self, self.m["timeout"])
+        if b == b"":
+            raise OSError(-1, "closed by the broker")
+        if b:
+            self._packet(b[0])
+
+    def _packet(self, op=None):
+        # (first byte, body) of the broker's next packet
+        if op is None:
+            op = self._read(1)[0]
+        n = sh = 0
+        while True:
+            b = self._read(1)[0]
+            n |= (b & 0x7F) << sh
+            sh += 7
+            if b < 0x80:
+                return op, (self._read(n) if n else b"")
+
+    def _read(self, n):
+        b = self.sock.read(n)
+        if not b or len(b) < n:
+            raise OSError(-1, "closed by the broker")
+        return b
 
     def settimeout(self, c, timeout):
         # umqtt.simple leaves its socket blocking without a timeout after check_msg/wait_msg:
@@ -105,17 +163,40 @@ class MqttPath:
         self.connects += 1
         self.log("mqtt: connected to " + self.m["host"] + ":" + str(self.port()) +
                  (" (TLS)" if self.m["tls"] else ""))
-        if self.on_up is not None:
-            self.on_up()
+        a = self.app
+        if a is not None:
+            # the broker took a new connection (from the loop, a heartbeat or an alert): the
+            # outbox's hold ends, so what waits goes out at the next flush, not at its backoff's end
+            if a.hold_until:
+                self.log("outbox: a path is back, retrying at the next sample")
+            a.hold_until = 0
+
+    def after_step(self, a):
+        # app.finish: the heartbeat for the gateway's watchdog, and the latest readings,
+        # retained, for a live view (Home Assistant, a dashboard), each when due; a lost one
+        # (Down, a MemoryError) is never a reset
+        m = a.cfg["mqtt"]
+        every = m["heartbeat"]
+        if every and a.mono() >= a.next_beat:
+            a.next_beat = a.mono() + every
+            if self.net.connected():
+                try:
+                    self.beat(a.mono(), m["timeout"])
+                except Exception as e:
+                    self.log("heartbeat: " + str(e))
+        # at most every mqtt.publish_every seconds, QoS 0, only over a connection kept already
+        every = m["publish_every"]
+        if not every or a.mono() < a.next_state or not a.readings or self.sock is None:
+            return
+        a.next_state = a.mono() + every
+        try:
+            self.state(a.readings, m["timeout"])
+        except Exception as e:
+            self.log("state: " + str(e))
 
     def state(self, readings, timeout):
         # retained JSON of the latest readings, QoS 0 (the next one replaces a lost one)
-        import json
-        d = {}
-        for k in readings:
-            d[k] = readings[k][0]
-        self._publish([("outpost/" + self.device + "/state", json.dumps(d).encode(), True)],
-                      timeout, 0)
+        self._out("state", readings, timeout)
 
     def what(self, e):
         # one line: mbedTLS's verify messages start with a line break
@@ -136,8 +217,7 @@ class MqttPath:
         # the connection is closed: what an exchange held goes with it
         s = self.sock
         self.sock = self.client = None
-        if BOARD:
-            unload("umqtt")
+        _unload()
         return s
 
     def _drop(self, why):
@@ -154,12 +234,8 @@ class MqttPath:
         if self.sock is None:
             return
         try:
-            c = self._client()
-            self.settimeout(c, timeout)
-            if offline:
-                c.publish(self.status, b"offline", True, 1)
-            c.disconnect()
-        except Exception:       # a MemoryError loading umqtt.simple too: the Will says it
+            self._out("close", offline, timeout)
+        except Exception:       # a MemoryError loading the code too: the Will says it
             self.abort(self.sock)
         self._gone()
 
@@ -198,10 +274,6 @@ class MqttPath:
             return False
         try:
             c = self._client()
-        except MemoryError:     # no room for umqtt.simple now: the connection waits for the next call
-            gc.collect()
-            return False
-        try:
             ka = self.m["keepalive"]
             if ka and self.mono() - self.last_tx >= ka / 2:
                 c.ping()
@@ -212,6 +284,9 @@ class MqttPath:
             else:
                 c.check_msg()   # returns at once; raises when the broker closed the connection
             self._done(c)
+        except MemoryError:     # no room for this exchange now: the connection waits for the next call
+            c = None
+            gc.collect()
         except Exception as e:
             self._drop(self.what(e))
         return False
@@ -223,47 +298,28 @@ class MqttPath:
             return 60000
         return max(1000, ka * 250)
 
-    # --- sending ----------------------------------------------------------------------
+    # --- sending: outpost/mqtt_send.py, loaded for what goes out -------------------------
+
+    def _out(self, f, *args):
+        from outpost import mqtt_send
+        try:
+            return getattr(mqtt_send, f)(self, *args)
+        finally:
+            mqtt_send = None
+            if BOARD:
+                try:
+                    unload("outpost.mqtt_send")
+                except MemoryError:     # it stays a while
+                    pass
 
     def send(self, rec, csv, timeout, data=None):
-        # data: the record's bytes as the outbox holds them, forwarded unchanged (no second
-        # parse and encode on the board)
-        topic = "outpost/" + self.device + ("/report" if rec["kind"] == "report" else "/alert")
-        if data is None or csv:
-            from outpost import alerts
-            data = alerts.gateway_record(rec, csv)
-        self._publish([(topic, data, False)], timeout)
+        # data: the record's bytes as the outbox holds them, forwarded unchanged
+        self._out("send", rec, csv, timeout, data)
 
     def beat(self, uptime, timeout):
         # a sign of life for the gateway's watchdog (the retained status goes at each connect)
-        self._publish([("outpost/" + self.device + "/heartbeat", str(int(uptime)).encode(), False)],
-                      timeout)
+        self._out("publish", [("outpost/" + self.device + "/heartbeat", str(int(uptime)).encode(),
+                               False)], timeout)
 
     def _publish(self, messages, timeout, qos=1):
-        if not self.net.connected():
-            if self.sock is not None:
-                self._drop("no Wi-Fi")
-            raise Down("no Wi-Fi")
-        if self.sock is not None and self.pid >= PID_LIMIT:
-            self.close()
-        t0 = time.ticks_ms()
-        fresh = self.sock is None
-        while True:
-            if self.sock is None:
-                self._connect(timeout)   # raises Down
-            c = self._client()           # a MemoryError: an outage of this attempt (the chain's)
-            try:
-                self.settimeout(c, timeout)
-                for topic, data, retain in messages:
-                    c.publish(topic, data, retain, qos)  # QoS 1: returns only after the PUBACK
-                self.last_tx = self.mono()
-                self._done(c)
-                return
-            except Exception as e:
-                self._drop(self.what(e))
-                left = timeout - time.ticks_diff(time.ticks_ms(), t0) / 1000
-                if fresh or left < 1:
-                    raise Down(self.what(e))
-                # a kept connection may have died since it was last used: one fresh try
-                fresh = True
-                timeout = left
+        self._out("publish", messages, timeout, qos)

@@ -74,10 +74,13 @@ def _exists(path):
 
 def _meta(payload):
     # (id, severity) of a journalled record
-    from outpost_contract import record as alert_record
     try:
-        # flash can be corrupt: nesting is bounded before parsing (alert_record.check_depth)
-        alert_record.check_depth(payload if isinstance(payload, str) else str(payload, "utf-8"))
+        # flash can be corrupt: nesting is bounded before parsing (record.check_depth); a
+        # record with few brackets cannot nest deep, and is read without loading the codec
+        o, c = ("{", "[") if isinstance(payload, str) else (b"{", b"[")
+        if payload.count(o) + payload.count(c) > 8:     # record.MAX_DEPTH
+            from outpost_contract import record as alert_record
+            alert_record.check_depth(payload if isinstance(payload, str) else str(payload, "utf-8"))
         rec = json.loads(payload)
         rid = rec["id"]
     except (ValueError, KeyError, TypeError, AttributeError):

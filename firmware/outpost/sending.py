@@ -25,23 +25,31 @@ def make_path(a, name):
     if name == "mqtt":
         return a.mqtt    # None without mqtt.host; with it, the kept path
     if name == "serial":
-        from outpost import transport
-        return transport.SerialPath(cfg, a.log)
+        from outpost.serial_path import SerialPath
+        return SerialPath(cfg, a.log)
     if sys_mp():
         # on the board the SMTP step runs with the app out of the heap: in this wake, or
         # after a reset on a heap below smtp.send_wake_below (sendwake.py); the app holds only
         # its side of the hop (smtp_hop.py), not smtp_path's composing and sending
-        from outpost import rtc, smtp_hop
+        from outpost import smtp_hop
         resets = small_heap(cfg["smtp"]["send_wake_below"])
-        smtp = smtp_hop.StepPath(cfg, a.net, a.log, a.root,
-                                 (lambda: rtc.send_wake(a)) if resets else (lambda: rtc.send_step(a)),
-                                 resets)
+        smtp = smtp_hop.StepPath(cfg, a.net, a.log, a.root, lambda: hop(a, resets), resets)
     else:
         from outpost import smtp_path
         smtp = smtp_path.SmtpPath(cfg, a.net, a.log, a.root)
     smtp.auth_warned = a.auth_warned     # a setup problem is said once, not per attempt
     a.smtp = smtp
     return smtp
+
+
+def hop(a, resets):
+    # to the SMTP step (outpost/rtc.py), loaded only then: after the step the path only reads
+    # its outcome
+    from outpost import rtc
+    if resets:
+        rtc.send_wake(a)
+    else:
+        rtc.send_step(a)
 
 
 def drop_path(a, name, p):
@@ -51,6 +59,7 @@ def drop_path(a, name, p):
         a.smtp = None
         unload("outpost.smtp_path")
         unload("outpost.smtp_hop")
+        unload("outpost.rtc")
 
 
 def flush(a):
@@ -137,7 +146,8 @@ def settled(a, rid, result, form):
     # True when the attempt took the alert off the outbox: sent (a path works: the outbox's
     # hold ends) or refused for good; False when every path was down
     if result[0] == "sent":
-        a.ob.done(rid)
+        if a.ob.has(rid):
+            a.ob.done(rid)      # (sent() journalled it done already, as the peer took it)
         a.down_rounds = 0
         a.hold_until = 0
         a.sent += 1

@@ -1,32 +1,9 @@
 # The app's boot (App.boot), loaded for it and unloaded after: its code runs once a wake, and a
-# quiet step does not hold it. What only a reset needs (the boot counter on flash, the wiring
-# check) and what only a crash left (crash.py) load only then; a wake without them interns none
-# of their names, and its heap is not split by a module loaded and dropped in the middle of it.
+# quiet step does not hold it. App.boot reads the journal and runs the crash bookkeeping once
+# this module has gone.
 import os
 
 from outpost import unload
-
-
-def read_counter(path):
-    try:
-        with open(path) as f:
-            return int(f.read().strip() or "0")
-    except (OSError, ValueError):
-        return 0
-
-
-def bump_boot_counter(path):
-    # one small flash write per cold boot; write-then-rename so a cut never loses the count
-    n = read_counter(path) + 1
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(str(n))
-    try:
-        os.rename(tmp, path)
-    except OSError:
-        os.remove(path)
-        os.rename(tmp, path)
-    return n
 
 
 def _exists(path):
@@ -65,6 +42,17 @@ def boot(a, hop, wdt):
     cfg = a.cfg
     machine = a.machine
     bb = a.board.BOARD
+    if hop is None:
+        # the boot's passing modules load together, each going after its use: the names they
+        # intern grow the name pool (one block of 7 KB on a 64-bit board) while the heap is
+        # still in one piece, not between the holes of the ones gone before
+        from outpost import alerting, alerts, crash, outbox_write, transport, wiring, words  # noqa: F401
+        from outpost import rules, sensors  # noqa: F401
+        alerting = alerts = crash = outbox_write = transport = wiring = words = rules = sensors = None
+        unload("outpost.alerting")
+        unload("outpost.outbox_write")
+        unload("outpost.transport")
+        unload("outpost_contract")      # their rules (backoff, severity): a quiet wake needs none
     if bb.get("led") is not None:
         if bb.get("led_type") == "neopixel":
             import neopixel
@@ -81,7 +69,9 @@ def boot(a, hop, wdt):
     if saved is not None:
         boot, seq, mono = saved["boot"], saved["seq"], saved["mono"]
     else:
-        boot, seq, mono = bump_boot_counter(a.path("boot.count")), 0, 0.0
+        from outpost import alerts
+        boot, seq, mono = alerts.bump_boot_counter(a.path("boot.count")), 0, 0.0
+    unload("outpost.alerts")
     a.boot_no = boot
     a.seq = seq
     a.mono = clock.Mono(mono, a.time)
@@ -105,6 +95,7 @@ def boot(a, hop, wdt):
     a.drivers = sensors.build(fitted, machine)
     a.rules = cfg["rules"]
     a.meta = hop["meta"] if hop is not None else sensor_words(fitted, a.drivers)
+    unload("outpost.words")         # (loaded with the boot's passing modules)
     # the last few readings of each ruled sensor, for the alert's body (RAM only)
     a.hist = {}
     for r in a.rules:
@@ -133,6 +124,7 @@ def boot(a, hop, wdt):
     if cfg["mqtt"]["host"]:
         from outpost import mqtt_keep
         mqtt_keep.start(a, saved)
+        unload("outpost.mqtt_keep")     # the path stays, not its start
     a.next_beat = saved.get("next_beat", 0) if saved else 0
     a.timeouts = {"smtp": cfg["smtp"]["timeout"], "mqtt": cfg["mqtt"]["timeout"],
                   "serial": cfg["serial"]["timeout"]}

@@ -7,10 +7,10 @@
 #   mpremote connect PORT exec "from outpost.testalert import main; main()"
 import time
 
-from outpost import alerts, clock, smtp_path, transport
+from outpost import Down, Refused, alerts, clock, smtp_path
+from outpost.serial_path import SerialPath
 from outpost.run import load_config
 from outpost.net import Net
-from outpost.startup import bump_boot_counter
 
 DONE = "test-alert: done"
 
@@ -31,15 +31,15 @@ def run(cfg, root="", say=_say):
     mono = clock.Mono()
     log = lambda msg: say("  " + msg)   # noqa: E731 (the paths' log lines, indented)
     net = Net(cfg["wifi"], cfg["ntp"], log, None, mono)
-    boot = bump_boot_counter(root + "/boot.count" if root else "boot.count")
-    ids = alerts.Ids(cfg["device"], boot)
+    boot = alerts.bump_boot_counter(root + "/boot.count" if root else "boot.count")
+    seq = 0
     say("test-alert: " + cfg["device"] + ", paths in order: " + ", ".join(cfg["transport"]["order"]))
     if cfg["wifi"]["ssid"]:
         net.up()
     from outpost.mqtt_path import MqttPath
     paths = {"smtp": smtp_path.SmtpPath(cfg, net, log, root),
              "mqtt": MqttPath(cfg, net, log, mono, keep=False),
-             "serial": transport.SerialPath(cfg, log)}
+             "serial": SerialPath(cfg, log)}
     paths["smtp"].trace = lambda line: say("    " + line)
     how = {"smtp": "the mail server said 250", "mqtt": "the broker's PUBACK",
            "serial": "the gateway's ACK"}
@@ -52,7 +52,8 @@ def run(cfg, root="", say=_say):
             say(name + ": not configured (" + unset[name] + ")")
             continue
         tried += 1
-        rec = record(cfg, ids.next(), name, clock.now())
+        seq += 1
+        rec = record(cfg, alerts.make_id(cfg["device"], boot, seq), name, clock.now())
         say(name + ": sending " + rec["id"] + " (" + rec["subject"] + ")")
         t0 = time.ticks_ms()
         try:
@@ -63,9 +64,9 @@ def run(cfg, root="", say=_say):
             ms = time.ticks_diff(time.ticks_ms(), t0)
             say(name + ": SENT in " + str(ms) + " ms (" + how[name] + ")")
             sent += 1
-        except transport.Refused as e:
+        except Refused as e:
             say(name + ": REFUSED for good: " + str(e))
-        except transport.Down as e:
+        except Down as e:
             say(name + ": FAILED: " + str(e))
         except Exception as e:   # a surprise is a result too: shown, and the next path tried
             say(name + ": FAILED: " + (e.__class__.__name__ + " " + str(e)).strip())

@@ -8,66 +8,11 @@
 #
 # A path calls sent() the moment its peer took the message (the 250, the PUBACK, the ACK): the
 # caller marks the record done then, not one round trip later after QUIT.
+# The serial path is outpost/serial_path.py, the MQTT path outpost/mqtt_path.py, the SMTP path
+# outpost/smtp_hop.py (the app's side) and outpost/smtp_path.py: each loads only when used.
 import gc
-import time
 
 from outpost import Down, Refused, unload  # noqa: F401 (a path raises these; see outpost/__init__.py)
-
-
-class SerialPath:
-    name = "serial"
-
-    def __init__(self, cfg, log, uart=None):
-        self.s = cfg["serial"]
-        self.log = log
-        self.uart = uart
-
-    def enabled(self):
-        return self.s["uart"] >= 0
-
-    def _port(self):
-        if self.uart is None:
-            import machine
-            kw = {"baudrate": self.s["baud"], "timeout": 100}
-            if self.s["tx"] >= 0:
-                kw["tx"] = self.s["tx"]
-            if self.s["rx"] >= 0:
-                kw["rx"] = self.s["rx"]
-            self.uart = machine.UART(self.s["uart"], **kw)
-        return self.uart
-
-    def send(self, rec, csv, timeout, data=None):
-        from outpost_contract import frame as serial_frame
-        if data is None or csv:
-            from outpost import alerts
-            data = alerts.gateway_record(rec, csv)
-        try:
-            u = self._port()
-            while u.any():
-                u.read()  # drop stale replies from an earlier attempt
-            u.write(serial_frame.encode(data))
-        except OSError as e:
-            raise Down(str(e))
-        rid = rec["id"]
-        deadline = time.ticks_add(time.ticks_ms(), int(timeout * 1000))
-        buf = b""
-        while time.ticks_diff(deadline, time.ticks_ms()) > 0:
-            chunk = u.readline()
-            if not chunk:
-                continue
-            buf += chunk
-            if not buf.endswith(b"\n"):
-                continue
-            line = buf
-            buf = b""
-            r = serial_frame.parse_reply(line)
-            if r is None:
-                continue  # boot chatter, REPL, another board's reply
-            if r[0] == "ACK" and r[1] == rid:
-                return
-            if r[0] == "NAK" and r[1] in (rid, None):
-                raise Down("gateway NAK " + r[-1])
-        raise Down("no ACK within " + str(timeout) + " s")
 
 
 class Chain:
@@ -107,9 +52,7 @@ class Chain:
             try:
                 r = self._try(p, start, reasons, rec, csv, timeouts, sent, data, shed, payload)
             finally:
-                if self.drop is not None:
-                    self.drop(name, p)
-                p = None
+                p = None if self.drop is None else self._drop(name, p)
             if r is False:
                 break
             if r is not None:
@@ -117,6 +60,14 @@ class Chain:
         if not reasons:
             reasons.append("no path configured")
         return ("down", reasons)
+
+    def _drop(self, name, p):
+        # a path's modules leave the heap after its attempt; unloading takes a little heap
+        # too: without it they stay until the round ends, which is no reason to fail it
+        try:
+            self.drop(name, p)
+        except MemoryError:
+            gc.collect()
 
     def _try(self, p, start, reasons, rec, csv, timeouts, sent, data, shed, payload):
         # one path's attempt: its outcome; None (reasons says why) to try the next; False

@@ -2,11 +2,10 @@
 # it, outpost/run.py keeps the state in RTC memory and deep-sleeps 1 ms for a fresh heap (one
 # reset, the step's outcome waiting in mail.res), never a crash; at a reset there is no state
 # to keep, and the MemoryError goes to main.py as before.
+import importlib
 import json
 
 import pytest
-
-from outpost import run, sendwake
 
 
 class Slept(BaseException):
@@ -42,6 +41,9 @@ STATE = {"m": "op1", "boot": 2, "seq": 5, "mono": 40.0, "states": [None], "rep":
 
 
 def test_an_app_that_cannot_boot_after_the_smtp_step_sleeps_for_a_fresh_heap(monkeypatch):
+    # as run.main finds them now: an emulated board's run (another test) loads them afresh
+    run = importlib.import_module("outpost.run")
+    sendwake = importlib.import_module("outpost.sendwake")
     runs = []
 
     def run_app(cfg, board, machine, time, hop, wdt):
@@ -61,6 +63,7 @@ def test_an_app_that_cannot_boot_after_the_smtp_step_sleeps_for_a_fresh_heap(mon
 
 
 def test_at_a_reset_the_memory_error_goes_to_main_py(monkeypatch):
+    run = importlib.import_module("outpost.run")
     def run_app(cfg, board, machine, time, hop, wdt):
         raise MemoryError("memory allocation failed")
     monkeypatch.setattr(run, "start", lambda root: CFG)
