@@ -137,12 +137,14 @@ def table(f):
              % (kb(f["quiet_wake_vm"]), GOALS["quiet_wake_vm"]),
              "| its modules (app, run, clock, outbox, report, net, sensors, rules; the unix port's "
              "`machine` stand-in included) | %s | |" % kb(s["quiet wake"]),
-             "| + an alert's words and record (and journalling it) | %s | |" % kb(s["an alert"]),
+             "| + an alert's words and journalling (its record written without the record codec) | %s | |"
+             % kb(s["an alert"]),
              "| + the sending half, with something in the outbox (sending, crash) | %s | |"
              % kb(s["sending"]),
              "| the SMTP step's modules (sendwake, usmtp client and writer, the alert's email) | %s | "
              "24 KB for the send modules (lib/usmtp) |" % kb(s["smtp step"]),
-             "| the MQTT step's modules (transport chain, MQTT path, umqtt.simple) | %s | |" % kb(s["mqtt step"]),
+             "| the MQTT step's modules (transport chain, MQTT path, its sending and connecting, "
+             "umqtt.simple) | %s | |" % kb(s["mqtt step"]),
              "", "Measured 32-bit/64-bit ratio of the heap these modules hold: %.2f." % f["ratio_32_64"]]
     return "\n".join(rows) + "\n"
 

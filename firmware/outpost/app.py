@@ -11,8 +11,8 @@
 #   rtc.py        the state across deep sleep, and the hop to the SMTP step (run.py)
 #   mqtt_keep.py  the kept MQTT connection, started at boot (mqtt_path.py keeps it)
 # What a wake holds: a quiet step holds this module, sensors, rules, report, the outbox, the
-# clock and Wi-Fi. The alert's words and record code load when a rule fires and go once it is
-# journalled; the transport chain loads when something is due to be sent and goes after it.
+# clock and Wi-Fi. The alert's words and journalling code load when a rule fires and go once it
+# is journalled; the transport chain loads when something is due to be sent and goes after it.
 # The SMTP step itself runs with the app out of the heap (rtc.send_step, outpost/run.py).
 import gc
 

@@ -43,9 +43,11 @@ def boot(a, hop, wdt):
     machine = a.machine
     bb = a.board.BOARD
     if hop is None:
-        # the boot's passing modules load together, each going after its use: the names they
-        # intern grow the name pool (one block of 7 KB on a 64-bit board) while the heap is
-        # still in one piece, not between the holes of the ones gone before
+        # the modules an alert wake uses load together once, in a fresh heap: the names they
+        # intern (which stay) take the name pool past 620 here, and its next block (7 KB on a
+        # 64-bit board) finds the heap in one piece, not later between the holes a step leaves
+        # (where an in-app SMTP wake lost its alert up to 116k). alerting, outbox_write and
+        # transport go at once, the others after their use (crash and the journal in App.boot)
         from outpost import alerting, alerts, crash, outbox_write, transport, wiring, words  # noqa: F401
         from outpost import rules, sensors  # noqa: F401
         alerting = alerts = crash = outbox_write = transport = wiring = words = rules = sensors = None

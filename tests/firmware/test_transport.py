@@ -182,3 +182,18 @@ def test_a_path_is_dropped_even_when_it_ends_the_chain():
     r = Chain(["smtp", "mqtt"], 60, lambda s: None, Clock(), None, m.make, m.drop).send(REC, None, {})
     assert r == ("dead", "smtp: 550 no such user")
     assert m.log == ["make smtp", "drop smtp smtp"]
+
+
+def test_unloading_a_path_that_runs_out_of_memory_does_not_fail_the_round():
+    # dropping a path after its attempt unloads its modules, which takes a little heap too:
+    # a MemoryError there leaves them loaded a while, the chain goes on to the next path
+    paths = {"smtp": Path("smtp", Down("refused")), "mqtt": Path("mqtt")}
+    dropped = []
+
+    def drop(name, p):
+        dropped.append(name)
+        if name == "smtp":
+            raise MemoryError()
+    chain = Chain(["smtp", "mqtt"], 60, [].append, Clock(), make=paths.get, drop=drop)
+    assert chain.send(REC, None, {}) == ("sent", "mqtt")
+    assert dropped == ["smtp", "mqtt"]
