@@ -1,12 +1,11 @@
 # Wall-clock UTC seconds whatever the port's epoch, whether the clock was ever set, and the one
-# time format: the shared rules, read where they are defined (usmtp.clock, and
-# outpost_contract.timefmt), not through outpost_contract.rules, whose other rules a quiet wake
-# does not need; so board, usmtp and gateway draw the line at one date. Mono is the board's
-# own monotonic clock.
+# time format: the shared rules, read from usmtp.clock where they are defined (not through
+# outpost_contract.rules, whose other rules a quiet wake does not need), so board, usmtp and
+# gateway draw the line at one date. Mono is the board's own monotonic clock.
 import time
 
 import usmtp.clock
-from outpost_contract.timefmt import iso  # noqa: F401 (the one time format, for log lines)
+from usmtp.clock import iso  # noqa: F401 (the one time format, for the app's log lines)
 
 
 def now():

@@ -61,7 +61,7 @@ def _num(v):
 
 def csv_chunks(rep):
     """The CSV attachment as a generator of small str chunks (one per row)."""
-    from outpost_contract.timefmt import iso     # the one time format (UTC, ISO 8601)
+    from usmtp.clock import iso     # the one time format (UTC, ISO 8601)
     yield "time_utc," + ",".join(rep["cols"]) + "\r\n"
     n = len(rep["cols"])
     for row in rep["rows"]:
@@ -79,7 +79,7 @@ def csv_text(rep):
 
 def summary(rep, device, now, extra=None):
     """(subject, body) of the report for the period rep["start"]..now."""
-    from outpost_contract.timefmt import iso
+    from usmtp.clock import iso
     subj = device + " report " + iso(now)[:10]
     lines = [device + " report from " + iso(rep["start"]) + " to " + iso(now), ""]
     for name in rep["cols"]:

@@ -54,7 +54,7 @@ def boot(a, hop, wdt):
         unload("outpost.alerting")
         unload("outpost.outbox_write")
         unload("outpost.transport")
-        unload("outpost_contract.rules")    # (backoff, severity_rank): a quiet wake needs neither
+        unload("outpost_contract")      # their rules (backoff, severity): a quiet wake needs none
     if bb.get("led") is not None:
         if bb.get("led_type") == "neopixel":
             import neopixel

@@ -3,10 +3,10 @@
 # display-name rule, the connection modes, the clock) lives in usmtp, which stays standalone,
 # and is re-exported here, so a caller outside usmtp has one place to look. The re-exports load
 # on first use (module __getattr__), so a board that only needs backoff() or iso() at boot does
-# not pay for the address checks. iso() is timefmt.py's, which a board's log line loads alone.
+# not pay for the address checks. iso() is usmtp.clock's, beside the calendar it reads.
 _FROM_CHECKS = ("MODES", "TOKEN_CHARS", "address_problem", "display_name_problem",
                 "mailbox_problem", "mode_problem", "split_mailbox", "token_problem")
-_FROM_CLOCK = {"now": "now", "clock_is_set": "is_set", "SET_AFTER": "SET_AFTER"}
+_FROM_CLOCK = {"now": "now", "clock_is_set": "is_set", "SET_AFTER": "SET_AFTER", "iso": "iso"}
 
 
 def __getattr__(name):
@@ -14,9 +14,6 @@ def __getattr__(name):
     if name in _FROM_CHECKS:
         import usmtp.checks
         return getattr(usmtp.checks, name)
-    if name == "iso":
-        from outpost_contract.timefmt import iso
-        return iso
     if name in _FROM_CLOCK:
         import usmtp.clock
         return getattr(usmtp.clock, _FROM_CLOCK[name])
