@@ -7,7 +7,8 @@
 # allowed, for SMTPUTF8), "@", a domain of dot-separated labels (IDN in UTF-8 allowed; a name
 # without a dot such as "localhost" is fine on a LAN). Not supported, refused by name: quoted
 # local parts, comments "(...)", address literals "[1.2.3.4]", a trailing dot. Nothing here
-# allocates at import time.
+# allocates at import time. What a failed check says is in usmtp/phrases.py, loaded only then
+# (each check here returns None or the number of its phrase).
 
 MODES = ("tls", "starttls", "opportunistic", "plain")
 # alert ids and device names: what may go into a Message-ID, a topic or a file name
@@ -16,16 +17,18 @@ MAX_ADDRESS = 254       # bytes, RFC 5321 4.5.3.1.3 (a path of 256 with its angl
 MAX_LOCAL = 64
 MAX_LABEL = 63
 MAX_NAME = 256          # display name, characters
-_LOCAL_PUNCT = "!#$%&'*+-/=?^_`{|}~."
+
+
+def _say(n, *args):
+    # the phrase for problem n (usmtp/phrases.py), None for none
+    if n is None:
+        return None
+    from usmtp.phrases import PHRASES
+    return PHRASES[n] % args
 
 
 def _plain(c):
     return "a" <= c <= "z" or "A" <= c <= "Z" or "0" <= c <= "9"
-
-
-def _control(c):
-    o = ord(c)
-    return o < 32 or 127 <= o < 160 or o == 0x2028 or o == 0x2029
 
 
 def _utf8_len(s):
@@ -35,69 +38,81 @@ def _utf8_len(s):
         return -1
 
 
+def _crlf(s):
+    for c in s:
+        if c == "\r" or c == "\n" or c == "\0":
+            return True
+    return False
+
+
+def _address(addr):
+    if not addr:
+        return 1
+    if _crlf(addr):
+        return 2
+    for c in addr:
+        o = ord(c)
+        if o < 32 or 127 <= o < 160 or o == 0x2028 or o == 0x2029:
+            return 3
+    n = _utf8_len(addr)
+    if n < 0:
+        return 4
+    if n > MAX_ADDRESS:
+        return 5
+    local, at, domain = addr.rpartition("@")
+    if not at:
+        return 6
+    if not local:
+        return 7
+    if not domain:
+        return 8
+    if local[0] == '"':
+        return 9
+    if "@" in local:
+        return 10
+    if _utf8_len(local) > MAX_LOCAL:
+        return 11
+    for c in local:
+        if not (_plain(c) or c in "!#$%&'*+-/=?^_`{|}~." or ord(c) > 127):
+            if c == "(" or c == ")":
+                return 12
+            return 13, c
+    if local[0] == "." or local[-1] == "." or ".." in local:
+        return 14
+    if domain[0] == "[":
+        return 15
+    if domain[-1] == ".":
+        return 16
+    for label in domain.split("."):
+        if not label:
+            return 17
+        if _utf8_len(label) > MAX_LABEL:
+            return 18
+        if label[0] == "-" or label[-1] == "-":
+            return 19
+        for c in label:
+            if not (_plain(c) or c == "-" or ord(c) > 127):
+                return 20, c
+    return None
+
+
 def address_problem(addr):
     """None when addr is a usable mail address, else why not (a short phrase)."""
     if not isinstance(addr, str):
-        return "must be a string, not " + type(addr).__name__
-    if not addr:
-        return "is empty"
-    for c in addr:
-        if c == "\r" or c == "\n" or c == "\0":
-            return "contains CR, LF or NUL"
-        if _control(c):
-            return "contains a control character"
-    n = _utf8_len(addr)
-    if n < 0:
-        return "is not valid Unicode text"
-    if n > MAX_ADDRESS:
-        return "is over " + str(MAX_ADDRESS) + " bytes"
-    local, at, domain = addr.rpartition("@")
-    if not at:
-        return "has no @"
-    if not local:
-        return "has nothing before the @"
-    if not domain:
-        return "has nothing after the @"
-    if local[0] == '"':
-        return "has a quoted local part (not supported)"
-    if "@" in local:
-        return "has more than one @"
-    if _utf8_len(local) > MAX_LOCAL:
-        return "has a local part over " + str(MAX_LOCAL) + " bytes"
-    for c in local:
-        if not (_plain(c) or c in _LOCAL_PUNCT or ord(c) > 127):
-            if c == "(" or c == ")":
-                return "contains a comment (...) (not supported)"
-            return "contains " + repr(c) + " before the @"
-    if local[0] == "." or local[-1] == "." or ".." in local:
-        return "has a dot at the start or end of the local part, or two in a row"
-    if domain[0] == "[":
-        return "has an address literal [...] as domain (not supported)"
-    if domain[-1] == ".":
-        return "has a domain ending in a dot"
-    for label in domain.split("."):
-        if not label:
-            return "has an empty label in the domain"
-        if _utf8_len(label) > MAX_LABEL:
-            return "has a domain label over " + str(MAX_LABEL) + " bytes"
-        if label[0] == "-" or label[-1] == "-":
-            return "has a domain label starting or ending with '-'"
-        for c in label:
-            if not (_plain(c) or c == "-" or ord(c) > 127):
-                return "contains " + repr(c) + " in the domain"
-    return None
+        return _say(0, type(addr).__name__)
+    p = _address(addr)
+    if isinstance(p, tuple):
+        return _say(p[0], repr(p[1]))
+    return _say(p)
 
 
 def display_name_problem(name):
     """None when name may be a display name ("Freezer shed" in "Freezer shed <a@b>")."""
     if not isinstance(name, str):
-        return "must be a string, not " + type(name).__name__
+        return _say(0, type(name).__name__)
     if len(name) > MAX_NAME:
-        return "is over " + str(MAX_NAME) + " characters"
-    for c in name:
-        if c == "\r" or c == "\n" or c == "\0":
-            return "contains CR, LF or NUL"
-    return None
+        return _say(21)
+    return _say(2 if _crlf(name) else None)
 
 
 def split_mailbox(s):
@@ -112,17 +127,16 @@ def split_mailbox(s):
             name = name[1:-1].replace('\\"', '"').replace("\\\\", "\\")
         return name, addr
     if "<" in s or ">" in s:
-        raise ValueError("has '<' or '>' out of place (write Name <address>)")
+        raise ValueError(_say(22))
     return "", s
 
 
 def mailbox_problem(s):
     """None when s is 'address' or 'Name <address>' with both parts usable."""
     if not isinstance(s, str):
-        return "must be a string, not " + type(s).__name__
-    for c in s:
-        if c == "\r" or c == "\n" or c == "\0":
-            return "contains CR, LF or NUL"
+        return _say(0, type(s).__name__)
+    if _crlf(s):
+        return _say(2)
     try:
         name, addr = split_mailbox(s)
     except ValueError as e:
@@ -136,12 +150,12 @@ def mailbox_problem(s):
 def token_problem(v, limit=64):
     """None when v is 1..limit of A-Z a-z 0-9 . _ - (device names, alert ids)."""
     if not isinstance(v, str):
-        return "must be a string"
+        return _say(0, type(v).__name__)
     if not 0 < len(v) <= limit:
-        return "must be 1 to " + str(limit) + " characters"
+        return _say(23, limit)
     for c in v:
         if c not in TOKEN_CHARS:
-            return "may only hold A-Z a-z 0-9 . _ - (found " + repr(c) + ")"
+            return _say(24, repr(c))
     return None
 
 
@@ -149,4 +163,4 @@ def mode_problem(mode):
     """None when mode is one of the connection modes."""
     if mode in MODES:
         return None
-    return "must be one of " + ", ".join(MODES) + ", not " + repr(mode)
+    return _say(25, ", ".join(MODES), repr(mode))

@@ -30,11 +30,11 @@ def _is_timeout(e):
     return isinstance(e, OSError) and e.args and e.args[0] in (110, 116, 60)
 
 
-def _oserror(e, waiting, doing):
+def _oserror(e, doing):
     # a socket error as usmtp's: a timeout, or a lost connection
     if _is_timeout(e):
-        return SMTPTimeout("timed out " + waiting)
-    return SMTPConnectError("connection lost while " + doing + ": " + str(e))
+        return SMTPTimeout("timed out " + doing)
+    return SMTPConnectError("connection lost " + doing + ": " + str(e))
 
 
 def ticks_ms():
@@ -91,9 +91,9 @@ def wrap(sock, ctx, server_hostname):
         raise       # a board short of heap: an outage (errors.outcome), not a TLS setup fault
     except Exception as e:
         if _is_timeout(e):
-            raise SMTPTimeout("timed out in the TLS handshake with " + server_hostname)
+            raise SMTPTimeout("timed out in TLS with " + server_hostname)
         # MicroPython reports a failed certificate check as ValueError, CPython as SSLError
-        raise errors.SMTPTLSError("TLS handshake with %s failed: %s" % (server_hostname, e))
+        raise errors.SMTPTLSError("TLS with %s failed: %s" % (server_hostname, e))
 
 
 def local_literal(sock):
@@ -141,6 +141,13 @@ class SMTP:
     to the end of a message (servers scan it then), `connect_timeout` overrides for connecting.
     """
 
+    _sock = None        # the socket we read and write (TLS when it is)
+    _raw = None         # the plain socket under it (timeouts are set on it)
+    _tmo = None
+    _core = None
+    _lost = None        # why an error closed the connection, until connect() again
+    greeting = None
+
     def __init__(self, host=None, port=0, mode=None, cadata=None, server_hostname=None,
                  timeout=10, local_hostname=None, insecure_skip_verify=False,
                  allow_plaintext_auth=False, trace=None, connect_timeout=None,
@@ -163,12 +170,6 @@ class SMTP:
         self.pipelining = pipelining
         self.chunking = chunking
         self.source_address = source_address
-        self._sock = None          # the socket we read and write (TLS when it is)
-        self._raw = None           # the plain socket under it (timeouts are set on it)
-        self._tmo = None
-        self._core = None
-        self._lost = None          # why an error closed the connection, until connect() again
-        self.greeting = None
         if host:
             self.connect(host, port)
 
@@ -272,7 +273,7 @@ class SMTP:
             else:
                 self._sock.sendall(data)
         except OSError as e:
-            raise _oserror(e, "sending to the server", "sending")
+            raise _oserror(e, "sending")
 
     def _read(self, timeout):
         self._settimeout(timeout)
@@ -280,7 +281,7 @@ class SMTP:
             # MicroPython's read(n) waits for all n bytes; replies are lines, so read lines
             d = self._sock.readline(READ_SIZE) if MICROPYTHON else self._sock.recv(READ_SIZE)
         except OSError as e:
-            raise _oserror(e, "waiting for the server's reply", "reading")
+            raise _oserror(e, "reading")
         return d or b""
 
     def _run(self, op, timeout=None):
@@ -315,8 +316,7 @@ class SMTP:
                         except SMTPTimeout:
                             pass
                     if data is None:
-                        raise SMTPTimeout("timed out waiting for the reply to %s (%s s)"
-                                          % (w, t))
+                        raise SMTPTimeout("no reply to %s in %s s" % (w, t))
                     core.receive_data(data)
         except SMTPError as e:
             if isinstance(e, SMTPConnectError):
@@ -342,9 +342,8 @@ class SMTP:
         if self._core is None or self._sock is None:
             if self._lost:
                 # not the caller's mistake: a retry policy must see a transient network error
-                raise SMTPConnectError("the connection was lost (" + self._lost +
-                                       "); connect again")
-            raise SMTPUsageError("not connected (call connect() first, or give SMTP a host)")
+                raise SMTPConnectError("the connection was lost (" + self._lost + ")")
+            raise SMTPUsageError("not connected")
         return self._core
 
     def _reply(self):
@@ -362,18 +361,15 @@ class SMTP:
     def __getattr__(self, name):
         # the calls one message does not make load on first use, from usmtp.extra: ehlo, helo,
         # starttls, login_oauth2, send_message, data_begin, data_end, noop, rset, has_extn;
-        # send_many from usmtp.batch, data_write from usmtp.stream
+        # send_many from usmtp.batch, data_write from usmtp.stream; and two properties:
+        # esmtp_features (what the server offers) and is_tls
+        if name == "is_tls":
+            return bool(self._core and self._core.secure)
+        if name == "esmtp_features":
+            return dict(self._core.ext) if self._core else {}
         return lazy(self, " ehlo:extra helo:extra starttls:extra login_oauth2:extra"
                           " send_message:extra data_begin:extra data_end:extra noop:extra"
                           " rset:extra has_extn:extra send_many:batch data_write:stream ", name)
-
-    @property
-    def esmtp_features(self):
-        return dict(self._core.ext) if self._core else {}
-
-    @property
-    def is_tls(self):
-        return bool(self._core and self._core.secure)
 
     def login(self, user, password, mechanism=None, defer=False):
         """AUTH with the best mechanism the server offers (PLAIN, then LOGIN).

@@ -93,18 +93,18 @@ def check_arg(value, what):
     if isinstance(value, bytes):
         value = value.decode("utf-8")
     if "\r" in value or "\n" in value or "\x00" in value:
-        raise SMTPUsageError(what + " contains a CR, LF or NUL character: " + repr(value))
+        raise SMTPUsageError(what + ": CR, LF or NUL in " + repr(value))
     return value
 
 
 # ---- replies: bytes from the server -> Reply ----------------------------------------------
 
 class Reply:
-    def __init__(self, code, lines, enhanced=None):
+    def __init__(self, code, enhanced):
         self.code = code
-        self.lines = lines          # text of each line, enhanced code stripped
+        self.lines = []             # text of each line, enhanced code stripped
         self.enhanced = enhanced    # "5.1.1" or None
-        self.text = "\n".join(lines)
+        self.text = ""              # the lines joined, once the reply is complete
 
 
 def printable(b):
@@ -131,79 +131,8 @@ def _enhanced(code, text):
     return head, rest
 
 
-def _bad(line):
-    return SMTPProtocolError("malformed reply line %r" % _ascii(line[:40]))
-
-
-class ReplyParser:
-    """Accumulates received bytes and returns complete replies (next_reply)."""
-
-    def __init__(self, max_line=MAX_LINE, max_lines=MAX_LINES, max_reply=MAX_REPLY):
-        self.max_line = max_line
-        self.max_lines = max_lines
-        self.max_reply = max_reply
-        self._buf = bytearray()
-        self._pos = 0           # start of the first unparsed line
-        self._code = None       # code of the reply being assembled
-        self._lines = []
-        self._size = 0
-        self._enh = None
-
-    def feed(self, data):
-        self._buf.extend(data)
-        # a line that never ends must not eat the heap
-        if len(self._buf) - self._pos > self.max_line and self._buf.find(b"\n", self._pos) < 0:
-            raise SMTPProtocolError("reply line longer than %d bytes" % self.max_line)
-
-    def next_reply(self):
-        """Return the next complete Reply, or None when more bytes are needed."""
-        buf = self._buf
-        while True:
-            nl = buf.find(b"\n", self._pos)
-            if nl < 0:
-                if self._pos:
-                    self._buf = buf[self._pos:]
-                    self._pos = 0
-                return None
-            line = bytes(buf[self._pos:nl])
-            self._pos = nl + 1
-            if line[-1:] == b"\r":
-                line = line[:-1]
-            n = len(line)
-            if n > self.max_line:
-                raise SMTPProtocolError("reply line longer than %d bytes" % self.max_line)
-            self._size += n + 2
-            if self._size > self.max_reply:
-                raise SMTPProtocolError("reply longer than %d bytes" % self.max_reply)
-            if n < 3 or not line[:3].isdigit():
-                raise _bad(line)
-            code = int(line[:3])
-            if code < 200 or code > 599:
-                raise SMTPProtocolError("reply code %d is not an SMTP reply" % code)
-            if n > 3 and line[3] != 32 and line[3] != 45:     # " " ends a reply, "-" goes on
-                raise _bad(line)
-            text = _ascii(line[4:])
-            if self._code is None:
-                self._code = code
-                self._enh, text = _enhanced(code, text)
-            else:
-                if code != self._code:
-                    raise SMTPProtocolError("reply code changed from %d to %d inside one reply"
-                                            % (self._code, code))
-                if self._enh is not None:
-                    enh, rest = _enhanced(code, text)
-                    if enh is not None:
-                        text = rest
-            self._lines.append(text)
-            if len(self._lines) > self.max_lines:
-                raise SMTPProtocolError("reply has more than %d lines" % self.max_lines)
-            if n == 3 or line[3] == 32:
-                r = Reply(code, self._lines, self._enh)
-                self._code = None
-                self._lines = []
-                self._size = 0
-                self._enh = None
-                return r
+def _bad(what):
+    return SMTPProtocolError("reply " + what)
 
 
 def parse_ehlo(reply):
@@ -240,10 +169,8 @@ def check_secret(name, value):
             value = value.decode()
         except UnicodeError:
             raise SMTPUsageError(name + " is not UTF-8")
-    if not isinstance(value, str):
-        raise SMTPUsageError(name + " must be a string")
-    if "\x00" in value:
-        raise SMTPUsageError(name + " contains a NUL character")
+    if not isinstance(value, str) or "\x00" in value:
+        raise SMTPUsageError(name + " must be a string without NUL")
     return value
 
 
@@ -295,7 +222,12 @@ class ClientCore:
         self.replies = 0           # replies dispatched so far (the driver times each one)
         self.greeting_reply = None
         self.result = None
-        self._parser = ReplyParser()
+        # the reply parser: received bytes, where the first unparsed line starts, the reply
+        # being assembled and its size so far
+        self._buf = bytearray()
+        self._pos = 0
+        self._r = None
+        self._size = 0
         self._q = []               # pieces to write, in order (commands, body bytes)
         self._qn = 0               # their bytes
         self._pending = []         # (command, key, transaction) awaiting a reply, in order
@@ -321,9 +253,9 @@ class ClientCore:
 
     def start(self, op):
         if self._op is not None:
-            raise SMTPUsageError("an operation is already running")
+            raise SMTPUsageError("busy")
         if self.state == "closed":
-            raise SMTPConnectError("connection is closed")
+            raise SMTPConnectError("connection closed")
         self._op = op
         self._wait = None
         self.result = None
@@ -357,7 +289,58 @@ class ClientCore:
         if not data:
             self._eof = True
             return
-        self._parser.feed(data)
+        b = self._buf
+        b.extend(data)
+        # a line that never ends must not eat the heap
+        if len(b) - self._pos > MAX_LINE and b.find(b"\n", self._pos) < 0:
+            raise _bad("line over %d bytes" % MAX_LINE)
+
+    def next_reply(self):
+        """The next complete Reply, or None when more bytes are needed. Every byte the server
+        controls is bounded: MAX_LINE a line, MAX_LINES lines, MAX_REPLY bytes a reply."""
+        buf = self._buf
+        while True:
+            nl = buf.find(b"\n", self._pos)
+            if nl < 0:
+                if self._pos:
+                    self._buf = buf[self._pos:]
+                    self._pos = 0
+                return None
+            line = bytes(buf[self._pos:nl])
+            self._pos = nl + 1
+            if line[-1:] == b"\r":
+                line = line[:-1]
+            n = len(line)
+            if n > MAX_LINE:
+                raise _bad("line over %d bytes" % MAX_LINE)
+            self._size += n + 2
+            if self._size > MAX_REPLY:
+                raise _bad("over %d bytes" % MAX_REPLY)
+            # " " ends a reply, "-" goes on
+            if n < 3 or not line[:3].isdigit() or not 200 <= int(line[:3]) <= 599 or \
+                    (n > 3 and line[3] != 32 and line[3] != 45):
+                raise _bad("line malformed: %r" % _ascii(line[:40]))
+            code = int(line[:3])
+            text = _ascii(line[4:])
+            r = self._r
+            if r is None:
+                enh, text = _enhanced(code, text)
+                r = self._r = Reply(code, enh)
+            else:
+                if code != r.code:
+                    raise _bad("code changed from %d to %d" % (r.code, code))
+                if r.enhanced is not None:
+                    enh, rest = _enhanced(code, text)
+                    if enh is not None:
+                        text = rest
+            r.lines.append(text)
+            if len(r.lines) > MAX_LINES:
+                raise _bad("over %d lines" % MAX_LINES)
+            if n == 3 or line[3] == 32:
+                r.text = "\n".join(r.lines)
+                self._r = None
+                self._size = 0
+                return r
 
     def poll(self):
         try:
@@ -375,7 +358,7 @@ class ClientCore:
     def tls_established(self):
         """The driver wrapped the socket in TLS: forget what was said in plaintext (RFC 3207)."""
         if self.state != "tls":
-            raise SMTPUsageError("tls_established() without an accepted STARTTLS")
+            raise SMTPUsageError("no STARTTLS to establish")
         self.secure = True
         self._ext({}, False)
         self._go("TLS")
@@ -414,14 +397,13 @@ class ClientCore:
             w = self._wait
             if w is not None:
                 while len(self._pending) > w:
-                    r = self._parser.next_reply()
+                    r = self.next_reply()
                     if r is None:
                         if self._q:
                             return SEND
                         if self._eof:
-                            raise SMTPConnectError("server closed the connection while we waited "
-                                                   "for the reply to " + self._pending[0][0] +
-                                                   " (state " + self.state + ")")
+                            raise SMTPConnectError("server closed the connection before "
+                                                   "replying to " + self._pending[0][0])
                         return NEED_DATA
                     self._dispatch(r)
                 self._wait = None
@@ -456,15 +438,14 @@ class ClientCore:
             raise errors.SMTPTransientError(421, r.text, r.enhanced, cmd)
         t = row(self.state, cmd)
         if t is None:
-            raise SMTPProtocolError("reply %d to %s arrived in state %s, where %s is not valid"
-                                    % (r.code, cmd, self.state, cmd))
+            raise SMTPProtocolError("reply %d to %s in state %s" % (r.code, cmd, self.state))
         if str(r.code) in t[2]:
             target = t[3]
         elif r.code >= 400:
             target = t[4]
         else:
-            raise SMTPProtocolError("unexpected reply %d to %s in state %s: %s"
-                                    % (r.code, cmd, self.state, r.text))
+            raise SMTPProtocolError("reply %d to %s in state %s: %s" % (r.code, cmd, self.state,
+                                                                        r.text))
         if target != "-":
             self.state = target
         if cmd == "AUTH" and r.code == 235:
@@ -489,8 +470,8 @@ class ClientCore:
 
     def _need(self, *states):
         if self.state not in states:
-            raise SMTPUsageError("not possible in state " + self.state + " (needs " +
-                                 " or ".join(states) + ")")
+            raise SMTPUsageError("not in state " + self.state + " (needs " + " or ".join(states) +
+                                 ")")
 
     def _reply(self, cmd):
         # queue cmd; the generator that yields from this gets its reply
@@ -523,21 +504,18 @@ class ClientCore:
             raise SMTPUsageError("the connection is already encrypted")
         if "STARTTLS" not in self.ext:
             if required:
-                raise errors.SMTPTLSError("server does not offer STARTTLS and mode='starttls' "
-                                          "requires it (refusing to continue without TLS)")
+                raise errors.SMTPTLSError("server offers no STARTTLS (required)")
             return "ready"
         r = yield from self._reply("STARTTLS")
         if r.code != 220:
             if required:
-                raise errors.SMTPTLSError("server refused STARTTLS: %d %s" % (r.code, r.text))
+                raise errors.SMTPTLSError("STARTTLS refused: %d %s" % (r.code, r.text))
             return "ready"
-        p = self._parser
-        if len(p._buf) > p._pos:
+        if len(self._buf) > self._pos:
             # bytes sent before the handshake would be read as if they came over TLS
-            p._buf = bytearray()
-            p._pos = 0
-            raise SMTPProtocolError("server sent data after its STARTTLS reply, before the TLS "
-                                    "handshake (possible command injection)")
+            self._buf = bytearray()
+            self._pos = 0
+            raise SMTPProtocolError("data after the STARTTLS reply (injection?)")
         return "starttls"
 
     def op_hello(self):
@@ -565,11 +543,10 @@ class ClientCore:
         (RFC 4954 section 4): one round trip less; a refusal is then raised by that send."""
         self._need("ready")
         if not self.secure and not self.allow_plaintext_auth:
-            raise SMTPUsageError("refusing to send credentials over an unencrypted connection "
-                                 "(use TLS or STARTTLS, or set allow_plaintext_auth=True)")
+            raise SMTPUsageError("no AUTH over an unencrypted connection (allow_plaintext_auth)")
         offered = self.ext.get("AUTH")
         if offered is None:
-            raise errors.SMTPAuthError(503, "server does not offer AUTH", None, "AUTH")
+            raise errors.SMTPAuthError(503, "AUTH not offered", None, "AUTH")
         if defer and self.pipelining and not oauth and (mechanism or "PLAIN").upper() == "PLAIN" \
                 and "PLAIN" in offered.upper().split():
             # a board's login: nothing to exchange, so auth.py stays unloaded
@@ -583,7 +560,7 @@ class ClientCore:
         """NOOP, RSET or QUIT: returns the reply."""
         if self.state == "data":
             # inside DATA the command would become message text and never be answered
-            raise SMTPUsageError(cmd + " is not possible in state data (end the message first)")
+            raise SMTPUsageError(cmd + " not in state data")
         r = yield from self._reply(cmd)
         if r.code != (221 if cmd == "QUIT" else 250):
             raise _refused(r, cmd)
@@ -628,12 +605,8 @@ def envelope_addr(addr, what):
     if addr:
         p = address_problem(addr)
         if p:
-            raise SMTPUsageError(what + " is not a valid address: " + repr(addr) + " (" + p + ")")
+            raise SMTPUsageError(what + " " + repr(addr) + " " + p)
     return addr
-
-
-def is_ascii(s):
-    return len(s.encode()) == len(s)
 
 
 class Tx:
@@ -645,6 +618,8 @@ class Tx:
         self.source = source
         self.size = size
         self.eightbit = eightbit
+        a = sender + "".join(rcpts)
+        self.utf8 = len(a.encode()) != len(a)       # a non-ASCII address: SMTPUTF8
         self.mail = None
         self.rcpt = {}
         self.data = None
@@ -654,18 +629,14 @@ class Tx:
         self.auth = None        # reply to a deferred AUTH that led this transaction
 
     def on_reply(self, cmd, key, r):
-        if cmd == "AUTH":
-            self.auth = r
-        elif cmd == "MAIL":
-            self.mail = r
-        elif cmd == "RCPT":
+        # AUTH, MAIL, DATA -> .auth, .mail, .data; EOD and BDAT-LAST -> .end; RCPT -> .rcpt
+        if cmd == "RCPT":
             self.rcpt[key] = r
-        elif cmd == "DATA":
-            self.data = r
-        elif cmd == "EOD" or cmd == "BDAT-LAST":
-            self.end = r
-        elif cmd == "BDAT" and r.code != 250 and self.bdat_err is None:
-            self.bdat_err = r
+        elif cmd == "BDAT":
+            if r.code != 250 and self.bdat_err is None:
+                self.bdat_err = r
+        else:
+            setattr(self, "end" if cmd[0] in "EB" else cmd.lower(), r)
 
     def accepted(self):
         for a in self.rcpt:
@@ -705,7 +676,7 @@ def make_tx(sender, rcpts, source, size=None, eightbit=False):
     for a in rcpts:
         a = envelope_addr(a, "recipient")
         if not a:
-            raise SMTPUsageError("empty recipient address")
+            raise SMTPUsageError("empty recipient")
         if a not in seen:
             seen.append(a)
     if not seen:
@@ -740,8 +711,7 @@ def _as_bytes(chunk):
         return chunk.encode()
     if isinstance(chunk, (bytearray, memoryview)):
         return bytes(chunk)
-    raise TypeError("message chunk must be bytes, bytearray, memoryview or str, not " +
-                    type(chunk).__name__)
+    raise TypeError("message chunk: " + type(chunk).__name__)
 
 
 class CRLFNormalizer:
@@ -815,11 +785,10 @@ def send(core, tx):
 def precheck(core, tx):
     limit = core.max_size
     if limit and tx.size and tx.size > limit:
-        tx.error = errors.SMTPDataError(552, "message size %d exceeds the server's limit of %d"
+        tx.error = errors.SMTPDataError(552, "size %d over the server's limit %d"
                                         % (tx.size, limit), "5.3.4", "SIZE")
-        return
-    if not is_ascii(tx.sender + "".join(tx.rcpts)) and "SMTPUTF8" not in core.ext:
-        tx.error = SMTPUsageError("non-ASCII address but the server does not offer SMTPUTF8")
+    elif tx.utf8 and "SMTPUTF8" not in core.ext:
+        tx.error = SMTPUsageError("non-ASCII address, no SMTPUTF8")
 
 
 def transaction(core, tx, stream=True):
@@ -834,7 +803,7 @@ def transaction(core, tx, stream=True):
         params += " SIZE=" + str(tx.size)
     if tx.eightbit and "8BITMIME" in ext:
         params += " BODY=8BITMIME"
-    if not is_ascii(tx.sender + "".join(tx.rcpts)):
+    if tx.utf8:
         params += " SMTPUTF8"
     core._send("MAIL", "FROM:<" + tx.sender + ">" + params, tx)
     if not pipe:

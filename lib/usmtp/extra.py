@@ -75,7 +75,7 @@ def salvage(smtp, core):
     # message still counts
     try:
         while core._pending:
-            r = core._parser.next_reply()
+            r = core.next_reply()
             if r is None:
                 break
             core._dispatch(r)

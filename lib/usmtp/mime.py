@@ -6,8 +6,12 @@
 import binascii
 
 from usmtp.errors import SMTPUsageError
-from usmtp.writer import LINE, WORD, _HEXU, _QSAFE, fold, is_ascii, qp_chunks, line_spans
+from usmtp.writer import LINE, is_ascii, qp_chunks, line_spans
 from usmtp.writer import _no_crlf, check_message_id
+
+WORD = 75               # encoded word limit (RFC 2047 2)
+_QSAFE = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789!*+-/"
+_HEXU = "0123456789ABCDEF"
 
 _PCT_SAFE = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789!#$&+-.^_`|~"
 
@@ -82,6 +86,118 @@ def _start(source):
         except (OSError, AttributeError, ValueError):
             pass
     return None
+
+
+# ---- header lines beyond one plain line (the writer's _header and _boxes) ----------------------
+
+def fold(name, tokens):
+    # "Name: t1 t2 ..." with CRLF+SP in place of a separating space wherever the line would pass
+    # LINE; an over-long single token stays whole (legal up to 998). Returns bytes ending CRLF.
+    line = name + ":"
+    out = []
+    first = True
+    for t in tokens:
+        if first:
+            line += " " + t
+            first = False
+        elif t and len(line) + 1 + len(t) > LINE and line.strip():
+            out.append(line)
+            line = " " + t
+        else:
+            line += " " + t
+    out.append(line)
+    return ("\r\n".join(out) + "\r\n").encode()
+
+
+def unstructured(name, value):
+    # Subject and other free-text headers: raw when plain ASCII, else RFC 2047 encoded words
+    # raw only when a reader gets it back unchanged: parsers drop leading whitespace
+    if is_ascii(value) and "=?" not in value and not value.startswith(" ") and \
+            not value.startswith("\t"):
+        tokens = value.split(" ")
+        ok = True
+        for t in tokens:
+            if len(t) > 900:
+                ok = False
+        if ok:
+            return fold(name, tokens)
+    return fold(name, encoded_words(value, LINE - len(name) - 2))
+
+
+def phrase_tokens(name, first=WORD):
+    # a display name as tokens for fold(): atoms, one quoted string, or encoded words
+    if not name:
+        return []
+    if is_ascii(name) and "=?" not in name:
+        plain = True
+        for ch in name:
+            if ch not in _QSAFE and ch != " " and ch not in "#$%&'=?^_`{|}~":
+                plain = False
+        if plain and name.strip() == name and "  " not in name:
+            return name.split(" ")
+        return ['"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"']
+    return encoded_words(name, first)
+
+
+def _address_header(name, boxes):
+    tokens = []
+    for i in range(len(boxes)):
+        dname, addr = boxes[i]
+        sep = "," if i < len(boxes) - 1 else ""
+        first = LINE - len(name) - 2 if not tokens else WORD
+        words = phrase_tokens(dname, first)
+        if words:
+            tokens.extend(words)
+            tokens.append("<" + addr + ">" + sep)
+        else:
+            tokens.append(addr + sep)
+    return fold(name, tokens)
+
+
+def message_id(m):
+    # a Message-ID for a message given none: random, with the date and the sender's domain
+    return "<" + _random_hex(12) + "." + str(m.date) + "@" + m.sender[1].rpartition("@")[2] + ">"
+
+
+def base64_body(data, bufsize):
+    return base64_chunks(Reader(CanonicalText(data)), bufsize)
+
+
+def mailbox_pair(header, item):
+    # writer.parse_mailbox for a (name, address) tuple
+    if len(item) != 2:
+        raise SMTPUsageError("header " + header + ": a mailbox tuple is (name, address)")
+    return item[0] or "", item[1]
+
+
+def mailbox_tuple(header, items):
+    # writer._mailbox_list given a tuple: ("a@x", "b@y") is almost surely two addresses, not
+    # (name, address): say so
+    if len(items) == 2 and isinstance(items[0], str) and "@" in items[0] and \
+            " " not in items[0].strip() and "<" not in items[0]:
+        raise SMTPUsageError("header " + header + ": a tuple is one (name, address) mailbox;"
+                             " pass several addresses as a list")
+
+
+# Message's methods beyond plain text (writer.Message.__getattr__ hands them the message)
+
+def m_attach(m, filename, source, content_type="application/octet-stream"):
+    attach(m, filename, source, content_type)
+
+
+def m_set_html(m, html):
+    # the body as HTML too: readers show it and fall back to the plain text
+    set_html(m, html)
+
+
+def m_inline(m, cid, source, content_type, filename=None):
+    # a part of the HTML body (multipart/related), referred to as src="cid:<cid>"
+    inline(m, cid, source, content_type, filename)
+
+
+def m_as_bytes(m):
+    # the whole message at once: for tests and small messages only
+    return b"".join(m.chunks())
 
 
 def attach(m, filename, source, content_type):

@@ -11,11 +11,9 @@ from realboard import RealBoard, heap_for
 # Heaps measured on the 64-bit PyPI port by bench/board_heap.py (bench/board_heap.json), for
 # this port's word size (realboard.heap_for): between the MQTT fallback's smallest heap and
 # the SMTP step's in the app's own wake, so the SMTP step runs out of memory and MQTT does not
-TOO_SMALL_KB = 108     # the MQTT fallback completes from 97k; the SMTP step in the app's wake
-                       # from 108k with SMTP alone (probe smtp_app, m23), and with MQTT kept beside
-                       # it the step still runs out of memory at 108k. The window is narrow now: as
-                       # the SMTP step shrinks further this test needs another way to run the mail
-                       # path out of memory
+TOO_SMALL_KB = 108     # the MQTT fallback completes from 97k; a plain alert's SMTP step in the
+                       # app's wake now fits at 108k too (usmtp's small core), so the test's
+                       # server makes the SMTP step heavier the way a real one can (a long EHLO)
 MQTT_WAKE_KB = 100     # the MQTT fallback wake's gate: 97-116k complete clean, the SMTP step run
                        # and nothing out of memory (probes, m23 at 897cc68+, 2026-12-07); 96k
                        # and below run out of memory at the first boot. The goal is 96k
@@ -322,8 +320,13 @@ def test_memory_error_on_the_mail_path_is_an_outage_and_mqtt_takes_the_alert(tmp
     # with a heap this small the SMTP step (usmtp + writer + TLS) does not fit beside the app
     # on this 64-bit build (the send wake, which would make room, is off): the board must not
     # reset but go on to MQTT
+    # A plain alert's SMTP step now fits at this heap (usmtp's small core), so this server makes
+    # it heavier the way a real one can: an EHLO reply of 90 long lines (within usmtp's bounds),
+    # which the client holds while it sends
+    long_ehlo = ["X-VENDOR-%02d %s" % (i, "x" * 120) for i in range(90)]
     with broker_with_reader() as (broker, reader), \
-            MailServer(tls="starttls", auth_users={"board": "s3cret"}, auth_required=True) as srv:
+            MailServer(tls="starttls", auth_users={"board": "s3cret"}, auth_required=True,
+                       ehlo_extra=long_ehlo) as srv:
         cfg = board_config(smtp=starttls_auth(srv, send_wake_below=0), mqtt=mqtt_cfg(broker))
         with RealBoard(tmp_path, cfg, heapsize=TOO_SMALL_FOR_SMTP) as b:
             door_open(b)
