@@ -58,7 +58,7 @@ def _address(addr):
     if n < 0:
         return 4
     if n > MAX_ADDRESS:
-        return 5
+        return 5, MAX_ADDRESS
     local, at, domain = addr.rpartition("@")
     if not at:
         return 6
@@ -71,7 +71,7 @@ def _address(addr):
     if "@" in local:
         return 10
     if _utf8_len(local) > MAX_LOCAL:
-        return 11
+        return 11, MAX_LOCAL
     for c in local:
         if not (_plain(c) or c in "!#$%&'*+-/=?^_`{|}~." or ord(c) > 127):
             if c == "(" or c == ")":
@@ -87,7 +87,7 @@ def _address(addr):
         if not label:
             return 17
         if _utf8_len(label) > MAX_LABEL:
-            return 18
+            return 18, MAX_LABEL
         if label[0] == "-" or label[-1] == "-":
             return 19
         for c in label:
@@ -101,8 +101,8 @@ def address_problem(addr):
     if not isinstance(addr, str):
         return _say(0, type(addr).__name__)
     p = _address(addr)
-    if isinstance(p, tuple):
-        return _say(p[0], repr(p[1]))
+    if isinstance(p, tuple):    # the problem and its detail: a character (shown) or a limit
+        return _say(p[0], repr(p[1]) if isinstance(p[1], str) else p[1])
     return _say(p)
 
 
@@ -111,7 +111,7 @@ def display_name_problem(name):
     if not isinstance(name, str):
         return _say(0, type(name).__name__)
     if len(name) > MAX_NAME:
-        return _say(21)
+        return _say(21, MAX_NAME)
     return _say(2 if _crlf(name) else None)
 
 
