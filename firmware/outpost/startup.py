@@ -1,6 +1,7 @@
 # The app's boot (App.boot), loaded for it and unloaded after: its code runs once a wake, and a
 # quiet step does not hold it. App.boot reads the journal and runs the crash bookkeeping once
 # this module has gone.
+import gc
 import os
 
 from outpost import unload
@@ -46,14 +47,16 @@ def boot(a, hop, wdt):
         # the modules an alert wake uses load together once, in a fresh heap: the names they
         # intern (which stay) take the name pool past 620 here, and its next block (7 KB on a
         # 64-bit board) finds the heap in one piece, not later between the holes a step leaves
-        # (where an in-app SMTP wake lost its alert up to 116k). alerting, outbox_write and
-        # transport go at once, the others after their use (crash and the journal in App.boot)
-        from outpost import alerting, alerts, crash, outbox_write, transport, wiring, words  # noqa: F401
+        # (where an in-app SMTP wake lost its alert up to 116k). One module at a time, each
+        # unloaded at once (crash, alerts and wiring load again where used): the names stay,
+        # and the boot never holds all their code together (the MQTT fallback wake's boot ran
+        # out of memory so at 96k)
+        for m in ("alerting", "alerts", "crash", "outbox_write", "transport", "wiring", "words"):
+            __import__("outpost." + m)
+            unload("outpost." + m)
+            gc.collect()
         from outpost import rules, sensors  # noqa: F401
-        alerting = alerts = crash = outbox_write = transport = wiring = words = rules = sensors = None
-        unload("outpost.alerting")
-        unload("outpost.outbox_write")
-        unload("outpost.transport")
+        rules = sensors = None
         unload("outpost_contract")      # their rules (backoff, severity): a quiet wake needs none
     if bb.get("led") is not None:
         if bb.get("led_type") == "neopixel":
