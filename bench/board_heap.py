@@ -53,13 +53,17 @@ def completes(cfg, heap_kb, want):
             f.write("1" if cfg["rules"] else "0")
         b.start()
         deadline = time.monotonic() + 30
+        failed = lambda: (b.count("kept unix1-1-1") or b.count("machine.reset()")  # noqa: E731
+                          or b.count("without them") or b.count("out of memory"))
         while time.monotonic() < deadline:
+            # back in the outbox, a crash, the charts shed, or a step lost to memory (the
+            # MQTT fallback can deliver after the SMTP step failed so): not a clean wake
+            if failed():
+                return False
             if b.count(want):
-                return True
-            if b.count("kept unix1-1-1") or b.count("machine.reset()") or b.count("without them"):
-                return False    # back in the outbox, a crash, or the charts shed
+                return not failed()
             time.sleep(0.05)
-        return bool(b.count(want))
+        return bool(b.count(want)) and not failed()
 
 
 def smallest(cfg, want, lo=64, hi=320, step=4):

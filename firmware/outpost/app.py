@@ -16,9 +16,7 @@
 # The SMTP step itself runs with the app out of the heap (rtc.send_step, outpost/run.py).
 import gc
 
-from outpost import clock, outbox, report, unload
-from outpost.net import Net
-from outpost_contract.rules import iso
+from outpost import clock, report, unload
 
 
 class Hop(BaseException):
@@ -60,7 +58,7 @@ class App:
 
     def log(self, msg):
         if self.cfg["log"]:
-            print("[" + iso(clock.now()) + "] " + msg)
+            print("[" + clock.iso(clock.now()) + "] " + msg)
 
     def feed(self):
         if self.wdt is not None:
@@ -80,126 +78,26 @@ class App:
 
     def boot(self, hop=None, wdt=None):
         """hop: the state an earlier App of this wake handed over for the SMTP step (rtc.send_step),
-        with the watchdog it started; None at a reset."""
-        cfg = self.cfg
-        b = self.board
-        machine = self.machine
-        bb = b.BOARD
-        if cfg["mqtt"]["host"]:
+        with the watchdog it started; None at a reset. The work is startup.py's, which leaves
+        the heap after it."""
+        if self.cfg["mqtt"]["host"]:
             # the kept connection's code loads first, low in a fresh heap: it stays, what the
             # boot loads after it goes and leaves its room in one piece
-            from outpost import mqtt_keep   # noqa: F401 (started below)
-        if hop is None:
-            # the modules an alert wake uses load together once, in a fresh heap: the names
-            # they intern (which stay) take the name pool past 620 here, and its next block
-            # (7 KB on a 64-bit board) finds the heap in one piece, not later between the holes
-            # a step leaves (where an in-app SMTP wake lost its alert up to 116k). alerting,
-            # outbox_write and transport go at once, the others after their use below
-            from outpost import alerting, alerts, crash, outbox_write, transport, wiring, words  # noqa: F401
-            from outpost import rules, sensors  # noqa: F401
-            alerting = alerts = crash = outbox_write = transport = wiring = words = rules = sensors = None
-            unload("outpost.alerting")
-            unload("outpost.outbox_write")
-            unload("outpost.transport")
-        if bb.get("led") is not None:
-            if bb.get("led_type") == "neopixel":
-                import neopixel
-                self.led = neopixel.NeoPixel(machine.Pin(bb["led"]), 1)
-            else:
-                self.led = machine.Pin(bb["led"], machine.Pin.OUT)
-        saved = hop
-        if hop is None and machine.reset_cause() == machine.DEEPSLEEP_RESET:
-            from outpost import rtc
-            saved = rtc.load(machine)
-            unload("outpost.rtc")
-        if hop is None:
-            self.log("outpost on " + bb.get("name", "?") + " as " + cfg["device"])
-        if saved is not None:
-            boot, seq, mono = saved["boot"], saved["seq"], saved["mono"]
-        else:
-            from outpost import alerts
-            boot, seq, mono = alerts.bump_boot_counter(self.path("boot.count")), 0, 0.0
-        unload("outpost.alerts")
-        self.boot_no = boot
-        self.seq = seq
-        self.mono = clock.Mono(mono, self.time)
-        self.ob = outbox.Outbox(self.path(cfg["outbox"]["file"]), cfg["outbox"]["max_bytes"],
-                                cfg["outbox"]["compact_at"], self.log)
-        self.ob.open()
+            from outpost import mqtt_keep   # noqa: F401 (started by startup.boot)
+        from outpost import startup
+        try:
+            startup.boot(self, hop, wdt)
+        finally:
+            startup = None
+            unload("outpost.startup")
+        self.ob.open()      # the journal, read with the boot's code out of the heap
         unload("outpost_contract.record")   # read the journal's ids; loads again with an alert
-        from outpost import crash
-        crash.recover(self)
-        unload("outpost.crash")
+        if self.crashed_files:
+            from outpost import crash
+            crash.recover(self)
+        unload("outpost.crash")             # (loaded with the boot's passing modules)
         if len(self.ob) and hop is None:
             self.log("outbox: " + str(len(self.ob)) + " alert(s) waiting from before the reset")
-        fitted = cfg["sensors"] if cfg["sensors"] is not None else bb.get("sensors", [])
-        self.fitted = fitted
-        if hop is None:
-            # the check `make check` ran on the computer, run again on the board it is meant for
-            from outpost import wiring
-            bad = wiring.problems(cfg, bb)
-            err = wiring.ConfigError("; ".join(bad)) if bad else None
-            unload("outpost.wiring")
-            if err is not None:
-                raise err       # not outpost.config's: its 25 KB may not fit beside the app
-        from outpost import sensors
-        self.drivers = sensors.build(fitted, machine)
-        self.rules = cfg["rules"]
-        if hop is not None:
-            self.meta = hop["meta"]
-        else:
-            from outpost import words
-            self.meta = words.sensor_words(fitted, self.drivers)
-            unload("outpost.words")
-        # the last few readings of each ruled sensor, for the alert's body (RAM only)
-        self.hist = {}
-        for r in self.rules:
-            self.hist[r["sensor"]] = []
-        if hop is not None:
-            self.hist = hop["hist"]
-            self.readings = hop["readings"]
-            self.resume = hop["resume"]
-            self.auth_warned = hop["warned"]
-            for rid in hop["crashed"]:
-                self.crashed[rid] = max(self.crashed.get(rid, 0), hop["crashed"][rid])
-        self.next_state = saved.get("next_state", 0) if saved else 0
-        self.states = saved["states"] if saved else [None] * len(self.rules)
-        self.rep = saved["rep"] if saved else None
-        self.next_report = saved["next_report"] if saved else None
-        self.last_report = saved["last_report"] if saved else None
-        self.net = Net(cfg["wifi"], cfg["ntp"], self.log, self.feed, self.mono)
-        if saved:
-            self.net.ntp_at = saved.get("ntp_at")  # the RTC kept the time through deep sleep
-            # an outage outlives a deep sleep: keep its backoff rather than retry at every wake
-            self.down_rounds = saved.get("down", 0)
-            self.hold_until = saved.get("hold", 0)
-            tried = saved.get("tried", {})
-            for rid in tried:
-                self.tried[rid] = tried[rid] if isinstance(tried, dict) else 1
-        if cfg["mqtt"]["host"]:
-            from outpost import mqtt_keep
-            mqtt_keep.start(self, saved)
-            unload("outpost.mqtt_keep")     # the path stays, not its start
-        self.next_beat = saved.get("next_beat", 0) if saved else 0
-        self.timeouts = {"smtp": cfg["smtp"]["timeout"], "mqtt": cfg["mqtt"]["timeout"],
-                         "serial": cfg["serial"]["timeout"]}
-        self.next_sample = self.mono()
-        # the watchdog starts last: a config error found above must not become a reset loop
-        if wdt is not None:
-            self.wdt = wdt
-            self.feed_ms = saved.get("feed_ms", self.feed_ms)
-        elif cfg["watchdog"]:
-            ms = cfg["watchdog"] * 1000
-            cap = bb.get("wdt_max_ms")
-            if cap and ms > cap:
-                # e.g. the RP2040's watchdog stops at 8.3 s: path timeouts must stay below it
-                self.log("watchdog: " + str(ms) + " ms is over this board's " + str(cap) + " ms; using " + str(cap))
-                ms = cap
-            self.wdt = machine.WDT(timeout=ms)
-            self.feed_ms = min(self.feed_ms, ms // 2)
-        if saved is None:
-            self.log("boot " + str(boot) + "; " + str(len(self.drivers)) + " sensor(s), " +
-                     str(len(self.rules)) + " rule(s)")
 
     def next_id(self):
         # "<device>-<boot>-<seq>" (alerts.make_id: the alert's code, loaded to journal it,
@@ -279,19 +177,27 @@ class App:
             h.append((wall, readings.get(name, (None, ""))[0]))
             if len(h) > rules.HISTORY:
                 h.pop(0)
-        unsaved = self.unsaved
-        self.unsaved = []
-        if unsaved:
-            from outpost import alerting
-            for ev, csv in unsaved:
-                alerting.new_alert(self, ev, csv)
         self.states, events = rules.evaluate(self.rules, self.states, readings, mono, wall,
                                              self.next_id, self.meta, self.hist)
-        if events:
-            unload("outpost.words")   # loaded by the rules to word these alerts
-            from outpost import alerting
-            for ev in events:
-                alerting.new_alert(self, ev)
+        # the new alerts wait with any earlier ones until each is journalled: a step that runs
+        # out of heap on the way loses none (the next step journals them)
+        for ev in events:
+            self.unsaved.append((ev, None))
+        events = None
+        if self.unsaved:
+            unload("outpost.words")   # loaded by the rules to word the alerts
+            todo = self.unsaved
+            self.unsaved = []
+            try:
+                from outpost import alerting
+                while todo:
+                    ev, csv = todo[0]
+                    alerting.new_alert(self, ev, csv)    # into self.unsaved again if it cannot
+                    todo.pop(0)
+            finally:
+                todo.extend(self.unsaved)   # what this step did not reach goes first next time
+                self.unsaved = todo
+            ev = csv = todo = None
         rules = sensors = None
         self.do_report(readings)
         return self.finish()

@@ -1,17 +1,19 @@
-# Wall-clock UTC seconds whatever the port's epoch, and whether the clock was ever set: the
-# shared rule (outpost_contract.rules), so board, usmtp and gateway draw the line at one date.
-# Mono is the board's own monotonic clock.
+# Wall-clock UTC seconds whatever the port's epoch, whether the clock was ever set, and the one
+# time format: the shared rules, read from usmtp.clock where they are defined (not through
+# outpost_contract.rules, whose other rules a quiet wake does not need), so board, usmtp and
+# gateway draw the line at one date. Mono is the board's own monotonic clock.
 import time
 
-from outpost_contract import rules
+import usmtp.clock
+from usmtp.clock import iso  # noqa: F401 (the one time format, for the app's log lines)
 
 
 def now():
-    return rules.now(time)      # this board's clock, read by the shared rule
+    return usmtp.clock.now(time)      # this board's clock, read by the shared rule
 
 
 def is_set(t=None):
-    return rules.clock_is_set(now() if t is None else t)
+    return usmtp.clock.is_set(now() if t is None else t)
 
 
 class Mono:

@@ -3,7 +3,6 @@
 import time
 
 from outpost import clock
-from outpost_contract.rules import backoff
 
 
 class Net:
@@ -44,6 +43,7 @@ class Net:
                 time.sleep_ms(250)
             if not self.wlan.isconnected():
                 self.fails += 1
+                from outpost_contract.rules import backoff
                 wait = backoff(self.fails, 5, 2, self.w["backoff_max"])
                 self.next_try = self.mono() + wait
                 self.log("wifi: no connection (attempt " + str(self.fails) + "), next try in " +

@@ -11,7 +11,6 @@
 #   every  seconds between CSV rows (doubles each time the row buffer fills)
 #   next   time the next CSV row is due
 
-from outpost_contract.rules import iso  # the one time format (UTC, ISO 8601)
 
 
 def new(start, csv_every):
@@ -62,6 +61,7 @@ def _num(v):
 
 def csv_chunks(rep):
     """The CSV attachment as a generator of small str chunks (one per row)."""
+    from usmtp.clock import iso     # the one time format (UTC, ISO 8601)
     yield "time_utc," + ",".join(rep["cols"]) + "\r\n"
     n = len(rep["cols"])
     for row in rep["rows"]:
@@ -79,6 +79,7 @@ def csv_text(rep):
 
 def summary(rep, device, now, extra=None):
     """(subject, body) of the report for the period rep["start"]..now."""
+    from usmtp.clock import iso
     subj = device + " report " + iso(now)[:10]
     lines = [device + " report from " + iso(rep["start"]) + " to " + iso(now), ""]
     for name in rep["cols"]:

@@ -19,29 +19,46 @@ def load(m):
     return None
 
 
-def state(a, sleep_s):
-    return {"m": MAGIC, "boot": a.boot_no, "seq": a.seq,
-            "mono": a.mono() + sleep_s, "states": a.states, "rep": a.rep,
-            "next_report": a.next_report, "last_report": a.last_report,
-            "next_beat": a.next_beat, "ntp_at": a.net.ntp_at,
-            "down": a.down_rounds, "hold": a.hold_until, "tried": a.tried,
-            "disc": a.mqtt is not None and a.mqtt.announced}
+def state(a, sleep_s, ram=False):
+    # one dict display, sized once: at the hop to the SMTP step the heap can be too split for
+    # a dict that grows key by key (its table is allocated again, larger, beside the old one)
+    d = {"m": MAGIC, "boot": a.boot_no, "seq": a.seq,
+         "mono": a.mono() + sleep_s, "states": a.states, "rep": a.rep,
+         "next_report": a.next_report, "last_report": a.last_report,
+         "next_beat": a.next_beat, "ntp_at": a.net.ntp_at,
+         "down": a.down_rounds, "hold": a.hold_until, "tried": a.tried,
+         "disc": a.mqtt is not None and a.mqtt.announced,
+         # what only the App after the SMTP step of this wake reads (RAM, not RTC memory)
+         "mq": None, "t0": a.t0, "readings": a.readings, "hist": a.hist, "meta": a.meta,
+         "crashed": a.crashed, "next_state": a.next_state, "feed_ms": a.feed_ms,
+         "resume": a.current, "warned": a.auth_warned}
+    if not ram:
+        for k in RAM_ONLY + ("next_state", "feed_ms"):
+            d.pop(k)
+    return d
+
+
+RAM_ONLY = ("mq", "t0", "readings", "hist", "meta", "crashed", "resume", "warned")
 
 
 def save(a, sleep_s):
-    d = state(a, sleep_s)
+    keep(a.machine, state(a, sleep_s), a.log)
+
+
+def keep(machine, d, log):
+    # the state d (state()'s keys) into RTC memory
     data = json.dumps(d)
-    while len(data) > MAX and a.rep and a.rep["rows"]:
+    rep = d["rep"]
+    while len(data) > MAX and rep and rep["rows"]:
         # RTC memory is small: the CSV keeps the newer half
-        a.rep["rows"] = a.rep["rows"][len(a.rep["rows"]) // 2 + 1:]
-        d["rep"] = a.rep
+        rep["rows"] = rep["rows"][len(rep["rows"]) // 2 + 1:]
         data = json.dumps(d)
     if len(data) > MAX:
-        a.log("rtc: state too large for RTC memory; the report restarts after this sleep")
+        log("rtc: state too large for RTC memory; the report restarts after this sleep")
         d["rep"] = None
         d["next_report"] = None
         data = json.dumps(d)
-    a.machine.RTC().memory(data.encode())
+    machine.RTC().memory(data.encode())
 
 
 def send_wake(a):
@@ -58,17 +75,7 @@ def send_step(a):
     # the SMTP step in this wake, with the app out of the heap: the state stays in RAM, the
     # app's modules are unloaded, outpost/run.py runs the step (sendwake.step) and boots an
     # App from this state, which reads the outcome. No reset, no new Wi-Fi association.
-    d = state(a, 0)
-    d["mq"] = None
-    d["t0"] = a.t0
-    d["readings"] = a.readings
-    d["hist"] = a.hist
-    d["meta"] = a.meta
-    d["crashed"] = a.crashed
-    d["next_state"] = a.next_state
-    d["feed_ms"] = a.feed_ms
-    d["resume"] = a.current
-    d["warned"] = a.auth_warned
+    d = state(a, 0, True)
     from outpost.app import Hop
     h = Hop()
     # last, once nothing above can run out of memory: a plain MQTT connection stays open
@@ -77,3 +84,16 @@ def send_step(a):
         d["mq"] = a.mqtt.hand_over()
     a.hop = d
     raise h
+
+
+def fresh_heap(cfg, machine, hop):
+    # the App after the SMTP step found no room to boot in the heap the step left (run.py):
+    # its state goes to RTC memory as for a deep sleep, and a 1 ms deep sleep gives it a fresh
+    # heap (the step's outcome waits in mail.res, read as after a send wake). One reset, never
+    # a crash.
+    for k in RAM_ONLY:
+        hop.pop(k, None)    # what only the App of this wake needs, not RTC memory
+    if cfg["log"]:
+        print("heap too split after the SMTP step: a 1 ms deep sleep for a fresh one")
+    keep(machine, hop, print)
+    machine.deepsleep(1)

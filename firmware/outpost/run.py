@@ -66,6 +66,14 @@ def main(board, machine, time):
             hop, wdt = _run_app(cfg, board, machine, time, hop, wdt)   # returns for the SMTP step
         except ValueError as e:
             config_error(e, root)
+        except MemoryError:
+            if hop is None:
+                raise
+            # the App after the SMTP step found no room in the heap the step left
+            _drop_app()
+            gc.collect()
+            from outpost import rtc
+            rtc.fresh_heap(cfg, machine, hop)
         _drop_app()
         gc.collect()
         if wdt is not None:

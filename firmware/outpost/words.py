@@ -131,23 +131,3 @@ def describe(rule, st, what, value, unit, now, wall=0, meta=None, hist=None, eve
                  (" (cooldown " + span(rule.get("cooldown", 1800)) +
                   (", repeats every " + span(every) if every else "") + ")"))
     return subj, "\n".join(lines) + "\n"
-
-
-def sensor_words(sensor_cfgs, drivers):
-    """{reading: {label, on_text, off_text}} from the sensors' config, for the words an
-    alert uses: only what the config sets (a reading without any is left out)."""
-    out = {}
-    for i in range(min(len(sensor_cfgs), len(drivers))):
-        s = sensor_cfgs[i]
-        d = drivers[i]
-        for k in d.units:
-            m = {}
-            if s.get("label"):
-                # a multi-quantity sensor: "Freezer" -> "Freezer temperature"
-                m["label"] = s["label"] if k == s["name"] else s["label"] + " " + k[len(s["name"]) + 1:]
-            for t in ("on_text", "off_text"):
-                if s.get(t):
-                    m[t] = s[t]
-            if m:
-                out[k] = m
-    return out

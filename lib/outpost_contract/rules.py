@@ -3,10 +3,10 @@
 # display-name rule, the connection modes, the clock) lives in usmtp, which stays standalone,
 # and is re-exported here, so a caller outside usmtp has one place to look. The re-exports load
 # on first use (module __getattr__), so a board that only needs backoff() or iso() at boot does
-# not pay for the address checks.
+# not pay for the address checks. iso() is usmtp.clock's, beside the calendar it reads.
 _FROM_CHECKS = ("MODES", "TOKEN_CHARS", "address_problem", "display_name_problem",
                 "mailbox_problem", "mode_problem", "split_mailbox", "token_problem")
-_FROM_CLOCK = {"now": "now", "clock_is_set": "is_set", "SET_AFTER": "SET_AFTER"}
+_FROM_CLOCK = {"now": "now", "clock_is_set": "is_set", "SET_AFTER": "SET_AFTER", "iso": "iso"}
 
 
 def __getattr__(name):
@@ -59,14 +59,3 @@ def format_date(ts):
     # the Date header: "Sat, 28 Nov 2026 12:45:21 +0000" (usmtp's writer makes it)
     from usmtp.writer import format_date as f
     return f(int(ts))
-
-
-def iso(ts):
-    # the one way a time is shown to people (mail bodies, reports, CSV, status): UTC,
-    # "2026-11-28T12:45:21Z"
-    from usmtp.clock import civil    # small and loaded at boot anyway; the writer is not
-    t = int(ts)
-    days = t // 86400
-    s = t - days * 86400
-    y, m, d = civil(days)
-    return "%04d-%02d-%02dT%02d:%02d:%02dZ" % (y, m, d, s // 3600, s // 60 % 60, s % 60)

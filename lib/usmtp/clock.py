@@ -41,3 +41,14 @@ def civil(days):
     m = mp + 3 if mp < 10 else mp - 9
     y = yoe + era * 400 + (1 if m <= 2 else 0)
     return y, m, d
+
+
+def iso(ts):
+    # the one way a time is shown to people (mail bodies, reports, CSV, logs, status): UTC,
+    # "2026-11-28T12:45:21Z". Here, beside civil(), so a board's log line loads this module
+    # only (outpost_contract.rules re-exports it for the gateway)
+    t = int(ts)
+    days = t // 86400
+    s = t - days * 86400
+    y, m, d = civil(days)
+    return "%04d-%02d-%02dT%02d:%02d:%02dZ" % (y, m, d, s // 3600, s // 60 % 60, s % 60)

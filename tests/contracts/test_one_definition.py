@@ -11,7 +11,7 @@ RULES = {
     "MODES = (": "lib/usmtp/checks.py",
     "SEVERITIES = (": "lib/outpost_contract/rules.py",
     "def backoff(": "lib/outpost_contract/rules.py",
-    "def iso(": "lib/outpost_contract/rules.py",
+    "def iso(": "lib/usmtp/clock.py",
     "def civil(": "lib/usmtp/clock.py",
     "946684800": "lib/usmtp/clock.py",
     "SET_AFTER = ": "lib/usmtp/clock.py",

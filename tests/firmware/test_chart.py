@@ -5,7 +5,7 @@ import binascii
 import os
 import struct
 
-from outpost import chart, png, report
+from outpost import chart, clock, png, report
 
 T0 = 1795824000  # 2026-11-28T00:00:00Z
 
@@ -88,7 +88,7 @@ def test_adler32_known_values():
 
 def test_parse_time_is_the_inverse_of_iso():
     for t in (0, T0, T0 + 86399, 951782400, 4107542400, T0 + 12345):
-        assert chart.parse_time(report.iso(t)) == t
+        assert chart.parse_time(clock.iso(t)) == t
     for bad in ("2026-11-28 00:00:00Z", "", "2026-11-28T00:00:00"):
         try:
             chart.parse_time(bad)

@@ -29,7 +29,7 @@ class App:
 
 
 def test_the_connection_goes_with_the_hop(monkeypatch):
-    monkeypatch.setattr(rtc, "state", lambda a, s: {"m": "op1"})
+    monkeypatch.setattr(rtc, "state", lambda a, s, ram=False: {"m": "op1"})
     a = App()
     with pytest.raises(BaseException) as ei:
         rtc.send_step(a)
@@ -39,7 +39,7 @@ def test_the_connection_goes_with_the_hop(monkeypatch):
 
 
 def test_a_hop_that_runs_out_of_memory_leaves_the_connection_with_the_path(monkeypatch):
-    def full(a, s):
+    def full(a, s, ram=False):
         raise MemoryError("memory allocation failed")
     monkeypatch.setattr(rtc, "state", full)
     a = App()

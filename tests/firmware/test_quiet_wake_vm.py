@@ -15,11 +15,17 @@ BENCH = os.path.join(ROOT, "bench", "board_heap.mjs")
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 import deploy_tree  # noqa: E402
 
-# the goal is 24 KB, not reached: the bench prints 38.6 KB (bench/board_heap.json's
-# quiet_wake_vm; 49.0 KB measured the same way before the app was split into files of one job
-# each). The gate holds that figure with a margin for the VM's conservative collector (1-2 KB).
+# the goal is 24 KB, not reached: the bench prints 36.0 KB (bench/board_heap.json's
+# quiet_wake_vm; 38.6 KB on main before the app's boot left for startup.py and the clock
+# stopped loading outpost_contract.rules, 49.0 KB before the app was split into files of one job
+# each). About 10 KB of it is interned names, 4.5 KB of those the name pool's 640-entry block:
+# the boot grows it on purpose while the heap is in one piece, loading the modules an alert
+# needs together (startup.py), and main.py's send-wake import does the same; grown later, in
+# a heap the app has split, it finds no room on the PyPI port and the SMTP and MQTT wakes miss
+# their gates. The gate holds the figure with a margin for the VM's conservative collector
+# (1-2 KB).
 GOAL = 24 * 1024
-GATE = 40 * 1024
+GATE = 38 * 1024
 
 _cache = {}
 

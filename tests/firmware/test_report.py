@@ -1,16 +1,16 @@
 # lane: micropython
 # The report and its schedule as pure functions of readings and injected times.
-from outpost import report
+from outpost import clock, report
 
 T0 = 1795824000  # 2026-11-28T00:00:00Z
 
 
 def test_iso_and_civil():
-    assert report.iso(0) == "1970-01-01T00:00:00Z"
-    assert report.iso(T0) == "2026-11-28T00:00:00Z"
-    assert report.iso(951782400) == "2000-02-29T00:00:00Z"
-    assert report.iso(T0 + 86399) == "2026-11-28T23:59:59Z"
-    assert report.iso(4107542400) == "2100-03-01T00:00:00Z"
+    assert clock.iso(0) == "1970-01-01T00:00:00Z"
+    assert clock.iso(T0) == "2026-11-28T00:00:00Z"
+    assert clock.iso(951782400) == "2000-02-29T00:00:00Z"
+    assert clock.iso(T0 + 86399) == "2026-11-28T23:59:59Z"
+    assert clock.iso(4107542400) == "2100-03-01T00:00:00Z"
 
 
 def test_stats_min_mean_max_and_missing():

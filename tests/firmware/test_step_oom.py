@@ -1,0 +1,68 @@
+# A step that runs out of heap between the rules and the journal (the alert's code cannot load,
+# or the heap is gone while it is written) loses no alert: the rules have already moved on (the
+# episode is open, it will not fire again), so the alert waits in App.unsaved and the next step
+# journals it.
+import importlib
+import time
+
+import pytest
+
+
+def mod(name):
+    # as the app finds it now: an emulated board's run (another test) loads the package afresh
+    return importlib.import_module(name)
+
+
+class Door:
+    name = "door"
+    units = {"door": ""}
+
+    def read(self):
+        return {"door": 1}
+
+
+class Net:
+    def up(self):
+        return True
+
+
+def an_app(tmp_path):
+    cfg = {"device": "shed", "log": False, "sample_every": 60}
+    a = mod("outpost.app").App(cfg, None, None, time)
+    a.mono = lambda: 100.0
+    a.net = Net()
+    a.fitted = [{"name": "door", "type": "digital", "pin": 4}]
+    a.drivers = [Door()]
+    a.rules = [{"sensor": "door", "above": 0.5, "severity": "critical"}]
+    a.states = [None]
+    a.hist = {"door": []}
+    a.meta = {}
+    a.boot_no = 3
+    a.seq = 0
+    a.ob = mod("outpost.outbox").Outbox(str(tmp_path / "outbox.bin"))
+    a.ob.open()
+    a.do_report = lambda readings: None
+    a.finish = lambda: 60
+    return a
+
+
+def test_an_alert_the_step_could_not_journal_goes_at_the_next_step(tmp_path, monkeypatch):
+    a = an_app(tmp_path)
+    alerting = mod("outpost.alerting")
+    real = alerting.new_alert
+    calls = []
+
+    def short_of_heap(a_, ev, csv=None):
+        calls.append(ev["id"])
+        if len(calls) == 1:
+            raise MemoryError("memory allocation failed")
+        return real(a_, ev, csv)
+    monkeypatch.setattr(alerting, "new_alert", short_of_heap)
+    with pytest.raises(MemoryError):
+        a.step()
+    assert len(a.ob) == 0 and [ev["id"] for ev, _ in a.unsaved] == ["shed-3-1"]
+    a.step()        # the door is still open: no new event, the waiting one is journalled
+    assert calls == ["shed-3-1", "shed-3-1"]
+    assert [it[0] for it in a.ob.items] == ["shed-3-1"] and a.unsaved == []
+    a.step()
+    assert len(a.ob) == 1 and calls == ["shed-3-1", "shed-3-1"]
