@@ -13,14 +13,14 @@
 # What a wake holds: a quiet step holds this module, sensors, rules, report, the outbox, the
 # clock and Wi-Fi. The alert's words and journalling code load when a rule fires and go once it
 # is journalled; the transport chain loads when something is due to be sent and goes after it.
-# The SMTP step itself runs with the app out of the heap (rtc.send_step, outpost/run.py).
+# The SMTP step itself runs with the app out of the heap (rtc.hop_state, outpost/run.py).
 import gc
 
 from outpost import clock, report, unload
 
 
 class Hop(BaseException):
-    # ends App.run for the SMTP step (rtc.send_step); not an Exception, so no path or chain
+    # ends App.run for the SMTP step (sending.hop raises it, rtc.hop_state follows); not an Exception, so no path or chain
     # that turns errors into outages catches it
     pass
 
@@ -45,7 +45,6 @@ class App:
         self.readings = {}
         self.unsaved = []     # alerts that could not be journalled yet (out of memory)
         self.t0 = 0
-        self.hop = None
         self.oom = 0          # steps in a row that ran out of memory
         self.current = None   # the id being sent
         self.auth_warned = False
@@ -77,7 +76,7 @@ class App:
     # --- boot -------------------------------------------------------------------------
 
     def boot(self, hop=None, wdt=None):
-        """hop: the state an earlier App of this wake handed over for the SMTP step (rtc.send_step),
+        """hop: the state an earlier App of this wake handed over for the SMTP step (rtc.hop_state),
         with the watchdog it started; None at a reset. The work is startup.py's, which leaves
         the heap after it."""
         if self.cfg["mqtt"]["host"]:
@@ -110,7 +109,7 @@ class App:
 
     def run(self, hop=None, wdt=None):
         """Boots, then samples until the board sleeps or stops. Returns the state for the SMTP
-        step when one is due in this wake (see rtc.send_step); the caller boots an App from it."""
+        step when one is due in this wake (see rtc.hop_state); the caller boots an App from it."""
         self.boot(hop, wdt)
         try:
             while True:
@@ -137,23 +136,31 @@ class App:
                     if self.oom >= 3:
                         self.log("heap too split: a 1 ms deep sleep for a fresh one")
                         # the step's modules make room for the one that saves the state
-                        self.drivers = None
-                        for m in ("outpost.sensors", "outpost.rules", "outpost.alerting",
-                                  "outpost.sending", "outpost.words", "outpost.alerts",
-                                  "outpost_contract.record", "outpost.transport",
-                                  "outpost.smtp_path", "outpost.mqtt_path", "outpost.crash"):
-                            unload(m)
-                        gc.collect()
+                        self.drop_step()
                         from outpost import rtc
                         rtc.save(self, 0)
                         self.machine.deepsleep(1)
                     delay = self.cfg["sample_every"]
                 self.idle(max(0, delay - (self.mono() - self.t0)))
         except Hop:
-            return self.hop
+            # the send's frames have unwound: the step's modules go, then the state is built
+            # (rtc.hop_state) in the room they leave
+            self.drop_step()
+            from outpost import rtc
+            return rtc.hop_state(self)
         except KeyboardInterrupt:
             self.shutdown()
             raise
+
+    def drop_step(self):
+        # what a step loaded, and its sensors' drivers: the App after a deep sleep or the SMTP
+        # step loads them again (the kept MQTT path's module stays with its connection)
+        self.chain = self.smtp = self.drivers = None
+        for m in ("sensors", "rules", "alerting", "sending", "words", "alerts", "transport",
+                  "smtp_path", "smtp_hop", "serial_path", "mqtt_send", "crash"):
+            unload("outpost." + m)
+        unload("outpost_contract.record")
+        gc.collect()
 
     def step(self):
         self.feed()

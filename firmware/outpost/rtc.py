@@ -71,19 +71,33 @@ def send_wake(a):
     a.machine.deepsleep(1)
 
 
-def send_step(a):
-    # the SMTP step in this wake, with the app out of the heap: the state stays in RAM, the
-    # app's modules are unloaded, outpost/run.py runs the step (sendwake.step) and boots an
-    # App from this state, which reads the outcome. No reset, no new Wi-Fi association.
-    d = state(a, 0, True)
-    from outpost.app import Hop
-    h = Hop()
+def hop_state(a):
+    """App.run, at the Hop (sending.hop raised it, so the send's frames, the chain and the
+    record, have unwound and the step's modules gone): the state for the SMTP step of this
+    wake, with the app out of the heap (run.py runs the step, sendwake.step, and boots an App
+    from this state, which reads the outcome: no reset, no new Wi-Fi association). Without room
+    for it even now, the step goes in a send wake (a deep sleep of 1 ms; main.py runs it
+    before it loads the app), as on a board below smtp.send_wake_below."""
+    import gc
+    try:
+        d = state(a, 0, True)
+    except MemoryError:
+        d = None
+        gc.collect()
+    if d is None:
+        a.log("smtp: no room for the SMTP step in this wake; it goes in a send wake")
+        if a.mqtt is not None:
+            a.mqtt.close()
+        try:
+            save(a, 0)
+        except MemoryError:
+            pass    # the alert and mail.go are on flash: the send wake sends it all the same
+        a.machine.deepsleep(1)
     # last, once nothing above can run out of memory: a plain MQTT connection stays open
     # through the step, and the App after it takes it over (mqtt_keep.start)
     if a.mqtt is not None:
         d["mq"] = a.mqtt.hand_over()
-    a.hop = d
-    raise h
+    return d
 
 
 def fresh_heap(cfg, machine, hop):

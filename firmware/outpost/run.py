@@ -1,5 +1,5 @@
 # The board's loop, outside the app, so the app can leave the heap while a mail goes out: when
-# the SMTP step is due, the app's run ends with its state (rtc.send_step), every module of the
+# the SMTP step is due, the app's run ends with its state (rtc.hop_state), every module of the
 # app is unloaded, the step runs with only the SMTP path and usmtp in the heap
 # (sendwake.step), and an App boots again from that state, in the same wake: no reset, no new
 # Wi-Fi association. Code in the heap is what a board pays for, not the work.

@@ -43,13 +43,14 @@ def make_path(a, name):
 
 
 def hop(a, resets):
-    # to the SMTP step (outpost/rtc.py), loaded only then: after the step the path only reads
-    # its outcome
-    from outpost import rtc
+    # to the SMTP step: after it the path only reads its outcome. In this wake the Hop ends
+    # App.run, whose frames unwind before the state is built (rtc.hop_state); a send wake
+    # saves it to RTC memory (outpost/rtc.py, loaded only then)
     if resets:
+        from outpost import rtc
         rtc.send_wake(a)
-    else:
-        rtc.send_step(a)
+    from outpost.app import Hop
+    raise Hop()
 
 
 def drop_path(a, name, p):

@@ -37,7 +37,7 @@ def sensor_words(sensor_cfgs, drivers):
 
 def boot(a, hop, wdt):
     """App.boot: hop is the state an earlier App of this wake handed over for the SMTP step
-    (rtc.send_step), with the watchdog it started; None at a reset."""
+    (rtc.hop_state), with the watchdog it started; None at a reset."""
     from outpost import clock, outbox
     from outpost.net import Net
     cfg = a.cfg

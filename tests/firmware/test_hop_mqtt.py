@@ -1,9 +1,10 @@
-# The hop to the SMTP step (rtc.send_step) hands a plain kept MQTT connection to the App after
-# the step, and only once nothing else can fail: a hop that runs out of memory on the way
-# leaves the connection with the path, for the next path of the chain to use.
+# The hop to the SMTP step (sending.hop raises it, then rtc.hop_state once the send's frames have
+# unwound) hands a plain kept MQTT connection to the App after the step, and only once nothing
+# else can fail; a hop with no room even then goes in a send wake (a deep sleep of 1 ms), the
+# connection closed.
 import pytest
 
-from outpost import rtc
+from outpost import rtc, sending
 
 
 class Mqtt:
@@ -11,38 +12,64 @@ class Mqtt:
 
     def __init__(self):
         self.sock = "socket"
+        self.closed = False
 
     def hand_over(self):
         s, self.sock = self.sock, None
         return (s, None, 7, 0)
 
+    def close(self):
+        self.closed = True
+
+
+class Slept(Exception):
+    pass
+
+
+class Machine:
+    def __init__(self):
+        self.slept = []
+
+    def deepsleep(self, ms):
+        self.slept.append(ms)
+        raise Slept()      # does not return on a board
+
 
 class App:
     def __init__(self):
         self.mqtt = Mqtt()
+        self.machine = Machine()
+        self.lines = []
         self.t0 = self.feed_ms = 0
         self.readings = self.hist = self.meta = self.crashed = {}
         self.next_state = 0
         self.current = "shed-1-1"
         self.auth_warned = False
-        self.hop = None
+        self.chain = self.smtp = self.drivers = "held"
+
+    def log(self, msg):
+        self.lines.append(msg)
 
 
-def test_the_connection_goes_with_the_hop(monkeypatch):
+def test_the_hop_unwinds_first_then_the_connection_goes_with_the_state(monkeypatch):
     monkeypatch.setattr(rtc, "state", lambda a, s, ram=False: {"m": "op1"})
     a = App()
     with pytest.raises(BaseException) as ei:
-        rtc.send_step(a)
+        sending.hop(a, False)
     # by name: an emulated board's run loads the package afresh, and its Hop with it
     assert type(ei.value).__name__ == "Hop"
-    assert a.hop["mq"] == ("socket", None, 7, 0) and a.mqtt.sock is None
+    assert a.mqtt.sock == "socket"      # nothing built or handed over before the stack unwinds
+    d = rtc.hop_state(a)
+    assert d["mq"] == ("socket", None, 7, 0) and a.mqtt.sock is None
+    assert a.machine.slept == []
 
 
-def test_a_hop_that_runs_out_of_memory_leaves_the_connection_with_the_path(monkeypatch):
+def test_a_hop_with_no_room_for_its_state_goes_in_a_send_wake(monkeypatch):
     def full(a, s, ram=False):
         raise MemoryError("memory allocation failed")
     monkeypatch.setattr(rtc, "state", full)
     a = App()
-    with pytest.raises(MemoryError):
-        rtc.send_step(a)
-    assert a.mqtt.sock == "socket" and a.hop is None
+    with pytest.raises(Slept):
+        rtc.hop_state(a)
+    assert a.machine.slept == [1] and a.mqtt.closed and a.mqtt.sock == "socket"
+    assert any("goes in a send wake" in l for l in a.lines)
