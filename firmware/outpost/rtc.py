@@ -85,7 +85,7 @@ def hop_state(a):
         d = None
         gc.collect()
     if d is None:
-        a.log("smtp: no room for the SMTP step in this wake; it goes in a send wake")
+        a.log("smtp: out of memory for the SMTP step in this wake; it goes in a send wake")
         if a.mqtt is not None:
             a.mqtt.close()
         try:

@@ -2,17 +2,8 @@
 # quiet step does not hold it. App.boot reads the journal and runs the crash bookkeeping once
 # this module has gone.
 import gc
-import os
 
 from outpost import unload
-
-
-def _exists(path):
-    try:
-        os.stat(path)
-        return True
-    except OSError:
-        return False
 
 
 def sensor_words(sensor_cfgs, drivers):
@@ -85,7 +76,7 @@ def boot(a, hop, wdt):
     # App.boot reads the journal once this module has left the heap (after the SMTP step the
     # heap is at its tightest); crash.py's files, the alert in flight at a crash and main.py's
     # mark of a crash reset, say whether it needs crash.recover then
-    a.crashed_files = _exists(a.path("inflight")) or _exists(a.path("reset.exc"))
+    a.crashed_files = outbox._exists(a.path("inflight")) or outbox._exists(a.path("reset.exc"))
     fitted = cfg["sensors"] if cfg["sensors"] is not None else bb.get("sensors", [])
     a.fitted = fitted
     if hop is None:

@@ -4,6 +4,7 @@
 #
 # Each message is one core.tx(); its replies are core.got[first:end], from its first reply to
 # whatever was queued after it (an RSET, or the next message).
+from usmtp.core import sized
 from usmtp.errors import SMTPError, SMTPUsageError
 
 BIG = 1 << 30
@@ -57,14 +58,9 @@ def op_send_many(core, items, on_settled=None, one_end=True):
     ms = []
     res = []
     for it in items:
-        msg = it[2]
-        size = it[3] if len(it) > 3 else None
-        eight = False
-        if isinstance(msg, str):
-            msg = msg.encode()
-        if isinstance(msg, (bytes, bytearray)):
-            size = len(msg)
-            eight = size > 0 and max(msg) > 127
+        msg, size, eight = sized(it[2])
+        if size is None and len(it) > 3:
+            size = it[3]
         e = None
         try:
             env = core.envelope(it[0], it[1], size)

@@ -5,7 +5,7 @@
 # loads from usmtp.extra on first use.
 import sys
 
-from usmtp.core import Core
+from usmtp.core import Core, sized
 from usmtp.errors import SMTPError, SMTPConnectError, SMTPTimeout, SMTPUsageError
 
 MP = sys.implementation.name == "micropython"
@@ -276,13 +276,7 @@ class SMTP:
     def sendmail(self, from_addr, to_addrs, msg):
         """Send one message (bytes, str, an iterable of chunks, or a writer Message):
         {recipient: (code, text)} for refused recipients; raises when nobody got it."""
-        size = None
-        eight = False
-        if isinstance(msg, str):
-            msg = msg.encode()
-        if isinstance(msg, (bytes, bytearray)):
-            size = len(msg)
-            eight = size > 0 and max(msg) > 127
+        msg, size, eight = sized(msg)
         return self._run(self._live().op_send(from_addr, to_addrs, msg, size, eight))
 
     def quit(self):

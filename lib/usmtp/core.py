@@ -595,6 +595,16 @@ class Core:
             self.trace("C: <message data, %d bytes>" % n)
 
 
+def sized(msg):
+    # -> (msg, its size or None, whether it has 8-bit bytes) for sendmail and send_many: a str
+    # goes as UTF-8 bytes; a stream or a Message is measured as it goes
+    if isinstance(msg, str):
+        msg = msg.encode()
+    if isinstance(msg, (bytes, bytearray)):
+        return msg, len(msg), len(msg) > 0 and max(msg) > 127
+    return msg, None, False
+
+
 def fix(d, st, dots):
     # one piece of a message -> wire bytes: every line end made CRLF (even a CR and its LF split
     # across pieces) and, with dots, a leading "." doubled on every line (DATA, RFC 5321 4.5.2:
