@@ -2,22 +2,31 @@
 # Ctrl-C (KeyboardInterrupt) is not caught, so a developer lands at the REPL.
 try:
     import board
-    # a send wake first (outpost/sendwake.py): the SMTP step with nothing else in the heap.
-    # Imported in every wake, even with no mail.go: the names it interns (they stay in the
-    # heap after it is unloaded) grow the name pool here, in a fresh heap. Skipped, the pool
-    # grew later, in the alert's step, in a split heap: a send-wake board failed at 128k.
-    from outpost import sendwake
-    if sendwake.run(getattr(board, "FS_ROOT", "")):
-        # the alert went out in a send wake: the app starts again from a fresh heap (what the
-        # send left behind would split it), with its state from RTC memory
-        import machine
-        machine.deepsleep(1)
-    sendwake = None
-    from outpost import unload
-    unload("outpost.sendwake")
-    unload("outpost.smtp_path")
-    unload = None
     import machine
+    import os
+    root = getattr(board, "FS_ROOT", "")
+    try:
+        # a send wake first, when the app left an alert for one (outpost/smtp_path.py's
+        # SEND_FILE): the SMTP step with nothing else in the heap (outpost/sendwake.py)
+        os.stat(root + "/mail.go" if root else "mail.go")
+        go = True
+    except OSError:
+        # after a reset or at power-on, sendwake is imported all the same: the names it
+        # interns (they stay in the heap after it goes) grow the name pool here, in a fresh
+        # heap, for the alerts this boot may have waiting. A wake from deep sleep leaves that
+        # to the app, which knows whether the wake has work (outpost/startup.py)
+        go = machine.reset_cause() != machine.DEEPSLEEP_RESET
+    if go:
+        from outpost import sendwake
+        if sendwake.run(root):
+            # the alert went out: the app starts again from a fresh heap (what the send left
+            # behind would split it), with its state from RTC memory
+            machine.deepsleep(1)
+        sendwake = None
+        from outpost import unload
+        unload("outpost.sendwake")
+        unload("outpost.smtp_path")
+        unload = None
     import time
     from outpost.run import main
     main(board, machine, time)   # the hardware and the clock are handed in

@@ -11,15 +11,46 @@ def unload(prefix):
     # board: under CPython (the emulated board) other code in the process shares the modules
     if sys.implementation.name != "micropython":
         return
-    for name in list(sys.modules):
-        if name == prefix or name.startswith(prefix + "."):
-            del sys.modules[name]
-    parent, _, child = prefix.rpartition(".")
-    if parent and parent in sys.modules:
+    mods = sys.modules
+    n = len(prefix)
+    # no list of the names: the loop allocates nothing, so a step's modules can go even from
+    # a heap too split for a new block (a slot deleted while MicroPython walks a dict is
+    # skipped, and the table never shrinks under the walk)
+    found = False
+    for name in mods:
+        if name.startswith(prefix) and (len(name) == n or name[n] == "."):
+            del mods[name]
+            found = True
+    i = prefix.rfind(".")
+    # (only a module that was loaded: delattr interns its name, and a new name can need a
+    # new block of the name pool)
+    if found and i > 0 and prefix[:i] in mods:
         try:
-            delattr(sys.modules[parent], child)
+            delattr(mods[prefix[:i]], prefix[i + 1:])
         except (AttributeError, KeyError):    # MicroPython says KeyError
             pass
+
+
+named = False
+
+
+def names():
+    """Once a wake, before the first step with work (an alert to journal, a report, the
+    outbox to send): the names the modules of that work intern (they stay in the heap after
+    the modules go) grow the name pool now, one module at a time, while the heap above the
+    boot's modules is in one piece; later, between the holes a step leaves, its next block
+    (7 KB on a 64-bit board) finds no room. A quiet wake never pays for them (issue 17)."""
+    global named
+    if named:
+        return
+    import gc
+    for m in ("sendwake", "alerting", "alerts", "crash", "outbox_write", "transport", "wiring",
+              "words"):
+        __import__("outpost." + m)
+        unload("outpost." + m)
+        unload("outpost.smtp_path")     # (sendwake's)
+        gc.collect()
+    named = True
 
 
 class Down(Exception):

@@ -16,7 +16,7 @@
 # The SMTP step itself runs with the app out of the heap (rtc.hop_state, outpost/run.py).
 import gc
 
-from outpost import clock, report, unload
+from outpost import clock, names, report, unload
 
 
 class Hop(BaseException):
@@ -46,9 +46,11 @@ class App:
         self.unsaved = []     # alerts that could not be journalled yet (out of memory)
         self.t0 = 0
         self.oom = 0          # steps in a row that ran out of memory
+        self.short = False    # this step ran short of heap somewhere (see run)
         self.current = None   # the id being sent
         self.auth_warned = False
         self.resume = None    # the id the SMTP step just sent (its outcome is read first)
+        self.first = None     # the sample a quiet look took (outpost/quiet.py), for the first step
 
     # --- plumbing ---------------------------------------------------------------------
 
@@ -114,25 +116,38 @@ class App:
         try:
             while True:
                 if hop is not None:
-                    # back from the SMTP step: this step goes on where it stopped
+                    # back from the SMTP step, or from a clean heap: this step goes on where
+                    # it stopped
                     self.t0 = hop["t0"]
+                    self.oom = hop["oom"]
                     hop = None
                     self.net.up()       # still associated: no new connection
-                    step = self.finish      # a step that runs out of memory here is lost too
+                    step = self.settle      # a step that runs out of memory here is lost too
                 else:
                     self.t0 = self.mono()
                     step = self.step
+                self.short = False
                 try:
                     delay = step()
-                    self.oom = 0
+                    if not self.short:
+                        self.oom = 0
                 except MemoryError:
-                    # whatever ran out (a module to load, a sample), this step is lost and
-                    # the next one comes at its time, never a crash; a heap too split for
+                    self.short = True
+                    delay = None
+                if self.short:
+                    # whatever ran out (a module to load, a sample, an alert's record), never
+                    # a crash: the first time, the step goes on in a clean heap (the Hop: the
+                    # app leaves the heap and boots again, in this wake, no reset), where
+                    # the names its code interns (they stay) grow the name pool in one piece;
+                    # the quiet wake never grew it (issue 17). A heap still too split for
                     # three steps in a row starts again fresh, its state kept in RTC memory
                     self.chain = self.smtp = None
                     gc.collect()
                     self.oom += 1
                     self.log("step: out of memory")
+                    if self.oom == 1:
+                        self.current = None     # (the SMTP step's outcome is read after its Hop only)
+                        raise Hop()
                     if self.oom >= 3:
                         self.log("heap too split: a 1 ms deep sleep for a fresh one")
                         # the step's modules make room for the one that saves the state
@@ -140,17 +155,50 @@ class App:
                         from outpost import rtc
                         rtc.save(self, 0)
                         self.machine.deepsleep(1)
-                    delay = self.cfg["sample_every"]
+                    if delay is None:
+                        delay = self.cfg["sample_every"]
                 self.idle(max(0, delay - (self.mono() - self.t0)))
         except Hop:
-            # the send's frames have unwound: the step's modules go, then the state is built
-            # (rtc.hop_state) in the room they leave
-            self.drop_step()
-            from outpost import rtc
-            return rtc.hop_state(self)
+            return self.hand_over()
         except KeyboardInterrupt:
             self.shutdown()
             raise
+
+    def hand_over(self):
+        # at the Hop, the send's frames (or the step's) have unwound: the step's modules go,
+        # then the state is built in the room they leave. Nothing here loads a module: new
+        # names could need a new block of the name pool, and a Hop for memory comes when
+        # there is no room for one
+        self.drop_step()
+        try:
+            d = self.state(0)
+        except MemoryError:
+            d = None
+        if d is None:
+            from outpost import rtc
+            rtc.no_room(self)   # the SMTP step in a send wake: a deep sleep
+        # last, once nothing above can run out of memory: a plain MQTT connection stays open
+        # through the step, and the App after it takes it over (mqtt_keep.start)
+        if self.mqtt is not None:
+            d["mq"] = self.mqtt.hand_over()
+        return d
+
+    def state(self, sleep_s):
+        """What the App after this one needs: after the SMTP step or a Hop for memory, in
+        RAM (run.py); after a deep sleep, the part rtc.save keeps in RTC memory. One dict
+        display, sized once: at a Hop the heap can be too split for a dict that grows key by
+        key (its table is allocated again, larger, beside the old one)."""
+        return {"m": "op1", "boot": self.boot_no, "seq": self.seq,
+                "mono": self.mono() + sleep_s, "states": self.states, "rep": self.rep,
+                "next_report": self.next_report, "last_report": self.last_report,
+                "next_beat": self.next_beat, "ntp_at": self.net.ntp_at,
+                "down": self.down_rounds, "hold": self.hold_until, "tried": self.tried,
+                "disc": self.mqtt is not None and self.mqtt.announced,
+                # RAM only (rtc.RAM_ONLY): what the App after a Hop reads
+                "mq": None, "t0": self.t0, "readings": self.readings, "hist": self.hist,
+                "meta": self.meta, "crashed": self.crashed, "next_state": self.next_state,
+                "feed_ms": self.feed_ms, "resume": self.current, "warned": self.auth_warned,
+                "unsaved": self.unsaved, "oom": self.oom, "pend": len(self.ob)}
 
     def drop_step(self):
         # what a step loaded, and its sensors' drivers: the App after a deep sleep or the SMTP
@@ -170,7 +218,8 @@ class App:
         from outpost import rules, sensors
         if self.drivers is None:
             self.drivers = sensors.build(self.fitted, self.machine)
-        readings, errors = sensors.sample(self.drivers)
+        readings, errors = self.first or sensors.sample(self.drivers)
+        self.first = None
         self.readings = readings
         for name in errors:
             self.log("sensor " + name + ": " + errors[name])
@@ -191,7 +240,19 @@ class App:
         for ev in events:
             self.unsaved.append((ev, None))
         events = None
+        rules = sensors = None
+        self.journal()
+        self.do_report(readings)
+        return self.finish()
+
+    def settle(self):
+        # a step after the Hop: what it had not journalled, then its sending half
+        self.journal()
+        return self.finish()
+
+    def journal(self):
         if self.unsaved:
+            names()
             unload("outpost.words")   # loaded by the rules to word the alerts
             todo = self.unsaved
             self.unsaved = []
@@ -204,10 +265,8 @@ class App:
             finally:
                 todo.extend(self.unsaved)   # what this step did not reach goes first next time
                 self.unsaved = todo
-            ev = csv = todo = None
-        rules = sensors = None
-        self.do_report(readings)
-        return self.finish()
+            if self.unsaved:
+                self.short = True
 
     def finish(self):
         # the sending half of a step (also where a step goes on after the SMTP step); the
@@ -217,6 +276,7 @@ class App:
         unload("outpost_contract.record")
         gc.collect()
         if len(self.ob) or self.chain is not None:
+            names()
             from outpost import sending
             sending.flush(self)
             unload("outpost.sending")
@@ -240,15 +300,13 @@ class App:
         now = clock.now()
         if not clock.is_set(now):
             return  # a report needs dates; samples wait until NTP has set the clock
-        if self.rep is None:
-            self.rep = report.new(now, rc["csv_every"])
-        at = hhmm(rc["at"]) if rc["at"] else None
-        if self.next_report is None:
-            self.next_report = report.next_due(now, at, rc["tz_offset_min"], rc["every"], self.last_report)
+        self.rep, self.next_report = report.begun(self.rep, self.next_report, self.last_report,
+                                                  rc, now)
         report.add(self.rep, readings, now, rc["max_rows"])
         if self.next_report is not None and now >= self.next_report:
+            names()
             from outpost import alerting
-            alerting.report_due(self, now, at)
+            alerting.report_due(self, now, report.hhmm(rc["at"]))
 
     def keep_mqtt(self):
         # pings the kept MQTT connection within its keepalive, notices a drop, reconnects with
@@ -284,7 +342,3 @@ class App:
             time.sleep_ms(min(left, self.feed_ms, self.mqtt.poll_ms() if self.mqtt else 60000))
             self.keep_mqtt()
 
-
-def hhmm(s):
-    # "07:30" -> minutes after midnight (the config check already refused anything else)
-    return int(s[:-3]) * 60 + int(s[-2:])

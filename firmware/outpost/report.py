@@ -13,6 +13,21 @@
 
 
 
+def begun(rep, next_report, last_report, rc, now):
+    """(rep, next_report) for a sample at `now`: the report begun if it was not, and when it
+    is due worked out (App.do_report and a quiet wake, outpost/quiet.py)."""
+    if rep is None:
+        rep = new(now, rc["csv_every"])
+    if next_report is None:
+        next_report = next_due(now, hhmm(rc["at"]), rc["tz_offset_min"], rc["every"], last_report)
+    return rep, next_report
+
+
+def hhmm(s):
+    # "07:30" -> minutes after midnight, "" -> None (the config check already refused anything else)
+    return int(s[:-3]) * 60 + int(s[-2:]) if s else None
+
+
 def new(start, csv_every):
     return {"start": start, "stats": {}, "cols": [], "rows": [], "every": csv_every, "next": start}
 

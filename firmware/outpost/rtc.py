@@ -4,7 +4,7 @@
 # loads it.
 import json
 
-MAGIC = "op1"
+MAGIC = "op1"       # (App.state writes it)
 MAX = 2000          # bytes of RTC memory the state may take
 
 
@@ -19,30 +19,14 @@ def load(m):
     return None
 
 
-def state(a, sleep_s, ram=False):
-    # one dict display, sized once: at the hop to the SMTP step the heap can be too split for
-    # a dict that grows key by key (its table is allocated again, larger, beside the old one)
-    d = {"m": MAGIC, "boot": a.boot_no, "seq": a.seq,
-         "mono": a.mono() + sleep_s, "states": a.states, "rep": a.rep,
-         "next_report": a.next_report, "last_report": a.last_report,
-         "next_beat": a.next_beat, "ntp_at": a.net.ntp_at,
-         "down": a.down_rounds, "hold": a.hold_until, "tried": a.tried,
-         "disc": a.mqtt is not None and a.mqtt.announced,
-         # what only the App after the SMTP step of this wake reads (RAM, not RTC memory)
-         "mq": None, "t0": a.t0, "readings": a.readings, "hist": a.hist, "meta": a.meta,
-         "crashed": a.crashed, "next_state": a.next_state, "feed_ms": a.feed_ms,
-         "resume": a.current, "warned": a.auth_warned}
-    if not ram:
-        for k in RAM_ONLY + ("next_state", "feed_ms"):
-            d.pop(k)
-    return d
-
-
-RAM_ONLY = ("mq", "t0", "readings", "hist", "meta", "crashed", "resume", "warned")
+RAM_ONLY = ("mq", "t0", "readings", "hist", "meta", "crashed", "resume", "warned", "unsaved", "oom")
 
 
 def save(a, sleep_s):
-    keep(a.machine, state(a, sleep_s), a.log)
+    d = a.state(sleep_s)
+    for k in RAM_ONLY + ("next_state", "feed_ms"):
+        d.pop(k)
+    keep(a.machine, d, a.log)
 
 
 def keep(machine, d, log):
@@ -71,33 +55,18 @@ def send_wake(a):
     a.machine.deepsleep(1)
 
 
-def hop_state(a):
-    """App.run, at the Hop (sending.hop raised it, so the send's frames, the chain and the
-    record, have unwound and the step's modules gone): the state for the SMTP step of this
-    wake, with the app out of the heap (run.py runs the step, sendwake.step, and boots an App
-    from this state, which reads the outcome: no reset, no new Wi-Fi association). Without room
-    for it even now, the step goes in a send wake (a deep sleep of 1 ms; main.py runs it
-    before it loads the app), as on a board below smtp.send_wake_below."""
-    import gc
-    try:
-        d = state(a, 0, True)
-    except MemoryError:
-        d = None
-        gc.collect()
-    if d is None:
-        a.log("smtp: out of memory for the SMTP step in this wake; it goes in a send wake")
-        if a.mqtt is not None:
-            a.mqtt.close()
-        try:
-            save(a, 0)
-        except MemoryError:
-            pass    # the alert and mail.go are on flash: the send wake sends it all the same
-        a.machine.deepsleep(1)
-    # last, once nothing above can run out of memory: a plain MQTT connection stays open
-    # through the step, and the App after it takes it over (mqtt_keep.start)
+def no_room(a):
+    """App.run, at the Hop, with no room left even for the state of the SMTP step of this wake
+    (App.state): the step goes in a send wake (a deep sleep of 1 ms; main.py runs it before it
+    loads the app), as on a board below smtp.send_wake_below."""
+    a.log("smtp: out of memory for the SMTP step in this wake; it goes in a send wake")
     if a.mqtt is not None:
-        d["mq"] = a.mqtt.hand_over()
-    return d
+        a.mqtt.close()
+    try:
+        save(a, 0)
+    except MemoryError:
+        pass    # the alert and mail.go are on flash: the send wake sends it all the same
+    a.machine.deepsleep(1)
 
 
 def fresh_heap(cfg, machine, hop):

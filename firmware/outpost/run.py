@@ -6,7 +6,7 @@
 import gc
 import sys
 
-from outpost import unload
+from outpost import names, unload
 
 CONFIG_FILE = "config.json"
 
@@ -38,12 +38,25 @@ def _drop_app():
             unload(name)
 
 
-def _run_app(cfg, board, machine, time, hop, wdt):
+def _run_app(cfg, board, machine, time, hop, wdt, first=None):
     # its own frame: nothing of the app stays referenced once it returns
     from outpost import app
     a = app.App(cfg, board, machine, time)
+    a.first = first
     hop = a.run(hop, wdt)
     return hop, a.wdt
+
+
+def _quiet(cfg, board, machine, time):
+    # a wake from deep sleep: when it has nothing to say, quiet.wake puts the board back to
+    # sleep without the app; otherwise it hands over its sample (or, when its look failed,
+    # nothing) and the watchdog it started
+    from outpost import quiet
+    try:
+        return quiet.wake(cfg, board, machine, time)
+    finally:
+        quiet = None
+        unload("outpost.quiet")
 
 
 def start(root):
@@ -59,11 +72,18 @@ def start(root):
 
 def main(board, machine, time):
     root = getattr(board, "FS_ROOT", "")
-    hop = wdt = None
+    hop = wdt = first = None
     cfg = start(root)
+    if cfg["deep_sleep"] and machine.reset_cause() == machine.DEEPSLEEP_RESET:
+        first, wdt = _quiet(cfg, board, machine, time)
+        _drop_app()     # the app loads its own, low in the heap it leaves
+        gc.collect()
+        names()
     while True:
         try:
-            hop, wdt = _run_app(cfg, board, machine, time, hop, wdt)   # returns for the SMTP step
+            # returns for the SMTP step
+            hop, wdt = _run_app(cfg, board, machine, time, hop, wdt, first)
+            first = None
         except ValueError as e:
             config_error(e, root)
         except MemoryError:

@@ -139,7 +139,10 @@ def load(a, rid, payload):
     except MemoryError:
         a.chain = a.smtp = None
         gc.collect()
-        held(a, rid, ["out of memory loading the paths"])
+        if not a.oom:
+            a.short = True      # App.run tries again at once, in a clean heap
+        else:
+            held(a, rid, ["out of memory loading the paths"])
         return None
 
 

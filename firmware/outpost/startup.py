@@ -3,7 +3,7 @@
 # this module has gone.
 import gc
 
-from outpost import unload
+from outpost import names, unload
 
 
 def sensor_words(sensor_cfgs, drivers):
@@ -28,25 +28,19 @@ def sensor_words(sensor_cfgs, drivers):
 
 def boot(a, hop, wdt):
     """App.boot: hop is the state an earlier App of this wake handed over for the SMTP step
-    (rtc.hop_state), with the watchdog it started; None at a reset."""
+    (App.hand_over), with the watchdog it started; None at a reset."""
     from outpost import clock, outbox
     from outpost.net import Net
     cfg = a.cfg
     machine = a.machine
     bb = a.board.BOARD
+    deep = hop is None and machine.reset_cause() == machine.DEEPSLEEP_RESET
     if hop is None:
-        # the modules an alert wake uses load together once, in a fresh heap: the names they
-        # intern (which stay) take the name pool past 620 here, and its next block (7 KB on a
-        # 64-bit board) finds the heap in one piece, not later between the holes a step leaves
-        # (where an in-app SMTP wake lost its alert up to 116k). One module at a time, each
-        # unloaded at once (crash, alerts and wiring load again where used): the names stay,
-        # and the boot never holds all their code together (the MQTT fallback wake's boot ran
-        # out of memory so at 96k)
-        for m in ("alerting", "alerts", "crash", "outbox_write", "transport", "wiring", "words"):
-            __import__("outpost." + m)
-            unload("outpost." + m)
-            gc.collect()
-        from outpost import rules, sensors  # noqa: F401
+        # the names an alert's work interns (they stay) grow the name pool now, in a fresh
+        # heap (outpost.names): a wake from deep sleep gets here only with work to do
+        # (outpost/quiet.py), and one after a reset or power-on may find alerts waiting
+        names()
+        from outpost import rules, sensors  # noqa: F401 (loaded first, low in a fresh heap)
         rules = sensors = None
         unload("outpost_contract")      # their rules (backoff, severity): a quiet wake needs none
     if bb.get("led") is not None:
@@ -56,7 +50,7 @@ def boot(a, hop, wdt):
         else:
             a.led = machine.Pin(bb["led"], machine.Pin.OUT)
     saved = hop
-    if hop is None and machine.reset_cause() == machine.DEEPSLEEP_RESET:
+    if deep:
         from outpost import rtc
         saved = rtc.load(machine)
         unload("outpost.rtc")
@@ -101,6 +95,7 @@ def boot(a, hop, wdt):
         a.readings = hop["readings"]
         a.resume = hop["resume"]
         a.auth_warned = hop["warned"]
+        a.unsaved = hop["unsaved"]
         for rid in hop["crashed"]:
             a.crashed[rid] = max(a.crashed.get(rid, 0), hop["crashed"][rid])
     a.next_state = saved.get("next_state", 0) if saved else 0
@@ -126,17 +121,17 @@ def boot(a, hop, wdt):
                   "serial": cfg["serial"]["timeout"]}
     a.next_sample = a.mono()
     # the watchdog starts last: a config error found above must not become a reset loop
-    if wdt is not None:
-        a.wdt = wdt
-        a.feed_ms = saved.get("feed_ms", a.feed_ms)
-    elif cfg["watchdog"]:
+    # (one started already: by the App before the SMTP step, or by a wake's quiet look)
+    if cfg["watchdog"]:
         ms = cfg["watchdog"] * 1000
         cap = bb.get("wdt_max_ms")
         if cap and ms > cap:
-            # e.g. the RP2040's watchdog stops at 8.3 s: path timeouts must stay below it
-            a.log("watchdog: " + str(ms) + " ms is over this board's " + str(cap) + " ms; using " + str(cap))
+            if wdt is None:
+                # e.g. the RP2040's watchdog stops at 8.3 s: path timeouts must stay below it
+                a.log("watchdog: " + str(ms) + " ms is over this board's " + str(cap) +
+                      " ms; using " + str(cap))
             ms = cap
-        a.wdt = machine.WDT(timeout=ms)
+        a.wdt = wdt or machine.WDT(timeout=ms)
         a.feed_ms = min(a.feed_ms, ms // 2)
     if saved is None:
         a.log("boot " + str(boot) + "; " + str(len(a.drivers)) + " sensor(s), " +

@@ -34,7 +34,7 @@ class Board:
     FS_ROOT = ""
 
 
-CFG = {"log": False}
+CFG = {"log": False, "deep_sleep": False}
 STATE = {"m": "op1", "boot": 2, "seq": 5, "mono": 40.0, "states": [None], "rep": None,
          "next_report": None, "last_report": None, "next_beat": 0, "ntp_at": 1.0, "down": 0,
          "hold": 0, "tried": {}, "disc": False}
@@ -46,7 +46,7 @@ def test_an_app_that_cannot_boot_after_the_smtp_step_sleeps_for_a_fresh_heap(mon
     sendwake = importlib.import_module("outpost.sendwake")
     runs = []
 
-    def run_app(cfg, board, machine, time, hop, wdt):
+    def run_app(cfg, board, machine, time, hop, wdt, first=None):
         runs.append(hop)
         if hop is None:
             return dict(STATE, mq=("socket", None, 7, 0), readings={"door": (1, "")},
@@ -64,7 +64,7 @@ def test_an_app_that_cannot_boot_after_the_smtp_step_sleeps_for_a_fresh_heap(mon
 
 def test_at_a_reset_the_memory_error_goes_to_main_py(monkeypatch):
     run = importlib.import_module("outpost.run")
-    def run_app(cfg, board, machine, time, hop, wdt):
+    def run_app(cfg, board, machine, time, hop, wdt, first=None):
         raise MemoryError("memory allocation failed")
     monkeypatch.setattr(run, "start", lambda root: CFG)
     monkeypatch.setattr(run, "_run_app", run_app)
