@@ -47,15 +47,51 @@ let mp = await board();
 function vm_fs_file(vm, name, data) { vm.FS.writeFile(name, data); }
 const held = () => { mp.runPython("gc.collect()"); mp.runPython("_h = gc.mem_alloc()"); return mp.globals.get("_h"); };
 
-// a quiet wake as the board runs it: boot.py, main.py (no send wake due), outpost/run.py's
-// start, then App.run's boot and first step: one sample, no alert (the door closed), nothing
-// to send. Each part is its own call into the VM (it reclaims memory only between calls), so
-// run.main's loop is stepped by hand: main.py runs as deployed with run.main stopped before
-// its loop, and the calls below are that loop's first pass (run._run_app, App.run).
-// Not counted: the unix port's stand-ins for machine, network and ntptime, built into a
-// board's image. Counted: the rest, the interned names of every module the wake loaded
-// included (they stay in the heap after a module is unloaded).
+// A quiet wake as a battery board runs it (deep_sleep: true): woken from deep sleep with the
+// state its last wake left in RTC memory, nothing due (door closed, outbox empty, no report,
+// NTP synced), so outpost/quiet.py samples, applies the rules, folds the sample into the report,
+// saves the state and deep-sleeps without the app. A first VM runs the power-on wake (the
+// whole app) to its deep sleep, for the RTC memory; a second one wakes from it. Each part is
+// its own call into the VM (it reclaims memory only between calls): boot.py, then main.py
+// whole, up to machine.deepsleep (which raises here), then, kept alive again as they were at
+// the sleep, what only that call's frames held: the config, quiet.py itself, the state it
+// saved, the sensors' drivers and their sample. Not counted: the unix port's stand-ins for
+// machine, network and ntptime, built into a board's image. Counted: the rest, the interned
+// names of every module the wake loaded included (they stay in the heap after a module goes).
+const SLEEPS = "import machine\nclass _Slept(BaseException): pass\n" +
+  "def _sleep(ms=0):\n    raise _Slept()\nmachine.deepsleep = _sleep\nimport network, ntptime, time";
+const RUN_MAIN = "try:\n    exec(open('/main.py').read(), {'__name__': '__main__'})\nexcept _Slept:\n    pass";
+async function deepBoard(cfgText, files) {
+  mp = await board();
+  for (const f of ["boot.py", "main.py"]) vm_fs_file(mp, "/" + f, fs.readFileSync(path.join(tree, f)));
+  vm_fs_file(mp, "/config.json", cfgText);
+  vm_fs_file(mp, "/pin27", "0");
+  for (const k in files) vm_fs_file(mp, "/" + k, files[k]);
+  mp.runPython("import os\nos.chdir('/')\n" + SLEEPS);   // (RTC memory and the reset cause: files)
+}
 async function quietWake() {
+  const cfg = JSON.parse(fs.readFileSync(path.join(tree, "config.json")));
+  cfg.deep_sleep = true;
+  const text = JSON.stringify(cfg);
+  await deepBoard(text, {});
+  mp.runPython(RUN_MAIN);      // the power-on wake: the app, one step, its state to RTC memory
+  const rtc = mp.FS.readFile("/rtc.mem");
+  await deepBoard(text, { "rtc.mem": rtc, "reset.cause": "4" });    // machine.DEEPSLEEP_RESET
+  const base = held();
+  mp.runPython("exec(open('/boot.py').read(), {'__name__': '__main__'})");
+  mp.runPython("import outpost.run\n_start = outpost.run.start\n_kept = []\n" +
+               "def _keep(root):\n    c = _start(root)\n    _kept.append(c)\n    return c\n" +
+               "outpost.run.start = _keep\n" + RUN_MAIN);
+  mp.runPython("_m = ' '.join(sorted(k for k in sys.modules if k.startswith('outpost') or k.startswith('usmtp')))");
+  const modules = mp.globals.get("_m").split(" ");
+  mp.runPython("import json\n_kept.append(json.loads(open('/rtc.mem').read()))");
+  mp.runPython("from outpost import quiet, sensors\n_d = sensors.build(_kept[0]['sensors'], machine)");
+  mp.runPython("_kept.append((_d, sensors.sample(_d)))");
+  return { heap: held() - base, modules: modules.includes("outpost.quiet") ? modules : modules.concat(["outpost.quiet"]).sort() };
+}
+// the first step after power-on, as a board that does not deep-sleep runs it (its one long
+// wake): the app, which grows the name pool at boot for the alerts that wake will have
+async function firstStep() {
   mp = await board();
   for (const f of ["boot.py", "main.py", "config.json"]) vm_fs_file(mp, "/" + f, fs.readFileSync(path.join(tree, f)));
   vm_fs_file(mp, "/pin27", "0");
@@ -71,22 +107,24 @@ async function quietWake() {
     "_a.t0 = _a.mono()\n_delay = _a.step()",
   ];
   for (const p of parts) mp.runPython(p);
-  const h = held() - base;
-  mp.runPython("_m = ' '.join(sorted(k for k in sys.modules if k.startswith('outpost') or k.startswith('usmtp')))");
-  return { heap: h, modules: mp.globals.get("_m").split(" ") };
+  return held() - base;
 }
 if (quietOnly) {
   const q = await quietWake();
+  const first = await firstStep();
   console.log(JSON.stringify({ vm_version: (mp.runPython("_v = '%d.%d.%d' % sys.implementation.version[:3]"), mp.globals.get("_v")),
-                               quiet_wake: q.heap, quiet_modules: q.modules }));
+                               quiet_wake: q.heap, quiet_modules: q.modules, first_step: first }));
   process.exit(0);
 }
 
 // in the order a wake loads them: a quiet wake (boot and sample), the alert's words and record,
 // the SMTP step (with the app out of the heap: outpost/run.py), the gateway paths
 const steps = [
-  ["quiet wake", ["machine", "board", "outpost.run", "outpost.clock", "outpost.outbox", "outpost.report",
-                  "outpost.net", "outpost.app", "outpost.sensors", "outpost.rules"]],
+  // a quiet wake from deep sleep (outpost/quiet.py: sample, rules, report, RTC state)
+  ["quiet wake", ["machine", "board", "outpost.run", "outpost.clock", "outpost.report", "outpost.sensors",
+                  "outpost.rules", "outpost.rtc", "outpost.quiet"]],
+  // a wake with work: the app, its outbox and Wi-Fi
+  ["the app", ["outpost.outbox", "outpost.net", "outpost.app"]],
   // (the board writes the record without the record codec: outpost/alerts.py)
   ["an alert", ["outpost.words", "outpost.alerts", "outpost.alerting", "outpost.outbox_write"]],
   // the sending half, with something in the outbox (a quiet wake does not load it)
@@ -97,9 +135,9 @@ const steps = [
   ["serial step", ["outpost.serial_path", "outpost_contract.frame"]],
   // discovery: at connect with mqtt.discovery; testalert: make test-alert
   // wiring: the config against the board, once at boot; cfgerror: only when that check fails
-  // rtc: the state across deep sleep; mqtt_keep: the kept MQTT connection (mqtt.host set)
+  // mqtt_keep: the kept MQTT connection (mqtt.host set)
   ["loaded on demand, then unloaded", ["outpost.discovery", "outpost.testalert", "outpost.wiring",
-                                        "outpost.rtc", "outpost.mqtt_keep"]],
+                                        "outpost.mqtt_keep"]],
   ["not loaded by a wake", ["outpost.config", "outpost.cfgerror", "umail"]],
 ];
 const v = (mp.runPython("_v = '%d.%d.%d' % sys.implementation.version[:3]"), mp.globals.get("_v"));
@@ -134,18 +172,21 @@ for (const [step, mods] of steps) {
 }
 let quiet = null;
 let quietModules = [];
+let first = null;
 try {
   const q = await quietWake();
   quiet = q.heap;
   quietModules = q.modules;
-  console.log(`quiet wake (boot.py, main.py, run.start, App boot + one step, no alert): ${quiet} B`);
+  console.log(`quiet wake (from deep sleep, nothing due: boot.py, main.py, outpost/quiet.py to its deep sleep): ${quiet} B`);
   console.log("  its modules: " + quietModules.join(" "));
+  first = await firstStep();
+  console.log(`first step after power-on (the app's boot and one step, the name pool grown for alerts): ${first} B`);
 } catch (e) {
   console.log("quiet wake: failed on this VM: " + e);
 }
 if (missing.length) console.log("not importable here: " + [...new Set(missing)].join(", "));
 const kb = (n) => (typeof n === "number" ? (n / 1024).toFixed(1) + " KB" : n);
 console.log(`\nsummary (32-bit): quiet wake ${kb(quiet)} (goal 24 KB); modules of a quiet wake ${kb(totals["quiet wake"])}, ` +
-            `an alert +${kb(totals["an alert"])}, SMTP step ${kb(totals["smtp step"])}, MQTT step ${kb(totals["mqtt step"])}`);
+            `the app +${kb(totals["the app"])}, an alert +${kb(totals["an alert"])}, SMTP step ${kb(totals["smtp step"])}, MQTT step ${kb(totals["mqtt step"])}`);
 console.log("JSON " + JSON.stringify({ vm_version: v, modules: perModule, steps: totals, quiet_wake: quiet,
-                                      quiet_modules: quietModules }));
+                                      quiet_modules: quietModules, first_step: first }));

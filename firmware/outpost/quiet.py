@@ -32,7 +32,7 @@ def _look(cfg, board, machine, time):
     saved = rtc.load(machine)
     unload("outpost.rtc")
     root = getattr(board, "FS_ROOT", "")
-    if saved is None or saved.get("pend") or _exists(root, "inflight") or _exists(root, "reset.exc"):
+    if saved is None or saved.get("pend", 1) or _exists(root, "inflight") or _exists(root, "reset.exc"):
         return None
     mono = clock.Mono(saved["mono"], time)
     t0 = mono()

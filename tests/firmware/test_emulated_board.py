@@ -76,6 +76,10 @@ def test_deep_sleep_keeps_ids_and_rule_state_in_rtc_memory(emu):
             assert f.read() == "1"       # no flash write per wake
         assert sum("deep sleep" in l for l in board.lines) > 100
         assert sum("ntp: clock set" in l for l in board.lines) == 1   # the RTC keeps time in deep sleep
+        # a wake with nothing to say is outpost/quiet.py's: no Wi-Fi, no app (the power-on
+        # wake and the three alerts' wakes associate)
+        assert sum("wifi: connecting" in l for l in board.lines) == 4
+        assert sum("outpost on " in l for l in board.lines) == 4
 
 
 def test_every_sensor_type_reads_its_script_through_the_hardware_model(emu):

@@ -429,6 +429,53 @@ def test_a_wake_mailing_in_the_apps_own_wake_completes_without_a_reset(tmp_path,
                 assert not os.path.exists(os.path.join(b.fs, f)), f
 
 
+DEEP_ALERT_KB = 112     # an alert from deep sleep, in that wake (probes, integrator, 00:10 UTC:
+                       # 108k on, 104k and below fail in the SMTP step; main before
+                       # outpost/quiet.py: 104k)
+
+
+@pytest.mark.parametrize("kb", [DEEP_ALERT_KB, DEEP_ALERT_KB + 4])
+def test_a_battery_boards_quiet_wakes_leave_the_app_and_wifi_asleep(tmp_path, kb):
+    # deep_sleep: the wakes with nothing to say are outpost/quiet.py's (sample, rules, report,
+    # RTC state): no app, no Wi-Fi association. The door opening wakes the app, which mails
+    # the alert in that same wake; the episode's state (its firing id) goes on through the
+    # quiet wakes after it, so the door closing mails the resolved alert that closes it
+    with MailServer(tls="starttls", auth_users={"board": "s3cret"}, auth_required=True) as srv:
+        cfg = board_config(smtp=starttls_auth(srv, send_wake_below=0), order=("smtp",))
+        cfg["deep_sleep"] = True
+        cfg["rules"][0]["cooldown"] = 0
+        with RealBoard(tmp_path, cfg, heapsize=heap_for(kb)) as b:
+            door_closed(b)
+            b.start()
+            b.wait_for("deep sleep", timeout=30)
+            i = b.wait_for("deep sleep", timeout=30, start=b.wait_for("sample door=0", 30) + 1)
+            b.wait_for("deep sleep", timeout=30, start=i + 1)
+            # the power-on wake ran the app; the wakes after it, neither the app nor Wi-Fi
+            assert b.count("outpost on unix") == 1 and b.count("wifi: connecting") == 1
+            door_open(b)
+            i = b.wait_for("sent unix1-1-1 via smtp", timeout=60)
+            start = b.wait_for("alert unix1-1-1", timeout=1)
+            # the alert's wake: the app booted from the state, one association, no reset
+            # between the alert and its 250
+            assert "machine.deepsleep" not in "".join(b.lines[start:i])
+            assert b.count("wifi: connecting") == 2
+            m = srv.wait_for(1)[0]
+            assert m.parsed()["Message-ID"] == "<unix1-1-1@example.org>"
+            # open: quiet again (no repeat before 4 h, no new episode)
+            b.wait_for("deep sleep", timeout=30, start=b.wait_for("sample door=1", 30, i + 1) + 1)
+            n = b.count("wifi: connecting")
+            door_closed(b)
+            j = b.wait_for("sent unix1-1-2 via smtp", timeout=60)
+            assert b.count("wifi: connecting") == n + 1
+            resolved = srv.wait_for(2)[1]
+            assert "back" in resolved.parsed()["Subject"] and \
+                resolved.parsed()["In-Reply-To"] == "<unix1-1-1@example.org>"
+            assert b.count("alert unix1-") == 2 and len(srv.messages) == 2
+            assert b.count("Traceback") == 0 and b.count("out of memory") == 0
+            assert b.count("machine.reset()") == 0 and b.count("WDT: bit") == 0
+            b.wait_for("deep sleep", timeout=30, start=j)
+
+
 def test_the_send_wake_reads_config_local_py_as_the_app_does(tmp_path):
     # a board set up by hand: config_local.py and no config.json. The send wake used to open
     # config.json unconditionally and fail with ENOENT at every attempt
