@@ -39,10 +39,7 @@ def _utf8_len(s):
 
 
 def _crlf(s):
-    for c in s:
-        if c == "\r" or c == "\n" or c == "\0":
-            return True
-    return False
+    return "\r" in s or "\n" in s or "\0" in s
 
 
 def _address(addr):

@@ -212,17 +212,14 @@ class Core:
             nl = b.find(b"\n")
             if nl < 0:
                 return None
-            ln = bytes(b[:nl])
+            ln = bytes(b[:nl - (nl > 0 and b[nl - 1] == 13)])
             self.inb = b = b[nl + 1:]
-            if ln[-1:] == b"\r":
-                ln = ln[:-1]
             n = len(ln)
             if n > MAX_LINE:
                 raise _bad("line over %d bytes" % MAX_LINE)
-            if n < 3 or not ln[:3].isdigit() or not 200 <= int(ln[:3]) <= 599 or \
-                    n > 3 and ln[3] != 32 and ln[3] != 45:
+            c = int(ln[:3]) if ln[:3].isdigit() else 0
+            if not 200 <= c <= 599 or n > 3 and ln[3] != 32 and ln[3] != 45:
                 raise _bad("line malformed: %r" % ln[:40])
-            c = int(ln[:3])
             try:
                 t = ln[4:].decode()
             except UnicodeError:
@@ -417,11 +414,8 @@ class Core:
         else:
             if r[0] < 500:
                 raise self.fail(r, "EHLO")
-            self.cmd(_C_HELO, self.name)
-            yield 0
-            r = self.got[-1]
-            if r[0] != 250:
-                raise self.fail(r, "HELO")
+            from usmtp.extra import helo    # a server that knows no EHLO
+            yield from helo(self)
         self.ext = ext
         return "ready"
 

@@ -164,10 +164,48 @@ def base64_body(data, bufsize):
 
 
 def mailbox_pair(header, item):
-    # writer.parse_mailbox for a (name, address) tuple
+    # writer.parse_mailbox for a (name, address) tuple, or anything else it was given
+    if not isinstance(item, (tuple, list)):
+        raise SMTPUsageError("header " + header + ": address must be a string or a (name, "
+                             "address) tuple, not " + type(item).__name__)
     if len(item) != 2:
         raise SMTPUsageError("header " + header + ": a mailbox tuple is (name, address)")
-    return item[0] or "", item[1]
+    name, addr = item[0] or "", item[1]
+    for v in (name, addr):
+        if isinstance(v, str):
+            _no_crlf(header, v)
+    return name, addr
+
+
+def body_text(body):
+    # writer.Message's body given as anything but str: UTF-8 bytes
+    if isinstance(body, (bytes, bytearray)):
+        try:
+            return str(body, "utf-8")
+        except (UnicodeError, ValueError):
+            raise SMTPUsageError("message body: bytes must be UTF-8 text")
+    raise SMTPUsageError("message body must be str, not " + type(body).__name__)
+
+
+def body_encoding(enc):
+    # writer.Message's body_encoding other than quoted-printable
+    if enc == "qp":
+        return "quoted-printable"
+    if enc != "base64":
+        raise SMTPUsageError("body_encoding must be 'quoted-printable' or 'base64', not " +
+                             repr(enc))
+    return enc
+
+
+def extra_header(name, value, own):
+    # why writer.Message refuses an extra header
+    if not isinstance(name, str) or not name or not isinstance(value, str):
+        raise SMTPUsageError("extra header " + repr(name) + ": name and value must be strings")
+    if " " + name.lower() + " " in own:
+        raise SMTPUsageError("extra header " + name + ": set by the writer, pass it as"
+                             " an argument instead")
+    raise SMTPUsageError("extra header " + repr(name) + ": name may only hold printable ASCII"
+                         " without ':'")
 
 
 def mailbox_tuple(header, items):
