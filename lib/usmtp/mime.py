@@ -25,10 +25,7 @@ def _random_hex(nbytes):
     except (ImportError, AttributeError, NotImplementedError, OSError):
         import random
         raw = bytes([random.getrandbits(8) for _ in range(nbytes)])
-    out = ""
-    for b in raw:
-        out += "0123456789abcdef"[b >> 4] + "0123456789abcdef"[b & 15]
-    return out
+    return binascii.hexlify(raw).decode()
 
 
 def _multi(m):
@@ -200,12 +197,12 @@ def body_encoding(enc):
 def extra_header(name, value, own):
     # why writer.Message refuses an extra header
     if not isinstance(name, str) or not name or not isinstance(value, str):
-        raise SMTPUsageError("extra header " + repr(name) + ": name and value must be strings")
-    if " " + name.lower() + " " in own:
-        raise SMTPUsageError("extra header " + name + ": set by the writer, pass it as"
-                             " an argument instead")
-    raise SMTPUsageError("extra header " + repr(name) + ": name may only hold printable ASCII"
-                         " without ':'")
+        why = "name and value must be strings"
+    elif " " + name.lower() + " " in own:
+        why = "set by the writer, pass it as an argument instead"
+    else:
+        why = "name may only hold printable ASCII without ':'"
+    raise SMTPUsageError("extra header " + repr(name) + ": " + why)
 
 
 def mailbox_tuple(header, items):
@@ -219,26 +216,12 @@ def mailbox_tuple(header, items):
 
 # Message's methods beyond plain text (writer.Message.__getattr__ hands them the message)
 
-def m_attach(m, filename, source, content_type="application/octet-stream"):
-    attach(m, filename, source, content_type)
-
-
-def m_set_html(m, html):
-    # the body as HTML too: readers show it and fall back to the plain text
-    set_html(m, html)
-
-
-def m_inline(m, cid, source, content_type, filename=None):
-    # a part of the HTML body (multipart/related), referred to as src="cid:<cid>"
-    inline(m, cid, source, content_type, filename)
-
-
 def m_as_bytes(m):
     # the whole message at once: for tests and small messages only
     return b"".join(m.chunks())
 
 
-def attach(m, filename, source, content_type):
+def m_attach(m, filename, source, content_type="application/octet-stream"):
     if not isinstance(filename, str) or not filename:
         raise SMTPUsageError("attachment filename must be a non-empty string")
     _no_crlf("Content-Disposition", filename)
@@ -251,7 +234,8 @@ def attach(m, filename, source, content_type):
     _multi(m)
 
 
-def set_html(m, html):
+def m_set_html(m, html):
+    # the body as HTML too: readers show it and fall back to the plain text
     if isinstance(html, (bytes, bytearray)):
         html = str(html, "utf-8")
     if not isinstance(html, str):
@@ -260,8 +244,9 @@ def set_html(m, html):
     _multi(m)
 
 
-def inline(m, cid, source, content_type, filename):
-    # streamed like an attachment; cid is "left@right" without the angle brackets
+def m_inline(m, cid, source, content_type, filename=None):
+    # a part of the HTML body (multipart/related), referred to as src="cid:<cid>", streamed
+    # like an attachment; cid is "left@right" without the angle brackets
     if not isinstance(cid, str):
         raise SMTPUsageError("inline part: Content-ID must be a string")
     try:

@@ -311,5 +311,4 @@ class Message:
             yield from _mime().chunks(self, h, bufsize)
             return
         yield h + self._text_part_head()
-        for c in self._body_chunks(bufsize):
-            yield c
+        yield from self._body_chunks(bufsize)
