@@ -24,38 +24,31 @@ def _num(v):
     return str(v)
 
 
-def _when(ts):
-    if not ts:
-        return "unknown time (clock not set)"
-    from outpost_contract.rules import iso
-    return iso(ts)
-
-
 def body(rec):
-    lines = []
-    text = rec.get("body") or ""
-    if text:
-        lines.append(text.rstrip("\n"))
-        lines.append("")
+    out = rec.get("body") or ""
+    if out:
+        out = out.rstrip("\n") + "\n\n"
     readings = rec.get("readings") or {}
     if readings:
-        lines.append("Readings:")
+        out += "Readings:\n"
         for name in sorted(readings):
             r = readings[name]
             if isinstance(r, dict):
-                unit = r.get("unit") or ""
-                lines.append("  " + name + ": " + _num(r.get("value")) + (" " + unit if unit else ""))
-        lines.append("")
-    lines.append("-- ")
-    lines.append("Device:   " + rec["device"])
-    lines.append("Severity: " + rec["severity"] + " (" + rec["kind"] + ")")
+                unit = r.get("unit")
+                out += "  " + name + ": " + _num(r.get("value")) + (" " + unit if unit else "") + "\n"
+        out += "\n"
+    out += "-- \nDevice:   " + rec["device"] + "\nSeverity: " + rec["severity"] + " (" + \
+        rec["kind"] + ")\n"
     if rec.get("state") == "resolved":
-        lines.append("State:    resolved, closes " + rec.get("closes", "?"))
+        out += "State:    resolved, closes " + rec.get("closes", "?") + "\n"
     elif rec.get("repeats"):
-        lines.append("State:    still firing, reminds of " + rec["repeats"])
-    lines.append("Made:     " + _when(rec.get("ts")))
-    lines.append("Alert id: " + rec["id"])
-    return "\n".join(lines) + "\n"
+        out += "State:    still firing, reminds of " + rec["repeats"] + "\n"
+    ts = rec.get("ts")
+    if ts:
+        from outpost_contract.rules import iso
+        ts = iso(ts)
+    return out + "Made:     " + (ts or "unknown time (clock not set)") + "\nAlert id: " + \
+        rec["id"] + "\n"
 
 
 def headers(rec, sender=None):

@@ -11,26 +11,22 @@
 
 __version__ = "0.1.0"
 
-# names kept as text, not as a dict and a tuple: on a board each is a heap object
-_ERRORS = (" SMTPError SMTPUsageError SMTPProtocolError SMTPConnectError SMTPTimeout SMTPTLSError"
-           " SMTPReplyError SMTPTransientError SMTPPermanentError SMTPSenderRefused SMTPAuthError"
-           " SMTPDataError SMTPRecipientsRefused is_transient outcome ")
-
 
 def __getattr__(name):
+    # SMTP, Message, make_message_id, the errors (every SMTP* name, outcome, is_transient) from
+    # their module; any other public name is a submodule ("from usmtp import client"):
+    # MicroPython asks this function before it looks for the file, so import it here
     mod = None
     if name == "SMTP":
-        mod = "usmtp.client"
+        mod = "client"
     elif name == "Message" or name == "make_message_id":
-        mod = "usmtp.writer"
-    elif " " + name + " " in _ERRORS:
-        mod = "usmtp.errors"
-    if mod is not None:
-        return getattr(__import__(mod, None, None, [name]), name)
+        mod = "writer"
+    elif name[:4] == "SMTP" or name == "outcome" or name == "is_transient":
+        mod = "errors"
+    if mod:
+        return getattr(__import__("usmtp." + mod, None, None, [name]), name)
     if name[:1] == "_":
         raise AttributeError(name)
-    # a submodule ("from usmtp import client"): MicroPython asks this function before it
-    # looks for the file, so import it here
     try:
         return __import__("usmtp." + name, None, None, ["_"])
     except ImportError:

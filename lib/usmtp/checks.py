@@ -27,10 +27,6 @@ def _say(n, *args):
     return PHRASES[n] % args
 
 
-def _plain(c):
-    return "a" <= c <= "z" or "A" <= c <= "Z" or "0" <= c <= "9"
-
-
 def _utf8_len(s):
     try:
         return len(s.encode())
@@ -39,10 +35,7 @@ def _utf8_len(s):
 
 
 def _crlf(s):
-    for c in s:
-        if c == "\r" or c == "\n" or c == "\0":
-            return True
-    return False
+    return "\r" in s or "\n" in s or "\0" in s
 
 
 def _address(addr):
@@ -73,7 +66,7 @@ def _address(addr):
     if _utf8_len(local) > MAX_LOCAL:
         return 11, MAX_LOCAL
     for c in local:
-        if not (_plain(c) or c in "!#$%&'*+-/=?^_`{|}~." or ord(c) > 127):
+        if not (c in TOKEN_CHARS or c in "!#$%&'*+/=?^`{|}~" or ord(c) > 127):
             if c == "(" or c == ")":
                 return 12
             return 13, c
@@ -91,7 +84,7 @@ def _address(addr):
         if label[0] == "-" or label[-1] == "-":
             return 19
         for c in label:
-            if not (_plain(c) or c == "-" or ord(c) > 127):
+            if not (c in TOKEN_CHARS and c != "_" or ord(c) > 127):    # no "." in a label
                 return 20, c
     return None
 

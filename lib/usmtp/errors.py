@@ -57,11 +57,6 @@ def is_transient(exc):
     return isinstance(exc, OSError)
 
 
-RETRY = "retry"
-REFUSED = "refused"
-RECONFIGURE = "reconfigure"
-
-
 def outcome(exc):
     # what a failed send means, for board and gateway alike; each decides what its answer does:
     #   "retry"        an outage or a 4xx: the same message may go through later (or elsewhere)
@@ -69,10 +64,10 @@ def outcome(exc):
     #   "reconfigure"  our setup is wrong (AUTH refused, TLS or certificate failure): no message
     #                  is at fault, and none goes through until the configuration changes
     if isinstance(exc, MemoryError):
-        return RETRY        # a board short of heap for TLS: an outage, not a refusal
+        return "retry"      # a board short of heap for TLS: an outage, not a refusal
     if isinstance(exc, SMTPError) and getattr(exc, "_reconfigure", False):
-        return RECONFIGURE      # SMTPAuthError, SMTPTLSError (moreerrors.py)
-    return RETRY if is_transient(exc) else REFUSED
+        return "reconfigure"    # SMTPAuthError, SMTPTLSError (moreerrors.py)
+    return "retry" if is_transient(exc) else "refused"
 
 
 def __getattr__(name):

@@ -87,6 +87,15 @@ def x_rset(smtp):
     return _do(smtp, smtp._live().op_simple(9))
 
 
+def helo(core):
+    # core.op_hello's fallback: HELO when the server does not know EHLO
+    core.cmd(2, core.name)
+    yield 0
+    r = core.got[-1]
+    if r[0] != 250:
+        raise core.fail(r, "HELO")
+
+
 def salvage(smtp, core, e):
     # SMTP._run when the connection broke: replies the server sent before that may still be
     # readable, and a 250 it gave must count (the message is not sent a second time)

@@ -25,10 +25,7 @@ def _random_hex(nbytes):
     except (ImportError, AttributeError, NotImplementedError, OSError):
         import random
         raw = bytes([random.getrandbits(8) for _ in range(nbytes)])
-    out = ""
-    for b in raw:
-        out += "0123456789abcdef"[b >> 4] + "0123456789abcdef"[b & 15]
-    return out
+    return binascii.hexlify(raw).decode()
 
 
 def _multi(m):
@@ -164,10 +161,48 @@ def base64_body(data, bufsize):
 
 
 def mailbox_pair(header, item):
-    # writer.parse_mailbox for a (name, address) tuple
+    # writer.parse_mailbox for a (name, address) tuple, or anything else it was given
+    if not isinstance(item, (tuple, list)):
+        raise SMTPUsageError("header " + header + ": address must be a string or a (name, "
+                             "address) tuple, not " + type(item).__name__)
     if len(item) != 2:
         raise SMTPUsageError("header " + header + ": a mailbox tuple is (name, address)")
-    return item[0] or "", item[1]
+    name, addr = item[0] or "", item[1]
+    for v in (name, addr):
+        if isinstance(v, str):
+            _no_crlf(header, v)
+    return name, addr
+
+
+def body_text(body):
+    # writer.Message's body given as anything but str: UTF-8 bytes
+    if isinstance(body, (bytes, bytearray)):
+        try:
+            return str(body, "utf-8")
+        except (UnicodeError, ValueError):
+            raise SMTPUsageError("message body: bytes must be UTF-8 text")
+    raise SMTPUsageError("message body must be str, not " + type(body).__name__)
+
+
+def body_encoding(enc):
+    # writer.Message's body_encoding other than quoted-printable
+    if enc == "qp":
+        return "quoted-printable"
+    if enc != "base64":
+        raise SMTPUsageError("body_encoding must be 'quoted-printable' or 'base64', not " +
+                             repr(enc))
+    return enc
+
+
+def extra_header(name, value, own):
+    # why writer.Message refuses an extra header
+    if not isinstance(name, str) or not name or not isinstance(value, str):
+        why = "name and value must be strings"
+    elif " " + name.lower() + " " in own:
+        why = "set by the writer, pass it as an argument instead"
+    else:
+        why = "name may only hold printable ASCII without ':'"
+    raise SMTPUsageError("extra header " + repr(name) + ": " + why)
 
 
 def mailbox_tuple(header, items):
@@ -181,26 +216,12 @@ def mailbox_tuple(header, items):
 
 # Message's methods beyond plain text (writer.Message.__getattr__ hands them the message)
 
-def m_attach(m, filename, source, content_type="application/octet-stream"):
-    attach(m, filename, source, content_type)
-
-
-def m_set_html(m, html):
-    # the body as HTML too: readers show it and fall back to the plain text
-    set_html(m, html)
-
-
-def m_inline(m, cid, source, content_type, filename=None):
-    # a part of the HTML body (multipart/related), referred to as src="cid:<cid>"
-    inline(m, cid, source, content_type, filename)
-
-
 def m_as_bytes(m):
     # the whole message at once: for tests and small messages only
     return b"".join(m.chunks())
 
 
-def attach(m, filename, source, content_type):
+def m_attach(m, filename, source, content_type="application/octet-stream"):
     if not isinstance(filename, str) or not filename:
         raise SMTPUsageError("attachment filename must be a non-empty string")
     _no_crlf("Content-Disposition", filename)
@@ -213,7 +234,8 @@ def attach(m, filename, source, content_type):
     _multi(m)
 
 
-def set_html(m, html):
+def m_set_html(m, html):
+    # the body as HTML too: readers show it and fall back to the plain text
     if isinstance(html, (bytes, bytearray)):
         html = str(html, "utf-8")
     if not isinstance(html, str):
@@ -222,8 +244,9 @@ def set_html(m, html):
     _multi(m)
 
 
-def inline(m, cid, source, content_type, filename):
-    # streamed like an attachment; cid is "left@right" without the angle brackets
+def m_inline(m, cid, source, content_type, filename=None):
+    # a part of the HTML body (multipart/related), referred to as src="cid:<cid>", streamed
+    # like an attachment; cid is "left@right" without the angle brackets
     if not isinstance(cid, str):
         raise SMTPUsageError("inline part: Content-ID must be a string")
     try:

@@ -54,12 +54,15 @@ def _boxes(name, boxes):
     # an address header: one line when every display name is plain words and it all fits
     line = name + ":"
     for dname, addr in boxes:
-        for c in dname:
-            if not (c == " " or "a" <= c <= "z" or "A" <= c <= "Z" or "0" <= c <= "9"):
+        if dname:
+            w = dname.split(" ")
+            for c in "".join(w):
+                if not ("a" <= c <= "z" or "A" <= c <= "Z" or "0" <= c <= "9"):
+                    w = [""]
+            if "" in w:     # no word, or a space leading, trailing or doubled
                 return _mime()._address_header(name, boxes)
-        if dname != dname.strip() or "  " in dname:
-            return _mime()._address_header(name, boxes)
-        line += " " + dname + " <" + addr + ">," if dname else " " + addr + ","
+            addr = dname + " <" + addr + ">"
+        line += " " + addr + ","
     if len(line) > LINE + 1:
         return _mime()._address_header(name, boxes)
     return (line[:-1] + "\r\n").encode()
@@ -160,24 +163,17 @@ def _bad(header, what):
 
 def parse_mailbox(header, item):
     # "addr", "<addr>", "Name <addr>", '"Name, Jr." <addr>' or (name, addr) -> (name, addr)
-    if isinstance(item, (tuple, list)):
-        name, addr = _mime().mailbox_pair(header, item)
-    elif isinstance(item, str):
+    if isinstance(item, str):
         _no_crlf(header, item)
         try:
             name, addr = split_mailbox(item)
         except ValueError as e:
             _bad(header, "invalid address " + repr(item) + ": " + str(e))
     else:
-        _bad(header, "address must be a string or a (name, address) tuple, not " +
-             type(item).__name__)
-    if isinstance(name, str):
-        _no_crlf(header, name)
+        name, addr = _mime().mailbox_pair(header, item)     # a tuple, or what is wrong
     p = display_name_problem(name)
     if p:
         _bad(header, "display name " + p)
-    if isinstance(addr, str):
-        _no_crlf(header, addr)
     p = address_problem(addr)
     if p:
         _bad(header, "invalid address " + repr(addr) + ": " + p)
@@ -203,18 +199,28 @@ def make_message_id(alert_id, sender):
     return "<" + alert_id + "@" + parse_mailbox("Message-ID", sender)[1].rpartition("@")[2] + ">"
 
 
+def _text(header, v):
+    # a header's free text: a str without CR, LF or NUL (no header injection)
+    if not isinstance(v, str):
+        _bad(header, "must be a string")
+    _no_crlf(header, v)
+    return v
+
+
 def check_message_id(mid):
-    if not isinstance(mid, str):
-        _bad("Message-ID", "must be a string")
-    _no_crlf("Message-ID", mid)
-    left, at, right = mid[1:-1].partition("@")
-    if (len(mid) > 250 or mid[:1] != "<" or mid[-1:] != ">" or not at or not left
-            or not right or "@" in right or not is_ascii(mid)):
+    s = _text("Message-ID", mid)[1:-1]
+    left, _, right = s.partition("@")
+    if len(mid) > 250 or mid[:1] + mid[-1:] != "<>" or not left or not right or "@" in right \
+            or not is_ascii(mid):
         _bad("Message-ID", "expected <left@right>, got " + repr(mid))
     for c in " \t<>\"(),;\\":
-        if c in mid[1:-1]:
+        if c in s:
             _bad("Message-ID", repr(c) + " not allowed in " + repr(mid))
     return mid
+
+
+# the headers the writer sets itself: not extra headers
+_OWN = " from to cc bcc subject date message-id mime-version content-type content-transfer-encoding "
 
 
 class Message:
@@ -226,48 +232,30 @@ class Message:
         self.bcc = _mailbox_list("Bcc", bcc)
         if not (self.to or self.cc or self.bcc):
             raise SMTPUsageError("message has no recipient (to, cc and bcc are all empty)")
-        if not isinstance(subject, str):
-            _bad("Subject", "must be a string")
-        _no_crlf("Subject", subject)
-        self.subject = subject
-        if isinstance(body, (bytes, bytearray)):
-            try:
-                body = str(body, "utf-8")
-            except (UnicodeError, ValueError):
-                raise SMTPUsageError("message body: bytes must be UTF-8 text")
+        self.subject = _text("Subject", subject)
         if not isinstance(body, str):
-            raise SMTPUsageError("message body must be str, not " + type(body).__name__)
+            body = _mime().body_text(body)      # UTF-8 bytes, or what is wrong
         self.body = body
         if date is None:
             date = now()
-        if not isinstance(date, int) or isinstance(date, bool) or date < 0:
+        if type(date) is not int or date < 0:
             _bad("Date", "date must be UTC Unix seconds (int >= 0)")
         self.date = date
         if message_id is None:
             message_id = _mime().message_id(self)
         self.message_id = check_message_id(message_id)
-        if body_encoding == "qp":
-            body_encoding = "quoted-printable"
-        if body_encoding not in ("quoted-printable", "base64"):
-            raise SMTPUsageError("body_encoding must be 'quoted-printable' or 'base64', not " +
-                                 repr(body_encoding))
+        if body_encoding != "quoted-printable":
+            body_encoding = _mime().body_encoding(body_encoding)    # base64, or what is wrong
         self.body_encoding = body_encoding
         out = []
         items = headers or ()
         for name, value in items.items() if isinstance(items, dict) else items:
             # extra headers: a name of printable ASCII, not one the writer sets, no CR/LF
-            if not isinstance(name, str) or not name or not isinstance(value, str):
-                raise SMTPUsageError("extra header " + repr(name) + ": name and value must be strings")
-            for c in name:
-                if not 33 <= ord(c) <= 126 or c == ":":
-                    raise SMTPUsageError("extra header " + repr(name) + ": name may only hold"
-                                         " printable ASCII without ':'")
-            if " " + name.lower() + " " in " from to cc bcc subject date message-id mime-version" \
-                                           " content-type content-transfer-encoding ":
-                raise SMTPUsageError("extra header " + name + ": set by the writer, pass it as"
-                                     " an argument instead")
-            _no_crlf(name, value)
-            out.append((name, value))
+            if not (isinstance(name, str) and name and isinstance(value, str) and
+                    min(name) > " " and max(name) <= "~" and ":" not in name and
+                    " " + name.lower() + " " not in _OWN):
+                _mime().extra_header(name, value, _OWN)     # raises: says which rule
+            out.append((name, _text(name, value)))
         self.headers = out
         self.attachments = []
         self.html = None
@@ -323,5 +311,4 @@ class Message:
             yield from _mime().chunks(self, h, bufsize)
             return
         yield h + self._text_part_head()
-        for c in self._body_chunks(bufsize):
-            yield c
+        yield from self._body_chunks(bufsize)
