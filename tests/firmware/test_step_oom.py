@@ -66,3 +66,45 @@ def test_an_alert_the_step_could_not_journal_goes_at_the_next_step(tmp_path, mon
     assert [it[0] for it in a.ob.items] == ["shed-3-1"] and a.unsaved == []
     a.step()
     assert len(a.ob) == 1 and calls == ["shed-3-1", "shed-3-1"]
+
+
+class Stop(BaseException):
+    pass
+
+
+def test_a_step_short_of_heap_goes_on_once_in_a_clean_heap(tmp_path, monkeypatch):
+    # App.run: the first step in a row that runs out of memory ends the App with its state
+    # (the Hop: run.py unloads the app and boots another from it, in the same wake); that
+    # App's first step journals what waited, without a new sample
+    a = an_app(tmp_path)
+    a.boot = lambda hop, wdt: None
+    a.drop_step = lambda: None
+    a.rep = a.next_report = a.last_report = None
+    a.next_beat = a.next_state = 0
+    a.net.ntp_at = None
+    alerting = mod("outpost.alerting")
+    real = alerting.new_alert
+    calls = []
+
+    def short_once(a_, ev, csv=None):
+        calls.append(ev["id"])
+        if len(calls) == 1:
+            raise MemoryError("memory allocation failed")
+        return real(a_, ev, csv)
+    monkeypatch.setattr(alerting, "new_alert", short_once)
+    hop = a.run()
+    assert hop["oom"] == 1 and [ev["id"] for ev, _ in hop["unsaved"]] == ["shed-3-1"]
+    assert len(a.ob) == 0 and hop["t0"] == 100.0
+    b = an_app(tmp_path)
+    b.boot = lambda hop, wdt: None
+    b.unsaved = hop["unsaved"]          # (startup.boot restores it)
+    reads = []
+    b.drivers[0].read = lambda: reads.append(1) or {"door": 1}
+
+    def idle(s):
+        raise Stop()
+    b.idle = idle
+    with pytest.raises(Stop):
+        b.run(hop)
+    assert [it[0] for it in b.ob.items] == ["shed-3-1"] and b.unsaved == [] and reads == []
+    assert calls == ["shed-3-1", "shed-3-1"] and b.oom == 0     # a step that went through
