@@ -18,6 +18,8 @@ truncated, renamed or removed: every one is a flash program on a board; the unix
 memory file is not counted, it is RTC RAM on a board), boot included. Paths:
 direct SMTP in the app's wake (smtp.send_wake_below 0), SMTP in a send wake, MQTT over TLS to
 Mosquitto. Serial is not measured here: the unix port has no UART (boards/unix/machine.py).
+And a battery board's quiet wake (deep_sleep, nothing due: outpost/quiet.py), from its reset to
+its deep sleep.
 The wall times are taken on a shared, busy machine: read them with the load printed.
 """
 import argparse
@@ -32,7 +34,7 @@ sys.path[:0] = [os.path.join(ROOT, "tests"), os.path.join(ROOT, "tests", "realmp
 
 from peers.rttproxy import RttProxy  # noqa: E402
 from peers.smtpd import MailServer  # noqa: E402
-from realboard import RealBoard  # noqa: E402
+from realboard import DEEPSLEEP_RESET, RealBoard  # noqa: E402
 from test_board_real import board_config, starttls_auth  # noqa: E402
 
 
@@ -150,6 +152,34 @@ def wake_cost(path, rtt):
                 return took, b.wakes, b.count("wifi: connecting"), writes
 
 
+def quiet_wake_cost():
+    """(seconds, Wi-Fi associations, {file: flash writes}) of one quiet wake of a battery
+    board: woken from deep sleep with nothing due (outpost/quiet.py), from the process start
+    (the board's reset) to its deep sleep; the power-on wake before it runs the app."""
+    d = pathlib.Path(tempfile.mkdtemp(prefix="board-quiet-"))
+    cfg = dict(board_config(order=("smtp",)), deep_sleep=True, sample_every=60)
+    with RealBoard(d, cfg, heapsize="512k") as b:
+        with open(os.path.join(b.fs, "pin27"), "w") as f:
+            f.write("0")
+        b.auto_wake = False     # each wake started here, timed from its start
+        b.start(code=COUNTING_BOOT)
+        i = b.wait_for("FLASH ", timeout=60)
+        while b.proc.poll() is None:
+            time.sleep(0.01)
+        n = len(b.lines)
+        t0 = time.monotonic()
+        b.start(code=COUNTING_BOOT, cause=DEEPSLEEP_RESET)
+        j = b.wait_for("FLASH ", timeout=60, start=n)
+        took = time.monotonic() - t0
+        writes = {}
+        for kv in b.lines[j].split()[1:]:
+            k, _, v = kv.rpartition("=")
+            if k != "rtc.mem":
+                writes[k] = int(v)
+        wifi = sum("wifi: connecting" in line for line in b.lines[n:j])
+        return took, wifi, writes
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("--rtt", type=float, default=0.2)
@@ -179,6 +209,10 @@ def wake_costs(a):
               % (label, took, resets, wifi, sum(writes.values()),
                  ", ".join("%s %d" % (k, writes[k]) for k in sorted(writes))))
     print("  %-28s not measured: the unix port has no UART" % "serial")
+    runs = sorted((quiet_wake_cost() for _ in range(a.runs)), key=lambda r: r[0])
+    took, wifi, writes = runs[len(runs) // 2]
+    print("  %-28s %5.2f s  1 reset (its deep sleep)  %d Wi-Fi associations  %d flash writes"
+          % ("a quiet wake (deep sleep)", took, wifi, sum(writes.values())))
     return 0
 
 
