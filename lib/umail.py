@@ -41,8 +41,8 @@ class SMTP:
     def cmd(self, cmd_str):
         """Send a raw command (no CR/LF allowed) and return (code, [lines])."""
         c = self._smtp
-        core = c._core
         if cmd_str.upper().partition(" ")[0] in ("NOOP", "RSET"):
+            core = c._live()
             c._run(core.op_simple(cmd_str.upper().partition(" ")[0]))
         elif cmd_str.upper().startswith("EHLO") or cmd_str.upper().startswith("HELO"):
             c.ehlo()

@@ -63,3 +63,11 @@ def failed(core, g, env):
         if x[0] != 250:
             return True
     return False
+
+
+def taken(core, r, last):
+    # core.verdict for a message in chunks: every chunk's reply a 250, BDAT LAST's among them
+    for x in r:
+        if x[0] != 250:
+            return False
+    return len(core.got) > last

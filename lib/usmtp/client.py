@@ -142,7 +142,10 @@ class SMTP:
                     a = "[IPv6:" + a + "]" if ":" in a else "[" + a + "]"
                 except Exception:
                     a = "[127.0.0.1]"
-            core = self._core = Core(self.mode, a, self.allow_plaintext_auth, self.trace,
+            k = Core
+            if self.trace:
+                from usmtp.trace import Traced as k     # the core that shows its session
+            core = self._core = k(self.mode, a, self.allow_plaintext_auth, self.trace,
                                      self.pipelining, self.chunking, WRITE)
             self._raw = self._sock = sock
             self._tmo = None
@@ -204,9 +207,8 @@ class SMTP:
             raise oserror(e, "reading" if data is None else "sending")
 
     def _run(self, op, timeout=None):
+        # op: an operation of the core, which the caller has from _live() (or has just made)
         core = self._core
-        if core is None or self._sock is None:
-            raise SMTPUsageError("not connected")
         core.start(op)
         seen = -1
         start = 0

@@ -325,9 +325,6 @@ class Core:
         cmd = self.pend.pop(0)
         self.replies += 1
         self.last = r
-        if self.trace:
-            from usmtp.trace import received    # loaded only when tracing
-            received(self.trace, r)
         c = r[0]
         if c == 421:
             # the server is closing the channel: nothing else will be answered
@@ -361,9 +358,6 @@ class Core:
             line += " " + check_arg(arg, line + " argument")
         self.q.append(line.encode() + b"\r\n")
         self.pend.append(c)
-        if self.trace:
-            from usmtp.trace import sent        # (redaction is there)
-            sent(self.trace, line, hide)
 
     def need(self, *states):
         if self.state not in states:
@@ -392,22 +386,20 @@ class Core:
         yield from self.op_hello()
         if self.secure or self.mode == "plain":
             return "ready"
-        if "STARTTLS" not in self.ext:
-            if self.mode == "starttls":
-                from usmtp.moreerrors import SMTPTLSError
-                raise SMTPTLSError("server offers no STARTTLS (required)")
-            return "ready"
-        r = yield from self.reply(_C_STLS)
-        if r[0] != 220:
-            if self.mode == "starttls":
-                from usmtp.moreerrors import SMTPTLSError
-                raise SMTPTLSError("STARTTLS refused: %d %s" % r)
-            return "ready"
-        if self.inb:
-            # bytes sent before the handshake would be read as if they came over TLS
-            self.inb = bytearray()
-            raise SMTPProtocolError("data after the STARTTLS reply (injection?)")
-        return "starttls"
+        r = None
+        if "STARTTLS" in self.ext:
+            r = yield from self.reply(_C_STLS)
+            if r[0] == 220:
+                if self.inb:
+                    # bytes sent before the handshake would be read as if they came over TLS
+                    self.inb = bytearray()
+                    raise SMTPProtocolError("data after the STARTTLS reply (injection?)")
+                return "starttls"
+        if self.mode == "starttls":     # required: not offered, or refused
+            from usmtp.moreerrors import SMTPTLSError
+            raise SMTPTLSError("STARTTLS refused: %d %s" % r if r else
+                               "server offers no STARTTLS (required)")
+        return "ready"
 
     def op_hello(self):
         """EHLO, or HELO when the server does not know EHLO."""
@@ -484,9 +476,8 @@ class Core:
         except ValueError:
             lim = 0         # a SIZE we cannot read is no limit we can honour
         if lim and size and size > lim:
-            from usmtp.moreerrors import SMTPDataError
-            raise SMTPDataError(552, "size %d over the server's limit %d" % (size, lim),
-                                "5.3.4", "SIZE")
+            from usmtp.moreerrors import too_big
+            raise too_big(size, lim)
         if utf8 and "SMTPUTF8" not in self.ext:
             raise SMTPUsageError("non-ASCII address, no SMTPUTF8")
         return sender, to, utf8
@@ -567,10 +558,8 @@ class Core:
         ok = len(r) > n and (not au or r[0][0] == 235) and r[au][0] == 250 and \
             len(refused) < len(to)
         if ok and bd:
-            ok = len(self.got) > bd
-            for x in r[n:]:
-                if x[0] != 250:
-                    ok = False
+            from usmtp.bdat import taken
+            ok = taken(self, r[n:], bd)
         elif ok:
             ok = r[n][0] == 354 and (body is None or len(r) > n + 1 and r[n + 1][0] == 250)
         if ok:
@@ -599,8 +588,7 @@ class Core:
             self.q.append(d)
             yield -1
         self.pend.append(_C_EOD)
-        if self.trace:
-            self.trace("C: <message data, %d bytes>" % n)
+        return n    # (usmtp.trace shows it)
 
 
 def sized(msg):

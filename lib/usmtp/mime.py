@@ -308,17 +308,13 @@ def _text_parts(m, bufsize):
     # the body: text/plain alone, or multipart/alternative of text/plain and the HTML (itself
     # multipart/related when it shows inline parts). Starts with the part's headers.
     if m.html is None:
-        yield m._text_part_head()
-        for c in m._body_chunks(bufsize):
-            yield c
+        yield from m._text_part(b"", bufsize)
         return
     # nested boundaries must not start with the outer one (RFC 2046 5.1.1: a parser may
     # match a delimiter by prefix): "=_outpost_alt_<hex>" vs "=_outpost_<hex>"
     alt = _nested(m, "alt")
     ab = alt.encode()
-    yield _multipart("alternative", alt) + b"\r\n--" + ab + b"\r\n" + m._text_part_head()
-    for c in m._body_chunks(bufsize):
-        yield c
+    yield from m._text_part(_multipart("alternative", alt) + b"\r\n--" + ab + b"\r\n", bufsize)
     yield b"\r\n--" + ab + b"\r\n"
     rel = _nested(m, "rel")
     rb = rel.encode()

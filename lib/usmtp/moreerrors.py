@@ -79,6 +79,11 @@ def reply_error(code, text, enhanced=None, command=None):
                              (" to " + command if command else ""))
 
 
+def too_big(size, lim):
+    # core.envelope: a message over the server's SIZE limit, refused before it is sent
+    return SMTPDataError(552, "size %d over the server's limit %d" % (size, lim), "5.3.4", "SIZE")
+
+
 def refusal(r, what):
     # the error for reply r (code, text) refusing `what`, with its enhanced status
     code, enh, text = detail(r)

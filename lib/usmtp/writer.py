@@ -280,15 +280,15 @@ class Message:
     def __iter__(self):
         return self.chunks()
 
-    def _text_part_head(self):
-        return (b"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: " +
-                self.body_encoding.encode() + b"\r\n\r\n")
-
-    def _body_chunks(self, bufsize):
+    def _text_part(self, head, bufsize):
+        # the text/plain part, its headers after head (bytes): a generator of chunks
+        yield head + b"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: " + \
+            self.body_encoding.encode() + b"\r\n\r\n"
         data = self.body.encode()       # the one copy of the body; encoded piecewise from here
         if self.body_encoding == "base64":
-            return _mime().base64_body(data, bufsize)
-        return qp_chunks(data, bufsize)
+            yield from _mime().base64_body(data, bufsize)
+        else:
+            yield from qp_chunks(data, bufsize)
 
     def chunks(self, bufsize=1024):
         # generator of bytes chunks, CRLF line ends, memory O(bufsize)
@@ -310,5 +310,4 @@ class Message:
         if self.attachments or self.html is not None or self.inlines:
             yield from _mime().chunks(self, h, bufsize)
             return
-        yield h + self._text_part_head()
-        yield from self._body_chunks(bufsize)
+        yield from self._text_part(h, bufsize)

@@ -79,9 +79,12 @@ def parse(text):
 
 def new_core(**kw):
     # the SMTP constructor's names for the core's options
-    return Core(kw.get("mode", "plain"), kw.get("local_hostname", "[127.0.0.1]"),
-                kw.get("allow_plaintext_auth", False), kw.get("trace"),
-                kw.get("pipelining", True), kw.get("chunking", True), kw.get("flush_at", 2048))
+    k = Core
+    if kw.get("trace"):
+        from usmtp.trace import Traced as k     # the core that shows its session
+    return k(kw.get("mode", "plain"), kw.get("local_hostname", "[127.0.0.1]"),
+             kw.get("allow_plaintext_auth", False), kw.get("trace"),
+             kw.get("pipelining", True), kw.get("chunking", True), kw.get("flush_at", 2048))
 
 
 def run(core, op, text):
