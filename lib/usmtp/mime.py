@@ -1,13 +1,18 @@
 # What a message beyond plain text needs, for the writer (usmtp.writer):
 # attachments, an HTML body and its inline parts (multipart/mixed, alternative, related),
 # base64 streamed from fixed buffers, RFC 2047 encoded words for non-ASCII headers and RFC 2231
-# parameters for non-ASCII or long file names. Loaded only when a message has one of these: a
-# plain-text alert with ASCII headers never loads it.
+# parameters for non-ASCII or long file names; and what the writer says when it refuses an
+# argument. Loaded only when a message has one of these: a plain-text alert with ASCII headers
+# never loads it.
 import binascii
 
+from usmtp.checks import address_problem, display_name_problem, mailbox_problem, token_problem
 from usmtp.errors import SMTPUsageError
-from usmtp.writer import LINE, is_ascii, qp_chunks, line_spans
-from usmtp.writer import _no_crlf, check_message_id
+from usmtp.writer import LINE, qp_chunks
+from usmtp.writer import _text as _no_crlf
+
+# the headers the writer sets itself: not extra headers
+_OWN = " from to cc bcc subject date message-id mime-version content-type content-transfer-encoding "
 
 WORD = 75               # encoded word limit (RFC 2047 2)
 _QSAFE = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789!*+-/"
@@ -17,6 +22,55 @@ _PCT_SAFE = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789!#$&+
 
 
 # ---- the message's parts ---------------------------------------------------------------------
+
+def is_ascii(s):
+    # MicroPython's str has no isascii(); a str is ASCII when its UTF-8 form is no longer
+    return len(s.encode()) == len(s)
+
+
+def refuse(header, n, v):
+    # writer._bad: what is wrong with an argument of writer.Message, worded here
+    if n == 3:
+        raise SMTPUsageError("message id: alert id " + repr(v) + " " + token_problem(v, 128))
+    if n == 4:
+        raise SMTPUsageError("message has no recipient (to, cc and bcc are all empty)")
+    if n == 6:
+        raise SMTPUsageError("bufsize must be an int >= 78")
+    if n == 5:
+        why = "date must be UTC Unix seconds (int >= 0)"
+    elif n == 2:
+        why = "invalid address " + repr(v) + ": " + mailbox_problem(v)
+    elif not isinstance(v, str):
+        why = "must be a string"
+    else:
+        why = "CR, LF or NUL in " + repr(v)
+    raise SMTPUsageError("header " + header + ": " + why)
+
+
+def method(m, name):
+    # writer.Message's attach, set_html, inline and as_bytes
+    if " " + name + " " not in " attach set_html inline as_bytes ":
+        raise AttributeError(name)
+    f = globals()["m_" + name]
+    return lambda *a, **k: f(m, *a, **k)
+
+
+def check_message_id(mid):
+    # writer.check_message_id for what is not of make_message_id's form
+    s = _no_crlf("Message-ID", mid)[1:-1]
+    left, _, right = s.partition("@")
+    if len(mid) > 250 or mid[:1] + mid[-1:] != "<>" or not left or not right or "@" in right \
+            or not is_ascii(mid):
+        refuse_id("expected <left@right>, got " + repr(mid))
+    for c in " \t<>\"(),;\\":
+        if c in s:
+            refuse_id(repr(c) + " not allowed in " + repr(mid))
+    return mid
+
+
+def refuse_id(why):
+    raise SMTPUsageError("header Message-ID: " + why)
+
 
 def _random_hex(nbytes):
     try:
@@ -171,6 +225,12 @@ def mailbox_pair(header, item):
     for v in (name, addr):
         if isinstance(v, str):
             _no_crlf(header, v)
+    p = display_name_problem(name)
+    if p:
+        raise SMTPUsageError("header " + header + ": display name " + p)
+    p = address_problem(addr)
+    if p:
+        raise SMTPUsageError("header " + header + ": invalid address " + repr(addr) + ": " + p)
     return name, addr
 
 
@@ -194,24 +254,28 @@ def body_encoding(enc):
     return enc
 
 
-def extra_header(name, value, own):
-    # why writer.Message refuses an extra header
+def extra_header(name, value):
+    # writer.Message's extra header other than "X-..." and threading: returns when its name is
+    # printable ASCII without ':' and not one the writer sets itself, else says which rule
     if not isinstance(name, str) or not name or not isinstance(value, str):
         why = "name and value must be strings"
-    elif " " + name.lower() + " " in own:
+    elif " " + name.lower() + " " in _OWN:
         why = "set by the writer, pass it as an argument instead"
+    elif min(name) > " " and max(name) <= "~" and ":" not in name:
+        return
     else:
         why = "name may only hold printable ASCII without ':'"
     raise SMTPUsageError("extra header " + repr(name) + ": " + why)
 
 
-def mailbox_tuple(header, items):
-    # writer._mailbox_list given a tuple: ("a@x", "b@y") is almost surely two addresses, not
-    # (name, address): say so
-    if len(items) == 2 and isinstance(items[0], str) and "@" in items[0] and \
-            " " not in items[0].strip() and "<" not in items[0]:
+def mailbox_items(header, items):
+    # writer._mailbox_list given neither a list nor a str: one (name, address) tuple. A tuple
+    # ("a@x", "b@y") is almost surely two addresses, not (name, address): say so
+    if isinstance(items, tuple) and len(items) == 2 and isinstance(items[0], str) and \
+            "@" in items[0] and " " not in items[0].strip() and "<" not in items[0]:
         raise SMTPUsageError("header " + header + ": a tuple is one (name, address) mailbox;"
                              " pass several addresses as a list")
+    return [items]
 
 
 # Message's methods beyond plain text (writer.Message.__getattr__ hands them the message)
@@ -445,6 +509,33 @@ def param(key, value):
 
 
 # ---- text and base64 bodies ------------------------------------------------------------------
+
+def line_spans(data):
+    # (start, end) of each line of bytes `data`, without its break; CRLF, CR and LF each end a
+    # line; a final line without a break counts, an empty tail does not
+    n = len(data)
+    k = data.find(b"\r")       # next CR, searched again only once passed (no quadratic scans)
+    i = 0
+    while i < n:
+        j = data.find(b"\n", i)
+        if k >= 0:
+            if k < i:
+                k = data.find(b"\r", i)
+            if k >= 0 and (j < 0 or k < j):
+                yield i, k
+                i = k + 2 if k + 1 < n and data[k + 1] == 10 else k + 1
+                continue
+        if j < 0:
+            yield i, n
+            return
+        yield i, j
+        i = j + 1
+
+
+def lf_text(data):
+    # writer.qp_chunks for a body with CR in it: its lines with LF breaks (a copy)
+    return b"\n".join([data[i:j] for i, j in line_spans(data)]) + b"\n"
+
 
 def text_lines(data):
     for i, j in line_spans(data):
