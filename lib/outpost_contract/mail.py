@@ -49,10 +49,10 @@ def body(rec):
 
 
 def headers(rec, sender=None):
-    h = [("X-Outpost-Alert-Id", rec["id"])]
-    for k in ("Device", "Severity", "Kind"):
-        h.append(("X-Outpost-" + k, rec[k.lower()]))
-    h.append(("X-Outpost-State", rec.get("state") or "firing"))
+    h = []
+    for k, v in (("Alert-Id", rec["id"]), ("Device", rec["device"]), ("Severity", rec["severity"]),
+                 ("Kind", rec["kind"]), ("State", rec.get("state") or "firing")):
+        h.append(("X-Outpost-" + k, v))
     opened = rec.get("closes") or rec.get("repeats")
     if opened and sender:
         # the resolved mail and each reminder answer the firing one: mail clients show the

@@ -8,7 +8,7 @@ import binascii
 
 from usmtp.checks import address_problem, display_name_problem, mailbox_problem, token_problem
 from usmtp.errors import SMTPUsageError
-from usmtp.writer import LINE, qp_chunks
+from usmtp.writer import LINE
 from usmtp.writer import _text as _no_crlf
 
 # the headers the writer sets itself: not extra headers
@@ -89,9 +89,57 @@ def _multi(m):
         m.boundary = "=_outpost_" + _random_hex(12)
 
 
+def qp_line(line, out, col=0, final=True):
+    # append text (bytes, no line break) quoted-printable to bytearray `out`, with soft breaks
+    # so no encoded line passes 76 chars. A long line may come in segments: pass the returned
+    # column back in, and final=True with the last segment (which gets the CRLF).
+    n = len(line)
+    if n == 0:
+        if final:
+            out += b"\r\n"
+        return 0
+    if col == 0 and final and min(line) >= 32 and max(line) <= 126 and b"=" not in line:
+        # plain printable ASCII: C-level checks, cut every 75 chars
+        if line[n - 1] == 32:
+            if n < 74:      # "-- ", a signature's separator: its last space as =20
+                out += line[:n - 1]
+                out += b"=20\r\n"
+                return 0
+        else:
+            i = 0
+            while n - i > 76:
+                out += line[i:i + 75]
+                out += b"=\r\n"
+                i += 75
+            out += line[i:]
+            out += b"\r\n"
+            return 0
+    return qp_any(line, out, col, final)     # anything else: byte by byte
+
+
+def qp_chunks(data, bufsize):
+    # writer.qp_chunks for a body that is not an alert's plain text: line by line, yielded in
+    # chunks of about bufsize (under 5 x bufsize even for one long line: a line longer than
+    # bufsize is encoded a segment at a time)
+    out = bytearray()
+    for i, j in line_spans(data):
+        col = 0
+        while True:
+            k = min(i + bufsize, j)
+            col = qp_line(data[i:k], out, col, k == j)
+            i = k
+            if len(out) >= bufsize:
+                yield bytes(out)
+                out = bytearray()
+            if i >= j:
+                break
+    if out:
+        yield bytes(out)
+
+
 def qp_any(line, out, col, final):
-    # writer.qp_line for what its fast path does not take (non-ASCII, "=", a segment, a
-    # trailing space): byte by byte
+    # qp_line for what its fast path does not take (non-ASCII, "=", a segment, a trailing
+    # space): byte by byte
     n = len(line)
     end = n - 1 if final else n     # only the line's real last byte must not be bare whitespace
     for i in range(n):
@@ -530,11 +578,6 @@ def line_spans(data):
             return
         yield i, j
         i = j + 1
-
-
-def lf_text(data):
-    # writer.qp_chunks for a body with CR in it: its lines with LF breaks (a copy)
-    return b"\n".join([data[i:j] for i, j in line_spans(data)]) + b"\n"
 
 
 def text_lines(data):

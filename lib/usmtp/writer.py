@@ -35,15 +35,10 @@ def _mime():
     return usmtp.mime
 
 
-def _bad(header, n, v=None):
-    # refused: usmtp.mime says why (what a refusal is told loads only then)
-    _mime().refuse(header, n, v)
-
-
 def _text(header, v):
     # a header's free text: a str without CR, LF or NUL (no header injection)
     if not isinstance(v, str) or "\r" in v or "\n" in v or "\0" in v:
-        _bad(header, 1, v)
+        _mime().refuse(header, 1, v)     # says why (its words load only then)
     return v
 
 
@@ -75,54 +70,23 @@ def _boxes(name, boxes):
 
 # ---- bodies ----------------------------------------------------------------------------------
 
-def qp_line(line, out, col=0, final=True):
-    # append text (bytes, no line break) quoted-printable to bytearray `out`, with soft breaks
-    # so no encoded line passes 76 chars. A long line may come in segments: pass the returned
-    # column back in, and final=True with the last segment (which gets the CRLF).
-    n = len(line)
-    if col or not final or n and (min(line) < 32 or max(line) > 126 or b"=" in line or
-                                  line[n - 1] == 32 and n > 73):
-        return _mime().qp_any(line, out, col, final)     # anything else: byte by byte
-    # plain printable ASCII (the common case): C-level checks, cut every 75 chars
-    if n and line[n - 1] == 32:
-        line = line[:n - 1] + b"=20"    # "-- ", a signature's separator: its last space
-        n += 2
-    i = 0
-    while n - i > 76:
-        out += line[i:i + 75]
-        out += b"=\r\n"
-        i += 75
-    out += line[i:]
-    out += b"\r\n"
-    return 0
-
-
 def qp_chunks(data, bufsize):
-    # quoted-printable body from bytes, yielded in chunks of about bufsize (under 5 x bufsize
-    # even for one long line: a line longer than bufsize is encoded a segment at a time).
-    # CRLF, CR and LF each end a line; a final line without a break counts.
-    if b"\r" in data:
-        data = _mime().lf_text(data)
-    out = bytearray()
-    n = len(data)
-    i = 0
-    while i < n:
-        j = data.find(b"\n", i)
-        if j < 0:
-            j = n
-        col = 0
-        while True:
-            k = min(i + bufsize, j)
-            col = qp_line(data[i:k], out, col, k == j)
-            i = k
-            if len(out) >= bufsize:
-                yield bytes(out)
-                out = bytearray()
-            if i >= j:
-                break
-        i = j + 1
-    if out:
-        yield bytes(out)
+    # quoted-printable body from bytes, in chunks of about bufsize, memory O(bufsize) whatever
+    # the body's size. An alert's body (up to bufsize, lines of printable ASCII up to 73
+    # bytes, no "=") is its own encoding but for its line ends (CRLF) and each line's last
+    # space ("-- ", a signature's separator: "=20"); any other is encoded line by line by
+    # usmtp.mime (CRLF, CR and LF each end a line; a final line without a break counts)
+    plain = len(data) <= bufsize and b"=" not in data
+    if plain:
+        if data and data[-1] != 10:
+            data += b"\n"
+        for line in data.split(b"\n"):
+            if len(line) > 73 or line and (min(line) < 32 or max(line) > 126):
+                plain = False
+    if not plain:
+        yield from _mime().qp_chunks(data, bufsize)
+    elif data:
+        yield data.replace(b" \n", b"=20\n").replace(b"\n", b"\r\n")
 
 
 def format_date(ts):
@@ -143,23 +107,15 @@ def parse_mailbox(header, item):
     if not isinstance(item, str):
         return _mime().mailbox_pair(header, item)     # a tuple checked, or what is wrong
     if mailbox_problem(_text(header, item)):
-        _bad(header, 2, item)
+        _mime().refuse(header, 2, item)
     return split_mailbox(item)
-
-
-def _mailbox_list(header, items):
-    if items is None:
-        return []
-    if not isinstance(items, list):
-        items = [items] if isinstance(items, str) else _mime().mailbox_items(header, items)
-    return [parse_mailbox(header, x) for x in items]
 
 
 def make_message_id(alert_id, sender):
     # "<alert_id@sender-domain>": the same alert gives the same Message-ID on every retry and
     # every path (lib/outpost_contract/README.md), so the receiving side can drop duplicates
     if token_problem(alert_id, 128):
-        _bad("Message-ID", 3, alert_id)
+        _mime().refuse("Message-ID", 3, alert_id)
     return "<" + alert_id + "@" + parse_mailbox("Message-ID", sender)[1].rpartition("@")[2] + ">"
 
 
@@ -183,15 +139,22 @@ class Message:
         out = []
         shown = False
         for name, items in (("To", to), ("Cc", cc), ("Bcc", bcc)):
-            boxes = _mailbox_list(name, items)
-            for box in boxes:
+            # each a list, a str or a (name, address) tuple; None for none
+            if items is None:
+                items = ()
+            elif not isinstance(items, list):
+                items = [items] if isinstance(items, str) else _mime().mailbox_items(name, items)
+            boxes = []
+            for box in items:
+                box = parse_mailbox(name, box)
+                boxes.append(box)
                 if box[1] not in out:
                     out.append(box[1])
             if boxes and name != "Bcc":     # Bcc only in the envelope
                 h += _boxes(name, boxes)
                 shown = True
         if not out:
-            _bad("To", 4)       # no recipient
+            _mime().refuse("To", 4, out)      # no recipient
         if not shown:
             h += b"To: undisclosed-recipients:;\r\n"
         h += _header("Subject", _text("Subject", subject))
@@ -201,7 +164,7 @@ class Message:
         if date is None:
             date = now()
         if type(date) is not int or date < 0:
-            _bad("Date", 5)
+            _mime().refuse("Date", 5, date)
         self.date = date
         self.message_id = message_id = _mime().message_id(self) if message_id is None else \
             check_message_id(message_id)
@@ -212,11 +175,10 @@ class Message:
             b"\r\n"
         items = headers or ()
         for name, value in items.items() if isinstance(items, dict) else items:
-            # extra headers: "X-" and a name of printable ASCII, or threading; any other name
+            # extra headers: "X-" and letters, digits, ". _ -", or threading; any other name
             # is checked by usmtp.mime (printable ASCII, not one the writer sets)
-            if not (isinstance(name, str) and (name[:2] == "X-" and min(name) > " " and
-                    max(name) <= "~" and ":" not in name or name == "In-Reply-To" or
-                    name == "References")):
+            if not (isinstance(name, str) and (name[:2] == "X-" and not name.strip(TOKEN_CHARS)
+                                               or name == "In-Reply-To" or name == "References")):
                 _mime().extra_header(name, value)
             h += _header(name, _text(name, value))
         self.head = h + b"MIME-Version: 1.0\r\n"
@@ -250,7 +212,7 @@ class Message:
     def chunks(self, bufsize=1024):
         # generator of bytes chunks, CRLF line ends, memory O(bufsize)
         if not isinstance(bufsize, int) or bufsize < 78:
-            _bad("", 6)
+            _mime().refuse("", 6, bufsize)
         if self.boundary is not None:       # attachments, an HTML body or inline parts
             return _mime().chunks(self, self.head, bufsize)
         return self._text_part(self.head, bufsize)
