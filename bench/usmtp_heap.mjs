@@ -97,7 +97,8 @@ async function composeAndSend(chunking, together) {
 async function sendRun(chunking) {
   // the SMTP step as the firmware runs it: its peak is the larger of its two parts
   const { vm, compose, total } = await composeAndSend(chunking, false);
-  const mods = get(vm, "B.loaded()").split(",").filter((m) => m);
+  // (the modules of lib/ only: a built-in such as time or binascii costs no .mpy)
+  const mods = get(vm, "B.loaded()").split(",").filter((m) => sizes[m] !== undefined);
   const result = get(vm, "B.result()");
   const both = await composeAndSend(chunking, true);
   return { peak: Math.max(compose, total), step1: compose, step2: total, mods, result,
@@ -115,7 +116,7 @@ async function sendAlone() {
   vm.runPython("B.send()");
   vm.runPython("B.clear()");
   const total = held(vm) - base;
-  const mods = get(vm, "B.loaded()").split(",").filter((m) => m);
+  const mods = get(vm, "B.loaded()").split(",").filter((m) => sizes[m] !== undefined);
   return { heap: total, mods, mpy: mods.reduce((a, m) => a + (sizes[m] || 0), 0) };
 }
 

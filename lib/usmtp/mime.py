@@ -32,8 +32,6 @@ def refuse(header, n, v):
     # writer._bad: what is wrong with an argument of writer.Message, worded here
     if n == 3:
         raise SMTPUsageError("message id: alert id " + repr(v) + " " + token_problem(v, 128))
-    if n == 4:
-        raise SMTPUsageError("message has no recipient (to, cc and bcc are all empty)")
     if n == 6:
         raise SMTPUsageError("bufsize must be an int >= 78")
     if n == 5:
@@ -316,14 +314,37 @@ def extra_header(name, value):
     raise SMTPUsageError("extra header " + repr(name) + ": " + why)
 
 
-def mailbox_items(header, items):
-    # writer._mailbox_list given neither a list nor a str: one (name, address) tuple. A tuple
-    # ("a@x", "b@y") is almost surely two addresses, not (name, address): say so
-    if isinstance(items, tuple) and len(items) == 2 and isinstance(items[0], str) and \
-            "@" in items[0] and " " not in items[0].strip() and "<" not in items[0]:
-        raise SMTPUsageError("header " + header + ": a tuple is one (name, address) mailbox;"
-                             " pass several addresses as a list")
-    return [items]
+def envelope(to, cc, bcc, out):
+    # writer.Message's To, Cc and Bcc (each a list, a str or a (name, address) tuple; None for
+    # none) beyond a list of To recipients: their header lines (Bcc only in the envelope, To
+    # "undisclosed-recipients:;" when only Bcc has some); out gets each address once, in order
+    from usmtp.writer import _boxes, parse_mailbox
+    h = b""
+    for name, items in (("To", to), ("Cc", cc), ("Bcc", bcc)):
+        if items is None:
+            items = ()
+        elif isinstance(items, str):
+            items = [items]
+        elif not isinstance(items, list):
+            # one (name, address) tuple; ("a@x", "b@y") is almost surely two addresses: say so
+            if isinstance(items, tuple) and len(items) == 2 and isinstance(items[0], str) and \
+                    "@" in items[0] and " " not in items[0].strip() and "<" not in items[0]:
+                raise SMTPUsageError("header " + name + ": a tuple is one (name, address) "
+                                     "mailbox; pass several addresses as a list")
+            items = [items]
+        boxes = []
+        for box in items:
+            box = parse_mailbox(name, box)
+            boxes.append(box)
+            if box[1] not in out:
+                out.append(box[1])
+        if boxes and name != "Bcc":
+            h += _boxes(name, boxes)
+    if not out:
+        raise SMTPUsageError("message has no recipient (to, cc and bcc are all empty)")
+    if not h:
+        h = b"To: undisclosed-recipients:;\r\n"
+    return h
 
 
 # Message's methods beyond plain text (writer.Message.__getattr__ hands them the message)

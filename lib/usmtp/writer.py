@@ -35,10 +35,10 @@ def _mime():
     return usmtp.mime
 
 
-def _text(header, v):
-    # a header's free text: a str without CR, LF or NUL (no header injection)
+def _text(name, v):
+    # header name's free text: a str without CR, LF or NUL (no header injection)
     if not isinstance(v, str) or "\r" in v or "\n" in v or "\0" in v:
-        _mime().refuse(header, 1, v)     # says why (its words load only then)
+        _mime().refuse(name, 1, v)     # says why (its words load only then)
     return v
 
 
@@ -52,12 +52,12 @@ def _header(name, value):
     return _mime().unstructured(name, value)
 
 
-def _boxes(name, boxes):
+def _boxes(name, v):
     # an address header: one line when every display name is words (letters, digits, "-",
     # "_") with single spaces, and it all fits
     line = name + ":"
     ok = True
-    for dname, addr in boxes:
+    for dname, addr in v:
         if dname:
             ok = ok and " ".join(dname.split()) == dname and "." not in dname and \
                 not dname.replace(" ", "-").strip(TOKEN_CHARS)
@@ -65,7 +65,7 @@ def _boxes(name, boxes):
         line += " " + addr + ","
     if ok and len(line) <= LINE + 1:
         return (line[:-1] + "\r\n").encode()
-    return _mime()._address_header(name, boxes)
+    return _mime()._address_header(name, v)
 
 
 # ---- bodies ----------------------------------------------------------------------------------
@@ -89,10 +89,10 @@ def qp_chunks(data, bufsize):
         yield data.replace(b" \n", b"=20\n").replace(b"\n", b"\r\n")
 
 
-def format_date(ts):
+def format_date(v):
     # UTC Unix seconds -> "Sat, 28 Nov 2026 12:45:21 +0000" (1970-01-01 was a Thursday)
-    days = ts // 86400
-    secs = ts - days * 86400
+    days = v // 86400
+    secs = v - days * 86400
     y, m, d = civil(days)
     w = days % 7 * 3
     return "%s, %02d %s %04d %02d:%02d:%02d +0000" % (
@@ -102,13 +102,14 @@ def format_date(ts):
 
 # ---- the message ------------------------------------------------------------------------------
 
-def parse_mailbox(header, item):
-    # "addr", "<addr>", "Name <addr>", '"Name, Jr." <addr>' or (name, addr) -> (name, addr)
-    if not isinstance(item, str):
-        return _mime().mailbox_pair(header, item)     # a tuple checked, or what is wrong
-    if mailbox_problem(_text(header, item)):
-        _mime().refuse(header, 2, item)
-    return split_mailbox(item)
+def parse_mailbox(name, v):
+    # header name's "addr", "<addr>", "Name <addr>", '"Name, Jr." <addr>' or (name, addr)
+    # -> (name, addr)
+    if not isinstance(v, str):
+        return _mime().mailbox_pair(name, v)     # a tuple checked, or what is wrong
+    if mailbox_problem(_text(name, v)):
+        _mime().refuse(name, 2, v)
+    return split_mailbox(v)
 
 
 def make_message_id(alert_id, sender):
@@ -119,14 +120,14 @@ def make_message_id(alert_id, sender):
     return "<" + alert_id + "@" + parse_mailbox("Message-ID", sender)[1].rpartition("@")[2] + ">"
 
 
-def check_message_id(mid):
+def check_message_id(v):
     # "<left@right>": the form make_message_id gives (letters, digits, ". _ -") passes here,
     # any other is checked by usmtp.mime
-    s = mid[1:-1] if isinstance(mid, str) and mid[:1] + mid[-1:] == "<>" else ""
+    s = v[1:-1] if isinstance(v, str) and v[:1] + v[-1:] == "<>" else ""
     a, _, b = s.partition("@")
     if a and b and token_problem(a + "." + b, 248) is None:
-        return mid
-    return _mime().check_message_id(mid)
+        return v
+    return _mime().check_message_id(v)
 
 
 class Message:
@@ -137,26 +138,17 @@ class Message:
         self.sender = parse_mailbox("From", sender)
         h = _boxes("From", [self.sender])
         out = []
-        shown = False
-        for name, items in (("To", to), ("Cc", cc), ("Bcc", bcc)):
-            # each a list, a str or a (name, address) tuple; None for none
-            if items is None:
-                items = ()
-            elif not isinstance(items, list):
-                items = [items] if isinstance(items, str) else _mime().mailbox_items(name, items)
+        if to and isinstance(to, list) and cc is None and bcc is None:
+            # an alert's: a list of To recipients
             boxes = []
-            for box in items:
-                box = parse_mailbox(name, box)
-                boxes.append(box)
-                if box[1] not in out:
-                    out.append(box[1])
-            if boxes and name != "Bcc":     # Bcc only in the envelope
-                h += _boxes(name, boxes)
-                shown = True
-        if not out:
-            _mime().refuse("To", 4, out)      # no recipient
-        if not shown:
-            h += b"To: undisclosed-recipients:;\r\n"
+            for v in to:
+                v = parse_mailbox("To", v)
+                boxes.append(v)
+                if v[1] not in out:
+                    out.append(v[1])
+            h += _boxes("To", boxes)
+        else:   # Cc, Bcc, a str or a tuple: usmtp.mime (the same rules)
+            h += _mime().envelope(to, cc, bcc, out)
         h += _header("Subject", _text("Subject", subject))
         if not isinstance(body, str):
             body = _mime().body_text(body)      # UTF-8 bytes, or what is wrong
