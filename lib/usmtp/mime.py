@@ -115,12 +115,12 @@ def qp_line(line, out, col=0, final=True):
     return qp_any(line, out, col, final)     # anything else: byte by byte
 
 
-def qp_chunks(data, bufsize):
-    # writer.qp_chunks for a body that is not an alert's plain text: line by line, yielded in
-    # chunks of about bufsize (under 5 x bufsize even for one long line: a line longer than
-    # bufsize is encoded a segment at a time)
+def qp_chunks(data, bufsize, i=0, n=None):
+    # writer.qp_chunks for a body with CR line ends or a line longer than bufsize (data[i:n]):
+    # line by line, yielded in chunks of about bufsize (under 5 x bufsize even for one long
+    # line: a line longer than bufsize is encoded a segment at a time)
     out = bytearray()
-    for i, j in line_spans(data):
+    for i, j in line_spans(data, i, n):
         col = 0
         while True:
             k = min(i + bufsize, j)
@@ -579,17 +579,17 @@ def param(key, value):
 
 # ---- text and base64 bodies ------------------------------------------------------------------
 
-def line_spans(data):
-    # (start, end) of each line of bytes `data`, without its break; CRLF, CR and LF each end a
-    # line; a final line without a break counts, an empty tail does not
-    n = len(data)
-    k = data.find(b"\r")       # next CR, searched again only once passed (no quadratic scans)
-    i = 0
+def line_spans(data, i=0, n=None):
+    # (start, end) of each line of bytes data[i:n], without its break; CRLF, CR and LF each end
+    # a line; a final line without a break counts, an empty tail does not
+    if n is None:
+        n = len(data)
+    k = data.find(b"\r", i, n)     # next CR, searched again only once passed (no quadratic scans)
     while i < n:
-        j = data.find(b"\n", i)
+        j = data.find(b"\n", i, n)
         if k >= 0:
             if k < i:
-                k = data.find(b"\r", i)
+                k = data.find(b"\r", i, n)
             if k >= 0 and (j < 0 or k < j):
                 yield i, k
                 i = k + 2 if k + 1 < n and data[k + 1] == 10 else k + 1

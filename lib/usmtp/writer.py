@@ -71,22 +71,49 @@ def _boxes(name, v):
 # ---- bodies ----------------------------------------------------------------------------------
 
 def qp_chunks(data, bufsize):
-    # quoted-printable body from bytes, in chunks of about bufsize, memory O(bufsize) whatever
-    # the body's size. An alert's body (up to bufsize, lines of printable ASCII up to 73
-    # bytes, no "=") is its own encoding but for its line ends (CRLF) and each line's last
-    # space ("-- ", a signature's separator: "=20"); any other is encoded line by line by
-    # usmtp.mime (CRLF, CR and LF each end a line; a final line without a break counts)
-    plain = len(data) <= bufsize and b"=" not in data
-    if plain:
-        if data and data[-1] != 10:
-            data += b"\n"
-        for line in data.split(b"\n"):
-            if len(line) > 73 or line and (min(line) < 32 or max(line) > 126):
-                plain = False
-    if not plain:
+    # quoted-printable body from bytes, in chunks of about bufsize (memory O(bufsize) whatever
+    # the body's size). A line of printable ASCII (an alert's) is encoded here: a soft break
+    # every 75 chars, its last space as =20 ("-- ", a signature's separator); usmtp.mime
+    # encodes any other line (other bytes, "=", longer than bufsize: a segment at a time) and
+    # a body with CR line ends. LF ends a line; a final line without a break counts.
+    if b"\r" in data:
         yield from _mime().qp_chunks(data, bufsize)
-    elif data:
-        yield data.replace(b" \n", b"=20\n").replace(b"\n", b"\r\n")
+        return
+    out = bytearray()
+    n = len(data)
+    i = 0
+    while i < n:
+        j = data.find(b"\n", i)
+        if j < 0:
+            j = n
+        if j - i > bufsize:
+            if out:
+                yield bytes(out)
+                out = bytearray()
+            yield from _mime().qp_chunks(data, bufsize, i, j)
+        else:
+            line = data[i:j]
+            k = len(line)
+            if k and (min(line) < 32 or max(line) > 126 or b"=" in line or
+                      line[k - 1] == 32 and k > 73):
+                _mime().qp_line(line, out)      # byte by byte
+            else:
+                if k and line[k - 1] == 32:
+                    line = line[:k - 1] + b"=20"
+                    k += 2
+                p = 0
+                while k - p > 76:
+                    out += line[p:p + 75]
+                    out += b"=\r\n"
+                    p += 75
+                out += line[p:]
+                out += b"\r\n"
+            if len(out) >= bufsize:
+                yield bytes(out)
+                out = bytearray()
+        i = j + 1
+    if out:
+        yield bytes(out)
 
 
 def format_date(v):
