@@ -246,9 +246,6 @@ class SMTP:
                 # what the server had said before it broke may still count (a 250)
                 from usmtp.extra import salvage
                 salvage(self, core, e)
-            if core.hook:
-                core.hook(e)    # a batch settles what the replies so far settled
-            core.lost()
             self._lost = type(e).__name__ + (": " + str(e) if isinstance(e, SMTPError) else "")
             self.close()
             raise

@@ -133,6 +133,10 @@ def secret(name, v):
     return v
 
 
+# the one text for every limit a reply can break
+_LONG = "over %d bytes a line, %d lines or %d bytes" % (_MAX_LINE, _MAX_LINES, _MAX_REPLY)
+
+
 def _bad(what):
     return SMTPProtocolError("reply " + what)
 
@@ -165,7 +169,6 @@ class Core:
         self.wait = None
         self.eof = False
         self.auth = None        # a deferred AUTH PLAIN line
-        self.hook = None
         self.result = None
 
     def has(self, kw):
@@ -214,7 +217,7 @@ class Core:
         b = self.inb
         b.extend(data)
         if len(b) > _MAX_LINE and b.find(b"\n") < 0:
-            raise _bad("line over %d bytes" % _MAX_LINE)
+            raise _bad(_LONG)
 
     def next_reply(self):
         """The next complete reply as (code, text), or None: every byte the server controls is
@@ -224,29 +227,22 @@ class Core:
             nl = b.find(b"\n")
             if nl < 0:
                 return None
-            ln = bytes(b[:nl - (nl > 0 and b[nl - 1] == 13)])
+            ln = bytes(b[:nl]).rstrip(b"\r")
             self.inb = b = b[nl + 1:]
             n = len(ln)
-            if n > _MAX_LINE:
-                raise _bad("line over %d bytes" % _MAX_LINE)
             c = int(ln[:3]) if ln[:3].isdigit() else 0
-            if not 200 <= c <= 599 or n > 3 and ln[3] != 32 and ln[3] != 45:
+            r = self.lines or [c, 0]
+            if not 200 <= c <= 599 or c != r[0] or n > 3 and ln[3] != 32 and ln[3] != 45:
                 raise _bad("line malformed: %r" % ln[:40])
             try:
                 t = ln[4:].decode()
             except UnicodeError:
-                t = "".join([chr(x) if 32 <= x < 127 else "?" for x in ln[4:]])
-            r = self.lines
-            if r is None:
-                r = self.lines = [c, 0]
-            elif c != r[0]:
-                raise _bad("code changed from %d to %d" % (r[0], c))
+                t = repr(ln[4:])    # shown with its bytes escaped
+            self.lines = r
             r[1] += n + 2
             r.append(t)
-            if r[1] > _MAX_REPLY:
-                raise _bad("over %d bytes" % _MAX_REPLY)
-            if len(r) > _MAX_LINES + 2:
-                raise _bad("over %d lines" % _MAX_LINES)
+            if n > _MAX_LINE or r[1] > _MAX_REPLY or len(r) > _MAX_LINES + 2:
+                raise _bad(_LONG)
             if n == 3 or ln[3] == 32:
                 self.lines = None
                 return (c, "\n".join(r[2:]))
@@ -257,10 +253,12 @@ class Core:
                 if self.op is None:
                     return 0
                 w = self.wait
-                if w is not None and w < 0:
+                if w is None:
+                    pass
+                elif w < 0:
                     if self.q:
                         return _SEND    # a body piece: all of it written before going on
-                elif w is not None:
+                else:
                     while len(self.pend) > w:
                         r = self.next_reply()
                         if r is None:
@@ -290,8 +288,6 @@ class Core:
             if isinstance(e, (SMTPProtocolError, SMTPConnectError)) or \
                     getattr(e, "code", 0) == 421:
                 self.go(_E_LOST)
-            if self.hook:
-                self.hook(e)    # a batch broken off settles what it can (batch.py)
             raise
 
     def tls_established(self):
@@ -347,9 +343,7 @@ class Core:
             self.authed = True
         if cmd == _C_BDAT and c == 250:
             r = OK      # one object for every accepted chunk: a long message keeps no text
-        self.got.append(r)
-        if self.hook:
-            self.hook(r)      # a batch settling its messages as replies arrive (batch.py)
+        self.got.append(r)      # (batch.py wraps this to settle its messages as they come)
 
     def cmd(self, c, arg=None, hide=False):
         # queue one command line (its argument checked: no CR/LF injection)
@@ -396,9 +390,8 @@ class Core:
                     raise SMTPProtocolError("data after the STARTTLS reply (injection?)")
                 return "starttls"
         if self.mode == "starttls":     # required: not offered, or refused
-            from usmtp.moreerrors import SMTPTLSError
-            raise SMTPTLSError("STARTTLS refused: %d %s" % r if r else
-                               "server offers no STARTTLS (required)")
+            from usmtp.extra import no_tls
+            no_tls(r)
         return "ready"
 
     def op_hello(self):
@@ -432,12 +425,9 @@ class Core:
         self.need(_READY)
         if not self.secure and not self.plain_auth:
             raise SMTPUsageError("no AUTH over an unencrypted connection (allow_plaintext_auth)")
-        offered = self.ext.get("AUTH")
-        if offered is None:
-            from usmtp.moreerrors import SMTPAuthError
-            raise SMTPAuthError(503, "AUTH not offered", None, "AUTH")
+        offered = self.ext.get("AUTH")     # None: not offered (auth.py says so)
         if defer and not oauth and (mech or "PLAIN").upper() == "PLAIN" and \
-                self.has("PIPELINING") and "PLAIN" in offered.upper().split():
+                self.has("PIPELINING") and "PLAIN" in str(offered).upper().split():
             self.auth = "PLAIN " + b64("\x00" + secret("user", user) + "\x00" +
                                        secret("password", pw)).decode()
             return "PLAIN"
@@ -471,13 +461,11 @@ class Core:
             raise SMTPUsageError("no recipients")
         a = sender + "".join(to)
         utf8 = len(a.encode()) != len(a)
-        try:
-            lim = int(self.ext.get("SIZE") or 0)
-        except ValueError:
-            lim = 0         # a SIZE we cannot read is no limit we can honour
-        if lim and size and size > lim:
+        lim = self.ext.get("SIZE", "")
+        # a SIZE we cannot read, or 0, is no limit we can honour
+        if size and lim.isdigit() and size > int(lim) > 0:
             from usmtp.moreerrors import too_big
-            raise too_big(size, lim)
+            raise too_big(size, int(lim))
         if utf8 and "SMTPUTF8" not in self.ext:
             raise SMTPUsageError("non-ASCII address, no SMTPUTF8")
         return sender, to, utf8
