@@ -14,7 +14,7 @@ try:
         # after a reset or at power-on, sendwake is imported all the same: the names it
         # interns (they stay in the heap after it goes) grow the name pool here, in a fresh
         # heap, for the alerts this boot may have waiting. A wake from deep sleep leaves that
-        # to the app, which knows whether the wake has work (outpost/startup.py)
+        # to the app, which it reaches only with work to do (outpost/quiet.py)
         go = machine.reset_cause() != machine.DEEPSLEEP_RESET
     if go:
         from outpost import sendwake

@@ -35,11 +35,12 @@ named = False
 
 
 def names():
-    """Once a wake, before the first step with work (an alert to journal, a report, the
-    outbox to send): the names the modules of that work intern (they stay in the heap after
-    the modules go) grow the name pool now, one module at a time, while the heap above the
-    boot's modules is in one piece; later, between the holes a step leaves, its next block
-    (7 KB on a 64-bit board) finds no room. A quiet wake never pays for them (issue 17)."""
+    """Once a wake, as the app boots (outpost/startup.py): the names the modules of an
+    alert's work intern (they stay in the heap after the modules go) grow the name pool now,
+    one module at a time, while the heap is in one piece; later, between the holes a step
+    leaves, its next block (7 KB on a 64-bit board) finds no room. A wake from deep sleep
+    gets to the app only when it has work (outpost/quiet.py): a quiet wake never pays for
+    them (issue 17)."""
     global named
     if named:
         return

@@ -13,14 +13,14 @@
 # What a wake holds: a quiet step holds this module, sensors, rules, report, the outbox, the
 # clock and Wi-Fi. The alert's words and journalling code load when a rule fires and go once it
 # is journalled; the transport chain loads when something is due to be sent and goes after it.
-# The SMTP step itself runs with the app out of the heap (rtc.hop_state, outpost/run.py).
+# The SMTP step itself runs with the app out of the heap (App.hand_over, outpost/run.py).
 import gc
 
-from outpost import clock, names, report, unload
+from outpost import clock, report, unload
 
 
 class Hop(BaseException):
-    # ends App.run for the SMTP step (sending.hop raises it, rtc.hop_state follows); not an Exception, so no path or chain
+    # ends App.run for the SMTP step (sending.hop raises it, App.hand_over follows); not an Exception, so no path or chain
     # that turns errors into outages catches it
     pass
 
@@ -78,7 +78,7 @@ class App:
     # --- boot -------------------------------------------------------------------------
 
     def boot(self, hop=None, wdt=None):
-        """hop: the state an earlier App of this wake handed over for the SMTP step (rtc.hop_state),
+        """hop: the state an earlier App of this wake handed over for the SMTP step (App.hand_over),
         with the watchdog it started; None at a reset. The work is startup.py's, which leaves
         the heap after it."""
         if self.cfg["mqtt"]["host"]:
@@ -111,7 +111,7 @@ class App:
 
     def run(self, hop=None, wdt=None):
         """Boots, then samples until the board sleeps or stops. Returns the state for the SMTP
-        step when one is due in this wake (see rtc.hop_state); the caller boots an App from it."""
+        step when one is due in this wake (see App.hand_over); the caller boots an App from it."""
         self.boot(hop, wdt)
         try:
             while True:
@@ -137,10 +137,9 @@ class App:
                 if self.short:
                     # whatever ran out (a module to load, a sample, an alert's record), never
                     # a crash: the first time, the step goes on in a clean heap (the Hop: the
-                    # app leaves the heap and boots again, in this wake, no reset), where
-                    # the names its code interns (they stay) grow the name pool in one piece;
-                    # the quiet wake never grew it (issue 17). A heap still too split for
-                    # three steps in a row starts again fresh, its state kept in RTC memory
+                    # app leaves the heap and boots again, in this wake, no reset). A heap
+                    # still too split for three steps in a row starts again fresh, its state
+                    # kept in RTC memory
                     self.chain = self.smtp = None
                     gc.collect()
                     self.oom += 1
@@ -252,7 +251,6 @@ class App:
 
     def journal(self):
         if self.unsaved:
-            names()
             unload("outpost.words")   # loaded by the rules to word the alerts
             todo = self.unsaved
             self.unsaved = []
@@ -276,7 +274,6 @@ class App:
         unload("outpost_contract.record")
         gc.collect()
         if len(self.ob) or self.chain is not None:
-            names()
             from outpost import sending
             sending.flush(self)
             unload("outpost.sending")
@@ -304,7 +301,6 @@ class App:
                                                   rc, now)
         report.add(self.rep, readings, now, rc["max_rows"])
         if self.next_report is not None and now >= self.next_report:
-            names()
             from outpost import alerting
             alerting.report_due(self, now, report.hhmm(rc["at"]))
 

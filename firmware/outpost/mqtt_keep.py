@@ -12,7 +12,7 @@ def start(a, saved):
     a.mqtt = MqttPath(cfg, a.net, a.log, a.mono, keep=not cfg["deep_sleep"])
     a.mqtt.app = a
     if saved is not None and saved.get("mq"):
-        a.mqtt.take_over(saved["mq"])     # open through the SMTP step (rtc.hop_state)
+        a.mqtt.take_over(saved["mq"])     # open through the SMTP step (App.hand_over)
     if cfg["mqtt"]["discovery"]:
         cat = []
         for d in a.drivers:

@@ -240,7 +240,7 @@ class MqttPath:
         self._gone()
 
     def hand_over(self):
-        """For the SMTP step in this wake (rtc.hop_state): the open connection, for the App that
+        """For the SMTP step in this wake (App.hand_over): the open connection, for the App that
         boots after the step to take over (take_over), so that a fallback to MQTT does not
         connect again. None when there is none, or under TLS: then it is closed (two TLS
         sessions at once may not fit in a board's system heap beside Wi-Fi)."""

@@ -41,23 +41,20 @@ def _look(cfg, board, machine, time):
         return None
     from outpost import rules, sensors
     fitted = cfg["sensors"] if cfg["sensors"] is not None else board.BOARD.get("sensors", [])
-    drivers = sensors.build(fitted, machine)
-    sample = sensors.sample(drivers)
-    first = sample
+    sample = sensors.sample(sensors.build(fitted, machine))     # (the app makes its own drivers)
     readings = sample[0]
-    drivers = None      # (the app makes its own)
     rs = cfg["rules"]
     states = saved["states"]
     for i in range(len(rs)):
         st = states[i] if i < len(states) else None
         if rules.check(rs[i], st or rules.new_state(), readings.get(rs[i]["sensor"], (None, ""))[0], t0)[1]:
-            return first      # an alert: made, worded and journalled by the app
+            return sample     # an alert: made, worded and journalled by the app
     from outpost import report
     rc = cfg["report"]
     now = clock.now()
     rep, at = report.begun(saved["rep"], saved["next_report"], saved["last_report"], rc, now)
     if at is not None and now >= at:
-        return first      # the report: journalled by the app
+        return sample     # the report: journalled by the app
     # nothing to say: the rules' new states (no event: each rule answered None above)
     states = rules.evaluate(rs, states, readings, t0, now)[0]
     report.add(rep, readings, now, rc["max_rows"])

@@ -1,12 +1,12 @@
 # The board's loop, outside the app, so the app can leave the heap while a mail goes out: when
-# the SMTP step is due, the app's run ends with its state (rtc.hop_state), every module of the
+# the SMTP step is due, the app's run ends with its state (App.hand_over), every module of the
 # app is unloaded, the step runs with only the SMTP path and usmtp in the heap
 # (sendwake.step), and an App boots again from that state, in the same wake: no reset, no new
 # Wi-Fi association. Code in the heap is what a board pays for, not the work.
 import gc
 import sys
 
-from outpost import names, unload
+from outpost import unload
 
 CONFIG_FILE = "config.json"
 
@@ -78,7 +78,6 @@ def main(board, machine, time):
         first, wdt = _quiet(cfg, board, machine, time)
         _drop_app()     # the app loads its own, low in the heap it leaves
         gc.collect()
-        names()
     while True:
         try:
             # returns for the SMTP step

@@ -44,7 +44,7 @@ def make_path(a, name):
 
 def hop(a, resets):
     # to the SMTP step: after it the path only reads its outcome. In this wake the Hop ends
-    # App.run, whose frames unwind before the state is built (rtc.hop_state); a send wake
+    # App.run, whose frames unwind before the state is built (App.hand_over); a send wake
     # saves it to RTC memory (outpost/rtc.py, loaded only then)
     if resets:
         from outpost import rtc

@@ -82,6 +82,28 @@ def test_deep_sleep_keeps_ids_and_rule_state_in_rtc_memory(emu):
         assert sum("outpost on " in l for l in board.lines) == 4
 
 
+def test_a_battery_boards_report_counts_the_samples_of_its_quiet_wakes(emu):
+    # the quiet wakes (outpost/quiet.py) fold their samples into the report in RTC memory; the
+    # wake the report is due in runs the app, which journals and sends it
+    with SerialGateway() as gw:
+        cfg = base_config(serial=gw, order=("serial",), deep_sleep=True, sample_every=60)
+        cfg["rules"] = []
+        cfg["report"] = {"at": "", "every": 3600, "chart": False}
+        board = emu(cfg, {"freezer.temperature": -18.0}, uart_urls={1: gw.url})
+        board.run(2 * 3600 + 120)
+        gw.wait_frames(2)
+        reps = [r for r in gw.records if r["kind"] == "report"]
+        assert len(reps) == 2, [r["subject"] for r in gw.records]
+        for r in reps:
+            # an hour of samples, one a minute: all but the report's own wake were quiet ones
+            line = [l for l in r["body"].splitlines() if l.startswith("freezer.temperature:")][0]
+            n = int(line.split("(")[1].split()[0])
+            assert 55 <= n <= 61, line
+        # the power-on wake and the two report wakes associate; the quiet ones do not
+        assert sum("wifi: connecting" in l for l in board.lines) == 3
+        assert board.boots > 100
+
+
 def test_every_sensor_type_reads_its_script_through_the_hardware_model(emu):
     cfg = base_config(order=("serial",))
     cfg["sensors"] = [

@@ -18,7 +18,7 @@ MQTT_WAKE_KB = 96      # the MQTT fallback wake at the issue's goal, 96k, and 4k
                        # (the SMTP step run, nothing out of memory) in probes (integrator,
                        # 23:15-23:45 UTC: 92-108k, then 96-100k with 92k failing after usmtp's
                        # sized() helper; bench 96k), since the hop's state is built after the
-                       # send's frames unwound and the step's modules went (rtc.hop_state)
+                       # send's frames unwound and the step's modules went (App.hand_over)
 APP_WAKE_KB = 112      # the SMTP step in the app's own wake, at the gate (112k) and 4k
                        # below it (probes at main a33edee, integrator 22:45 UTC: 102-116k pass,
                        # 100k fails; bench/board_heap.json's smtp_app)
