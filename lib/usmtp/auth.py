@@ -43,7 +43,10 @@ class Mechanism:
 
 
 def choose(offered, oauth, wanted=None):
-    """Pick the mechanism name from the server's AUTH list (a string of names)."""
+    """Pick the mechanism name from the server's AUTH list (a string of names, None when the
+    server offers no AUTH)."""
+    if offered is None:
+        raise errors.SMTPAuthError(503, "AUTH not offered", None, "AUTH")
     names = offered.upper().split()
     if wanted:
         wanted = wanted.upper()

@@ -32,6 +32,15 @@ def settled(core, m, t, end):
     return len(r) > n and r[n][0] != 354 or len(r) > n + 1
 
 
+def _unhook(core):
+    # the core's own dispatch and poll again (op_send_many wrapped them)
+    for a in ("hear", "dispatch", "poll"):
+        try:
+            delattr(core, a)
+        except (AttributeError, KeyError):
+            pass
+
+
 def send_many(smtp, items, on_settled=None, one_end=True):
     """Several messages in one pipelined batch: items of (from_addr, to_addrs, msg). Returns,
     per message, its refused dict or the SMTPError that refused it. on_settled(i, result,
@@ -45,8 +54,13 @@ def send_many(smtp, items, on_settled=None, one_end=True):
     core = smtp._live()
     try:
         return smtp._run(op_send_many(core, items, on_settled, one_end))
+    except BaseException as e:
+        h = getattr(core, "hear", None)
+        if h:
+            h(e)    # broken off: what the replies so far settled (after the client's salvage)
+        raise
     finally:
-        core.hook = None
+        _unhook(core)
         core.one_end = False
         # the server's last word on each message (a reply, or None), for a caller that logs it
         smtp.last_replies = getattr(core, "lasts", None)
@@ -101,10 +115,28 @@ def op_send_many(core, items, on_settled=None, one_end=True):
                 told[i] = True
                 on_settled(i, core.verdict(ms[i][0], t, 1, ends[i]), r)
 
-    core.hook = hear
+    # the one-message core has no hooks: this batch wraps its dispatch (each reply heard as
+    # the core kept it) and its poll (an error that breaks the batch off)
+    d = core.dispatch
+    p = core.poll
+
+    def dispatch(r):
+        d(r)
+        hear(core.got[-1])
+
+    def poll():
+        try:
+            return p()
+        except SMTPError as e:
+            hear(e)
+            raise
+
+    core.hear = hear
+    core.dispatch = dispatch
+    core.poll = poll
     core.one_end = on_settled is not None and one_end
     yield from _op(core, ms, ts, ends)
-    core.hook = None
+    _unhook(core)
     core.one_end = False
     bad = None      # a refused deferred AUTH: no later message went out unauthenticated
     g = core.got

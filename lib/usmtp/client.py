@@ -15,11 +15,11 @@ READ = 128 if MP else 16384
 WRITE = 512 if MP else 16384
 
 
-def oserror(e, doing):
+def oserror(e, t):
     # a socket error as usmtp's: a timeout (ETIMEDOUT on Linux, lwIP, BSD), or a lost connection
     if e.args and e.args[0] in (110, 116, 60) or not MP and isinstance(e, TimeoutError):
-        return SMTPTimeout("timed out " + doing)
-    return SMTPConnectError("connection lost " + doing + ": " + str(e))
+        return SMTPTimeout("timed out " + t)
+    return SMTPConnectError("connection lost " + t + ": " + str(e))
 
 
 def ticks_ms():
@@ -27,10 +27,10 @@ def ticks_ms():
     return time.ticks_ms() if MP else int(time.monotonic() * 1000)
 
 
-def elapsed_ms(start):
+def elapsed_ms(t):
     # ticks wrap around on MicroPython: only ticks_diff measures across the wrap
     import time
-    return time.ticks_diff(ticks_ms(), start) if MP else ticks_ms() - start
+    return time.ticks_diff(ticks_ms(), t) if MP else ticks_ms() - t
 
 
 def wrap(sock, ctx, host):
@@ -159,8 +159,8 @@ class SMTP:
         self.greeting = core.got[0] if core.got else None
         return self.greeting
 
-    def _context(self, need=False):
-        if self.context is None and (need or self.mode in ("tls", "starttls")):
+    def _context(self, x=False):
+        if self.context is None and (x or self.mode in ("tls", "starttls")):
             # usmtp.context loads for this only: on a board its heap is free for the handshake
             from usmtp import context
             try:
@@ -184,7 +184,7 @@ class SMTP:
         self._core.tls_established()
         self._run(self._core.op_hello())
 
-    def _io(self, data, t):
+    def _io(self, d, t):
         # write data (or read a line when data is None) with timeout t
         if t != self._tmo:
             # MicroPython's TLS object has no settimeout; the plain socket under it does
@@ -192,19 +192,19 @@ class SMTP:
             self._tmo = t
         s = self._sock
         try:
-            if data is None:
+            if d is None:
                 # MicroPython's read(n) waits for all n bytes: replies are lines
                 return (s.readline(READ) if MP else s.recv(READ)) or b""
             if MP:
-                mv = memoryview(data)
+                mv = memoryview(d)
                 while mv:
                     n = s.write(mv)
                     if n is not None:
                         mv = mv[n:]
             else:
-                s.sendall(data)
+                s.sendall(d)
         except OSError as e:
-            raise oserror(e, "reading" if data is None else "sending")
+            raise oserror(e, "reading" if d is None else "sending")
 
     def _run(self, op, timeout=None):
         # op: an operation of the core, which the caller has from _live() (or has just made)
@@ -225,8 +225,8 @@ class SMTP:
                     t = timeout or (self.data_timeout if w == "EOD" or w == "BDAT-LAST"
                                     else self.timeout)
                     # the timeout bounds the whole reply, however slowly it trickles in
-                    if core.replies != seen:
-                        seen = core.replies
+                    if len(core.got) != seen:   # a reply came: its own timeout
+                        seen = len(core.got)
                         start = ticks_ms()
                     left = t - elapsed_ms(start) / 1000
                     d = None
@@ -246,9 +246,6 @@ class SMTP:
                 # what the server had said before it broke may still count (a 250)
                 from usmtp.extra import salvage
                 salvage(self, core, e)
-            if core.hook:
-                core.hook(e)    # a batch settles what the replies so far settled
-            core.lost()
             self._lost = type(e).__name__ + (": " + str(e) if isinstance(e, SMTPError) else "")
             self.close()
             raise
@@ -308,7 +305,7 @@ class SMTP:
     def __enter__(self):
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *a):
         try:
             if self._sock is not None:
                 self.quit()

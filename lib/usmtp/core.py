@@ -88,56 +88,68 @@ T = (b"\x01\x00\x14\x02\x00"    # greeting: 220 -> start
 OK = (250, "")
 
 
-def word(names, i):
-    return names.split()[i]
+def word(v, i):
+    return v.split()[i]
 
 
-def check_arg(v, what):
+def check_arg(v, t):
     """Refuse CR, LF and NUL in anything that goes on a command line (no injection)."""
     if isinstance(v, bytes):
         v = v.decode()
     if "\r" in v or "\n" in v or "\x00" in v:
-        raise SMTPUsageError(what + ": CR, LF or NUL in " + repr(v))
+        raise SMTPUsageError(t + ": CR, LF or NUL in " + repr(v))
     return v
 
 
-def addr(a, what):
+def addr(a, t):
     # 'Name <a@b>' or 'a@b' -> 'a@b', held to the one address rule (usmtp.checks)
     from usmtp.checks import address_problem, split_mailbox
-    a = check_arg(a, what)
+    a = check_arg(a, t)
     try:
         a = split_mailbox(a)[1]
     except ValueError as e:
-        raise SMTPUsageError(what + " " + repr(a) + " " + str(e))
+        raise SMTPUsageError(t + " " + repr(a) + " " + str(e))
     p = a and address_problem(a)
     if p:
-        raise SMTPUsageError(what + " " + repr(a) + " " + p)
+        raise SMTPUsageError(t + " " + repr(a) + " " + p)
     return a
 
 
-def b64(data):
+def b64(d):
     import binascii
-    if isinstance(data, str):
-        data = data.encode()
-    return binascii.b2a_base64(data).strip()
+    if isinstance(d, str):
+        d = d.encode()
+    return binascii.b2a_base64(d).strip()
 
 
-def secret(name, v):
-    if isinstance(v, bytes):
-        try:
+def secret(t, v):
+    # a credential: text (or UTF-8 bytes) without NUL; its value never shown in the error
+    try:
+        if isinstance(v, bytes):
             v = v.decode()
-        except UnicodeError:
-            raise SMTPUsageError(name + " is not UTF-8")
-    if not isinstance(v, str) or "\x00" in v:
-        raise SMTPUsageError(name + " must be a string without NUL")
-    return v
+        if "\x00" not in v + "":   # TypeError: not text
+            return v
+    except (UnicodeError, TypeError):
+        pass
+    raise SMTPUsageError(t + " must be UTF-8 text without NUL")
 
 
-def _bad(what):
-    return SMTPProtocolError("reply " + what)
+# the one text for every limit a reply can break
+_LONG = "over %d bytes a line, %d lines or %d bytes" % (_MAX_LINE, _MAX_LINES, _MAX_REPLY)
+
+
+def _bad(t):
+    return SMTPProtocolError("reply " + t)
 
 
 class Core:
+    # what a session starts with (immutable: class-level, each set on the instance when it
+    # changes). last: the last reply, (code, text); lines: the reply being assembled, [code,
+    # size, line, ...]; auth: a deferred AUTH PLAIN line
+    state = _GREET
+    authed = eof = False
+    last = lines = op = wait = auth = result = None
+
     def __init__(self, mode="plain", name="[127.0.0.1]", plain_auth=False, trace=None,
                  pipelining=True, chunking=True, flush_at=2048):
         self.buf = bytearray(flush_at)      # the one write buffer, before anything else
@@ -151,29 +163,18 @@ class Core:
         self.trace = trace
         self.opts = (pipelining, chunking)
         self.secure = mode == "tls"
-        self.state = _GREET
         self.ext = {}
-        self.authed = False
-        self.last = None        # the last reply, (code, text)
         self.got = []           # replies to the current operation, in order
-        self.replies = 0
         self.inb = bytearray()  # received bytes not yet parsed
-        self.lines = None       # the reply being assembled: [code, size, line, ...]
         self.q = []             # pieces to write
         self.pend = []          # commands awaiting replies
-        self.op = None
-        self.wait = None
-        self.eof = False
-        self.auth = None        # a deferred AUTH PLAIN line
-        self.hook = None
-        self.result = None
 
-    def has(self, kw):
+    def has(self, v):
         # what the server offers and we use: "PIPELINING", "CHUNKING", ...
         o = self.opts
-        if kw == "PIPELINING" and not o[0] or kw == "CHUNKING" and not o[1]:
+        if v == "PIPELINING" and not o[0] or v == "CHUNKING" and not o[1]:
             return False
-        return kw in self.ext
+        return v in self.ext
 
     # ---- driver interface -------------------------------------------------------------
 
@@ -207,14 +208,14 @@ class Core:
         del q[:k]
         return out
 
-    def receive_data(self, data):
-        if not data:
+    def receive_data(self, d):
+        if not d:
             self.eof = True
             return
         b = self.inb
-        b.extend(data)
+        b.extend(d)
         if len(b) > _MAX_LINE and b.find(b"\n") < 0:
-            raise _bad("line over %d bytes" % _MAX_LINE)
+            raise _bad(_LONG)
 
     def next_reply(self):
         """The next complete reply as (code, text), or None: every byte the server controls is
@@ -224,29 +225,22 @@ class Core:
             nl = b.find(b"\n")
             if nl < 0:
                 return None
-            ln = bytes(b[:nl - (nl > 0 and b[nl - 1] == 13)])
+            ln = bytes(b[:nl]).rstrip(b"\r")
             self.inb = b = b[nl + 1:]
             n = len(ln)
-            if n > _MAX_LINE:
-                raise _bad("line over %d bytes" % _MAX_LINE)
             c = int(ln[:3]) if ln[:3].isdigit() else 0
-            if not 200 <= c <= 599 or n > 3 and ln[3] != 32 and ln[3] != 45:
+            r = self.lines or [c, 0]
+            if not 200 <= c <= 599 or c != r[0] or n > 3 and ln[3] != 32 and ln[3] != 45:
                 raise _bad("line malformed: %r" % ln[:40])
             try:
                 t = ln[4:].decode()
             except UnicodeError:
-                t = "".join([chr(x) if 32 <= x < 127 else "?" for x in ln[4:]])
-            r = self.lines
-            if r is None:
-                r = self.lines = [c, 0]
-            elif c != r[0]:
-                raise _bad("code changed from %d to %d" % (r[0], c))
+                t = repr(ln[4:])    # shown with its bytes escaped
+            self.lines = r
             r[1] += n + 2
             r.append(t)
-            if r[1] > _MAX_REPLY:
-                raise _bad("over %d bytes" % _MAX_REPLY)
-            if len(r) > _MAX_LINES + 2:
-                raise _bad("over %d lines" % _MAX_LINES)
+            if n > _MAX_LINE or r[1] > _MAX_REPLY or len(r) > _MAX_LINES + 2:
+                raise _bad(_LONG)
             if n == 3 or ln[3] == 32:
                 self.lines = None
                 return (c, "\n".join(r[2:]))
@@ -257,10 +251,12 @@ class Core:
                 if self.op is None:
                     return 0
                 w = self.wait
-                if w is not None and w < 0:
+                if w is None:
+                    pass
+                elif w < 0:
                     if self.q:
                         return _SEND    # a body piece: all of it written before going on
-                elif w is not None:
+                else:
                     while len(self.pend) > w:
                         r = self.next_reply()
                         if r is None:
@@ -290,8 +286,6 @@ class Core:
             if isinstance(e, (SMTPProtocolError, SMTPConnectError)) or \
                     getattr(e, "code", 0) == 421:
                 self.go(_E_LOST)
-            if self.hook:
-                self.hook(e)    # a batch broken off settles what it can (batch.py)
             raise
 
     def tls_established(self):
@@ -318,23 +312,20 @@ class Core:
                 return i
         raise SMTPProtocolError("%s in state %s" % (word(VERBS, cmd), word(STATES, s)))
 
-    def go(self, ev):
-        self.state = T[self.row(ev) + 3]
+    def go(self, c):
+        self.state = T[self.row(c) + 3]
 
     def dispatch(self, r):
         cmd = self.pend.pop(0)
-        self.replies += 1
         self.last = r
         c = r[0]
         if c == 421:
             # the server is closing the channel: nothing else will be answered
             self.go(_E_LOST)
             self.pend = []
-            from usmtp.moreerrors import refusal
-            raise refusal(r, word(VERBS, cmd))
+            raise self.fail(r, word(VERBS, cmd))
         i = self.row(cmd)
-        ok = T[i + 2] + 200
-        if c == ok or cmd == _C_RCPT and c // 10 == 25:
+        if c == T[i + 2] + 200 or cmd == _C_RCPT and c // 10 == 25:
             s = T[i + 3]
         elif c >= 400 or cmd == _C_AUTH and c == 334:
             s = T[i + 4]
@@ -347,20 +338,18 @@ class Core:
             self.authed = True
         if cmd == _C_BDAT and c == 250:
             r = OK      # one object for every accepted chunk: a long message keeps no text
-        self.got.append(r)
-        if self.hook:
-            self.hook(r)      # a batch settling its messages as replies arrive (batch.py)
+        self.got.append(r)      # (batch.py wraps this to settle its messages as they come)
 
-    def cmd(self, c, arg=None, hide=False):
+    def cmd(self, c, a=None, x=False):
         # queue one command line (its argument checked: no CR/LF injection)
         line = word(VERBS, c)
-        if arg is not None:
-            line += " " + check_arg(arg, line + " argument")
+        if a is not None:
+            line += " " + check_arg(a, line + " argument")
         self.q.append(line.encode() + b"\r\n")
         self.pend.append(c)
 
-    def need(self, *states):
-        if self.state not in states:
+    def need(self, *a):
+        if self.state not in a:
             raise SMTPUsageError("not in state " + word(STATES, self.state))
 
     def reply(self, c):
@@ -368,9 +357,9 @@ class Core:
         yield 0
         return self.got[-1]
 
-    def fail(self, r, what):
+    def fail(self, r, t):
         from usmtp.moreerrors import refusal
-        return refusal(r, what)
+        return refusal(r, t)
 
     # ---- operations ------------------------------------------------------------------
 
@@ -396,9 +385,8 @@ class Core:
                     raise SMTPProtocolError("data after the STARTTLS reply (injection?)")
                 return "starttls"
         if self.mode == "starttls":     # required: not offered, or refused
-            from usmtp.moreerrors import SMTPTLSError
-            raise SMTPTLSError("STARTTLS refused: %d %s" % r if r else
-                               "server offers no STARTTLS (required)")
+            from usmtp.extra import no_tls
+            no_tls(r)
         return "ready"
 
     def op_hello(self):
@@ -432,12 +420,9 @@ class Core:
         self.need(_READY)
         if not self.secure and not self.plain_auth:
             raise SMTPUsageError("no AUTH over an unencrypted connection (allow_plaintext_auth)")
-        offered = self.ext.get("AUTH")
-        if offered is None:
-            from usmtp.moreerrors import SMTPAuthError
-            raise SMTPAuthError(503, "AUTH not offered", None, "AUTH")
+        offered = self.ext.get("AUTH")     # None: not offered (auth.py says so)
         if defer and not oauth and (mech or "PLAIN").upper() == "PLAIN" and \
-                self.has("PIPELINING") and "PLAIN" in offered.upper().split():
+                self.has("PIPELINING") and "PLAIN" in str(offered).upper().split():
             self.auth = "PLAIN " + b64("\x00" + secret("user", user) + "\x00" +
                                        secret("password", pw)).decode()
             return "PLAIN"
@@ -455,34 +440,32 @@ class Core:
             raise self.fail(r, word(VERBS, c))
         return r
 
-    def envelope(self, sender, rcpts, size=None):
+    def envelope(self, sender, v, size=None):
         """A message's envelope checked: (sender, [recipients], utf8); raises on bad input."""
         sender = addr(sender, "sender") if sender else ""
-        if isinstance(rcpts, str):
-            rcpts = [rcpts]
-        to = []
-        for a in rcpts:
+        if isinstance(v, str):
+            v = [v]
+        m = []
+        for a in v:
             a = addr(a, "recipient")
             if not a:
                 raise SMTPUsageError("empty recipient")
-            if a not in to:
-                to.append(a)
-        if not to:
+            if a not in m:
+                m.append(a)
+        if not m:
             raise SMTPUsageError("no recipients")
-        a = sender + "".join(to)
+        a = sender + "".join(m)
         utf8 = len(a.encode()) != len(a)
-        try:
-            lim = int(self.ext.get("SIZE") or 0)
-        except ValueError:
-            lim = 0         # a SIZE we cannot read is no limit we can honour
-        if lim and size and size > lim:
+        lim = self.ext.get("SIZE", "")
+        # a SIZE we cannot read, or 0, is no limit we can honour
+        if size and lim.isdigit() and size > int(lim) > 0:
             from usmtp.moreerrors import too_big
-            raise too_big(size, lim)
+            raise too_big(size, int(lim))
         if utf8 and "SMTPUTF8" not in self.ext:
             raise SMTPUsageError("non-ASCII address, no SMTPUTF8")
-        return sender, to, utf8
+        return sender, m, utf8
 
-    def tx(self, m, body, size=None, eight=False):
+    def tx(self, m, body, size=None, x=False):
         # queue one transaction for envelope m: [AUTH] MAIL RCPT.. then DATA and the body (or
         # BDAT chunks), pipelined as far as the server allows; returns (index of its first
         # reply in self.got, 1 when a deferred AUTH leads it, BDAT or not). body None: stop
@@ -501,7 +484,7 @@ class Core:
         p = ""
         if size and "SIZE" in ext:
             p += " SIZE=" + str(size)
-        if eight and "8BITMIME" in ext:
+        if x and "8BITMIME" in ext:
             p += " BODY=8BITMIME"
         if utf8:
             p += " SMTPUTF8"
@@ -533,21 +516,21 @@ class Core:
                 yield from self.body(body)
         return t
 
-    def sendable(self, r, to):
+    def sendable(self, r, v):
         # MAIL (r[0]) taken and some RCPT accepted
         if r[0][0] != 250:
             return False
-        for x in r[1:len(to) + 1]:
+        for x in r[1:len(v) + 1]:
             if x[0] // 10 == 25:
                 return True
         return False
 
-    def verdict(self, m, t, body=1, end=None):
-        # what the replies to transaction t (self.tx; got[b:end]) say: the refused-recipients
+    def verdict(self, m, t, body=1, x=None):
+        # what the replies to transaction t (self.tx; got[b:x]) say: the refused-recipients
         # dict, or the error that sank the message (returned, not raised)
         sender, to, _ = m
         b, au, bd = t
-        r = self.got[b:end]
+        r = self.got[b:x]
         n = au + 1 + len(to)
         refused = {}
         for i in range(au + 1, min(n, len(r))):
@@ -567,11 +550,11 @@ class Core:
         from usmtp.moreerrors import failed
         return failed(sender, to, au, r, bd)
 
-    def op_send(self, sender, rcpts, body, size=None, eight=False):
+    def op_send(self, sender, v, body, size=None, x=False):
         """One message: the refused-recipients dict; raises when nobody got it."""
         self.need(_READY)
-        m = self.envelope(sender, rcpts, size)
-        t = yield from self.tx(m, body, size, eight)
+        m = self.envelope(sender, v, size)
+        t = yield from self.tx(m, body, size, x)
         yield 0
         v = self.verdict(m, t, body)
         if isinstance(v, dict):
@@ -580,10 +563,10 @@ class Core:
             yield from self.reply(_C_RSET)
         raise v
 
-    def body(self, src):
+    def body(self, v):
         # DATA: the message stuffed and queued piece by piece, then its end
         n = 0
-        for d in norm(src, True):
+        for d in norm(v, True):
             n += len(d)
             self.q.append(d)
             yield -1
@@ -591,20 +574,20 @@ class Core:
         return n    # (usmtp.trace shows it)
 
 
-def sized(msg):
+def sized(m):
     # -> (msg, its size or None, whether it has 8-bit bytes) for sendmail and send_many: a str
     # goes as UTF-8 bytes; a stream or a Message is measured as it goes
-    if isinstance(msg, str):
-        msg = msg.encode()
-    if isinstance(msg, (bytes, bytearray)):
-        return msg, len(msg), len(msg) > 0 and max(msg) > 127
-    return msg, None, False
+    if isinstance(m, str):
+        m = m.encode()
+    if isinstance(m, (bytes, bytearray)):
+        return m, len(m), len(m) > 0 and max(m) > 127
+    return m, None, False
 
 
-def fix(d, st, dots):
+def fix(d, a, c):
     # one piece of a message -> wire bytes: every line end made CRLF (even a CR and its LF split
-    # across pieces) and, with dots, a leading "." doubled on every line (DATA, RFC 5321 4.5.2:
-    # no SMTP smuggling). st = [at a line's start, last byte a CR], carried piece to piece.
+    # across pieces) and, with c (DATA), a leading "." doubled on every line (RFC 5321 4.5.2:
+    # no SMTP smuggling). a = [at a line's start, last byte a CR], carried piece to piece.
     # O(piece) memory; C-level replace, never a per-byte loop.
     if isinstance(d, str):
         d = d.encode()
@@ -612,43 +595,43 @@ def fix(d, st, dots):
         if not isinstance(d, (bytearray, memoryview)):
             raise TypeError("message chunk: " + type(d).__name__)
         d = bytes(d)
-    if d and st[1]:
-        st[1] = False
+    if d and a[1]:
+        a[1] = False
         if d[0] == 10:
             d = d[1:]       # the LF of a CRLF split across pieces: already written
     if not d:
         return b""
     if b"\r" in d:
-        st[1] = d[-1] == 13
+        a[1] = d[-1] == 13
         d = d.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
     d = d.replace(b"\n", b"\r\n")
-    if dots:
+    if c:
         d = d.replace(b"\r\n.", b"\r\n..")
-        if st[0] and d[0] == 46:
+        if a[0] and d[0] == 46:
             d = b"." + d
-    st[0] = d[-1] == 10
+    a[0] = d[-1] == 10
     return d
 
 
-def tail(st, dots):
+def tail(a, c):
     # the last line closed, and with dots the end-of-data mark
-    return (b"" if st[0] else b"\r\n") + (b".\r\n" if dots else b"")
+    return (b"" if a[0] else b"\r\n") + (b".\r\n" if c else b"")
 
 
-def norm(src, dots):
+def norm(v, c):
     # the message as wire bytes, piece by piece (fix), then its tail
-    if isinstance(src, str):
-        src = src.encode()
-    if isinstance(src, (bytes, bytearray, memoryview)):
-        mv = memoryview(src)
-        src = (mv[i:i + 4096] for i in range(0, len(mv), 4096))
-    elif hasattr(src, "chunks"):
-        src = src.chunks()
+    if isinstance(v, str):
+        v = v.encode()
+    if isinstance(v, (bytes, bytearray, memoryview)):
+        mv = memoryview(v)
+        v = (mv[i:i + 4096] for i in range(0, len(mv), 4096))
+    elif hasattr(v, "chunks"):
+        v = v.chunks()
     st = [True, False]
-    for d in src:
-        d = fix(d, st, dots)
+    for d in v:
+        d = fix(d, st, c)
         if d:
             yield d
-    d = tail(st, dots)
+    d = tail(st, c)
     if d:
         yield d

@@ -87,6 +87,13 @@ def x_rset(smtp):
     return _do(smtp, smtp._live().op_simple(9))
 
 
+def no_tls(r):
+    # core.op_open in mode "starttls": STARTTLS not offered (r None), or refused (its reply r)
+    from usmtp.moreerrors import SMTPTLSError
+    raise SMTPTLSError("STARTTLS refused: %d %s" % r if r else
+                       "server offers no STARTTLS (required)")
+
+
 def helo(core):
     # core.op_hello's fallback: HELO when the server does not know EHLO
     core.cmd(2, core.name)

@@ -108,3 +108,31 @@ def test_a_step_short_of_heap_goes_on_once_in_a_clean_heap(tmp_path, monkeypatch
         b.run(hop)
     assert [it[0] for it in b.ob.items] == ["shed-3-1"] and b.unsaved == [] and reads == []
     assert calls == ["shed-3-1", "shed-3-1"] and b.oom == 0     # a step that went through
+
+
+@pytest.mark.parametrize("fails, kept", [(1, "without its CSV"), (2, "subject only")])
+def test_a_record_too_large_for_the_heap_is_journalled_smaller(tmp_path, monkeypatch, fails, kept):
+    # alerts.to_payload running out of memory: the record goes without its CSV, then without
+    # its body, before anything is lost or the board reset
+    a = an_app(tmp_path)
+    lines = []
+    a.log = lines.append
+    alerts = mod("outpost.alerts")
+    real = alerts.to_payload
+    tries = []
+
+    def short(rec, csv=None):
+        tries.append((csv is not None, "body" in rec))
+        if len(tries) <= fails:
+            raise MemoryError("memory allocation failed")
+        return real(rec, csv)
+    monkeypatch.setattr(alerts, "to_payload", short)
+    ev = {"kind": "threshold", "severity": "critical", "subject": "door 1", "body": "open",
+          "rule": 0, "state": "firing"}
+    mod("outpost.alerting").new_alert(a, ev, "time_utc,door\r\n1,1\r\n")
+    assert tries[:fails + 1] == [(True, True), (False, True), (False, False)][:fails + 1]
+    assert len(a.ob) == 1 and a.unsaved == []
+    rid, sev, payload = list(a.ob.pending({}))[0]
+    rec, data, csv = alerts.from_payload(payload)
+    assert rid == ev["id"] and csv is None and (("body" in rec) == (fails == 1))
+    assert any(kept in l for l in lines), lines
