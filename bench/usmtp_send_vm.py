@@ -1,7 +1,8 @@
 # Loaded by bench/usmtp_heap.mjs into the 32-bit MicroPython VM (WebAssembly port): the one
-# message the firmware sends (firmware/outpost/smtp_path.py), an alert composed with
-# outpost_contract.mail and usmtp's writer, then sent over STARTTLS + AUTH PLAIN (deferred, as
-# the firmware does) with its body streamed. The VM has no socket or ssl module, so a scripted
+# message the firmware's SMTP step sends (firmware/outpost/sendwake.py -> smtp_path.send_now),
+# an alert composed with outpost_contract.mail and usmtp's writer, the writer, the mail module
+# and usmtp unloaded, then the alert sent over STARTTLS + AUTH PLAIN (deferred, as the
+# firmware does) with its body streamed. The VM has no socket or ssl module, so a scripted
 # server stands behind a socket-shaped object and a stand-in `ssl` module wraps nothing; both
 # exist before the baseline is read, so what is measured is what usmtp loads and keeps.
 # Each function is one call from the JS side: the WebAssembly port reclaims memory only between
