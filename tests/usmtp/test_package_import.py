@@ -79,3 +79,34 @@ def test_rarer_error_classes_load_on_first_use_and_are_the_same_classes():
         raise AssertionError("an unknown name must raise AttributeError")
     except AttributeError:
         pass
+
+
+def test_an_alerts_plain_message_loads_no_mime():
+    # what the board's SMTP step writes for an alert of ASCII text (long lines, a body over
+    # the chunk size, threading headers, a display name) is the writer's alone: usmtp.mime
+    # (and its interned names) stays out of the heap
+    import sys
+    import usmtp.writer as w
+    saved = sys.modules.pop("usmtp.mime", None)
+    had = hasattr(usmtp, "mime")
+    if had:
+        del usmtp.mime
+    try:
+        body = ("Still: freezer.temperature is -4.5 C.\nRule:     freezer.temperature above -12 C"
+                " (cooldown 30 min, repeats every 4 h)\n" + "  12:00:00  -4.5 C\n" * 40 +
+                "-- \nDevice:   shed1\n" + "x" * 300 + "\n")
+        mid = w.make_message_id("shed1-3-7", "Shed board <shed1@example.org>")
+        m = w.Message("Shed board <shed1@example.org>", ["ops@example.org", "b@example.net"],
+                      "shed1: freezer at -4.5 C", body, date=1796000000, message_id=mid,
+                      headers=[("X-Outpost-Alert-Id", "shed1-3-7"), ("In-Reply-To", mid),
+                               ("References", mid)])
+        data = b"".join(m.chunks(512))
+        assert "usmtp.mime" not in sys.modules
+        assert data.count(b"=\r\n") == 1 + 3         # the long Rule line, the 300 x's
+        assert b"\r\n-- \r\n" not in data and b"\r\n--=20\r\n" in data
+        assert m.recipients() == ["ops@example.org", "b@example.net"]
+    finally:
+        sys.modules.pop("usmtp.mime", None)
+        if saved is not None:
+            sys.modules["usmtp.mime"] = saved
+            usmtp.mime = saved
