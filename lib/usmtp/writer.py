@@ -147,16 +147,6 @@ def make_message_id(alert_id, sender):
     return "<" + alert_id + "@" + parse_mailbox("Message-ID", sender)[1].rpartition("@")[2] + ">"
 
 
-def check_message_id(v):
-    # "<left@right>": the form make_message_id gives (letters, digits, ". _ -") passes here,
-    # any other is checked by usmtp.mime
-    s = v[1:-1] if isinstance(v, str) and v[:1] + v[-1:] == "<>" else ""
-    a, _, b = s.partition("@")
-    if a and b and token_problem(a + "." + b, 248) is None:
-        return v
-    return _mime().check_message_id(v)
-
-
 class Message:
     def __init__(self, sender, to, subject, body="", cc=None, bcc=None, date=None,
                  message_id=None, headers=None, body_encoding="quoted-printable"):
@@ -185,8 +175,15 @@ class Message:
         if type(date) is not int or date < 0:
             _mime().refuse("Date", 5, date)
         self.date = date
-        self.message_id = message_id = _mime().message_id(self) if message_id is None else \
-            check_message_id(message_id)
+        if message_id is None:
+            message_id = _mime().message_id(self)
+        # "<left@right>": the form make_message_id gives (letters, digits, ". _ -") passes
+        # here, any other is checked by usmtp.mime
+        a, _, b = (message_id[1:-1] if isinstance(message_id, str) and
+                   message_id[:1] + message_id[-1:] == "<>" else "").partition("@")
+        if not (a and b and token_problem(a + "." + b, 248) is None):
+            message_id = _mime().check_message_id(message_id)
+        self.message_id = message_id
         if body_encoding != "quoted-printable":
             body_encoding = _mime().body_encoding(body_encoding)    # base64, or what is wrong
         self.body_encoding = body_encoding
@@ -217,9 +214,6 @@ class Message:
         # the envelope: To + Cc + Bcc, each address once, in order
         return self.rcpts[:]
 
-    def __iter__(self):
-        return self.chunks()
-
     def _text_part(self, head, bufsize):
         # the text/plain part, its headers after head (bytes): a generator of chunks
         e = self.body_encoding
@@ -235,3 +229,5 @@ class Message:
         if self.boundary is not None:       # attachments, an HTML body or inline parts
             return _mime().chunks(self, self.head, bufsize)
         return self._text_part(self.head, bufsize)
+
+    __iter__ = chunks
