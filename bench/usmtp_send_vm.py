@@ -1,7 +1,8 @@
 # Loaded by bench/usmtp_heap.mjs into the 32-bit MicroPython VM (WebAssembly port): the one
-# message the firmware sends (firmware/outpost/smtp_path.py), an alert composed with
-# outpost_contract.mail and usmtp's writer, then sent over STARTTLS + AUTH PLAIN (deferred, as
-# the firmware does) with its body streamed. The VM has no socket or ssl module, so a scripted
+# message the firmware's SMTP step sends (firmware/outpost/sendwake.py -> smtp_path.send_now),
+# an alert composed with outpost_contract.mail and usmtp's writer, the writer, the mail module
+# and usmtp unloaded, then the alert sent over STARTTLS + AUTH PLAIN (deferred, as the
+# firmware does) with its body streamed. The VM has no socket or ssl module, so a scripted
 # server stands behind a socket-shaped object and a stand-in `ssl` module wraps nothing; both
 # exist before the baseline is read, so what is measured is what usmtp loads and keeps.
 # Each function is one call from the JS side: the WebAssembly port reclaims memory only between
@@ -141,10 +142,13 @@ def heap():
     return gc.mem_alloc()
 
 
-def compose():
-    # what smtp_path._compose does: the client is imported first, then the message is written
-    import usmtp
-    usmtp.SMTP
+def compose(client_first=False):
+    # what the SMTP step does (sendwake.step -> smtp_path.send_now): the message written with
+    # the writer, the client not loaded yet. client_first: the client imported before, and kept
+    # with the writer through the send (what a caller pays that composes and sends at once)
+    if client_first:
+        import usmtp
+        usmtp.SMTP
     from outpost_contract import mail
     m = mail.message(REC, "Shed board <shed1@example.org>", ["ops@example.org"])
     parts = []
@@ -152,6 +156,7 @@ def compose():
         parts.append(c)
     state["msg"] = b"".join(parts)
     state["rcpts"] = m.recipients()
+    state["seen"] = set(sys.modules)
 
 
 def stored():
@@ -161,15 +166,18 @@ def stored():
     state["rcpts"] = ["ops@example.org"]
 
 
-def unload_writer():
-    # what smtp_path does before it connects
-    for name in ("usmtp.writer", "outpost_contract.mail"):
-        sys.modules.pop(name, None)
-        parent, _, child = name.rpartition(".")
-        try:
-            delattr(sys.modules[parent], child)
-        except (AttributeError, KeyError):
-            pass
+def unload_step():
+    # what smtp_path.send_now does in the SMTP step before it connects (outpost.unload): the
+    # writer, the mail module and every usmtp module go; the client loads into the heap they
+    # leave (their interned names stay, as on a board). outpost_contract.rules stays: the
+    # baseline holds it
+    for name in list(sys.modules):
+        if name == "usmtp" or name.startswith("usmtp.") or name == "outpost_contract.mail":
+            del sys.modules[name]
+    try:
+        delattr(sys.modules["outpost_contract"], "mail")
+    except (AttributeError, KeyError):
+        pass
 
 
 def body():
@@ -191,8 +199,9 @@ def send():
 
 
 def loaded():
-    # the modules the SMTP step loaded, in the order of sys.modules (not the baseline's)
-    return ",".join(sorted([m for m in sys.modules if m not in state["base_mods"]]))
+    # the modules the SMTP step loaded, composing or sending (not the baseline's)
+    mods = set(sys.modules) | state.get("seen", set())
+    return ",".join(sorted([m for m in mods if m not in state["base_mods"]]))
 
 
 def result():

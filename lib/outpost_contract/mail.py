@@ -17,44 +17,42 @@ def subject(rec, prefix=PREFIX):
 
 def _num(v):
     if isinstance(v, float):
-        s = "%.2f" % v
         # 21.50 -> 21.5, 3.00 -> 3
-        s = s.rstrip("0").rstrip(".") if "." in s else s
-        return s
+        return ("%.2f" % v).rstrip("0").rstrip(".")
     return str(v)
 
 
 def body(rec):
-    out = rec.get("body") or ""
+    g = rec.get
+    out = g("body") or ""
     if out:
         out = out.rstrip("\n") + "\n\n"
-    readings = rec.get("readings") or {}
+    readings = g("readings")
     if readings:
         out += "Readings:\n"
         for name in sorted(readings):
             r = readings[name]
             if isinstance(r, dict):
                 unit = r.get("unit")
-                out += "  " + name + ": " + _num(r.get("value")) + (" " + unit if unit else "") + "\n"
+                out += "  %s: %s%s\n" % (name, _num(r.get("value")), " " + unit if unit else "")
         out += "\n"
-    out += "-- \nDevice:   " + rec["device"] + "\nSeverity: " + rec["severity"] + " (" + \
-        rec["kind"] + ")\n"
-    if rec.get("state") == "resolved":
-        out += "State:    resolved, closes " + rec.get("closes", "?") + "\n"
-    elif rec.get("repeats"):
-        out += "State:    still firing, reminds of " + rec["repeats"] + "\n"
-    ts = rec.get("ts")
+    state = g("repeats")
+    state = "resolved, closes " + g("closes", "?") if g("state") == "resolved" else \
+        state and "still firing, reminds of " + state
+    ts = g("ts")
     if ts:
         from outpost_contract.rules import iso
         ts = iso(ts)
-    return out + "Made:     " + (ts or "unknown time (clock not set)") + "\nAlert id: " + \
-        rec["id"] + "\n"
+    return out + "-- \nDevice:   %s\nSeverity: %s (%s)\n%sMade:     %s\nAlert id: %s\n" % (
+        rec["device"], rec["severity"], rec["kind"], "State:    %s\n" % state if state else "",
+        ts or "unknown time (clock not set)", rec["id"])
 
 
 def headers(rec, sender=None):
-    h = [("X-Outpost-Alert-Id", rec["id"]), ("X-Outpost-Device", rec["device"]),
-         ("X-Outpost-Severity", rec["severity"]), ("X-Outpost-Kind", rec["kind"]),
-         ("X-Outpost-State", rec.get("state") or "firing")]
+    h = []
+    for k, v in (("Alert-Id", rec["id"]), ("Device", rec["device"]), ("Severity", rec["severity"]),
+                 ("Kind", rec["kind"]), ("State", rec.get("state") or "firing")):
+        h.append(("X-Outpost-" + k, v))
     opened = rec.get("closes") or rec.get("repeats")
     if opened and sender:
         # the resolved mail and each reminder answer the firing one: mail clients show the

@@ -1,13 +1,18 @@
 # What a message beyond plain text needs, for the writer (usmtp.writer):
 # attachments, an HTML body and its inline parts (multipart/mixed, alternative, related),
 # base64 streamed from fixed buffers, RFC 2047 encoded words for non-ASCII headers and RFC 2231
-# parameters for non-ASCII or long file names. Loaded only when a message has one of these: a
-# plain-text alert with ASCII headers never loads it.
+# parameters for non-ASCII or long file names; and what the writer says when it refuses an
+# argument. Loaded only when a message has one of these: a plain-text alert with ASCII headers
+# never loads it.
 import binascii
 
+from usmtp.checks import address_problem, display_name_problem, mailbox_problem, token_problem
 from usmtp.errors import SMTPUsageError
-from usmtp.writer import LINE, is_ascii, qp_chunks, line_spans
-from usmtp.writer import _no_crlf, check_message_id
+from usmtp.writer import LINE
+from usmtp.writer import _text as _no_crlf
+
+# the headers the writer sets itself: not extra headers
+_OWN = " from to cc bcc subject date message-id mime-version content-type content-transfer-encoding "
 
 WORD = 75               # encoded word limit (RFC 2047 2)
 _QSAFE = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789!*+-/"
@@ -17,6 +22,53 @@ _PCT_SAFE = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789!#$&+
 
 
 # ---- the message's parts ---------------------------------------------------------------------
+
+def is_ascii(s):
+    # MicroPython's str has no isascii(); a str is ASCII when its UTF-8 form is no longer
+    return len(s.encode()) == len(s)
+
+
+def refuse(header, n, v):
+    # writer._bad: what is wrong with an argument of writer.Message, worded here
+    if n == 3:
+        raise SMTPUsageError("message id: alert id " + repr(v) + " " + token_problem(v, 128))
+    if n == 6:
+        raise SMTPUsageError("bufsize must be an int >= 78")
+    if n == 5:
+        why = "date must be UTC Unix seconds (int >= 0)"
+    elif n == 2:
+        why = "invalid address " + repr(v) + ": " + mailbox_problem(v)
+    elif not isinstance(v, str):
+        why = "must be a string"
+    else:
+        why = "CR, LF or NUL in " + repr(v)
+    raise SMTPUsageError("header " + header + ": " + why)
+
+
+def method(m, name):
+    # writer.Message's attach, set_html, inline and as_bytes
+    if " " + name + " " not in " attach set_html inline as_bytes ":
+        raise AttributeError(name)
+    f = globals()["m_" + name]
+    return lambda *a, **k: f(m, *a, **k)
+
+
+def check_message_id(mid):
+    # writer.check_message_id for what is not of make_message_id's form
+    s = _no_crlf("Message-ID", mid)[1:-1]
+    left, _, right = s.partition("@")
+    if len(mid) > 250 or mid[:1] + mid[-1:] != "<>" or not left or not right or "@" in right \
+            or not is_ascii(mid):
+        refuse_id("expected <left@right>, got " + repr(mid))
+    for c in " \t<>\"(),;\\":
+        if c in s:
+            refuse_id(repr(c) + " not allowed in " + repr(mid))
+    return mid
+
+
+def refuse_id(why):
+    raise SMTPUsageError("header Message-ID: " + why)
+
 
 def _random_hex(nbytes):
     try:
@@ -35,9 +87,57 @@ def _multi(m):
         m.boundary = "=_outpost_" + _random_hex(12)
 
 
+def qp_line(line, out, col=0, final=True):
+    # append text (bytes, no line break) quoted-printable to bytearray `out`, with soft breaks
+    # so no encoded line passes 76 chars. A long line may come in segments: pass the returned
+    # column back in, and final=True with the last segment (which gets the CRLF).
+    n = len(line)
+    if n == 0:
+        if final:
+            out += b"\r\n"
+        return 0
+    if col == 0 and final and min(line) >= 32 and max(line) <= 126 and b"=" not in line:
+        # plain printable ASCII: C-level checks, cut every 75 chars
+        if line[n - 1] == 32:
+            if n < 74:      # "-- ", a signature's separator: its last space as =20
+                out += line[:n - 1]
+                out += b"=20\r\n"
+                return 0
+        else:
+            i = 0
+            while n - i > 76:
+                out += line[i:i + 75]
+                out += b"=\r\n"
+                i += 75
+            out += line[i:]
+            out += b"\r\n"
+            return 0
+    return qp_any(line, out, col, final)     # anything else: byte by byte
+
+
+def qp_chunks(data, bufsize, i=0, n=None):
+    # writer.qp_chunks for a body with CR line ends or a line longer than bufsize (data[i:n]):
+    # line by line, yielded in chunks of about bufsize (under 5 x bufsize even for one long
+    # line: a line longer than bufsize is encoded a segment at a time)
+    out = bytearray()
+    for i, j in line_spans(data, i, n):
+        col = 0
+        while True:
+            k = min(i + bufsize, j)
+            col = qp_line(data[i:k], out, col, k == j)
+            i = k
+            if len(out) >= bufsize:
+                yield bytes(out)
+                out = bytearray()
+            if i >= j:
+                break
+    if out:
+        yield bytes(out)
+
+
 def qp_any(line, out, col, final):
-    # writer.qp_line for what its fast path does not take (non-ASCII, "=", a segment, a
-    # trailing space): byte by byte
+    # qp_line for what its fast path does not take (non-ASCII, "=", a segment, a trailing
+    # space): byte by byte
     n = len(line)
     end = n - 1 if final else n     # only the line's real last byte must not be bare whitespace
     for i in range(n):
@@ -171,6 +271,12 @@ def mailbox_pair(header, item):
     for v in (name, addr):
         if isinstance(v, str):
             _no_crlf(header, v)
+    p = display_name_problem(name)
+    if p:
+        raise SMTPUsageError("header " + header + ": display name " + p)
+    p = address_problem(addr)
+    if p:
+        raise SMTPUsageError("header " + header + ": invalid address " + repr(addr) + ": " + p)
     return name, addr
 
 
@@ -194,24 +300,51 @@ def body_encoding(enc):
     return enc
 
 
-def extra_header(name, value, own):
-    # why writer.Message refuses an extra header
+def extra_header(name, value):
+    # writer.Message's extra header other than "X-..." and threading: returns when its name is
+    # printable ASCII without ':' and not one the writer sets itself, else says which rule
     if not isinstance(name, str) or not name or not isinstance(value, str):
         why = "name and value must be strings"
-    elif " " + name.lower() + " " in own:
+    elif " " + name.lower() + " " in _OWN:
         why = "set by the writer, pass it as an argument instead"
+    elif min(name) > " " and max(name) <= "~" and ":" not in name:
+        return
     else:
         why = "name may only hold printable ASCII without ':'"
     raise SMTPUsageError("extra header " + repr(name) + ": " + why)
 
 
-def mailbox_tuple(header, items):
-    # writer._mailbox_list given a tuple: ("a@x", "b@y") is almost surely two addresses, not
-    # (name, address): say so
-    if len(items) == 2 and isinstance(items[0], str) and "@" in items[0] and \
-            " " not in items[0].strip() and "<" not in items[0]:
-        raise SMTPUsageError("header " + header + ": a tuple is one (name, address) mailbox;"
-                             " pass several addresses as a list")
+def envelope(to, cc, bcc, out):
+    # writer.Message's To, Cc and Bcc (each a list, a str or a (name, address) tuple; None for
+    # none) beyond a list of To recipients: their header lines (Bcc only in the envelope, To
+    # "undisclosed-recipients:;" when only Bcc has some); out gets each address once, in order
+    from usmtp.writer import _boxes, parse_mailbox
+    h = b""
+    for name, items in (("To", to), ("Cc", cc), ("Bcc", bcc)):
+        if items is None:
+            items = ()
+        elif isinstance(items, str):
+            items = [items]
+        elif not isinstance(items, list):
+            # one (name, address) tuple; ("a@x", "b@y") is almost surely two addresses: say so
+            if isinstance(items, tuple) and len(items) == 2 and isinstance(items[0], str) and \
+                    "@" in items[0] and " " not in items[0].strip() and "<" not in items[0]:
+                raise SMTPUsageError("header " + name + ": a tuple is one (name, address) "
+                                     "mailbox; pass several addresses as a list")
+            items = [items]
+        boxes = []
+        for box in items:
+            box = parse_mailbox(name, box)
+            boxes.append(box)
+            if box[1] not in out:
+                out.append(box[1])
+        if boxes and name != "Bcc":
+            h += _boxes(name, boxes)
+    if not out:
+        raise SMTPUsageError("message has no recipient (to, cc and bcc are all empty)")
+    if not h:
+        h = b"To: undisclosed-recipients:;\r\n"
+    return h
 
 
 # Message's methods beyond plain text (writer.Message.__getattr__ hands them the message)
@@ -445,6 +578,28 @@ def param(key, value):
 
 
 # ---- text and base64 bodies ------------------------------------------------------------------
+
+def line_spans(data, i=0, n=None):
+    # (start, end) of each line of bytes data[i:n], without its break; CRLF, CR and LF each end
+    # a line; a final line without a break counts, an empty tail does not
+    if n is None:
+        n = len(data)
+    k = data.find(b"\r", i, n)     # next CR, searched again only once passed (no quadratic scans)
+    while i < n:
+        j = data.find(b"\n", i, n)
+        if k >= 0:
+            if k < i:
+                k = data.find(b"\r", i, n)
+            if k >= 0 and (j < 0 or k < j):
+                yield i, k
+                i = k + 2 if k + 1 < n and data[k + 1] == 10 else k + 1
+                continue
+        if j < 0:
+            yield i, n
+            return
+        yield i, j
+        i = j + 1
+
 
 def text_lines(data):
     for i, j in line_spans(data):

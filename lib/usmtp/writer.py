@@ -1,8 +1,9 @@
 # The streaming message writer: an RFC 5322 / MIME message as a generator of byte chunks.
 # This module is what a plain alert needs (ASCII headers that fit on a line, display names of
-# plain words, a text/plain body in quoted-printable, Date, Message-ID, MIME-Version); usmtp.mime
-# loads when a message needs more: header folding, quoted or non-ASCII display names, RFC 2047
-# encoded words, a base64 body, attachments, HTML and inline parts, a made-up Message-ID.
+# plain words, a text/plain body in quoted-printable with LF line ends, Date, Message-ID,
+# MIME-Version); usmtp.mime loads when a message needs more: header folding, quoted or non-ASCII
+# display names, RFC 2047 encoded words, a base64 body, CR line ends, attachments, HTML and
+# inline parts, a made-up Message-ID, and what a refused argument is told.
 #
 #   m = Message(sender, to, subject, body, cc=None, bcc=None, date=None, message_id=None,
 #               headers=None, body_encoding="quoted-printable")
@@ -16,9 +17,8 @@
 # and address is checked for CR, LF and NUL (header injection) and refused with SMTPUsageError
 # naming the header.  Output lines end in CRLF; memory is O(bufsize) whatever the body's size.
 
-from usmtp.checks import address_problem, display_name_problem, split_mailbox, token_problem
+from usmtp.checks import TOKEN_CHARS, mailbox_problem, split_mailbox, token_problem
 from usmtp.clock import civil, now  # noqa: F401 (the writer's clock: UTC Unix seconds)
-from usmtp.errors import SMTPUsageError
 
 LINE = 78               # folded header line length goal (RFC 5322 2.1.1)
 
@@ -30,119 +30,96 @@ def __getattr__(name):
     return getattr(_mime(), name)
 
 
-def is_ascii(s):
-    # MicroPython's str has no isascii(); a str is ASCII when its UTF-8 form is no longer
-    return len(s.encode()) == len(s)
-
-
 def _mime():
     import usmtp.mime
     return usmtp.mime
+
+
+def _text(name, v):
+    # header name's free text: a str without CR, LF or NUL (no header injection)
+    if not isinstance(v, str) or "\r" in v or "\n" in v or "\0" in v:
+        _mime().refuse(name, 1, v)     # says why (its words load only then)
+    return v
 
 
 def _header(name, value):
     # free text: one line when it is plain ASCII that fits (a reader gets it back unchanged),
     # else folded or as encoded words by usmtp.mime
     line = name + ": " + value
-    if len(line) <= LINE and is_ascii(value) and "=?" not in value and value[:1] != " " and \
-            value[:1] != "\t":
+    if len(line) <= LINE and len(value.encode()) == len(value) and "=?" not in value and \
+            value.lstrip() == value:
         return (line + "\r\n").encode()
     return _mime().unstructured(name, value)
 
 
-def _boxes(name, boxes):
-    # an address header: one line when every display name is plain words and it all fits
+def _boxes(name, v):
+    # an address header: one line when every display name is words (letters, digits, "-",
+    # "_") with single spaces, and it all fits
     line = name + ":"
-    for dname, addr in boxes:
+    ok = True
+    for dname, addr in v:
         if dname:
-            w = dname.split(" ")
-            for c in "".join(w):
-                if not ("a" <= c <= "z" or "A" <= c <= "Z" or "0" <= c <= "9"):
-                    w = [""]
-            if "" in w:     # no word, or a space leading, trailing or doubled
-                return _mime()._address_header(name, boxes)
+            ok = ok and " ".join(dname.split()) == dname and "." not in dname and \
+                not dname.replace(" ", "-").strip(TOKEN_CHARS)
             addr = dname + " <" + addr + ">"
         line += " " + addr + ","
-    if len(line) > LINE + 1:
-        return _mime()._address_header(name, boxes)
-    return (line[:-1] + "\r\n").encode()
+    if ok and len(line) <= LINE + 1:
+        return (line[:-1] + "\r\n").encode()
+    return _mime()._address_header(name, v)
 
 
 # ---- bodies ----------------------------------------------------------------------------------
 
-def qp_line(line, out, col=0, final=True):
-    # append text (bytes, no line break) quoted-printable to bytearray `out`, with soft breaks
-    # so no encoded line passes 76 chars. A long line may come in segments: pass the returned
-    # column back in, and final=True with the last segment (which gets the CRLF).
-    n = len(line)
-    if n == 0:
-        if final:
-            out += b"\r\n"
-        return 0
-    if col == 0 and final and min(line) >= 32 and max(line) <= 126 and b"=" not in line:
-        # plain printable ASCII (the common case): C-level checks, cut every 75 chars
-        if line[n - 1] == 32:
-            if n < 74:      # "-- ", a signature's separator: its last space as =20
-                out += line[:n - 1]
-                out += b"=20\r\n"
-                return 0
-        else:
-            i = 0
-            while n - i > 76:
-                out += line[i:i + 75]
-                out += b"=\r\n"
-                i += 75
-            out += line[i:]
-            out += b"\r\n"
-            return 0
-    return _mime().qp_any(line, out, col, final)     # anything else: byte by byte
-
-
-def line_spans(data):
-    # (start, end) of each line of bytes `data`, without its break; CRLF, CR and LF each end a
-    # line; a final line without a break counts, an empty tail does not
+def qp_chunks(data, bufsize):
+    # quoted-printable body from bytes, in chunks of about bufsize (memory O(bufsize) whatever
+    # the body's size). A line of printable ASCII (an alert's) is encoded here: a soft break
+    # every 75 chars, its last space as =20 ("-- ", a signature's separator); usmtp.mime
+    # encodes any other line (other bytes, "=", longer than bufsize: a segment at a time) and
+    # a body with CR line ends. LF ends a line; a final line without a break counts.
+    if b"\r" in data:
+        yield from _mime().qp_chunks(data, bufsize)
+        return
+    out = bytearray()
     n = len(data)
-    k = data.find(b"\r")       # next CR, searched again only once passed (no quadratic scans)
     i = 0
     while i < n:
         j = data.find(b"\n", i)
-        if k >= 0:
-            if k < i:
-                k = data.find(b"\r", i)
-            if k >= 0 and (j < 0 or k < j):
-                yield i, k
-                i = k + 2 if k + 1 < n and data[k + 1] == 10 else k + 1
-                continue
         if j < 0:
-            yield i, n
-            return
-        yield i, j
-        i = j + 1
-
-
-def qp_chunks(data, bufsize):
-    # quoted-printable body from bytes, yielded in chunks of about bufsize (under 5 x bufsize
-    # even for one long line: a line longer than bufsize is encoded a segment at a time)
-    out = bytearray()
-    for i, j in line_spans(data):
-        col = 0
-        while True:
-            k = min(i + bufsize, j)
-            col = qp_line(data[i:k], out, col, k == j)
-            i = k
+            j = n
+        if j - i > bufsize:
+            if out:
+                yield bytes(out)
+                out = bytearray()
+            yield from _mime().qp_chunks(data, bufsize, i, j)
+        else:
+            line = data[i:j]
+            k = len(line)
+            if k and (min(line) < 32 or max(line) > 126 or b"=" in line or
+                      line[k - 1] == 32 and k > 73):
+                _mime().qp_line(line, out)      # byte by byte
+            else:
+                if k and line[k - 1] == 32:
+                    line = line[:k - 1] + b"=20"
+                    k += 2
+                p = 0
+                while k - p > 76:
+                    out += line[p:p + 75]
+                    out += b"=\r\n"
+                    p += 75
+                out += line[p:]
+                out += b"\r\n"
             if len(out) >= bufsize:
                 yield bytes(out)
                 out = bytearray()
-            if i >= j:
-                break
+        i = j + 1
     if out:
         yield bytes(out)
 
 
-def format_date(ts):
+def format_date(v):
     # UTC Unix seconds -> "Sat, 28 Nov 2026 12:45:21 +0000" (1970-01-01 was a Thursday)
-    days = ts // 86400
-    secs = ts - days * 86400
+    days = v // 86400
+    secs = v - days * 86400
     y, m, d = civil(days)
     w = days % 7 * 3
     return "%s, %02d %s %04d %02d:%02d:%02d +0000" % (
@@ -152,162 +129,109 @@ def format_date(ts):
 
 # ---- the message ------------------------------------------------------------------------------
 
-def _no_crlf(header, value):
-    if "\r" in value or "\n" in value or "\0" in value:
-        raise SMTPUsageError("header " + header + ": CR, LF or NUL in " + repr(value))
-
-
-def _bad(header, what):
-    raise SMTPUsageError("header " + header + ": " + what)
-
-
-def parse_mailbox(header, item):
-    # "addr", "<addr>", "Name <addr>", '"Name, Jr." <addr>' or (name, addr) -> (name, addr)
-    if isinstance(item, str):
-        _no_crlf(header, item)
-        try:
-            name, addr = split_mailbox(item)
-        except ValueError as e:
-            _bad(header, "invalid address " + repr(item) + ": " + str(e))
-    else:
-        name, addr = _mime().mailbox_pair(header, item)     # a tuple, or what is wrong
-    p = display_name_problem(name)
-    if p:
-        _bad(header, "display name " + p)
-    p = address_problem(addr)
-    if p:
-        _bad(header, "invalid address " + repr(addr) + ": " + p)
-    return name, addr
-
-
-def _mailbox_list(header, items):
-    if items is None:
-        return []
-    if isinstance(items, tuple):
-        _mime().mailbox_tuple(header, items)
-    if not isinstance(items, list):
-        items = [items]
-    return [parse_mailbox(header, x) for x in items]
+def parse_mailbox(name, v):
+    # header name's "addr", "<addr>", "Name <addr>", '"Name, Jr." <addr>' or (name, addr)
+    # -> (name, addr)
+    if not isinstance(v, str):
+        return _mime().mailbox_pair(name, v)     # a tuple checked, or what is wrong
+    if mailbox_problem(_text(name, v)):
+        _mime().refuse(name, 2, v)
+    return split_mailbox(v)
 
 
 def make_message_id(alert_id, sender):
     # "<alert_id@sender-domain>": the same alert gives the same Message-ID on every retry and
     # every path (lib/outpost_contract/README.md), so the receiving side can drop duplicates
-    p = token_problem(alert_id, 128)
-    if p:
-        raise SMTPUsageError("message id: alert id " + repr(alert_id) + " " + p)
+    if token_problem(alert_id, 128):
+        _mime().refuse("Message-ID", 3, alert_id)
     return "<" + alert_id + "@" + parse_mailbox("Message-ID", sender)[1].rpartition("@")[2] + ">"
 
 
-def _text(header, v):
-    # a header's free text: a str without CR, LF or NUL (no header injection)
-    if not isinstance(v, str):
-        _bad(header, "must be a string")
-    _no_crlf(header, v)
-    return v
-
-
-def check_message_id(mid):
-    s = _text("Message-ID", mid)[1:-1]
-    left, _, right = s.partition("@")
-    if len(mid) > 250 or mid[:1] + mid[-1:] != "<>" or not left or not right or "@" in right \
-            or not is_ascii(mid):
-        _bad("Message-ID", "expected <left@right>, got " + repr(mid))
-    for c in " \t<>\"(),;\\":
-        if c in s:
-            _bad("Message-ID", repr(c) + " not allowed in " + repr(mid))
-    return mid
-
-
-# the headers the writer sets itself: not extra headers
-_OWN = " from to cc bcc subject date message-id mime-version content-type content-transfer-encoding "
+def check_message_id(v):
+    # "<left@right>": the form make_message_id gives (letters, digits, ". _ -") passes here,
+    # any other is checked by usmtp.mime
+    s = v[1:-1] if isinstance(v, str) and v[:1] + v[-1:] == "<>" else ""
+    a, _, b = s.partition("@")
+    if a and b and token_problem(a + "." + b, 248) is None:
+        return v
+    return _mime().check_message_id(v)
 
 
 class Message:
     def __init__(self, sender, to, subject, body="", cc=None, bcc=None, date=None,
                  message_id=None, headers=None, body_encoding="quoted-printable"):
+        # checked and written at once: the header block (bytes, up to MIME-Version) and the
+        # envelope (To + Cc + Bcc, each address once, in order)
         self.sender = parse_mailbox("From", sender)
-        self.to = _mailbox_list("To", to)
-        self.cc = _mailbox_list("Cc", cc)
-        self.bcc = _mailbox_list("Bcc", bcc)
-        if not (self.to or self.cc or self.bcc):
-            raise SMTPUsageError("message has no recipient (to, cc and bcc are all empty)")
-        self.subject = _text("Subject", subject)
+        h = _boxes("From", [self.sender])
+        out = []
+        if to and isinstance(to, list) and cc is None and bcc is None:
+            # an alert's: a list of To recipients
+            boxes = []
+            for v in to:
+                v = parse_mailbox("To", v)
+                boxes.append(v)
+                if v[1] not in out:
+                    out.append(v[1])
+            h += _boxes("To", boxes)
+        else:   # Cc, Bcc, a str or a tuple: usmtp.mime (the same rules)
+            h += _mime().envelope(to, cc, bcc, out)
+        h += _header("Subject", _text("Subject", subject))
         if not isinstance(body, str):
             body = _mime().body_text(body)      # UTF-8 bytes, or what is wrong
         self.body = body
         if date is None:
             date = now()
         if type(date) is not int or date < 0:
-            _bad("Date", "date must be UTC Unix seconds (int >= 0)")
+            _mime().refuse("Date", 5, date)
         self.date = date
-        if message_id is None:
-            message_id = _mime().message_id(self)
-        self.message_id = check_message_id(message_id)
+        self.message_id = message_id = _mime().message_id(self) if message_id is None else \
+            check_message_id(message_id)
         if body_encoding != "quoted-printable":
             body_encoding = _mime().body_encoding(body_encoding)    # base64, or what is wrong
         self.body_encoding = body_encoding
-        out = []
+        h += b"Date: " + format_date(date).encode() + b"\r\nMessage-ID: " + message_id.encode() + \
+            b"\r\n"
         items = headers or ()
         for name, value in items.items() if isinstance(items, dict) else items:
-            # extra headers: a name of printable ASCII, not one the writer sets, no CR/LF
-            if not (isinstance(name, str) and name and isinstance(value, str) and
-                    min(name) > " " and max(name) <= "~" and ":" not in name and
-                    " " + name.lower() + " " not in _OWN):
-                _mime().extra_header(name, value, _OWN)     # raises: says which rule
-            out.append((name, _text(name, value)))
-        self.headers = out
+            # extra headers: "X-" and letters, digits, ". _ -", or threading; any other name
+            # is checked by usmtp.mime (printable ASCII, not one the writer sets)
+            if not (isinstance(name, str) and (name[:2] == "X-" and not name.strip(TOKEN_CHARS)
+                                               or name == "In-Reply-To" or name == "References")):
+                _mime().extra_header(name, value)
+            h += _header(name, _text(name, value))
+        self.head = h + b"MIME-Version: 1.0\r\n"
+        self.rcpts = out
         self.attachments = []
         self.html = None
         self.inlines = []
-        self.boundary = None        # a multipart message's (usmtp.mime)
+        self.boundary = None        # a multipart message's (usmtp.mime sets it with a part)
 
     def __getattr__(self, name):
-        # attach, set_html, inline, as_bytes: usmtp.mime, loaded when a message calls one
-        if " " + name + " " not in " attach set_html inline as_bytes ":
+        # attach, set_html, inline, as_bytes: usmtp.mime's, loaded when a message calls one
+        if name[:1] == "_":
             raise AttributeError(name)
-        f = getattr(_mime(), "m_" + name)
-        return lambda *a, **k: f(self, *a, **k)
+        return _mime().method(self, name)
 
     def recipients(self):
         # the envelope: To + Cc + Bcc, each address once, in order
-        out = []
-        for box in self.to + self.cc + self.bcc:
-            if box[1] not in out:
-                out.append(box[1])
-        return out
+        return self.rcpts[:]
 
     def __iter__(self):
         return self.chunks()
 
     def _text_part(self, head, bufsize):
         # the text/plain part, its headers after head (bytes): a generator of chunks
+        e = self.body_encoding
         yield head + b"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: " + \
-            self.body_encoding.encode() + b"\r\n\r\n"
+            e.encode() + b"\r\n\r\n"
         data = self.body.encode()       # the one copy of the body; encoded piecewise from here
-        if self.body_encoding == "base64":
-            yield from _mime().base64_body(data, bufsize)
-        else:
-            yield from qp_chunks(data, bufsize)
+        yield from (qp_chunks if e[0] == "q" else _mime().base64_body)(data, bufsize)
 
     def chunks(self, bufsize=1024):
         # generator of bytes chunks, CRLF line ends, memory O(bufsize)
         if not isinstance(bufsize, int) or bufsize < 78:
-            raise SMTPUsageError("bufsize must be an int >= 78")
-        h = _boxes("From", [self.sender])
-        if self.to:
-            h += _boxes("To", self.to)
-        elif not self.cc:
-            h += b"To: undisclosed-recipients:;\r\n"
-        if self.cc:
-            h += _boxes("Cc", self.cc)
-        h += _header("Subject", self.subject)
-        h += b"Date: " + format_date(self.date).encode() + b"\r\nMessage-ID: " + \
-            self.message_id.encode() + b"\r\n"
-        for name, value in self.headers:
-            h += _header(name, value)
-        h += b"MIME-Version: 1.0\r\n"
-        if self.attachments or self.html is not None or self.inlines:
-            yield from _mime().chunks(self, h, bufsize)
-            return
-        yield from self._text_part(h, bufsize)
+            _mime().refuse("", 6, bufsize)
+        if self.boundary is not None:       # attachments, an HTML body or inline parts
+            return _mime().chunks(self, self.head, bufsize)
+        return self._text_part(self.head, bufsize)

@@ -290,3 +290,19 @@ def test_civil_walks_the_calendar_month_by_month():
             assert me.civil(days + mlen - 1) == (y, m, mlen), days
             days += mlen
     assert me.civil(days) == (2110, 1, 1)
+
+
+def test_an_alerts_plain_body_encodes_as_line_by_line():
+    # the writer's own encoding (lines of printable ASCII, usmtp.mime not loaded) gives the
+    # bytes usmtp.mime's line-by-line encoder gives, and so does a mix of lines for both
+    import usmtp.mime as mime
+    bodies = [b"", b"a", b"a\n", b"\n\n", b" \n", b"end ", b"-- \nDevice:   x\n", b"x" * 73 + b"\n",
+              b"x" * 72 + b" \n", b"x" * 74, b"x" * 73 + b" ", b"a  \nb", b"a=b\n", b"caf\xc3\xa9\n",
+              b"a\r\nb", b"tab\there\n", b"y\n" * 60, b"x" * 76 + b"\n", b"x" * 77, b"z" * 200 + b"\n",
+              b"Rule:     " + b"r" * 70 + b" (cooldown 30 min)\n-- \n" + b"\xc2\xb0C\n" + b"q" * 900]
+    for body in bodies:
+        for bufsize in (78, 1024):
+            fast = b"".join(me.qp_chunks(body, bufsize))
+            assert fast == b"".join(mime.qp_chunks(body, bufsize)), (body, bufsize)
+            assert qp_decode(fast) == body.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n") + \
+                (b"\r\n" if body and not body.endswith(b"\n") else b""), body
