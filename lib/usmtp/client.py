@@ -251,7 +251,7 @@ class SMTP:
             raise
 
     def _live(self):
-        if self._core is None or self._sock is None:
+        if self._sock is None:     # (a socket comes with its core: connect_socket)
             if self._lost:
                 # not the caller's mistake: a retry policy must see a transient network error
                 raise SMTPConnectError("the connection was lost (" + self._lost + ")")
@@ -282,7 +282,7 @@ class SMTP:
         res = (221, "")
         c = self._core
         # inside DATA a QUIT would be message text: closing is how a client abandons a message
-        if c is not None and self._sock is not None and c.state and c.state != 6:
+        if self._sock is not None and c.state and c.state != 6:
             try:
                 self._run(c.op_simple(11))
                 res = c.last

@@ -191,22 +191,18 @@ class Core:
     def data_to_send(self):
         """What to write now: queued pieces, small ones gathered into the session's buffer."""
         q = self.q
-        if not q:
-            return b""
-        lim = len(self.buf)
+        b = memoryview(self.buf)
         n = k = 0
-        while k < len(q) and n + len(q[k]) <= lim:
-            n += len(q[k])
+        for p in q:
+            if n + len(p) > len(b):
+                break
+            b[n:n + len(p)] = p
+            n += len(p)
             k += 1
-        if k < 2:
-            return q.pop(0)
-        out = memoryview(self.buf)[:n]
-        i = 0
-        for p in q[:k]:
-            out[i:i + len(p)] = p
-            i += len(p)
+        if not k:       # nothing queued, or a piece larger than the buffer: as it is
+            return q.pop(0) if q else b""
         del q[:k]
-        return out
+        return b[:n]
 
     def receive_data(self, d):
         if not d:
@@ -283,9 +279,8 @@ class Core:
                     self.wait = w
         except SMTPError as e:
             self.op = None
-            if isinstance(e, (SMTPProtocolError, SMTPConnectError)) or \
-                    getattr(e, "code", 0) == 421:
-                self.go(_E_LOST)
+            if isinstance(e, (SMTPProtocolError, SMTPConnectError)):
+                self.go(_E_LOST)    # (a 421 closed the session in dispatch)
             raise
 
     def tls_established(self):
@@ -401,8 +396,7 @@ class Core:
                 k, _, v = ln.strip().partition(" ")
                 k = k.upper()
                 if k[:5] == "AUTH=":    # old servers: "AUTH=LOGIN PLAIN"
-                    v = k[5:] + " " + v
-                    k = "AUTH"
+                    k, v = "AUTH", k[5:] + " " + v
                 if k:
                     ext[k] = (ext[k] + " " + v) if k == "AUTH" and k in ext else v
         else:
