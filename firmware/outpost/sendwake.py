@@ -1,6 +1,6 @@
 # The SMTP step with the app out of the heap (see outpost/smtp_hop.py). The app
 # journals the alert and writes SEND_FILE; then either outpost/run.py unloads the app and calls
-# step() in the same wake (rtc.hop_state), or, on a heap below smtp.send_wake_below, the app
+# step() in the same wake (App.hand_over), or, on a heap below smtp.send_wake_below, the app
 # sleeps for a moment and main.py calls run() before it loads the app (rtc.send_wake). Either
 # way only this path and usmtp share the heap. The outcome goes to RESULT_FILE for the app
 # (the `250` is written the moment it comes, before QUIT); the app then marks the alert done,

@@ -38,7 +38,7 @@ class SmtpPath:
         self.file = root + "/" + MAIL_FILE if root else MAIL_FILE
         self.root = root
         self.wake = None          # set for the SMTP step (see smtp_hop.by_step)
-        self.wake_resets = False  # wake() resets the board (a send wake) or not (rtc.hop_state)
+        self.wake_resets = False  # wake() resets the board (a send wake) or not (App.hand_over)
         self.context = None       # a TLS context built early in the SMTP step (sendwake._tls)
 
     def enabled(self):
