@@ -223,8 +223,7 @@ class App:
         for name in errors:
             self.log("sensor " + name + ": " + errors[name])
         if self.cfg["log"]:
-            self.log("sample " + " ".join([k + "=" + ("-" if readings[k][0] is None else str(readings[k][0]))
-                                             for k in readings]))
+            self.log(sensors.line(readings))
         wall = clock.now()
         wall = wall if clock.is_set(wall) else 0
         for name in self.hist:

@@ -61,8 +61,7 @@ def _look(cfg, board, machine, time):
     if cfg["log"]:
         for name in sample[1]:
             log("sensor " + name + ": " + sample[1][name])
-        log("sample " + " ".join([k + "=" + ("-" if readings[k][0] is None else str(readings[k][0]))
-                                  for k in readings]))
+        log(sensors.line(readings))
     delay = cfg["sample_every"]
     due = rules.next_due(rs, states)
     if due is not None and due - t0 < delay:

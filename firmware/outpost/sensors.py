@@ -71,6 +71,12 @@ def sample(drivers):
     return readings, errors
 
 
+def line(readings):
+    # the log line of a sample: "door=1 temp=-" (App.step and a quiet wake, outpost/quiet.py)
+    return "sample " + " ".join([k + "=" + ("-" if readings[k][0] is None else str(readings[k][0]))
+                                 for k in readings])
+
+
 def build(sensor_cfgs, machine):
     """Drivers for the configured sensors, on the given `machine` module."""
     out = []

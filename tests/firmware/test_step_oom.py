@@ -46,18 +46,24 @@ def an_app(tmp_path):
     return a
 
 
-def test_an_alert_the_step_could_not_journal_goes_at_the_next_step(tmp_path, monkeypatch):
-    a = an_app(tmp_path)
+def journalling_short_once(monkeypatch):
+    # alerting.new_alert runs out of memory the first time only; returns the ids it was asked
     alerting = mod("outpost.alerting")
     real = alerting.new_alert
     calls = []
 
-    def short_of_heap(a_, ev, csv=None):
+    def short_once(a_, ev, csv=None):
         calls.append(ev["id"])
         if len(calls) == 1:
             raise MemoryError("memory allocation failed")
         return real(a_, ev, csv)
-    monkeypatch.setattr(alerting, "new_alert", short_of_heap)
+    monkeypatch.setattr(alerting, "new_alert", short_once)
+    return calls
+
+
+def test_an_alert_the_step_could_not_journal_goes_at_the_next_step(tmp_path, monkeypatch):
+    a = an_app(tmp_path)
+    calls = journalling_short_once(monkeypatch)
     with pytest.raises(MemoryError):
         a.step()
     assert len(a.ob) == 0 and [ev["id"] for ev, _ in a.unsaved] == ["shed-3-1"]
@@ -82,16 +88,7 @@ def test_a_step_short_of_heap_goes_on_once_in_a_clean_heap(tmp_path, monkeypatch
     a.rep = a.next_report = a.last_report = None
     a.next_beat = a.next_state = 0
     a.net.ntp_at = None
-    alerting = mod("outpost.alerting")
-    real = alerting.new_alert
-    calls = []
-
-    def short_once(a_, ev, csv=None):
-        calls.append(ev["id"])
-        if len(calls) == 1:
-            raise MemoryError("memory allocation failed")
-        return real(a_, ev, csv)
-    monkeypatch.setattr(alerting, "new_alert", short_once)
+    calls = journalling_short_once(monkeypatch)
     hop = a.run()
     assert hop["oom"] == 1 and [ev["id"] for ev, _ in hop["unsaved"]] == ["shed-3-1"]
     assert len(a.ob) == 0 and hop["t0"] == 100.0
