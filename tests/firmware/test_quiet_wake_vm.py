@@ -15,7 +15,7 @@ BENCH = os.path.join(ROOT, "bench", "board_heap.mjs")
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 import deploy_tree  # noqa: E402
 
-# the goal, met: the bench prints 23,424 B (bench/board_heap.json's quiet_wake_vm).
+# the goal, met: the bench prints 23,472 B (bench/board_heap.json's quiet_wake_vm).
 # Before outpost/quiet.py the wake ran the app's boot and step: 35.8 KB (38.6 KB before the
 # app's boot left for startup.py, 49.0 KB before the app was split into files of one job each);
 # about 5 KB of that was the name pool's 640-entry block, which a wake now grows only when it
