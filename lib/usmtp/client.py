@@ -6,7 +6,7 @@
 import sys
 
 from usmtp.core import Core, sized
-from usmtp.errors import SMTPError, SMTPConnectError, SMTPTimeout, SMTPUsageError
+from usmtp.errors import SMTPError, SMTPConnectError, SMTPTimeout, SMTPUsageError, err
 
 MP = sys.implementation.name == "micropython"
 # on a board each read is one allocation made while the heap is most split (after the TLS
@@ -18,19 +18,15 @@ WRITE = 512 if MP else 16384
 def oserror(e, t):
     # a socket error as usmtp's: a timeout (ETIMEDOUT on Linux, lwIP, BSD), or a lost connection
     if e.args and e.args[0] in (110, 116, 60) or not MP and isinstance(e, TimeoutError):
-        return SMTPTimeout("timed out " + t)
-    return SMTPConnectError("connection lost " + t + ": " + str(e))
+        return err(SMTPTimeout, 47, t)
+    return err(SMTPConnectError, 48, t, e)
 
 
-def ticks_ms():
+def ms(t=0):
+    # milliseconds since t, a value of ms(): ticks wrap around on MicroPython, and only
+    # ticks_diff measures across the wrap
     import time
-    return time.ticks_ms() if MP else int(time.monotonic() * 1000)
-
-
-def elapsed_ms(t):
-    # ticks wrap around on MicroPython: only ticks_diff measures across the wrap
-    import time
-    return time.ticks_diff(ticks_ms(), t) if MP else ticks_ms() - t
+    return time.ticks_diff(time.ticks_ms(), t) if MP else int(time.monotonic() * 1000) - t
 
 
 def wrap(sock, ctx, host):
@@ -43,10 +39,10 @@ def wrap(sock, ctx, host):
         raise
     except Exception as e:
         if isinstance(e, OSError) and isinstance(oserror(e, ""), SMTPTimeout):
-            raise SMTPTimeout("timed out in TLS with " + host)
+            raise err(SMTPTimeout, 49, host)
         # MicroPython reports a failed certificate check as ValueError, CPython as SSLError
         from usmtp.moreerrors import SMTPTLSError
-        raise SMTPTLSError("TLS with %s failed: %s" % (host, e))
+        raise err(SMTPTLSError, 50, host, e)
 
 
 class SMTP:
@@ -119,15 +115,15 @@ class SMTP:
                 pass
         except OSError as e:
             if isinstance(oserror(e, ""), SMTPTimeout):
-                raise SMTPTimeout("timed out connecting to %s:%d" % (host, port))
-            raise SMTPConnectError("cannot connect to %s:%d: %s" % (host, port, e))
+                raise err(SMTPTimeout, 51, host, port)
+            raise err(SMTPConnectError, 52, host, port, e)
         return self.connect_socket(s, host, ctx)
 
     def connect_socket(self, sock, host, ctx=None):
         """Run the session over a socket already connected (a transport of your own); mode
         defaults to "starttls"; host is the name the certificate must carry."""
         if self._sock is not None:
-            raise SMTPUsageError("already connected")
+            raise err(SMTPUsageError, 53)
         if self.mode is None:
             self.mode = "starttls"
         ctx = ctx or self._context()
@@ -177,7 +173,8 @@ class SMTP:
             self._sock = wrap(self._sock, ctx or self._context(True), name)
         except BaseException as e:
             # after the 220 the socket is neither plaintext SMTP nor TLS: nothing more on it
-            self._lost = "TLS handshake failed: " + str(e)
+            from usmtp.phrases import PHRASES
+            self._lost = PHRASES[54] % e
             self.close()
             raise
         self._tmo = None
@@ -211,7 +208,6 @@ class SMTP:
         core = self._core
         core.start(op)
         seen = -1
-        start = 0
         try:
             while True:
                 out = core.data_to_send()
@@ -227,8 +223,8 @@ class SMTP:
                     # the timeout bounds the whole reply, however slowly it trickles in
                     if len(core.got) != seen:   # a reply came: its own timeout
                         seen = len(core.got)
-                        start = ticks_ms()
-                    left = t - elapsed_ms(start) / 1000
+                        start = ms()
+                    left = t - ms(start) / 1000
                     d = None
                     if left > 0:
                         try:
@@ -236,26 +232,26 @@ class SMTP:
                         except SMTPTimeout:
                             pass
                     if d is None:
-                        raise SMTPTimeout("no reply to %s in %s s" % (w, t))
+                        raise err(SMTPTimeout, 55, w, t)
                     core.receive_data(d)
         except BaseException as e:
             if isinstance(e, SMTPError) and not isinstance(e, (SMTPTimeout, SMTPConnectError)) \
                     and core.state:
                 raise       # a refusal: the connection is fine
-            if isinstance(e, SMTPConnectError):
+            try:
                 # what the server had said before it broke may still count (a 250)
                 from usmtp.extra import salvage
                 salvage(self, core, e)
-            self._lost = type(e).__name__ + (": " + str(e) if isinstance(e, SMTPError) else "")
-            self.close()
+            finally:
+                self.close()
             raise
 
     def _live(self):
         if self._sock is None:     # (a socket comes with its core: connect_socket)
             if self._lost:
                 # not the caller's mistake: a retry policy must see a transient network error
-                raise SMTPConnectError("the connection was lost (" + self._lost + ")")
-            raise SMTPUsageError("not connected")
+                raise err(SMTPConnectError, 56, self._lost)
+            raise err(SMTPUsageError, 57)
         return self._core
 
     def __getattr__(self, name):

@@ -23,7 +23,7 @@ try:
 except ImportError:     # CPython
     def const(x):
         return x
-from usmtp.errors import SMTPError, SMTPUsageError, SMTPProtocolError, SMTPConnectError
+from usmtp.errors import SMTPError, SMTPUsageError, SMTPProtocolError, SMTPConnectError, err
 
 _SEND = const(1)
 _NEED = const(2)
@@ -32,7 +32,7 @@ _MAX_LINES = const(100)      # lines in one reply
 _MAX_REPLY = const(16384)    # bytes in one reply
 _WAIT = const(100)          # pipelined commands in flight before we read replies
 
-# states
+# states (usmtp.phrases has their names, for errors)
 _CLOSED = const(0)
 _GREET = const(1)
 _START = const(2)   # connected or TLS just up: EHLO next
@@ -40,7 +40,6 @@ _READY = const(3)
 _TLS = const(4)     # STARTTLS answered 220: the driver's handshake next
 _MAIL = const(5)
 _DATA = const(6)
-STATES = "closed greeting start ready tls mail data"
 # commands (and events); VERBS names them in errors and on the wire
 VERBS = "GREETING EHLO HELO STARTTLS AUTH MAIL RCPT DATA EOD RSET NOOP QUIT TLS LOST BDAT BDAT-LAST"
 _C_GREET = const(0)
@@ -97,21 +96,22 @@ def check_arg(v, t):
     if isinstance(v, bytes):
         v = v.decode()
     if "\r" in v or "\n" in v or "\x00" in v:
-        raise SMTPUsageError(t + ": CR, LF or NUL in " + repr(v))
+        raise err(SMTPUsageError, 26, t, v)
     return v
 
 
 def addr(a, t):
     # 'Name <a@b>' or 'a@b' -> 'a@b', held to the one address rule (usmtp.checks)
     from usmtp.checks import address_problem, split_mailbox
+    # (only the sender may be empty: <>)
     a = check_arg(a, t)
     try:
         a = split_mailbox(a)[1]
+        p = (a or t != "sender") and address_problem(a)
     except ValueError as e:
-        raise SMTPUsageError(t + " " + repr(a) + " " + str(e))
-    p = a and address_problem(a)
+        p = e
     if p:
-        raise SMTPUsageError(t + " " + repr(a) + " " + p)
+        raise SMTPUsageError("%s %r %s" % (t, a, p))
     return a
 
 
@@ -131,37 +131,31 @@ def secret(t, v):
             return v
     except (UnicodeError, TypeError):
         pass
-    raise SMTPUsageError(t + " must be UTF-8 text without NUL")
-
-
-# the one text for every limit a reply can break
-_LONG = "over %d bytes a line, %d lines or %d bytes" % (_MAX_LINE, _MAX_LINES, _MAX_REPLY)
-
-
-def _bad(t):
-    return SMTPProtocolError("reply " + t)
+    raise err(SMTPUsageError, 27, t)
 
 
 class Core:
     # what a session starts with (immutable: class-level, each set on the instance when it
     # changes). last: the last reply, (code, text); lines: the reply being assembled, [code,
-    # size, line, ...]; auth: a deferred AUTH PLAIN line
+    # size, line, ...]; auth: a deferred AUTH PLAIN line. The arguments, in SMTP's words:
+    # mode, local_hostname, allow_plaintext_auth, trace, pipelining, chunking, and the size of
+    # the write buffer
     state = _GREET
     authed = eof = False
     last = lines = op = wait = auth = result = None
 
-    def __init__(self, mode="plain", name="[127.0.0.1]", plain_auth=False, trace=None,
-                 pipelining=True, chunking=True, flush_at=2048):
-        self.buf = bytearray(flush_at)      # the one write buffer, before anything else
+    def __init__(self, mode="plain", name="[127.0.0.1]", plain=False, trace=None, pipe=True,
+                 chunk=True, size=2048):
+        self.buf = bytearray(size)      # the one write buffer, before anything else
         from usmtp.checks import mode_problem
         p = mode_problem(mode)
         if p:
             raise SMTPUsageError("mode " + p)
         self.mode = mode
         self.name = check_arg(name, "local_hostname")
-        self.plain_auth = plain_auth
+        self.plain = plain
         self.trace = trace
-        self.opts = (pipelining, chunking)
+        self.opts = (pipe, chunk)
         self.secure = mode == "tls"
         self.ext = {}
         self.got = []           # replies to the current operation, in order
@@ -180,9 +174,9 @@ class Core:
 
     def start(self, op):
         if self.op is not None:
-            raise SMTPUsageError("busy")
+            raise err(SMTPUsageError, 58)
         if self.state == _CLOSED:
-            raise SMTPConnectError("connection closed")
+            raise err(SMTPConnectError, 31)
         self.op = op
         self.wait = None
         self.got = []
@@ -205,13 +199,11 @@ class Core:
         return b[:n]
 
     def receive_data(self, d):
-        if not d:
-            self.eof = True
-            return
+        self.eof = not d    # b"": the server closed the connection
         b = self.inb
         b.extend(d)
         if len(b) > _MAX_LINE and b.find(b"\n") < 0:
-            raise _bad(_LONG)
+            raise err(SMTPProtocolError, 28, _MAX_LINE, _MAX_LINES, _MAX_REPLY)
 
     def next_reply(self):
         """The next complete reply as (code, text), or None: every byte the server controls is
@@ -227,7 +219,7 @@ class Core:
             c = int(ln[:3]) if ln[:3].isdigit() else 0
             r = self.lines or [c, 0]
             if not 200 <= c <= 599 or c != r[0] or n > 3 and ln[3] != 32 and ln[3] != 45:
-                raise _bad("line malformed: %r" % ln[:40])
+                raise err(SMTPProtocolError, 29, ln[:40])
             try:
                 t = ln[4:].decode()
             except UnicodeError:
@@ -236,7 +228,7 @@ class Core:
             r[1] += n + 2
             r.append(t)
             if n > _MAX_LINE or r[1] > _MAX_REPLY or len(r) > _MAX_LINES + 2:
-                raise _bad(_LONG)
+                raise err(SMTPProtocolError, 28, _MAX_LINE, _MAX_LINES, _MAX_REPLY)
             if n == 3 or ln[3] == 32:
                 self.lines = None
                 return (c, "\n".join(r[2:]))
@@ -259,8 +251,7 @@ class Core:
                             if self.q:
                                 return _SEND
                             if self.eof:
-                                raise SMTPConnectError("server closed the connection before "
-                                                       "replying to " + self.waiting_for())
+                                raise err(SMTPConnectError, 30, self.waiting_for())
                             return _NEED
                         self.dispatch(r)
                 self.wait = None
@@ -286,7 +277,7 @@ class Core:
     def tls_established(self):
         """The driver wrapped the socket in TLS: forget what was said in plaintext (RFC 3207)."""
         if self.state != _TLS:
-            raise SMTPUsageError("no STARTTLS to establish")
+            raise err(SMTPUsageError, 32)
         self.secure = True
         self.ext = {}
         self.go(_E_TLS)
@@ -305,7 +296,8 @@ class Core:
         for i in range(0, len(T), 5):
             if T[i + 1] == cmd and (T[i] == s or T[i] == 9):
                 return i
-        raise SMTPProtocolError("%s in state %s" % (word(VERBS, cmd), word(STATES, s)))
+        from usmtp.moreerrors import amiss
+        raise amiss(SMTPProtocolError, 33, s, word(VERBS, cmd))
 
     def go(self, c):
         self.state = T[self.row(c) + 3]
@@ -325,8 +317,8 @@ class Core:
         elif c >= 400 or cmd == _C_AUTH and c == 334:
             s = T[i + 4]
         else:
-            raise SMTPProtocolError("reply %d to %s in state %s: %s" % (
-                c, word(VERBS, cmd), word(STATES, self.state), r[1]))
+            from usmtp.moreerrors import amiss
+            raise amiss(SMTPProtocolError, 34, self.state, c, word(VERBS, cmd), r[1])
         if s != 9:
             self.state = s
         if cmd == _C_AUTH and c == 235:
@@ -345,7 +337,8 @@ class Core:
 
     def need(self, *a):
         if self.state not in a:
-            raise SMTPUsageError("not in state " + word(STATES, self.state))
+            from usmtp.moreerrors import amiss
+            raise amiss(SMTPUsageError, 39, self.state, "")
 
     def reply(self, c):
         self.cmd(c)
@@ -377,7 +370,7 @@ class Core:
                 if self.inb:
                     # bytes sent before the handshake would be read as if they came over TLS
                     self.inb = bytearray()
-                    raise SMTPProtocolError("data after the STARTTLS reply (injection?)")
+                    raise err(SMTPProtocolError, 35)
                 return "starttls"
         if self.mode == "starttls":     # required: not offered, or refused
             from usmtp.extra import no_tls
@@ -412,8 +405,8 @@ class Core:
         leads the next message's MAIL and RCPT (RFC 4954 section 4): one round trip less; a
         refusal is then raised by that send, after RSET."""
         self.need(_READY)
-        if not self.secure and not self.plain_auth:
-            raise SMTPUsageError("no AUTH over an unencrypted connection (allow_plaintext_auth)")
+        if not self.secure and not self.plain:
+            raise err(SMTPUsageError, 36)
         offered = self.ext.get("AUTH")     # None: not offered (auth.py says so)
         if defer and not oauth and (mech or "PLAIN").upper() == "PLAIN" and \
                 self.has("PIPELINING") and "PLAIN" in str(offered).upper().split():
@@ -428,7 +421,8 @@ class Core:
         if isinstance(c, str):
             c = VERBS.split().index(c)
         if self.state == _DATA:
-            raise SMTPUsageError(word(VERBS, c) + " not in state data")
+            from usmtp.moreerrors import amiss
+            raise amiss(SMTPUsageError, 39, _DATA, word(VERBS, c) + " ")
         r = yield from self.reply(c)
         if r[0] != (221 if c == _C_QUIT else 250):
             raise self.fail(r, word(VERBS, c))
@@ -436,18 +430,16 @@ class Core:
 
     def envelope(self, sender, v, size=None):
         """A message's envelope checked: (sender, [recipients], utf8); raises on bad input."""
-        sender = addr(sender, "sender") if sender else ""
+        sender = addr(sender or "", "sender")
         if isinstance(v, str):
             v = [v]
         m = []
         for a in v:
             a = addr(a, "recipient")
-            if not a:
-                raise SMTPUsageError("empty recipient")
             if a not in m:
                 m.append(a)
         if not m:
-            raise SMTPUsageError("no recipients")
+            raise err(SMTPUsageError, 59)
         a = sender + "".join(m)
         utf8 = len(a.encode()) != len(a)
         lim = self.ext.get("SIZE", "")
@@ -456,7 +448,7 @@ class Core:
             from usmtp.moreerrors import too_big
             raise too_big(size, int(lim))
         if utf8 and "SMTPUTF8" not in self.ext:
-            raise SMTPUsageError("non-ASCII address, no SMTPUTF8")
+            raise err(SMTPUsageError, 37)
         return sender, m, utf8
 
     def tx(self, m, body, size=None, x=False):
@@ -521,28 +513,26 @@ class Core:
 
     def verdict(self, m, t, body=1, x=None):
         # what the replies to transaction t (self.tx; got[b:x]) say: the refused-recipients
-        # dict, or the error that sank the message (returned, not raised)
-        sender, to, _ = m
+        # dict, or the error that sank the message (returned, not raised). Anything but every
+        # recipient taken is sorted out by usmtp.moreerrors.failed, loaded only then
+        to = m[1]
         b, au, bd = t
         r = self.got[b:x]
         n = au + 1 + len(to)
-        refused = {}
-        for i in range(au + 1, min(n, len(r))):
-            if r[i][0] // 10 != 25:
-                from usmtp.moreerrors import detail
-                d = detail(r[i])
-                refused[to[i - au - 1]] = (d[0], d[2])
-        ok = len(r) > n and (not au or r[0][0] == 235) and r[au][0] == 250 and \
-            len(refused) < len(to)
+        ok = len(r) > n and (not au or r[0][0] == 235) and self.sendable(r[au:], to)
         if ok and bd:
             from usmtp.bdat import taken
             ok = taken(self, r[n:], bd)
         elif ok:
             ok = r[n][0] == 354 and (body is None or len(r) > n + 1 and r[n + 1][0] == 250)
         if ok:
-            return refused
+            for i in r[au + 1:n]:
+                if i[0] // 10 != 25:
+                    break
+            else:
+                return {}
         from usmtp.moreerrors import failed
-        return failed(sender, to, au, r, bd)
+        return failed(m[0], to, au, r, bd, ok)
 
     def op_send(self, sender, v, body, size=None, x=False):
         """One message: the refused-recipients dict; raises when nobody got it."""
@@ -587,7 +577,7 @@ def fix(d, a, c):
         d = d.encode()
     elif not isinstance(d, bytes):
         if not isinstance(d, (bytearray, memoryview)):
-            raise TypeError("message chunk: " + type(d).__name__)
+            raise err(TypeError, 38, type(d).__name__)
         d = bytes(d)
     if d and a[1]:
         a[1] = False

@@ -44,6 +44,12 @@ class SMTPTimeout(SMTPError):
     pass
 
 
+def err(k, n, *a):
+    # the error k saying phrase n of usmtp.phrases with a: the texts load only when one is raised
+    from usmtp.phrases import PHRASES
+    return k(PHRASES[n] % a)
+
+
 def is_transient(exc):
     # the retry policy in one place: True means "try again later", False "give up (dead-letter)".
     # 4xx replies, timeouts, lost connections and a misbehaving server are transient;

@@ -104,9 +104,14 @@ def helo(core):
 
 
 def salvage(smtp, core, e):
-    # SMTP._run when the connection broke: replies the server sent before that may still be
-    # readable, and a 250 it gave must count (the message is not sent a second time)
-    from usmtp.errors import SMTPError
+    # SMTP._run when the connection is of no more use (it broke, timed out, or e came from
+    # elsewhere): what later calls say (smtp._lost). After a break, replies the server sent
+    # before it may still be readable, and a 250 it gave must count (the message is not sent
+    # a second time)
+    from usmtp.errors import SMTPError, SMTPConnectError
+    smtp._lost = type(e).__name__ + (": " + str(e) if isinstance(e, SMTPError) else "")
+    if not isinstance(e, SMTPConnectError):
+        return
     for _ in range(64):
         try:
             d = smtp._io(None, 0.2)

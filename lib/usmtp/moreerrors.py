@@ -79,6 +79,12 @@ def reply_error(code, text, enhanced=None, command=None):
                              (" to " + command if command else ""))
 
 
+def amiss(k, n, s, *a):
+    # usmtp.errors.err() for a phrase that names the core's state s where it has {}
+    from usmtp.phrases import PHRASES
+    return k(PHRASES[n].format(PHRASES[40 + s]) % a)
+
+
 def too_big(size, lim):
     # core.envelope: a message over the server's SIZE limit, refused before it is sent
     return SMTPDataError(552, "size %d over the server's limit %d" % (size, lim), "5.3.4", "SIZE")
@@ -108,8 +114,9 @@ def detail(r):
     return code, enh, "\n".join(lines)
 
 
-def failed(sender, to, au, g, bdat=False):
-    # core.op_send when its message did not plainly go through: the error that sank it.
+def failed(sender, to, au, g, bdat=False, ok=False):
+    # core.verdict when its message did not plainly go through: the error that sank it, or
+    # with ok (it went through) the refused-recipients dict.
     # g: the replies in order: [AUTH] MAIL RCPT... [DATA, end of data | BDAT...]
     g = [detail(r) for r in g]
     if au:
@@ -132,6 +139,8 @@ def failed(sender, to, au, g, bdat=False):
         r = g.pop(0)
         if r[0] // 10 != 25:
             refused[a] = (r[0], r[2])
+    if ok:
+        return refused
     if len(refused) == len(to):
         return SMTPRecipientsRefused(refused)
     if bdat:

@@ -14,16 +14,18 @@ NEED_DATA = 2
 
 
 def state(core):
-    """The core's state by name (the table's states are small ints on the board)."""
-    from usmtp.core import STATES
-    return STATES.split()[core.state]
+    """The core's state by name (the table's states are small ints on the board; usmtp.phrases
+    names them for errors, from 40 on)."""
+    from usmtp.phrases import PHRASES
+    return PHRASES[40 + core.state]
 
 
 def row(st, cmd):
     """The table's row for a reply to cmd in state st, by name: [state, command, success code
     or "-", state after success, state after failure ("-": unchanged)], or None."""
-    from usmtp.core import STATES, T, VERBS
-    names = STATES.split()
+    from usmtp.core import T, VERBS
+    from usmtp.phrases import PHRASES
+    names = PHRASES[40:47]
     s = names.index(st)
     k = VERBS.split().index(cmd)
     for i in range(0, len(T), 5):
