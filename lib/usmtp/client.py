@@ -15,13 +15,6 @@ READ = 128 if MP else 16384
 WRITE = 512 if MP else 16384
 
 
-def oserror(e, t):
-    # a socket error as usmtp's: a timeout (ETIMEDOUT on Linux, lwIP, BSD), or a lost connection
-    if e.args and e.args[0] in (110, 116, 60) or not MP and isinstance(e, TimeoutError):
-        return err(SMTPTimeout, 47, t)
-    return err(SMTPConnectError, 48, t, e)
-
-
 def ms(t=0):
     # milliseconds since t, a value of ms(): ticks wrap around on MicroPython, and only
     # ticks_diff measures across the wrap
@@ -38,11 +31,14 @@ def wrap(sock, ctx, host):
     except MemoryError:
         raise
     except Exception as e:
-        if isinstance(e, OSError) and isinstance(oserror(e, ""), SMTPTimeout):
-            raise err(SMTPTimeout, 49, host)
-        # MicroPython reports a failed certificate check as ValueError, CPython as SSLError
-        from usmtp.moreerrors import SMTPTLSError
-        raise err(SMTPTLSError, 50, host, e)
+        raise failed(e, 49, host)
+
+
+def failed(e, n, *a):
+    # a socket or TLS error e as usmtp's (usmtp.extra.oserror), loaded only now: phrase n+1,
+    # or phrase n for a timeout
+    from usmtp.extra import oserror
+    return oserror(e, n, a)
 
 
 class SMTP:
@@ -114,9 +110,7 @@ class SMTP:
             except (OSError, AttributeError):
                 pass
         except OSError as e:
-            if isinstance(oserror(e, ""), SMTPTimeout):
-                raise err(SMTPTimeout, 51, host, port)
-            raise err(SMTPConnectError, 52, host, port, e)
+            raise failed(e, 51, host, port)
         return self.connect_socket(s, host, ctx)
 
     def connect_socket(self, sock, host, ctx=None):
@@ -135,9 +129,9 @@ class SMTP:
             if not a:
                 try:
                     a = sock.getsockname()[0]
-                    a = "[IPv6:" + a + "]" if ":" in a else "[" + a + "]"
                 except Exception:
-                    a = "[127.0.0.1]"
+                    a = "127.0.0.1"
+                a = ("[IPv6:%s]" if ":" in a else "[%s]") % a
             k = Core
             if self.trace:
                 from usmtp.trace import Traced as k     # the core that shows its session
@@ -201,7 +195,7 @@ class SMTP:
             else:
                 s.sendall(d)
         except OSError as e:
-            raise oserror(e, "reading" if d is None else "sending")
+            raise failed(e, 47, "reading" if d is None else "sending")
 
     def _run(self, op, timeout=None):
         # op: an operation of the core, which the caller has from _live() (or has just made)
@@ -217,8 +211,8 @@ class SMTP:
                 if step == 0:
                     return core.result
                 if step == 2:
-                    w = core.waiting_for()
-                    t = timeout or (self.data_timeout if w == "EOD" or w == "BDAT-LAST"
+                    # the end of a message (DATA's or BDAT LAST) has data_timeout
+                    t = timeout or (self.data_timeout if core.pend[0] in (8, 15)
                                     else self.timeout)
                     # the timeout bounds the whole reply, however slowly it trickles in
                     if len(core.got) != seen:   # a reply came: its own timeout
@@ -232,7 +226,7 @@ class SMTP:
                         except SMTPTimeout:
                             pass
                     if d is None:
-                        raise err(SMTPTimeout, 55, w, t)
+                        raise err(SMTPTimeout, 55, core.waiting_for(), t)
                     core.receive_data(d)
         except BaseException as e:
             if isinstance(e, SMTPError) and not isinstance(e, (SMTPTimeout, SMTPConnectError)) \
@@ -277,14 +271,15 @@ class SMTP:
     def quit(self):
         res = (221, "")
         c = self._core
-        # inside DATA a QUIT would be message text: closing is how a client abandons a message
-        if self._sock is not None and c.state and c.state != 6:
-            try:
+        try:
+            # inside DATA a QUIT would be message text: closing is how a client abandons it
+            if self._sock is not None and c.state and c.state != 6:
                 self._run(c.op_simple(11))
                 res = c.last
-            except (SMTPConnectError, SMTPTimeout):
-                pass    # a server that hangs up instead of answering QUIT has said goodbye
-        self.close()
+        except (SMTPConnectError, SMTPTimeout):
+            pass    # a server that hangs up instead of answering QUIT has said goodbye
+        finally:
+            self.close()
         return res
 
     def close(self):
@@ -303,10 +298,7 @@ class SMTP:
 
     def __exit__(self, *a):
         try:
-            if self._sock is not None:
-                self.quit()
+            self.quit()     # (which closes)
         except SMTPError:
             pass
-        self.close()
-        return False
 

@@ -271,7 +271,7 @@ class Core:
         except SMTPError as e:
             self.op = None
             if isinstance(e, (SMTPProtocolError, SMTPConnectError)):
-                self.go(_E_LOST)    # (a 421 closed the session in dispatch)
+                self.lost()     # (a 421 closed the session in dispatch)
             raise
 
     def tls_established(self):
@@ -280,11 +280,11 @@ class Core:
             raise err(SMTPUsageError, 32)
         self.secure = True
         self.ext = {}
-        self.go(_E_TLS)
+        self.state = T[self.row(_E_TLS) + 3]
 
     def lost(self):
         """The connection broke, timed out or was closed: nothing more on it."""
-        self.go(_E_LOST)
+        self.state = T[self.row(_E_LOST) + 3]
 
     def waiting_for(self):
         return word(VERBS, self.pend[0]) if self.pend else None
@@ -299,16 +299,13 @@ class Core:
         from usmtp.moreerrors import amiss
         raise amiss(SMTPProtocolError, 33, s, word(VERBS, cmd))
 
-    def go(self, c):
-        self.state = T[self.row(c) + 3]
-
     def dispatch(self, r):
         cmd = self.pend.pop(0)
         self.last = r
         c = r[0]
         if c == 421:
             # the server is closing the channel: nothing else will be answered
-            self.go(_E_LOST)
+            self.lost()
             self.pend = []
             raise self.fail(r, word(VERBS, cmd))
         i = self.row(cmd)
