@@ -10,9 +10,9 @@ from usmtp.errors import SMTPError, SMTPConnectError, SMTPTimeout, SMTPUsageErro
 
 MP = sys.implementation.name == "micropython"
 # on a board each read is one allocation made while the heap is most split (after the TLS
-# handshake): 128 bytes fit where 512 did not; a longer line comes in pieces
-READ = 128 if MP else 16384
-WRITE = 512 if MP else 16384
+# handshake): 128 bytes fit where 512 did not; a longer line comes in pieces. Writes gather
+# into one buffer of SIZE (usmtp.core)
+SIZE = 512 if MP else 16384
 
 
 def ms(t=0):
@@ -52,10 +52,7 @@ class SMTP:
     the reply to the end of a message, `connect_timeout` for connecting.
     """
 
-    _sock = None
-    _core = None
-    _lost = None
-    greeting = None
+    _sock = _core = _lost = greeting = None
 
     def __init__(self, host=None, port=0, mode=None, cadata=None, server_hostname=None,
                  timeout=10, local_hostname=None, insecure_skip_verify=False,
@@ -136,7 +133,7 @@ class SMTP:
             if self.trace:
                 from usmtp.trace import Traced as k     # the core that shows its session
             core = self._core = k(self.mode, a, self.allow_plaintext_auth, self.trace,
-                                     self.pipelining, self.chunking, WRITE)
+                                     self.pipelining, self.chunking, SIZE)
             self._raw = self._sock = sock
             self._tmo = None
             if self.mode == "tls":
@@ -156,7 +153,7 @@ class SMTP:
             try:
                 return context.client_context(self.cadata, self.insecure_skip_verify)
             finally:
-                if MP:
+                if MP:      # (CPython keeps it: relays build contexts from several threads)
                     del sys.modules["usmtp.context"]
                     import usmtp
                     del usmtp.context
@@ -167,9 +164,7 @@ class SMTP:
             self._sock = wrap(self._sock, ctx or self._context(True), name)
         except BaseException as e:
             # after the 220 the socket is neither plaintext SMTP nor TLS: nothing more on it
-            from usmtp.phrases import PHRASES
-            self._lost = PHRASES[54] % e
-            self.close()
+            self._drop(e)
             raise
         self._tmo = None
         self._core.tls_established()
@@ -185,7 +180,7 @@ class SMTP:
         try:
             if d is None:
                 # MicroPython's read(n) waits for all n bytes: replies are lines
-                return (s.readline(READ) if MP else s.recv(READ)) or b""
+                return (s.readline(128) if MP else s.recv(SIZE)) or b""
             if MP:
                 mv = memoryview(d)
                 while mv:
@@ -232,13 +227,17 @@ class SMTP:
             if isinstance(e, SMTPError) and not isinstance(e, (SMTPTimeout, SMTPConnectError)) \
                     and core.state:
                 raise       # a refusal: the connection is fine
-            try:
-                # what the server had said before it broke may still count (a 250)
-                from usmtp.extra import salvage
-                salvage(self, core, e)
-            finally:
-                self.close()
+            self._drop(e)
             raise
+
+    def _drop(self, e):
+        # the connection is of no more use after e: closed, and what the server had said
+        # before it broke may still count (a 250; usmtp.extra.salvage)
+        try:
+            from usmtp.extra import salvage
+            salvage(self, self._core, e)
+        finally:
+            self.close()
 
     def _live(self):
         if self._sock is None:     # (a socket comes with its core: connect_socket)
