@@ -5,9 +5,16 @@
 # traced (the core redacts them).
 
 from usmtp import errors
-from usmtp.core import b64, secret as check_secret
+from usmtp.core import secret as check_secret
 
 MAX_AUTH_CHALLENGES = 5
+
+
+def b64(d):
+    import binascii
+    if isinstance(d, str):
+        d = d.encode()
+    return binascii.b2a_base64(d).strip()
 
 
 def plain(user, pw):

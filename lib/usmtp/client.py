@@ -22,21 +22,9 @@ def ms(t=0):
     return time.ticks_diff(time.ticks_ms(), t) if MP else int(time.monotonic() * 1000) - t
 
 
-def wrap(sock, ctx, host):
-    """TLS handshake; any failure is SMTPTLSError (or SMTPTimeout; MemoryError stays one)."""
-    import gc
-    gc.collect()        # the handshake needs a large contiguous block
-    try:
-        return ctx.wrap_socket(sock, server_hostname=host)
-    except MemoryError:
-        raise
-    except Exception as e:
-        raise failed(e, 49, host)
-
-
 def failed(e, n, *a):
     # a socket or TLS error e as usmtp's (usmtp.extra.oserror), loaded only now: phrase n+1,
-    # or phrase n for a timeout
+    # or phrase n for a timeout (a MemoryError stays one)
     from usmtp.extra import oserror
     return oserror(e, n, a)
 
@@ -137,7 +125,7 @@ class SMTP:
             self._raw = self._sock = sock
             self._tmo = None
             if self.mode == "tls":
-                self._sock = wrap(sock, ctx, name)
+                self._tls(ctx, name)
             if self._run(core.op_open(), self.connect_timeout) == "starttls":
                 self._starttls(ctx, name)
         except BaseException:
@@ -159,14 +147,24 @@ class SMTP:
                     del usmtp.context
         return self.context
 
+    def _tls(self, ctx, name):
+        """TLS handshake; any failure is SMTPTLSError (or SMTPTimeout; MemoryError stays one)."""
+        import gc
+        gc.collect()        # the handshake needs a large contiguous block
+        try:
+            self._sock = (ctx or self._context(True)).wrap_socket(self._sock,
+                                                                  server_hostname=name)
+        except Exception as e:
+            raise failed(e, 49, name)
+        self._tmo = None
+
     def _starttls(self, ctx, name):
         try:
-            self._sock = wrap(self._sock, ctx or self._context(True), name)
+            self._tls(ctx, name)
         except BaseException as e:
             # after the 220 the socket is neither plaintext SMTP nor TLS: nothing more on it
             self._drop(e)
             raise
-        self._tmo = None
         self._core.tls_established()
         self._run(self._core.op_hello())
 

@@ -84,8 +84,6 @@ T = (b"\x01\x00\x14\x02\x00"    # greeting: 220 -> start
      b"\x09\x0d\x00\x00\x00")   # connection lost -> closed
 
 
-OK = (250, "")
-
 
 def word(v, i):
     return v.split()[i]
@@ -115,13 +113,6 @@ def addr(a, t):
     return a
 
 
-def b64(d):
-    import binascii
-    if isinstance(d, str):
-        d = d.encode()
-    return binascii.b2a_base64(d).strip()
-
-
 def secret(t, v):
     # a credential: text (or UTF-8 bytes) without NUL; its value never shown in the error
     try:
@@ -141,8 +132,7 @@ class Core:
     # mode, local_hostname, allow_plaintext_auth, trace, pipelining, chunking, and the size of
     # the write buffer
     state = _GREET
-    authed = eof = False
-    last = lines = op = wait = auth = result = None
+    authed = eof = last = lines = op = wait = auth = result = None
 
     def __init__(self, mode="plain", name="[127.0.0.1]", plain=False, trace=None, pipe=True,
                  chunk=True, size=2048):
@@ -155,7 +145,7 @@ class Core:
         self.name = check_arg(name, "local_hostname")
         self.plain = plain
         self.trace = trace
-        self.opts = (pipe, chunk)
+        self.off = ("" if pipe else "PIPELINING") + ("" if chunk else "CHUNKING")
         self.secure = mode == "tls"
         self.ext = {}
         self.got = []           # replies to the current operation, in order
@@ -164,11 +154,8 @@ class Core:
         self.pend = []          # commands awaiting replies
 
     def has(self, v):
-        # what the server offers and we use: "PIPELINING", "CHUNKING", ...
-        o = self.opts
-        if v == "PIPELINING" and not o[0] or v == "CHUNKING" and not o[1]:
-            return False
-        return v in self.ext
+        # what the server offers and we use: "PIPELINING", "CHUNKING" (unless turned off), ...
+        return v in self.ext and v not in self.off
 
     # ---- driver interface -------------------------------------------------------------
 
@@ -218,7 +205,8 @@ class Core:
             n = len(ln)
             c = int(ln[:3]) if ln[:3].isdigit() else 0
             r = self.lines or [c, 0]
-            if not 200 <= c <= 599 or c != r[0] or n > 3 and ln[3] != 32 and ln[3] != 45:
+            # "250-" a line that more follow, "250 " or "250" the last
+            if not 200 <= c <= 599 or c != r[0] or ln[3:4] not in b" -":
                 raise err(SMTPProtocolError, 29, ln[:40])
             try:
                 t = ln[4:].decode()
@@ -229,7 +217,7 @@ class Core:
             r.append(t)
             if n > _MAX_LINE or r[1] > _MAX_REPLY or len(r) > _MAX_LINES + 2:
                 raise err(SMTPProtocolError, 28, _MAX_LINE, _MAX_LINES, _MAX_REPLY)
-            if n == 3 or ln[3] == 32:
+            if ln[3:4] != b"-":
                 self.lines = None
                 return (c, "\n".join(r[2:]))
 
@@ -256,17 +244,14 @@ class Core:
                         self.dispatch(r)
                 self.wait = None
                 try:
-                    w = self.op.send(None)
+                    w = next(self.op)
                 except StopIteration as e:
                     self.op = None
                     self.result = e.value
                     return 0
                 # -1: a body piece, written once enough is queued (memory O(buffer));
                 # -2: a reused buffer, written before the operation goes on
-                n = 0
-                for p in self.q:
-                    n += len(p)
-                if w != -1 or n >= len(self.buf):
+                if w != -1 or sum(map(len, self.q)) >= len(self.buf):
                     self.wait = w
         except SMTPError as e:
             self.op = None
@@ -321,14 +306,14 @@ class Core:
         if cmd == _C_AUTH and c == 235:
             self.authed = True
         if cmd == _C_BDAT and c == 250:
-            r = OK      # one object for every accepted chunk: a long message keeps no text
+            r = (250, "")   # one object (a constant) for every accepted chunk: no text kept
         self.got.append(r)      # (batch.py wraps this to settle its messages as they come)
 
     def cmd(self, c, a=None, x=False):
         # queue one command line (its argument checked: no CR/LF injection)
         line = word(VERBS, c)
         if a is not None:
-            line += " " + check_arg(a, line + " argument")
+            line += " " + check_arg(a, line)
         self.q.append(line.encode() + b"\r\n")
         self.pend.append(c)
 
@@ -407,8 +392,9 @@ class Core:
         offered = self.ext.get("AUTH")     # None: not offered (auth.py says so)
         if defer and not oauth and (mech or "PLAIN").upper() == "PLAIN" and \
                 self.has("PIPELINING") and "PLAIN" in str(offered).upper().split():
-            self.auth = "PLAIN " + b64("\x00" + secret("user", user) + "\x00" +
-                                       secret("password", pw)).decode()
+            import binascii     # (auth.plain's, without loading auth.py)
+            pw = "\x00" + secret("user", user) + "\x00" + secret("password", pw)
+            self.auth = "PLAIN " + binascii.b2a_base64(pw.encode()).strip().decode()
             return "PLAIN"
         from usmtp.auth import exchange
         return (yield from exchange(self, offered, user, pw, oauth, mech, defer))
@@ -561,7 +547,7 @@ def sized(m):
     if isinstance(m, str):
         m = m.encode()
     if isinstance(m, (bytes, bytearray)):
-        return m, len(m), len(m) > 0 and max(m) > 127
+        return m, len(m), max(m, default=0) > 127
     return m, None, False
 
 

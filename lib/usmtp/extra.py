@@ -108,6 +108,8 @@ def oserror(e, n, a):
     # (ETIMEDOUT on Linux, lwIP, BSD; CPython's TimeoutError), else phrase n + 1 with e: a lost
     # connection (47, 48), no connection (51, 52), TLS that failed (49, 50: MicroPython
     # reports a failed certificate check as ValueError, CPython as SSLError)
+    if isinstance(e, MemoryError):
+        return e
     from usmtp import errors
     k = errors.SMTPConnectError if n != 49 else errors.SMTPTLSError
     t = getattr(__import__("builtins"), "TimeoutError", ())     # none on MicroPython

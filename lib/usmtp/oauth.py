@@ -1,7 +1,8 @@
 # AUTH XOAUTH2 (Gmail, Microsoft 365): an OAuth 2 bearer token instead of a password. Loaded
 # only when a caller logs in with a token (usmtp.SMTP.login_oauth2).
 
-from usmtp.core import b64, secret as check
+from usmtp.auth import b64
+from usmtp.core import secret as check
 from usmtp.errors import SMTPAuthError
 
 
