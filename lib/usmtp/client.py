@@ -108,7 +108,6 @@ class SMTP:
         ctx = ctx or self._context()
         self._lost = None
         self.host = host
-        name = self.server_hostname or host
         try:
             a = self.local_hostname
             if not a:
@@ -125,9 +124,9 @@ class SMTP:
             self._raw = self._sock = sock
             self._tmo = None
             if self.mode == "tls":
-                self._tls(ctx, name)
+                self._tls(ctx)
             if self._run(core.op_open(), self.connect_timeout) == "starttls":
-                self._starttls(ctx, name)
+                self._starttls(ctx)
         except BaseException:
             self.close()
             raise
@@ -147,10 +146,11 @@ class SMTP:
                     del usmtp.context
         return self.context
 
-    def _tls(self, ctx, name):
+    def _tls(self, ctx):
         """TLS handshake; any failure is SMTPTLSError (or SMTPTimeout; MemoryError stays one)."""
         import gc
         gc.collect()        # the handshake needs a large contiguous block
+        name = self.server_hostname or self.host    # the name the certificate must carry
         try:
             self._sock = (ctx or self._context(True)).wrap_socket(self._sock,
                                                                   server_hostname=name)
@@ -158,9 +158,9 @@ class SMTP:
             raise failed(e, 49, name)
         self._tmo = None
 
-    def _starttls(self, ctx, name):
+    def _starttls(self, ctx):
         try:
-            self._tls(ctx, name)
+            self._tls(ctx)
         except BaseException as e:
             # after the 220 the socket is neither plaintext SMTP nor TLS: nothing more on it
             self._drop(e)

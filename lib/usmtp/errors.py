@@ -54,13 +54,10 @@ def is_transient(exc):
     # the retry policy in one place: True means "try again later", False "give up (dead-letter)".
     # 4xx replies, timeouts, lost connections and a misbehaving server are transient;
     # 5xx replies and local misuse are not.
-    if isinstance(exc, SMTPError):
-        t = getattr(exc, "transient", None)     # a reply error or every recipient refused
-        if t is not None:
-            return t
-    if isinstance(exc, SMTPUsageError):
-        return False
-    return isinstance(exc, OSError)
+    t = getattr(exc, "transient", None) if isinstance(exc, SMTPError) else None
+    if t is None:       # (a reply error, or every recipient refused, says it)
+        t = isinstance(exc, OSError) and not isinstance(exc, SMTPUsageError)
+    return t
 
 
 def outcome(exc):
@@ -69,15 +66,13 @@ def outcome(exc):
     #   "refused"      this message will never be taken (5xx, or an unusable message): stop
     #   "reconfigure"  our setup is wrong (AUTH refused, TLS or certificate failure): no message
     #                  is at fault, and none goes through until the configuration changes
-    if isinstance(exc, MemoryError):
-        return "retry"      # a board short of heap for TLS: an outage, not a refusal
     if isinstance(exc, SMTPError) and getattr(exc, "_reconfigure", False):
         return "reconfigure"    # SMTPAuthError, SMTPTLSError (moreerrors.py)
-    return "retry" if is_transient(exc) else "refused"
+    # a MemoryError: a board short of heap for TLS, an outage, not a refusal
+    return "retry" if isinstance(exc, MemoryError) or is_transient(exc) else "refused"
 
 
 def __getattr__(name):
     # the classes a successful send never raises, and reply_error: loaded when first named
-    if name[:4] == "SMTP" or name == "reply_error":
-        return getattr(__import__("usmtp.moreerrors", None, None, ["_"]), name)
-    raise AttributeError(name)
+    # (any other name is an AttributeError from there)
+    return getattr(__import__("usmtp.moreerrors", None, None, ["_"]), name)

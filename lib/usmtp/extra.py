@@ -50,7 +50,7 @@ def x_starttls(smtp):
             smtp._run(_stls(core))
         finally:
             core.mode = mode
-        smtp._starttls(None, smtp.server_hostname or smtp.host)
+        smtp._starttls(None)
     return smtp._core.last or (0, "")
 
 
