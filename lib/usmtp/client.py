@@ -80,7 +80,7 @@ class SMTP:
         t = self.connect_timeout
         try:
             if MP:
-                a = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)[0][-1]
+                a = socket.getaddrinfo(host, port)[0][-1]     # (the first address, as lwIP gives)
                 s = socket.socket()
                 s.settimeout(t)
                 try:
@@ -122,7 +122,6 @@ class SMTP:
             core = self._core = k(self.mode, a, self.allow_plaintext_auth, self.trace,
                                      self.pipelining, self.chunking, SIZE)
             self._raw = self._sock = sock
-            self._tmo = None
             if self.mode == "tls":
                 self._tls(ctx)
             if self._run(core.op_open(), self.connect_timeout) == "starttls":
@@ -156,7 +155,6 @@ class SMTP:
                                                                   server_hostname=name)
         except Exception as e:
             raise failed(e, 49, name)
-        self._tmo = None
 
     def _starttls(self, ctx):
         try:
@@ -170,10 +168,8 @@ class SMTP:
 
     def _io(self, d, t):
         # write data (or read a line when data is None) with timeout t
-        if t != self._tmo:
-            # MicroPython's TLS object has no settimeout; the plain socket under it does
-            (self._raw if MP else self._sock).settimeout(t)
-            self._tmo = t
+        # MicroPython's TLS object has no settimeout; the plain socket under it does
+        (self._raw if MP else self._sock).settimeout(t)
         s = self._sock
         try:
             if d is None:

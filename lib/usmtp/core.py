@@ -351,7 +351,7 @@ class Core:
             if r[0] == 220:
                 if self.inb:
                     # bytes sent before the handshake would be read as if they came over TLS
-                    self.inb = bytearray()
+                    # (the error ends the session: nothing more is read)
                     raise err(SMTPProtocolError, 35)
                 return "starttls"
         if self.mode == "starttls":     # required: not offered, or refused
@@ -562,21 +562,19 @@ def fix(d, a, c):
         if not isinstance(d, (bytearray, memoryview)):
             raise err(TypeError, 38, type(d).__name__)
         d = bytes(d)
-    if d and a[1]:
-        a[1] = False
-        if d[0] == 10:
-            d = d[1:]       # the LF of a CRLF split across pieces: already written
     if not d:
         return b""
-    if b"\r" in d:
-        a[1] = d[-1] == 13
-        d = d.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-    d = d.replace(b"\n", b"\r\n")
+    if a[1] and d[0] == 10:
+        d = d[1:]       # the LF of a CRLF split across pieces: already written
+    a[1] = d[-1:] == b"\r"
+    # (a replace that finds nothing returns its bytes as they are: no copy)
+    d = d.replace(b"\r\n", b"\n").replace(b"\r", b"\n").replace(b"\n", b"\r\n")
     if c:
         d = d.replace(b"\r\n.", b"\r\n..")
-        if a[0] and d[0] == 46:
+        if a[0] and d[:1] == b".":
             d = b"." + d
-    a[0] = d[-1] == 10
+    if d:
+        a[0] = d[-1] == 10
     return d
 
 
