@@ -129,8 +129,8 @@ class SMTP:
         except BaseException:
             self.close()
             raise
-        self.greeting = core.got[0] if core.got else None
-        return self.greeting
+        g = self.greeting = core.got[0] if core.got else None
+        return g
 
     def _context(self, x=False):
         if self.context is None and (x or self.mode in ("tls", "starttls")):
@@ -196,10 +196,10 @@ class SMTP:
                 out = core.data_to_send()
                 if out:
                     self._io(out, self.timeout)
-                step = core.poll()
-                if step == 0:
+                step = core.poll()     # 0: done, 1: more to write, 2: a reply needed
+                if not step:
                     return core.result
-                if step == 2:
+                if step > 1:
                     # the end of a message (DATA's or BDAT LAST) has data_timeout
                     t = timeout or (self.data_timeout if core.pend[0] in (8, 15)
                                     else self.timeout)
@@ -215,7 +215,7 @@ class SMTP:
                         except SMTPTimeout:
                             pass
                     if d is None:
-                        raise err(SMTPTimeout, 55, core.waiting_for(), t)
+                        raise err(SMTPTimeout, 54, core.waiting_for(), t)
                     core.receive_data(d)
         except BaseException as e:
             if isinstance(e, SMTPError) and not isinstance(e, (SMTPTimeout, SMTPConnectError)) \
@@ -237,8 +237,8 @@ class SMTP:
         if self._sock is None:     # (a socket comes with its core: connect_socket)
             if self._lost:
                 # not the caller's mistake: a retry policy must see a transient network error
-                raise err(SMTPConnectError, 56, self._lost)
-            raise err(SMTPUsageError, 57)
+                raise err(SMTPConnectError, 55, self._lost)
+            raise err(SMTPUsageError, 56)
         return self._core
 
     def __getattr__(self, name):
@@ -277,13 +277,13 @@ class SMTP:
 
     def close(self):
         s = self._sock
-        if s is not None:
+        if s:
             self._sock = None
             try:
                 s.close()
             except OSError:
                 pass
-        if self._core is not None:
+        if self._core:
             self._core.lost()
 
     def __enter__(self):

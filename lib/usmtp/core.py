@@ -18,11 +18,12 @@
 # deferred AUTH PLAIN, MAIL/RCPT/DATA with the body's line ends normalised and dots stuffed,
 # QUIT. Everything rarer loads from a module of its own when used. Names are few on purpose:
 # on a board each distinct identifier stays in the heap; constants are const() (inlined).
-try:
-    from micropython import const
-except ImportError:     # CPython
-    def const(x):
-        return x
+def const(x):
+    # MicroPython's compiler folds const() and inlines each _NAME (no import needed for that);
+    # CPython calls this
+    return x
+
+
 from usmtp.errors import SMTPError, SMTPUsageError, SMTPProtocolError, SMTPConnectError, err
 
 _SEND = const(1)
@@ -161,29 +162,25 @@ class Core:
 
     def start(self, op):
         if self.op is not None:
-            raise err(SMTPUsageError, 58)
+            raise err(SMTPUsageError, 57)
         if self.state == _CLOSED:
             raise err(SMTPConnectError, 31)
         self.op = op
         self.wait = None
-        self.got = []
-        self.result = None
+        self.got = []           # (result is set when poll() returns 0)
 
     def data_to_send(self):
         """What to write now: queued pieces, small ones gathered into the session's buffer."""
         q = self.q
         b = memoryview(self.buf)
-        n = k = 0
-        for p in q:
-            if n + len(p) > len(b):
-                break
+        n = 0
+        while q and n + len(q[0]) <= len(b):
+            p = q.pop(0)
             b[n:n + len(p)] = p
             n += len(p)
-            k += 1
-        if not k:       # nothing queued, or a piece larger than the buffer: as it is
-            return q.pop(0) if q else b""
-        del q[:k]
-        return b[:n]
+        if n:
+            return b[:n]
+        return q.pop(0) if q else b""   # nothing queued, or a piece larger than the buffer
 
     def receive_data(self, d):
         self.eof = not d    # b"": the server closed the connection
@@ -374,9 +371,9 @@ class Core:
                     k, v = "AUTH", k[5:] + " " + v
                 if k:
                     ext[k] = (ext[k] + " " + v) if k == "AUTH" and k in ext else v
+        elif r[0] < 500:
+            raise self.fail(r, "EHLO")
         else:
-            if r[0] < 500:
-                raise self.fail(r, "EHLO")
             from usmtp.extra import helo    # a server that knows no EHLO
             yield from helo(self)
         self.ext = ext
@@ -422,7 +419,7 @@ class Core:
             if a not in m:
                 m.append(a)
         if not m:
-            raise err(SMTPUsageError, 59)
+            raise err(SMTPUsageError, 58)
         a = sender + "".join(m)
         utf8 = len(a.encode()) != len(a)
         lim = self.ext.get("SIZE", "")
@@ -452,18 +449,18 @@ class Core:
             au = 1
         p = ""
         if size and "SIZE" in ext:
-            p += " SIZE=" + str(size)
+            p += " SIZE=%d" % size
         if x and "8BITMIME" in ext:
             p += " BODY=8BITMIME"
         if utf8:
             p += " SMTPUTF8"
-        self.cmd(_C_MAIL, "FROM:<" + sender + ">" + p)
+        self.cmd(_C_MAIL, "FROM:<%s>%s" % (sender, p))
         t = (b, au, bd)
         for a in to:
             yield _WAIT if pipe else 0
             if not pipe and g[b][0] != 250:
                 return t
-            self.cmd(_C_RCPT, "TO:<" + a + ">")
+            self.cmd(_C_RCPT, "TO:<%s>" % a)
         if au or not pipe:
             # no message data before AUTH's 235 (a server that takes local mail without AUTH
             # would deliver it anyway); without pipelining each step waits for its reply
@@ -487,11 +484,10 @@ class Core:
 
     def sendable(self, r, v):
         # MAIL (r[0]) taken and some RCPT accepted
-        if r[0][0] != 250:
-            return False
-        for x in r[1:len(v) + 1]:
-            if x[0] // 10 == 25:
-                return True
+        if r[0][0] == 250:
+            for x in r[1:len(v) + 1]:
+                if x[0] // 10 == 25:
+                    return True
         return False
 
     def verdict(self, m, t, body=1, x=None):

@@ -59,11 +59,9 @@ PHRASES = (
     "timed out connecting to %s:%d",
     "cannot connect to %s:%d: %s",
     "already connected",
-    "TLS handshake failed: %s",
-    "no reply to %s in %s s",                                               # 55
-    "the connection was lost (%s)",
+    "no reply to %s in %s s",
+    "the connection was lost (%s)",                                         # 55
     "not connected",
     "busy",
     "no recipients",
-    "empty recipient",                                                      # 60
 )
