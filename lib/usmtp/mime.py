@@ -6,10 +6,10 @@
 # never loads it.
 import binascii
 
-from usmtp.checks import address_problem, display_name_problem, mailbox_problem, token_problem
+from usmtp.checks import (address_problem, display_name_problem, mailbox_problem, split_mailbox,
+                          token_problem)
 from usmtp.errors import SMTPUsageError
 from usmtp.writer import LINE
-from usmtp.writer import _text as _no_crlf
 
 # the headers the writer sets itself: not extra headers
 _OWN = " from to cc bcc subject date message-id mime-version content-type content-transfer-encoding "
@@ -43,6 +43,18 @@ def refuse(header, n, v):
     else:
         why = "CR, LF or NUL in " + repr(v)
     raise SMTPUsageError("header " + header + ": " + why)
+
+
+def _no_crlf(header, v):
+    # a header's free text: a str without CR, LF or NUL (no header injection)
+    if not isinstance(v, str) or "\r" in v or "\n" in v or "\0" in v:
+        refuse(header, 1, v)
+    return v
+
+
+def header(name, value):
+    # writer._header for what is not one plain line: checked, then folded or encoded
+    return unstructured(name, _no_crlf(name, value))
 
 
 def method(m, name):
@@ -261,7 +273,11 @@ def base64_body(data, bufsize):
 
 
 def mailbox_pair(header, item):
-    # writer.parse_mailbox for a (name, address) tuple, or anything else it was given
+    # writer.parse_mailbox for a (name, address) tuple, a str it refuses, or anything else
+    if isinstance(item, str):
+        if mailbox_problem(_no_crlf(header, item)):
+            refuse(header, 2, item)
+        return split_mailbox(item)
     if not isinstance(item, (tuple, list)):
         raise SMTPUsageError("header " + header + ": address must be a string or a (name, "
                              "address) tuple, not " + type(item).__name__)

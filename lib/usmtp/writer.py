@@ -18,7 +18,7 @@
 # naming the header.  Output lines end in CRLF; memory is O(bufsize) whatever the body's size.
 
 from usmtp.checks import TOKEN_CHARS, mailbox_problem, split_mailbox, token_problem
-from usmtp.clock import civil, now  # noqa: F401 (the writer's clock: UTC Unix seconds)
+from usmtp.clock import iso, now  # noqa: F401 (the writer's clock: UTC Unix seconds)
 
 LINE = 78               # folded header line length goal (RFC 5322 2.1.1)
 
@@ -35,21 +35,15 @@ def _mime():
     return usmtp.mime
 
 
-def _text(name, v):
-    # header name's free text: a str without CR, LF or NUL (no header injection)
-    if not isinstance(v, str) or "\r" in v or "\n" in v or "\0" in v:
-        _mime().refuse(name, 1, v)     # says why (its words load only then)
-    return v
-
-
-def _header(name, value):
-    # free text: one line when it is plain ASCII that fits (a reader gets it back unchanged),
-    # else folded or as encoded words by usmtp.mime
-    line = name + ": " + value
-    if len(line) <= LINE and len(value.encode()) == len(value) and "=?" not in value and \
-            value.lstrip() == value:
-        return (line + "\r\n").encode()
-    return _mime().unstructured(name, value)
+def _header(name, v):
+    # a free-text header (Subject, extra headers): one line when it is printable ASCII that
+    # fits and starts with no space (a reader gets it back unchanged); anything else goes to
+    # usmtp.mime, which refuses CR, LF and NUL (header injection), folds, or writes encoded
+    # words. ("" < " " and a first space both fail the first test, before min() would see "".)
+    if isinstance(v, str) and v[:1] > " " <= min(v) and max(v) <= "~" and "=?" not in v and \
+            len(name) + len(v) <= LINE - 2:
+        return (name + ": " + v + "\r\n").encode()
+    return _mime().header(name, v)
 
 
 def _boxes(name, v):
@@ -117,14 +111,13 @@ def qp_chunks(data, bufsize):
 
 
 def format_date(v):
-    # UTC Unix seconds -> "Sat, 28 Nov 2026 12:45:21 +0000" (1970-01-01 was a Thursday)
-    days = v // 86400
-    secs = v - days * 86400
-    y, m, d = civil(days)
-    w = days % 7 * 3
-    return "%s, %02d %s %04d %02d:%02d:%02d +0000" % (
-        "ThuFriSatSunMonTueWed"[w:w + 3], d, "JanFebMarAprMayJunJulAugSepOctNovDec"[m * 3 - 3:m * 3],
-        y, secs // 3600, secs // 60 % 60, secs % 60)
+    # UTC Unix seconds -> "Sat, 28 Nov 2026 12:45:21 +0000", read off usmtp.clock's ISO form
+    # ("2026-11-28T12:45:21Z"; 1970-01-01 was a Thursday)
+    y, _, s = iso(v).partition("-")
+    w = v // 86400 % 7 * 3
+    m = int(s[:2]) * 3
+    return "%s, %s %s %s %s +0000" % ("ThuFriSatSunMonTueWed"[w:w + 3], s[3:5],
+                                     "JanFebMarAprMayJunJulAugSepOctNovDec"[m - 3:m], y, s[6:14])
 
 
 # ---- the message ------------------------------------------------------------------------------
@@ -132,11 +125,9 @@ def format_date(v):
 def parse_mailbox(name, v):
     # header name's "addr", "<addr>", "Name <addr>", '"Name, Jr." <addr>' or (name, addr)
     # -> (name, addr)
-    if not isinstance(v, str):
-        return _mime().mailbox_pair(name, v)     # a tuple checked, or what is wrong
-    if mailbox_problem(_text(name, v)):
-        _mime().refuse(name, 2, v)
-    return split_mailbox(v)
+    if isinstance(v, str) and not mailbox_problem(v):
+        return split_mailbox(v)
+    return _mime().mailbox_pair(name, v)     # a tuple checked, or what is wrong
 
 
 def make_message_id(alert_id, sender):
@@ -166,7 +157,7 @@ class Message:
             h += _boxes("To", boxes)
         else:   # Cc, Bcc, a str or a tuple: usmtp.mime (the same rules)
             h += _mime().envelope(to, cc, bcc, out)
-        h += _header("Subject", _text("Subject", subject))
+        h += _header("Subject", subject)
         if not isinstance(body, str):
             body = _mime().body_text(body)      # UTF-8 bytes, or what is wrong
         self.body = body
@@ -196,7 +187,7 @@ class Message:
             if not (isinstance(name, str) and (name[:2] == "X-" and not name.strip(TOKEN_CHARS)
                                                or name == "In-Reply-To" or name == "References")):
                 _mime().extra_header(name, value)
-            h += _header(name, _text(name, value))
+            h += _header(name, value)
         self.head = h + b"MIME-Version: 1.0\r\n"
         self.rcpts = out
         self.attachments = []
