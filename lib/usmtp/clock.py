@@ -34,7 +34,7 @@ def civil(days):
     mp = (5 * doy + 2) // 153
     d = doy - (153 * mp + 2) // 5 + 1
     m = mp + 3 if mp < 10 else mp - 9
-    y = yoe + era * 400 + (1 if m <= 2 else 0)
+    y = yoe + era * 400 + (m < 3)     # (a bool counts 1 or 0)
     return y, m, d
 
 

@@ -9,11 +9,11 @@ import binascii
 from usmtp.checks import (address_problem, display_name_problem, mailbox_problem, split_mailbox,
                           token_problem)
 from usmtp.errors import SMTPUsageError
-from usmtp.writer import LINE
 
 # the headers the writer sets itself: not extra headers
 _OWN = " from to cc bcc subject date message-id mime-version content-type content-transfer-encoding "
 
+LINE = 78               # folded header line length goal (RFC 5322 2.1.1; the writer's too)
 WORD = 75               # encoded word limit (RFC 2047 2)
 _QSAFE = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789!*+-/"
 _HEXU = "0123456789ABCDEF"
@@ -58,7 +58,12 @@ def header(name, value):
 
 
 def method(m, name):
-    # writer.Message's attach, set_html, inline and as_bytes
+    # writer.Message's attach, set_html, inline and as_bytes, and its parts (none until the
+    # first is added: a plain message never names them)
+    if name == "html" or name == "attachments" or name == "inlines":
+        v = None if name == "html" else []
+        setattr(m, name, v)
+        return v
     if " " + name + " " not in " attach set_html inline as_bytes ":
         raise AttributeError(name)
     f = globals()["m_" + name]
@@ -265,7 +270,7 @@ def _address_header(name, boxes):
 
 def message_id(m):
     # a Message-ID for a message given none: random, with the date and the sender's domain
-    return "<" + _random_hex(12) + "." + str(m.date) + "@" + m.sender[1].rpartition("@")[2] + ">"
+    return "<" + _random_hex(12) + "." + str(m.date) + "@" + m.sender.rpartition("@")[2] + ">"
 
 
 def base64_body(data, bufsize):
@@ -294,6 +299,23 @@ def mailbox_pair(header, item):
     if p:
         raise SMTPUsageError("header " + header + ": invalid address " + repr(addr) + ": " + p)
     return name, addr
+
+
+def arguments(m, body, date, mid, enc):
+    # writer.Message's body, date, message_id and body_encoding when one is not an alert's:
+    # each checked in this order (or what is wrong said), a missing date or Message-ID made
+    if not isinstance(body, str):
+        body = body_text(body)
+    if date is None:
+        from usmtp.clock import now
+        date = now()
+    if type(date) is not int or date < 0:
+        refuse("Date", 5, date)
+    m.date = date
+    mid = check_message_id(message_id(m) if mid is None else mid)
+    if enc != "quoted-printable":
+        enc = body_encoding(enc)
+    return body, date, mid, enc
 
 
 def body_text(body):
@@ -334,7 +356,7 @@ def envelope(to, cc, bcc, out):
     # writer.Message's To, Cc and Bcc (each a list, a str or a (name, address) tuple; None for
     # none) beyond a list of To recipients: their header lines (Bcc only in the envelope, To
     # "undisclosed-recipients:;" when only Bcc has some); out gets each address once, in order
-    from usmtp.writer import _boxes, parse_mailbox
+    from usmtp.writer import _boxes
     h = b""
     for name, items in (("To", to), ("Cc", cc), ("Bcc", bcc)):
         if items is None:
@@ -348,14 +370,10 @@ def envelope(to, cc, bcc, out):
                 raise SMTPUsageError("header " + name + ": a tuple is one (name, address) "
                                      "mailbox; pass several addresses as a list")
             items = [items]
-        boxes = []
-        for box in items:
-            box = parse_mailbox(name, box)
-            boxes.append(box)
-            if box[1] not in out:
-                out.append(box[1])
-        if boxes and name != "Bcc":
-            h += _boxes(name, boxes)
+        if items:
+            line = _boxes(name, items, out)     # each address checked, and into out once
+            if name != "Bcc":
+                h += line
     if not out:
         raise SMTPUsageError("message has no recipient (to, cc and bcc are all empty)")
     if not h:

@@ -18,9 +18,10 @@
 # naming the header.  Output lines end in CRLF; memory is O(bufsize) whatever the body's size.
 
 from usmtp.checks import TOKEN_CHARS, mailbox_problem, split_mailbox, token_problem
-from usmtp.clock import iso, now  # noqa: F401 (the writer's clock: UTC Unix seconds)
+from usmtp.clock import iso
 
-LINE = 78               # folded header line length goal (RFC 5322 2.1.1)
+# A header line here is at most 78 chars (RFC 5322 2.1.1; usmtp.mime.LINE, where longer ones
+# are folded).
 
 
 def __getattr__(name):
@@ -41,25 +42,31 @@ def _header(name, v):
     # usmtp.mime, which refuses CR, LF and NUL (header injection), folds, or writes encoded
     # words. ("" < " " and a first space both fail the first test, before min() would see "".)
     if isinstance(v, str) and v[:1] > " " <= min(v) and max(v) <= "~" and "=?" not in v and \
-            len(name) + len(v) <= LINE - 2:
+            len(name) + len(v) <= 76:      # "Name: value" within 78
         return (name + ": " + v + "\r\n").encode()
     return _mime().header(name, v)
 
 
-def _boxes(name, v):
-    # an address header: one line when every display name is words (letters, digits, "-",
-    # "_") with single spaces, and it all fits
+def _boxes(name, items, out):
+    # an address header from its mailboxes (each as parse_mailbox takes it), each address
+    # appended to out once: one line when every display name is words (letters, digits, "-",
+    # "_") with single spaces (none first or last: "  " not in " name "), and it all fits
     line = name + ":"
     ok = True
-    for dname, addr in v:
+    boxes = []
+    for v in items:
+        dname, addr = v = parse_mailbox(name, v)
+        boxes.append(v)
+        if addr not in out:
+            out.append(addr)
         if dname:
-            ok = ok and " ".join(dname.split()) == dname and "." not in dname and \
+            ok = ok and "  " not in " " + dname + " " and "." not in dname and \
                 not dname.replace(" ", "-").strip(TOKEN_CHARS)
             addr = dname + " <" + addr + ">"
         line += " " + addr + ","
-    if ok and len(line) <= LINE + 1:
+    if ok and len(line) <= 79:      # 78 and the last ","
         return (line[:-1] + "\r\n").encode()
-    return _mime()._address_header(name, v)
+    return _mime()._address_header(name, boxes)
 
 
 # ---- bodies ----------------------------------------------------------------------------------
@@ -80,21 +87,20 @@ def qp_chunks(data, bufsize):
         j = data.find(b"\n", i)
         if j < 0:
             j = n
-        if j - i > bufsize:
-            if out:
-                yield bytes(out)
-                out = bytearray()
+        k = j - i
+        if out and (len(out) >= bufsize or k > bufsize):     # a chunk full, or a long line next
+            yield bytes(out)
+            out = bytearray()
+        if k > bufsize:
             yield from _mime().qp_chunks(data, bufsize, i, j)
         else:
             line = data[i:j]
-            k = len(line)
             if k and (min(line) < 32 or max(line) > 126 or b"=" in line or
                       line[k - 1] == 32 and k > 73):
                 _mime().qp_line(line, out)      # byte by byte
             else:
                 if k and line[k - 1] == 32:
-                    line = line[:k - 1] + b"=20"
-                    k += 2
+                    line = line[:k - 1] + b"=20"    # 73 chars at most: no soft break below
                 p = 0
                 while k - p > 76:
                     out += line[p:p + 75]
@@ -102,9 +108,6 @@ def qp_chunks(data, bufsize):
                     p += 75
                 out += line[p:]
                 out += b"\r\n"
-            if len(out) >= bufsize:
-                yield bytes(out)
-                out = bytearray()
         i = j + 1
     if out:
         yield bytes(out)
@@ -143,45 +146,30 @@ class Message:
                  message_id=None, headers=None, body_encoding="quoted-printable"):
         # checked and written at once: the header block (bytes, up to MIME-Version) and the
         # envelope (To + Cc + Bcc, each address once, in order)
-        self.sender = parse_mailbox("From", sender)
-        h = _boxes("From", [self.sender])
         out = []
+        h = _boxes("From", [sender], out)
+        self.sender = out.pop()     # its address
         if to and isinstance(to, list) and cc is None and bcc is None:
-            # an alert's: a list of To recipients
-            boxes = []
-            for v in to:
-                v = parse_mailbox("To", v)
-                boxes.append(v)
-                if v[1] not in out:
-                    out.append(v[1])
-            h += _boxes("To", boxes)
+            h += _boxes("To", to, out)      # an alert's: a list of To recipients
         else:   # Cc, Bcc, a str or a tuple: usmtp.mime (the same rules)
             h += _mime().envelope(to, cc, bcc, out)
         h += _header("Subject", subject)
-        if not isinstance(body, str):
-            body = _mime().body_text(body)      # UTF-8 bytes, or what is wrong
-        self.body = body
-        if date is None:
-            date = now()
-        if type(date) is not int or date < 0:
-            _mime().refuse("Date", 5, date)
-        self.date = date
-        if message_id is None:
-            message_id = _mime().message_id(self)
-        # "<left@right>": the form make_message_id gives (letters, digits, ". _ -") passes
-        # here, any other is checked by usmtp.mime
+        # an alert's body, date, Message-ID and encoding pass here: a str, UTC seconds, the
+        # "<left@right>" that make_message_id gives (letters, digits, ". _ -"), quoted-printable;
+        # usmtp.mime checks any other (or says what is wrong) and makes a missing date or id
         a, _, b = (message_id[1:-1] if isinstance(message_id, str) and
                    message_id[:1] + message_id[-1:] == "<>" else "").partition("@")
-        if not (a and b and token_problem(a + "." + b, 248) is None):
-            message_id = _mime().check_message_id(message_id)
+        if not (isinstance(body, str) and type(date) is int and date >= 0 and a and b and
+                token_problem(a + "." + b, 248) is None and body_encoding == "quoted-printable"):
+            body, date, message_id, body_encoding = _mime().arguments(self, body, date,
+                                                                      message_id, body_encoding)
+        self.body = body
+        self.date = date
         self.message_id = message_id
-        if body_encoding != "quoted-printable":
-            body_encoding = _mime().body_encoding(body_encoding)    # base64, or what is wrong
         self.body_encoding = body_encoding
-        h += b"Date: " + format_date(date).encode() + b"\r\nMessage-ID: " + message_id.encode() + \
-            b"\r\n"
-        items = headers or ()
-        for name, value in items.items() if isinstance(items, dict) else items:
+        h += ("Date: " + format_date(date) + "\r\nMessage-ID: " + message_id + "\r\n").encode()
+        headers = headers or ()
+        for name, value in headers.items() if isinstance(headers, dict) else headers:
             # extra headers: "X-" and letters, digits, ". _ -", or threading; any other name
             # is checked by usmtp.mime (printable ASCII, not one the writer sets)
             if not (isinstance(name, str) and (name[:2] == "X-" and not name.strip(TOKEN_CHARS)
@@ -190,13 +178,12 @@ class Message:
             h += _header(name, value)
         self.head = h + b"MIME-Version: 1.0\r\n"
         self.rcpts = out
-        self.attachments = []
-        self.html = None
-        self.inlines = []
-        self.boundary = None        # a multipart message's (usmtp.mime sets it with a part)
+
+    boundary = None     # a multipart message's (usmtp.mime sets it with its first part)
 
     def __getattr__(self, name):
-        # attach, set_html, inline, as_bytes: usmtp.mime's, loaded when a message calls one
+        # attach, set_html, inline, as_bytes, and the parts they add (attachments, html,
+        # inlines): usmtp.mime's, loaded when a message first names one
         if name[:1] == "_":
             raise AttributeError(name)
         return _mime().method(self, name)
