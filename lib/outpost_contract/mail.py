@@ -2,6 +2,8 @@
 # relaying build the message here, so one alert reads the same (subject, body, headers,
 # Message-ID) whichever way it travelled, and a duplicate is recognisable by its Message-ID.
 
+from usmtp.writer import Message, make_message_id
+
 
 def subject(rec, prefix=""):
     # "<prefix><device>: <what happened>", as a person scans an inbox: which board, then what
@@ -56,7 +58,6 @@ def headers(rec, sender=None):
     if opened and sender:
         # the resolved mail and each reminder answer the firing one: mail clients show the
         # episode as one thread
-        from usmtp.writer import make_message_id
         first = make_message_id(opened, sender)
         h += [("In-Reply-To", first), ("References", first)]
     return h
@@ -65,7 +66,6 @@ def headers(rec, sender=None):
 def message(rec, sender, to, prefix="", date=None):
     """The email for an alert record (a dict as outpost_contract.record decodes it). date: UTC
     seconds for the Date header when the record has no ts (its clock was never set)."""
-    from usmtp.writer import Message, make_message_id
     return Message(sender, to, subject(rec, prefix), body(rec),
                    date=int(rec.get("ts") or date or 0) or None,
                    message_id=make_message_id(rec["id"], sender), headers=headers(rec, sender))

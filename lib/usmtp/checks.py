@@ -26,13 +26,6 @@ def _say(n, *args):
         return PHRASES[n] % (args if n else type(args[0]).__name__)
 
 
-def _utf8_len(s):
-    try:
-        return len(s.encode())
-    except UnicodeError:        # a lone surrogate
-        return -1
-
-
 def _crlf(s):
     return "\r" in s or "\n" in s or "\0" in s
 
@@ -47,8 +40,9 @@ def _address(addr):
         o = ord(c)
         if o < 32 or 127 <= o < 160 or o == 0x2028 or o == 0x2029:
             return 3
-    n = _utf8_len(addr)
-    if n < 0:
+    try:
+        n = len(addr.encode())      # (its parts below are valid text when it is)
+    except UnicodeError:        # a lone surrogate
         return 4
     if n > 254:
         return 5, 254
@@ -63,7 +57,7 @@ def _address(addr):
         return 9
     if "@" in local:
         return 10
-    if _utf8_len(local) > 64:
+    if len(local.encode()) > 64:
         return 11, 64
     for c in local:
         if not (c in TOKEN_CHARS or c in "!#$%&'*+/=?^`{|}~" or ord(c) > 127):
@@ -77,7 +71,7 @@ def _address(addr):
     for label in domain.split("."):
         if not label:
             return 17
-        if _utf8_len(label) > 63:
+        if len(label.encode()) > 63:
             return 18, 63
         if "-" in label[0] + label[-1]:
             return 19

@@ -745,3 +745,9 @@ def base64_chunks(reader, bufsize):
         yield bytes(outmv[:p])
         if n < len(inbuf):
             return
+
+
+# what usmtp.writer calls here, by number (writer._mime(n, ...)): the writer holds no name of
+# them, so a board that writes only plain alerts never interns these names
+FOR_WRITER = (refuse, header, _address_header, qp_chunks, qp_line, mailbox_pair,   # 0-5
+              envelope, arguments, extra_header, method, base64_body, chunks)     # 6-11

@@ -28,12 +28,15 @@ def __getattr__(name):
     # what goes beyond a plain alert is in usmtp.mime; its encoders are importable from here too
     if name[:1] == "_":
         raise AttributeError(name)
-    return getattr(_mime(), name)
-
-
-def _mime():
     import usmtp.mime
-    return usmtp.mime
+    return getattr(usmtp.mime, name)
+
+
+def _mime(n, *args):
+    # usmtp.mime's function number n (usmtp.mime.FOR_WRITER) on args: what a plain alert never
+    # needs. By number, so a board that loads only this module does not intern their names.
+    import usmtp.mime
+    return usmtp.mime.FOR_WRITER[n](*args)
 
 
 def _header(name, v):
@@ -44,7 +47,7 @@ def _header(name, v):
     if isinstance(v, str) and v[:1] > " " <= min(v) and max(v) <= "~" and "=?" not in v and \
             len(name) + len(v) <= 76:      # "Name: value" within 78
         return (name + ": " + v + "\r\n").encode()
-    return _mime().header(name, v)
+    return _mime(1, name, v)      # header: checked, folded or encoded
 
 
 def _boxes(name, items, out):
@@ -66,7 +69,7 @@ def _boxes(name, items, out):
         line += " " + addr + ","
     if ok and len(line) <= 79:      # 78 and the last ","
         return (line[:-1] + "\r\n").encode()
-    return _mime()._address_header(name, boxes)
+    return _mime(2, name, boxes)      # _address_header: folded, quoted or encoded
 
 
 # ---- bodies ----------------------------------------------------------------------------------
@@ -78,7 +81,7 @@ def qp_chunks(data, bufsize):
     # encodes any other line (other bytes, "=", longer than bufsize: a segment at a time) and
     # a body with CR line ends. LF ends a line; a final line without a break counts.
     if b"\r" in data:
-        yield from _mime().qp_chunks(data, bufsize)
+        yield from _mime(3, data, bufsize)      # qp_chunks: any line end
         return
     out = bytearray()
     n = len(data)
@@ -92,12 +95,12 @@ def qp_chunks(data, bufsize):
             yield bytes(out)
             out = bytearray()
         if k > bufsize:
-            yield from _mime().qp_chunks(data, bufsize, i, j)
+            yield from _mime(3, data, bufsize, i, j)    # qp_chunks: in segments
         else:
             line = data[i:j]
             if k and (min(line) < 32 or max(line) > 126 or b"=" in line or
                       line[k - 1] == 32 and k > 73):
-                _mime().qp_line(line, out)      # byte by byte
+                _mime(4, line, out)     # qp_line: byte by byte
             else:
                 if k and line[k - 1] == 32:
                     line = line[:k - 1] + b"=20"    # 73 chars at most: no soft break below
@@ -130,14 +133,14 @@ def parse_mailbox(name, v):
     # -> (name, addr)
     if isinstance(v, str) and not mailbox_problem(v):
         return split_mailbox(v)
-    return _mime().mailbox_pair(name, v)     # a tuple checked, or what is wrong
+    return _mime(5, name, v)     # mailbox_pair: a tuple checked, or what is wrong
 
 
 def make_message_id(alert_id, sender):
     # "<alert_id@sender-domain>": the same alert gives the same Message-ID on every retry and
     # every path (lib/outpost_contract/README.md), so the receiving side can drop duplicates
     if token_problem(alert_id, 128):
-        _mime().refuse("Message-ID", 3, alert_id)
+        _mime(0, "Message-ID", 3, alert_id)     # refuse: says why
     return "<" + alert_id + "@" + parse_mailbox("Message-ID", sender)[1].rpartition("@")[2] + ">"
 
 
@@ -152,7 +155,7 @@ class Message:
         if to and isinstance(to, list) and cc is None and bcc is None:
             h += _boxes("To", to, out)      # an alert's: a list of To recipients
         else:   # Cc, Bcc, a str or a tuple: usmtp.mime (the same rules)
-            h += _mime().envelope(to, cc, bcc, out)
+            h += _mime(6, to, cc, bcc, out)     # envelope
         h += _header("Subject", subject)
         # an alert's body, date, Message-ID and encoding pass here: a str, UTC seconds, the
         # "<left@right>" that make_message_id gives (letters, digits, ". _ -"), quoted-printable;
@@ -161,8 +164,8 @@ class Message:
                    message_id[:1] + message_id[-1:] == "<>" else "").partition("@")
         if not (isinstance(body, str) and type(date) is int and date >= 0 and a and b and
                 token_problem(a + "." + b, 248) is None and body_encoding == "quoted-printable"):
-            body, date, message_id, body_encoding = _mime().arguments(self, body, date,
-                                                                      message_id, body_encoding)
+            body, date, message_id, body_encoding = _mime(7, self, body, date, message_id,
+                                                          body_encoding)    # arguments
         self.body = body
         self.date = date
         self.message_id = message_id
@@ -174,7 +177,7 @@ class Message:
             # is checked by usmtp.mime (printable ASCII, not one the writer sets)
             if not (isinstance(name, str) and (name[:2] == "X-" and not name.strip(TOKEN_CHARS)
                                                or name == "In-Reply-To" or name == "References")):
-                _mime().extra_header(name, value)
+                _mime(8, name, value)       # extra_header: says which rule
             h += _header(name, value)
         self.head = h + b"MIME-Version: 1.0\r\n"
         self.rcpts = out
@@ -186,7 +189,7 @@ class Message:
         # inlines): usmtp.mime's, loaded when a message first names one
         if name[:1] == "_":
             raise AttributeError(name)
-        return _mime().method(self, name)
+        return _mime(9, self, name)     # method
 
     def recipients(self):
         # the envelope: To + Cc + Bcc, each address once, in order
@@ -198,14 +201,14 @@ class Message:
         yield head + b"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: " + \
             e.encode() + b"\r\n\r\n"
         data = self.body.encode()       # the one copy of the body; encoded piecewise from here
-        yield from (qp_chunks if e[0] == "q" else _mime().base64_body)(data, bufsize)
+        yield from qp_chunks(data, bufsize) if e[0] == "q" else _mime(10, data, bufsize)  # base64
 
     def chunks(self, bufsize=1024):
         # generator of bytes chunks, CRLF line ends, memory O(bufsize)
         if not isinstance(bufsize, int) or bufsize < 78:
-            _mime().refuse("", 6, bufsize)
+            _mime(0, "", 6, bufsize)        # refuse: says why
         if self.boundary is not None:       # attachments, an HTML body or inline parts
-            return _mime().chunks(self, self.head, bufsize)
+            return _mime(11, self, self.head, bufsize)      # chunks
         return self._text_part(self.head, bufsize)
 
     __iter__ = chunks
