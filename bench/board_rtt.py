@@ -17,7 +17,9 @@ associations it took, and the flash writes (each write() to a file, each file cr
 truncated, renamed or removed: every one is a flash program on a board; the unix port's RTC
 memory file is not counted, it is RTC RAM on a board), boot included. Paths:
 direct SMTP in the app's wake (smtp.send_wake_below 0), SMTP in a send wake, MQTT over TLS to
-Mosquitto. Serial is not measured here: the unix port has no UART (boards/unix/machine.py).
+Mosquitto, and serial to the gateway's serial ingress (the UART of boards/unix/machine.py on a
+pty, joined to the gateway's by tests/peers/nullmodem.py; no network, so no RTT; a pty has no
+baud rate: at 115200 baud a real UART adds about 0.1 ms a byte, ~50 ms for an alert's frame).
 And a battery board's quiet wake (deep_sleep, nothing due: outpost/quiet.py), from its reset to
 its deep sleep.
 The wall times are taken on a shared, busy machine: read them with the load printed.
@@ -30,7 +32,8 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path[:0] = [os.path.join(ROOT, "tests"), os.path.join(ROOT, "tests", "realmp")]
+sys.path[:0] = [os.path.join(ROOT, "tests"), os.path.join(ROOT, "tests", "realmp"),
+                os.path.join(ROOT, "lib")]   # lib: the gateway's serial ingress (serial row)
 
 from peers.rttproxy import RttProxy  # noqa: E402
 from peers.smtpd import MailServer  # noqa: E402
@@ -141,15 +144,45 @@ def wake_cost(path, rtt):
                 b.start(code=COUNTING_BOOT)
                 i = b.wait_for("sent unix1-1-1", timeout=120)
                 took = time.monotonic() - t0
-                b.wait_for("FLASH ", timeout=30, start=i)
-                writes = {}
-                for line in b.lines:
-                    if line.startswith("FLASH "):
-                        for kv in line.split()[1:]:
-                            k, _, v = kv.rpartition("=")
-                            if k != "rtc.mem":      # RTC memory on a board, not flash
-                                writes[k] = writes.get(k, 0) + int(v)
-                return took, b.wakes, b.count("wifi: connecting"), writes
+                return took, b.wakes, b.count("wifi: connecting"), flash_writes(b, i)
+
+
+def serial_wake_cost():
+    """(seconds, resets, Wi-Fi associations, {file: flash writes}) of one alert wake over the
+    serial path: the board's UART through a null-modem pty pair (tests/peers/nullmodem.py) to
+    the gateway's serial ingress, which ACKs after its spool commit. No network: no RTT."""
+    from peers.nullmodem import NullModem
+    from test_serial_real import Gateway
+    d = pathlib.Path(tempfile.mkdtemp(prefix="board-serial-"))
+    with NullModem() as cable:
+        gw = Gateway(d, cable.gateway)
+        try:
+            cfg = board_config(order=("serial",))
+            cfg["serial"] = {"uart": 1, "timeout": 10}
+            with RealBoard(d, cfg, heapsize="512k") as b:
+                for name, v in (("pin27", "1"), ("uart1", cable.board)):
+                    with open(os.path.join(b.fs, name), "w") as f:
+                        f.write(v)
+                t0 = time.monotonic()
+                b.start(code=COUNTING_BOOT)
+                i = b.wait_for("sent unix1-1-1", timeout=120)
+                took = time.monotonic() - t0
+                return took, b.wakes, b.count("wifi: connecting"), flash_writes(b, i)
+        finally:
+            gw.close()
+
+
+def flash_writes(b, i):
+    # {file: flash writes} the board printed (FLASH lines) up to its "sent" line at i
+    b.wait_for("FLASH ", timeout=30, start=i)
+    writes = {}
+    for line in b.lines:
+        if line.startswith("FLASH "):
+            for kv in line.split()[1:]:
+                k, _, v = kv.rpartition("=")
+                if k != "rtc.mem":      # RTC memory on a board, not flash
+                    writes[k] = writes.get(k, 0) + int(v)
+    return writes
 
 
 def quiet_wake_cost():
@@ -208,7 +241,11 @@ def wake_costs(a):
         print("  %-28s %5.2f s  %d resets  %d Wi-Fi associations  %d flash writes (%s)"
               % (label, took, resets, wifi, sum(writes.values()),
                  ", ".join("%s %d" % (k, writes[k]) for k in sorted(writes))))
-    print("  %-28s not measured: the unix port has no UART" % "serial")
+    runs = sorted((serial_wake_cost() for _ in range(a.runs)), key=lambda r: r[0])
+    took, resets, wifi, writes = runs[len(runs) // 2]
+    print("  %-28s %5.2f s  %d resets  %d Wi-Fi associations  %d flash writes (%s)"
+          % ("serial to the gateway", took, resets, wifi, sum(writes.values()),
+             ", ".join("%s %d" % (k, writes[k]) for k in sorted(writes))))
     runs = sorted((quiet_wake_cost() for _ in range(a.runs)), key=lambda r: r[0])
     took, wifi, writes = runs[len(runs) // 2]
     print("  %-28s %5.2f s  1 reset (its deep sleep)  %d Wi-Fi associations  %d flash writes"

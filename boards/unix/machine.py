@@ -1,8 +1,8 @@
 # `machine` for the MicroPython unix port, in plain MicroPython: the firmware runs unchanged on
 # a real MicroPython with real sockets (tests/realmp). The hardware is files in the board's
 # folder (its flash, the current directory): an input pin reads the number in `pin<id>`, an ADC
-# the microvolts in `adc<pin>` (0 when absent); the I2C bus has nothing on it; RTC memory is a
-# file. reset() and deepsleep() end the process
+# the microvolts in `adc<pin>` (0 when absent); a UART the tty named in `uart<id>`; the I2C bus
+# has nothing on it; RTC memory is a file. reset() and deepsleep() end the process
 # with an exit code the test harness reads (it starts the board again, like a power cycle).
 # The watchdog is checked at every feed: a gap longer than its timeout prints "WDT: bit" and
 # ends the process, as the hardware one would have reset the board.
@@ -105,8 +105,45 @@ I2C = SoftI2C
 
 
 class UART:
-    def __init__(self, id, *a, **kw):
-        raise OSError(19, "no UART on the unix port")
+    # a serial port: the tty named in the file `uart<id>` (a pty the test or bench wires to
+    # the gateway); without that file the port has none, as before. Reads follow the esp32
+    # port's: readline() and read() wait at most `timeout` ms for each byte and return what
+    # came (None for nothing); any() says whether a byte is waiting.
+    def __init__(self, id, baudrate=115200, timeout=0, **kw):
+        try:
+            with open("uart" + str(id)) as f:
+                path = f.read().strip()
+        except OSError:
+            raise OSError(19, "no UART " + str(id) + " on the unix port (no file uart" +
+                          str(id) + ")")
+        import select
+        self.f = open(path, "r+b")
+        self.p = select.poll()
+        self.p.register(self.f, select.POLLIN)
+        self.timeout = timeout
+
+    def any(self):
+        return 1 if self.p.poll(0) else 0
+
+    def _take(self, n, stop):
+        out = b""
+        while len(out) < n and self.p.poll(self.timeout):
+            c = self.f.read(1)
+            if not c:
+                break
+            out += c
+            if c == stop:
+                break
+        return out or None
+
+    def read(self, n=4096):
+        return self._take(n, None)
+
+    def readline(self):
+        return self._take(4096, b"\n")
+
+    def write(self, b):
+        return self.f.write(b)
 
 
 class RTC:
