@@ -201,7 +201,8 @@ class Message:
         yield head + b"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: " + \
             e.encode() + b"\r\n\r\n"
         data = self.body.encode()       # the one copy of the body; encoded piecewise from here
-        yield from qp_chunks(data, bufsize) if e[0] == "q" else _mime(10, data, bufsize)  # base64
+        yield from qp_chunks(data, bufsize) if e[0] == "q" else \
+            _mime(10, data, bufsize)      # base64_body
 
     def chunks(self, bufsize=1024):
         # generator of bytes chunks, CRLF line ends, memory O(bufsize)
