@@ -2,15 +2,16 @@
 # relaying build the message here, so one alert reads the same (subject, body, headers,
 # Message-ID) whichever way it travelled, and a duplicate is recognisable by its Message-ID.
 
-PREFIX = ""          # the subject says which board; a prefix is for who wants one
+from usmtp.writer import Message, make_message_id
 
 
-def subject(rec, prefix=PREFIX):
-    # "<prefix><device>: <what happened>", as a person scans an inbox: which board, then what.
-    # The severity is in the body and the X-Outpost-Severity header (filters sort on it).
+def subject(rec, prefix=""):
+    # "<prefix><device>: <what happened>", as a person scans an inbox: which board, then what
+    # (a prefix is for who wants one). The severity is in the body and the X-Outpost-Severity
+    # header (filters sort on it).
     s = rec["subject"]
     dev = rec["device"]
-    if not (s.startswith(dev) and s[len(dev):len(dev) + 1] in ("", " ", ":")):
+    if not (s.startswith(dev) and s[len(dev):len(dev) + 1] in " :"):    # "", " " or ":"
         s = dev + ": " + s
     return (prefix or "") + s
 
@@ -41,7 +42,7 @@ def body(rec):
         state and "still firing, reminds of " + state
     ts = g("ts")
     if ts:
-        from outpost_contract.rules import iso
+        from usmtp.clock import iso     # (outpost_contract.rules re-exports it)
         ts = iso(ts)
     return out + "-- \nDevice:   %s\nSeverity: %s (%s)\n%sMade:     %s\nAlert id: %s\n" % (
         rec["device"], rec["severity"], rec["kind"], "State:    %s\n" % state if state else "",
@@ -57,17 +58,14 @@ def headers(rec, sender=None):
     if opened and sender:
         # the resolved mail and each reminder answer the firing one: mail clients show the
         # episode as one thread
-        from usmtp.writer import make_message_id
         first = make_message_id(opened, sender)
-        h.append(("In-Reply-To", first))
-        h.append(("References", first))
+        h += [("In-Reply-To", first), ("References", first)]
     return h
 
 
-def message(rec, sender, to, prefix=PREFIX, date=None):
+def message(rec, sender, to, prefix="", date=None):
     """The email for an alert record (a dict as outpost_contract.record decodes it). date: UTC
     seconds for the Date header when the record has no ts (its clock was never set)."""
-    from usmtp.writer import Message, make_message_id
     return Message(sender, to, subject(rec, prefix), body(rec),
                    date=int(rec.get("ts") or date or 0) or None,
                    message_id=make_message_id(rec["id"], sender), headers=headers(rec, sender))

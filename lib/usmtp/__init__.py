@@ -16,17 +16,12 @@ def __getattr__(name):
     # SMTP, Message, make_message_id, the errors (every SMTP* name, outcome, is_transient) from
     # their module; any other public name is a submodule ("from usmtp import client"):
     # MicroPython asks this function before it looks for the file, so import it here
-    mod = None
-    if name == "SMTP":
-        mod = "client"
-    elif name == "Message" or name == "make_message_id":
-        mod = "writer"
-    elif name[:4] == "SMTP" or name == "outcome" or name == "is_transient":
-        mod = "errors"
-    if mod:
-        return getattr(__import__("usmtp." + mod, None, None, [name]), name)
     if name[:1] == "_":
         raise AttributeError(name)
+    mod = "client" if name == "SMTP" else "writer" if name in ("Message", "make_message_id") \
+        else "errors" if name[:4] == "SMTP" or name in ("outcome", "is_transient") else None
+    if mod:
+        return getattr(__import__("usmtp." + mod, None, None, ["_"]), name)
     try:
         return __import__("usmtp." + name, None, None, ["_"])
     except ImportError:

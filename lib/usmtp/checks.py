@@ -13,25 +13,17 @@
 MODES = ("tls", "starttls", "opportunistic", "plain")
 # alert ids and device names: what may go into a Message-ID, a topic or a file name
 TOKEN_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-"
-MAX_ADDRESS = 254       # bytes, RFC 5321 4.5.3.1.3 (a path of 256 with its angle brackets)
-MAX_LOCAL = 64
-MAX_LABEL = 63
-MAX_NAME = 256          # display name, characters
+# Limits, written where they are checked (a name would stay interned on a board): an address
+# is at most 254 bytes (RFC 5321 4.5.3.1.3: a path of 256 with its angle brackets), its local
+# part 64, a domain label 63; a display name at most 256 characters.
 
 
 def _say(n, *args):
-    # the phrase for problem n (usmtp/phrases.py), None for none
-    if n is None:
-        return None
-    from usmtp.phrases import PHRASES
-    return PHRASES[n] % args
-
-
-def _utf8_len(s):
-    try:
-        return len(s.encode())
-    except UnicodeError:        # a lone surrogate
-        return -1
+    # the phrase for problem n (usmtp/phrases.py), None for none; problem 0 (not a str) is
+    # given the value and names its type
+    if n is not None:
+        from usmtp.phrases import PHRASES
+        return PHRASES[n] % (args if n else type(args[0]).__name__)
 
 
 def _crlf(s):
@@ -39,6 +31,7 @@ def _crlf(s):
 
 
 def _address(addr):
+    # the number of addr's first problem (a phrase), with its detail in a tuple; None for none
     if not addr:
         return 1
     if _crlf(addr):
@@ -47,11 +40,12 @@ def _address(addr):
         o = ord(c)
         if o < 32 or 127 <= o < 160 or o == 0x2028 or o == 0x2029:
             return 3
-    n = _utf8_len(addr)
-    if n < 0:
+    try:
+        n = len(addr.encode())      # (its parts below are valid text when it is)
+    except UnicodeError:        # a lone surrogate
         return 4
-    if n > MAX_ADDRESS:
-        return 5, MAX_ADDRESS
+    if n > 254:
+        return 5, 254
     local, at, domain = addr.rpartition("@")
     if not at:
         return 6
@@ -63,14 +57,12 @@ def _address(addr):
         return 9
     if "@" in local:
         return 10
-    if _utf8_len(local) > MAX_LOCAL:
-        return 11, MAX_LOCAL
+    if len(local.encode()) > 64:
+        return 11, 64
     for c in local:
         if not (c in TOKEN_CHARS or c in "!#$%&'*+/=?^`{|}~" or ord(c) > 127):
-            if c == "(" or c == ")":
-                return 12
-            return 13, c
-    if local[0] == "." or local[-1] == "." or ".." in local:
+            return 12 if c in "()" else (13, repr(c))
+    if ".." in "." + local + ".":       # a dot first, last, or twice in a row
         return 14
     if domain[0] == "[":
         return 15
@@ -79,55 +71,50 @@ def _address(addr):
     for label in domain.split("."):
         if not label:
             return 17
-        if _utf8_len(label) > MAX_LABEL:
-            return 18, MAX_LABEL
-        if label[0] == "-" or label[-1] == "-":
+        if len(label.encode()) > 63:
+            return 18, 63
+        if "-" in label[0] + label[-1]:
             return 19
         for c in label:
             if not (c in TOKEN_CHARS and c != "_" or ord(c) > 127):    # no "." in a label
-                return 20, c
-    return None
+                return 20, repr(c)
 
 
 def address_problem(addr):
     """None when addr is a usable mail address, else why not (a short phrase)."""
     if not isinstance(addr, str):
-        return _say(0, type(addr).__name__)
+        return _say(0, addr)
     p = _address(addr)
-    if isinstance(p, tuple):    # the problem and its detail: a character (shown) or a limit
-        return _say(p[0], repr(p[1]) if isinstance(p[1], str) else p[1])
-    return _say(p)
+    return _say(*p) if isinstance(p, tuple) else _say(p)
 
 
 def display_name_problem(name):
     """None when name may be a display name ("Freezer shed" in "Freezer shed <a@b>")."""
     if not isinstance(name, str):
-        return _say(0, type(name).__name__)
-    if len(name) > MAX_NAME:
-        return _say(21, MAX_NAME)
+        return _say(0, name)
+    if len(name) > 256:
+        return _say(21, 256)
     return _say(2 if _crlf(name) else None)
 
 
 def split_mailbox(s):
     """'a@b', '<a@b>', 'Name <a@b>' or '"Name, Jr." <a@b>' -> (name, addr), neither checked
     yet; raises ValueError for '<' without a closing '>' at the end."""
-    s = s.strip()
-    if s.endswith(">") and "<" in s:
-        lt = s.rfind("<")
-        name = s[:lt].strip()
-        addr = s[lt + 1:-1].strip()
-        if len(name) >= 2 and name[0] == '"' and name[-1] == '"':
+    name, lt, addr = s.strip().rpartition("<")
+    if lt and addr[-1:] == ">":
+        name = name.strip()
+        if len(name) > 1 and name[0] == name[-1] == '"':
             name = name[1:-1].replace('\\"', '"').replace("\\\\", "\\")
-        return name, addr
-    if "<" in s or ">" in s:
+        return name, addr[:-1].strip()
+    if lt or ">" in addr:
         raise ValueError(_say(22))
-    return "", s
+    return "", addr
 
 
 def mailbox_problem(s):
     """None when s is 'address' or 'Name <address>' with both parts usable."""
     if not isinstance(s, str):
-        return _say(0, type(s).__name__)
+        return _say(0, s)
     if _crlf(s):
         return _say(2)
     try:
@@ -143,17 +130,15 @@ def mailbox_problem(s):
 def token_problem(v, limit=64):
     """None when v is 1..limit of A-Z a-z 0-9 . _ - (device names, alert ids)."""
     if not isinstance(v, str):
-        return _say(0, type(v).__name__)
+        return _say(0, v)
     if not 0 < len(v) <= limit:
         return _say(23, limit)
-    for c in v:
-        if c not in TOKEN_CHARS:
-            return _say(24, repr(c))
-    return None
+    v = v.strip(TOKEN_CHARS)        # what is left starts with the first other character
+    if v:
+        return _say(24, repr(v[0]))
 
 
 def mode_problem(mode):
     """None when mode is one of the connection modes."""
-    if mode in MODES:
-        return None
-    return _say(25, ", ".join(MODES), repr(mode))
+    if mode not in MODES:
+        return _say(25, ", ".join(MODES), repr(mode))

@@ -5,19 +5,14 @@
 # its own), or this interpreter's.
 import time as _time
 
-EPOCH_2000 = 946684800      # seconds from 1970-01-01 to 2000-01-01
 SET_AFTER = 1704067200      # 2024-01-01: a clock earlier than this was never set
-_offset = None
 
 
 def offset(clock=None):
-    # seconds to add to clock.time() for Unix time; decided on first use, not at import
-    global _offset
-    if clock is not None:
-        return EPOCH_2000 if clock.gmtime(0)[0] == 2000 else 0
-    if _offset is None:
-        _offset = EPOCH_2000 if _time.gmtime(0)[0] == 2000 else 0
-    return _offset
+    # seconds to add to clock.time() for Unix time: 946684800 (1970-01-01 to 2000-01-01) on a
+    # port counting from 2000, else 0; asked of the clock at each call, so nothing is decided
+    # at import and no state is kept
+    return 946684800 if (clock or _time).gmtime(0)[0] == 2000 else 0
 
 
 def now(clock=None):
@@ -39,7 +34,7 @@ def civil(days):
     mp = (5 * doy + 2) // 153
     d = doy - (153 * mp + 2) // 5 + 1
     m = mp + 3 if mp < 10 else mp - 9
-    y = yoe + era * 400 + (1 if m <= 2 else 0)
+    y = yoe + era * 400 + (m < 3)     # (a bool counts 1 or 0)
     return y, m, d
 
 
@@ -48,7 +43,5 @@ def iso(ts):
     # "2026-11-28T12:45:21Z". Here, beside civil(), so a board's log line loads this module
     # only (outpost_contract.rules re-exports it for the gateway)
     t = int(ts)
-    days = t // 86400
-    s = t - days * 86400
-    y, m, d = civil(days)
-    return "%04d-%02d-%02dT%02d:%02d:%02dZ" % (y, m, d, s // 3600, s // 60 % 60, s % 60)
+    return "%04d-%02d-%02dT%02d:%02d:%02dZ" % (civil(t // 86400) + (t // 3600 % 24, t // 60 % 60,
+                                                                    t % 60))

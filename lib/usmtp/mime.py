@@ -6,14 +6,14 @@
 # never loads it.
 import binascii
 
-from usmtp.checks import address_problem, display_name_problem, mailbox_problem, token_problem
+from usmtp.checks import (address_problem, display_name_problem, mailbox_problem, split_mailbox,
+                          token_problem)
 from usmtp.errors import SMTPUsageError
-from usmtp.writer import LINE
-from usmtp.writer import _text as _no_crlf
 
 # the headers the writer sets itself: not extra headers
 _OWN = " from to cc bcc subject date message-id mime-version content-type content-transfer-encoding "
 
+LINE = 78               # folded header line length goal (RFC 5322 2.1.1; the writer's too)
 WORD = 75               # encoded word limit (RFC 2047 2)
 _QSAFE = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789!*+-/"
 _HEXU = "0123456789ABCDEF"
@@ -45,8 +45,25 @@ def refuse(header, n, v):
     raise SMTPUsageError("header " + header + ": " + why)
 
 
+def _no_crlf(header, v):
+    # a header's free text: a str without CR, LF or NUL (no header injection)
+    if not isinstance(v, str) or "\r" in v or "\n" in v or "\0" in v:
+        refuse(header, 1, v)
+    return v
+
+
+def header(name, value):
+    # writer._header for what is not one plain line: checked, then folded or encoded
+    return unstructured(name, _no_crlf(name, value))
+
+
 def method(m, name):
-    # writer.Message's attach, set_html, inline and as_bytes
+    # writer.Message's attach, set_html, inline and as_bytes, and its parts (none until the
+    # first is added: a plain message never names them)
+    if name == "html" or name == "attachments" or name == "inlines":
+        v = None if name == "html" else []
+        setattr(m, name, v)
+        return v
     if " " + name + " " not in " attach set_html inline as_bytes ":
         raise AttributeError(name)
     f = globals()["m_" + name]
@@ -253,7 +270,7 @@ def _address_header(name, boxes):
 
 def message_id(m):
     # a Message-ID for a message given none: random, with the date and the sender's domain
-    return "<" + _random_hex(12) + "." + str(m.date) + "@" + m.sender[1].rpartition("@")[2] + ">"
+    return "<" + _random_hex(12) + "." + str(m.date) + "@" + m.sender.rpartition("@")[2] + ">"
 
 
 def base64_body(data, bufsize):
@@ -261,7 +278,11 @@ def base64_body(data, bufsize):
 
 
 def mailbox_pair(header, item):
-    # writer.parse_mailbox for a (name, address) tuple, or anything else it was given
+    # writer.parse_mailbox for a (name, address) tuple, a str it refuses, or anything else
+    if isinstance(item, str):
+        if mailbox_problem(_no_crlf(header, item)):
+            refuse(header, 2, item)
+        return split_mailbox(item)
     if not isinstance(item, (tuple, list)):
         raise SMTPUsageError("header " + header + ": address must be a string or a (name, "
                              "address) tuple, not " + type(item).__name__)
@@ -278,6 +299,23 @@ def mailbox_pair(header, item):
     if p:
         raise SMTPUsageError("header " + header + ": invalid address " + repr(addr) + ": " + p)
     return name, addr
+
+
+def arguments(m, body, date, mid, enc):
+    # writer.Message's body, date, message_id and body_encoding when one is not an alert's:
+    # each checked in this order (or what is wrong said), a missing date or Message-ID made
+    if not isinstance(body, str):
+        body = body_text(body)
+    if date is None:
+        from usmtp.clock import now
+        date = now()
+    if type(date) is not int or date < 0:
+        refuse("Date", 5, date)
+    m.date = date
+    mid = check_message_id(message_id(m) if mid is None else mid)
+    if enc != "quoted-printable":
+        enc = body_encoding(enc)
+    return body, date, mid, enc
 
 
 def body_text(body):
@@ -318,7 +356,7 @@ def envelope(to, cc, bcc, out):
     # writer.Message's To, Cc and Bcc (each a list, a str or a (name, address) tuple; None for
     # none) beyond a list of To recipients: their header lines (Bcc only in the envelope, To
     # "undisclosed-recipients:;" when only Bcc has some); out gets each address once, in order
-    from usmtp.writer import _boxes, parse_mailbox
+    from usmtp.writer import _boxes
     h = b""
     for name, items in (("To", to), ("Cc", cc), ("Bcc", bcc)):
         if items is None:
@@ -332,14 +370,10 @@ def envelope(to, cc, bcc, out):
                 raise SMTPUsageError("header " + name + ": a tuple is one (name, address) "
                                      "mailbox; pass several addresses as a list")
             items = [items]
-        boxes = []
-        for box in items:
-            box = parse_mailbox(name, box)
-            boxes.append(box)
-            if box[1] not in out:
-                out.append(box[1])
-        if boxes and name != "Bcc":
-            h += _boxes(name, boxes)
+        if items:
+            line = _boxes(name, items, out)     # each address checked, and into out once
+            if name != "Bcc":
+                h += line
     if not out:
         raise SMTPUsageError("message has no recipient (to, cc and bcc are all empty)")
     if not h:
@@ -711,3 +745,9 @@ def base64_chunks(reader, bufsize):
         yield bytes(outmv[:p])
         if n < len(inbuf):
             return
+
+
+# what usmtp.writer calls here, by number (writer._mime(n, ...)): the writer holds no name of
+# them, so a board that writes only plain alerts never interns these names
+FOR_WRITER = (refuse, header, _address_header, qp_chunks, qp_line, mailbox_pair,   # 0-5
+              envelope, arguments, extra_header, method, base64_body, chunks)     # 6-11

@@ -281,15 +281,17 @@ def test_date_known_values():
 
 def test_civil_walks_the_calendar_month_by_month():
     # independent check: first and last day of every month 1970..2109 by the leap-year rule
+    # (usmtp.clock's calendar, which the writer's Date reads through clock.iso)
+    from usmtp.clock import civil
     days = 0
     for y in range(1970, 2110):
         leap = (y % 4 == 0 and y % 100 != 0) or y % 400 == 0
         for m in range(1, 13):
             mlen = (31, 29 if leap else 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)[m - 1]
-            assert me.civil(days) == (y, m, 1), days
-            assert me.civil(days + mlen - 1) == (y, m, mlen), days
+            assert civil(days) == (y, m, 1), days
+            assert civil(days + mlen - 1) == (y, m, mlen), days
             days += mlen
-    assert me.civil(days) == (2110, 1, 1)
+    assert civil(days) == (2110, 1, 1)
 
 
 def test_an_alerts_plain_body_encodes_as_line_by_line():
@@ -306,3 +308,47 @@ def test_an_alerts_plain_body_encodes_as_line_by_line():
             assert fast == b"".join(mime.qp_chunks(body, bufsize)), (body, bufsize)
             assert qp_decode(fast) == body.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n") + \
                 (b"\r\n" if body and not body.endswith(b"\n") else b""), body
+
+
+def test_the_writers_one_line_headers_are_what_mime_would_write():
+    # the writer writes a plain header line itself (usmtp.mime not loaded for an alert); each
+    # value it takes gives the bytes usmtp.mime gives, and each one it hands on is one mime
+    # folds, encodes or refuses
+    import usmtp.mime as mime
+    from usmtp.errors import SMTPUsageError
+    values = ["shed1: freezer at -4.5 C", "a~b", "x" * 67, "x" * 68, "x" * 69, "", " lead",
+              "a=?b", "a\tb", "a\x7fb", "tab\t", "ünï", "a  b", "end ", "-", "a\x01b"]
+    for v in values:
+        want = mime.header("Subject", v)
+        assert me._header("Subject", v) == want, v
+    for bad in ("a\r\nBcc: x@y", "a\nb", "a\0b", 5, None):
+        raises(SMTPUsageError, me._header, "Subject", bad)
+    # address headers: one line of plain display names, or what mime folds, quotes or encodes
+    items = [["ops@example.org"], ["Shed board <shed1@example.org>"], ["A.B <a@b.org>"],
+             ["A  B <a@b.org>"], ['"Smith, J" <a@b.org>'], ["Ärger <a@b.org>"],
+             ["A_b-9 <a@b.org>"], ["x%02d@example.com" % i for i in range(8)],
+             [("N", "a@b.org"), "c@d.org"]]
+    for to in items:
+        out = []
+        line = me._boxes("To", to, out)
+        boxes = [me.parse_mailbox("To", v) for v in to]
+        assert line == mime._address_header("To", boxes), to
+        assert out == [b[1] for b in boxes], to
+
+
+def test_the_writer_calls_mime_by_the_numbers_it_names():
+    # usmtp.writer calls what a plain alert never needs as _mime(n, ...) and names the function
+    # in a comment: FOR_WRITER[n] must be that function
+    import usmtp.mime as mime
+    path = me.__file__ if hasattr(me, "__file__") else "usmtp/writer.py"
+    src = open(path).read()
+    calls = 0
+    for line in src.split("\n"):
+        i = line.find("_mime(")
+        if i < 0 or "def _mime" in line or "#" not in line[i:]:
+            continue
+        n = int(line[i + 6:].split(",")[0].split(")")[0])
+        name = line[line.index("#", i) + 1:].split()[0].rstrip(":")
+        assert mime.FOR_WRITER[n].__name__ == name, (n, name)
+        calls += 1
+    assert calls >= 12, calls

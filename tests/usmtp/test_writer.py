@@ -6,7 +6,8 @@ import io
 
 import usmtp.writer as me
 from usmtp.errors import SMTPUsageError
-from usmtp.writer import Message, make_message_id, now
+from usmtp.clock import now
+from usmtp.writer import Message, make_message_id
 from tinytest import raises
 from test_mimeenc import decode_word, qp_decode
 

@@ -144,3 +144,27 @@ def test_any_text_round_trips(subject, name, body, encoding):
     if want and not want.endswith("\n"):
         want += "\n"
     assert msg.get_content().replace("\r\n", "\n") == want
+
+
+@settings(max_examples=300, deadline=None)
+@given(t=st.integers(min_value=0, max_value=253402300799))
+def test_the_date_header_is_the_stdlibs(t):
+    # the writer's Date (read off usmtp.clock.iso) against the C library's calendar
+    import time
+    from usmtp.writer import format_date
+    assert format_date(t) == time.strftime("%a, %d %b %Y %H:%M:%S +0000", time.gmtime(t))
+
+
+def test_bad_arguments_are_refused_in_the_order_given():
+    # the writer hands every argument that is not an alert's to usmtp.mime at once: it checks
+    # them in the order of the signature, so the first bad one is the one named
+    from usmtp.errors import SMTPUsageError
+    base = dict(sender="a@example.org", to=["b@example.org"], subject="s")
+    for kw, named in ((dict(body=5, date=-1), "body"), (dict(date=-1, message_id="x"), "Date"),
+                      (dict(message_id="x", body_encoding="8bit"), "Message-ID"),
+                      (dict(body_encoding="8bit"), "body_encoding")):
+        with pytest.raises(SMTPUsageError) as e:
+            Message(**dict(base, **kw))
+        assert named in str(e.value), (kw, str(e.value))
+    m = Message(date=None, message_id=None, body=b"caf\xc3\xa9", body_encoding="qp", **base)
+    assert m.date > 1700000000 and m.message_id.endswith("@example.org>") and m.body == "café"
