@@ -23,10 +23,10 @@ def ms(t=0):
 
 
 def failed(e, n, *a):
-    # a socket or TLS error e as usmtp's (usmtp.extra.oserror), loaded only now: phrase n+1,
-    # or phrase n for a timeout (a MemoryError stays one)
-    from usmtp.extra import oserror
-    return oserror(e, n, a)
+    # a socket or TLS error e as usmtp's (usmtp.sockerr, loaded only now): phrase n+1, or
+    # phrase n for a timeout (a MemoryError stays one)
+    from usmtp.sockerr import sockerr
+    return sockerr(e, n, a)
 
 
 class SMTP:
@@ -129,7 +129,7 @@ class SMTP:
         except BaseException:
             self.close()
             raise
-        g = self.greeting = core.got[0] if core.got else None
+        g = self.greeting = core.got[0]     # (op_open and op_hello end on a reply)
         return g
 
     def _context(self, x=False):
@@ -174,7 +174,7 @@ class SMTP:
         try:
             if d is None:
                 # MicroPython's read(n) waits for all n bytes: replies are lines
-                return (s.readline(128) if MP else s.recv(SIZE)) or b""
+                return s.readline(128) if MP else s.recv(SIZE)     # b"": EOF
             if MP:
                 mv = memoryview(d)
                 while mv:
@@ -225,11 +225,13 @@ class SMTP:
             raise
 
     def _drop(self, e):
-        # the connection is of no more use after e: closed, and what the server had said
-        # before it broke may still count (a 250; usmtp.extra.salvage)
+        # the connection is of no more use after e: what later calls say, then closed; after a
+        # break, what the server had said before it may still count (a 250: usmtp.extra.salvage)
+        self._lost = repr(e)
         try:
-            from usmtp.extra import salvage
-            salvage(self, self._core, e)
+            if isinstance(e, SMTPConnectError):
+                from usmtp.extra import salvage
+                salvage(self, self._core)
         finally:
             self.close()
 
@@ -258,8 +260,7 @@ class SMTP:
     def sendmail(self, from_addr, to_addrs, msg):
         """Send one message (bytes, str, an iterable of chunks, or a writer Message):
         {recipient: (code, text)} for refused recipients; raises when nobody got it."""
-        msg, size, eight = sized(msg)
-        return self._run(self._live().op_send(from_addr, to_addrs, msg, size, eight))
+        return self._run(self._live().op_send(from_addr, to_addrs, *sized(msg)))
 
     def quit(self):
         res = (221, "")

@@ -498,7 +498,9 @@ class Core:
         b, au, bd = t
         r = self.got[b:x]
         n = au + 1 + len(to)
-        ok = len(r) > n and (not au or r[0][0] == 235) and self.sendable(r[au:], to)
+        # (a reply after the RCPTs means AUTH, when it led, was taken: tx sends nothing more
+        # before its 235)
+        ok = len(r) > n and self.sendable(r[au:], to)
         if ok and bd:
             from usmtp.bdat import taken
             ok = taken(self, r[n:], bd)

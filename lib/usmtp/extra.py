@@ -103,30 +103,10 @@ def helo(core):
         raise core.fail(r, "HELO")
 
 
-def oserror(e, n, a):
-    # client.failed: a socket or TLS error e as usmtp's, phrase n (with a) for a timeout
-    # (ETIMEDOUT on Linux, lwIP, BSD; CPython's TimeoutError), else phrase n + 1 with e: a lost
-    # connection (47, 48), no connection (51, 52), TLS that failed (49, 50: MicroPython
-    # reports a failed certificate check as ValueError, CPython as SSLError)
-    if isinstance(e, MemoryError):
-        return e
-    from usmtp import errors
-    k = errors.SMTPConnectError if n != 49 else errors.SMTPTLSError
-    t = getattr(__import__("builtins"), "TimeoutError", ())     # none on MicroPython
-    if isinstance(e, OSError) and (e.args and e.args[0] in (110, 116, 60) or isinstance(e, t)):
-        return errors.err(errors.SMTPTimeout, n, *a)
-    return errors.err(k, n + 1, *(a + (e,)))
-
-
-def salvage(smtp, core, e):
-    # SMTP._run when the connection is of no more use (it broke, timed out, or e came from
-    # elsewhere): what later calls say (smtp._lost). After a break, replies the server sent
-    # before it may still be readable, and a 250 it gave must count (the message is not sent
-    # a second time)
-    from usmtp.errors import SMTPError, SMTPConnectError
-    smtp._lost = type(e).__name__ + (": " + str(e) if isinstance(e, SMTPError) else "")
-    if not isinstance(e, SMTPConnectError):
-        return
+def salvage(smtp, core):
+    # SMTP._drop when the connection broke: replies the server sent before that may still be
+    # readable, and a 250 it gave must count (the message is not sent a second time)
+    from usmtp.errors import SMTPError
     for _ in range(64):
         try:
             d = smtp._io(None, 0.2)
