@@ -140,8 +140,8 @@ def make_message_id(alert_id, sender):
     # "<alert_id@sender-domain>": the same alert gives the same Message-ID on every retry and
     # every path (lib/outpost_contract/README.md), so the receiving side can drop duplicates
     if token_problem(alert_id, 128):
-        _mime(0, "Message-ID", 3, alert_id)     # refuse: says why
-    return "<" + alert_id + "@" + parse_mailbox("Message-ID", sender)[1].rpartition("@")[2] + ">"
+        _mime(0, "", 3, alert_id)       # refuse: says why
+    return "<" + alert_id + "@" + parse_mailbox("From", sender)[1].rpartition("@")[2] + ">"
 
 
 class Message:
