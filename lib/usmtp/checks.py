@@ -42,7 +42,7 @@ def _address(addr):
             return 3
     try:
         n = len(addr.encode())      # (its parts below are valid text when it is)
-    except UnicodeError:        # a lone surrogate
+    except ValueError:          # a lone surrogate (CPython's UnicodeEncodeError)
         return 4
     if n > 254:
         return 5, 254

@@ -3,7 +3,7 @@
 # certificate cannot be checked, nor a Date trusted, before NTP has run).
 # now() and offset() read the `time` module given (the caller's clock: a board emulator passes
 # its own), or this interpreter's.
-import time as _time
+import time
 
 SET_AFTER = 1704067200      # 2024-01-01: a clock earlier than this was never set
 
@@ -12,11 +12,11 @@ def offset(clock=None):
     # seconds to add to clock.time() for Unix time: 946684800 (1970-01-01 to 2000-01-01) on a
     # port counting from 2000, else 0; asked of the clock at each call, so nothing is decided
     # at import and no state is kept
-    return 946684800 if (clock or _time).gmtime(0)[0] == 2000 else 0
+    return 946684800 if (clock or time).gmtime(0)[0] == 2000 else 0
 
 
 def now(clock=None):
-    return int((clock or _time).time()) + offset(clock)
+    return int((clock or time).time()) + offset(clock)
 
 
 def is_set(t=None):

@@ -3,7 +3,8 @@
 # plain words, a text/plain body in quoted-printable with LF line ends, Date, Message-ID,
 # MIME-Version); usmtp.mime loads when a message needs more: header folding, quoted or non-ASCII
 # display names, RFC 2047 encoded words, a base64 body, CR line ends, attachments, HTML and
-# inline parts, a made-up Message-ID, and what a refused argument is told.
+# inline parts, a made-up Message-ID or Date, and what a refused argument is told. The writer
+# calls those by number (_mime), so it interns none of their names.
 #
 #   m = Message(sender, to, subject, body, cc=None, bcc=None, date=None, message_id=None,
 #               headers=None, body_encoding="quoted-printable")
@@ -140,8 +141,8 @@ def make_message_id(alert_id, sender):
     # "<alert_id@sender-domain>": the same alert gives the same Message-ID on every retry and
     # every path (lib/outpost_contract/README.md), so the receiving side can drop duplicates
     if token_problem(alert_id, 128):
-        _mime(0, "Message-ID", 3, alert_id)     # refuse: says why
-    return "<" + alert_id + "@" + parse_mailbox("Message-ID", sender)[1].rpartition("@")[2] + ">"
+        _mime(0, "", 3, alert_id)       # refuse: says why
+    return "<" + alert_id + "@" + parse_mailbox("From", sender)[1].rpartition("@")[2] + ">"
 
 
 class Message:
