@@ -1,8 +1,9 @@
 # usmtp.SMTP: the blocking client with smtplib's names, driving the sans-I/O core over a socket
 # on CPython and on MicroPython (>= 1.22). The only usmtp module that touches a socket; it
 # decides the runtime once (context.py builds the TLS context, cacert.py turns CA data into
-# what each TLS API takes). What one message does not call (ehlo, starttls, noop, rset, send_many, data_*, ...)
-# loads from usmtp.extra on first use.
+# what each TLS API takes). What one message does not call (ehlo, starttls, noop, rset,
+# send_many, data_*, ...) loads from usmtp.extra on first use; a failure is sorted by
+# usmtp.sockerr and said by usmtp.phrases, each loaded only then.
 import sys
 
 from usmtp.core import Core, sized

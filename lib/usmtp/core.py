@@ -17,7 +17,9 @@
 # collected in self.got. The whole one-message session is here: greeting, EHLO, STARTTLS, a
 # deferred AUTH PLAIN, MAIL/RCPT/DATA with the body's line ends normalised and dots stuffed,
 # QUIT. Everything rarer loads from a module of its own when used. Names are few on purpose:
-# on a board each distinct identifier stays in the heap; constants are const() (inlined).
+# on a board each distinct identifier stays in the heap; constants are const() (inlined). A
+# failure's text is a phrase of usmtp.phrases, by number (usmtp.errors.err), loaded only when
+# an error is raised: a session that succeeds carries none of them.
 def const(x):
     # MicroPython's compiler folds const() and inlines each _NAME (no import needed for that);
     # CPython calls this

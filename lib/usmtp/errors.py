@@ -22,6 +22,8 @@
 # usmtp/moreerrors.py, which loads the first time one is named (module __getattr__: on the
 # VM each class costs ~190 B of heap). usmtp.errors.X is moreerrors.X, so isinstance and except
 # work as before; is_transient and outcome never load it (they read the error's attributes).
+# err(Class, n, ...) makes an error whose text is phrase n of usmtp/phrases.py, loaded only
+# then: the texts of failures are not in the heap of a send that succeeds.
 
 
 class SMTPError(OSError):

@@ -1,5 +1,6 @@
-# The usmtp error classes a successful send never raises, with reply_error: loaded by
-# usmtp.errors the first time one is named there (the taxonomy is described in errors.py).
+# The usmtp error classes a successful send never raises, with reply_error and amiss (an
+# error that names the core's state): loaded by usmtp.errors the first time one is named there
+# (the taxonomy is described in errors.py), or by the core for a failure.
 from usmtp.errors import SMTPConnectError, SMTPError, SMTPProtocolError
 
 
