@@ -58,10 +58,7 @@ class SMTP:
         self.local_hostname = local_hostname
         self.insecure_skip_verify = insecure_skip_verify
         self.allow_plaintext_auth = allow_plaintext_auth
-        if trace is not None:
-            from usmtp.trace import sink
-            trace = sink(trace)
-        self.trace = trace
+        self.trace = trace      # a callable or a file (usmtp.trace.Traced takes either)
         self.pipelining = pipelining
         self.chunking = chunking
         self.source_address = source_address

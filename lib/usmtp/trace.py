@@ -28,6 +28,10 @@ def received(trace, r):
 class Traced(Core):
     # usmtp.core.Core showing its session to self.trace: each command line as queued (AUTH's
     # credentials redacted), each reply as it arrives, the size of a message's data
+    def __init__(self, *a):
+        Core.__init__(self, *a)
+        self.trace = sink(self.trace)
+
     def cmd(self, c, arg=None, hide=False):
         Core.cmd(self, c, arg, hide)
         sent(self.trace, self.q[-1][:-2].decode(), hide)
