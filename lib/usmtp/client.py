@@ -122,12 +122,13 @@ class SMTP:
             self._raw = self._sock = sock
             if self.mode == "tls":
                 self._tls(ctx)
-            if self._run(core.op_open(), self.connect_timeout) == "starttls":
+            r = self._run(core.op_open(), self.connect_timeout)
+            g = self.greeting = core.got[0]     # the 220, before STARTTLS's EHLO replaces got
+            if r == "starttls":
                 self._starttls(ctx)
         except BaseException:
             self.close()
             raise
-        g = self.greeting = core.got[0]     # (op_open and op_hello end on a reply)
         return g
 
     def _context(self, x=False):

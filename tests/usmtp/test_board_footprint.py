@@ -34,7 +34,8 @@ BENCH = os.path.join(ROOT, "bench", "usmtp_heap.mjs")
 # extra, sockerr and moreerrors; a trace's sink made by usmtp.trace): 16,220 B of .mpy, within
 # the goal of 16,384 B, which is now the gate (a .mpy size does not move from run to run);
 # 7,696 B after composing, a peak of 19,632 B, 24,144 B in one go, 18,960 B held for a message
-# composed earlier (12,511 B of .mpy).
+# composed earlier (12,511 B of .mpy). connect() keeping the 220 as the greeting (not the EHLO
+# after STARTTLS): 16,223 B of .mpy, a peak of 19,648 B.
 GATE_MPY = 16 * 1024            # the goal, met
 GATE_SEND_MPY = 10.5 * 1024     # usmtp.core + usmtp.client + usmtp.errors: the send side
 GATE_COMPOSE_MPY = 4 * 1024     # usmtp.writer + outpost_contract.mail, a plain alert's

@@ -33,6 +33,17 @@ def test_implicit_tls_on_an_arbitrary_port(ca):
         assert m.data == BODY
 
 
+def test_connect_returns_the_greeting_in_every_mode(ca):
+    # as smtplib's connect(): the server's 220, also when STARTTLS and a second EHLO follow
+    for tls, mode in (("implicit", "tls"), ("starttls", "starttls"), ("none", "plain")):
+        with MailServer(tls=tls, ca=ca) as srv:
+            s = usmtp.SMTP(mode=mode, cadata=ca.ca_pem)
+            code, text = s.connect("localhost", srv.port)
+            assert code == 220 and (code, text) == s.greeting, (mode, code, text)
+            assert s.sendmail("a@example.com", ["b@example.com"], BODY) == {}
+            s.quit()
+
+
 def test_starttls_and_auth_with_each_mechanism(ca):
     with MailServer(tls="starttls", ca=ca, auth_users={"user": "pw"}, auth_required=True) as srv:
         for mech in ("PLAIN", "LOGIN"):
