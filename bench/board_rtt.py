@@ -33,7 +33,8 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[:0] = [os.path.join(ROOT, "tests"), os.path.join(ROOT, "tests", "realmp"),
-                os.path.join(ROOT, "lib")]   # lib: the gateway's serial ingress (serial row)
+                os.path.join(ROOT, "tests", "host"),    # the gateway's serial ingress (serial row)
+                os.path.join(ROOT, "lib")]
 
 from peers.rttproxy import RttProxy  # noqa: E402
 from peers.smtpd import MailServer  # noqa: E402
@@ -152,10 +153,10 @@ def serial_wake_cost():
     serial path: the board's UART through a null-modem pty pair (tests/peers/nullmodem.py) to
     the gateway's serial ingress, which ACKs after its spool commit. No network: no RTT."""
     from peers.nullmodem import NullModem
-    from test_serial_real import Gateway
+    from gateway_helpers import SerialIngressOn
     d = pathlib.Path(tempfile.mkdtemp(prefix="board-serial-"))
     with NullModem() as cable:
-        gw = Gateway(d, cable.gateway)
+        gw = SerialIngressOn(d, cable.gateway)
         try:
             cfg = board_config(order=("serial",))
             cfg["serial"] = {"uart": 1, "timeout": 10}

@@ -305,6 +305,31 @@ def wait_line_of_any(procs, match, timeout=60.0):
             cond.wait(left)
 
 
+class SerialIngressOn:
+    """The gateway's serial ingress on the tty `port` (pyserial), with a real spool: it ACKs a
+    frame after the spool commit. .ser, .spool, .metrics; close() when done."""
+
+    def __init__(self, tmp_path, port):
+        from outpost_gateway.clock import ManualClock
+        from outpost_gateway.ingest import Ingest
+        from outpost_gateway.metrics import Metrics
+        from outpost_gateway.serial_ingress import SerialIngress
+        from outpost_gateway.spool import Spool
+        cfg = make_cfg(tmp_path, serial={"reopen_interval": 0.1})
+        os.makedirs(cfg["gateway"]["state_dir"])
+        self.spool = Spool(str(tmp_path / "s.db"), ManualClock()).open()
+        self.spool.start_writer()
+        self.metrics = Metrics()
+        self.ser = SerialIngress(port, cfg["serial"], Ingest(cfg, self.spool, self.metrics,
+                                                             ManualClock()))
+        self.ser.start()
+        assert wait_for(lambda: self.ser.is_open)
+
+    def close(self):
+        self.ser.stop()
+        self.spool.close()
+
+
 class PtyBoardEnd:
     """What a board does on its end of a pty pair (self.master, raw; self.buf = b"" to start):
     writes frames, reads the gateway's one-line replies (ACK/NAK) as they come."""

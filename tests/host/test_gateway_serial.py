@@ -8,12 +8,7 @@ import tty
 import pytest
 
 from outpost_contract import frame as serial_frame
-from gateway_helpers import PtyBoardEnd, make_cfg, record, wait_for
-from outpost_gateway.clock import ManualClock
-from outpost_gateway.ingest import Ingest
-from outpost_gateway.metrics import Metrics
-from outpost_gateway.serial_ingress import SerialIngress
-from outpost_gateway.spool import Spool
+from gateway_helpers import PtyBoardEnd, SerialIngressOn, record, wait_for
 
 
 class Board(PtyBoardEnd):
@@ -46,20 +41,11 @@ def frame(rec):
 
 @pytest.fixture
 def gw(tmp_path):
-    cfg = make_cfg(tmp_path, serial={"reopen_interval": 0.1})
-    os.makedirs(cfg["gateway"]["state_dir"])
-    spool = Spool(str(tmp_path / "s.db"), ManualClock()).open()
-    spool.start_writer()
-    metrics = Metrics()
-    ingest = Ingest(cfg, spool, metrics, ManualClock())
     link = str(tmp_path / "ttyBOARD")
     board = Board(link)
-    ser = SerialIngress(link, cfg["serial"], ingest)
-    ser.start()
-    assert wait_for(lambda: ser.is_open)
-    yield board, ser, spool, metrics
-    ser.stop()
-    spool.close()
+    g = SerialIngressOn(tmp_path, link)
+    yield board, g.ser, g.spool, g.metrics
+    g.close()
 
 
 def test_good_frame_acked_after_commit(gw):

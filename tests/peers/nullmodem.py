@@ -1,7 +1,7 @@
 """A null-modem cable between two serial ports: two pty pairs, raw, whose masters this side
 joins, so the board's UART opens one tty (.board) and the gateway's serial ingress the other
 (.gateway), each as it opens a USB serial adapter. Bytes go across as they come; .cut = True
-drops them (a cable pulled out), .frames_to_gateway counts the lines that went across.
+drops them (a cable pulled out).
 
     with NullModem() as cable:
         board uses cable.board, gateway uses cable.gateway
@@ -27,7 +27,6 @@ class NullModem(Closing):
         self.board = self._ends[0][1]
         self.gateway = self._ends[1][1]
         self.cut = False
-        self.frames_to_gateway = 0
         self._stop = os.pipe()
         self._thread = threading.Thread(target=self._run, name="nullmodem", daemon=True)
         self._thread.start()
@@ -46,8 +45,6 @@ class NullModem(Closing):
                     data = b""
                 if not data or self.cut:
                     continue
-                if fd == a:
-                    self.frames_to_gateway += data.count(b"\n")
                 quietly(os.write, other[fd], data)
 
     def close(self):

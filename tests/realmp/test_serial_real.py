@@ -12,12 +12,7 @@ from realboard import RealBoard
 from test_board_real import board_config, door_open
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "host"))
-from gateway_helpers import make_cfg, wait_for  # noqa: E402
-from outpost_gateway.clock import ManualClock  # noqa: E402
-from outpost_gateway.ingest import Ingest  # noqa: E402
-from outpost_gateway.metrics import Metrics  # noqa: E402
-from outpost_gateway.serial_ingress import SerialIngress  # noqa: E402
-from outpost_gateway.spool import Spool  # noqa: E402
+from gateway_helpers import SerialIngressOn  # noqa: E402
 
 
 def serial_board(cable, tmp_path, **serial):
@@ -29,27 +24,9 @@ def serial_board(cable, tmp_path, **serial):
     return b
 
 
-class Gateway:
-    # the gateway's serial ingress on its end of the cable, spooling what it ACKs
-    def __init__(self, tmp_path, port):
-        cfg = make_cfg(tmp_path, serial={"reopen_interval": 0.1})
-        os.makedirs(cfg["gateway"]["state_dir"])
-        self.spool = Spool(str(tmp_path / "s.db"), ManualClock()).open()
-        self.spool.start_writer()
-        self.metrics = Metrics()
-        self.ser = SerialIngress(port, cfg["serial"], Ingest(cfg, self.spool, self.metrics,
-                                                             ManualClock()))
-        self.ser.start()
-        assert wait_for(lambda: self.ser.is_open)
-
-    def close(self):
-        self.ser.stop()
-        self.spool.close()
-
-
 def test_alert_over_serial_acked_after_the_gateway_spooled_it(tmp_path):
     with NullModem() as cable:
-        gw = Gateway(tmp_path, cable.gateway)
+        gw = SerialIngressOn(tmp_path, cable.gateway)
         try:
             with serial_board(cable, tmp_path) as b:
                 door_open(b)
@@ -67,7 +44,7 @@ def test_alert_over_serial_acked_after_the_gateway_spooled_it(tmp_path):
 
 def test_silent_gateway_times_out_then_the_alert_goes_once(tmp_path):
     with NullModem() as cable:
-        gw = Gateway(tmp_path, cable.gateway)
+        gw = SerialIngressOn(tmp_path, cable.gateway)
         try:
             cable.cut = True        # the board's frames reach nobody
             with serial_board(cable, tmp_path, timeout=1) as b:
